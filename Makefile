@@ -1,0 +1,66 @@
+# The entry point for students, instructors and readers. Each chapter builds
+# itself (chapters/NN-name/Makefile); this file ties them together.
+#
+#   make                     build every chapter into build/
+#   make run [CH=03]         boot a chapter in QEMU (default: the last one)
+#   make test                build everything and run the test harness
+#   make gdb CH=03           boot halted, with gdb attached
+#   make diff FROM=03 TO=04  what a step adds
+#   make bench               boot and build timings
+#   make clean               remove build/
+
+CHAPTERS := $(sort $(notdir $(wildcard chapters/[0-9][0-9]-*)))
+PYTHON := /usr/bin/python3
+QEMU := qemu-system-x86_64
+
+# CH may be given as 3, 03 or 03-vga-text.
+chapter_dir = $(firstword $(filter $(1) $(1)-% 0$(1)-%,$(CHAPTERS)))
+CH ?= $(lastword $(CHAPTERS))
+CHAPTER := $(call chapter_dir,$(CH))
+
+.PHONY: all $(CHAPTERS) harness-fixtures build run test gdb diff bench clean deps check-chapter
+
+all: $(CHAPTERS) harness-fixtures
+
+$(CHAPTERS):
+	@$(MAKE) --no-print-directory -C chapters/$@
+
+# Small broken kernels with which the harness tests its own diagnoses.
+harness-fixtures:
+	@$(MAKE) --no-print-directory -C harness/fixtures
+
+# Build one chapter only: make build CH=03
+build: check-chapter
+	@$(MAKE) --no-print-directory -C chapters/$(CHAPTER)
+
+check-chapter:
+	@if [ -z "$(CHAPTER)" ]; then \
+	    echo "No chapter '$(CH)'. Choose one of:"; \
+	    for c in $(CHAPTERS); do echo "  $$c"; done; \
+	    exit 1; \
+	fi
+
+deps:
+	@common/check-deps.sh
+
+run: deps check-chapter
+	@$(MAKE) --no-print-directory -C chapters/$(CHAPTER)
+	@common/run.sh build/$(CHAPTER)/kernel.iso
+
+gdb: deps check-chapter
+	@$(MAKE) --no-print-directory -C chapters/$(CHAPTER)
+	@common/gdb.sh build/$(CHAPTER)
+
+# Arguments for pytest, e.g. make test PYTEST_ARGS="-k 03 -x"
+PYTEST_ARGS ?=
+test: deps all
+	$(PYTHON) -m pytest harness $(PYTEST_ARGS)
+
+diff:
+	@common/diff.sh "$(call chapter_dir,$(FROM))" "$(call chapter_dir,$(TO))" "$(FROM)" "$(TO)"
+
+bench: deps
+	$(PYTHON) harness/bench.py
+
+clean:
+	rm -rf build

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Checks that every tool the build, `make run` and `make test` need is
+# installed. As root or in CI (CI=true) it installs the missing Debian
+# packages; otherwise it names them and the command that installs them.
+set -euo pipefail
+
+# A tool, and the Debian package it comes in.
+tools=(
+    "nasm nasm"
+    "clang++ clang"
+    "ld.lld lld"
+    "qemu-system-x86_64 qemu-system-x86"
+    "grub-mkrescue grub-common"
+    "grub-file grub-common"
+    "xorriso xorriso"
+    "mformat mtools"
+)
+
+missing=()
+for entry in "${tools[@]}"; do
+    read -r tool package <<< "$entry"
+    command -v "$tool" > /dev/null || missing+=("$package")
+done
+
+# grub-mkrescue runs without these, but makes an ISO that does not boot
+# under BIOS: check for GRUB's BIOS image itself.
+[ -f /usr/lib/grub/i386-pc/cdboot.img ] || missing+=(grub-pc-bin)
+
+# The harness runs under Debian's Python, which has these as packages.
+/usr/bin/python3 -c 'import pytest' 2> /dev/null || missing+=(python3-pytest)
+/usr/bin/python3 -c 'import pexpect' 2> /dev/null || missing+=(python3-pexpect)
+/usr/bin/python3 -c 'import xdist' 2> /dev/null || missing+=(python3-pytest-xdist)
+
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+# Each package once, in a stable order.
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+
+if ! command -v apt-get > /dev/null; then
+    echo "missing: ${missing[*]} (Debian package names; see README.md for other systems)" >&2
+    exit 1
+fi
+
+if [ "$(id -u)" -eq 0 ] || [ "${CI:-}" = true ]; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    echo "Installing ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" > /dev/null
+    exit 0
+fi
+
+echo "missing: ${missing[*]}; install with: sudo apt-get install ${missing[*]}" >&2
+exit 1

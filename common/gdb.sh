@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Boots a chapter's kernel halted at the first instruction, with QEMU's GDB
+# stub listening, and attaches gdb with the kernel's symbols and a
+# breakpoint at the C++ entry point.
+set -euo pipefail
+build=$1
+command -v gdb > /dev/null || { echo "missing: gdb; install with: sudo apt-get install gdb" >&2; exit 1; }
+
+port=1234
+qemu-system-x86_64 -cdrom "$build/kernel.iso" -no-reboot -S -gdb "tcp::$port" \
+    -display none -serial "file:$build/serial.log" &
+qemu=$!
+trap 'kill $qemu 2> /dev/null' EXIT
+
+# A hardware breakpoint: the kernel is not in memory yet when gdb attaches,
+# so a software breakpoint's int3 would be overwritten by the loader.
+gdb -q "$build/kernel.elf" \
+    -ex "target remote localhost:$port" \
+    -ex "hbreak kernel_main" \
+    -ex "continue"

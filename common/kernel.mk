@@ -1,0 +1,61 @@
+# Build rules that every chapter's Makefile includes after it has said what
+# the chapter is made of:
+#
+#   ARCH           i386 or x86_64
+#   BOOT_COMMAND   the GRUB command that loads it: multiboot or multiboot2
+#   SOURCES        .cpp and .asm files shared by every kernel of the chapter
+#   KERNEL_SOURCES files only the kernel that `make run` boots has (main.cpp)
+#   TEST_KERNELS   names of test kernels (chapter 4 on); test kernel NAME is
+#                  SOURCES plus NAME_SOURCES
+#
+# Output goes to build/<chapter>/: kernel.elf and kernel.iso, and NAME.elf
+# and NAME.iso for each test kernel. Nothing is written into the source tree.
+
+ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))..)
+CHAPTER := $(notdir $(CURDIR))
+BUILD := $(ROOT)/build/$(CHAPTER)
+LINKER_SCRIPT ?= $(ROOT)/common/linker.ld
+
+include $(ROOT)/common/toolchain.mk
+
+# The C++ runtime support every chapter needs and none teaches.
+RUNTIME_SOURCES := $(ROOT)/common/runtime.cpp
+
+CXXFLAGS += -I. -I$(ROOT)/common
+
+KERNELS := kernel $(TEST_KERNELS)
+kernel_SOURCES := $(KERNEL_SOURCES)
+
+# An object file's path under build/: chapter sources keep their relative
+# path, the shared runtime goes under common/.
+object = $(BUILD)/obj/$(patsubst $(ROOT)/%,%,$(basename $(1))).o
+objects_of = $(foreach src,$(SOURCES) $($(1)_SOURCES) $(RUNTIME_SOURCES),$(call object,$(src)))
+
+.PHONY: all
+all: $(foreach k,$(KERNELS),$(BUILD)/$(k).elf $(BUILD)/$(k).iso)
+
+# Flags and rules are part of what an object is built from.
+BUILD_RULES := $(MAKEFILE_LIST)
+
+$(BUILD)/obj/%.o: %.cpp $(BUILD_RULES)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(BUILD)/obj/common/%.o: $(ROOT)/common/%.cpp $(BUILD_RULES)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.o: %.asm $(BUILD_RULES)
+	@mkdir -p $(dir $@)
+	nasm $(NASMFLAGS) -MD $(@:.o=.d) -MP $< -o $@
+
+define KERNEL_RULES
+$(BUILD)/$(1).elf: $(call objects_of,$(1)) $(LINKER_SCRIPT)
+	$(LD) $(LDFLAGS) -T $(LINKER_SCRIPT) -o $$@ $(call objects_of,$(1))
+
+$(BUILD)/$(1).iso: $(BUILD)/$(1).elf $(ROOT)/common/grub.cfg.in $(ROOT)/common/make-iso.sh
+	$(ROOT)/common/make-iso.sh $(BOOT_COMMAND) $$< $$@ "$(CHAPTER) $(1)"
+endef
+$(foreach k,$(KERNELS),$(eval $(call KERNEL_RULES,$(k))))
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,60 @@
+# The compiler and its flags. Every chapter is built with the same ones, so
+# they live here rather than in a chapter.
+#
+# clang is the default: with --target it is a real cross compiler that emits
+# the same code on Linux and macOS. `make CXX=g++` builds with the host GCC
+# instead, once every host default (PIE, stack protector, CET) is turned off.
+
+ifeq ($(origin CXX),default)
+CXX := clang++
+endif
+
+ifneq ($(findstring clang,$(CXX)),)
+TOOLCHAIN := clang
+else
+TOOLCHAIN := gcc
+endif
+
+# ARCH is set by the chapter: i386 for chapter 1, which runs in 32-bit
+# protected mode, and x86_64 from chapter 2 on.
+ifeq ($(ARCH),i386)
+NASM_FORMAT := elf32
+CLANG_TARGET := i686-unknown-none-elf
+GCC_MACHINE := -m32
+LD_EMULATION := elf_i386
+else ifeq ($(ARCH),x86_64)
+NASM_FORMAT := elf64
+CLANG_TARGET := x86_64-unknown-none-elf
+GCC_MACHINE := -m64
+LD_EMULATION := elf_x86_64
+else
+$(error ARCH must be i386 or x86_64, not '$(ARCH)')
+endif
+
+ifeq ($(TOOLCHAIN),clang)
+LD := ld.lld
+TARGET_FLAGS := --target=$(CLANG_TARGET)
+else
+LD := ld
+TARGET_FLAGS := $(GCC_MACHINE) -fno-tree-loop-distribute-patterns
+LDFLAGS_TOOLCHAIN := -m $(LD_EMULATION)
+endif
+
+# No hosted environment: no libc, no libstdc++, no exceptions, no RTTI, no
+# thread-safe statics (they call into a runtime we do not have).
+# -mno-red-zone: an interrupt pushes its frame right below RSP, where the
+#   red zone would let a leaf function keep data.
+# -mgeneral-regs-only: nobody saves SSE/x87 state on interrupts, so the
+#   compiler must not use those registers.
+CXXFLAGS := $(TARGET_FLAGS) -std=c++20 -O2 -g \
+	-ffreestanding -nostdlib -fno-exceptions -fno-rtti -fno-threadsafe-statics \
+	-fno-pic -fno-pie -fno-stack-protector -fcf-protection=none \
+	-fno-asynchronous-unwind-tables -fno-unwind-tables \
+	-mno-red-zone -mgeneral-regs-only \
+	-Wall -Wextra -Werror \
+	-MMD -MP
+
+NASMFLAGS := -f $(NASM_FORMAT) -g -F dwarf -Werror
+
+LDFLAGS := $(LDFLAGS_TOOLCHAIN) -nostdlib -static -z noexecstack \
+	-z max-page-size=0x1000 --build-id=none
