@@ -10,10 +10,12 @@
 #
 # Output goes to build/<chapter>/: kernel.elf and kernel.iso, and NAME.elf
 # and NAME.iso for each test kernel. Nothing is written into the source tree.
+# BUILD_ROOT=DIR puts it elsewhere (the benchmark times clean builds so).
 
 ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))..)
 CHAPTER := $(notdir $(CURDIR))
-BUILD := $(ROOT)/build/$(CHAPTER)
+BUILD_ROOT ?= $(ROOT)/build
+BUILD := $(abspath $(BUILD_ROOT))/$(CHAPTER)
 LINKER_SCRIPT ?= $(ROOT)/common/linker.ld
 
 include $(ROOT)/common/toolchain.mk
