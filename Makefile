@@ -54,7 +54,7 @@ gdb: deps check-chapter
 # Arguments for pytest, e.g. make test PYTEST_ARGS="-k 03 -x"
 PYTEST_ARGS ?=
 test: deps all
-	$(PYTHON) -m pytest harness $(PYTEST_ARGS)
+	$(PYTHON) -m pytest harness -n auto --junitxml=build/test-results.xml $(PYTEST_ARGS)
 
 diff:
 	@common/diff.sh "$(call chapter_dir,$(FROM))" "$(call chapter_dir,$(TO))" "$(FROM)" "$(TO)"
