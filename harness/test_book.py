@@ -1,0 +1,241 @@
+"""Checks that the book in book/ still matches the code it teaches.
+
+For every chapter directory chapters/NN-name/ there must be a book chapter
+book/NN-name.md with the sections "## What this step adds", "## Run it" and
+"## Exercises". Its "What this step adds" list must name exactly the files
+the step adds, changes and removes (compared with the previous chapter
+directory; for the first chapter, every file), one bullet per file:
+
+    - added `boot.asm`: what it is for
+    - changed `main.cpp`: what changed
+    - removed `start.asm`: why it went
+
+And every code excerpt in the book that names its source must still be found,
+verbatim, in that source. An excerpt is named by an HTML comment on the line
+just before its fenced block (book/README.md documents this):
+
+    <!-- from chapters/02-minimal-kernel/boot.asm -->
+    ```nasm
+    ...whole lines copied from the file, unchanged...
+    ```
+
+The tests need no build and no QEMU: run them with
+    /usr/bin/python3 -m pytest harness -k book
+"""
+
+import filecmp
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAPTERS = ROOT / "chapters"
+BOOK = ROOT / "book"
+
+REQUIRED_SECTIONS = ("## What this step adds", "## Run it", "## Exercises")
+ADDS_SECTION = "## What this step adds"
+ADDS_ITEM = re.compile(r"^- (added|changed|removed) `([^`]+)`: \S.*$")
+EXCERPT_MARKER = re.compile(r"^<!--\s*from\s+(\S+)\s*-->\s*$")
+FENCE = re.compile(r"^(```+|~~~+)")
+
+
+def chapter_dirs():
+    """The chapter directories that exist, in book order."""
+    if not CHAPTERS.is_dir():
+        return []
+    return sorted(
+        entry.name
+        for entry in CHAPTERS.iterdir()
+        if entry.is_dir() and re.match(r"^\d\d-", entry.name)
+    )
+
+
+def files_of(directory):
+    """Every file below directory, as paths relative to it ('a/b.cpp')."""
+    found = set()
+    for parent, dirs, files in os.walk(directory):
+        dirs.sort()
+        for name in files:
+            path = Path(parent, name).relative_to(directory)
+            found.add(path.as_posix())
+    return found
+
+
+def real_changes(chapter):
+    """(kind, file) pairs for what this chapter directory adds, changes and
+    removes compared with the one before it: what `make diff` reports."""
+    chapters = chapter_dirs()
+    index = chapters.index(chapter)
+    current = CHAPTERS / chapter
+    if index == 0:
+        return {("added", name) for name in files_of(current)}
+    previous = CHAPTERS / chapters[index - 1]
+    before, after = files_of(previous), files_of(current)
+    changes = {("added", name) for name in after - before}
+    changes |= {("removed", name) for name in before - after}
+    changes |= {
+        ("changed", name)
+        for name in before & after
+        if not filecmp.cmp(previous / name, current / name, shallow=False)
+    }
+    return changes
+
+
+def sections(text):
+    """The level-2 headings of a markdown text, outside code blocks."""
+    headings = []
+    in_code = False
+    for line in text.splitlines():
+        if FENCE.match(line):
+            in_code = not in_code
+        elif not in_code and line.startswith("## "):
+            headings.append(line.rstrip())
+    return headings
+
+
+def adds_section_lines(text):
+    """The lines of the "What this step adds" section (up to the next ##)."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.rstrip() == ADDS_SECTION)
+    body = []
+    for line in lines[start + 1:]:
+        if line.startswith("## "):
+            break
+        body.append(line)
+    return body
+
+
+def book_chapter(chapter):
+    return BOOK / f"{chapter}.md"
+
+
+def excerpts(path):
+    """(line number, source path, code) for each named excerpt in a book file,
+    and a list of problems with markers that are not followed by a block."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    found, problems = [], []
+    i = 0
+    while i < len(lines):
+        marker = EXCERPT_MARKER.match(lines[i])
+        if not marker:
+            i += 1
+            continue
+        source, line_number = marker.group(1), i + 1
+        j = i + 1
+        while j < len(lines) and not lines[j].strip():
+            j += 1
+        fence = FENCE.match(lines[j]) if j < len(lines) else None
+        if not fence:
+            problems.append(f"{path.name}:{line_number}: excerpt marker for {source} "
+                            "is not followed by a fenced code block")
+            i = j
+            continue
+        closing = fence.group(1)
+        k = j + 1
+        while k < len(lines) and lines[k].rstrip() != closing:
+            k += 1
+        if k == len(lines):
+            problems.append(f"{path.name}:{line_number}: the code block after the "
+                            f"marker for {source} is never closed")
+            break
+        found.append((line_number, source, "\n".join(lines[j + 1:k])))
+        i = k + 1
+    return found, problems
+
+
+def contains_lines(text, code):
+    """Whether code's lines appear in text as whole, consecutive lines."""
+    haystack, needle = text.splitlines(), code.splitlines()
+    if not needle:
+        return False
+    return any(haystack[i:i + len(needle)] == needle
+               for i in range(len(haystack) - len(needle) + 1))
+
+
+def book_files():
+    return sorted(BOOK.glob("*.md")) if BOOK.is_dir() else []
+
+
+def fail(message):
+    """Fails the test with the message alone: it says all there is to say."""
+    pytest.fail(message, pytrace=False)
+
+
+# --- the tests ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("chapter", chapter_dirs())
+def test_book_chapter_has_its_sections(chapter):
+    path = book_chapter(chapter)
+    if not path.is_file():
+        fail(f"chapter {chapter}: the book has no chapter for it; expected book/{chapter}.md")
+    headings = sections(path.read_text(encoding="utf-8"))
+    missing = [s for s in REQUIRED_SECTIONS if s not in headings]
+    if missing:
+        fail(f"chapter {chapter}: book/{chapter}.md lacks the section(s) "
+             + ", ".join(f'"{s}"' for s in missing))
+
+
+@pytest.mark.parametrize("chapter", chapter_dirs())
+def test_book_what_this_step_adds_matches_the_code(chapter):
+    path = book_chapter(chapter)
+    if not path.is_file():
+        fail(f"chapter {chapter}: book/{chapter}.md does not exist")
+    text = path.read_text(encoding="utf-8")
+    if ADDS_SECTION not in sections(text):
+        fail(f'chapter {chapter}: book/{chapter}.md has no "{ADDS_SECTION}"')
+
+    listed, malformed = set(), []
+    for line in adds_section_lines(text):
+        if not line.startswith("- "):
+            continue
+        item = ADDS_ITEM.match(line)
+        if item:
+            listed.add((item.group(1), item.group(2)))
+        else:
+            malformed.append(line)
+    if malformed:
+        fail(f"chapter {chapter}: these lines of \"{ADDS_SECTION}\" are not of the form "
+             "\"- added|changed|removed `file`: what\": " + " | ".join(malformed))
+
+    real = real_changes(chapter)
+    chapters = chapter_dirs()
+    index = chapters.index(chapter)
+    against = f"compared with {chapters[index - 1]}" if index else "(the first chapter)"
+    not_listed = sorted(real - listed)
+    not_real = sorted(listed - real)
+    message = [f"chapter {chapter}: \"{ADDS_SECTION}\" in book/{chapter}.md does not "
+               f"match the files of chapters/{chapter} {against}."]
+    if not_listed:
+        message.append("Missing from the book: "
+                       + ", ".join(f"{kind} {name}" for kind, name in not_listed) + ".")
+    if not_real:
+        message.append("Listed but not true of the code: "
+                       + ", ".join(f"{kind} {name}" for kind, name in not_real) + ".")
+    if not_listed or not_real:
+        fail(" ".join(message))
+
+
+@pytest.mark.parametrize("book_file", book_files(), ids=lambda p: p.name)
+def test_book_excerpts_match_their_sources(book_file):
+    found, problems = excerpts(book_file)
+    for line_number, source, code in found:
+        source_path = ROOT / source
+        where = f"book/{book_file.name}:{line_number}"
+        if not source_path.is_file():
+            problems.append(f"{where}: the excerpt names {source}, which does not exist")
+            continue
+        if not contains_lines(source_path.read_text(encoding="utf-8"), code):
+            first = next((line for line in code.splitlines() if line.strip()), "")
+            problems.append(
+                f"{where}: the excerpt from {source} (starting \"{first.strip()}\") "
+                "is no longer found verbatim in that file; copy it again from the source")
+    if problems:
+        fail("\n".join(problems))
+
+
+def test_book_has_a_readme():
+    if not (BOOK / "README.md").is_file():
+        fail("book/README.md (how to use the book) is missing")
