@@ -12,6 +12,9 @@
 //   bool                     true or false
 //   const char*              the string; a null pointer shows as (null)
 //   any other pointer        0x and 16 hex digits, e.g. 0x00000000000b8000
+//                            (a function pointer: pass it as uintptr_t)
+//
+// Any other type (an enum, a struct) does not compile.
 //
 // Between the braces, after a colon, an optional spec: {:[0][width][x]}
 //
@@ -23,7 +26,9 @@
 //
 // Unlike std::format, the 0x prefix does not count towards the width: it
 // is the number of digits a register has, so {:016x} shows a 64-bit value
-// as 0x and 16 digits. {{ and }} stand for literal braces.
+// as 0x and 16 digits. A negative number in hexadecimal keeps its sign
+// (-1 is -0x1, as in std::format); to see a value's bits, pass it as the
+// unsigned type. {{ and }} stand for literal braces.
 //
 // The format string is checked while compiling: a placeholder without an
 // argument, an argument without a placeholder, a malformed spec, or x on a

@@ -1,7 +1,6 @@
 // Chapter 3's kernel: shows what the VGA text writer can do, then panics on
 // purpose to show what a panic looks like.
 
-#include <stddef.h>
 #include <stdint.h>
 
 #include "panic.h"
@@ -31,8 +30,8 @@ void print_in_color(ColorCode color, FormatString<TypeIdentity<Args>...> format,
     screen->set_color(previous);
 }
 
-// Sixteen rows: with the rows that follow, more than the screen's 25, so
-// the title and the first rows of this table scroll out at the top.
+// Seventeen rows: with the title and the rows that follow, more than the
+// screen's 25, so the title and the top of this table scroll away.
 void show_scrolling() {
     println("Powers of two, enough rows to make the screen scroll:");
     for (unsigned shift = 0; shift < 64; shift += 4) {
@@ -43,9 +42,12 @@ void show_scrolling() {
 
 // Each colour's name in that colour, then the eight background colours.
 void show_palette() {
+    print("Colours:    ");
     for (uint8_t index = 0; index < 16; ++index) {
+        if (index == 8) {
+            print("\n            ");
+        }
         const auto color = static_cast<Color>(index);
-        print("{}", index == 0 ? "Colours:    " : index == 8 ? "\n            " : "");
         // Black text on the black background would be invisible.
         const Color background = color == Color::Black ? Color::LightGray : Color::Black;
         print_in_color(ColorCode{color, background}, "{}", kColorNames[index]);
