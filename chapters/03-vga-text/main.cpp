@@ -79,6 +79,12 @@ void show_other_types() {
 }
 
 void show_wrapping() {
+    // Exactly 80 characters and a newline take one row, not a full row and
+    // an empty one: the writer wraps only when a character needs the room.
+    for (unsigned column = 1; column <= VgaWriter::kColumns; ++column) {
+        print("{}", column % 10);
+    }
+    println("");
     println(
         "A line longer than the screen is wide does not get lost: the writer continues "
         "it on the next row.");
