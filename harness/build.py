@@ -1,0 +1,118 @@
+"""Builds what the selected tests need, once per test session, and turns a
+missing tool or a failed build into a verdict instead of a skip.
+
+Under pytest-xdist several worker processes may want the same chapter at
+once; a lock file under build/ lets one make run at a time (the others then
+find everything up to date).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from chapters import BUILD, CHAPTERS, FIXTURES_BUILD, REPOSITORY, chapter_directory
+from verdict import KernelFailure, Verdict
+
+# Each tool the build and the boot need, and the Debian package it is in.
+TOOLS = {
+    "make": "make",
+    "nasm": "nasm",
+    "clang++": "clang",
+    "ld.lld": "lld",
+    "grub-mkrescue": "grub-common",
+    "grub-file": "grub-common",
+    "xorriso": "xorriso",
+    "mformat": "mtools",
+    "qemu-system-x86_64": "qemu-system-x86",
+}
+# Without it grub-mkrescue still makes an ISO, one that BIOS cannot boot.
+GRUB_BIOS_IMAGE = Path("/usr/lib/grub/i386-pc/cdboot.img")
+
+LOCK = BUILD / ".harness-build.lock"
+OUTPUT_TAIL_LINES = 40
+
+
+def missing_tools() -> dict[str, str]:
+    """Missing tool -> the package that brings it."""
+    missing = {tool: package for tool, package in TOOLS.items() if shutil.which(tool) is None}
+    if not GRUB_BIOS_IMAGE.exists():
+        missing[str(GRUB_BIOS_IMAGE)] = "grub-pc-bin"
+    return missing
+
+
+def check_tools() -> None:
+    missing = missing_tools()
+    if missing:
+        packages = " ".join(sorted(set(missing.values())))
+        raise KernelFailure(Verdict.TOOL_MISSING, f"not installed: {', '.join(missing)}",
+                            f"install with: sudo apt-get install {packages} (or run `make deps`)")
+
+
+@dataclass(frozen=True)
+class ChapterBuild:
+    """Where a built chapter's kernels are."""
+    directory: str  # e.g. "02-minimal-kernel"
+    path: Path  # build/02-minimal-kernel
+
+    @property
+    def number(self) -> str:
+        return self.directory[:2]
+
+    def elf(self, name: str = "kernel") -> Path:
+        return self.path / f"{name}.elf"
+
+    def iso(self, name: str = "kernel") -> Path:
+        return self.path / f"{name}.iso"
+
+
+class Builder:
+    """Runs make for a chapter (or the harness fixtures) the first time a
+    test asks for it; later requests get the same result, failures too."""
+
+    def __init__(self) -> None:
+        self._results: dict[str, KernelFailure | None] = {}
+
+    def chapter(self, name: str) -> ChapterBuild:
+        __tracebackhide__ = True
+        directory = chapter_directory(name)
+        self._make(CHAPTERS / directory, f"chapter {directory}")
+        return ChapterBuild(directory, BUILD / directory)
+
+    def fixtures(self) -> Path:
+        """The harness's own test kernels (harness/fixtures)."""
+        __tracebackhide__ = True
+        self._make(REPOSITORY / "harness" / "fixtures", "the harness fixtures")
+        return FIXTURES_BUILD
+
+    def _make(self, directory: Path, what: str) -> None:
+        __tracebackhide__ = True
+        key = str(directory)
+        if key not in self._results:
+            self._results[key] = self._run_make(directory, what)
+        if self._results[key] is not None:
+            raise self._results[key]
+
+    @staticmethod
+    def _run_make(directory: Path, what: str) -> KernelFailure | None:
+        try:
+            check_tools()
+        except KernelFailure as failure:
+            return failure
+        command = ["make", "--no-print-directory", "-C", str(directory.relative_to(REPOSITORY))]
+        BUILD.mkdir(exist_ok=True)
+        with LOCK.open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            result = subprocess.run(command, cwd=REPOSITORY, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    text=True, errors="replace")
+        if result.returncode == 0:
+            return None
+        lines = result.stdout.rstrip().splitlines()
+        errors = [line for line in lines if "error" in line.lower()]
+        first_error = errors[0].strip() if errors else (lines[-1] if lines else "no output")
+        return KernelFailure(Verdict.BUILD_FAILED, f"{what} did not build: {first_error}",
+                             f"run `{' '.join(command)}` to see the build; fix the first error first",
+                             "make output (last lines):\n" + "\n".join(lines[-OUTPUT_TAIL_LINES:]))

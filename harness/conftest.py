@@ -1,0 +1,124 @@
+"""pytest's view of the harness: the options, the fixtures every chapter's
+tests use, and what happens to a failed boot's evidence.
+
+Fixtures:
+    build   (session) builds a chapter on first use: build.chapter("02")
+            returns a ChapterBuild with .elf() and .iso() paths.
+    boot    (function) boots a kernel: boot(image, **Machine options)
+            returns a running Machine; every machine is stopped when the
+            test ends, and when the test failed its serial log, QEMU log,
+            screenshot and screen are kept under build/test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+# The harness's modules import each other by plain name; so does bench.py.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from build import Builder  # noqa: E402
+from chapters import ARTIFACTS, chapter_number  # noqa: E402
+from machine import Machine  # noqa: E402
+from verdict import KernelFailure, Verdict  # noqa: E402
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--chapter", action="append", default=[], metavar="NN",
+                     help="run only this chapter's tests (2, 02 or 02-minimal-kernel); may be repeated")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "chapter(number): the test belongs to this chapter (for --chapter), "
+                                       "where its module's name does not say so")
+
+
+def _chapters_of(item: pytest.Item) -> set[str]:
+    """A test belongs to the chapter its module is named after
+    (test_02_minimal_kernel.py), and to any its chapter marks name."""
+    chapters = {chapter_number(m.args[0]) for m in item.iter_markers("chapter")}
+    if match := re.match(r"test_(\d\d)_", item.module.__name__ if item.module else ""):
+        chapters.add(match[1])
+    return chapters
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    wanted = config.getoption("--chapter")
+    if not wanted:
+        return
+    try:
+        numbers = {chapter_number(name) for name in wanted}
+    except ValueError as error:
+        raise pytest.UsageError(str(error)) from error
+    selected, deselected = [], []
+    for item in items:
+        (selected if _chapters_of(item) & numbers else deselected).append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = selected
+
+
+@pytest.fixture(scope="session")
+def build() -> Builder:
+    return Builder()
+
+
+def _artifact_directory(item: pytest.Item) -> Path:
+    return ARTIFACTS / re.sub(r"[^A-Za-z0-9_.-]+", "-", item.nodeid).strip("-")
+
+
+class _Boots:
+    """The machines one test booted, in order."""
+
+    def __init__(self) -> None:
+        self.machines: list[Machine] = []
+
+    def __call__(self, image: Path | str, **options) -> Machine:
+        __tracebackhide__ = True
+        machine = Machine(image, **options)
+        self.machines.append(machine)
+        return machine
+
+
+@pytest.fixture
+def boot(request: pytest.FixtureRequest):
+    """boot(image, elf=None, qemu_args=(), command_line=None, timeout=10, name=None) -> Machine"""
+    shutil.rmtree(_artifact_directory(request.node), ignore_errors=True)  # a previous run's
+    boots = _Boots()
+    request.node._kernel_boots = boots
+    yield boots
+    for machine in boots.machines:
+        machine.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """When a test that booted kernels fails, keeps each boot's evidence
+    while QEMU still runs, and records every boot's verdict (shown in the
+    JUnit XML as properties)."""
+    outcome = yield
+    report = outcome.get_result()
+    boots: _Boots | None = getattr(item, "_kernel_boots", None)
+    if boots is None or report.when != "call":
+        return
+    failure = call.excinfo.value if call.excinfo is not None else None
+    for number, machine in enumerate(boots.machines, start=1):
+        if machine.failure is not None:
+            verdict, summary = machine.failure.verdict, machine.failure.summary
+        elif isinstance(failure, KernelFailure):
+            verdict, summary = failure.verdict, failure.summary
+        elif report.failed:
+            verdict, summary = Verdict.FAIL, str(failure).splitlines()[0] if str(failure) else "test failed"
+        else:
+            verdict, summary = Verdict.PASS, ""
+        item.user_properties.append((f"boot {number} {machine.name}", f"{verdict.name} {summary}".strip()))
+        if report.failed:
+            directory = _artifact_directory(item) / f"boot-{number}-{machine.name}"
+            machine.capture_post_mortem()
+            machine.save_artifacts(directory, failure_text=f"{verdict.name}: {summary}")
+            report.sections.append((f"kernel artifacts (boot {number})", str(directory)))

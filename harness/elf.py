@@ -1,0 +1,183 @@
+"""Reads what the harness needs from an ELF file: its class, program
+headers, sections and symbols.
+
+Written with struct rather than by calling readelf or nm, so that the tests
+depend on no output format of another tool, and so that a symbol's address
+and size come as numbers ready to compare with a register.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+ELFCLASS32 = 1
+ELFCLASS64 = 2
+
+PROGRAM_HEADER_TYPES = {0: "NULL", 1: "LOAD", 2: "DYNAMIC", 3: "INTERP", 4: "NOTE", 6: "PHDR", 7: "TLS"}
+SECTION_SYMTAB = 2
+SECTION_NOBITS = 8  # .bss: takes memory, no bytes in the file
+SYMBOL_TYPES = {0: "NOTYPE", 1: "OBJECT", 2: "FUNC", 3: "SECTION", 4: "FILE"}
+SYMBOL_BINDINGS = {0: "LOCAL", 1: "GLOBAL", 2: "WEAK"}
+UNDEFINED_SECTION = 0
+RESERVED_SECTIONS = 0xFF00  # and up: absolute values (NASM's equ), common symbols
+
+
+@dataclass(frozen=True)
+class ProgramHeader:
+    type: str  # "LOAD", "INTERP", "DYNAMIC", ... or the number as text
+    offset: int
+    virtual_address: int
+    file_size: int
+    memory_size: int
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str
+    type: int
+    address: int
+    offset: int
+    size: int
+
+
+@dataclass(frozen=True)
+class Symbol:
+    name: str
+    value: int
+    size: int
+    type: str  # "FUNC", "OBJECT", "NOTYPE", ...
+    binding: str  # "LOCAL", "GLOBAL", "WEAK"
+    section_index: int
+
+    @property
+    def defined(self) -> bool:
+        return self.section_index != UNDEFINED_SECTION
+
+    def contains(self, address: int) -> bool:
+        return self.value <= address < self.value + self.size
+
+
+class ElfFile:
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        self.data = self.path.read_bytes()
+        if self.data[:4] != b"\x7fELF":
+            raise ValueError(f"{self.path} is not an ELF file")
+        self.elf_class = self.data[4]
+        if self.elf_class not in (ELFCLASS32, ELFCLASS64):
+            raise ValueError(f"{self.path}: unknown ELF class {self.elf_class}")
+        self.bits = 32 if self.elf_class == ELFCLASS32 else 64
+        self._word = "I" if self.bits == 32 else "Q"
+        self.program_headers = self._read_program_headers()
+        self.sections = self._read_sections()
+        self.symbols = self._read_symbols()
+
+    # The header fields differ between ELF32 and ELF64 only in the width of
+    # addresses and offsets, and in the order of a few fields.
+
+    def _header(self) -> tuple:
+        if self.bits == 32:
+            return struct.unpack_from("<HHIIIIIHHHHHH", self.data, 16)
+        return struct.unpack_from("<HHIQQQIHHHHHH", self.data, 16)
+
+    def _read_program_headers(self) -> list[ProgramHeader]:
+        _, _, _, _, phoff, _, _, _, phentsize, phnum, _, _, _ = self._header()
+        headers = []
+        for i in range(phnum):
+            at = phoff + i * phentsize
+            if self.bits == 32:
+                type_, offset, vaddr, _, filesz, memsz, _, _ = struct.unpack_from("<IIIIIIII", self.data, at)
+            else:
+                type_, _, offset, vaddr, _, filesz, memsz, _ = struct.unpack_from("<IIQQQQQQ", self.data, at)
+            headers.append(ProgramHeader(PROGRAM_HEADER_TYPES.get(type_, hex(type_)), offset, vaddr, filesz, memsz))
+        return headers
+
+    def _read_sections(self) -> list[Section]:
+        _, _, _, _, _, shoff, _, _, _, _, shentsize, shnum, shstrndx = self._header()
+        raw = []
+        for i in range(shnum):
+            at = shoff + i * shentsize
+            if self.bits == 32:
+                name, type_, _, addr, offset, size, link, _, _, _ = struct.unpack_from("<IIIIIIIIII", self.data, at)
+            else:
+                name, type_, _, addr, offset, size, link, _, _, _ = struct.unpack_from("<IIQQQQIIQQ", self.data, at)
+            raw.append((name, type_, addr, offset, size, link))
+        if not raw:
+            return []
+        names_offset = raw[shstrndx][3]
+        return [Section(self._string(names_offset + name), type_, addr, offset, size)
+                for name, type_, addr, offset, size, _ in raw]
+
+    def _read_symbols(self) -> list[Symbol]:
+        symtab = next((s for s in self.sections if s.type == SECTION_SYMTAB), None)
+        if symtab is None:
+            return []
+        # The symbol table's string table is the section its sh_link names;
+        # it is .strtab in every file a linker writes.
+        strtab = next(s for s in self.sections if s.name == ".strtab")
+        entry_size = 16 if self.bits == 32 else 24
+        symbols = []
+        for at in range(symtab.offset + entry_size, symtab.offset + symtab.size, entry_size):  # entry 0 is null
+            if self.bits == 32:
+                name, value, size, info, _, shndx = struct.unpack_from("<IIIBBH", self.data, at)
+            else:
+                name, info, _, shndx, value, size = struct.unpack_from("<IBBHQQ", self.data, at)
+            symbols.append(Symbol(self._string(strtab.offset + name), value, size,
+                                  SYMBOL_TYPES.get(info & 0xF, str(info & 0xF)),
+                                  SYMBOL_BINDINGS.get(info >> 4, str(info >> 4)), shndx))
+        return symbols
+
+    def _string(self, offset: int) -> str:
+        return self.data[offset:self.data.index(b"\0", offset)].decode()
+
+    # What the tests ask.
+
+    def symbol(self, name: str) -> Symbol:
+        for symbol in self.symbols:
+            if symbol.name == name and symbol.defined:
+                return symbol
+        raise KeyError(f"{self.path.name} has no symbol {name!r}")
+
+    def undefined_symbols(self) -> list[Symbol]:
+        return [s for s in self.symbols if not s.defined and s.name]
+
+    def function_at(self, address: int) -> str | None:
+        """Names the function that holds the address, as `name+0xoffset`:
+        by size where the symbol has one, else the nearest symbol below."""
+        candidates = [s for s in self.symbols
+                      if s.defined and s.section_index < RESERVED_SECTIONS
+                      and s.type in ("FUNC", "NOTYPE") and s.name and not s.name.startswith(".")]
+        for symbol in candidates:
+            if symbol.contains(address):
+                return f"{symbol.name}+{address - symbol.value:#x}"
+        below = [s for s in candidates if s.value <= address]
+        if not below:
+            return None
+        nearest = max(below, key=lambda s: s.value)
+        if address - nearest.value > 0x10000:
+            return None  # too far to be the same function
+        return f"{nearest.name}+{address - nearest.value:#x}"
+
+    def initial_bytes(self, address: int, size: int) -> bytes:
+        """The bytes the loader puts at a virtual address before the kernel
+        runs: the file's contents, or zeros in memory-only parts (.bss)."""
+        for header in self.program_headers:
+            if header.type != "LOAD":
+                continue
+            start = header.virtual_address
+            if start <= address and address + size <= start + header.memory_size:
+                result = bytearray(size)
+                for i in range(size):
+                    within = address + i - start
+                    if within < header.file_size:
+                        result[i] = self.data[header.offset + within]
+                return bytes(result)
+        raise ValueError(f"{address:#x} is in no loadable segment of {self.path.name}")
+
+    def file_offset_of_first(self, needle: bytes, within: int) -> int | None:
+        """Where a byte string first occurs in the first `within` bytes of
+        the file (Multiboot headers must lie near the start), or None."""
+        found = self.data.find(needle, 0, within)
+        return None if found < 0 else found

@@ -1,0 +1,168 @@
+"""Reads QEMU's interrupt log (`-d int,cpu_reset -D qemu.log`) and tells in
+plain words which exceptions led to a triple fault.
+
+When the CPU cannot deliver an exception it raises a double fault, and when
+it cannot deliver that, it resets: a triple fault. The kernel gets no chance
+to say anything, so the only witness is QEMU's log, in which the lines that
+matter look like this (TCG only):
+
+    check_exception old: 0xffffffff new 0xe            a fresh #PF is raised
+         0: v=0e e=0002 i=0 cpl=0 IP=0008:0000000000100123 ... CR2=0000000040000000
+    check_exception old: 0xe new 0xd                  #GP while delivering it
+         1: v=08 e=0000 i=0 cpl=0 IP=0008:...          ... which became a #DF
+    check_exception old: 0x8 new 0xd                  #GP while delivering the #DF
+    Triple fault
+
+A "v=" line is written for every interrupt delivered in protected or long
+mode; for CPU exceptions it follows a check_exception line, for hardware
+interrupts and `int N` (i=1) it does not.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+NO_EXCEPTION = 0xFFFFFFFF  # "old" when no exception was being delivered
+
+EXCEPTION_NAMES = {
+    0: ("#DE", "divide error"), 1: ("#DB", "debug"), 2: ("NMI", "non-maskable interrupt"),
+    3: ("#BP", "breakpoint"), 4: ("#OF", "overflow"), 5: ("#BR", "bound range exceeded"),
+    6: ("#UD", "invalid opcode"), 7: ("#NM", "device not available"), 8: ("#DF", "double fault"),
+    9: ("#CSO", "coprocessor segment overrun"), 10: ("#TS", "invalid TSS"),
+    11: ("#NP", "segment not present"), 12: ("#SS", "stack-segment fault"),
+    13: ("#GP", "general protection fault"), 14: ("#PF", "page fault"), 16: ("#MF", "x87 floating-point error"),
+    17: ("#AC", "alignment check"), 18: ("#MC", "machine check"), 19: ("#XM", "SIMD floating-point error"),
+    20: ("#VE", "virtualization exception"), 21: ("#CP", "control protection"),
+}
+
+_RAISED = re.compile(r"^check_exception old: (0x[0-9a-f]+) new (0x[0-9a-f]+)")
+_DELIVERED = re.compile(r"^\s*\d+: v=([0-9a-f]+) e=([0-9a-f]+) i=(\d) cpl=(\d) IP=([0-9a-f]+):([0-9a-f]+)"
+                        r"(?:.*?CR2=([0-9a-f]+))?")
+_TRIPLE_FAULT = "Triple fault"
+_CPU_RESET = re.compile(r"^CPU Reset")
+
+
+def mnemonic(vector: int) -> str:
+    return EXCEPTION_NAMES.get(vector, (f"vector {vector}", ""))[0]
+
+
+def exception_name(vector: int) -> str:
+    short, long = EXCEPTION_NAMES.get(vector, (f"vector {vector}", "reserved"))
+    return f"{short} ({long})"
+
+
+def describe_page_fault_error(error_code: int) -> str:
+    """The page-fault error code bits in words: what access, and why."""
+    access = "instruction fetch" if error_code & 0x10 else "write" if error_code & 0x2 else "read"
+    cause = "protection violation" if error_code & 0x1 else "page not present"
+    extras = [word for bit, word in ((0x4, "user mode"), (0x8, "reserved bit set in a page table entry"))
+              if error_code & bit]
+    return ", ".join([f"{access} of a {cause}" if not error_code & 0x1 else f"{access}, {cause}"] + extras)
+
+
+@dataclass(frozen=True)
+class RaisedException:
+    """A check_exception line: exception `vector` raised while `during` was
+    being delivered (None for a fresh exception)."""
+    vector: int
+    during: int | None
+
+
+@dataclass(frozen=True)
+class DeliveredInterrupt:
+    """A v= line: the CPU begins to deliver `vector`."""
+    vector: int
+    error_code: int
+    software: bool  # raised by an `int N` instruction
+    rip: int
+    cr2: int | None
+
+
+@dataclass(frozen=True)
+class TripleFault:
+    """The reset itself."""
+
+
+LogEvent = RaisedException | DeliveredInterrupt | TripleFault
+
+
+def parse(log_text: str) -> list[LogEvent]:
+    """The events since the last CPU reset that was not a triple fault's
+    (cpu_reset also logs the power-on reset)."""
+    events: list[LogEvent] = []
+    for line in log_text.splitlines():
+        if match := _RAISED.match(line):
+            old, new = int(match[1], 16), int(match[2], 16)
+            events.append(RaisedException(new, None if old == NO_EXCEPTION else old))
+        elif match := _DELIVERED.match(line):
+            events.append(DeliveredInterrupt(int(match[1], 16), int(match[2], 16), match[3] == "1",
+                                             int(match[6], 16), int(match[7], 16) if match[7] else None))
+        elif line.startswith(_TRIPLE_FAULT):
+            events.append(TripleFault())
+        elif _CPU_RESET.match(line) and not (events and isinstance(events[-1], TripleFault)):
+            events.clear()
+    return events
+
+
+def has_triple_fault(log_text: str) -> bool:
+    return any(isinstance(event, TripleFault) for event in parse(log_text))
+
+
+def exceptions(log_text: str) -> list[tuple[RaisedException, DeliveredInterrupt | None]]:
+    """Every CPU exception since power-on, each with the delivery QEMU
+    logged for it (None when delivery itself failed before a v= line)."""
+    events = parse(log_text)
+    result = []
+    for i, event in enumerate(events):
+        if isinstance(event, RaisedException):
+            following = events[i + 1] if i + 1 < len(events) else None
+            result.append((event, following if isinstance(following, DeliveredInterrupt) else None))
+    return result
+
+
+def describe_triple_fault(log_text: str, where: Callable[[int], str | None] = lambda rip: None) -> str:
+    """`triple fault: #PF (page fault) at rip=0x100123 (kernel_main+0x13), cr2=0x40000000,
+    error 0x2 (write of a page not present); then #GP while delivering it, so #DF
+    (double fault); then #GP while delivering the #DF; then reset`.
+
+    `where` names the function that holds an address, if it can.
+    """
+    chain = _last_chain(exceptions(log_text))
+    if not chain:
+        return "triple fault: the CPU reset, and QEMU's log names no exception before it"
+    steps = []
+    for raised, delivered in chain:
+        if raised.during is None:
+            steps.append(_describe_fresh(raised, delivered, where))
+        else:
+            step = f"{mnemonic(raised.vector)} while delivering the {mnemonic(raised.during)}"
+            if delivered is not None and delivered.vector != raised.vector:
+                step += f", so {exception_name(delivered.vector)}"
+            steps.append(step)
+    return "triple fault: " + "; then ".join(steps + ["reset"])
+
+
+def _last_chain(logged):
+    """The exceptions from the last fresh one on: the cascade that ended in
+    the reset."""
+    starts = [i for i, (raised, _) in enumerate(logged) if raised.during is None]
+    if not starts:
+        return logged[-3:]
+    return logged[starts[-1]:]
+
+
+def _describe_fresh(raised: RaisedException, delivered: DeliveredInterrupt | None,
+                    where: Callable[[int], str | None]) -> str:
+    text = exception_name(raised.vector)
+    if delivered is None:
+        return text
+    location = where(delivered.rip)
+    text += f" at rip={delivered.rip:#x}" + (f" ({location})" if location else "")
+    if raised.vector == 14 and delivered.cr2 is not None:
+        text += f", cr2={delivered.cr2:#x}, error {delivered.error_code:#x} " \
+                f"({describe_page_fault_error(delivered.error_code)})"
+    elif delivered.error_code:
+        text += f", error {delivered.error_code:#x}"
+    return text

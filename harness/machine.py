@@ -1,0 +1,646 @@
+"""Boots a kernel in QEMU and watches it until it reaches a verdict.
+
+A Machine is one boot: QEMU under TCG with no display, the kernel's serial
+port connected to the harness through pexpect (a pty), and QMP on a unix
+socket in the machine's own temporary directory, so that parallel tests
+share nothing. It can wait for the kernel to exit, to halt in a named
+function or to print a pattern, and when what it waited for does not come,
+it works out what happened instead and raises a KernelFailure saying so.
+
+    machine = Machine(Path("build/02-minimal-kernel/kernel.iso"))
+    machine.wait_until_halted_in("halt_forever")
+    machine.screen().expect_text(0, 0, "Hello World!", attribute=0x0a)
+    machine.close()
+
+In tests, take machines from the `boot` fixture (conftest.py): it closes
+them and keeps their logs when the test fails.
+"""
+
+from __future__ import annotations
+
+import atexit
+import codecs
+import ctypes
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import weakref
+from pathlib import Path
+from typing import Callable, Iterable, TypeVar
+
+import pexpect
+
+import interrupt_log
+from chapters import REPOSITORY
+from elf import ElfFile, Symbol
+from qmp import QmpConnection, QmpError
+from registers import Registers
+from screen import ADDRESS as SCREEN_ADDRESS, SIZE as SCREEN_SIZE, Screen
+from screenshot import ppm_to_png
+from verdict import KernelFailure, Verdict
+
+QEMU = "qemu-system-x86_64"
+
+# isa-debug-exit turns the value v a kernel writes to its port into QEMU's
+# exit status (v << 1) | 1. The kernels of chapter 4 on write 0x10 for
+# success and 0x11 for failure. A triple fault under -no-reboot exits with
+# status 0, so 0 is never a pass.
+DEBUG_EXIT_PORT = 0xF4
+EXIT_SUCCESS = (0x10 << 1) | 1  # 33
+EXIT_FAILURE = (0x11 << 1) | 1  # 35
+
+DEFAULT_TIMEOUT = 10.0  # seconds of QEMU CPU time for a whole boot
+
+# A timeout counts the CPU time QEMU used, so that a loaded machine (a
+# parallel test run) gives every boot the same amount of emulated work. A
+# guest that halts with interrupts on uses no CPU time, so wall-clock time
+# is capped too, at this multiple of the timeout.
+WALL_CLOCK_ALLOWANCE = 2.0
+
+POLL_INTERVAL = 0.01  # seconds between looks at serial, QMP and registers
+BOOT_LOADER_CHECK_INTERVAL = 0.25  # seconds between looks at GRUB's screen
+LATE_OUTPUT_WAIT = 0.05  # read this long after a verdict for late output
+
+# How a kernel announces a panic: a line that starts with "panic" or
+# "kernel panic" in any case (perhaps after "#", a KTAP diagnostic) followed
+# by ":", "!", "-", "at" or "in": "PANIC at vga.cpp:42: ...", "panic: ...".
+PANIC_LINE = re.compile(r"^[#*!\s]*(?:kernel\s+)?panic(?:ked)?(?:\s*[:!-]|\s+(?:at|in)\b).*$",
+                        re.IGNORECASE | re.MULTILINE)
+
+# What GRUB says when it refuses a kernel, in words a student can act on.
+# Only errors after it announced the menu entry count: before that, GRUB
+# complains of modules the slimmed-down ISO leaves out, and boots on.
+GRUB_BOOTING_LINE = re.compile(r"^\s*Booting `", re.MULTILINE)
+GRUB_ERROR_LINE = re.compile(r"^error: (.+?)\.?$", re.MULTILINE)
+GRUB_ERRORS_EXPLAINED = {
+    "no multiboot header found":
+        "GRUB found no Multiboot header in the kernel file: the header must come first "
+        "(its section first in the linker script), Multiboot 2's within 32 KiB and 8-byte "
+        "aligned, Multiboot 1's within 8 KiB, with a checksum that makes its fields sum "
+        "to zero; `grub-file --is-x86-multiboot2 kernel.elf` checks it",
+    "you need to load the kernel first":
+        "GRUB could not load the kernel (see the error above it on the screen)",
+    "invalid arch-dependent ELF magic":
+        "the kernel file is not an x86 ELF executable GRUB can load",
+    "unsupported tag":
+        "the Multiboot2 header holds a tag GRUB does not know: check the tag types and sizes",
+}
+
+_Result = TypeVar("_Result")
+
+# Every machine not yet closed, so that none outlives the harness even if a
+# test forgets to close it (pytest's Ctrl-C handling runs atexit too).
+_live_machines: weakref.WeakSet[Machine] = weakref.WeakSet()
+
+
+def _close_live_machines() -> None:
+    for machine in list(_live_machines):
+        machine.close()
+
+
+atexit.register(_close_live_machines)
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_PR_SET_PDEATHSIG = 1
+
+
+def _prepare_qemu_process(stderr_path: str) -> None:
+    """Runs in the child between fork and exec. The kernel kills QEMU when
+    the harness dies, even by SIGKILL, which no finaliser survives; and
+    QEMU's own messages go to a file instead of mixing with the serial
+    output on the pty."""
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    stderr = os.open(stderr_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(stderr, 2)
+    os.close(stderr)
+
+
+class Machine:
+    """One boot of a kernel in QEMU.
+
+    image: a GRUB ISO (booted with -cdrom) or a Multiboot 1 ELF32 kernel
+        (booted with -kernel by QEMU's own loader, ten times faster).
+    elf: the kernel's ELF file, for symbols; found beside an ISO by name.
+    qemu_args: more QEMU arguments, e.g. ["-cpu", "qemu32"].
+    command_line: the kernel's command line. For an ISO the machine builds
+        its own copy of the ISO with it; for an ELF it is QEMU's -append.
+    timeout: the hard limit of the whole boot, in seconds of QEMU CPU time.
+    """
+
+    def __init__(self, image: Path | str, *, elf: Path | str | None = None,
+                 qemu_args: Iterable[str] = (), command_line: str | None = None,
+                 timeout: float = DEFAULT_TIMEOUT, name: str | None = None):
+        self.image = Path(image)
+        self.name = name or self.image.name
+        self.timeout = timeout
+        self.elf = self._find_elf(self.image, elf)
+        # Short and private: a unix socket path may be at most 107 bytes.
+        self.work_dir = Path(tempfile.mkdtemp(prefix="kernel-boot-"))
+        self.serial_log_path = self.work_dir / "serial.log"
+        self.qemu_log_path = self.work_dir / "qemu.log"
+        self.stderr_path = self.work_dir / "qemu-stderr.log"
+        self.failure: KernelFailure | None = None
+        self.exit_status: int | None = None
+        self._serial_raw = ""
+        self._serial_decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._serial_position = 0  # wait_for_serial matches after this
+        self._qmp: QmpConnection | None = None
+        self._process: pexpect.spawn | None = None
+        self._cpu_seconds = 0.0
+        self._post_mortem_taken = False
+        self._post_mortem_screen: Screen | None = None
+        self._post_mortem_registers: Registers | None = None
+        _live_machines.add(self)
+        try:
+            self._start(list(qemu_args), command_line)
+        except BaseException:
+            self.close()
+            raise
+
+    # Starting and stopping.
+
+    @staticmethod
+    def _find_elf(image: Path, elf: Path | str | None) -> ElfFile | None:
+        if elf is not None:
+            return ElfFile(elf)
+        if image.suffix == ".elf":
+            return ElfFile(image)
+        beside = image.with_suffix(".elf")
+        return ElfFile(beside) if beside.exists() else None
+
+    def _start(self, qemu_args: list[str], command_line: str | None) -> None:
+        if shutil.which(QEMU) is None:
+            raise KernelFailure(Verdict.TOOL_MISSING, f"{QEMU} is not installed",
+                                "install it with: sudo apt-get install qemu-system-x86")
+        if not self.image.exists():
+            raise KernelFailure(Verdict.BUILD_FAILED, f"{self.image} does not exist",
+                                "build it first: make (or make build CH=NN)")
+        socket_path = self.work_dir / "qmp.sock"
+        argv = [
+            QEMU,
+            "-display", "none",
+            "-no-reboot",  # a triple fault stops the machine instead of rebooting it
+            # ... and leaves it paused rather than gone, so that QMP can still
+            # read its screen, registers and memory (a post-mortem).
+            "-action", "shutdown=pause",
+            "-device", f"isa-debug-exit,iobase={DEBUG_EXIT_PORT:#x},iosize=0x04",
+            "-serial", "stdio",
+            "-monitor", "none",
+            "-qmp", f"unix:{socket_path},server=on,wait=on",  # the guest starts once we are connected
+            "-d", "int,cpu_reset", "-D", str(self.qemu_log_path),
+            *self._boot_arguments(command_line),
+            *qemu_args,
+        ]
+        self.command = argv
+        self._started = time.monotonic()
+        self._process = pexpect.spawn(argv[0], argv[1:], timeout=None, echo=False,
+                                      preexec_fn=lambda: _prepare_qemu_process(str(self.stderr_path)))
+        self._qmp = self._connect(socket_path)
+
+    def _boot_arguments(self, command_line: str | None) -> list[str]:
+        if self.image.suffix == ".iso":
+            iso = self.image if command_line is None else self._iso_with_command_line(command_line)
+            return ["-cdrom", str(iso)]
+        return ["-kernel", str(self.image)] + (["-append", command_line] if command_line is not None else [])
+
+    def _iso_with_command_line(self, command_line: str) -> Path:
+        if self.elf is None:
+            raise ValueError(f"no kernel ELF beside {self.image} to build an ISO with a command line")
+        multiboot2_magic = (0xE85250D6).to_bytes(4, "little")
+        boot_command = "multiboot2" if multiboot2_magic in self.elf.data[:32768] else "multiboot"
+        iso = self.work_dir / self.image.name
+        subprocess.run([str(REPOSITORY / "common" / "make-iso.sh"), boot_command, str(self.elf.path), str(iso),
+                        self.name, command_line], check=True, capture_output=True)
+        return iso
+
+    def _connect(self, socket_path: Path) -> QmpConnection:
+        deadline = time.monotonic() + 10.0
+        while not socket_path.exists():
+            if not self._process.isalive() or time.monotonic() > deadline:
+                self._process.close(force=True)
+                raise KernelFailure(Verdict.FAIL, "QEMU did not start",
+                                    "its messages follow; check the extra QEMU arguments",
+                                    self.stderr_path.read_text(errors="replace"))
+            time.sleep(0.002)
+        return QmpConnection(socket_path)
+
+    def close(self) -> None:
+        """Stops QEMU (its whole process group: SIGTERM, then SIGKILL) and
+        removes the machine's temporary directory. Safe to call twice."""
+        _live_machines.discard(self)
+        if self._qmp is not None:
+            self._qmp.close()
+            self._qmp = None
+        if self._process is not None:
+            self._stop_process()
+            self._process = None
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    def _stop_process(self) -> None:
+        process = self._process
+        for stop_signal, grace in ((signal.SIGTERM, 1.0), (signal.SIGKILL, 5.0)):
+            if not process.isalive():
+                break
+            try:
+                os.killpg(process.pid, stop_signal)  # pexpect made QEMU a session (and group) leader
+            except ProcessLookupError:
+                break
+            deadline = time.monotonic() + grace
+            while process.isalive() and time.monotonic() < deadline:
+                time.sleep(0.005)
+        process.close(force=True)
+
+    def __enter__(self) -> Machine:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    # What the machine shows.
+
+    @property
+    def serial_text(self) -> str:
+        """Everything the kernel printed on serial so far, with the pty's
+        "\\r\\n" (and a guest's "\\r\\r\\n") turned into "\\n"."""
+        return re.sub(r"\r+\n", "\n", self._serial_raw)
+
+    @property
+    def serial_lines(self) -> list[str]:
+        return self.serial_text.splitlines()
+
+    def last_serial_line(self) -> str | None:
+        lines = [line for line in self.serial_lines if line.strip()]
+        return lines[-1] if lines else None
+
+    @property
+    def running(self) -> bool:
+        """QEMU is alive (it may be paused after a triple fault)."""
+        return self.exit_status is None and self._process is not None and self._process.isalive()
+
+    @property
+    def triple_faulted(self) -> bool:
+        if self._qmp is not None:
+            for event in self._qmp.poll_events():
+                if event["event"] == "SHUTDOWN" and event.get("data", {}).get("reason") == "guest-reset":
+                    return True
+        return interrupt_log.has_triple_fault(self.qemu_log())
+
+    def qemu_log(self) -> str:
+        """QEMU's interrupt log: every exception delivered, and resets."""
+        try:
+            return self.qemu_log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def exceptions(self) -> list[tuple[interrupt_log.RaisedException, interrupt_log.DeliveredInterrupt | None]]:
+        """The CPU exceptions QEMU logged, in order (see interrupt_log)."""
+        return interrupt_log.exceptions(self.qemu_log())
+
+    def _monitor(self) -> QmpConnection:
+        if not self.running or self._qmp is None:
+            raise RuntimeError(f"{self.name}: QEMU has exited (status {self.exit_status}); "
+                               "registers, memory and screen can be read only while it runs or is halted")
+        return self._qmp
+
+    def registers(self) -> Registers:
+        return Registers(self._monitor().human_monitor("info registers"))
+
+    def read_memory(self, address: int, size: int) -> bytes:
+        """Guest physical memory, read through QMP's pmemsave."""
+        dump = self.work_dir / f"memory-{address:x}-{size}.bin"
+        self._monitor().execute("pmemsave", val=address, size=size, filename=str(dump))
+        data = dump.read_bytes()
+        dump.unlink()
+        return data
+
+    def read_int(self, address: int, size: int = 4) -> int:
+        """A little-endian unsigned integer from guest memory."""
+        return int.from_bytes(self.read_memory(address, size), "little")
+
+    def symbol(self, name: str) -> Symbol:
+        if self.elf is None:
+            raise ValueError(f"{self.name}: no ELF file to look symbols up in")
+        return self.elf.symbol(name)
+
+    def read_symbol(self, name: str, size: int | None = None) -> int:
+        """The value of a global variable, by its (unmangled) name."""
+        symbol = self.symbol(name)
+        return self.read_int(symbol.value, size or symbol.size or 4)
+
+    def describe_address(self, address: int) -> str | None:
+        """`halt_forever+0x3`, or None where the ELF knows no function."""
+        return self.elf.function_at(address) if self.elf is not None else None
+
+    def screen(self) -> Screen:
+        """The 80x25 VGA text screen, read from guest memory at 0xb8000."""
+        return Screen(self.read_memory(SCREEN_ADDRESS, SCREEN_SIZE))
+
+    def screenshot(self, png_path: Path | str) -> None:
+        """What the screen shows, as a PNG (from QMP's screendump)."""
+        ppm = self.work_dir / "screendump.ppm"
+        self._monitor().execute("screendump", filename=str(ppm))
+        Path(png_path).write_bytes(ppm_to_png(ppm.read_bytes()))
+        ppm.unlink()
+
+    # Waiting. Each wait returns what it waited for, or raises a
+    # KernelFailure that says what happened instead. A wait's timeout
+    # (default: what is left of the boot's) is in seconds of QEMU CPU time.
+
+    def wait_for_exit(self, timeout: float | None = None) -> int:
+        """Waits until QEMU exits; returns its exit status (33 when the
+        kernel wrote 0x10 to isa-debug-exit, 35 for 0x11)."""
+        __tracebackhide__ = True
+        return self._wait_until(lambda: self.exit_status, "QEMU to exit", timeout, expects_output=True)
+
+    def expect_exit_success(self, timeout: float | None = None) -> None:
+        """Waits until the kernel exits through isa-debug-exit with the
+        success code 0x10; anything else fails with its diagnosis."""
+        __tracebackhide__ = True
+        if self.wait_for_exit(timeout) != EXIT_SUCCESS:
+            raise self._fail(self._diagnose("the kernel to exit with success (0x10)"))
+
+    def wait_for_serial(self, pattern: str | re.Pattern[str], timeout: float | None = None) -> re.Match[str]:
+        """Waits until the serial output, after the previous match, matches
+        the regular expression; returns the match. (Like pexpect's expect:
+        successive waits read the output in order.)"""
+        __tracebackhide__ = True
+        regex = re.compile(pattern, re.MULTILINE) if isinstance(pattern, str) else pattern
+
+        def matched() -> re.Match[str] | None:
+            match = regex.search(self.serial_text, self._serial_position)
+            if match:
+                self._serial_position = match.end()
+            return match
+
+        return self._wait_until(matched, f"serial output matching /{regex.pattern}/", timeout,
+                                expects_output=True)
+
+    def wait_until_halted_in(self, function: str, timeout: float | None = None) -> Registers:
+        """Waits until the CPU is halted (HLT) with RIP inside the named
+        function; returns the registers then. A halt elsewhere with
+        interrupts off fails at once: nothing but an NMI could wake it."""
+        __tracebackhide__ = True
+        symbol = self.symbol(function)
+
+        def halted_there() -> Registers | None:
+            if not self.running:
+                return None
+            registers = self.registers()
+            if not registers.halted:
+                return None
+            if symbol.contains(registers.rip) or (symbol.size == 0 and registers.rip == symbol.value):
+                return registers
+            if not registers.interrupts_enabled:
+                where = self.describe_address(registers.rip)
+                raise self._fail(self._diagnose(
+                    f"the CPU to halt in {function}",
+                    halted_elsewhere=f"the CPU halted at rip={registers.rip:#x}"
+                                     + (f" ({where})" if where else "") + f", not in {function}"))
+            return None
+
+        return self._wait_until(halted_there, f"the CPU to halt in {function}", timeout, expects_output=False)
+
+    def wait_until_halted(self, timeout: float | None = None) -> Registers:
+        """Waits until the CPU is halted with interrupts off, wherever that
+        is (an error path, say); returns the registers then."""
+        __tracebackhide__ = True
+
+        def halted_for_good() -> Registers | None:
+            if not self.running:
+                return None
+            registers = self.registers()
+            return registers if registers.halted and not registers.interrupts_enabled else None
+
+        return self._wait_until(halted_for_good, "the CPU to halt", timeout, expects_output=False)
+
+    def wait_for_triple_fault(self, timeout: float | None = None) -> str:
+        """For tests that expect one: waits for the reset; returns the
+        description of the exceptions that led to it."""
+        __tracebackhide__ = True
+        self._wait_until(lambda: True if self.triple_faulted else None, "a triple fault", timeout,
+                         expects_output=False, triple_fault_is_failure=False)
+        return interrupt_log.describe_triple_fault(self.qemu_log(), self.describe_address)
+
+    def _wait_until(self, condition: Callable[[], _Result | None], expecting: str, timeout: float | None,
+                    *, expects_output: bool, triple_fault_is_failure: bool = True) -> _Result:
+        __tracebackhide__ = True
+        if self.failure is not None:
+            raise self.failure
+        limit = self._time_left() if timeout is None else min(timeout, self._time_left())
+        wall_start, cpu_start = time.monotonic(), self._qemu_cpu_seconds()
+        next_boot_loader_check = wall_start + BOOT_LOADER_CHECK_INTERVAL
+        while True:
+            self._read_serial(POLL_INTERVAL)
+            if triple_fault_is_failure and self.running and self._paused_by_reset():
+                raise self._fail(self._diagnose(expecting))
+            result = condition()
+            if result is not None:
+                return result
+            if not self.running:
+                raise self._fail(self._diagnose(expecting))
+            now = time.monotonic()
+            if self.image.suffix == ".iso" and now >= next_boot_loader_check:
+                next_boot_loader_check = now + BOOT_LOADER_CHECK_INTERVAL
+                if self._boot_loader_error() is not None:
+                    raise self._fail(self._diagnose(expecting))
+            cpu_used = self._qemu_cpu_seconds() - cpu_start
+            if cpu_used >= limit or now - wall_start >= limit * WALL_CLOCK_ALLOWANCE:
+                raise self._fail(self._diagnose(expecting, timed_out_after=round(cpu_used, 1),
+                                                expects_output=expects_output))
+
+    def _time_left(self) -> float:
+        return max(0.0, self.timeout - self._qemu_cpu_seconds())
+
+    def _qemu_cpu_seconds(self) -> float:
+        """User and system time of QEMU so far (all its threads)."""
+        try:
+            fields = Path(f"/proc/{self._process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            self._cpu_seconds = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (FileNotFoundError, ProcessLookupError, AttributeError):
+            pass  # QEMU has exited: keep the last figure
+        return self._cpu_seconds
+
+    def _paused_by_reset(self) -> bool:
+        return any(event["event"] == "SHUTDOWN" and event.get("data", {}).get("reason") == "guest-reset"
+                   for event in self._qmp.poll_events())
+
+    def _read_serial(self, wait: float) -> None:
+        """Takes what the kernel printed, waiting up to `wait` seconds for
+        the first byte; notices when QEMU exits."""
+        if self._process is None or self.exit_status is not None:
+            return
+        try:
+            chunk = self._process.read_nonblocking(65536, timeout=wait)
+            while True:
+                self._take_serial(chunk)
+                chunk = self._process.read_nonblocking(65536, timeout=0)
+        except pexpect.TIMEOUT:
+            pass
+        except pexpect.EOF:
+            self._reap()
+
+    def _take_serial(self, chunk: bytes) -> None:
+        text = self._serial_decoder.decode(chunk)
+        self._serial_raw += text
+        with self.serial_log_path.open("a") as log:
+            log.write(text)
+
+    def _reap(self) -> None:
+        deadline = time.monotonic() + 5.0
+        while self._process.isalive() and time.monotonic() < deadline:
+            time.sleep(0.002)
+        if self._process.exitstatus is not None:
+            self.exit_status = self._process.exitstatus
+        else:
+            self.exit_status = -(self._process.signalstatus or signal.SIGKILL)
+
+    def elapsed(self) -> float:
+        """Wall-clock seconds since QEMU started."""
+        return time.monotonic() - self._started
+
+    # Diagnosis: when the awaited thing did not come, what did.
+
+    def _fail(self, failure: KernelFailure) -> KernelFailure:
+        self.failure = failure
+        return failure
+
+    def _diagnose(self, expecting: str, *, timed_out_after: float = 0.0,
+                  expects_output: bool = True, halted_elsewhere: str | None = None) -> KernelFailure:
+        self._read_serial(LATE_OUTPUT_WAIT)
+        self.capture_post_mortem()
+        details = self._failure_details()
+        last_line = self.last_serial_line()
+        said = f"last serial line: {last_line!r}" if last_line else "no serial output"
+
+        if self.running and self._paused_by_reset() or self.exit_status == 0 and self.triple_faulted:
+            return KernelFailure(
+                Verdict.TRIPLE_FAULT,
+                interrupt_log.describe_triple_fault(self.qemu_log(), self.describe_address),
+                "the first exception is the real fault (find its rip with `addr2line -e kernel.elf ADDRESS`); "
+                "it became a triple fault because no handler could run: no IDT loaded, no gate for the "
+                "vector, or no usable stack", details)
+
+        rejection = self._boot_loader_error()
+        if rejection is not None:
+            return KernelFailure(Verdict.BOOT_REJECTED, f"GRUB refused the kernel: {rejection[0]!r}",
+                                 rejection[1], details)
+
+        panic = self._panic_line()
+        if panic is not None:
+            return KernelFailure(Verdict.PANIC, f"kernel panic: {panic.strip()}",
+                                 f"the panic message names the failed check; the test was waiting for {expecting}",
+                                 details)
+
+        if halted_elsewhere is not None:
+            top_line = self._post_mortem_screen.lines()[0].strip() if self._post_mortem_screen else ""
+            seen = f"; the screen's first line reads {top_line!r}" if top_line else ""
+            return KernelFailure(Verdict.FAIL, halted_elsewhere + seen,
+                                 "an error path of the boot code halts there, or the kernel returned early",
+                                 details)
+
+        if self.exit_status is not None:
+            return KernelFailure(Verdict.FAIL, self._describe_exit(expecting) + f"; {said}",
+                                 "compare the serial output below with what the test expects", details)
+
+        seconds = f"{timed_out_after:g} s"
+        if expects_output and not self.serial_text.strip():
+            return KernelFailure(Verdict.NO_OUTPUT,
+                                 f"nothing on serial after {seconds} of QEMU CPU time (waiting for {expecting})",
+                                 "did the kernel start, and does it set up and write to COM1 (0x3f8)? "
+                                 "`make gdb CH=NN` shows whether the entry point is reached", details)
+        where = ""
+        if self.running:
+            registers = self.registers()
+            location = self.describe_address(registers.rip)
+            where = f"; the CPU is {'halted' if registers.halted else 'running'} at rip={registers.rip:#x}" \
+                    + (f" ({location})" if location else "")
+        return KernelFailure(Verdict.HANG, f"timed out after {seconds} of QEMU CPU time waiting for {expecting}; {said}{where}",
+                             "an endless loop, or a halt with nothing to wake it; the code after the last "
+                             "line printed is the place to look", details)
+
+    def _describe_exit(self, expecting: str) -> str:
+        status = self.exit_status
+        if status == EXIT_SUCCESS:
+            return f"the kernel exited with success (isa-debug-exit 0x10) before {expecting}"
+        if status == EXIT_FAILURE:
+            return f"the kernel reported failure (isa-debug-exit 0x11, QEMU status 35) while the test waited for {expecting}"
+        if status is not None and status < 0:
+            return f"QEMU was killed by signal {-status}"
+        if status == 0:
+            return f"QEMU exited with status 0 (which is never a pass) while the test waited for {expecting}"
+        if status % 2 == 1:
+            return f"the kernel wrote {(status - 1) >> 1:#x} to isa-debug-exit (QEMU status {status})"
+        return f"QEMU exited with status {status}: " + self.stderr_path.read_text(errors="replace").strip()
+
+    def _panic_line(self) -> str | None:
+        match = PANIC_LINE.search(self.serial_text)
+        if match is None and self._post_mortem_screen is not None:
+            match = PANIC_LINE.search(self._post_mortem_screen.text())
+        return match.group(0) if match else None
+
+    def _boot_loader_error(self) -> tuple[str, str] | None:
+        """GRUB's complaint on the screen, and what it means, if any."""
+        if self.image.suffix != ".iso" or not self.running:
+            return None
+        try:
+            text = self.screen().text()
+        except QmpError:
+            return None
+        booting = GRUB_BOOTING_LINE.search(text)
+        match = GRUB_ERROR_LINE.search(text, booting.end()) if booting else None
+        if match is None:
+            return None
+        message = match.group(1)
+        explanation = next((meaning for known, meaning in GRUB_ERRORS_EXPLAINED.items() if known in message),
+                           "GRUB's own message; the screen below shows it in full")
+        return message, explanation
+
+    def capture_post_mortem(self) -> None:
+        """Keeps the screen, registers and a screenshot while QEMU still
+        runs, for the failure message and the artifacts. Runs once."""
+        if self._post_mortem_taken or not self.running:
+            return
+        self._post_mortem_taken = True
+        try:
+            self._post_mortem_screen = self.screen()
+            self._post_mortem_registers = self.registers()
+            self.screenshot(self.work_dir / "screen.png")
+        except (QmpError, OSError, RuntimeError):
+            pass  # QEMU went away meanwhile: keep what was taken
+
+    def _failure_details(self) -> str:
+        parts = []
+        lines = self.serial_lines
+        if lines:
+            shown = lines[-20:]
+            heading = f"serial output (last {len(shown)} of {len(lines)} lines):" if len(lines) > 20 \
+                else "serial output:"
+            parts.append(heading + "\n" + "\n".join("  " + line for line in shown))
+        if self._post_mortem_screen is not None and not self._post_mortem_screen.is_blank():
+            parts.append("screen:\n" + self._post_mortem_screen.render())
+        return "\n\n".join(parts)
+
+    # Artifacts.
+
+    def save_artifacts(self, directory: Path, failure_text: str | None = None) -> None:
+        """Keeps the evidence of a failed boot: serial.log, qemu.log,
+        screen.png and screen.txt, registers.txt, verdict.txt."""
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "serial.log").write_text(self.serial_text)
+        for kept in (self.qemu_log_path, self.work_dir / "screen.png"):
+            if kept.exists():
+                shutil.copy(kept, directory / kept.name)
+        stderr = self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
+        if stderr.strip():
+            (directory / "qemu-stderr.log").write_text(stderr)
+        if self._post_mortem_screen is not None:
+            (directory / "screen.txt").write_text(self._post_mortem_screen.render() + "\n")
+        if self._post_mortem_registers is not None:
+            (directory / "registers.txt").write_text(self._post_mortem_registers.text)
+        text = self.failure.describe() if self.failure is not None else failure_text or ""
+        (directory / "verdict.txt").write_text(
+            f"{text}\n\ncommand: {' '.join(self.command)}\n")

@@ -1,0 +1,181 @@
+"""The VGA text screen, read from guest memory at 0xb8000, and checks of it
+that explain themselves when they fail.
+
+In text mode the screen is 25 rows of 80 cells, each two bytes: the
+character in code page 437 (the IBM PC's character set) and its colour
+attribute (background in the high four bits, foreground in the low four).
+Reading the cells from memory checks exactly what the kernel wrote, colours
+included, which neither serial output nor a screenshot would.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from verdict import KernelFailure, Verdict
+
+ADDRESS = 0xB8000
+COLUMNS = 80
+ROWS = 25
+SIZE = COLUMNS * ROWS * 2
+
+COLOUR_NAMES = ["black", "blue", "green", "cyan", "red", "magenta", "brown", "light grey",
+                "dark grey", "light blue", "light green", "light cyan", "light red",
+                "light magenta", "yellow", "white"]
+
+
+def describe_attribute(attribute: int) -> str:
+    """0x0a -> '0x0a (light green on black)'."""
+    return f"{attribute:#04x} ({COLOUR_NAMES[attribute & 0xF]} on {COLOUR_NAMES[(attribute >> 4) & 0xF]})"
+
+
+@dataclass(frozen=True)
+class Cell:
+    byte: int  # the character's code in code page 437
+    attribute: int
+
+    @property
+    def character(self) -> str:
+        """The character as Unicode, for display. Byte 0 shows as a space,
+        as it does on a real screen."""
+        return " " if self.byte == 0 else bytes([self.byte]).decode("cp437")
+
+
+class Screen:
+    def __init__(self, memory: bytes):
+        if len(memory) != SIZE:
+            raise ValueError(f"a text screen is {SIZE} bytes, not {len(memory)}")
+        self.memory = memory
+
+    def cell(self, row: int, column: int) -> Cell:
+        at = (row * COLUMNS + column) * 2
+        return Cell(self.memory[at], self.memory[at + 1])
+
+    def row_text(self, row: int) -> str:
+        """One row as text, trailing blanks removed."""
+        return "".join(self.cell(row, c).character for c in range(COLUMNS)).rstrip()
+
+    def lines(self) -> list[str]:
+        return [self.row_text(r) for r in range(ROWS)]
+
+    def text(self) -> str:
+        return "\n".join(self.lines()).rstrip("\n")
+
+    def is_blank(self) -> bool:
+        return not self.text().strip()
+
+    def render(self, mark_rows: frozenset[int] = frozenset()) -> str:
+        """The screen framed, with row numbers; rows in `mark_rows` are
+        marked with '>' so that a reader finds them at once."""
+        ruler = "     +" + "-" * COLUMNS + "+"
+        rows = [ruler]
+        for r in range(ROWS):
+            marker = ">" if r in mark_rows else " "
+            rows.append(f"{marker}{r:3} |{''.join(self.cell(r, c).character for c in range(COLUMNS))}|")
+        rows.append(ruler)
+        return "\n".join(rows)
+
+    # Checks. Each raises a KernelFailure (verdict FAIL) whose message shows
+    # what was expected beside the screen that was there.
+
+    def expect_text(self, row: int, column: int, text: str, attribute: int | None = None) -> None:
+        """The cells from (row, column) on hold exactly `text` (and, if
+        given, each has the colour attribute)."""
+        __tracebackhide__ = True
+        wrong = []
+        for i, expected_character in enumerate(text):
+            r, c = divmod(row * COLUMNS + column + i, COLUMNS)
+            cell = self.cell(r, c)
+            if cell.character != expected_character:
+                wrong.append(f"row {r} column {c}: expected {expected_character!r}, found {cell.character!r}")
+            elif attribute is not None and cell.attribute != attribute:
+                wrong.append(f"row {r} column {c} ({cell.character!r}): expected colour "
+                             f"{describe_attribute(attribute)}, found {describe_attribute(cell.attribute)}")
+        if wrong:
+            colour = f" in {describe_attribute(attribute)}" if attribute is not None else ""
+            found = "".join(self.cell(*divmod(row * COLUMNS + column + i, COLUMNS)).character
+                            for i in range(len(text)))
+            raise KernelFailure(
+                Verdict.FAIL,
+                f"wrong screen: expected {text!r}{colour} at row {row} column {column}, found {found!r}",
+                "the cells are read from guest memory at 0xb8000: character byte, then attribute byte",
+                "\n".join(wrong[:10] + ([f"... and {len(wrong) - 10} more"] if len(wrong) > 10 else []))
+                + "\n\n" + self.render(frozenset({row})))
+
+    def expect_lines(self, expected: list[str | re.Pattern[str]], first_row: int = 0) -> None:
+        """Rows from `first_row` on read exactly these lines (trailing blanks
+        ignored); a compiled pattern must match its whole row."""
+        __tracebackhide__ = True
+        report, bad_rows = [], set()
+        for i, want in enumerate(expected):
+            row = first_row + i
+            got = self.row_text(row) if row < ROWS else None
+            if got is None:
+                report.append(f"MISSING row {row}: {_show(want)} (beyond the screen)")
+                bad_rows.add(ROWS - 1)
+            elif _matches(want, got):
+                report.append(f"GOOD    row {row}: {got!r}")
+            else:
+                report.append(f"BAD     row {row}: expected {_show(want)}\n"
+                              f"                found    {got!r}")
+                bad_rows.add(row)
+        if bad_rows:
+            raise KernelFailure(
+                Verdict.FAIL,
+                f"wrong screen: {len(bad_rows)} of {len(expected)} expected rows differ "
+                f"(first at row {min(bad_rows)})",
+                "compare the expected rows with the screen below",
+                "\n".join(report) + "\n\n" + self.render(frozenset(bad_rows)))
+
+    def expect_contains(self, expected: list[str | re.Pattern[str]]) -> None:
+        """Each expected line appears somewhere on the screen, in order
+        (for text whose row may move, e.g. after scrolling)."""
+        __tracebackhide__ = True
+        lines = self.lines()
+        report, missing, found_rows = [], 0, set()
+        position = 0
+        for want in expected:
+            row = next((r for r in range(position, ROWS) if _contains(want, lines[r])), None)
+            if row is None:
+                report.append(f"MISSING {_show(want)}")
+                missing += 1
+            else:
+                report.append(f"GOOD    {_show(want)} (row {row})")
+                found_rows.add(row)
+                position = row
+        if missing:
+            raise KernelFailure(
+                Verdict.FAIL,
+                f"wrong screen: {missing} of {len(expected)} expected lines missing",
+                "expected lines must appear in this order",
+                "\n".join(report) + "\n\n" + self.render(frozenset(found_rows)))
+
+    def expect_absent(self, unwanted: list[str | re.Pattern[str]]) -> None:
+        """None of these appears on the screen."""
+        __tracebackhide__ = True
+        lines = self.lines()
+        found = [(want, r) for want in unwanted for r in range(ROWS) if _contains(want, lines[r])]
+        if found:
+            raise KernelFailure(
+                Verdict.FAIL,
+                f"wrong screen: {_show(found[0][0])} appears on row {found[0][1]}",
+                "this text should not be on the screen",
+                "\n".join(f"BAD     {_show(w)} (row {r})" for w, r in found)
+                + "\n\n" + self.render(frozenset(r for _, r in found)))
+
+
+def _matches(want: str | re.Pattern[str], got: str) -> bool:
+    if isinstance(want, re.Pattern):
+        return want.fullmatch(got) is not None
+    return want.rstrip() == got
+
+
+def _contains(want: str | re.Pattern[str], line: str) -> bool:
+    if isinstance(want, re.Pattern):
+        return want.search(line) is not None
+    return want in line
+
+
+def _show(want: str | re.Pattern[str]) -> str:
+    return f"/{want.pattern}/" if isinstance(want, re.Pattern) else repr(want)

@@ -1,0 +1,92 @@
+"""Chapter 1: a freestanding C++ program.
+
+The checks prove the three claims of the chapter: the kernel file needs
+nothing from a hosted system (no dynamic linking, no C or C++ library), it
+boots, and its C++ really ran: a global constructor and a computation leave
+values in memory that were not in the file.
+"""
+
+import pytest
+
+from chapters import CHAPTERS, REPOSITORY
+from elf import ElfFile
+
+MULTIBOOT1_MAGIC = (0x1BADB002).to_bytes(4, "little")
+MULTIBOOT1_SEARCH_LIMIT = 8192  # the header must lie in the first 8 KiB
+
+# Names that only a hosted C or C++ runtime provides. One of them in the
+# kernel means a library or the start-up files of the host were linked in.
+# (__cxa_atexit and __cxa_pure_virtual are not here: the compiler expects
+# them, and a freestanding kernel defines them itself.)
+HOSTED_RUNTIME_SYMBOLS = {
+    "printf", "puts", "malloc", "free", "calloc", "realloc", "abort", "exit", "atexit",
+    "__libc_start_main", "_init", "_fini", "__cxa_finalize",
+    "__cxa_begin_catch", "__cxa_end_catch", "__cxa_throw", "__cxa_allocate_exception",
+    "__gxx_personality_v0", "_Unwind_Resume", "__stack_chk_fail", "__stack_chk_guard",
+    "_Znwm", "_Znwj", "_ZdlPv", "_ZdlPvm", "_ZdlPvj",  # operator new and delete
+}
+
+
+@pytest.fixture(scope="module")
+def chapter(build):
+    return build.chapter("01")
+
+
+@pytest.fixture(scope="module")
+def kernel_elf(chapter):
+    return ElfFile(chapter.elf())
+
+
+def test_kernel_is_elf32_with_multiboot1_header_in_first_8_KiB(kernel_elf):
+    assert kernel_elf.bits == 32, "QEMU's -kernel and GRUB's multiboot load only ELF32 kernels"
+    offset = kernel_elf.file_offset_of_first(MULTIBOOT1_MAGIC, MULTIBOOT1_SEARCH_LIMIT)
+    assert offset is not None, "no Multiboot 1 magic 0x1badb002 in the first 8 KiB of the file"
+    assert offset % 4 == 0, f"the Multiboot 1 header at file offset {offset:#x} is not 4-byte aligned"
+    flags, checksum = (int.from_bytes(kernel_elf.data[offset + i:offset + i + 4], "little") for i in (4, 8))
+    assert (0x1BADB002 + flags + checksum) % 2**32 == 0, "the Multiboot 1 checksum does not make the sum zero"
+
+
+def test_kernel_has_no_undefined_symbols(kernel_elf):
+    undefined = [symbol.name for symbol in kernel_elf.undefined_symbols()]
+    assert not undefined, f"undefined symbols (something expects a library): {undefined}"
+
+
+def test_kernel_needs_no_dynamic_loader(kernel_elf):
+    types = [header.type for header in kernel_elf.program_headers]
+    assert "INTERP" not in types, "an INTERP program header asks for a dynamic loader"
+    assert "DYNAMIC" not in types, "a DYNAMIC program header means dynamic linking"
+
+
+def test_kernel_has_no_hosted_runtime_symbols(kernel_elf):
+    names = {symbol.name for symbol in kernel_elf.symbols}
+    found = sorted(names & HOSTED_RUNTIME_SYMBOLS | {n for n in names if n.startswith(("_Unwind_", "__libc_"))})
+    assert not found, f"symbols of a hosted C/C++ runtime in the kernel: {found}"
+
+
+def test_every_object_comes_from_the_kernel_sources(kernel_elf):
+    # Each object file leaves its source's name in the symbol table; a
+    # library or crt0 linked in would add names of sources we do not have.
+    ours = {p.name for p in (CHAPTERS / "01-freestanding").iterdir()} | \
+        {p.name for p in (REPOSITORY / "common").iterdir()}
+    sources = {symbol.name for symbol in kernel_elf.symbols if symbol.type == "FILE"}
+    assert sources, "the kernel has no source file names in its symbol table: was it stripped?"
+    assert sources <= ours, f"objects from elsewhere linked in: {sorted(sources - ours)}"
+
+
+def test_results_are_not_in_the_file(kernel_elf):
+    # The values the boot test reads must come from running code: in the
+    # file (and so in memory before the kernel starts) they are zero.
+    for name in ("global_constructors_run", "primes_below_10000"):
+        symbol = kernel_elf.symbol(name)
+        assert kernel_elf.initial_bytes(symbol.value, symbol.size) == bytes(symbol.size), \
+            f"{name} is not zero in the ELF image: the compiler computed it, not the kernel"
+
+
+def test_kernel_boots_runs_its_cpp_and_halts(boot, chapter):
+    machine = boot(chapter.elf(), timeout=5)
+    registers = machine.wait_until_halted_in("halt_forever")
+    assert registers.halted
+    constructors = machine.read_symbol("global_constructors_run")
+    assert constructors == 2, f"global_constructors_run is {constructors}, expected 2: .init_array not walked?"
+    primes = machine.read_symbol("primes_below_10000")
+    assert primes == 1229, f"primes_below_10000 is {primes}, expected 1229"

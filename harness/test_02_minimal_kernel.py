@@ -1,0 +1,38 @@
+"""Chapter 2: GRUB loads a Multiboot2 kernel that switches to long mode and
+writes to the VGA text buffer.
+
+The screen is checked cell by cell in guest memory, character and colour,
+and the boot code's error path by booting a CPU without long mode.
+"""
+
+import subprocess
+
+import pytest
+
+LIGHT_GREEN_ON_BLACK = 0x0A
+WHITE_ON_RED = 0x4F
+
+
+@pytest.fixture(scope="module")
+def chapter(build):
+    return build.chapter("02")
+
+
+def test_grub_recognises_a_multiboot2_kernel(chapter):
+    result = subprocess.run(["grub-file", "--is-x86-multiboot2", str(chapter.elf())])
+    assert result.returncode == 0, "grub-file finds no valid Multiboot2 header in kernel.elf"
+
+
+def test_prints_hello_world_and_halts(boot, chapter):
+    machine = boot(chapter.iso(), timeout=10)
+    machine.wait_until_halted_in("halt_forever")
+    machine.screen().expect_text(0, 0, "Hello World!", attribute=LIGHT_GREEN_ON_BLACK)
+
+
+def test_cpu_without_long_mode_gets_an_error_and_a_halt(boot, chapter):
+    # qemu32 is a 32-bit CPU: CPUID reports no long mode.
+    machine = boot(chapter.iso(), qemu_args=["-cpu", "qemu32"], timeout=10)
+    registers = machine.wait_until_halted()
+    machine.screen().expect_text(0, 0, "Boot error: this CPU has no 64-bit long mode", attribute=WHITE_ON_RED)
+    assert not machine.triple_faulted
+    assert not machine.symbol("halt_forever").contains(registers.rip), "halted in halt_forever: kernel_main ran"
