@@ -1,0 +1,299 @@
+"""Chapter 03, the VGA text writer: its demo kernel, checked from guest memory.
+
+The chapter has no serial port yet, so the test waits until the demo has
+panicked and the CPU has halted, then reads the 80x25 text buffer at
+0xb8000. The expected screen is worked out here, independently of the
+kernel: the demo's output written down as text and colours, then laid out
+by the rules the writer must follow (a row is 80 cells, a character that
+does not fit starts the next row, a newline starts the next row, from the
+26th row on everything moves up). The screen must be the last 25 rows of
+that layout, character for character and colour for colour.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pytest
+
+from chapters import ARTIFACTS, CHAPTERS
+from machine import Machine
+from screen import COLUMNS, ROWS, Screen, describe_attribute
+from verdict import KernelFailure, Verdict
+
+CHAPTER = "03-vga-text"
+MAIN_CPP = CHAPTERS / CHAPTER / "main.cpp"
+
+# Colour attributes: background in the high four bits, foreground in the low.
+DEFAULT = 0x07  # light gray on black
+TITLE = 0x1E  # yellow on blue
+PANIC = 0x4F  # white on red
+LIGHT_GRAY_BACKGROUND = 0x70
+
+COLOUR_NAMES = ["Black", "Blue", "Green", "Cyan", "Red", "Magenta", "Brown", "LightGray",
+                "DarkGray", "LightBlue", "LightGreen", "LightCyan", "LightRed", "Pink", "Yellow", "White"]
+
+TITLE_TEXT = "Chapter 3: a VGA text writer with type-safe formatting"
+LONG_LINE = ("A line longer than the screen is wide does not get lost: the writer continues "
+             "it on the next row.")
+RULER = "".join(str(column % 10) for column in range(1, COLUMNS + 1))  # exactly one row
+NOT_ASCII = b"Not printable ASCII: caf\xc3\xa9 [\t] [\x01] [\x7f] -> one block per byte"
+BLOCK = 0xFE  # code page 437's filled square, shown for bytes that are not printable ASCII
+
+
+def panic_call_line() -> int:
+    """The line of main.cpp that calls panic(): the line the panic message
+    must name. Found in the source, so that editing the demo keeps the test
+    right."""
+    lines = [number for number, text in enumerate(MAIN_CPP.read_text().splitlines(), start=1)
+             if re.match(r"\s*panic\(", text)]
+    assert len(lines) == 1, f"expected one panic( call in {MAIN_CPP}, found it on lines {lines}"
+    return lines[0]
+
+
+def panic_text() -> str:
+    return f"KERNEL PANIC at main.cpp:{panic_call_line()}: the demo ends here, on purpose (code 42)"
+
+
+def demo_output() -> list[tuple[bytes, int]]:
+    """Everything the demo writes, in order: (bytes, colour attribute)."""
+    output: list[tuple[bytes, int]] = []
+
+    def write(text: str | bytes, attribute: int = DEFAULT) -> None:
+        output.append((text.encode() if isinstance(text, str) else text, attribute))
+
+    write(TITLE_TEXT, TITLE)
+    write("\n")
+
+    write("Powers of two, enough rows to make the screen scroll:\n")
+    for shift in range(0, 64, 4):
+        write(f"1 << {shift:2} = {1 << shift:20} = 0x{1 << shift:016x}\n")
+
+    for index, name in enumerate(COLOUR_NAMES):
+        write("Colours:    " if index == 0 else "\n            " if index == 8 else "")
+        write(name, LIGHT_GRAY_BACKGROUND if index == 0 else index)
+        write(" ")
+    write("\nBackgrounds:")
+    for index in range(8):
+        write(f" {index} ", index << 4 | 0x0F)
+    write("\n")
+
+    write(f"int64_t  {-2**63} .. {2**63 - 1}\n")
+    write(f"uint64_t 0 .. {2**64 - 1}\n")
+    write(f"int8_t {-2**7} .. {2**7 - 1}  uint8_t {2**8 - 1}  "
+          f"int16_t {-2**15} .. {2**15 - 1}  uint16_t {2**16 - 1}\n")
+    write(f"int32_t {-2**31} .. {2**31 - 1}  uint32_t {2**32 - 1}\n")
+    write(f"hex {255:#x} -{1:#x} {2**64 - 1:#x} 0x{0xB8000:08x} 0x{0xDEADBEEF:016x}\n")
+    write(f"width [{42:6}] [{-42:06}] [{'text':6}] [{'true':6}] [{'c':3}]\n")
+    write(f"pointers 0x{0xB8000:016x} 0x{0:016x}  bool true false  char ok\n")
+    write(RULER + "\n")
+    write(LONG_LINE + "\n")
+    write(NOT_ASCII + b"\n")
+
+    write(panic_text(), PANIC)
+    write("\n")
+    return output
+
+
+@dataclass(repr=False)
+class Layout:
+    """The demo's output laid out in rows of cells, as an endless screen
+    would show it. Each cell is (code page 437 byte, attribute)."""
+    rows: list[list[tuple[int, int]]]
+
+    def __repr__(self) -> str:  # pytest shows fixtures' values in a failure
+        return f"<expected layout of {len(self.rows)} rows>"
+
+    @property
+    def last_screen(self) -> list[list[tuple[int, int]]]:
+        return self.rows[-ROWS:]
+
+    def row_text(self, row: list[tuple[int, int]]) -> str:
+        return bytes(byte for byte, _ in row).decode("cp437").rstrip()
+
+    def screen_lines(self) -> list[str]:
+        return [self.row_text(row) for row in self.last_screen]
+
+    def screen_row_of(self, text: str) -> int:
+        """The row of the final screen whose text starts with `text`."""
+        rows = [r for r, line in enumerate(self.screen_lines()) if line.startswith(text)]
+        assert len(rows) == 1, f"the expected screen has {len(rows)} rows starting with {text!r}"
+        return rows[0]
+
+
+def lay_out(output: list[tuple[bytes, int]]) -> Layout:
+    # The demo starts by clearing the whole screen in the default colour;
+    # a row that appears by scrolling is blank in the colour of that moment.
+    def blank_row(attribute: int) -> list[tuple[int, int]]:
+        return [(ord(" "), attribute)] * COLUMNS
+
+    rows = [blank_row(DEFAULT)]
+    column = 0
+
+    def start_row(attribute: int) -> None:
+        nonlocal column
+        rows.append(blank_row(DEFAULT if len(rows) < ROWS else attribute))
+        column = 0
+
+    for text, attribute in output:
+        for byte in text:
+            if byte == ord("\n"):
+                start_row(attribute)
+                continue
+            if column == COLUMNS:
+                start_row(attribute)
+            glyph = byte if 0x20 <= byte <= 0x7E else BLOCK
+            rows[-1] = rows[-1][:column] + [(glyph, attribute)] + rows[-1][column + 1:]
+            column += 1
+    return Layout(rows)
+
+
+@pytest.fixture(scope="module")
+def expected() -> Layout:
+    return lay_out(demo_output())
+
+
+@pytest.fixture(scope="module")
+def chapter(build):
+    return build.chapter("03")
+
+
+@pytest.fixture(scope="module")
+def halted_demo(chapter):
+    """One boot for the whole module: the demo is deterministic and ends
+    halted, so every check can read the same final screen. (The `boot`
+    fixture is per test, so the module keeps its own Machine; a boot that
+    fails leaves its evidence where `boot`'s would.)"""
+    machine = Machine(chapter.iso(), timeout=10, name="kernel.iso")
+    try:
+        registers = machine.wait_until_halted_in("halt_forever")
+    except KernelFailure:
+        machine.save_artifacts(ARTIFACTS / "harness-test_03_vga_text.py-boot" / "boot-1-kernel.iso")
+        machine.close()
+        raise
+    yield machine, registers
+    machine.close()
+
+
+@pytest.fixture(scope="module")
+def screen(halted_demo) -> Screen:
+    machine, _ = halted_demo
+    return machine.screen()
+
+
+def test_demo_fills_more_rows_than_the_screen_has(expected):
+    # A check of the premise of the scrolling checks, not of the kernel.
+    assert len(expected.rows) > ROWS + 5, f"the demo fills only {len(expected.rows)} rows"
+
+
+def test_screen_shows_the_last_25_rows_of_the_output(screen, expected):
+    screen.expect_lines(expected.screen_lines())
+
+
+def test_every_cell_matches_in_character_and_colour(screen, expected):
+    # Stricter than the rows' text: blanks must be spaces (not zero bytes)
+    # and every cell, blank or not, must have its colour.
+    wrong = []
+    for row, cells in enumerate(expected.last_screen):
+        for column, (byte, attribute) in enumerate(cells):
+            found = screen.cell(row, column)
+            if (found.byte, found.attribute) != (byte, attribute):
+                wrong.append((row, f"row {row} column {column}: expected byte {byte:#04x} in "
+                                   f"{describe_attribute(attribute)}, found byte {found.byte:#04x} "
+                                   f"in {describe_attribute(found.attribute)}"))
+    if wrong:
+        raise KernelFailure(
+            Verdict.FAIL, f"wrong cells: {len(wrong)} differ, the first at {wrong[0][1]}",
+            "each cell at 0xb8000 is a code page 437 byte, then its colour attribute",
+            "\n".join(message for _, message in wrong[:20])
+            + "\n\n" + screen.render(frozenset(row for row, _ in wrong)))
+
+
+def test_the_title_and_first_rows_scrolled_away(screen):
+    screen.expect_absent([TITLE_TEXT, "Powers of two", "1 <<  0 ="])
+
+
+def test_scrolling_blanks_the_bottom_row(screen):
+    # The panic message ends with a newline, which scrolled the screen once
+    # more: the bottom row is new, blank, in the default colour.
+    screen.expect_text(ROWS - 1, 0, " " * COLUMNS, DEFAULT)
+
+
+def test_palette_shows_each_colour_as_foreground(screen, expected):
+    first_row = expected.screen_row_of("Colours:")
+    for index, name in enumerate(COLOUR_NAMES):
+        row = first_row + index // 8
+        column = expected.screen_lines()[row].index(name)
+        screen.expect_text(row, column, name, LIGHT_GRAY_BACKGROUND if index == 0 else index)
+
+
+def test_palette_shows_the_eight_background_colours(screen, expected):
+    row = expected.screen_row_of("Backgrounds:")
+    for index in range(8):
+        screen.expect_text(row, len("Backgrounds:") + 3 * index, f" {index} ", index << 4 | 0x0F)
+
+
+def test_extreme_integers(screen):
+    screen.expect_contains([
+        "int64_t  -9223372036854775808 .. 9223372036854775807",
+        "uint64_t 0 .. 18446744073709551615",
+        "int8_t -128 .. 127  uint8_t 255  int16_t -32768 .. 32767  uint16_t 65535",
+        "int32_t -2147483648 .. 2147483647  uint32_t 4294967295",
+    ])
+
+
+def test_hexadecimal_and_padding(screen):
+    screen.expect_contains([
+        "1 << 60 =  1152921504606846976 = 0x1000000000000000",
+        "hex 0xff -0x1 0xffffffffffffffff 0x000b8000 0x00000000deadbeef",
+        "width [    42] [-00042] [text  ] [true  ] [c  ]",
+    ])
+
+
+def test_pointers_bool_and_char(screen):
+    screen.expect_contains(["pointers 0x00000000000b8000 0x0000000000000000  bool true false  char ok"])
+
+
+def test_a_line_of_exactly_80_characters_takes_one_row(screen, expected):
+    row = expected.screen_row_of(RULER)
+    screen.expect_lines([RULER, LONG_LINE[:COLUMNS]], first_row=row)
+
+
+def test_long_line_wraps_at_column_80(screen, expected):
+    assert len(LONG_LINE) > COLUMNS
+    row = expected.screen_row_of(LONG_LINE[:COLUMNS])
+    screen.expect_lines([LONG_LINE[:COLUMNS], LONG_LINE[COLUMNS:]], first_row=row)
+
+
+def test_bytes_outside_printable_ascii_show_as_a_block(screen, expected):
+    row = expected.screen_row_of("Not printable ASCII:")
+    shown = "".join("\N{BLACK SQUARE}" if byte < 0x20 or byte > 0x7E else chr(byte) for byte in NOT_ASCII)
+    assert shown.count("\N{BLACK SQUARE}") == 5  # two UTF-8 bytes of the e, tab, 0x01, 0x7f
+    screen.expect_text(row, 0, shown, DEFAULT)
+
+
+def test_panic_names_file_and_line_in_white_on_red(screen, expected):
+    row = expected.screen_row_of("KERNEL PANIC")
+    screen.expect_text(row, 0, panic_text(), PANIC)
+
+
+def test_panic_line_number_points_at_the_panic_call(screen):
+    lines = [line for line in screen.lines() if line.startswith("KERNEL PANIC at ")]
+    assert lines, "no KERNEL PANIC line on the screen:\n" + screen.render()
+    match = re.match(r"KERNEL PANIC at (\S+):(\d+): ", lines[0])
+    assert match, f"the panic line does not name file:line: {lines[0]!r}"
+    file, line = match.group(1), int(match.group(2))
+    assert file == "main.cpp", f"the panic names {file!r}, but the demo panics in main.cpp"
+    source = MAIN_CPP.read_text().splitlines()
+    assert 1 <= line <= len(source), f"main.cpp has {len(source)} lines, the panic names line {line}"
+    assert "panic(" in source[line - 1], (
+        f"the panic names main.cpp:{line}, which is not the panic call: {source[line - 1].strip()!r}")
+
+
+def test_the_cpu_halts_with_interrupts_off_after_the_panic(halted_demo):
+    machine, registers = halted_demo
+    assert registers.halted and not registers.interrupts_enabled, (
+        f"after a panic the CPU must halt with interrupts off; registers:\n{registers.text}")
+    assert machine.screen().row_text(ROWS - 2).startswith("KERNEL PANIC"), (
+        "the CPU halted, but the panic message is not the last line:\n" + machine.screen().render())
