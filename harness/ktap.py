@@ -18,10 +18,14 @@ the format of Linux's KUnit (Documentation/dev-tools/ktap.rst):
 one item per in-kernel test; `parse` reads the second.
 """
 
+from __future__ import annotations
+
 import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from elf import SECTION_NOBITS, ElfFile
 
 # --- the declarations: the kernel_tests section of the ELF -----------------
 
@@ -33,9 +37,6 @@ SECTION = "kernel_tests"
 RECORD = struct.Struct("<QQI12x")
 ENDINGS = {0: "returns", 1: "panics"}
 
-SHT_NOBITS = 8
-SHF_ALLOC = 0x2
-
 
 @dataclass(frozen=True)
 class DeclaredTest:
@@ -43,57 +44,29 @@ class DeclaredTest:
     ending: str  # "returns" or "panics"
 
 
-@dataclass(frozen=True)
-class _Section:
-    name: str
-    kind: int
-    flags: int
-    address: int
-    offset: int
-    size: int
-
-
-def _sections(image):
-    if image[:4] != b"\x7fELF" or image[4] != 2 or image[5] != 1:
-        raise ValueError("not a little-endian ELF64 file")
-    section_table, = struct.unpack_from("<Q", image, 0x28)
-    entry_size, count, names_index = struct.unpack_from("<HHH", image, 0x3A)
-    raw = [struct.unpack_from("<IIQQQQ", image, section_table + i * entry_size)
-           for i in range(count)]
-    names_offset = raw[names_index][4]
-
-    def name_at(offset):
-        start = names_offset + offset
-        return image[start:image.index(b"\0", start)].decode()
-
-    return [_Section(name_at(n), kind, flags, address, offset, size)
-            for n, kind, flags, address, offset, size in raw]
-
-
-def _string_at(image, sections, address):
+def _string_at(elf: ElfFile, address: int) -> str:
     """The zero-terminated string at a kernel address, read from the file."""
-    for s in sections:
-        if (s.flags & SHF_ALLOC and s.kind != SHT_NOBITS
-                and s.address <= address < s.address + s.size):
-            start = s.offset + address - s.address
-            return image[start:image.index(b"\0", start)].decode()
-    raise ValueError(f"address {address:#x} is in no loaded section")
+    for section in elf.sections:
+        if (section.type != SECTION_NOBITS and section.address
+                and section.address <= address < section.address + section.size):
+            start = section.offset + address - section.address
+            return elf.data[start:elf.data.index(b"\0", start)].decode()
+    raise ValueError(f"{elf.path.name}: address {address:#x} is in no section with contents")
 
 
-def declared_tests(elf_path):
+def declared_tests(elf_path: Path | str) -> list[DeclaredTest]:
     """The tests a kernel ELF declares, in the order its runner runs them."""
-    image = Path(elf_path).read_bytes()
-    sections = _sections(image)
-    table = next((s for s in sections if s.name == SECTION), None)
+    elf = ElfFile(elf_path)
+    table = next((s for s in elf.sections if s.name == SECTION), None)
     if table is None:
         return []
     if table.size % RECORD.size:
-        raise ValueError(f"{elf_path}: section {SECTION} is {table.size} bytes, "
+        raise ValueError(f"{elf.path.name}: section {SECTION} is {table.size} bytes, "
                          f"not a whole number of {RECORD.size}-byte records")
     tests = []
     for offset in range(table.offset, table.offset + table.size, RECORD.size):
-        name_address, _function, ending = RECORD.unpack_from(image, offset)
-        tests.append(DeclaredTest(_string_at(image, sections, name_address),
+        name_address, _function, ending = RECORD.unpack_from(elf.data, offset)
+        tests.append(DeclaredTest(_string_at(elf, name_address),
                                   ENDINGS.get(ending, f"unknown ending {ending}")))
     return tests
 

@@ -1,0 +1,361 @@
+"""Chapter 04, testing: every in-kernel test is a pytest item of its own.
+
+The chapter's test kernels declare their tests in the ELF section
+kernel_tests and report them in KTAP on serial (see ktap.py). This module
+reads the declarations while pytest collects, without booting anything, and
+makes one item per in-kernel test, named after its kernel and test:
+
+    pytest harness -k vga_scroll     boots the unit test kernel once, with
+                                     the command line tests=vga_scroll_...,
+                                     and runs that one test
+
+A full run boots each test kernel once and shares its report among the
+kernel's items. A failed item shows what the kernel printed about the test
+(the failed expectation with both values, file and line, or the panic); a
+test that never finished is named, with what happened instead (a hang, a
+triple fault, an exit).
+
+Two test kernels fail on purpose: failing_tests, whose tests fail in each
+way the framework reports, and hanging_test. Their items pass when the
+failure is reported as it should be.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pytest
+
+import ktap
+from build import Builder
+from chapters import ARTIFACTS, BUILD, CHAPTERS
+from machine import EXIT_FAILURE, EXIT_SUCCESS, Machine
+from verdict import KernelFailure, Verdict
+
+CHAPTER = "04-testing"
+SOURCES = CHAPTERS / CHAPTER
+KERNEL_TIMEOUT = 10.0  # seconds of QEMU CPU time per boot
+HANG_TIMEOUT = 2.0  # for the kernel that hangs on purpose
+
+
+@dataclass(frozen=True)
+class Kernel:
+    name: str
+    exit_status: int | None  # what QEMU must end with; None: the kernel must hang
+    timeout: float = KERNEL_TIMEOUT
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+TEST_KERNELS = [
+    Kernel("unit_tests", EXIT_SUCCESS),
+    Kernel("basic_boot", EXIT_SUCCESS),
+    Kernel("should_panic", EXIT_SUCCESS),
+    Kernel("failing_tests", EXIT_FAILURE),
+    Kernel("hanging_test", None, timeout=HANG_TIMEOUT),
+]
+
+
+def source_line(path: str, text: str) -> str:
+    """`path:N`, N the line of the chapter source file that holds `text`:
+    where the kernel must say a failure happened. Looked up, so that an
+    edit above it keeps the test right."""
+    lines = (SOURCES / path).read_text().splitlines()
+    numbers = [n for n, line in enumerate(lines, start=1)
+               if text in line and not line.lstrip().startswith("//")]
+    assert len(numbers) == 1, f"expected {text!r} on one line of {path}, found it on lines {numbers}"
+    return f"{path}:{numbers[0]}"
+
+
+@dataclass(frozen=True)
+class ExpectedFailure:
+    verdict: Verdict
+    lines: tuple[str, ...]  # each must appear in the failure's message
+
+
+def expected_failures() -> dict[tuple[str, str], ExpectedFailure]:
+    """How each test of the kernels that fail on purpose must be reported."""
+    expectations = "tests/failing_expectations.cpp"
+    panic_at = source_line("tests/failing_panic.cpp", "panic(")
+    return {
+        ("failing_tests", "fails_expect_eq_on_integers"): ExpectedFailure(Verdict.FAIL, (
+            f"EXPECT_EQ(sum, 5) failed at {source_line(expectations, 'EXPECT_EQ(sum, 5)')}",
+            "  sum: 4", "  5: 5")),
+        ("failing_tests", "fails_expect_eq_on_strings"): ExpectedFailure(Verdict.FAIL, (
+            f'EXPECT_EQ(greeting, "hello") failed at {source_line(expectations, "EXPECT_EQ(greeting")}',
+            '  greeting: "help"', '  "hello": "hello"')),
+        ("failing_tests", "fails_expect_true"): ExpectedFailure(Verdict.FAIL, (
+            f"EXPECT_TRUE(one > 2) failed at {source_line(expectations, 'EXPECT_TRUE(one > 2)')}",)),
+        ("failing_tests", "fails_by_returning_instead_of_panicking"): ExpectedFailure(Verdict.FAIL, (
+            "expected a panic, but fails_by_returning_instead_of_panicking returned",)),
+        ("failing_tests", "fails_by_panicking"): ExpectedFailure(Verdict.PANIC, (
+            f"KERNEL PANIC at {panic_at}: unexpected, code 7",)),
+        ("failing_tests", "not_run_after_a_panic"): ExpectedFailure(Verdict.FAIL, (
+            "not run: the kernel panicked in fails_by_panicking",)),
+        ("hanging_test", "hangs_in_an_endless_loop"): ExpectedFailure(Verdict.HANG, (
+            "hangs_in_an_endless_loop did not finish", "timed out")),
+    }
+
+
+def expected_output() -> dict[tuple[str, str], tuple[str, ...]]:
+    """Lines that passing tests must print, besides passing: what the
+    kernel itself cannot check."""
+    return {
+        ("basic_boot", "basic_boot_serial_println_reaches_the_harness"): (
+            "basic_boot: serial works, -9223372036854775808 0xffffffffffffffff",),
+        ("should_panic", "should_panic_panic_ends_the_test"): (
+            f"KERNEL PANIC at {source_line('tests/should_panic.cpp', 'panic(')}: on purpose, code 42",),
+    }
+
+
+# --- collection: the tests each kernel declares, read without booting -------
+
+def _declared_tests() -> tuple[list, KernelFailure | None]:
+    """(kernel, test) pairs for parametrisation, or the build failure. The
+    chapter is built first so that the names come from the current source."""
+    try:
+        Builder().chapter(CHAPTER)
+    except KernelFailure as failure:
+        return [], failure
+    pairs = []
+    for kernel in TEST_KERNELS:
+        for test in ktap.declared_tests(BUILD / CHAPTER / f"{kernel.name}.elf"):
+            pairs.append(pytest.param(kernel, test, id=f"{kernel.name}-{test.name}"))
+    return pairs, None
+
+
+DECLARED, BUILD_FAILURE = _declared_tests()
+
+
+def declared_in(kernel: Kernel) -> list[ktap.DeclaredTest]:
+    return [param.values[1] for param in DECLARED if param.values[0] == kernel]
+
+
+# --- one boot per kernel, shared by its items ---------------------------------
+
+@dataclass
+class KernelRun:
+    kernel: Kernel
+    command_line: str | None
+    report: ktap.Report
+    exit_status: int | None
+    failure: KernelFailure | None  # how the boot went wrong, if it did not exit
+    serial: str
+    artifacts: str | None  # where the evidence was kept, if it was
+
+
+class KernelRuns:
+    """Boots each test kernel at most once per session, the first time one
+    of its items asks. If only some of a kernel's items were selected (by
+    -k, say), the kernel runs only those tests."""
+
+    def __init__(self, session: pytest.Session):
+        self._session = session
+        self._runs: dict[str, KernelRun] = {}
+
+    def get(self, kernel: Kernel) -> KernelRun:
+        if kernel.name not in self._runs:
+            self._runs[kernel.name] = self._boot(kernel)
+        return self._runs[kernel.name]
+
+    def _command_line(self, kernel: Kernel) -> str | None:
+        """tests=a,b for the tests selected, or None for all of them."""
+        wanted, whole_kernel = set(), False
+        for item in self._session.items:
+            params = getattr(item, "callspec", None) and item.callspec.params
+            if item.module is None or item.module.__name__ != __name__ or not params:
+                continue
+            if params.get("kernel") != kernel:
+                continue
+            if "test" in params:
+                wanted.add(params["test"].name)
+            else:
+                whole_kernel = True
+        declared = [test.name for test in declared_in(kernel)]
+        if whole_kernel or not wanted or set(declared) <= wanted:
+            return None
+        return "tests=" + ",".join(name for name in declared if name in wanted)
+
+    def _boot(self, kernel: Kernel) -> KernelRun:
+        command_line = self._command_line(kernel)
+        machine = Machine(BUILD / CHAPTER / f"{kernel.name}.iso", command_line=command_line,
+                          timeout=kernel.timeout, name=kernel.name)
+        try:
+            failure = None
+            try:
+                machine.wait_for_exit()
+            except KernelFailure as caught:
+                failure = caught
+            report = ktap.parse(machine.serial_text)
+            artifacts = None
+            if failure is not None and kernel.exit_status is not None or \
+                    machine.exit_status != kernel.exit_status or report.problems():
+                directory = ARTIFACTS / CHAPTER / kernel.name
+                machine.save_artifacts(directory, failure_text=failure.describe() if failure else None)
+                artifacts = str(directory)
+            return KernelRun(kernel, command_line, report, machine.exit_status, failure,
+                             machine.serial_text, artifacts)
+        finally:
+            machine.close()
+
+
+@pytest.fixture(scope="module")
+def kernel_runs(request: pytest.FixtureRequest) -> KernelRuns:
+    return KernelRuns(request.session)
+
+
+# --- verdicts ------------------------------------------------------------------
+
+def _serial_tail(run: KernelRun, lines: int = 20) -> str:
+    shown = run.serial.splitlines()[-lines:]
+    text = "serial output (last lines):\n" + "\n".join("  " + line for line in shown)
+    return text + (f"\n\nkept: {run.artifacts}" if run.artifacts else "")
+
+
+def _how_it_ended(run: KernelRun) -> tuple[Verdict, str]:
+    if run.failure is not None:
+        return run.failure.verdict, f"{run.failure.verdict.name}: {run.failure.summary}"
+    return Verdict.FAIL, f"QEMU exited with status {run.exit_status}"
+
+
+def check_test_passed(run: KernelRun, test: ktap.DeclaredTest) -> ktap.Result:
+    """The test's result, if it passed; otherwise a KernelFailure that says
+    what the kernel said about it, or why it never said anything."""
+    __tracebackhide__ = True
+    report = run.report
+    result = report.result(test.name)
+    if result is None:
+        verdict, ended = _how_it_ended(run)
+        if not report.version_seen or report.plan is None:
+            summary = f"no result for {test.name}: {report.problems()[0]}; {ended}"
+        elif report.running == test.name:
+            summary = f"{test.name} did not finish: {ended}"
+        elif report.running is not None:
+            summary = f"no result for {test.name}: the kernel stopped in {report.running}; {ended}"
+        else:
+            problems = report.problems() or ["the report does not mention it"]
+            summary = f"no result for {test.name}: {problems[0]}; {ended}"
+        trailing = "\n".join("  # " + line for line in report.trailing)
+        raise KernelFailure(verdict, summary, "the serial output shows how far the kernel got",
+                            (f"what the test printed:\n{trailing}\n\n" if trailing else "") + _serial_tail(run))
+    if not result.ok:
+        message = result.message
+        panicked = any(line.startswith("KERNEL PANIC") for line in message)
+        first = message[0] if message else "(the kernel printed no reason)"
+        raise KernelFailure(Verdict.PANIC if panicked else Verdict.FAIL,
+                            f"not ok {result.number} {test.name}: {first}",
+                            "the kernel's own report of the failure follows",
+                            "\n".join("  # " + line for line in result.diagnostics))
+    return result
+
+
+if BUILD_FAILURE is not None:
+    def test_chapter_builds():
+        """Stands in for the tests that could not be collected."""
+        raise BUILD_FAILURE
+
+
+@pytest.mark.parametrize("kernel, test", DECLARED)
+def test_in_kernel(kernel_runs: KernelRuns, kernel: Kernel, test: ktap.DeclaredTest):
+    run = kernel_runs.get(kernel)
+    expected = expected_failures().get((kernel.name, test.name))
+    if expected is None:
+        result = check_test_passed(run, test)
+        for line in expected_output().get((kernel.name, test.name), ()):
+            assert line in result.diagnostics, (
+                f"{test.name} passed, but did not print {line!r}; it printed:\n"
+                + "\n".join("  # " + d for d in result.diagnostics))
+        return
+    # A test that fails on purpose: its failure must be reported as the
+    # harness reports a real one.
+    with pytest.raises(KernelFailure) as caught:
+        check_test_passed(run, test)
+    failure = caught.value
+    assert failure.verdict == expected.verdict, (
+        f"{test.name} must be reported as {expected.verdict.name}, but was:\n{failure.describe()}")
+    for line in expected.lines:
+        assert line in failure.describe(), (
+            f"the report of {test.name} lacks {line!r}:\n{failure.describe()}")
+
+
+@pytest.mark.parametrize("kernel", TEST_KERNELS, ids=[k.name for k in TEST_KERNELS])
+def test_kernel_reports_every_test_and_exits(kernel_runs: KernelRuns, kernel: Kernel):
+    """A whole run: a complete KTAP report of every declared test, in
+    order, and the exit status the kernel must end with."""
+    run = kernel_runs.get(kernel)
+    if kernel.exit_status is None:
+        assert run.failure is not None and run.failure.verdict == Verdict.HANG, (
+            f"{kernel.name} must hang, but {_how_it_ended(run)[1]}")
+        assert run.report.running == declared_in(kernel)[-1].name
+        return
+    if run.failure is not None:
+        raise run.failure
+    problems = run.report.problems()
+    assert not problems, f"{kernel.name}: {'; '.join(problems)}\n{_serial_tail(run)}"
+    assert [r.name for r in run.report.results] == [t.name for t in declared_in(kernel)], (
+        f"{kernel.name} reported other tests than it declares, or in another order")
+    assert run.exit_status == kernel.exit_status, (
+        f"{kernel.name} must exit with status {kernel.exit_status}, but exited with {run.exit_status}\n"
+        + _serial_tail(run))
+
+
+# --- the command line ------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def chapter(build):
+    return build.chapter(CHAPTER)
+
+
+def test_command_line_selects_tests(boot, chapter):
+    machine = boot(chapter.iso("unit_tests"), command_line="tests=format_zero,vga_long_line_wraps")
+    status = machine.wait_for_exit()
+    report = ktap.parse(machine.serial_text)
+    assert report.plan == 2 and report.complete, report.problems()
+    assert {r.name for r in report.results} == {"format_zero", "vga_long_line_wraps"}
+    assert status == EXIT_SUCCESS
+
+
+def test_unknown_test_name_fails_the_run(boot, chapter):
+    machine = boot(chapter.iso("unit_tests"), command_line="tests=no_such_test")
+    status = machine.wait_for_exit()
+    assert "# tests=: no test is named no_such_test" in machine.serial_lines
+    assert ktap.parse(machine.serial_text).plan == 0
+    assert status == EXIT_FAILURE
+
+
+# --- the normal kernel -----------------------------------------------------------
+
+def test_normal_kernel_reports_on_serial_and_halts(boot, chapter):
+    """`make run` still boots the demonstration; it now also writes to
+    serial, and shows the command line GRUB passed."""
+    machine = boot(chapter.iso(), command_line="hello from grub.cfg")
+    machine.wait_for_serial(re.escape('Chapter 4: the serial port works. Command line: "hello from grub.cfg"'))
+    machine.wait_until_halted_in("halt_forever")
+    machine.screen().expect_contains(['Serial: COM1 at 115200 baud, 8N1. Command line: "hello from grub.cfg"'])
+
+
+# --- the reading of KTAP, on made-up output ---------------------------------------
+
+def test_ktap_output_without_a_plan_says_so():
+    report = ktap.parse("KTAP version 1\n# running first\n")
+    assert report.problems() == ["no plan line (1..N): the runner stopped before it counted its tests"]
+
+
+def test_ktap_output_without_a_version_line_says_the_runner_never_started():
+    assert "never started" in ktap.parse("booting...\n").problems()[0]
+
+
+def test_ktap_output_with_fewer_results_than_planned_names_the_running_test():
+    report = ktap.parse("KTAP version 1\n1..3\n# running a\nok 1 a\n# running b\n# half way\n")
+    assert report.running == "b"
+    assert report.trailing == ["running b", "half way"]
+    assert report.problems() == ["1 results for a plan of 3: output stopped while running b"]
+
+
+def test_ktap_diagnostics_belong_to_the_result_that_follows():
+    report = ktap.parse("noise\r\nKTAP version 1\r\n1..1\r\n# running a\r\n# it broke\r\nnot ok 1 a\r\n")
+    assert report.complete and not report.problems()
+    result = report.result("a")
+    assert not result.ok and result.message == ["it broke"]
