@@ -36,8 +36,15 @@ objects_of = $(foreach src,$(SOURCES) $($(1)_SOURCES) $(RUNTIME_SOURCES),$(call 
 .PHONY: all
 all: $(foreach k,$(KERNELS),$(BUILD)/$(k).elf $(BUILD)/$(k).iso)
 
-# Flags and rules are part of what an object is built from.
-BUILD_RULES := $(MAKEFILE_LIST)
+# Flags and rules are part of what an object is built from. The compiler
+# and its flags are recorded in a file that changes only when they do, so
+# that `make CXX=g++` after a clang build rebuilds everything.
+TOOLCHAIN_STAMP := $(BUILD)/toolchain.txt
+TOOLCHAIN_LINE := $(CXX) $(CXXFLAGS) | $(LD) $(LDFLAGS) | $(NASMFLAGS)
+ifneq ($(file < $(TOOLCHAIN_STAMP)),$(TOOLCHAIN_LINE))
+$(shell mkdir -p $(BUILD) && printf '%s' '$(TOOLCHAIN_LINE)' > $(TOOLCHAIN_STAMP))
+endif
+BUILD_RULES := $(MAKEFILE_LIST) $(TOOLCHAIN_STAMP)
 
 $(BUILD)/obj/%.o: %.cpp $(BUILD_RULES)
 	@mkdir -p $(dir $@)
