@@ -9,6 +9,7 @@ find everything up to date).
 from __future__ import annotations
 
 import fcntl
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -79,16 +80,18 @@ class Builder:
     def chapter(self, name: str) -> ChapterBuild:
         __tracebackhide__ = True
         directory = chapter_directory(name)
-        self._make(CHAPTERS / directory, f"chapter {directory}")
+        self.make(CHAPTERS / directory, f"chapter {directory}")
         return ChapterBuild(directory, BUILD / directory)
 
     def fixtures(self) -> Path:
         """The harness's own test kernels (harness/fixtures)."""
         __tracebackhide__ = True
-        self._make(REPOSITORY / "harness" / "fixtures", "the harness fixtures")
+        self.make(REPOSITORY / "harness" / "fixtures", "the harness fixtures")
         return FIXTURES_BUILD
 
-    def _make(self, directory: Path, what: str) -> None:
+    def make(self, directory: Path, what: str) -> None:
+        """Runs make in a directory, once; raises BUILD_FAILED or
+        TOOL_MISSING (now and on every later call) when it cannot."""
         __tracebackhide__ = True
         key = str(directory)
         if key not in self._results:
@@ -102,7 +105,7 @@ class Builder:
             check_tools()
         except KernelFailure as failure:
             return failure
-        command = ["make", "--no-print-directory", "-C", str(directory.relative_to(REPOSITORY))]
+        command = ["make", "--no-print-directory", "-C", os.path.relpath(directory, REPOSITORY)]
         BUILD.mkdir(exist_ok=True)
         with LOCK.open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)

@@ -53,6 +53,18 @@ DEBUG_EXIT_PORT = 0xF4
 EXIT_SUCCESS = (0x10 << 1) | 1  # 33
 EXIT_FAILURE = (0x11 << 1) | 1  # 35
 
+# The machine every boot gets, also the benchmark's floor. No network card
+# and the CD-ROM first in the boot order: SeaBIOS then neither loads iPXE nor
+# tries the empty hard disk and floppy first, which saves a third of a GRUB
+# boot.
+MACHINE_ARGS = (
+    "-display", "none",
+    "-no-reboot",
+    "-device", f"isa-debug-exit,iobase={DEBUG_EXIT_PORT:#x},iosize=0x04",
+    "-nic", "none",
+    "-boot", "order=d",
+)
+
 DEFAULT_TIMEOUT = 10.0  # seconds of QEMU CPU time for a whole boot
 
 # A timeout counts the CPU time QEMU used, so that a loaded machine (a
@@ -182,12 +194,11 @@ class Machine:
         socket_path = self.work_dir / "qmp.sock"
         argv = [
             QEMU,
-            "-display", "none",
-            "-no-reboot",  # a triple fault stops the machine instead of rebooting it
-            # ... and leaves it paused rather than gone, so that QMP can still
-            # read its screen, registers and memory (a post-mortem).
+            *MACHINE_ARGS,
+            # A triple fault stops the machine instead of rebooting it, and
+            # leaves it paused rather than gone, so that QMP can still read
+            # its screen, registers and memory (a post-mortem).
             "-action", "shutdown=pause",
-            "-device", f"isa-debug-exit,iobase={DEBUG_EXIT_PORT:#x},iosize=0x04",
             "-serial", "stdio",
             "-monitor", "none",
             "-qmp", f"unix:{socket_path},server=on,wait=on",  # the guest starts once we are connected
@@ -199,6 +210,9 @@ class Machine:
         self._started = time.monotonic()
         self._process = pexpect.spawn(argv[0], argv[1:], timeout=None, echo=False,
                                       preexec_fn=lambda: _prepare_qemu_process(str(self.stderr_path)))
+        # pexpect pauses 0.1 s when closing, for processes that need a moment
+        # to die; close() has made sure QEMU is gone by then.
+        self._process.ptyproc.delayafterclose = 0
         self._qmp = self._connect(socket_path)
 
     def _boot_arguments(self, command_line: str | None) -> list[str]:

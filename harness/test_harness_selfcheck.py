@@ -1,0 +1,172 @@
+"""The harness tests itself: each fixture kernel (harness/fixtures) fails
+in one known way, and the harness must name that way, with the evidence a
+student needs, within the boot's timeout.
+"""
+
+import os
+import struct
+import zlib
+
+import pytest
+
+import build as build_module
+from machine import EXIT_SUCCESS, WALL_CLOCK_ALLOWANCE
+from verdict import KernelFailure, Verdict
+
+SHORT_TIMEOUT = 0.8  # CPU seconds; the fixtures boot with -kernel in 0.1 s
+
+
+@pytest.fixture(scope="module")
+def fixtures(build):
+    return build.fixtures()
+
+
+def boot_until_failure(boot, image, wait, **options):
+    """Boots a fixture, expects the wait to fail; returns the failure and
+    the machine, after checking that the timeout was kept."""
+    machine = boot(image, **options)
+    with pytest.raises(KernelFailure) as caught:
+        wait(machine)
+    limit = options.get("timeout", SHORT_TIMEOUT) * WALL_CLOCK_ALLOWANCE + 1.0
+    assert machine.elapsed() < limit, f"the diagnosis took {machine.elapsed():.1f} s, more than {limit} s"
+    return caught.value, machine
+
+
+def test_a_kernel_that_exits_with_success_passes(boot, fixtures):
+    machine = boot(fixtures / "exit_success.elf", timeout=SHORT_TIMEOUT)
+    assert machine.wait_for_exit() == EXIT_SUCCESS
+    machine.expect_exit_success()
+    assert machine.failure is None
+
+
+def test_hang_names_the_last_serial_line(boot, fixtures):
+    failure, _ = boot_until_failure(boot, fixtures / "hang.elf", lambda m: m.wait_for_exit(),
+                                    timeout=SHORT_TIMEOUT)
+    assert failure.verdict is Verdict.HANG
+    assert "last serial line: 'hang fixture: spinning forever now'" in failure.summary
+    assert "_start.spin" in failure.summary, "the hang should say where the CPU spins"
+
+
+def test_silence_is_no_output(boot, fixtures):
+    # wrong_text prints nothing on serial and halts: waiting for a line
+    # must end in NO_OUTPUT, not in a hang with a last line.
+    failure, _ = boot_until_failure(boot, fixtures / "wrong_text.elf", lambda m: m.wait_for_serial("ready"),
+                                    timeout=0.3)
+    assert failure.verdict is Verdict.NO_OUTPUT
+    assert "nothing on serial" in failure.summary
+
+
+def test_triple_fault_lists_the_exceptions_before_the_reset(boot, fixtures):
+    failure, machine = boot_until_failure(boot, fixtures / "triple_fault.elf", lambda m: m.wait_for_exit(),
+                                          timeout=SHORT_TIMEOUT)
+    assert failure.verdict is Verdict.TRIPLE_FAULT
+    faulting_read = machine.symbol("faulting_read").value
+    assert failure.summary.startswith(
+        f"triple fault: #PF (page fault) at rip={faulting_read:#x} (faulting_read+0x0), cr2=0x40000000, "
+        "error 0x0 (read of a page not present)"), failure.summary
+    assert "so #DF (double fault)" in failure.summary
+    assert failure.summary.endswith("then reset")
+    # QEMU stays alive, paused, for the post-mortem.
+    assert machine.running and machine.triple_faulted
+
+
+def test_a_wanted_triple_fault_is_returned(boot, fixtures):
+    machine = boot(fixtures / "triple_fault.elf", timeout=SHORT_TIMEOUT)
+    assert "#PF" in machine.wait_for_triple_fault()
+
+
+def test_wrong_screen_shows_expected_and_actual(boot, fixtures):
+    machine = boot(fixtures / "wrong_text.elf", timeout=SHORT_TIMEOUT)
+    machine.wait_until_halted_in("halt_forever")
+    screen = machine.screen()
+    with pytest.raises(KernelFailure) as caught:
+        screen.expect_text(0, 0, "Hello World!", attribute=0x0A)
+    failure = caught.value
+    assert failure.verdict is Verdict.FAIL
+    assert "expected 'Hello World!' in 0x0a (light green on black) at row 0 column 0, " \
+           "found 'Hello Wordl!'" in failure.summary
+    assert "row 0 column 9: expected 'l', found 'd'" in failure.details
+    assert ">  0 |Hello Wordl!" in failure.details, "the rendering of the screen is missing"
+
+    with pytest.raises(KernelFailure) as caught:
+        screen.expect_lines([screen.row_text(0).replace("Wordl", "World")])
+    assert "BAD     row 0: expected 'Hello World!" in caught.value.details
+
+
+def test_right_screen_passes(boot, fixtures):
+    machine = boot(fixtures / "wrong_text.elf", timeout=SHORT_TIMEOUT)
+    machine.wait_until_halted_in("halt_forever")
+    machine.screen().expect_text(0, 0, "Hello Wordl!", attribute=0x0A)
+
+
+def test_panic_is_quoted(boot, fixtures):
+    failure, _ = boot_until_failure(boot, fixtures / "panic.elf", lambda m: m.expect_exit_success(),
+                                    timeout=SHORT_TIMEOUT)
+    assert failure.verdict is Verdict.PANIC
+    # Not the first line, which only mentions the word: the panic itself.
+    assert failure.summary == "kernel panic: PANIC at panic.asm:15: the fixture panics on purpose"
+
+
+def test_missing_multiboot_header_is_explained(boot, fixtures):
+    failure, _ = boot_until_failure(boot, fixtures / "no_multiboot_header.iso", lambda m: m.wait_for_exit(),
+                                    timeout=5)
+    assert failure.verdict is Verdict.BOOT_REJECTED
+    assert failure.summary == "GRUB refused the kernel: 'no multiboot header found'"
+    assert "first 32 KiB" in failure.hint or "within 32 KiB" in failure.hint
+
+
+def test_failed_build_quotes_make(tmp_path):
+    (tmp_path / "Makefile").write_text("all:\n\t@echo 'kernel.cpp:3: error: expected ;'; false\n")
+    builder = build_module.Builder()
+    for _ in range(2):  # the failure is remembered, not rebuilt
+        with pytest.raises(KernelFailure) as caught:
+            builder.make(tmp_path, "the broken example")
+        assert caught.value.verdict is Verdict.BUILD_FAILED
+        assert caught.value.summary == "the broken example did not build: kernel.cpp:3: error: expected ;"
+
+
+def test_missing_tool_names_its_package(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # nothing to be found
+    with pytest.raises(KernelFailure) as caught:
+        build_module.check_tools()
+    assert caught.value.verdict is Verdict.TOOL_MISSING
+    assert "qemu-system-x86_64" in caught.value.summary
+    assert "sudo apt-get install" in caught.value.hint and "qemu-system-x86" in caught.value.hint
+
+
+def test_no_qemu_outlives_its_machine(boot, fixtures):
+    machine = boot(fixtures / "hang.elf", timeout=SHORT_TIMEOUT)
+    machine.wait_for_serial("spinning forever")
+    pid = machine._process.pid
+    assert os.path.exists(f"/proc/{pid}")
+    machine.close()
+    assert not os.path.exists(f"/proc/{pid}"), "QEMU still runs after close()"
+
+
+def test_failure_artifacts_are_complete(boot, fixtures, tmp_path):
+    _, machine = boot_until_failure(boot, fixtures / "triple_fault.elf", lambda m: m.wait_for_exit(),
+                                    timeout=SHORT_TIMEOUT)
+    machine.save_artifacts(tmp_path)
+    assert "reading an unmapped address" in (tmp_path / "serial.log").read_text()
+    assert "Triple fault" in (tmp_path / "qemu.log").read_text()
+    assert (tmp_path / "verdict.txt").read_text().startswith("TRIPLE_FAULT: triple fault: #PF")
+    assert "RIP=" in (tmp_path / "registers.txt").read_text() or "EIP=" in (tmp_path / "registers.txt").read_text()
+    width, height, pixels = _decode_png((tmp_path / "screen.png").read_bytes())
+    assert (width, height) == (720, 400), "VGA text mode is 720x400 pixels"
+    # The fixture wrote "FAULT" in light red. QEMU 7.2's own PNG writer
+    # would show it light blue (red and blue swapped).
+    light_red, light_blue = b"\xff\x57\x57", b"\x57\x57\xff"  # QEMU's VGA palette
+    assert light_red in pixels and light_blue not in pixels, "the screenshot's colours are wrong"
+
+
+def _decode_png(png: bytes) -> tuple[int, int, list[bytes]]:
+    """Enough of a PNG decoder for what screenshot.py writes (8-bit RGB,
+    one IDAT, no filters): the size and the pixels."""
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", png[16:24])
+    idat_length = struct.unpack(">I", png[33:37])[0]
+    assert png[37:41] == b"IDAT"
+    raw = zlib.decompress(png[41:41 + idat_length])
+    row = 1 + width * 3
+    pixels = b"".join(raw[y * row + 1:(y + 1) * row] for y in range(height))
+    return width, height, [pixels[i:i + 3] for i in range(0, len(pixels), 3)]
