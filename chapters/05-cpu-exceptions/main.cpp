@@ -1,0 +1,57 @@
+// Chapter 5's kernel: installs the exception handlers, then shows both
+// kinds of ending an exception can have. A breakpoint is reported and the
+// kernel carries on; then a write to unmapped memory raises a page fault,
+// whose handler prints the full report and panics. That last fault is on
+// purpose, so that `make run` shows what a fault report looks like.
+
+#include <stdint.h>
+
+#include "exceptions.h"
+#include "kernel_symbols.h"
+#include "multiboot2.h"
+#include "print.h"
+#include "serial_console.h"
+#include "vga.h"
+
+namespace {
+
+constexpr ColorCode kTitleColor{Color::Yellow, Color::Blue};
+
+// boot.asm maps the first GiB only; this address lies beyond it.
+constexpr uint64_t kUnmappedAddress = 0xdeadbeef;
+
+// Not inlined, so that the report names this function.
+[[gnu::noinline]] void write_to_unmapped_memory() {
+    *reinterpret_cast<volatile uint64_t*>(kUnmappedAddress) = 42;
+}
+
+}  // namespace
+
+extern "C" void kernel_main(uint32_t multiboot_info_address) {
+    // First, so that whatever goes wrong from here on is reported instead
+    // of resetting the machine.
+    initialize_exceptions();
+    const bool serial_present = initialize_serial_console();
+    load_kernel_symbols(multiboot2::BootInformation(multiboot_info_address));
+
+    clear_screen();
+    {
+        LockedScreen screen;
+        screen->set_color(kTitleColor);
+        format_to(*screen, "Chapter 5: CPU exceptions");
+        screen->set_color(kDefaultTextColor);
+        screen->put_char('\n');
+    }
+    if (!serial_present) {
+        println("Serial: no UART answers at COM1; reports go to the screen only.");
+    }
+
+    println("Hitting a breakpoint (int3)...");
+    asm volatile("int3");
+    println("It did not crash: the breakpoint handler returned.");
+    serial_println("It did not crash: the breakpoint handler returned.");
+
+    println("Writing to unmapped memory at {:x}...", kUnmappedAddress);
+    write_to_unmapped_memory();
+    println("Not reached: the page fault handler panics.");
+}
