@@ -292,8 +292,14 @@ class Machine:
 
     @property
     def running(self) -> bool:
-        """QEMU is alive (it may be paused after a triple fault)."""
-        return self.exit_status is None and self._process is not None and self._process.isalive()
+        """QEMU is alive (it may be paused after a triple fault). When it has
+        just exited, takes the rest of its output and its exit status."""
+        if self.exit_status is not None or self._process is None:
+            return False
+        if self._process.isalive():
+            return True
+        self._read_serial(0)  # to the end of the output, which sets exit_status
+        return False
 
     @property
     def triple_faulted(self) -> bool:
@@ -368,7 +374,8 @@ class Machine:
         """Waits until QEMU exits; returns its exit status (33 when the
         kernel wrote 0x10 to isa-debug-exit, 35 for 0x11)."""
         __tracebackhide__ = True
-        return self._wait_until(lambda: self.exit_status, "QEMU to exit", timeout, expects_output=True)
+        return self._wait_until(lambda: None if self.running else self.exit_status, "QEMU to exit", timeout,
+                                expects_output=True)
 
     def expect_exit_success(self, timeout: float | None = None) -> None:
         """Waits until the kernel exits through isa-debug-exit with the
@@ -431,6 +438,20 @@ class Machine:
 
         return self._wait_until(halted_for_good, "the CPU to halt", timeout, expects_output=False)
 
+    def wait_until_done(self, timeout: float | None = None) -> int | Registers:
+        """Waits until the kernel is done either way a kernel can be: QEMU
+        exited (returns the status) or the CPU halted for good (returns the
+        registers)."""
+        __tracebackhide__ = True
+
+        def done() -> int | Registers | None:
+            if not self.running:
+                return self.exit_status
+            registers = self.registers()
+            return registers if registers.halted and not registers.interrupts_enabled else None
+
+        return self._wait_until(done, "the kernel to exit or halt", timeout, expects_output=False)
+
     def wait_for_triple_fault(self, timeout: float | None = None) -> str:
         """For tests that expect one: waits for the reset; returns the
         description of the exceptions that led to it."""
@@ -451,7 +472,13 @@ class Machine:
             self._read_serial(POLL_INTERVAL)
             if triple_fault_is_failure and self.running and self._paused_by_reset():
                 raise self._fail(self._diagnose(expecting))
-            result = condition()
+            try:
+                result = condition()
+            except QmpError:
+                # QEMU closes QMP a moment before its process ends.
+                if not self._exits_within(1.0):
+                    raise
+                result = condition()  # QEMU exited while the condition asked it something
             if result is not None:
                 return result
             if not self.running:
@@ -465,6 +492,14 @@ class Machine:
             if cpu_used >= limit or now - wall_start >= limit * WALL_CLOCK_ALLOWANCE:
                 raise self._fail(self._diagnose(expecting, timed_out_after=round(cpu_used, 1),
                                                 expects_output=expects_output))
+
+    def _exits_within(self, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while self.running:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.002)
+        return True
 
     def _time_left(self) -> float:
         return max(0.0, self.timeout - self._qemu_cpu_seconds())
