@@ -105,8 +105,10 @@ void write_error_code(OutputSink& output, uint64_t error_code, ErrorCodeKind kin
             format_to(output, " selector=none");
         }
     } else if (kind == ErrorCodeKind::PageFault) {
+        // A line of its own: with the error code it would not fit in 80
+        // columns.
         const PageFaultErrorCode bits(error_code);
-        format_to(output, " present={} write={} user={} reserved_bit={} instruction_fetch={}",
+        format_to(output, "\n    present={} write={} user={} reserved_bit={} instruction_fetch={}",
                   bits.present() ? 1 : 0, bits.write() ? 1 : 0, bits.user() ? 1 : 0,
                   bits.reserved_bit() ? 1 : 0, bits.instruction_fetch() ? 1 : 0);
     }

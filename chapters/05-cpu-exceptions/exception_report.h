@@ -5,7 +5,8 @@
 // first is a list of name=value fields:
 //
 //   EXCEPTION 14 #PF Page Fault
-//     error_code=0x00000002 present=0 write=1 user=0 reserved_bit=0 instruction_fetch=0
+//     error_code=0x00000002
+//       present=0 write=1 user=0 reserved_bit=0 instruction_fetch=0
 //     cr2=0x00000000deadbeef
 //     rip=0x0000000000102a4c <_ZN12_GLOBAL__N_110write_fromEm+0xc>
 //     cs=0x0008 rflags=0x0000000000010006 rsp=0x000000000010cf88 ss=0x0000
