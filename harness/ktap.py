@@ -1,4 +1,4 @@
-"""Both ends of chapter 04's in-kernel test framework, seen from the host.
+"""The host's side of the in-kernel test framework of chapter 04 on.
 
 A test kernel declares its tests in the ELF section `kernel_tests` (see
 chapters/04-testing/kernel_test.h) and reports them on serial in KTAP v1,
@@ -10,12 +10,30 @@ the format of Linux's KUnit (Documentation/dev-tools/ktap.rst):
     ok 1 vga_scroll
     # running vga_wrap
     # EXPECT_EQ(row, 24) failed at tests/vga_tests.cpp:40
-    #   row = 23
-    #   24 = 24
+    #   row: 23
+    #   24: 24
     not ok 2 vga_wrap
 
-`declared_tests` reads the first without booting, so that pytest can collect
-one item per in-kernel test; `parse` reads the second.
+This module reads both: `declared_tests` the declarations, without booting,
+so that pytest can collect one item per in-kernel test; `parse` the report.
+On top of them, what a chapter's test module needs to give every in-kernel
+test its own verdict:
+
+    KERNELS = [ktap.TestKernel("unit_tests", EXIT_SUCCESS)]
+    TESTS = ktap.collect("04-testing", KERNELS)
+
+    @pytest.fixture(scope="module")
+    def kernel_runs(request):
+        return ktap.KernelRuns(request, TESTS)
+
+    @pytest.mark.parametrize("kernel, test", TESTS.params)
+    def test_in_kernel(kernel_runs, kernel, test):
+        result = ktap.check_passed(kernel_runs.run_of(kernel, test), test)
+
+KernelRuns boots a kernel once for all its selected tests, with a command
+line that selects them when pytest selected only some (-k). A test that
+should panic ends the run it is in, so where a kernel has others besides,
+it gets a boot of its own.
 """
 
 from __future__ import annotations
@@ -25,7 +43,13 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
+from build import Builder
+from chapters import ARTIFACTS, BUILD, chapter_directory
 from elf import SECTION_NOBITS, ElfFile
+from machine import DEFAULT_TIMEOUT, EXIT_FAILURE, EXIT_SUCCESS, Machine
+from verdict import KernelFailure, Verdict
 
 # --- the declarations: the kernel_tests section of the ELF -----------------
 
@@ -33,7 +57,7 @@ SECTION = "kernel_tests"
 
 # One record of the section, as kernel_test.h lays it out (its static_asserts
 # hold the kernel to this): the address of the name, the address of the
-# function, the ending the test expects, padding to 32 bytes.
+# function, how the test is meant to end, padding to 32 bytes.
 RECORD = struct.Struct("<QQI12x")
 ENDINGS = {0: "returns", 1: "panics"}
 
@@ -87,10 +111,10 @@ class Result:
     name: str
     ok: bool
     directive: str  # what follows "#" on the result line, or ""
-    diagnostics: list  # the "# " lines since the previous result, without "# "
+    diagnostics: list[str]  # the "# " lines since the previous result, without "# "
 
     @property
-    def message(self):
+    def message(self) -> list[str]:
         """The diagnostics without the runner's own "running" line."""
         return [d for d in self.diagnostics if not d.startswith(RUNNING_PREFIX)]
 
@@ -99,26 +123,25 @@ class Result:
 class Report:
     version_seen: bool = False
     plan: int | None = None
-    results: list = field(default_factory=list)
+    results: list[Result] = field(default_factory=list)
     # Diagnostics after the last result: what the test that was running
     # when the output stopped had printed.
-    trailing: list = field(default_factory=list)
+    trailing: list[str] = field(default_factory=list)
 
-    def result(self, name):
+    def result(self, name: str) -> Result | None:
         return next((r for r in self.results if r.name == name), None)
 
     @property
-    def running(self):
+    def running(self) -> str | None:
         """The test that had started but not finished when output stopped."""
-        started = [d[len(RUNNING_PREFIX):] for d in self.trailing
-                   if d.startswith(RUNNING_PREFIX)]
+        started = [d[len(RUNNING_PREFIX):] for d in self.trailing if d.startswith(RUNNING_PREFIX)]
         return started[-1] if started else None
 
     @property
-    def complete(self):
+    def complete(self) -> bool:
         return self.plan is not None and len(self.results) == self.plan
 
-    def problems(self):
+    def problems(self) -> list[str]:
         """What is wrong with the report as KTAP, in words; [] if nothing."""
         if not self.version_seen:
             return [f"no '{VERSION_LINE}' line: the test runner never started"]
@@ -127,23 +150,21 @@ class Report:
         problems = []
         if len(self.results) < self.plan:
             stopped = f" while running {self.running}" if self.running else ""
-            problems.append(f"{len(self.results)} results for a plan of {self.plan}: "
-                            f"output stopped{stopped}")
+            problems.append(f"{len(self.results)} results for a plan of {self.plan}: output stopped{stopped}")
         elif len(self.results) > self.plan:
             problems.append(f"{len(self.results)} results for a plan of {self.plan}")
         for expected, result in enumerate(self.results, start=1):
             if result.number != expected:
-                problems.append(f"result '{result.name}' is numbered {result.number}, "
-                                f"expected {expected}")
+                problems.append(f"result '{result.name}' is numbered {result.number}, expected {expected}")
                 break
         return problems
 
 
-def parse(text):
+def parse(text: str) -> Report:
     """Reads KTAP v1 from serial output. Lines before the version line (the
     boot) and lines that are not KTAP are ignored."""
     report = Report()
-    pending = []
+    pending: list[str] = []
     for line in text.replace("\r", "").split("\n"):
         line = line.rstrip()
         if line == VERSION_LINE:
@@ -157,8 +178,182 @@ def parse(text):
             pending.append(line[1:].removeprefix(" "))
         elif result := _RESULT.match(line):
             status, number, name, directive = result.groups()
-            report.results.append(Result(int(number), name, status == "ok",
-                                         directive or "", pending))
+            report.results.append(Result(int(number), name, status == "ok", directive or "", pending))
             pending = []
     report.trailing = pending
     return report
+
+
+# --- test kernels as pytest items ---------------------------------------------
+
+@dataclass(frozen=True)
+class TestKernel:
+    __test__ = False  # a description of a kernel, not a pytest test class
+
+    name: str  # build/<chapter>/<name>.iso and .elf
+    exit_status: int | None  # what QEMU must end with; None: the kernel must hang
+    timeout: float = DEFAULT_TIMEOUT  # seconds of QEMU CPU time per boot
+
+    def __repr__(self) -> str:  # pytest shows it in a failure
+        return self.name
+
+
+@dataclass
+class Collection:
+    """What pytest collects: (kernel, test) parameters, or the build failure
+    that kept the tests from being read."""
+    chapter: str
+    kernels: list[TestKernel]
+    declared: dict[str, list[DeclaredTest]]
+    build_failure: KernelFailure | None
+
+    @property
+    def params(self) -> list:
+        return [pytest.param(kernel, test, id=f"{kernel.name}-{test.name}")
+                for kernel in self.kernels for test in self.declared.get(kernel.name, [])]
+
+
+def collect(chapter: str, kernels: list[TestKernel]) -> Collection:
+    """Builds the chapter, so that the names come from the current source,
+    and reads the tests each kernel declares."""
+    directory = chapter_directory(chapter)
+    try:
+        Builder().chapter(directory)
+    except KernelFailure as failure:
+        return Collection(directory, kernels, {}, failure)
+    declared = {k.name: declared_tests(BUILD / directory / f"{k.name}.elf") for k in kernels}
+    return Collection(directory, kernels, declared, None)
+
+
+@dataclass
+class KernelRun:
+    """One boot of a test kernel, as far as the verdicts need it."""
+    kernel: TestKernel
+    command_line: str | None
+    report: Report
+    exit_status: int | None
+    failure: KernelFailure | None  # what went wrong instead of an exit, if anything
+    serial: str
+    artifacts: Path | None  # where the evidence was kept, if it was
+
+    def serial_tail(self, lines: int = 20) -> str:
+        shown = self.serial.splitlines()[-lines:]
+        text = "serial output (last lines):\n" + "\n".join("  " + line for line in shown)
+        return text + (f"\n\nkept: {self.artifacts}" if self.artifacts else "")
+
+    def how_it_ended(self) -> tuple[Verdict, str]:
+        if self.failure is not None:
+            return self.failure.verdict, f"{self.failure.verdict.name}: {self.failure.summary}"
+        return Verdict.FAIL, f"QEMU exited with status {self.exit_status}"
+
+
+class KernelRuns:
+    """Boots each group of a kernel's tests once per session, when the
+    first of its items asks. A kernel's tests form one group, except that
+    a test that should panic forms a group of its own when there are others:
+    its panic ends the run. Only the tests pytest selected are run."""
+
+    def __init__(self, request: pytest.FixtureRequest, collection: Collection):
+        self._session = request.session
+        self._module = request.module.__name__
+        self._collection = collection
+        self._runs: dict[tuple[str, str | None], KernelRun] = {}
+
+    def _runs_alone(self, kernel: TestKernel, test: DeclaredTest) -> bool:
+        return test.ending == "panics" and len(self._collection.declared[kernel.name]) > 1
+
+    def groups(self, kernel: TestKernel) -> list[list[DeclaredTest]]:
+        """The kernel's tests, grouped by boot."""
+        declared = self._collection.declared[kernel.name]
+        together = [t for t in declared if not self._runs_alone(kernel, t)]
+        alone = [[t] for t in declared if self._runs_alone(kernel, t)]
+        return ([together] if together else []) + alone
+
+    def run_of(self, kernel: TestKernel, test: DeclaredTest) -> KernelRun:
+        """The boot whose report has this test's result."""
+        group = next(g for g in self.groups(kernel) if test in g)
+        key = (kernel.name, test.name if self._runs_alone(kernel, test) else None)
+        if key not in self._runs:
+            self._runs[key] = self._boot(kernel, self._command_line(kernel, group))
+        return self._runs[key]
+
+    def all_runs(self, kernel: TestKernel) -> list[tuple[list[DeclaredTest], KernelRun]]:
+        """Every group of the kernel with its run."""
+        return [(group, self.run_of(kernel, group[0])) for group in self.groups(kernel)]
+
+    def _selected(self, kernel: TestKernel) -> set[str] | None:
+        """Names of the kernel's tests pytest selected; None for all (when
+        an item about the whole kernel was selected too)."""
+        names: set[str] = set()
+        for item in self._session.items:
+            params = item.callspec.params if hasattr(item, "callspec") else {}
+            if item.module is None or item.module.__name__ != self._module or params.get("kernel") != kernel:
+                continue
+            if "test" not in params:
+                return None
+            names.add(params["test"].name)
+        return names
+
+    def _command_line(self, kernel: TestKernel, group: list[DeclaredTest]) -> str | None:
+        """tests=a,b for the group's selected tests; None when that is all
+        the kernel declares."""
+        selected = self._selected(kernel)
+        names = [t.name for t in group if selected is None or t.name in selected] or [t.name for t in group]
+        if names == [t.name for t in self._collection.declared[kernel.name]]:
+            return None
+        return "tests=" + ",".join(names)
+
+    def _boot(self, kernel: TestKernel, command_line: str | None) -> KernelRun:
+        image = BUILD / self._collection.chapter / f"{kernel.name}.iso"
+        machine = Machine(image, command_line=command_line, timeout=kernel.timeout, name=kernel.name)
+        try:
+            failure = None
+            try:
+                machine.wait_for_exit()
+            except KernelFailure as caught:
+                # A status from isa-debug-exit is the kernel's own verdict,
+                # even when the wait saw QEMU gone before it read the status
+                # and took the exit for a failure.
+                failure = None if machine.exit_status in (EXIT_SUCCESS, EXIT_FAILURE) else caught
+            report = parse(machine.serial_text)
+            artifacts = None
+            expected = failure is None if kernel.exit_status is not None else failure.verdict == Verdict.HANG
+            if not expected or machine.exit_status != kernel.exit_status or report.problems():
+                label = kernel.name + (f"-{command_line.replace('=', '-').replace(',', '-')}" if command_line else "")
+                artifacts = ARTIFACTS / self._collection.chapter / label[:100]
+                machine.save_artifacts(artifacts, failure_text=failure.describe() if failure else None)
+            return KernelRun(kernel, command_line, report, machine.exit_status, failure,
+                             machine.serial_text, artifacts)
+        finally:
+            machine.close()
+
+
+def check_passed(run: KernelRun, test: DeclaredTest) -> Result:
+    """The test's result, if it passed; otherwise a KernelFailure that says
+    what the kernel said about it, or why it never said anything."""
+    __tracebackhide__ = True
+    report = run.report
+    result = report.result(test.name)
+    if result is None:
+        verdict, ended = run.how_it_ended()
+        if not report.version_seen or report.plan is None:
+            summary = f"no result for {test.name}: {report.problems()[0]}; {ended}"
+        elif report.running == test.name:
+            summary = f"{test.name} did not finish: {ended}"
+        elif report.running is not None:
+            summary = f"no result for {test.name}: the kernel stopped in {report.running}; {ended}"
+        else:
+            problems = report.problems() or ["the report does not mention it"]
+            summary = f"no result for {test.name}: {problems[0]}; {ended}"
+        printed = "\n".join("  # " + line for line in report.trailing)
+        raise KernelFailure(verdict, summary, "the serial output shows how far the kernel got",
+                            (f"what the test printed:\n{printed}\n\n" if printed else "") + run.serial_tail())
+    if not result.ok:
+        message = result.message
+        panicked = any(line.startswith("KERNEL PANIC") for line in message)
+        first = message[0] if message else "(the kernel printed no reason)"
+        raise KernelFailure(Verdict.PANIC if panicked else Verdict.FAIL,
+                            f"not ok {result.number} {test.name}: {first}",
+                            "the kernel's own report of the failure follows",
+                            "\n".join("  # " + line for line in result.diagnostics))
+    return result

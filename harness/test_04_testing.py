@@ -28,34 +28,22 @@ from dataclasses import dataclass
 import pytest
 
 import ktap
-from build import Builder
-from chapters import ARTIFACTS, BUILD, CHAPTERS
-from machine import EXIT_FAILURE, EXIT_SUCCESS, Machine
+from chapters import CHAPTERS
+from machine import EXIT_FAILURE, EXIT_SUCCESS
 from verdict import KernelFailure, Verdict
 
 CHAPTER = "04-testing"
 SOURCES = CHAPTERS / CHAPTER
-KERNEL_TIMEOUT = 10.0  # seconds of QEMU CPU time per boot
-HANG_TIMEOUT = 2.0  # for the kernel that hangs on purpose
+HANG_TIMEOUT = 1.0  # seconds of QEMU CPU time, for the kernel that hangs on purpose
 
-
-@dataclass(frozen=True)
-class Kernel:
-    name: str
-    exit_status: int | None  # what QEMU must end with; None: the kernel must hang
-    timeout: float = KERNEL_TIMEOUT
-
-    def __repr__(self) -> str:
-        return self.name
-
-
-TEST_KERNELS = [
-    Kernel("unit_tests", EXIT_SUCCESS),
-    Kernel("basic_boot", EXIT_SUCCESS),
-    Kernel("should_panic", EXIT_SUCCESS),
-    Kernel("failing_tests", EXIT_FAILURE),
-    Kernel("hanging_test", None, timeout=HANG_TIMEOUT),
+KERNELS = [
+    ktap.TestKernel("unit_tests", EXIT_SUCCESS),
+    ktap.TestKernel("basic_boot", EXIT_SUCCESS),
+    ktap.TestKernel("should_panic", EXIT_SUCCESS),
+    ktap.TestKernel("failing_tests", EXIT_FAILURE),
+    ktap.TestKernel("hanging_test", None, timeout=HANG_TIMEOUT),
 ]
+TESTS = ktap.collect(CHAPTER, KERNELS)
 
 
 def source_line(path: str, text: str) -> str:
@@ -110,159 +98,25 @@ def expected_output() -> dict[tuple[str, str], tuple[str, ...]]:
     }
 
 
-# --- collection: the tests each kernel declares, read without booting -------
-
-def _declared_tests() -> tuple[list, KernelFailure | None]:
-    """(kernel, test) pairs for parametrisation, or the build failure. The
-    chapter is built first so that the names come from the current source."""
-    try:
-        Builder().chapter(CHAPTER)
-    except KernelFailure as failure:
-        return [], failure
-    pairs = []
-    for kernel in TEST_KERNELS:
-        for test in ktap.declared_tests(BUILD / CHAPTER / f"{kernel.name}.elf"):
-            pairs.append(pytest.param(kernel, test, id=f"{kernel.name}-{test.name}"))
-    return pairs, None
-
-
-DECLARED, BUILD_FAILURE = _declared_tests()
-
-
-def declared_in(kernel: Kernel) -> list[ktap.DeclaredTest]:
-    return [param.values[1] for param in DECLARED if param.values[0] == kernel]
-
-
-# --- one boot per kernel, shared by its items ---------------------------------
-
-@dataclass
-class KernelRun:
-    kernel: Kernel
-    command_line: str | None
-    report: ktap.Report
-    exit_status: int | None
-    failure: KernelFailure | None  # how the boot went wrong, if it did not exit
-    serial: str
-    artifacts: str | None  # where the evidence was kept, if it was
-
-
-class KernelRuns:
-    """Boots each test kernel at most once per session, the first time one
-    of its items asks. If only some of a kernel's items were selected (by
-    -k, say), the kernel runs only those tests."""
-
-    def __init__(self, session: pytest.Session):
-        self._session = session
-        self._runs: dict[str, KernelRun] = {}
-
-    def get(self, kernel: Kernel) -> KernelRun:
-        if kernel.name not in self._runs:
-            self._runs[kernel.name] = self._boot(kernel)
-        return self._runs[kernel.name]
-
-    def _command_line(self, kernel: Kernel) -> str | None:
-        """tests=a,b for the tests selected, or None for all of them."""
-        wanted, whole_kernel = set(), False
-        for item in self._session.items:
-            params = getattr(item, "callspec", None) and item.callspec.params
-            if item.module is None or item.module.__name__ != __name__ or not params:
-                continue
-            if params.get("kernel") != kernel:
-                continue
-            if "test" in params:
-                wanted.add(params["test"].name)
-            else:
-                whole_kernel = True
-        declared = [test.name for test in declared_in(kernel)]
-        if whole_kernel or not wanted or set(declared) <= wanted:
-            return None
-        return "tests=" + ",".join(name for name in declared if name in wanted)
-
-    def _boot(self, kernel: Kernel) -> KernelRun:
-        command_line = self._command_line(kernel)
-        machine = Machine(BUILD / CHAPTER / f"{kernel.name}.iso", command_line=command_line,
-                          timeout=kernel.timeout, name=kernel.name)
-        try:
-            failure = None
-            try:
-                machine.wait_for_exit()
-            except KernelFailure as caught:
-                failure = caught
-            report = ktap.parse(machine.serial_text)
-            artifacts = None
-            if failure is not None and kernel.exit_status is not None or \
-                    machine.exit_status != kernel.exit_status or report.problems():
-                directory = ARTIFACTS / CHAPTER / kernel.name
-                machine.save_artifacts(directory, failure_text=failure.describe() if failure else None)
-                artifacts = str(directory)
-            return KernelRun(kernel, command_line, report, machine.exit_status, failure,
-                             machine.serial_text, artifacts)
-        finally:
-            machine.close()
-
-
 @pytest.fixture(scope="module")
-def kernel_runs(request: pytest.FixtureRequest) -> KernelRuns:
-    return KernelRuns(request.session)
+def kernel_runs(request: pytest.FixtureRequest) -> ktap.KernelRuns:
+    return ktap.KernelRuns(request, TESTS)
 
 
-# --- verdicts ------------------------------------------------------------------
-
-def _serial_tail(run: KernelRun, lines: int = 20) -> str:
-    shown = run.serial.splitlines()[-lines:]
-    text = "serial output (last lines):\n" + "\n".join("  " + line for line in shown)
-    return text + (f"\n\nkept: {run.artifacts}" if run.artifacts else "")
-
-
-def _how_it_ended(run: KernelRun) -> tuple[Verdict, str]:
-    if run.failure is not None:
-        return run.failure.verdict, f"{run.failure.verdict.name}: {run.failure.summary}"
-    return Verdict.FAIL, f"QEMU exited with status {run.exit_status}"
-
-
-def check_test_passed(run: KernelRun, test: ktap.DeclaredTest) -> ktap.Result:
-    """The test's result, if it passed; otherwise a KernelFailure that says
-    what the kernel said about it, or why it never said anything."""
-    __tracebackhide__ = True
-    report = run.report
-    result = report.result(test.name)
-    if result is None:
-        verdict, ended = _how_it_ended(run)
-        if not report.version_seen or report.plan is None:
-            summary = f"no result for {test.name}: {report.problems()[0]}; {ended}"
-        elif report.running == test.name:
-            summary = f"{test.name} did not finish: {ended}"
-        elif report.running is not None:
-            summary = f"no result for {test.name}: the kernel stopped in {report.running}; {ended}"
-        else:
-            problems = report.problems() or ["the report does not mention it"]
-            summary = f"no result for {test.name}: {problems[0]}; {ended}"
-        trailing = "\n".join("  # " + line for line in report.trailing)
-        raise KernelFailure(verdict, summary, "the serial output shows how far the kernel got",
-                            (f"what the test printed:\n{trailing}\n\n" if trailing else "") + _serial_tail(run))
-    if not result.ok:
-        message = result.message
-        panicked = any(line.startswith("KERNEL PANIC") for line in message)
-        first = message[0] if message else "(the kernel printed no reason)"
-        raise KernelFailure(Verdict.PANIC if panicked else Verdict.FAIL,
-                            f"not ok {result.number} {test.name}: {first}",
-                            "the kernel's own report of the failure follows",
-                            "\n".join("  # " + line for line in result.diagnostics))
-    return result
-
-
-if BUILD_FAILURE is not None:
+if TESTS.build_failure is not None:
     def test_chapter_builds():
         """Stands in for the tests that could not be collected."""
-        raise BUILD_FAILURE
+        raise TESTS.build_failure
 
 
-@pytest.mark.parametrize("kernel, test", DECLARED)
-def test_in_kernel(kernel_runs: KernelRuns, kernel: Kernel, test: ktap.DeclaredTest):
-    run = kernel_runs.get(kernel)
+@pytest.mark.parametrize("kernel, test", TESTS.params)
+def test_in_kernel(request: pytest.FixtureRequest, kernel_runs: ktap.KernelRuns, kernel: ktap.TestKernel,
+                   test: ktap.DeclaredTest):
+    run = kernel_runs.run_of(kernel, test)
+    request.node.user_properties.append(("kernel command line", run.command_line or "(none: all tests)"))
     expected = expected_failures().get((kernel.name, test.name))
     if expected is None:
-        result = check_test_passed(run, test)
+        result = ktap.check_passed(run, test)
         for line in expected_output().get((kernel.name, test.name), ()):
             assert line in result.diagnostics, (
                 f"{test.name} passed, but did not print {line!r}; it printed:\n"
@@ -271,34 +125,33 @@ def test_in_kernel(kernel_runs: KernelRuns, kernel: Kernel, test: ktap.DeclaredT
     # A test that fails on purpose: its failure must be reported as the
     # harness reports a real one.
     with pytest.raises(KernelFailure) as caught:
-        check_test_passed(run, test)
+        ktap.check_passed(run, test)
     failure = caught.value
     assert failure.verdict == expected.verdict, (
         f"{test.name} must be reported as {expected.verdict.name}, but was:\n{failure.describe()}")
     for line in expected.lines:
-        assert line in failure.describe(), (
-            f"the report of {test.name} lacks {line!r}:\n{failure.describe()}")
+        assert line in failure.describe(), f"the report of {test.name} lacks {line!r}:\n{failure.describe()}"
 
 
-@pytest.mark.parametrize("kernel", TEST_KERNELS, ids=[k.name for k in TEST_KERNELS])
-def test_kernel_reports_every_test_and_exits(kernel_runs: KernelRuns, kernel: Kernel):
-    """A whole run: a complete KTAP report of every declared test, in
-    order, and the exit status the kernel must end with."""
-    run = kernel_runs.get(kernel)
-    if kernel.exit_status is None:
-        assert run.failure is not None and run.failure.verdict == Verdict.HANG, (
-            f"{kernel.name} must hang, but {_how_it_ended(run)[1]}")
-        assert run.report.running == declared_in(kernel)[-1].name
-        return
-    if run.failure is not None:
-        raise run.failure
-    problems = run.report.problems()
-    assert not problems, f"{kernel.name}: {'; '.join(problems)}\n{_serial_tail(run)}"
-    assert [r.name for r in run.report.results] == [t.name for t in declared_in(kernel)], (
-        f"{kernel.name} reported other tests than it declares, or in another order")
-    assert run.exit_status == kernel.exit_status, (
-        f"{kernel.name} must exit with status {kernel.exit_status}, but exited with {run.exit_status}\n"
-        + _serial_tail(run))
+@pytest.mark.parametrize("kernel", KERNELS, ids=[k.name for k in KERNELS])
+def test_kernel_reports_every_test_and_exits(kernel_runs: ktap.KernelRuns, kernel: ktap.TestKernel):
+    """Whole runs: a complete KTAP report of every declared test, in order,
+    and the exit status the kernel must end with."""
+    for group, run in kernel_runs.all_runs(kernel):
+        if kernel.exit_status is None:
+            assert run.failure is not None and run.failure.verdict == Verdict.HANG, (
+                f"{kernel.name} must hang, but {run.how_it_ended()[1]}")
+            assert run.report.running == group[-1].name
+            continue
+        if run.failure is not None:
+            raise run.failure
+        problems = run.report.problems()
+        assert not problems, f"{kernel.name}: {'; '.join(problems)}\n{run.serial_tail()}"
+        assert [r.name for r in run.report.results] == [t.name for t in group], (
+            f"{kernel.name} reported other tests than it declares, or in another order")
+        assert run.exit_status == kernel.exit_status, (
+            f"{kernel.name} must exit with status {kernel.exit_status}, but exited with {run.exit_status}\n"
+            + run.serial_tail())
 
 
 # --- the command line ------------------------------------------------------------
