@@ -26,6 +26,7 @@ The tests need no build and no QEMU: run them with
 import filecmp
 import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -52,15 +53,32 @@ def chapter_dirs():
     )
 
 
+def ignored_by_git(paths):
+    """The paths among these that .gitignore excludes (a stray .pytest_cache,
+    an editor's backup): they are not part of the chapter. Without git,
+    none."""
+    if not paths:
+        return set()
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(ROOT), "check-ignore", "--stdin"],
+            input="\n".join(str(p) for p in paths), capture_output=True, text=True,
+            timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return set()
+    return {Path(line).resolve() for line in result.stdout.splitlines() if line}
+
+
 def files_of(directory):
-    """Every file below directory, as paths relative to it ('a/b.cpp')."""
-    found = set()
+    """Every file below directory that belongs to the project (not ignored
+    by git), as paths relative to it ('a/b.cpp')."""
+    found = []
     for parent, dirs, files in os.walk(directory):
         dirs.sort()
-        for name in files:
-            path = Path(parent, name).relative_to(directory)
-            found.add(path.as_posix())
-    return found
+        found += [Path(parent, name).resolve() for name in files]
+    ignored = ignored_by_git(found)
+    return {path.relative_to(Path(directory).resolve()).as_posix()
+            for path in found if path not in ignored}
 
 
 def real_changes(chapter):
