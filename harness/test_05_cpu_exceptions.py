@@ -5,7 +5,8 @@ A report looks like this (exception_report.h); every line after the heading
 is name=value fields, and `<function+0xoffset>` names the code at RIP:
 
     EXCEPTION 14 #PF Page Fault
-      error_code=0x00000002 present=0 write=1 user=0 reserved_bit=0 instruction_fetch=0
+      error_code=0x00000002
+        present=0 write=1 user=0 reserved_bit=0 instruction_fetch=0
       cr2=0x00000000deadbeef
       rip=0x0000000000102779 <write_to_unmapped_memory+0x9>
       cs=0x0008 rflags=0x0000000000000002 rsp=0x000000000010bf20 ss=0x0000

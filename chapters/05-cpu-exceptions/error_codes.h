@@ -6,9 +6,9 @@
 #include <stdint.h>
 
 // The error code of #TS, #NP, #SS and #GP when the fault concerns a segment
-// selector or an IDT vector (Intel SDM vol. 3, 6.13). A value
-// of 0 means the fault is not about any selector: #GP(0) for a
-// non-canonical address, for instance.
+// selector or an IDT gate (Intel SDM vol. 3, 6.13). The CPU pushes 0 when
+// the fault concerns no selector (#GP(0) for a non-canonical address, for
+// instance), and 0 also stands for the null selector.
 class SelectorErrorCode {
   public:
     enum class Table : uint8_t { Gdt, Idt, Ldt };
@@ -58,9 +58,9 @@ class PageFaultErrorCode {
     // RSVD, bit 3: a paging-structure entry had a reserved bit set. Reserved
     // bits count only in present entries, so P is then 1 as well.
     [[nodiscard]] constexpr bool reserved_bit() const { return bit(3); }
-    // I/D, bit 4: the access was an instruction fetch. The CPU reports it
-    // only when IA32_EFER.NXE (execute-disable) or CR4.SMEP is on, in
-    // older SDM editions and in QEMU alike; otherwise the bit stays 0.
+    // I/D, bit 4: the access was an instruction fetch. Older SDM editions
+    // and QEMU set it only with execute-disable (IA32_EFER.NXE) or SMEP
+    // (CR4.SMEP) on, and leave it 0 otherwise: checked in QEMU.
     [[nodiscard]] constexpr bool instruction_fetch() const { return bit(4); }
 
   private:

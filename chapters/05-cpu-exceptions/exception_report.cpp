@@ -93,7 +93,8 @@ void write_location(OutputSink& output, uint64_t rip) {
     }
 }
 
-// The error code is 32 bits wide, padded to 64 on the stack (SDM 6.14.2).
+// An error code has at most 32 bits (SDM 6.13); 64-bit mode pushes it as 8
+// bytes, like everything else.
 void write_error_code(OutputSink& output, uint64_t error_code, ErrorCodeKind kind) {
     format_to(output, "  error_code={:08x}", static_cast<uint32_t>(error_code));
     if (kind == ErrorCodeKind::Selector) {

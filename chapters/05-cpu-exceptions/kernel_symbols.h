@@ -6,10 +6,11 @@
 // The linker writes a symbol table into kernel.elf (.symtab, with the names
 // in .strtab). No program header loads it, but GRUB's multiboot2 command
 // loads every section anyway, puts those that have no load address into
-// free memory after the kernel, and passes all section headers, their new
-// addresses filled in, in the boot information. So the table is there
-// without a second link step. (QEMU's -kernel loader does not do this; it
-// boots Multiboot 1 kernels only.)
+// free memory next to the kernel (QEMU shows some even in the gaps between
+// its segments), and passes all section headers, their new addresses
+// filled in, in the boot information. So the table is there without a
+// second link step. A later chapter that hands out free memory must keep
+// off these sections, as off the boot information itself.
 
 #include <stdint.h>
 
