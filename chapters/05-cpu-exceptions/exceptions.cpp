@@ -46,8 +46,8 @@ constexpr HandlerTable default_handlers() {
     return table;
 }
 
-// Filled in by the compiler, not at boot, so that an exception in the
-// global constructors already finds its handler.
+// constinit: complete before any code runs, whatever order the global
+// constructors run in.
 constinit HandlerTable handlers = default_handlers();
 
 constinit InterruptDescriptorTable idt;

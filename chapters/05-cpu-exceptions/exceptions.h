@@ -48,5 +48,8 @@ using ExceptionHandler = void (*)(ExceptionFrame& frame);
 void initialize_exceptions();
 
 // Replaces the handler of `vector` and returns the one it had, so that a
-// caller can put it back.
+// caller can put it back. A handler that must not return (a double fault
+// cannot be resumed) ends in panic() or halt_forever():
+//
+//     set_exception_handler(ExceptionVector::DoubleFault, report_double_fault);
 ExceptionHandler set_exception_handler(ExceptionVector vector, ExceptionHandler handler);

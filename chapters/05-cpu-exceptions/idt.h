@@ -10,9 +10,9 @@
 #include <stdint.h>
 
 // What the CPU does with the IF flag on the way in (SDM 6.12.1): an
-// interrupt gate clears it, so no maskable interrupt can arrive before the
-// handler is ready; a trap gate leaves it as it was. The value is the type
-// field of the descriptor.
+// interrupt gate clears it, so that no maskable interrupt interrupts the
+// handler (iretq restores the interrupted IF on the way out); a trap gate
+// leaves it as it was. The value is the type field of the descriptor.
 enum class GateType : uint8_t {
     Interrupt = 0xe,
     Trap = 0xf,
