@@ -2,8 +2,8 @@
 missing tool or a failed build into a verdict instead of a skip.
 
 Under pytest-xdist several worker processes may want the same chapter at
-once; a lock file under build/ lets one make run at a time (the others then
-find everything up to date).
+once; a lock file per chapter under build/ lets one make run at a time (the
+others then find everything up to date).
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ TOOLS = {
 # Without it grub-mkrescue still makes an ISO, one that BIOS cannot boot.
 GRUB_BIOS_IMAGE = Path("/usr/lib/grub/i386-pc/cdboot.img")
 
-LOCK = BUILD / ".harness-build.lock"
 OUTPUT_TAIL_LINES = 40
 
 
@@ -106,8 +105,11 @@ class Builder:
         except KernelFailure as failure:
             return failure
         command = ["make", "--no-print-directory", "-C", os.path.relpath(directory, REPOSITORY)]
+        # One lock per directory built: two chapters build side by side,
+        # while two workers wanting the same chapter take turns.
         BUILD.mkdir(exist_ok=True)
-        with LOCK.open("w") as lock:
+        lock_path = BUILD / f".harness-build-{directory.name}.lock"
+        with lock_path.open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             result = subprocess.run(command, cwd=REPOSITORY, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                     text=True, errors="replace")

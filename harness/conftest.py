@@ -8,6 +8,10 @@ Fixtures:
             returns a running Machine; every machine is stopped when the
             test ends, and when the test failed its serial log, QEMU log,
             screenshot and screen are kept under build/test-artifacts/.
+    shared_boot (module) the same, for a boot that several tests of a
+            module examine (a deterministic kernel that ends halted): the
+            machine lives until the module's last test, and each test that
+            fails keeps its evidence.
 """
 
 from __future__ import annotations
@@ -73,27 +77,55 @@ def _artifact_directory(item: pytest.Item) -> Path:
 
 
 class _Boots:
-    """The machines one test booted, in order."""
+    """The machines one test (or one module) booted, in order, each with
+    the name of the function that booted it."""
 
     def __init__(self) -> None:
-        self.machines: list[Machine] = []
+        self.machines: list[tuple[Machine, str]] = []
 
     def __call__(self, image: Path | str, **options) -> Machine:
         __tracebackhide__ = True
         machine = Machine(image, **options)
-        self.machines.append(machine)
+        self.machines.append((machine, sys._getframe(1).f_code.co_name))
         return machine
+
+    def close(self) -> None:
+        for machine, _ in self.machines:
+            machine.close()
+
+
+def _machines_of(item: pytest.Item) -> list[Machine]:
+    """The machines a test used: its own, and those of the module's shared
+    boots that a fixture of this test booted."""
+    shared = getattr(item.getparent(pytest.Module), "_shared_kernel_boots", _Boots()).machines
+    own = getattr(item, "_kernel_boots", _Boots()).machines
+    return [machine for machine, booted_by in shared if booted_by in item.fixturenames] + \
+        [machine for machine, _ in own]
 
 
 @pytest.fixture
 def boot(request: pytest.FixtureRequest):
     """boot(image, elf=None, qemu_args=(), command_line=None, timeout=10, name=None) -> Machine"""
-    shutil.rmtree(_artifact_directory(request.node), ignore_errors=True)  # a previous run's
     boots = _Boots()
     request.node._kernel_boots = boots
     yield boots
-    for machine in boots.machines:
-        machine.close()
+    boots.close()
+
+
+@pytest.fixture(scope="module")
+def shared_boot(request: pytest.FixtureRequest):
+    """Like boot, for a module-scoped fixture of the test module:
+    the machines stay up until the module's tests are done."""
+    boots = _Boots()
+    request.node._shared_kernel_boots = boots
+    yield boots
+    boots.close()
+
+
+@pytest.fixture(autouse=True)
+def _clear_old_artifacts(request: pytest.FixtureRequest) -> None:
+    """A test's evidence is of its latest run only."""
+    shutil.rmtree(_artifact_directory(request.node), ignore_errors=True)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -103,11 +135,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     JUnit XML as properties)."""
     outcome = yield
     report = outcome.get_result()
-    boots: _Boots | None = getattr(item, "_kernel_boots", None)
-    if boots is None or report.when != "call":
+    # A boot in a module-scoped fixture fails in a test's set-up.
+    if report.when == "teardown" or report.when == "setup" and not report.failed:
         return
     failure = call.excinfo.value if call.excinfo is not None else None
-    for number, machine in enumerate(boots.machines, start=1):
+    for number, machine in enumerate(_machines_of(item), start=1):
         if machine.failure is not None:
             verdict, summary = machine.failure.verdict, machine.failure.summary
         elif isinstance(failure, KernelFailure):
