@@ -166,3 +166,18 @@ def _describe_fresh(raised: RaisedException, delivered: DeliveredInterrupt | Non
     elif delivered.error_code:
         text += f", error {delivered.error_code:#x}"
     return text
+
+
+def describe_exception_loop(log_text: str, where: Callable[[int], str | None] = lambda rip: None,
+                            repeats: int = 10) -> str | None:
+    """`#UD (invalid opcode) at rip=0x100040 (_start+0x30) again and again`
+    when the last `repeats` exceptions logged are the same one at the same
+    place (a handler that returns to the instruction that faulted); else None.
+    Works on the tail of a log too."""
+    delivered = [d for _, d in exceptions(log_text) if d is not None]
+    last = delivered[-repeats:]
+    if len(last) < repeats or len({(d.vector, d.rip) for d in last}) != 1:
+        return None
+    location = where(last[0].rip)
+    return f"{exception_name(last[0].vector)} at rip={last[0].rip:#x}" + \
+        (f" ({location})" if location else "") + " again and again"

@@ -73,6 +73,12 @@ DEFAULT_TIMEOUT = 10.0  # seconds of QEMU CPU time for a whole boot
 # is capped too, at this multiple of the timeout.
 WALL_CLOCK_ALLOWANCE = 2.0
 
+# A kernel whose exception handler returns to the faulting instruction
+# takes the same exception forever, and QEMU logs each one: some 20 MB a
+# second. The boot is stopped when the log reaches this size.
+QEMU_LOG_LIMIT = 16 * 1024 * 1024
+LOG_TAIL_BYTES = 256 * 1024  # enough of the log's end to see a loop in
+
 POLL_INTERVAL = 0.01  # seconds between looks at serial, QMP and registers
 BOOT_LOADER_CHECK_INTERVAL = 0.25  # seconds between looks at GRUB's screen
 LATE_OUTPUT_WAIT = 0.05  # read this long after a verdict for late output
@@ -488,6 +494,8 @@ class Machine:
                 next_boot_loader_check = now + BOOT_LOADER_CHECK_INTERVAL
                 if self._boot_loader_error() is not None:
                     raise self._fail(self._diagnose(expecting))
+            if self._qemu_log_size() > QEMU_LOG_LIMIT:
+                raise self._fail(self._diagnose(expecting, log_overflowed=True))
             cpu_used = self._qemu_cpu_seconds() - cpu_start
             if cpu_used >= limit or now - wall_start >= limit * WALL_CLOCK_ALLOWANCE:
                 raise self._fail(self._diagnose(expecting, timed_out_after=round(cpu_used, 1),
@@ -512,6 +520,17 @@ class Machine:
         except (FileNotFoundError, ProcessLookupError, AttributeError):
             pass  # QEMU has exited: keep the last figure
         return self._cpu_seconds
+
+    def _qemu_log_size(self) -> int:
+        try:
+            return self.qemu_log_path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def _qemu_log_tail(self) -> str:
+        with self.qemu_log_path.open("rb") as log:
+            log.seek(max(0, self._qemu_log_size() - LOG_TAIL_BYTES))
+            return log.read().decode(errors="replace")
 
     def _paused_by_reset(self) -> bool:
         return any(event["event"] == "SHUTDOWN" and event.get("data", {}).get("reason") == "guest-reset"
@@ -558,7 +577,8 @@ class Machine:
         return failure
 
     def _diagnose(self, expecting: str, *, timed_out_after: float = 0.0,
-                  expects_output: bool = True, halted_elsewhere: str | None = None) -> KernelFailure:
+                  expects_output: bool = True, halted_elsewhere: str | None = None,
+                  log_overflowed: bool = False) -> KernelFailure:
         self._read_serial(LATE_OUTPUT_WAIT)
         self.capture_post_mortem()
         details = self._failure_details()
@@ -572,6 +592,19 @@ class Machine:
                 "the first exception is the real fault (find its rip with `addr2line -e kernel.elf ADDRESS`); "
                 "it became a triple fault because no handler could run: no IDT loaded, no gate for the "
                 "vector, or no usable stack", details)
+
+        exception_loop = interrupt_log.describe_exception_loop(self._qemu_log_tail(), self.describe_address) \
+            if self.qemu_log_path.exists() else None
+        if log_overflowed or exception_loop and timed_out_after:
+            if log_overflowed:
+                why_stopped = f"stopped when QEMU's interrupt log reached {self._qemu_log_size() >> 20} MB"
+            else:
+                why_stopped = f"timed out after {timed_out_after:g} s of QEMU CPU time waiting for {expecting}"
+            return KernelFailure(
+                Verdict.HANG,
+                f"exception loop: {exception_loop or 'the CPU takes exception after exception'}; {why_stopped}",
+                "an exception handler returns to the instruction that faulted, which faults again: "
+                "a fault handler must remove the cause or not return", details)
 
         rejection = self._boot_loader_error()
         if rejection is not None:
