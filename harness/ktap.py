@@ -23,8 +23,8 @@ test its own verdict:
     TESTS = ktap.collect("04-testing", KERNELS)
 
     @pytest.fixture(scope="module")
-    def kernel_runs(request):
-        return ktap.KernelRuns(request, TESTS)
+    def kernel_runs(request, shared_boot):
+        return ktap.KernelRuns(request, TESTS, shared_boot)
 
     @pytest.mark.parametrize("kernel, test", TESTS.params)
     def test_in_kernel(kernel_runs, kernel, test):
@@ -46,9 +46,9 @@ from pathlib import Path
 import pytest
 
 from build import Builder
-from chapters import ARTIFACTS, BUILD, chapter_directory
+from chapters import BUILD, chapter_directory
 from elf import SECTION_NOBITS, ElfFile
-from machine import DEFAULT_TIMEOUT, EXIT_FAILURE, EXIT_SUCCESS, Machine
+from machine import DEFAULT_TIMEOUT, EXIT_FAILURE, EXIT_SUCCESS
 from verdict import KernelFailure, Verdict
 
 # --- the declarations: the kernel_tests section of the ELF -----------------
@@ -234,12 +234,10 @@ class KernelRun:
     exit_status: int | None
     failure: KernelFailure | None  # what went wrong instead of an exit, if anything
     serial: str
-    artifacts: Path | None  # where the evidence was kept, if it was
 
     def serial_tail(self, lines: int = 20) -> str:
         shown = self.serial.splitlines()[-lines:]
-        text = "serial output (last lines):\n" + "\n".join("  " + line for line in shown)
-        return text + (f"\n\nkept: {self.artifacts}" if self.artifacts else "")
+        return "serial output (last lines):\n" + "\n".join("  " + line for line in shown)
 
     def how_it_ended(self) -> tuple[Verdict, str]:
         if self.failure is not None:
@@ -253,7 +251,8 @@ class KernelRuns:
     a test that should panic forms a group of its own when there are others:
     its panic ends the run. Only the tests pytest selected are run."""
 
-    def __init__(self, request: pytest.FixtureRequest, collection: Collection):
+    def __init__(self, request: pytest.FixtureRequest, collection: Collection, shared_boot):
+        self._boot_machine = shared_boot  # conftest.py's: keeps a failed test's evidence
         self._session = request.session
         self._module = request.module.__name__
         self._collection = collection
@@ -305,27 +304,17 @@ class KernelRuns:
 
     def _boot(self, kernel: TestKernel, command_line: str | None) -> KernelRun:
         image = BUILD / self._collection.chapter / f"{kernel.name}.iso"
-        machine = Machine(image, command_line=command_line, timeout=kernel.timeout, name=kernel.name)
+        machine = self._boot_machine(image, command_line=command_line, timeout=kernel.timeout, name=kernel.name)
+        failure = None
         try:
-            failure = None
-            try:
-                machine.wait_for_exit()
-            except KernelFailure as caught:
-                # A status from isa-debug-exit is the kernel's own verdict,
-                # even when the wait saw QEMU gone before it read the status
-                # and took the exit for a failure.
-                failure = None if machine.exit_status in (EXIT_SUCCESS, EXIT_FAILURE) else caught
-            report = parse(machine.serial_text)
-            artifacts = None
-            expected = failure is None if kernel.exit_status is not None else failure.verdict == Verdict.HANG
-            if not expected or machine.exit_status != kernel.exit_status or report.problems():
-                label = kernel.name + (f"-{command_line.replace('=', '-').replace(',', '-')}" if command_line else "")
-                artifacts = ARTIFACTS / self._collection.chapter / label[:100]
-                machine.save_artifacts(artifacts, failure_text=failure.describe() if failure else None)
-            return KernelRun(kernel, command_line, report, machine.exit_status, failure,
-                             machine.serial_text, artifacts)
-        finally:
-            machine.close()
+            machine.wait_for_exit()
+        except KernelFailure as caught:
+            # A status from isa-debug-exit is the kernel's own verdict, even
+            # when the wait saw QEMU gone before it read the status and took
+            # the exit for a failure.
+            failure = None if machine.exit_status in (EXIT_SUCCESS, EXIT_FAILURE) else caught
+        return KernelRun(kernel, command_line, parse(machine.serial_text), machine.exit_status, failure,
+                         machine.serial_text)
 
 
 def check_passed(run: KernelRun, test: DeclaredTest) -> Result:
