@@ -5,10 +5,11 @@
 //
 //     #include "kernel_test.h"
 //
-//     KERNEL_TEST(vga_newline_starts_a_row) {
-//         println("a");
+//     KERNEL_TEST(vga_newline_starts_the_next_row) {
+//         clear_screen();
+//         print("a\nb");
 //         EXPECT_EQ(screen_character(1, 0), 'b');
-//         EXPECT_TRUE(screen_is_clear_below(2));
+//         EXPECT_TRUE(screen_row_is_blank(2));
 //     }
 //
 //     KERNEL_TEST_SHOULD_PANIC(panic_ends_the_kernel) {
@@ -36,10 +37,12 @@
 // fails, one declared with KERNEL_TEST_SHOULD_PANIC passes (and fails if it
 // returns). Tests after it cannot run, as the panic left the kernel in the
 // middle of the panicking test, and are reported as failed. So a test that
-// should panic goes alone in a test kernel, or is selected alone on the
-// kernel command line:
+// should panic runs alone: in a test kernel of its own, or selected alone on
+// the kernel command line (test_selection.h), as the harness does by itself.
 //
-//     tests=vga_scroll,format_int64_min   (multiboot2 line of grub.cfg)
+// Tests run in the order of the section: file by file in link order, and
+// within a file in the order the compiler emits them (clang keeps the order
+// of the source, GCC reverses it). Tests must not depend on each other.
 //
 // The runner prints KTAP version 1, the format of Linux's KUnit:
 //
@@ -89,8 +92,12 @@ static_assert(offsetof(TestCase, name) == 0 && offsetof(TestCase, function) == 8
               offsetof(TestCase, ending) == 16);
 
 // Runs the tests that the command line selects with tests=NAME,NAME,...,
-// or all of them when it names none, and ends QEMU with the verdict.
+// or all of them when it names none (test_selection.h), and ends QEMU with
+// the verdict.
 [[noreturn]] void run_tests(const char* command_line);
+
+// Marks the running test as failed; the expectations call it.
+void fail_current_test();
 
 // Where an expectation is written in the test's source.
 struct SourceLocation {

@@ -20,12 +20,13 @@ constexpr ColorCode kTitleColor{Color::Yellow, Color::Blue};
 // boot.asm maps the first GiB only; this address lies beyond it.
 constexpr uint64_t kUnmappedAddress = 0xdeadbeef;
 
-// Not inlined, so that the report names this function.
-[[gnu::noinline]] void write_to_unmapped_memory() {
+}  // namespace
+
+// Not inlined, so that the report names this function; extern "C", so that
+// it names it plainly (kernel_symbols.h shows what a C++ name looks like).
+extern "C" [[gnu::noinline]] void write_to_unmapped_memory() {
     *reinterpret_cast<volatile uint64_t*>(kUnmappedAddress) = 42;
 }
-
-}  // namespace
 
 extern "C" void kernel_main(uint32_t multiboot_info_address) {
     // First, so that whatever goes wrong from here on is reported instead
