@@ -150,9 +150,9 @@ class Report:
         problems = []
         if len(self.results) < self.plan:
             stopped = f" while running {self.running}" if self.running else ""
-            problems.append(f"{len(self.results)} results for a plan of {self.plan}: output stopped{stopped}")
+            problems.append(f"only {len(self.results)} of {self.plan} planned results: output stopped{stopped}")
         elif len(self.results) > self.plan:
-            problems.append(f"{len(self.results)} results for a plan of {self.plan}")
+            problems.append(f"{len(self.results)} results, but only {self.plan} planned")
         for expected, result in enumerate(self.results, start=1):
             if result.number != expected:
                 problems.append(f"result '{result.name}' is numbered {result.number}, expected {expected}")
@@ -207,10 +207,21 @@ class Collection:
     declared: dict[str, list[DeclaredTest]]
     build_failure: KernelFailure | None
 
+    def _same_worker(self, kernel: TestKernel) -> pytest.MarkDecorator:
+        """Under pytest-xdist with --dist loadgroup, a kernel's items go to
+        one worker, which boots the kernel once for all of them."""
+        return pytest.mark.xdist_group(f"{self.chapter}-{kernel.name}")
+
     @property
     def params(self) -> list:
-        return [pytest.param(kernel, test, id=f"{kernel.name}-{test.name}")
+        """(kernel, test) for each test each kernel declares."""
+        return [pytest.param(kernel, test, id=f"{kernel.name}-{test.name}", marks=self._same_worker(kernel))
                 for kernel in self.kernels for test in self.declared.get(kernel.name, [])]
+
+    @property
+    def kernel_params(self) -> list:
+        """(kernel) for items about a whole kernel."""
+        return [pytest.param(kernel, id=kernel.name, marks=self._same_worker(kernel)) for kernel in self.kernels]
 
 
 def collect(chapter: str, kernels: list[TestKernel]) -> Collection:
@@ -241,7 +252,7 @@ class KernelRun:
 
     def how_it_ended(self) -> tuple[Verdict, str]:
         if self.failure is not None:
-            return self.failure.verdict, f"{self.failure.verdict.name}: {self.failure.summary}"
+            return self.failure.verdict, self.failure.summary
         return Verdict.FAIL, f"QEMU exited with status {self.exit_status}"
 
 

@@ -133,7 +133,7 @@ def test_in_kernel(request: pytest.FixtureRequest, kernel_runs: ktap.KernelRuns,
         assert line in failure.describe(), f"the report of {test.name} lacks {line!r}:\n{failure.describe()}"
 
 
-@pytest.mark.parametrize("kernel", KERNELS, ids=[k.name for k in KERNELS])
+@pytest.mark.parametrize("kernel", TESTS.kernel_params)
 def test_kernel_reports_every_test_and_exits(kernel_runs: ktap.KernelRuns, kernel: ktap.TestKernel):
     """Whole runs: a complete KTAP report of every declared test, in order,
     and the exit status the kernel must end with."""
@@ -204,7 +204,7 @@ def test_ktap_output_with_fewer_results_than_planned_names_the_running_test():
     report = ktap.parse("KTAP version 1\n1..3\n# running a\nok 1 a\n# running b\n# half way\n")
     assert report.running == "b"
     assert report.trailing == ["running b", "half way"]
-    assert report.problems() == ["1 results for a plan of 3: output stopped while running b"]
+    assert report.problems() == ["only 1 of 3 planned results: output stopped while running b"]
 
 
 def test_ktap_diagnostics_belong_to_the_result_that_follows():
@@ -212,3 +212,22 @@ def test_ktap_diagnostics_belong_to_the_result_that_follows():
     assert report.complete and not report.problems()
     result = report.result("a")
     assert not result.ok and result.message == ["it broke"]
+
+
+def made_up_run(serial: str, exit_status: int | None = EXIT_SUCCESS) -> ktap.KernelRun:
+    kernel = ktap.TestKernel("made_up", EXIT_SUCCESS)
+    return ktap.KernelRun(kernel, None, ktap.parse(serial), exit_status, None, serial)
+
+
+def test_exit_without_a_plan_fails_each_test_saying_so():
+    run = made_up_run("KTAP version 1\n", exit_status=EXIT_FAILURE)
+    with pytest.raises(KernelFailure, match="no result for a: no plan line .*QEMU exited with status 35"):
+        ktap.check_passed(run, ktap.DeclaredTest("a", "returns"))
+
+
+def test_exit_with_fewer_results_than_planned_names_the_test_that_stopped():
+    run = made_up_run("KTAP version 1\n1..3\n# running a\nok 1 a\n# running b\n")
+    with pytest.raises(KernelFailure, match="^FAIL: b did not finish: QEMU exited with status 33"):
+        ktap.check_passed(run, ktap.DeclaredTest("b", "returns"))
+    with pytest.raises(KernelFailure, match="no result for c: the kernel stopped in b"):
+        ktap.check_passed(run, ktap.DeclaredTest("c", "returns"))
