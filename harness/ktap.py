@@ -232,8 +232,13 @@ def collect(chapter: str, kernels: list[TestKernel]) -> Collection:
         Builder().chapter(directory)
     except KernelFailure as failure:
         return Collection(directory, kernels, {}, failure)
-    declared = {k.name: declared_tests(BUILD / directory / f"{k.name}.elf") for k in kernels}
-    return Collection(directory, kernels, declared, None)
+    elves = {k.name: BUILD / directory / f"{k.name}.elf" for k in kernels}
+    missing = [name for name, elf in elves.items() if not elf.exists()]
+    if missing:
+        return Collection(directory, kernels, {}, KernelFailure(
+            Verdict.BUILD_FAILED, f"make built no {', '.join(missing)} in build/{directory}",
+            f"are they in TEST_KERNELS of chapters/{directory}/Makefile?"))
+    return Collection(directory, kernels, {name: declared_tests(elf) for name, elf in elves.items()}, None)
 
 
 @dataclass
