@@ -1,0 +1,57 @@
+#include "gdt.h"
+
+namespace {
+
+// Not const: LTR writes to the TSS descriptor to mark the TSS busy. The
+// TSS's address is not a compile-time constant, so its descriptor is filled
+// in by load_gdt_and_tss.
+constinit GlobalDescriptorTable gdt{
+    .null = SegmentDescriptor(),
+    .kernel_code = SegmentDescriptor::kernel_code(),
+    .task_state_segment = {},
+};
+
+// The operand of LGDT: the table's size in bytes minus one, then its
+// address. The address follows the 2-byte limit directly.
+struct [[gnu::packed]] DescriptorTablePointer {
+    uint16_t limit;
+    uint64_t base;
+};
+static_assert(sizeof(DescriptorTablePointer) == 10);
+
+// A far return pops RIP and then CS, checking the new CS against the GDT
+// just loaded. 64-bit mode has no far jump to an immediate address, and the
+// far jump through memory takes a 64-bit offset on Intel CPUs only, so
+// pushing what LRETQ will pop is the portable way to change CS.
+void reload_code_segment(uint16_t selector) {
+    asm volatile(
+        "pushq %[selector]\n\t"
+        "leaq 1f(%%rip), %%rax\n\t"
+        "pushq %%rax\n\t"
+        "lretq\n"
+        "1:"
+        :
+        : [selector] "r"(uint64_t{selector})
+        : "rax", "memory");
+}
+
+}  // namespace
+
+void load_gdt_and_tss(const TaskStateSegment& task_state_segment) {
+    auto base = reinterpret_cast<uint64_t>(&task_state_segment);
+    gdt.task_state_segment = {
+        .low = SegmentDescriptor::task_state_segment_low(base, sizeof(TaskStateSegment) - 1),
+        .base_upper = static_cast<uint32_t>(base >> 32),
+        .reserved = 0,
+    };
+
+    const DescriptorTablePointer pointer{sizeof(gdt) - 1, reinterpret_cast<uint64_t>(&gdt)};
+    asm volatile("lgdt %0" : : "m"(pointer) : "memory");
+
+    // The CPU keeps a copy of the code segment's descriptor in a hidden part
+    // of CS, taken from the boot code's table, and reads the new table only
+    // when CS is loaded again.
+    reload_code_segment(kKernelCodeSelector);
+
+    asm volatile("ltr %0" : : "r"(kTaskStateSegmentSelector) : "memory");
+}

@@ -1,0 +1,139 @@
+// The test runner: runs the selected tests one after the other and reports
+// each on serial in KTAP (kernel_test.h shows the output).
+
+#include "kernel_test.h"
+
+#include "panic.h"
+#include "qemu_exit.h"
+#include "serial_console.h"
+#include "test_selection.h"
+
+// Placed by the linker around the section kernel_tests (kernel_test.h).
+extern "C" const ktest::TestCase __start_kernel_tests[];
+extern "C" const ktest::TestCase __stop_kernel_tests[];
+
+namespace ktest {
+
+namespace {
+
+// KTAP's lines are the runner's; whatever else reaches serial while a test
+// runs is a diagnostic, and KTAP wants those to start with "# ".
+constexpr const char* kDiagnosticPrefix = "# ";
+
+// The run in progress. A panic does not return to the runner, so what the
+// panic ending needs to finish the report is kept here.
+struct Run {
+    const char* command_line = "";
+    size_t reported = 0;
+    const TestCase* current = nullptr;
+    bool current_failed = false;
+    bool all_passed = true;
+};
+constinit Run run;
+
+[[nodiscard]] bool is_selected(const TestCase& test) {
+    return TestSelection(run.command_line).includes(test.name);
+}
+
+// A name in tests= that no test has is a typo, which must not pass as a
+// run of zero tests.
+[[nodiscard]] bool report_unknown_names(SerialConsole& serial) {
+    bool any_unknown = false;
+    TestSelection(run.command_line).for_each_name([&](ListedName listed) {
+        for (const TestCase* test = __start_kernel_tests; test != __stop_kernel_tests; ++test) {
+            if (listed.is(test->name)) {
+                return;
+            }
+        }
+        any_unknown = true;
+        format_to(serial, "# tests=: no test is named ");
+        for (size_t i = 0; i < listed.length(); ++i) {
+            serial.put_char(listed.start()[i]);
+        }
+        serial.put_char('\n');
+    });
+    return any_unknown;
+}
+
+void report_result(SerialConsole& serial, const TestCase& test, bool passed) {
+    serial.set_line_prefix("");
+    format_to(serial, "{} {} {}\n", passed ? "ok" : "not ok", ++run.reported, test.name);
+    run.all_passed &= passed;
+}
+
+[[noreturn]] void finish() {
+    qemu_exit(run.all_passed ? QemuExitCode::success : QemuExitCode::failure);
+}
+
+// Runs once a panic has printed its message, which went out as diagnostics
+// of the running test. Nothing returns to the test or the runner, so the
+// run ends here: the tests not yet run are reported as failed.
+void end_run_after_panic() {
+    SerialConsole& serial = serial_console_for_panic();
+    const TestCase* panicked = run.current;
+    if (panicked == nullptr) {
+        // In the runner itself: there is no test to blame.
+        run.all_passed = false;
+        finish();
+    }
+    report_result(serial, *panicked, panicked->ending == Ending::panics);
+    for (const TestCase* test = panicked + 1; test != __stop_kernel_tests; ++test) {
+        if (is_selected(*test)) {
+            format_to(serial, "# not run: the kernel panicked in {}\n", panicked->name);
+            report_result(serial, *test, false);
+        }
+    }
+    finish();
+}
+
+void run_one(const TestCase& test) {
+    {
+        LockedSerialConsole serial;
+        serial->set_line_prefix(kDiagnosticPrefix);
+        format_to(*serial, "running {}\n", test.name);
+    }
+    run.current = &test;
+    run.current_failed = false;
+    test.function();
+    run.current = nullptr;
+
+    LockedSerialConsole serial;
+    if (test.ending == Ending::panics) {
+        format_to(*serial, "expected a panic, but {} returned\n", test.name);
+        run.current_failed = true;
+    }
+    report_result(*serial, test, !run.current_failed);
+}
+
+}  // namespace
+
+void run_tests(const char* command_line) {
+    run.command_line = command_line;
+    set_panic_ending(end_run_after_panic);
+    {
+        LockedSerialConsole serial;
+        format_to(*serial, "KTAP version 1\n");
+        if (report_unknown_names(*serial)) {
+            format_to(*serial, "1..0\n");
+            run.all_passed = false;
+            finish();
+        }
+        size_t planned = 0;
+        for (const TestCase* test = __start_kernel_tests; test != __stop_kernel_tests; ++test) {
+            planned += is_selected(*test) ? 1 : 0;
+        }
+        format_to(*serial, "1..{}\n", planned);
+    }
+    for (const TestCase* test = __start_kernel_tests; test != __stop_kernel_tests; ++test) {
+        if (is_selected(*test)) {
+            run_one(*test);
+        }
+    }
+    finish();
+}
+
+void fail_current_test() {
+    run.current_failed = true;
+}
+
+}  // namespace ktest

@@ -1,0 +1,73 @@
+#pragma once
+
+// Reading the boot information a Multiboot2 loader hands the kernel: a
+// block of memory, whose address arrives in EBX, holding a list of tags
+// (memory map, command line, loader name, ...). This chapter needs only the
+// command line, through which GRUB passes the words that follow the kernel
+// path on grub.cfg's multiboot2 line.
+
+#include <stddef.h>
+#include <stdint.h>
+
+namespace multiboot2 {
+
+// The tag types this kernel looks at. The list holds many others (memory
+// map, loader name, framebuffer, ...), which a walk simply steps over.
+enum class TagType : uint32_t {
+    end = 0,
+    command_line = 1,
+    elf_sections = 9,
+};
+
+// The block starts with its total size, then the tags follow.
+struct InfoHeader {
+    uint32_t total_size;
+    uint32_t reserved;
+};
+static_assert(sizeof(InfoHeader) == 8);
+
+// Every tag starts with its type and its size in bytes (this header
+// included, the padding after it excluded); its contents follow.
+struct Tag {
+    TagType type;
+    uint32_t size;
+};
+static_assert(sizeof(Tag) == 8);
+
+// The list ends with a tag of type end rather than at a known address, so
+// the end of a walk is a marker, not a position.
+struct EndOfTags {};
+
+// Steps through the tags, for use in a range-based for loop.
+class TagIterator {
+  public:
+    constexpr explicit TagIterator(const Tag* tag) : tag_(tag) {}
+
+    [[nodiscard]] const Tag& operator*() const { return *tag_; }
+    TagIterator& operator++();
+    [[nodiscard]] bool operator!=(EndOfTags) const { return tag_->type != TagType::end; }
+
+  private:
+    const Tag* tag_;
+};
+
+class BootInformation {
+  public:
+    // address is the value that was in EBX when the loader jumped to the
+    // kernel. It must point to memory that is mapped and still intact.
+    explicit BootInformation(uintptr_t address)
+        : header_(reinterpret_cast<const InfoHeader*>(address)) {}
+
+    [[nodiscard]] TagIterator begin() const {
+        return TagIterator(reinterpret_cast<const Tag*>(header_ + 1));
+    }
+    [[nodiscard]] EndOfTags end() const { return {}; }
+
+    // The kernel's command line, or "" when the loader passed none.
+    [[nodiscard]] const char* command_line() const;
+
+  private:
+    const InfoHeader* header_;
+};
+
+}  // namespace multiboot2

@@ -1,0 +1,141 @@
+// Integration tests of chapter 6: the GDT and TSS the kernel loaded, the
+// guard page below the kernel stack, and a stack overflow that ends in a
+// double fault on the double fault stack. The double fault is caught and
+// the test goes on (tests/expect_exception.h); its report goes to serial,
+// where the harness checks it (harness/test_06_double_faults.py).
+
+#include <stdint.h>
+
+#include "exceptions.h"
+#include "expect_exception.h"
+#include "gdt.h"
+#include "kernel_stack.h"
+#include "kernel_symbols.h"
+#include "kernel_test.h"
+#include "paging.h"
+#include "stack_overflow.h"
+#include "tss.h"
+
+namespace {
+
+// The operand of sgdt and sidt, as of lgdt and lidt.
+struct [[gnu::packed]] DescriptorTableRegister {
+    uint16_t limit;
+    uint64_t base;
+};
+
+DescriptorTableRegister stored_gdtr() {
+    DescriptorTableRegister gdtr;
+    asm volatile("sgdt %0" : "=m"(gdtr));
+    return gdtr;
+}
+
+DescriptorTableRegister stored_idtr() {
+    DescriptorTableRegister idtr;
+    asm volatile("sidt %0" : "=m"(idtr));
+    return idtr;
+}
+
+// What the CPU uses now, read back from the CPU rather than from the
+// kernel's variables.
+const GlobalDescriptorTable& loaded_gdt() {
+    return *reinterpret_cast<const GlobalDescriptorTable*>(stored_gdtr().base);
+}
+
+const TaskStateSegment& loaded_task_state_segment() {
+    const TaskStateSegmentDescriptor& descriptor = loaded_gdt().task_state_segment;
+    const uint64_t low = descriptor.low.bits();
+    const uint64_t base =
+        (low >> 16 & 0xff'ffff) | (low >> 56 & 0xff) << 24 | uint64_t{descriptor.base_upper} << 32;
+    return *reinterpret_cast<const TaskStateSegment*>(base);
+}
+
+uint16_t code_segment_register() {
+    uint16_t selector;
+    asm volatile("mov %%cs, %0" : "=r"(selector));
+    return selector;
+}
+
+uint16_t task_register() {
+    uint16_t selector;
+    asm volatile("str %0" : "=r"(selector));
+    return selector;
+}
+
+bool is_in_function(uint64_t address, const char* name) {
+    const SymbolLocation symbol = find_kernel_symbol(address);
+    if (symbol.name == nullptr) {
+        return false;
+    }
+    size_t i = 0;
+    while (name[i] != '\0' && symbol.name[i] == name[i]) {
+        ++i;
+    }
+    return name[i] == symbol.name[i];
+}
+
+}  // namespace
+
+KERNEL_TEST(double_fault_gdt_is_the_kernels) {
+    const DescriptorTableRegister gdtr = stored_gdtr();
+    EXPECT_EQ(gdtr.limit, sizeof(GlobalDescriptorTable) - 1);
+    const GlobalDescriptorTable& gdt = loaded_gdt();
+    EXPECT_EQ(gdt.null.bits(), 0);
+    EXPECT_EQ(gdt.kernel_code.bits(), SegmentDescriptor::kernel_code().bits());
+    EXPECT_EQ(code_segment_register(), kKernelCodeSelector);
+}
+
+KERNEL_TEST(double_fault_task_register_holds_the_tss) {
+    EXPECT_EQ(task_register(), kTaskStateSegmentSelector);
+    // LTR marked the TSS busy: type 0b1011 in bits 40-43.
+    const uint64_t descriptor = loaded_gdt().task_state_segment.low.bits();
+    EXPECT_EQ(descriptor >> 40 & 0xf, 0b1011);
+    EXPECT_EQ(descriptor & 0xffff, sizeof(TaskStateSegment) - 1);
+    EXPECT_EQ(loaded_gdt().task_state_segment.reserved, 0);
+}
+
+KERNEL_TEST(double_fault_ist1_is_the_top_of_the_double_fault_stack) {
+    const TaskStateSegment& tss = loaded_task_state_segment();
+    const uint64_t ist1 = tss.interrupt_stack_table[0];
+    EXPECT_EQ(ist1, double_fault_stack().end);
+    EXPECT_EQ(ist1 % 16, 0);
+    EXPECT_TRUE(double_fault_stack().end - double_fault_stack().begin >= 4096);
+    EXPECT_EQ(tss.io_map_base, sizeof(TaskStateSegment));
+}
+
+KERNEL_TEST(double_fault_gate_switches_to_ist1) {
+    const auto* gates = reinterpret_cast<const GateDescriptor*>(stored_idtr().base);
+    EXPECT_EQ(gates[static_cast<uint8_t>(ExceptionVector::DoubleFault)].interrupt_stack, 1);
+    // A page fault stays on the stack it came from.
+    EXPECT_EQ(gates[static_cast<uint8_t>(ExceptionVector::PageFault)].interrupt_stack, 0);
+}
+
+KERNEL_TEST(double_fault_guard_page_is_unmapped_and_its_neighbours_are_not) {
+    const AddressRange guard = kernel_stack_guard_page();
+    EXPECT_EQ(guard.end - guard.begin, kPageSize);
+    EXPECT_EQ(guard.end, kernel_stack().begin);
+    EXPECT_EQ(guard.begin % kPageSize, 0);
+    EXPECT_FALSE(is_mapped(guard.begin));
+    EXPECT_FALSE(is_mapped(guard.end - 1));
+    EXPECT_TRUE(is_mapped(guard.begin - 1));
+    EXPECT_TRUE(is_mapped(kernel_stack().begin));
+    EXPECT_TRUE(is_mapped(kernel_stack().end - 1));
+}
+
+KERNEL_TEST(double_fault_stack_overflow_runs_the_handler_on_the_ist_stack) {
+    const CaughtException caught =
+        run_expecting_exception(ExceptionVector::DoubleFault, [] { overflow_stack(); });
+    EXPECT_TRUE(caught.raised);
+    EXPECT_EQ(caught.frame.vector, static_cast<uint8_t>(ExceptionVector::DoubleFault));
+    EXPECT_EQ(caught.frame.error_code, 0);
+    // The push that overflowed the stack faulted in the guard page, and so
+    // did the CPU's push of that page fault's frame.
+    EXPECT_TRUE(kernel_stack_guard_page().contains(caught.cr2));
+    EXPECT_TRUE(is_in_function(caught.frame.rip, "overflow_stack"));
+    // The interrupted code's stack pointer is at the bottom of its stack,
+    // the handler's on the double fault stack.
+    EXPECT_TRUE(caught.frame.rsp <= kernel_stack().begin);
+    EXPECT_TRUE(kernel_stack_guard_page().contains(caught.frame.rsp) ||
+                caught.frame.rsp == kernel_stack().begin);
+    EXPECT_TRUE(double_fault_stack().contains(caught.frame_address));
+}

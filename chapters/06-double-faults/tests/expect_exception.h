@@ -1,0 +1,39 @@
+#pragma once
+
+// For tests that raise an exception on purpose, look at what the handler
+// saw, and carry on: the kernel's try/catch (the build has no C++
+// exceptions, and these are CPU exceptions anyway).
+//
+//     const CaughtException caught =
+//         run_expecting_exception(ExceptionVector::InvalidOpcode, raise_invalid_opcode);
+//     EXPECT_TRUE(caught.raised);
+//     EXPECT_EQ(caught.frame.vector, 6);
+//
+// While `body` runs, the expected vector has a handler of its own instead
+// of the kernel's. It keeps a copy of the frame, prints the full exception
+// report on serial for the harness to check field by field, and then
+// resumes execution as if `body` had returned: it writes the registers and
+// return address saved before the call into the frame, which the entry
+// stub's iretq then returns to. Linux handles a fault in the few
+// instructions allowed to fault (copy_from_user, say) the same way: its
+// exception table maps the faulting RIP to a fixup address, and the
+// handler writes that into the frame.
+//
+// Any other exception in `body` still goes to its normal handler, so an
+// unexpected fault panics and fails the test.
+
+#include <stdint.h>
+
+#include "exception_frame.h"
+#include "exceptions.h"
+
+struct CaughtException {
+    bool raised = false;
+    ExceptionFrame frame{};  // as the handler found it
+    uint64_t cr2 = 0;        // read first thing in the handler
+    // Where the frame lay: on the stack the handler ran on, which is not
+    // the interrupted code's when the gate switches stacks (IST).
+    uint64_t frame_address = 0;
+};
+
+[[nodiscard]] CaughtException run_expecting_exception(ExceptionVector vector, void (*body)());

@@ -1,0 +1,27 @@
+// Tests that fail on purpose, in the failing_tests kernel: the harness
+// checks that each failure is reported with what was expected and found.
+// Every other test kernel must pass; this one must fail, in just this way.
+
+#include "kernel_test.h"
+
+KERNEL_TEST(fails_expect_eq_on_integers) {
+    const int sum = 2 + 2;
+    EXPECT_EQ(sum, 5);
+}
+
+KERNEL_TEST(fails_expect_eq_on_strings) {
+    const char* greeting = "help";
+    EXPECT_EQ(greeting, "hello");
+}
+
+KERNEL_TEST(fails_expect_true) {
+    const int one = 1;
+    EXPECT_TRUE(one > 2);
+}
+
+KERNEL_TEST(passes_after_failed_tests) {
+    EXPECT_NE(-1, 0xffffffffu);
+    EXPECT_FALSE(false);
+}
+
+KERNEL_TEST_SHOULD_PANIC(fails_by_returning_instead_of_panicking) {}

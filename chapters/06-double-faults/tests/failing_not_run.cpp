@@ -1,0 +1,6 @@
+// A test the failing_tests kernel never reaches: linked after
+// failing_panic.cpp, so the panic there stops the run before it.
+
+#include "kernel_test.h"
+
+KERNEL_TEST(not_run_after_a_panic) {}

@@ -1,0 +1,44 @@
+// Integration tests: double faults that nobody expects. The kernel's double
+// fault handler prints its report and panics, and the runner counts the
+// panic as the test's success. Each test must run alone (the harness
+// selects it on the command line), as the first panic ends the run. The
+// harness checks the report in the panic message.
+
+#include <stdint.h>
+
+#include "exceptions.h"
+#include "idt.h"
+#include "kernel_test.h"
+#include "stack_overflow.h"
+
+namespace {
+
+// boot.asm maps the first GiB only; this address lies beyond it.
+constexpr uint64_t kUnmappedAddress = 0xdeadbeef;
+
+// The IDT the CPU uses, found as the CPU finds it: through IDTR.
+GateDescriptor* loaded_idt() {
+    struct [[gnu::packed]] {
+        uint16_t limit;
+        uint64_t base;
+    } idtr;
+    asm volatile("sidt %0" : "=m"(idtr));
+    return reinterpret_cast<GateDescriptor*>(idtr.base);
+}
+
+}  // namespace
+
+extern "C" [[gnu::noinline]] void write_to_unmapped_memory() {
+    *reinterpret_cast<volatile uint64_t*>(kUnmappedAddress) = 1;
+}
+
+KERNEL_TEST_SHOULD_PANIC(double_fault_after_stack_overflow_panics) {
+    overflow_stack();
+}
+
+// Without a gate for the page fault, the CPU cannot deliver it: the missing
+// gate raises a second exception, and the two make a double fault.
+KERNEL_TEST_SHOULD_PANIC(double_fault_after_page_fault_without_handler_panics) {
+    loaded_idt()[static_cast<uint8_t>(ExceptionVector::PageFault)] = GateDescriptor();
+    write_to_unmapped_memory();
+}

@@ -1,0 +1,86 @@
+// Unit tests of chapter 3's VGA text writer, checked against the text
+// buffer itself: what the hardware shows is what counts.
+
+#include "kernel_test.h"
+#include "print.h"
+#include "screen.h"
+#include "text_sink.h"
+
+namespace {
+
+constexpr ColorCode kYellowOnBlue{Color::Yellow, Color::Blue};
+
+}  // namespace
+
+KERNEL_TEST(vga_text_lands_in_the_buffer) {
+    clear_screen();
+    print("Hello");
+    EXPECT_TRUE(screen_row_starts_with(0, "Hello "));
+    EXPECT_EQ(screen_attribute(0, 0), kDefaultTextColor.value());
+    EXPECT_TRUE(screen_row_is_blank(1));
+}
+
+KERNEL_TEST(vga_color_goes_into_the_attribute) {
+    clear_screen();
+    set_text_color(kYellowOnBlue);
+    print("c");
+    set_text_color(kDefaultTextColor);
+    print("d");
+    EXPECT_EQ(screen_cell(0, 0), 0x1e00 | 'c');
+    EXPECT_EQ(screen_attribute(0, 1), kDefaultTextColor.value());
+}
+
+KERNEL_TEST(vga_newline_starts_the_next_row) {
+    clear_screen();
+    print("a\nb");
+    EXPECT_EQ(screen_character(0, 0), 'a');
+    EXPECT_EQ(screen_character(0, 1), ' ');
+    EXPECT_EQ(screen_character(1, 0), 'b');
+}
+
+KERNEL_TEST(vga_long_line_wraps) {
+    clear_screen();
+    for (size_t column = 0; column < VgaWriter::kColumns; ++column) {
+        print("{}", static_cast<char>('a' + column % 26));
+    }
+    // A line of exactly 80 characters and its newline take one row.
+    println("");
+    print("{}", "wrapped: the next row");
+    EXPECT_EQ(screen_character(0, 79), 'b');  // 79 % 26 == 1
+    EXPECT_TRUE(screen_row_starts_with(1, "wrapped: the next row"));
+    EXPECT_TRUE(screen_row_is_blank(2));
+}
+
+KERNEL_TEST(vga_character_past_the_last_column_wraps) {
+    clear_screen();
+    for (size_t column = 0; column <= VgaWriter::kColumns; ++column) {
+        print("x");
+    }
+    EXPECT_EQ(screen_character(0, 79), 'x');
+    EXPECT_EQ(screen_character(1, 0), 'x');
+    EXPECT_EQ(screen_character(1, 1), ' ');
+}
+
+KERNEL_TEST(vga_scroll_keeps_the_last_rows) {
+    clear_screen();
+    constexpr size_t kLines = 30;
+    for (size_t line = 0; line < kLines; ++line) {
+        println("line {}", line);
+    }
+    // The last newline scrolled once more: 24 rows of text, then the blank
+    // row the cursor is on.
+    for (size_t row = 0; row + 1 < VgaWriter::kRows; ++row) {
+        TextSink expected;
+        format_to(expected, "line {} ", kLines - (VgaWriter::kRows - 1) + row);
+        EXPECT_TRUE(screen_row_starts_with(row, expected.text()));
+    }
+    EXPECT_TRUE(screen_row_is_blank(VgaWriter::kRows - 1));
+}
+
+KERNEL_TEST(vga_unprintable_bytes_show_as_a_block) {
+    clear_screen();
+    print("\x01\t\x7f\xc3");
+    for (size_t column = 0; column < 4; ++column) {
+        EXPECT_EQ(screen_character(0, column), '\xfe');
+    }
+}
