@@ -332,6 +332,19 @@ def passed(run: Run, test: str) -> ktap.Result:
     return result
 
 
+def check_whole_run(run: Run) -> None:
+    """A complete KTAP report, every test passed, exit with success."""
+    __tracebackhide__ = True
+    if run.failure is not None:
+        raise run.failure
+    problems = run.report.problems()
+    assert not problems, "; ".join(problems) + "\n" + run.tail()
+    failed = [r.name for r in run.report.results if not r.ok]
+    assert not failed, f"{run.name}: failed {', '.join(failed)}\n{run.tail()}"
+    assert run.exit_status == EXIT_SUCCESS, (
+        f"{run.name} exited with status {run.exit_status}, expected {EXIT_SUCCESS}\n{run.tail()}")
+
+
 def _declared_tests() -> tuple[list[str], KernelFailure | None]:
     """The exception tests, read from the test kernel's ELF while pytest
     collects (built first, so that they come from the current source)."""
@@ -488,11 +501,8 @@ def ktap_diagnostics(serial: str) -> list[str]:
 def test_exception_tests_exit_without_triple_fault(runs):
     run = runs("exception_tests")
     assert not run.triple_faulted, f"the exception tests triple-faulted\n{run.tail()}"
-    if run.failure is not None:
-        raise run.failure
-    assert not run.report.problems(), "; ".join(run.report.problems()) + "\n" + run.tail()
+    check_whole_run(run)
     assert [r.name for r in run.report.results] == DECLARED, "the kernel ran other tests than it declares"
-    assert run.exit_status == EXIT_SUCCESS, f"exit status {run.exit_status}, expected {EXIT_SUCCESS}\n{run.tail()}"
 
 
 # --- an exception nobody expects: one report, then a panic ------------------------
@@ -518,7 +528,7 @@ def test_unhandled_exception_reports_and_panics(runs):
     assert report.value("cr2") == UNMAPPED
     check_symbol(report, ElfFile(BUILD / CHAPTER / "unhandled_exception.elf"), "write_to_unmapped_memory")
     check_all_against_cpu(reports, run.qemu_log)
-    assert run.exit_status == EXIT_SUCCESS
+    check_whole_run(run)
 
 
 # --- the kernel of `make run` --------------------------------------------------------
@@ -569,12 +579,7 @@ def test_normal_kernel_shows_breakpoint_then_fault_report(boot, chapter):
 
 @pytest.mark.parametrize("name", ["unit_tests", "basic_boot", "should_panic"])
 def test_chapter_4_test_kernel_still_passes(runs, name: str):
-    run = runs(name)
-    if run.failure is not None:
-        raise run.failure
-    assert not run.report.problems(), "; ".join(run.report.problems()) + "\n" + run.tail()
-    assert all(r.ok for r in run.report.results), run.tail()
-    assert run.exit_status == EXIT_SUCCESS, f"exit status {run.exit_status}\n{run.tail()}"
+    check_whole_run(runs(name))
 
 
 # --- the report parser, on made-up text ------------------------------------------------
