@@ -27,7 +27,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from build import Builder  # noqa: E402
-from chapters import ARTIFACTS, chapter_number  # noqa: E402
+from chapters import ARTIFACTS, all_chapters, chapter_number  # noqa: E402
 from machine import Machine  # noqa: E402
 from verdict import KernelFailure, Verdict  # noqa: E402
 
@@ -44,10 +44,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _chapters_of(item: pytest.Item) -> set[str]:
     """A test belongs to the chapter its module is named after
-    (test_02_minimal_kernel.py), and to any its chapter marks name."""
+    (test_02_minimal_kernel.py), to any its chapter marks name, and to the
+    chapter directory its parameters name (test_book.py::test_x[02-minimal-kernel])."""
     chapters = {chapter_number(m.args[0]) for m in item.iter_markers("chapter")}
     if match := re.match(r"test_(\d\d)_", item.module.__name__ if item.module else ""):
         chapters.add(match[1])
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None:
+        chapters |= {directory[:2] for directory in all_chapters() if directory in callspec.id}
     return chapters
 
 
