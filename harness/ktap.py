@@ -101,7 +101,7 @@ VERSION_LINE = "KTAP version 1"
 # The runner announces each test with this diagnostic before it starts it,
 # so that output which stops names the test it stopped in.
 RUNNING_PREFIX = "running "
-_PLAN = re.compile(r"^1\.\.(\d+)$")
+_PLAN = re.compile(r"^1\.\.(\d+)$", re.MULTILINE)
 _RESULT = re.compile(r"^(ok|not ok) (\d+) ([^#]*?)\s*(?:# (.*))?$")
 
 
@@ -192,7 +192,7 @@ class TestKernel:
 
     name: str  # build/<chapter>/<name>.iso and .elf
     exit_status: int | None  # what QEMU must end with; None: the kernel must hang
-    timeout: float = DEFAULT_TIMEOUT  # seconds of QEMU CPU time per boot
+    timeout: float = DEFAULT_TIMEOUT  # seconds of QEMU CPU time for the tests, from the plan on
 
     def __repr__(self) -> str:  # pytest shows it in a failure
         return self.name
@@ -320,10 +320,13 @@ class KernelRuns:
 
     def _boot(self, kernel: TestKernel, command_line: str | None) -> KernelRun:
         image = BUILD / self._collection.chapter / f"{kernel.name}.iso"
-        machine = self._boot_machine(image, command_line=command_line, timeout=kernel.timeout, name=kernel.name)
+        machine = self._boot_machine(image, command_line=command_line, name=kernel.name)
         failure = None
         try:
-            machine.wait_for_exit()
+            # The boot takes what it takes on a loaded machine; the tests get
+            # their own time limit, from the plan on.
+            machine.wait_for_serial(_PLAN)
+            machine.wait_for_exit(timeout=kernel.timeout)
         except KernelFailure as caught:
             # A status from isa-debug-exit is the kernel's own verdict, even
             # when the wait saw QEMU gone before it read the status and took
