@@ -25,7 +25,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import tempfile
 import time
 import weakref
@@ -35,8 +34,8 @@ from typing import Callable, Iterable, TypeVar
 import pexpect
 
 import interrupt_log
-from chapters import REPOSITORY
 from elf import ElfFile, Symbol
+from isos import iso_with_command_line
 from qmp import QmpConnection, QmpError
 from registers import Registers
 from screen import ADDRESS as SCREEN_ADDRESS, SIZE as SCREEN_SIZE, Screen
@@ -230,12 +229,7 @@ class Machine:
     def _iso_with_command_line(self, command_line: str) -> Path:
         if self.elf is None:
             raise ValueError(f"no kernel ELF beside {self.image} to build an ISO with a command line")
-        multiboot2_magic = (0xE85250D6).to_bytes(4, "little")
-        boot_command = "multiboot2" if multiboot2_magic in self.elf.data[:32768] else "multiboot"
-        iso = self.work_dir / self.image.name
-        subprocess.run([str(REPOSITORY / "common" / "make-iso.sh"), boot_command, str(self.elf.path), str(iso),
-                        self.name, command_line], check=True, capture_output=True)
-        return iso
+        return iso_with_command_line(self.elf, command_line)
 
     def _connect(self, socket_path: Path) -> QmpConnection:
         deadline = time.monotonic() + 10.0

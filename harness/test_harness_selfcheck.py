@@ -182,3 +182,17 @@ def test_exception_loop_is_named_and_stopped(boot, fixtures):
     assert failure.summary.startswith(
         f"exception loop: #UD (invalid opcode) at rip={ud2:#x} (faulting_instruction+0x0) again and again"), \
         failure.summary
+
+
+def test_iso_with_a_command_line_is_made_once(boot, fixtures):
+    def booted_iso(machine):
+        return machine.command[machine.command.index("-cdrom") + 1]
+
+    command_line = "tests=selfcheck"
+    first = boot(fixtures / "exit_success.iso", command_line=command_line, timeout=5)
+    assert first.wait_for_exit() == EXIT_SUCCESS
+    second = boot(fixtures / "exit_success.iso", command_line=command_line, timeout=5)
+    assert second.wait_for_exit() == EXIT_SUCCESS
+    assert booted_iso(first) == booted_iso(second), "the second boot should reuse the first one's ISO"
+    with open(booted_iso(first), "rb") as iso:
+        assert f"/boot/kernel.elf {command_line}".encode() in iso.read(), "no command line in the ISO's grub.cfg"

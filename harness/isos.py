@@ -1,0 +1,58 @@
+"""GRUB ISOs that pass the kernel a command line, built once and kept.
+
+From chapter 4 on, the kernel's command line selects which in-kernel tests
+run. GRUB reads it from grub.cfg inside the ISO, so each command line needs
+an ISO of its own. Building one takes a quarter of a second; the harness
+keeps them under build/harness-isos/, named after everything they are made
+of, so that the next run (or another xdist worker) finds them ready, and an
+ISO is never used once its kernel has changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from pathlib import Path
+
+from chapters import BUILD, REPOSITORY
+from elf import ElfFile
+from verdict import KernelFailure, Verdict
+
+CACHE = BUILD / "harness-isos"
+MAKE_ISO = REPOSITORY / "common" / "make-iso.sh"
+GRUB_CONFIG_TEMPLATE = REPOSITORY / "common" / "grub.cfg.in"
+MULTIBOOT2_MAGIC = (0xE85250D6).to_bytes(4, "little")
+MULTIBOOT2_SEARCH_LIMIT = 32768
+
+
+def iso_with_command_line(elf: ElfFile, command_line: str) -> Path:
+    # GRUB loads a kernel with a Multiboot2 header with multiboot2, any
+    # other with multiboot (chapter 1).
+    boot_command = "multiboot2" if MULTIBOOT2_MAGIC in elf.data[:MULTIBOOT2_SEARCH_LIMIT] else "multiboot"
+    title = f"{elf.path.parent.name} {elf.path.stem}"
+    ingredients = hashlib.sha256()
+    for part in (elf.data, command_line.encode(), boot_command.encode(), title.encode(),
+                 MAKE_ISO.read_bytes(), GRUB_CONFIG_TEMPLATE.read_bytes()):
+        ingredients.update(len(part).to_bytes(8, "little") + part)
+    # One ISO per kernel and command line: a newer kernel's replaces the old.
+    family = f"{elf.path.parent.name}-{elf.path.stem}-{hashlib.sha256(command_line.encode()).hexdigest()[:12]}"
+    iso = CACHE / f"{family}-{ingredients.hexdigest()[:16]}.iso"
+    if iso.exists():
+        return iso
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    # Built under a name of its own and renamed when complete, so that a
+    # parallel worker never boots half an ISO.
+    partial = CACHE / f"{iso.stem}.partial-{os.getpid()}.iso"
+    result = subprocess.run([str(MAKE_ISO), boot_command, str(elf.path), str(partial), title, command_line],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if result.returncode != 0:
+        partial.unlink(missing_ok=True)
+        raise KernelFailure(Verdict.BUILD_FAILED, f"could not make an ISO with the command line {command_line!r}",
+                            f"{MAKE_ISO.name} failed; its output follows", result.stdout)
+    os.replace(partial, iso)
+    for older in CACHE.glob(f"{family}-*.iso"):
+        if older != iso and ".partial-" not in older.name:
+            older.unlink(missing_ok=True)
+    return iso
