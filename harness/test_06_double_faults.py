@@ -1,0 +1,405 @@
+"""Chapter 06, double faults: a stack overflow, and a page fault whose gate
+is gone, end in the double fault handler on its own stack, never in a
+triple fault.
+
+The double fault report is chapter 5's report (exception_report.h) of
+vector 8, preceded by the panic line and followed by what only a double
+fault needs (double_fault.cpp):
+
+    KERNEL PANIC at double_fault.cpp:27: double fault
+    EXCEPTION 8 #DF Double Fault
+      error_code=0x00000000
+      rip=0x0000000000102426 <overflow_stack+0x16>
+      cs=0x0008 rflags=0x0000000000000006 rsp=0x0000000000109000 ss=0x0000
+      rax=0x... (15 general registers, three a line)
+      cr2=0x0000000000108ff8 handler_rsp=0x0000000000111f10
+      double_fault_stack=0x000000000010e040-0x0000000000112040
+      The kernel stack overflowed into its guard page, below 0x0000000000109000.
+
+Each field is checked against an independent witness: the guard page, the
+kernel stack and the double fault stack against the ELF's symbol table,
+the vector, error code, RIP and registers against QEMU's interrupt log
+(-d int), which also shows the chain of exceptions the CPU went through:
+a page fault, a second exception while delivering it, then the double
+fault, delivered. The handler's own stack pointer must lie inside the
+double fault stack: the proof that the CPU switched stacks (IST).
+
+Kernels booted, each once per selection:
+
+    double_fault_tests      in-kernel tests: the GDT, TSS and IDT gate as the
+                            CPU holds them, the guard page, and a stack
+                            overflow whose double fault is caught
+    unhandled_double_fault  two should-panic tests, each booted alone: a
+                            stack overflow, and a page fault without gate
+    kernel                  `make run`: the overflow's report on screen
+    and chapter 4's and 5's test kernels, which must still pass.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pytest
+
+import interrupt_log
+import ktap
+from build import Builder
+from chapters import ARTIFACTS, BUILD, CHAPTERS
+from elf import ElfFile, Symbol
+from interrupt_log import DeliveredInterrupt, RaisedException
+from machine import EXIT_SUCCESS, Machine
+from screen import Screen
+from test_05_cpu_exceptions import (Report, Run, check_against_cpu, check_error_code, check_full_report,
+                                    check_heading, check_symbol, deliveries, parse_reports, passed)
+from verdict import KernelFailure
+
+CHAPTER = "06-double-faults"
+SOURCES = CHAPTERS / CHAPTER
+
+DOUBLE_FAULT = 8
+PAGE_FAULT = 14
+BREAKPOINT = 3
+# When the gate of the page fault is missing, the SDM raises #NP for the
+# gate; QEMU raises #GP. Either one, raised during a page fault's delivery,
+# is a double fault (SDM vol. 3, table 6-5).
+MISSING_GATE_FAULTS = {11, 13}
+PAGE_FAULT_WRITE = 0b10  # error code: not present, write, kernel mode
+UNMAPPED = 0xDEADBEEF  # tests/unhandled_double_fault.cpp
+DOUBLE_FAULT_STACK_ALIGNMENT = 16
+PANIC_COLOUR = 0x4F  # white on red
+
+OVERFLOW_LINE = "The kernel stack overflowed into its guard page, below {:#018x}."
+OTHER_CAUSE_LINE = "An exception arrived while the CPU was delivering another."
+
+
+def source_line(path: str, text: str) -> str:
+    """`path:N` for the one line of the chapter's source that holds `text`."""
+    lines = (SOURCES / path).read_text().splitlines()
+    numbers = [n for n, line in enumerate(lines, start=1)
+               if text in line and not line.lstrip().startswith("//")]
+    assert len(numbers) == 1, f"expected {text!r} on one line of {path}, found it on lines {numbers}"
+    return f"{path}:{numbers[0]}"
+
+
+def panic_line() -> str:
+    return f"KERNEL PANIC at {source_line('double_fault.cpp', 'begin_panic(')}: double fault"
+
+
+# --- where things are, by the ELF's symbol table ----------------------------------
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The memory this chapter is about, from the kernel's symbols."""
+    guard_page: range  # unmapped
+    kernel_stack: range  # grows down from its end
+    double_fault_stack: range  # IST1 points at its end
+
+    @staticmethod
+    def of(elf: ElfFile) -> Layout:
+        def address(name: str) -> int:
+            return elf.symbol(name).value
+
+        stack_memory = _only_symbol(elf, "double_fault_stack_memory")
+        return Layout(range(address("stack_guard_page"), address("stack_bottom")),
+                      range(address("stack_bottom"), address("stack_top")),
+                      range(stack_memory.value, stack_memory.value + stack_memory.size))
+
+
+def _only_symbol(elf: ElfFile, part: str) -> Symbol:
+    """The one object whose (perhaps mangled) name contains `part`: a
+    variable in an anonymous namespace has no plain name."""
+    found = [s for s in elf.symbols if part in s.name and s.type == "OBJECT" and s.defined]
+    assert len(found) == 1, f"expected one symbol named like {part!r} in {elf.path.name}, found {found}"
+    return found[0]
+
+
+def test_layout_is_as_the_step_says(chapter):
+    """The premises of every check below, from the ELF alone: one unmapped
+    page right below a page-aligned kernel stack, and a double fault stack
+    of its own, with a 16-byte-aligned top."""
+    layout = Layout.of(ElfFile(chapter.elf()))
+    assert len(layout.guard_page) == 4096 and layout.guard_page.start % 4096 == 0
+    assert layout.guard_page.stop == layout.kernel_stack.start
+    assert len(layout.kernel_stack) >= 4096
+    assert len(layout.double_fault_stack) >= 4096
+    assert layout.double_fault_stack.stop % DOUBLE_FAULT_STACK_ALIGNMENT == 0
+    assert (layout.double_fault_stack.stop <= layout.guard_page.start
+            or layout.double_fault_stack.start >= layout.kernel_stack.stop), (
+        "the double fault stack must not share memory with the kernel stack or its guard page")
+
+
+# --- checks of a double fault report ------------------------------------------------
+
+
+def check_double_fault_report(report: Report, layout: Layout, elf: ElfFile, function: str) -> None:
+    """Everything a double fault report must say, field by field."""
+    check_heading(report, DOUBLE_FAULT)
+    check_full_report(report)
+    check_error_code(report, {"error_code": "0x00000000"})  # always 0 (SDM 6.15)
+    check_symbol(report, elf, function)
+    handler_rsp = report.value("handler_rsp")
+    assert handler_rsp in layout.double_fault_stack, (
+        f"the handler ran on rsp={handler_rsp:#x}, outside the double fault stack "
+        f"{layout.double_fault_stack.start:#x}-{layout.double_fault_stack.stop:#x}: no IST switch?\n{report}")
+    shown = report.fields["double_fault_stack"]
+    expected = f"{layout.double_fault_stack.start:#018x}-{layout.double_fault_stack.stop:#018x}"
+    assert shown == expected, f"double_fault_stack={shown}, the ELF says {expected}\n{report}"
+    assert re.fullmatch(r"0x[0-9a-f]{16}", report.fields["cr2"]), f"cr2 must be 0x and 16 digits:\n{report}"
+
+
+def check_overflow(report: Report, layout: Layout) -> None:
+    """The stack overflow: the faults were in the guard page, the code that
+    overflowed stood at the bottom of the kernel stack, and the report
+    says in words what happened."""
+    cr2 = report.value("cr2")
+    assert cr2 in layout.guard_page, (
+        f"cr2={cr2:#x} must lie in the guard page {layout.guard_page.start:#x}-{layout.guard_page.stop:#x}\n{report}")
+    rsp = report.value("rsp")
+    assert layout.guard_page.start <= rsp <= layout.kernel_stack.start, (
+        f"the overflowing code's rsp={rsp:#x} must be at the bottom of the kernel stack "
+        f"({layout.kernel_stack.start:#x}) or in the guard page below it\n{report}")
+    line = "  " + OVERFLOW_LINE.format(layout.kernel_stack.start)
+    assert report.lines[-1] == line, f"the report must end with {line!r}:\n{report}"
+
+
+def check_exception_chain(run_log: str, elf: ElfFile, function: str, first_cr2: range | int, second: set[int],
+                          report: Report) -> None:
+    """QEMU's log: a page fault (a write, page not present) in `function`;
+    while the CPU delivered it, one of `second`; that became the double
+    fault, delivered with error code 0; and nothing after it. The report's
+    registers are the ones the CPU had when it delivered the double fault."""
+    chain = interrupt_log.exceptions(run_log)
+    described = "\n".join(f"  {raised} -> {delivered}" for raised, delivered in chain)
+    assert len(chain) == 2, f"expected a page fault, then the exception that made it a double fault:\n{described}"
+    (first, first_delivery), (then, double_fault) = chain
+    assert first == RaisedException(PAGE_FAULT, None), f"the chain must start with a page fault:\n{described}"
+    assert isinstance(first_delivery, DeliveredInterrupt)
+    assert first_delivery.error_code == PAGE_FAULT_WRITE, described
+    where = elf.function_at(first_delivery.rip) or "unknown"
+    assert where.split("+")[0] == function, f"the page fault must be in {function}, not in {where}:\n{described}"
+    cr2_ok = first_delivery.cr2 in first_cr2 if isinstance(first_cr2, range) else first_delivery.cr2 == first_cr2
+    assert cr2_ok, f"the first page fault's cr2={first_delivery.cr2:#x} is not where it should be:\n{described}"
+    assert then.during == PAGE_FAULT and then.vector in second, (
+        f"expected {sorted(second)} while the page fault was delivered:\n{described}")
+    assert double_fault is not None and double_fault.vector == DOUBLE_FAULT and double_fault.error_code == 0, (
+        f"the CPU must deliver a double fault with error code 0:\n{described}")
+    delivered = [d for d in deliveries(run_log) if d.vector == DOUBLE_FAULT]
+    assert len(delivered) == 1, f"expected one double fault, QEMU delivered {len(delivered)}"
+    check_against_cpu(report, delivered[0])
+
+
+# --- booting the test kernels ----------------------------------------------------------
+
+
+def boot_test_kernel(name: str, command_line: str | None = None) -> Run:
+    """Boots a test kernel to its exit; keeps the evidence if it went wrong."""
+    label = name if command_line is None else f"{name}-{command_line.split('=', 1)[-1]}"
+    machine = Machine(BUILD / CHAPTER / f"{name}.iso", command_line=command_line, name=label)
+    try:
+        failure = None
+        try:
+            machine.wait_for_exit()
+        except KernelFailure as caught:
+            failure = caught
+        report = ktap.parse(machine.serial_text)
+        triple_faulted = machine.triple_faulted
+        artifacts = None
+        if failure is not None or machine.exit_status != EXIT_SUCCESS or report.problems() or triple_faulted:
+            artifacts = ARTIFACTS / CHAPTER / label
+            machine.save_artifacts(artifacts, failure_text=failure.describe() if failure else None)
+        return Run(label, machine.exit_status, failure, machine.serial_text, machine.qemu_log(),
+                   triple_faulted, report, artifacts)
+    finally:
+        machine.close()
+
+
+def _declared(kernel: str) -> tuple[list[str], KernelFailure | None]:
+    """The tests a test kernel declares, read from its ELF while pytest
+    collects (built first, so that they come from the current source)."""
+    try:
+        Builder().chapter(CHAPTER)
+    except KernelFailure as failure:
+        return [], failure
+    return [test.name for test in ktap.declared_tests(BUILD / CHAPTER / f"{kernel}.elf")], None
+
+
+DECLARED, BUILD_FAILURE = _declared("double_fault_tests")
+UNHANDLED, _ = _declared("unhandled_double_fault")
+
+if BUILD_FAILURE is not None:
+    def test_chapter_builds():
+        """Stands in for the tests that could not be collected."""
+        raise BUILD_FAILURE
+
+
+@pytest.fixture(scope="module")
+def runs():
+    """Each boot, on first use: runs(kernel) or runs(kernel, command_line)."""
+    booted: dict[tuple[str, str | None], Run] = {}
+
+    def get(name: str, command_line: str | None = None) -> Run:
+        if (name, command_line) not in booted:
+            booted[name, command_line] = boot_test_kernel(name, command_line)
+        return booted[name, command_line]
+
+    return get
+
+
+def elf_of(kernel: str) -> ElfFile:
+    return ElfFile(BUILD / CHAPTER / f"{kernel}.elf")
+
+
+# --- in-kernel tests --------------------------------------------------------------------
+
+OVERFLOW_TEST = "double_fault_stack_overflow_runs_the_handler_on_the_ist_stack"
+
+
+@pytest.mark.parametrize("test", DECLARED)
+def test_in_kernel(runs, test: str):
+    """The in-kernel test passed; the one that overflows the stack printed
+    the report of a double fault it caught, right field by field."""
+    run = runs("double_fault_tests")
+    assert not run.triple_faulted, f"double_fault_tests triple-faulted\n{run.tail()}"
+    result = passed(run, test)
+    reports = parse_reports(result.diagnostics)
+    if test != OVERFLOW_TEST:
+        assert not reports, f"{test} raised no exception on purpose, yet reported:\n" + "\n".join(map(str, reports))
+        return
+    assert len(reports) == 1, f"{test} must print exactly one report, printed {len(reports)}"
+    report = reports[0]
+    check_heading(report, DOUBLE_FAULT)
+    check_full_report(report)
+    check_error_code(report, {"error_code": "0x00000000"})
+    elf = elf_of("double_fault_tests")
+    check_symbol(report, elf, "overflow_stack")
+    layout = Layout.of(elf)
+    assert layout.guard_page.start <= report.value("rsp") <= layout.kernel_stack.start, (
+        f"the overflowing code's rsp must be at the bottom of the kernel stack:\n{report}")
+    delivered = [d for d in deliveries(run.qemu_log) if d.vector == DOUBLE_FAULT and not d.software]
+    assert len(delivered) == 1, f"QEMU delivered {len(delivered)} double faults, the kernel caused one"
+    check_against_cpu(report, delivered[0])
+
+
+def test_double_fault_tests_exit_without_triple_fault(runs):
+    run = runs("double_fault_tests")
+    assert not run.triple_faulted, f"double_fault_tests triple-faulted\n{run.tail()}"
+    if run.failure is not None:
+        raise run.failure
+    assert not run.report.problems(), "; ".join(run.report.problems()) + "\n" + run.tail()
+    assert [r.name for r in run.report.results] == DECLARED, "the kernel ran other tests than it declares"
+    assert run.exit_status == EXIT_SUCCESS, f"exit status {run.exit_status}, expected {EXIT_SUCCESS}\n{run.tail()}"
+
+
+# --- double faults nobody expects: the handler's report, then a panic -----------------------
+
+@dataclass(frozen=True)
+class Unhandled:
+    function: str  # where the first page fault happened
+    second: set[int]  # the exception raised while the page fault was delivered
+    overflow: bool
+
+
+UNHANDLED_EXPECTED = {
+    "double_fault_after_stack_overflow_panics": Unhandled("overflow_stack", {PAGE_FAULT}, True),
+    "double_fault_after_page_fault_without_handler_panics": Unhandled(
+        "write_to_unmapped_memory", MISSING_GATE_FAULTS, False),
+}
+
+
+def test_unhandled_double_fault_declares_the_expected_tests():
+    assert sorted(UNHANDLED) == sorted(UNHANDLED_EXPECTED)
+
+
+@pytest.mark.parametrize("test", sorted(UNHANDLED_EXPECTED))
+def test_unhandled_double_fault_reports_and_panics(runs, test: str):
+    """The kernel's own double fault handler runs on the double fault stack,
+    prints its report once, in the panic message, and panics; the runner
+    counts the panic as the test's success. Booted alone: a panic ends the
+    run."""
+    expected = UNHANDLED_EXPECTED[test]
+    run = runs("unhandled_double_fault", f"tests={test}")
+    assert not run.triple_faulted, f"{test} triple-faulted\n{run.tail()}"
+    result = passed(run, test)
+    assert panic_line() in result.diagnostics, f"expected the line {panic_line()!r}\n{run.tail()}"
+    reports = parse_reports(result.diagnostics)
+    assert len(reports) == 1, f"expected one report, got {len(reports)}\n{run.tail()}"
+    report = reports[0]
+    assert result.diagnostics.index(panic_line()) + 1 == result.diagnostics.index(report.lines[0]), (
+        "the report must follow the panic line")
+    elf = elf_of("unhandled_double_fault")
+    layout = Layout.of(elf)
+    check_double_fault_report(report, layout, elf, expected.function)
+    if expected.overflow:
+        check_overflow(report, layout)
+        check_exception_chain(run.qemu_log, elf, expected.function, layout.guard_page, expected.second, report)
+    else:
+        assert report.value("cr2") == UNMAPPED, f"cr2 must be the unmapped address {UNMAPPED:#x}:\n{report}"
+        assert report.lines[-1] == "  " + OTHER_CAUSE_LINE, f"the report must end with {OTHER_CAUSE_LINE!r}"
+        check_exception_chain(run.qemu_log, elf, expected.function, UNMAPPED, expected.second, report)
+    assert run.exit_status == EXIT_SUCCESS, f"exit status {run.exit_status}\n{run.tail()}"
+
+
+# --- the kernel of `make run` -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def chapter(build):
+    return build.chapter(CHAPTER)
+
+
+def range_line(name: str, memory: range, note: str) -> str:
+    return f"{name} {memory.start:#018x}-{memory.stop:#018x} {note}".rstrip()
+
+
+def test_normal_kernel_shows_the_double_fault_on_screen(boot, chapter):
+    """`make run`: a breakpoint still returns, then the kernel overflows its
+    stack on purpose; the double fault report appears on serial and on the
+    screen alike, in the panic's colours, and the kernel halts."""
+    machine = boot(chapter.iso())
+    machine.wait_for_serial(r"^  The kernel stack overflowed")
+    machine.wait_until_halted_in("halt_forever")
+    assert not machine.triple_faulted
+    elf = ElfFile(chapter.elf())
+    layout = Layout.of(elf)
+
+    serial = machine.serial_lines
+    reports = parse_reports(serial)
+    assert [r.vector for r in reports] == [BREAKPOINT, DOUBLE_FAULT], (
+        "expected the breakpoint's report, then the double fault's:\n" + "\n".join(serial))
+    double_fault = reports[1]
+    check_double_fault_report(double_fault, layout, elf, "overflow_stack")
+    check_overflow(double_fault, layout)
+    check_exception_chain(machine.qemu_log(), elf, "overflow_stack", layout.guard_page, {PAGE_FAULT}, double_fault)
+
+    screen: Screen = machine.screen()
+    screen.expect_contains([
+        "It did not crash: the breakpoint handler returned.",
+        range_line("Guard page:        ", layout.guard_page, "(unmapped)"),
+        range_line("Kernel stack:      ", layout.kernel_stack, ""),
+        range_line("Double fault stack:", layout.double_fault_stack, "(IST1)"),
+        "Overflowing the kernel stack on purpose...",
+        panic_line(),
+        "  " + OVERFLOW_LINE.format(layout.kernel_stack.start),
+    ])
+    panic_row = screen.lines().index(panic_line())
+    screen.expect_text(panic_row, 0, panic_line(), PANIC_COLOUR)
+    on_screen = parse_reports(screen.lines())
+    assert [(r.vector, r.fields, r.symbol) for r in on_screen] == [(r.vector, r.fields, r.symbol) for r in reports], (
+        "the screen's reports differ from serial's:\n" + screen.render())
+
+
+# --- the earlier chapters' test kernels, now with the GDT, TSS and guard page --------------
+
+
+@pytest.mark.parametrize("name", ["unit_tests", "basic_boot", "should_panic", "exception_tests",
+                                  "unhandled_exception"])
+def test_earlier_test_kernel_still_passes(runs, name: str):
+    run = runs(name)
+    assert not run.triple_faulted, f"{name} triple-faulted\n{run.tail()}"
+    if run.failure is not None:
+        raise run.failure
+    assert not run.report.problems(), "; ".join(run.report.problems()) + "\n" + run.tail()
+    assert all(r.ok for r in run.report.results), run.tail()
+    assert run.exit_status == EXIT_SUCCESS, f"exit status {run.exit_status}\n{run.tail()}"
