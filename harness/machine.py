@@ -70,7 +70,7 @@ DEFAULT_TIMEOUT = 10.0  # seconds of QEMU CPU time for a whole boot
 # parallel test run) gives every boot the same amount of emulated work. A
 # guest that halts with interrupts on uses no CPU time, so wall-clock time
 # is capped too, at this multiple of the timeout.
-WALL_CLOCK_ALLOWANCE = 2.0
+WALL_CLOCK_ALLOWANCE = 3.0
 
 # A kernel whose exception handler returns to the faulting instruction
 # takes the same exception forever, and QEMU logs each one: some 20 MB a
