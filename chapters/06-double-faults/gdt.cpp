@@ -11,18 +11,12 @@ constinit GlobalDescriptorTable gdt{
     .task_state_segment = {},
 };
 
-// The operand of LGDT: the table's size in bytes minus one, then its
-// address. The address follows the 2-byte limit directly.
-struct [[gnu::packed]] DescriptorTablePointer {
-    uint16_t limit;
-    uint64_t base;
-};
-static_assert(sizeof(DescriptorTablePointer) == 10);
-
 // A far return pops RIP and then CS, checking the new CS against the GDT
 // just loaded. 64-bit mode has no far jump to an immediate address, and the
 // far jump through memory takes a 64-bit offset on Intel CPUs only, so
-// pushing what LRETQ will pop is the portable way to change CS.
+// pushing what LRETQ will pop is the portable way to change CS. (Pushing
+// inside inline assembly is safe because the kernel has no red zone, the
+// 128 bytes below RSP that compiled code may use without moving RSP.)
 void reload_code_segment(uint16_t selector) {
     asm volatile(
         "pushq %[selector]\n\t"
@@ -53,5 +47,7 @@ void load_gdt_and_tss(const TaskStateSegment& task_state_segment) {
     // when CS is loaded again.
     reload_code_segment(kKernelCodeSelector);
 
+    // The task register keeps the TSS's base and limit from its descriptor,
+    // as CS keeps the code segment's; the CPU finds the IST through it.
     asm volatile("ltr %0" : : "r"(kTaskStateSegmentSelector) : "memory");
 }

@@ -3,7 +3,8 @@
 // The Global Descriptor Table that the kernel runs with from now on.
 //
 // Long mode has given up segmentation: the CPU ignores the base and limit of
-// code and data segments. The GDT remains for two things: the code segment
+// code and data segments (FS and GS keep a base, which MSRs set). The GDT
+// remains for two things: the code segment
 // in CS says that the CPU runs 64-bit code at privilege level 0, and a system
 // descriptor points to the Task State Segment, whose Interrupt Stack Table
 // gives the double fault handler a stack of its own.
@@ -108,6 +109,14 @@ static_assert(sizeof(GlobalDescriptorTable) == 32);
 constexpr uint16_t kKernelCodeSelector = offsetof(GlobalDescriptorTable, kernel_code);
 constexpr uint16_t kTaskStateSegmentSelector = offsetof(GlobalDescriptorTable, task_state_segment);
 static_assert(kKernelCodeSelector == 0x08 && kTaskStateSegmentSelector == 0x10);
+
+// The operand of LGDT and LIDT, and what SGDT and SIDT store: a table's
+// size in bytes minus one, then its address, right after the 2-byte limit.
+struct [[gnu::packed]] DescriptorTablePointer {
+    uint16_t limit;
+    uint64_t base;
+};
+static_assert(sizeof(DescriptorTablePointer) == 10);
 
 // Puts the TSS's descriptor into the GDT, loads the GDT, reloads CS from it
 // and loads the task register with the TSS.

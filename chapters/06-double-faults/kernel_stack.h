@@ -8,6 +8,7 @@
 
 // The stack grows down from end.
 [[nodiscard]] AddressRange kernel_stack();
+// The page right below the stack.
 [[nodiscard]] AddressRange kernel_stack_guard_page();
 
 // Unmaps the guard page, so that a stack overflow raises a page fault

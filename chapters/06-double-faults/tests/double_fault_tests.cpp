@@ -18,20 +18,14 @@
 
 namespace {
 
-// The operand of sgdt and sidt, as of lgdt and lidt.
-struct [[gnu::packed]] DescriptorTableRegister {
-    uint16_t limit;
-    uint64_t base;
-};
-
-DescriptorTableRegister stored_gdtr() {
-    DescriptorTableRegister gdtr;
+DescriptorTablePointer stored_gdtr() {
+    DescriptorTablePointer gdtr;
     asm volatile("sgdt %0" : "=m"(gdtr));
     return gdtr;
 }
 
-DescriptorTableRegister stored_idtr() {
-    DescriptorTableRegister idtr;
+DescriptorTablePointer stored_idtr() {
+    DescriptorTablePointer idtr;
     asm volatile("sidt %0" : "=m"(idtr));
     return idtr;
 }
@@ -62,22 +56,10 @@ uint16_t task_register() {
     return selector;
 }
 
-bool is_in_function(uint64_t address, const char* name) {
-    const SymbolLocation symbol = find_kernel_symbol(address);
-    if (symbol.name == nullptr) {
-        return false;
-    }
-    size_t i = 0;
-    while (name[i] != '\0' && symbol.name[i] == name[i]) {
-        ++i;
-    }
-    return name[i] == symbol.name[i];
-}
-
 }  // namespace
 
 KERNEL_TEST(double_fault_gdt_is_the_kernels) {
-    const DescriptorTableRegister gdtr = stored_gdtr();
+    const DescriptorTablePointer gdtr = stored_gdtr();
     EXPECT_EQ(gdtr.limit, sizeof(GlobalDescriptorTable) - 1);
     const GlobalDescriptorTable& gdt = loaded_gdt();
     EXPECT_EQ(gdt.null.bits(), 0);
@@ -131,7 +113,7 @@ KERNEL_TEST(double_fault_stack_overflow_runs_the_handler_on_the_ist_stack) {
     // The push that overflowed the stack faulted in the guard page, and so
     // did the CPU's push of that page fault's frame.
     EXPECT_TRUE(kernel_stack_guard_page().contains(caught.cr2));
-    EXPECT_TRUE(is_in_function(caught.frame.rip, "overflow_stack"));
+    EXPECT_EQ(find_kernel_symbol(caught.frame.rip).name, "overflow_stack");
     // The interrupted code's stack pointer is at the bottom of its stack,
     // the handler's on the double fault stack.
     EXPECT_TRUE(caught.frame.rsp <= kernel_stack().begin);

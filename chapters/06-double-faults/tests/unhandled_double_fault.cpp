@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "exceptions.h"
+#include "gdt.h"
 #include "idt.h"
 #include "kernel_test.h"
 #include "stack_overflow.h"
@@ -18,10 +19,7 @@ constexpr uint64_t kUnmappedAddress = 0xdeadbeef;
 
 // The IDT the CPU uses, found as the CPU finds it: through IDTR.
 GateDescriptor* loaded_idt() {
-    struct [[gnu::packed]] {
-        uint16_t limit;
-        uint64_t base;
-    } idtr;
+    DescriptorTablePointer idtr;
     asm volatile("sidt %0" : "=m"(idtr));
     return reinterpret_cast<GateDescriptor*>(idtr.base);
 }
