@@ -136,6 +136,15 @@ def _prepare_qemu_process(stderr_path: str) -> None:
     os.close(stderr)
 
 
+def normalise_line_endings(text: str) -> tuple[str, str]:
+    """Turns the pty's "\\r\\n" (and a guest's "\\r\\r\\n") into "\\n". Output
+    comes in chunks, and whether carriage returns at the end of one end a
+    line shows only with the next: they are returned apart, to be put in
+    front of the next chunk. Returns (normalised text, carriage returns)."""
+    pending = len(text) - len(text.rstrip("\r"))
+    return re.sub(r"\r+\n", "\n", text[:len(text) - pending]), text[len(text) - pending:]
+
+
 class Machine:
     """One boot of a kernel in QEMU.
 
@@ -143,8 +152,9 @@ class Machine:
         (booted with -kernel by QEMU's own loader, ten times faster).
     elf: the kernel's ELF file, for symbols; found beside an ISO by name.
     qemu_args: more QEMU arguments, e.g. ["-cpu", "qemu32"].
-    command_line: the kernel's command line. For an ISO the machine builds
-        its own copy of the ISO with it; for an ELF it is QEMU's -append.
+    command_line: the kernel's command line. For an ISO, the machine boots
+        a copy of the ISO made with it (see isos.py); for an ELF it is
+        QEMU's -append.
     timeout: the hard limit of the whole boot, in seconds of QEMU CPU time.
     """
 
@@ -157,12 +167,12 @@ class Machine:
         self.elf = self._find_elf(self.image, elf)
         # Short and private: a unix socket path may be at most 107 bytes.
         self.work_dir = Path(tempfile.mkdtemp(prefix="kernel-boot-"))
-        self.serial_log_path = self.work_dir / "serial.log"
         self.qemu_log_path = self.work_dir / "qemu.log"
         self.stderr_path = self.work_dir / "qemu-stderr.log"
         self.failure: KernelFailure | None = None
         self.exit_status: int | None = None
-        self._serial_raw = ""
+        self._serial_text = ""  # line endings normalised
+        self._serial_carriage_returns = ""  # at the end of the output so far: "\r\n" or just "\r"?
         self._serial_decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._serial_position = 0  # wait_for_serial matches after this
         self._qmp: QmpConnection | None = None
@@ -280,7 +290,7 @@ class Machine:
     def serial_text(self) -> str:
         """Everything the kernel printed on serial so far, with the pty's
         "\\r\\n" (and a guest's "\\r\\r\\n") turned into "\\n"."""
-        return re.sub(r"\r+\n", "\n", self._serial_raw)
+        return self._serial_text
 
     @property
     def serial_lines(self) -> list[str]:
@@ -303,11 +313,7 @@ class Machine:
 
     @property
     def triple_faulted(self) -> bool:
-        if self._qmp is not None:
-            for event in self._qmp.poll_events():
-                if event["event"] == "SHUTDOWN" and event.get("data", {}).get("reason") == "guest-reset":
-                    return True
-        return interrupt_log.has_triple_fault(self.qemu_log())
+        return self._reset_by_guest() or interrupt_log.has_triple_fault(self.qemu_log())
 
     def qemu_log(self) -> str:
         """QEMU's interrupt log: every exception delivered, and resets."""
@@ -456,7 +462,7 @@ class Machine:
         """For tests that expect one: waits for the reset; returns the
         description of the exceptions that led to it."""
         __tracebackhide__ = True
-        self._wait_until(lambda: True if self.triple_faulted else None, "a triple fault", timeout,
+        self._wait_until(lambda: True if self._reset_by_guest() else None, "a triple fault", timeout,
                          expects_output=False, triple_fault_is_failure=False)
         return interrupt_log.describe_triple_fault(self.qemu_log(), self.describe_address)
 
@@ -470,7 +476,7 @@ class Machine:
         next_boot_loader_check = wall_start + BOOT_LOADER_CHECK_INTERVAL
         while True:
             self._read_serial(POLL_INTERVAL)
-            if triple_fault_is_failure and self.running and self._paused_by_reset():
+            if triple_fault_is_failure and self._reset_by_guest():
                 raise self._fail(self._diagnose(expecting))
             try:
                 result = condition()
@@ -526,19 +532,26 @@ class Machine:
             log.seek(max(0, self._qemu_log_size() - LOG_TAIL_BYTES))
             return log.read().decode(errors="replace")
 
-    def _paused_by_reset(self) -> bool:
-        return any(event["event"] == "SHUTDOWN" and event.get("data", {}).get("reason") == "guest-reset"
-                   for event in self._qmp.poll_events())
+    def _reset_by_guest(self) -> bool:
+        """QMP reported a reset the guest caused: with -no-reboot and
+        shutdown=pause, a triple fault, and QEMU is now paused."""
+        return self._qmp is not None and any(
+            event["event"] == "SHUTDOWN" and event.get("data", {}).get("reason") == "guest-reset"
+            for event in self._qmp.poll_events())
 
     def _read_serial(self, wait: float) -> None:
         """Takes what the kernel printed, waiting up to `wait` seconds for
-        the first byte; notices when QEMU exits."""
+        the first byte; notices when QEMU exits. Returns after `wait` even
+        if a kernel prints without pause, so that timeouts stay checked."""
         if self._process is None or self.exit_status is not None:
             return
+        deadline = time.monotonic() + wait
         try:
             chunk = self._process.read_nonblocking(65536, timeout=wait)
             while True:
                 self._take_serial(chunk)
+                if time.monotonic() > deadline:
+                    return
                 chunk = self._process.read_nonblocking(65536, timeout=0)
         except pexpect.TIMEOUT:
             pass
@@ -546,10 +559,9 @@ class Machine:
             self._reap()
 
     def _take_serial(self, chunk: bytes) -> None:
-        text = self._serial_decoder.decode(chunk)
-        self._serial_raw += text
-        with self.serial_log_path.open("a") as log:
-            log.write(text)
+        text, self._serial_carriage_returns = normalise_line_endings(
+            self._serial_carriage_returns + self._serial_decoder.decode(chunk))
+        self._serial_text += text
 
     def _reap(self) -> None:
         deadline = time.monotonic() + 5.0
@@ -579,7 +591,7 @@ class Machine:
         last_line = self.last_serial_line()
         said = f"last serial line: {last_line!r}" if last_line else "no serial output"
 
-        if self.running and self._paused_by_reset() or self.exit_status == 0 and self.triple_faulted:
+        if self.triple_faulted:
             return KernelFailure(
                 Verdict.TRIPLE_FAULT,
                 interrupt_log.describe_triple_fault(self.qemu_log(), self.describe_address),

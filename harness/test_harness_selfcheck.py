@@ -10,7 +10,7 @@ import zlib
 import pytest
 
 import build as build_module
-from machine import EXIT_SUCCESS, WALL_CLOCK_ALLOWANCE
+from machine import EXIT_SUCCESS, WALL_CLOCK_ALLOWANCE, normalise_line_endings
 from verdict import KernelFailure, Verdict
 
 # CPU seconds. The fixtures boot with -kernel in 0.1 s: a hang is detected
@@ -200,3 +200,12 @@ def test_iso_with_a_command_line_is_made_once(boot, fixtures):
     assert booted_iso(first) == booted_iso(second), "the second boot should reuse the first one's ISO"
     with open(booted_iso(first), "rb") as iso:
         assert f"/boot/kernel.elf {command_line}".encode() in iso.read(), "no command line in the ISO's grub.cfg"
+
+
+def test_line_endings_are_normalised_across_chunks():
+    # A guest's "\r\n" reaches us as "\r\r\n", split anywhere.
+    chunks, pending, text = ["one\r", "\r\ntwo\r\r", "\nthree\rfour\r"], "", ""
+    for chunk in chunks:
+        normalised, pending = normalise_line_endings(pending + chunk)
+        text += normalised
+    assert (text, pending) == ("one\ntwo\nthree\rfour", "\r")
