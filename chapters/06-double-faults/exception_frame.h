@@ -3,10 +3,15 @@
 // What an exception leaves on the stack by the time the C++ dispatcher
 // runs: the general registers the entry stub saved, the vector and error
 // code it pushed, and the frame the CPU pushed itself (Intel SDM vol. 3,
-// 6.14.2). The stub passes a pointer to it, never a copy: the handler
-// reads the interrupted state from the stack where it lies, and what it
-// writes there (a new RIP, say) is what the stub restores and iretq
-// returns to. Lowest address first, so in the reverse order of the pushes.
+// 6.14.2). Lowest address first, so in the reverse order of the pushes.
+//
+// The stub passes a pointer to it: the handler reads the interrupted state
+// where it lies, and what it writes there (a new RIP, say) is what the stub
+// restores and iretq returns to. Older tutorials declare the handler with
+// the struct by value instead and let the pushed registers stand in for
+// the argument. But the System V ABI gives a callee the memory of a
+// by-value argument to use as it likes, so the compiler may overwrite the
+// saved registers before the stub pops them back.
 
 #include <stddef.h>
 #include <stdint.h>

@@ -16,6 +16,9 @@ namespace {
 // boot.asm maps the first GiB only, with 2 MiB pages.
 constexpr uint64_t kUnmappedAddress = 0xdeadbeef;
 constexpr uint64_t kUnmappedCodeAddress = 0xdead0000;
+// The last of those pages, 1 GiB - 2 MiB: no code or data of the kernel
+// lies there, so a test may break its mapping for a while.
+constexpr uint64_t kLastHugePage = 0x3fe0'0000;
 
 }  // namespace
 
@@ -56,6 +59,10 @@ extern "C" {
 
 [[gnu::noinline]] void write_unmapped_memory() {
     *reinterpret_cast<volatile uint64_t*>(kUnmappedAddress) = 1;
+}
+
+[[gnu::noinline]] void read_last_huge_page() {
+    *reinterpret_cast<volatile uint64_t*>(kLastHugePage);
 }
 
 }  // extern "C"
@@ -234,6 +241,64 @@ class ExecuteDisableOn {
 };
 
 }  // namespace
+
+namespace {
+
+// Sets a bit that must be 0 in the page directory entry of kLastHugePage,
+// for as long as it lives. In an entry that maps a 2 MiB page, bits 13-20
+// are reserved (SDM 4.5): the CPU refuses such an entry with a page fault.
+class ReservedBitInHugePageEntry {
+  public:
+    ReservedBitInHugePageEntry() : entry_(page_directory_entry(kLastHugePage)) {
+        *entry_ = *entry_ | kReservedBit;
+        forget_translation();
+    }
+    ~ReservedBitInHugePageEntry() {
+        *entry_ = *entry_ & ~kReservedBit;
+        forget_translation();
+    }
+    ReservedBitInHugePageEntry(const ReservedBitInHugePageEntry&) = delete;
+    ReservedBitInHugePageEntry& operator=(const ReservedBitInHugePageEntry&) = delete;
+
+  private:
+    static constexpr uint64_t kReservedBit = 1 << 13;
+    static constexpr uint64_t kTableAddress = 0x000f'ffff'ffff'f000;  // bits 12-51
+
+    // The page tables lie in identity-mapped memory, so the physical
+    // addresses in CR3 and in the entries serve as pointers.
+    static volatile uint64_t* page_directory_entry(uint64_t address) {
+        uint64_t cr3;
+        asm volatile("mov %%cr3, %0" : "=r"(cr3));
+        const auto* pml4 = reinterpret_cast<const uint64_t*>(cr3 & kTableAddress);
+        const auto* pdpt =
+            reinterpret_cast<const uint64_t*>(pml4[address >> 39 & 511] & kTableAddress);
+        auto* directory =
+            reinterpret_cast<volatile uint64_t*>(pdpt[address >> 30 & 511] & kTableAddress);
+        return &directory[address >> 21 & 511];
+    }
+
+    // The TLB may still hold the translation made from the old entry.
+    static void forget_translation() {
+        asm volatile("invlpg (%0)" : : "r"(kLastHugePage) : "memory");
+    }
+
+    volatile uint64_t* entry_;
+};
+
+}  // namespace
+
+KERNEL_TEST(exceptions_page_fault_reserved_bit) {
+    const ReservedBitInHugePageEntry reserved_bit;
+    const CaughtException caught =
+        run_expecting_exception(ExceptionVector::PageFault, read_last_huge_page);
+    expect_caught(caught, ExceptionVector::PageFault);
+    EXPECT_EQ(caught.cr2, kLastHugePage);
+    const PageFaultErrorCode error(caught.frame.error_code);
+    // The SDM has P set as well (error_codes.h); QEMU 7.2 leaves it 0.
+    EXPECT_TRUE(error.reserved_bit());
+    EXPECT_FALSE(error.write());
+    EXPECT_TRUE(is_in_function(caught.frame.rip, "read_last_huge_page"));
+}
 
 KERNEL_TEST(exceptions_page_fault_instruction_fetch) {
     const ExecuteDisableOn execute_disable;
