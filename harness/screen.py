@@ -30,6 +30,15 @@ def describe_attribute(attribute: int) -> str:
     return f"{attribute:#04x} ({COLOUR_NAMES[attribute & 0xF]} on {COLOUR_NAMES[(attribute >> 4) & 0xF]})"
 
 
+# Python's cp437 codec decodes bytes 0x01-0x1f and 0x7f as control
+# characters, which would break a rendering (0x0a is a newline); the screen
+# shows them as the IBM PC's glyphs.
+_CONTROL_GLYPHS = "\u263a\u263b\u2665\u2666\u2663\u2660\u2022\u25d8\u25cb\u25d9\u2642\u2640\u266a\u266b\u263c" \
+                  "\u25ba\u25c4\u2195\u203c\u00b6\u00a7\u25ac\u21a8\u2191\u2193\u2192\u2190\u221f\u2194\u25b2\u25bc"
+CP437 = [" "] + list(_CONTROL_GLYPHS) + [bytes([b]).decode("cp437") for b in range(0x20, 0x7F)] + ["\u2302"] + \
+    [bytes([b]).decode("cp437") for b in range(0x80, 0x100)]
+
+
 @dataclass(frozen=True)
 class Cell:
     byte: int  # the character's code in code page 437
@@ -39,7 +48,7 @@ class Cell:
     def character(self) -> str:
         """The character as Unicode, for display. Byte 0 shows as a space,
         as it does on a real screen."""
-        return " " if self.byte == 0 else bytes([self.byte]).decode("cp437")
+        return CP437[self.byte]
 
 
 class Screen:

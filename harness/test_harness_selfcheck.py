@@ -11,6 +11,7 @@ import pytest
 
 import build as build_module
 from machine import EXIT_SUCCESS, WALL_CLOCK_ALLOWANCE, normalise_line_endings
+from screen import COLUMNS, ROWS, Screen
 from verdict import KernelFailure, Verdict
 
 # CPU seconds. The fixtures boot with -kernel in 0.1 s: a hang is detected
@@ -209,3 +210,13 @@ def test_line_endings_are_normalised_across_chunks():
         normalised, pending = normalise_line_endings(pending + chunk)
         text += normalised
     assert (text, pending) == ("one\ntwo\nthree\rfour", "\r")
+
+
+def test_screen_shows_every_byte_as_one_glyph():
+    # Cell i holds byte i % 256: control bytes must not break the rendering
+    # into extra lines, and each shows as the IBM PC drew it.
+    screen = Screen(bytes(byte for i in range(COLUMNS * ROWS) for byte in (i % 256, 0x07)))
+    assert len(screen.render().splitlines()) == ROWS + 2
+    assert screen.cell(0, 0).character == " "
+    assert screen.cell(0, 10).character == "\u25d9"  # 0x0a
+    assert screen.cell(3, 14).character == "\u25a0"  # 0xfe, the block chapter 3 prints for non-ASCII
