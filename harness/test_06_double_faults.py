@@ -349,8 +349,8 @@ def chapter(build):
     return build.chapter(CHAPTER)
 
 
-def range_line(name: str, memory: range, note: str) -> str:
-    return f"{name} {memory.start:#018x}-{memory.stop:#018x} {note}".rstrip()
+def range_line(name: str, memory: range) -> str:
+    return f"{name:26} {memory.start:#018x}-{memory.stop:#018x}"
 
 
 def test_normal_kernel_shows_the_double_fault_on_screen(boot, chapter):
@@ -376,9 +376,9 @@ def test_normal_kernel_shows_the_double_fault_on_screen(boot, chapter):
     screen: Screen = machine.screen()
     screen.expect_contains([
         "It did not crash: the breakpoint handler returned.",
-        range_line("Guard page:        ", layout.guard_page, "(unmapped)"),
-        range_line("Kernel stack:      ", layout.kernel_stack, ""),
-        range_line("Double fault stack:", layout.double_fault_stack, "(IST1)"),
+        range_line("Guard page (unmapped):", layout.guard_page),
+        range_line("Kernel stack:", layout.kernel_stack),
+        range_line("Double fault stack (IST1):", layout.double_fault_stack),
         "Overflowing the kernel stack on purpose...",
         panic_line(),
         "  " + OVERFLOW_LINE.format(layout.kernel_stack.start),

@@ -25,8 +25,8 @@ namespace {
 
 constexpr ColorCode kTitleColor{Color::Yellow, Color::Blue};
 
-void print_range(const char* name, AddressRange range, const char* note) {
-    println("{} {:016x}-{:016x} {}", name, range.begin, range.end, note);
+void print_range(const char* name, AddressRange range) {
+    println("{:26} {:016x}-{:016x}", name, range.begin, range.end);
 }
 
 }  // namespace
@@ -58,9 +58,9 @@ extern "C" void kernel_main(uint32_t multiboot_info_address) {
     println("It did not crash: the breakpoint handler returned.");
     serial_println("It did not crash: the breakpoint handler returned.");
 
-    print_range("Guard page:        ", kernel_stack_guard_page(), "(unmapped)");
-    print_range("Kernel stack:      ", kernel_stack(), "");
-    print_range("Double fault stack:", double_fault_stack(), "(IST1)");
+    print_range("Guard page (unmapped):", kernel_stack_guard_page());
+    print_range("Kernel stack:", kernel_stack());
+    print_range("Double fault stack (IST1):", double_fault_stack());
     println("Overflowing the kernel stack on purpose...");
     overflow_stack();
 }
