@@ -15,7 +15,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from chapters import BUILD, CHAPTERS, FIXTURES_BUILD, REPOSITORY, chapter_directory
+from chapters import ARTIFACTS, BUILD, CHAPTERS, FIXTURES_BUILD, REPOSITORY, chapter_directory
 from verdict import KernelFailure, Verdict
 
 # Each tool the build and the boot need, and the Debian package it is in.
@@ -118,6 +118,10 @@ class Builder:
         lines = result.stdout.rstrip().splitlines()
         errors = [line for line in lines if "error" in line.lower()]
         first_error = errors[0].strip() if errors else (lines[-1] if lines else "no output")
+        log = ARTIFACTS / f"build-{directory.name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(result.stdout)
         return KernelFailure(Verdict.BUILD_FAILED, f"{what} did not build: {first_error}",
                              f"run `{' '.join(command)}` to see the build; fix the first error first",
-                             "make output (last lines):\n" + "\n".join(lines[-OUTPUT_TAIL_LINES:]))
+                             f"make output (last lines; all of it in {log}):\n"
+                             + "\n".join(lines[-OUTPUT_TAIL_LINES:]))

@@ -730,5 +730,6 @@ class Machine:
         if self._post_mortem_registers is not None:
             (directory / "registers.txt").write_text(self._post_mortem_registers.text)
         text = self.failure.describe() if self.failure is not None else failure_text or ""
-        (directory / "verdict.txt").write_text(
-            f"{text}\n\ncommand: {' '.join(self.command)}\n")
+        if not (directory / "screen.png").exists():
+            text += f"\n\nNo screenshot: QEMU had exited (status {self.exit_status}) when the test failed."
+        (directory / "verdict.txt").write_text(f"{text}\n\ncommand: {' '.join(self.command)}\n")

@@ -10,6 +10,7 @@ import zlib
 import pytest
 
 import build as build_module
+from chapters import ARTIFACTS
 from machine import EXIT_SUCCESS, WALL_CLOCK_ALLOWANCE, normalise_line_endings
 from screen import COLUMNS, ROWS, Screen
 from verdict import KernelFailure, Verdict
@@ -128,6 +129,8 @@ def test_failed_build_quotes_make(tmp_path):
             builder.make(tmp_path, "the broken example")
         assert caught.value.verdict is Verdict.BUILD_FAILED
         assert caught.value.summary == "the broken example did not build: kernel.cpp:3: error: expected ;"
+    assert (ARTIFACTS / f"build-{tmp_path.name}.log").read_text().startswith("kernel.cpp:3: error: expected ;\n")
+    (ARTIFACTS / f"build-{tmp_path.name}.log").unlink()
 
 
 def test_missing_tool_names_its_package(tmp_path, monkeypatch):
