@@ -65,13 +65,24 @@ namespace {
     }
 }
 
-// One operand of a failed comparison: its source text and its value,
-// strings in quotes so that spaces at their ends show.
+// One operand of a failed comparison: its source text and its value.
+// Strings are quoted, so that spaces at their ends show; a char is shown
+// with its byte, as it compares by it and may not be printable.
 void show_operand(OutputSink& output, const char* text, const FormatArgument& value) {
-    const bool quoted = value.kind() == ArgumentKind::String && value.as_string() != nullptr;
-    format_to(output, "  {}: {}", text, quoted ? "\"" : "");
-    vformat_to(output, "{}", &value, 1);
-    format_to(output, "{}\n", quoted ? "\"" : "");
+    format_to(output, "  {}: ", text);
+    if (value.kind() == ArgumentKind::String && value.as_string() != nullptr) {
+        format_to(output, "\"{}\"\n", value.as_string());
+    } else if (value.kind() == ArgumentKind::Character) {
+        const char character = value.as_character();
+        const auto byte = static_cast<uint8_t>(character);
+        if (byte >= 0x20 && byte <= 0x7e) {
+            format_to(output, "'{}' ", character);
+        }
+        format_to(output, "({:02x})\n", byte);
+    } else {
+        vformat_to(output, "{}", &value, 1);
+        output.put_char('\n');
+    }
 }
 
 }  // namespace
