@@ -74,12 +74,15 @@ WALL_CLOCK_ALLOWANCE = 3.0
 
 # A kernel whose exception handler returns to the faulting instruction
 # takes the same exception forever, and QEMU logs each one: some 20 MB a
-# second. The boot is stopped when the log reaches this size.
+# second. Once the log passes LOOP_CHECK_SIZE, its end is searched for the
+# same exception at the same place again and again; whatever the exceptions,
+# the boot is stopped when the log reaches QEMU_LOG_LIMIT.
+LOOP_CHECK_SIZE = 1024 * 1024
 QEMU_LOG_LIMIT = 16 * 1024 * 1024
 LOG_TAIL_BYTES = 256 * 1024  # enough of the log's end to see a loop in
 
 POLL_INTERVAL = 0.01  # seconds between looks at serial, QMP and registers
-BOOT_LOADER_CHECK_INTERVAL = 0.25  # seconds between looks at GRUB's screen
+SLOW_CHECK_INTERVAL = 0.25  # seconds between looks at GRUB's screen and the log's end
 LATE_OUTPUT_WAIT = 0.05  # read this long after a verdict for late output
 
 # How a kernel announces a panic: a line that starts with "panic" or
@@ -308,7 +311,7 @@ class Machine:
             return False
         if self._process.isalive():
             return True
-        self._read_serial(0)  # to the end of the output, which sets exit_status
+        self._read_to_end()
         return False
 
     @property
@@ -328,8 +331,8 @@ class Machine:
 
     def _monitor(self) -> QmpConnection:
         if not self.running or self._qmp is None:
-            raise RuntimeError(f"{self.name}: QEMU has exited (status {self.exit_status}); "
-                               "registers, memory and screen can be read only while it runs or is halted")
+            raise QmpError(f"{self.name}: QEMU has exited (status {self.exit_status}); "
+                           "registers, memory and screen can be read only while it runs or is halted")
         return self._qmp
 
     def registers(self) -> Registers:
@@ -422,14 +425,12 @@ class Machine:
             if symbol.contains(registers.rip) or (symbol.size == 0 and registers.rip == symbol.value):
                 return registers
             if not registers.interrupts_enabled:
-                where = self.describe_address(registers.rip)
-                raise self._fail(self._diagnose(
-                    f"the CPU to halt in {function}",
-                    halted_elsewhere=f"the CPU halted at rip={registers.rip:#x}"
-                                     + (f" ({where})" if where else "") + f", not in {function}"))
+                raise self._fail(self._diagnose(f"the CPU to halt in {function}", expects_output=False,
+                                                halted_at=registers, wanted_function=function))
             return None
 
-        return self._wait_until(halted_there, f"the CPU to halt in {function}", timeout, expects_output=False)
+        return self._wait_until(halted_there, f"the CPU to halt in {function}", timeout, expects_output=False,
+                                halt_is_failure=False)
 
     def wait_until_halted(self, timeout: float | None = None) -> Registers:
         """Waits until the CPU is halted with interrupts off, wherever that
@@ -437,12 +438,10 @@ class Machine:
         __tracebackhide__ = True
 
         def halted_for_good() -> Registers | None:
-            if not self.running:
-                return None
-            registers = self.registers()
-            return registers if registers.halted and not registers.interrupts_enabled else None
+            return self._halted_for_good() if self.running else None
 
-        return self._wait_until(halted_for_good, "the CPU to halt", timeout, expects_output=False)
+        return self._wait_until(halted_for_good, "the CPU to halt", timeout, expects_output=False,
+                                halt_is_failure=False)
 
     def wait_until_done(self, timeout: float | None = None) -> int | Registers:
         """Waits until the kernel is done either way a kernel can be: QEMU
@@ -451,12 +450,10 @@ class Machine:
         __tracebackhide__ = True
 
         def done() -> int | Registers | None:
-            if not self.running:
-                return self.exit_status
-            registers = self.registers()
-            return registers if registers.halted and not registers.interrupts_enabled else None
+            return self.exit_status if not self.running else self._halted_for_good()
 
-        return self._wait_until(done, "the kernel to exit or halt", timeout, expects_output=False)
+        return self._wait_until(done, "the kernel to exit or halt", timeout, expects_output=False,
+                                halt_is_failure=False)
 
     def wait_for_triple_fault(self, timeout: float | None = None) -> str:
         """For tests that expect one: waits for the reset; returns the
@@ -467,39 +464,61 @@ class Machine:
         return interrupt_log.describe_triple_fault(self.qemu_log(), self.describe_address)
 
     def _wait_until(self, condition: Callable[[], _Result | None], expecting: str, timeout: float | None,
-                    *, expects_output: bool, triple_fault_is_failure: bool = True) -> _Result:
+                    *, expects_output: bool, triple_fault_is_failure: bool = True,
+                    halt_is_failure: bool = True) -> _Result:
+        """Polls until `condition` returns something. Fails as soon as the
+        kernel can no longer satisfy it: QEMU exited, the CPU reset (a
+        triple fault), halted for good (unless the condition is about
+        halts), GRUB refused the kernel, or the timeout ran out."""
         __tracebackhide__ = True
         if self.failure is not None:
             raise self.failure
         limit = self._time_left() if timeout is None else min(timeout, self._time_left())
         wall_start, cpu_start = time.monotonic(), self._qemu_cpu_seconds()
-        next_boot_loader_check = wall_start + BOOT_LOADER_CHECK_INTERVAL
+        next_slow_check = wall_start + SLOW_CHECK_INTERVAL
         while True:
             self._read_serial(POLL_INTERVAL)
             if triple_fault_is_failure and self._reset_by_guest():
                 raise self._fail(self._diagnose(expecting))
             try:
                 result = condition()
+                halted = self._halted_for_good() if halt_is_failure and result is None and self.running else None
             except QmpError:
-                # QEMU closes QMP a moment before its process ends.
+                # QEMU exited while we asked it something (it closes QMP a
+                # moment before its process ends): ask again, knowing that.
                 if not self._exits_within(1.0):
                     raise
-                result = condition()  # QEMU exited while the condition asked it something
+                result, halted = condition(), None
             if result is not None:
                 return result
             if not self.running:
-                raise self._fail(self._diagnose(expecting))
+                raise self._fail(self._diagnose(expecting, expects_output=expects_output))
+            if halted is not None:
+                # What the kernel printed before it halted may still be on
+                # its way through the pty: take it, and look again.
+                self._read_serial(LATE_OUTPUT_WAIT)
+                if (result := condition()) is not None:
+                    return result
+                raise self._fail(self._diagnose(expecting, expects_output=expects_output, halted_at=halted))
             now = time.monotonic()
-            if self.image.suffix == ".iso" and now >= next_boot_loader_check:
-                next_boot_loader_check = now + BOOT_LOADER_CHECK_INTERVAL
+            if now >= next_slow_check:
+                next_slow_check = now + SLOW_CHECK_INTERVAL
                 if self._boot_loader_error() is not None:
                     raise self._fail(self._diagnose(expecting))
+                if self._qemu_log_size() > LOOP_CHECK_SIZE and self._exception_loop() is not None:
+                    raise self._fail(self._diagnose(expecting, stopped_exception_loop=True))
             if self._qemu_log_size() > QEMU_LOG_LIMIT:
-                raise self._fail(self._diagnose(expecting, log_overflowed=True))
+                raise self._fail(self._diagnose(expecting, stopped_exception_loop=True))
             cpu_used = self._qemu_cpu_seconds() - cpu_start
             if cpu_used >= limit or now - wall_start >= limit * WALL_CLOCK_ALLOWANCE:
                 raise self._fail(self._diagnose(expecting, timed_out_after=round(cpu_used, 1),
                                                 expects_output=expects_output))
+
+    def _halted_for_good(self) -> Registers | None:
+        """The registers, if the CPU is halted with interrupts off: only a
+        non-maskable interrupt could wake it, and nothing sends one."""
+        registers = self.registers()
+        return registers if registers.halted and not registers.interrupts_enabled else None
 
     def _exits_within(self, seconds: float) -> bool:
         deadline = time.monotonic() + seconds
@@ -527,10 +546,16 @@ class Machine:
         except FileNotFoundError:
             return 0
 
-    def _qemu_log_tail(self) -> str:
-        with self.qemu_log_path.open("rb") as log:
-            log.seek(max(0, self._qemu_log_size() - LOG_TAIL_BYTES))
-            return log.read().decode(errors="replace")
+    def _exception_loop(self) -> str | None:
+        """`#UD (invalid opcode) at rip=... again and again`, if the log
+        ends so."""
+        try:
+            with self.qemu_log_path.open("rb") as log:
+                log.seek(max(0, self._qemu_log_size() - LOG_TAIL_BYTES))
+                tail = log.read().decode(errors="replace")
+        except FileNotFoundError:
+            return None
+        return interrupt_log.describe_exception_loop(tail, self.describe_address)
 
     def _reset_by_guest(self) -> bool:
         """QMP reported a reset the guest caused: with -no-reboot and
@@ -558,6 +583,14 @@ class Machine:
         except pexpect.EOF:
             self._reap()
 
+    def _read_to_end(self) -> None:
+        """Once QEMU has exited: the rest of its output, and its status."""
+        try:
+            while True:
+                self._take_serial(self._process.read_nonblocking(65536, timeout=0))
+        except (pexpect.EOF, pexpect.TIMEOUT):
+            self._reap()
+
     def _take_serial(self, chunk: bytes) -> None:
         text, self._serial_carriage_returns = normalise_line_endings(
             self._serial_carriage_returns + self._serial_decoder.decode(chunk))
@@ -582,9 +615,9 @@ class Machine:
         self.failure = failure
         return failure
 
-    def _diagnose(self, expecting: str, *, timed_out_after: float = 0.0,
-                  expects_output: bool = True, halted_elsewhere: str | None = None,
-                  log_overflowed: bool = False) -> KernelFailure:
+    def _diagnose(self, expecting: str, *, expects_output: bool = True, timed_out_after: float = 0.0,
+                  halted_at: Registers | None = None, wanted_function: str | None = None,
+                  stopped_exception_loop: bool = False) -> KernelFailure:
         self._read_serial(LATE_OUTPUT_WAIT)
         self.capture_post_mortem()
         details = self._failure_details()
@@ -599,11 +632,10 @@ class Machine:
                 "it became a triple fault because no handler could run: no IDT loaded, no gate for the "
                 "vector, or no usable stack", details)
 
-        exception_loop = interrupt_log.describe_exception_loop(self._qemu_log_tail(), self.describe_address) \
-            if self.qemu_log_path.exists() else None
-        if log_overflowed or exception_loop and timed_out_after:
-            if log_overflowed:
-                why_stopped = f"stopped when QEMU's interrupt log reached {self._qemu_log_size() >> 20} MB"
+        exception_loop = self._exception_loop()
+        if stopped_exception_loop or exception_loop and timed_out_after:
+            if stopped_exception_loop:
+                why_stopped = f"stopped after {self._qemu_log_size() / 2**20:.0f} MB of QEMU's interrupt log"
             else:
                 why_stopped = f"timed out after {timed_out_after:g} s of QEMU CPU time waiting for {expecting}"
             return KernelFailure(
@@ -623,12 +655,20 @@ class Machine:
                                  f"the panic message names the failed check; the test was waiting for {expecting}",
                                  details)
 
-        if halted_elsewhere is not None:
+        if halted_at is not None:
+            where = self._where(halted_at.rip)
             top_line = self._post_mortem_screen.lines()[0].strip() if self._post_mortem_screen else ""
             seen = f"; the screen's first line reads {top_line!r}" if top_line else ""
-            return KernelFailure(Verdict.FAIL, halted_elsewhere + seen,
-                                 "an error path of the boot code halts there, or the kernel returned early",
-                                 details)
+            if expects_output and not self.serial_text.strip():
+                return KernelFailure(Verdict.NO_OUTPUT, f"nothing on serial, and the CPU halted for good at "
+                                     f"{where} (the test waited for {expecting}){seen}",
+                                     "does the kernel set up and write to COM1 (0x3f8) before it halts?", details)
+            if wanted_function is not None:
+                summary = f"the CPU halted at {where}, not in {wanted_function}{seen}"
+            else:
+                summary = f"the CPU halted for good at {where} while the test waited for {expecting}; {said}{seen}"
+            return KernelFailure(Verdict.FAIL, summary,
+                                 "an error path halts there, or the kernel stopped before it got that far", details)
 
         if self.exit_status is not None:
             return KernelFailure(Verdict.FAIL, self._describe_exit(expecting) + f"; {said}",
@@ -643,12 +683,15 @@ class Machine:
         where = ""
         if self.running:
             registers = self.registers()
-            location = self.describe_address(registers.rip)
-            where = f"; the CPU is {'halted' if registers.halted else 'running'} at rip={registers.rip:#x}" \
-                    + (f" ({location})" if location else "")
-        return KernelFailure(Verdict.HANG, f"timed out after {seconds} of QEMU CPU time waiting for {expecting}; {said}{where}",
+            where = f"; the CPU is {'halted' if registers.halted else 'running'} at {self._where(registers.rip)}"
+        return KernelFailure(Verdict.HANG,
+                             f"timed out after {seconds} of QEMU CPU time waiting for {expecting}; {said}{where}",
                              "an endless loop, or a halt with nothing to wake it; the code after the last "
                              "line printed is the place to look", details)
+
+    def _where(self, rip: int) -> str:
+        location = self.describe_address(rip)
+        return f"rip={rip:#x}" + (f" ({location})" if location else "")
 
     def _describe_exit(self, expecting: str) -> str:
         status = self.exit_status
@@ -671,7 +714,8 @@ class Machine:
         return match.group(0) if match else None
 
     def _boot_loader_error(self) -> tuple[str, str] | None:
-        """GRUB's complaint on the screen, and what it means, if any."""
+        """GRUB's complaint on the screen, and what it means, if any (for
+        a kernel booted from an ISO)."""
         if self.image.suffix != ".iso" or not self.running:
             return None
         try:
@@ -697,7 +741,7 @@ class Machine:
             self._post_mortem_screen = self.screen()
             self._post_mortem_registers = self.registers()
             self.screenshot(self.work_dir / "screen.png")
-        except (QmpError, OSError, RuntimeError):
+        except (QmpError, OSError):
             pass  # QEMU went away meanwhile: keep what was taken
 
     def _failure_details(self) -> str:
