@@ -91,6 +91,9 @@ LATE_OUTPUT_WAIT = 0.05  # read this long after a verdict for late output
 PANIC_LINE = re.compile(r"^[#*!\s]*(?:kernel\s+)?panic(?:ked)?(?:\s*[:!-]|\s+(?:at|in)\b).*$",
                         re.IGNORECASE | re.MULTILINE)
 
+# A failed test in KTAP output: "not ok 3 name" (perhaps with "# SKIP ...").
+KTAP_FAILED_TEST = re.compile(r"^\s*not ok \d+ (.*?)\s*$", re.MULTILINE)
+
 # What GRUB says when it refuses a kernel, in words a student can act on.
 # Only errors after it announced the menu entry count: before that, GRUB
 # complains of modules the slimmed-down ISO leaves out, and boots on.
@@ -698,7 +701,10 @@ class Machine:
         if status == EXIT_SUCCESS:
             return f"the kernel exited with success (isa-debug-exit 0x10) before {expecting}"
         if status == EXIT_FAILURE:
-            return f"the kernel reported failure (isa-debug-exit 0x11, QEMU status 35) while the test waited for {expecting}"
+            failed = KTAP_FAILED_TEST.search(self.serial_text)
+            first_failure = f"; first failed test: {failed.group(1)!r}" if failed else ""
+            return f"the kernel reported failure (isa-debug-exit 0x11, QEMU status 35) while the test " \
+                   f"waited for {expecting}{first_failure}"
         if status is not None and status < 0:
             return f"QEMU was killed by signal {-status}"
         if status == 0:

@@ -113,6 +113,15 @@ def test_panic_is_quoted(boot, fixtures):
     assert failure.summary == "kernel panic: PANIC at panic.asm:15: the fixture panics on purpose"
 
 
+def test_reported_failure_names_the_failed_test(boot, fixtures):
+    failure, _ = boot_until_failure(boot, fixtures / "failing_test.elf", lambda m: m.expect_exit_success(),
+                                    timeout=TIMEOUT)
+    assert failure.verdict is Verdict.FAIL
+    assert "the kernel reported failure (isa-debug-exit 0x11, QEMU status 35)" in failure.summary
+    assert "first failed test: 'adds_numbers'" in failure.summary
+    assert "# expected 4, got 5" in failure.details
+
+
 def test_missing_multiboot_header_is_explained(boot, fixtures):
     failure, _ = boot_until_failure(boot, fixtures / "no_multiboot_header.iso", lambda m: m.wait_for_exit(),
                                     timeout=5)
