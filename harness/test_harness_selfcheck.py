@@ -232,3 +232,11 @@ def test_screen_shows_every_byte_as_one_glyph():
     assert screen.cell(0, 0).character == " "
     assert screen.cell(0, 10).character == "\u25d9"  # 0x0a
     assert screen.cell(3, 14).character == "\u25a0"  # 0xfe, the block chapter 3 prints for non-ASCII
+
+
+def test_a_multiboot2_elf_boots_through_grub(boot, fixtures):
+    # QEMU's -kernel cannot load it: the harness makes it an ISO (as it
+    # does for a command line) and boots that.
+    machine = boot(fixtures / "multiboot2_exit.elf", timeout=TIMEOUT)
+    assert machine.through_grub and "-cdrom" in machine.command
+    assert machine.wait_for_exit() == EXIT_SUCCESS
