@@ -102,12 +102,18 @@ class Screen:
                 wrong.append(f"row {r} column {c} ({cell.character!r}): expected colour "
                              f"{describe_attribute(attribute)}, found {describe_attribute(cell.attribute)}")
         if wrong:
-            colour = f" in {describe_attribute(attribute)}" if attribute is not None else ""
-            found = "".join(self.cell(*divmod(row * COLUMNS + column + i, COLUMNS)).character
-                            for i in range(len(text)))
+            cells = [self.cell(*divmod(row * COLUMNS + column + i, COLUMNS)) for i in range(len(text))]
+            found = "".join(cell.character for cell in cells)
+            if found == text:
+                colours = ", ".join(describe_attribute(a) for a in sorted({cell.attribute for cell in cells}))
+                summary = f"wrong colour: {text!r} at row {row} column {column} is in {colours}, " \
+                          f"expected {describe_attribute(attribute)}"
+            else:
+                colour = f" in {describe_attribute(attribute)}" if attribute is not None else ""
+                summary = f"wrong screen: expected {text!r}{colour} at row {row} column {column}, found {found!r}"
             raise KernelFailure(
                 Verdict.FAIL,
-                f"wrong screen: expected {text!r}{colour} at row {row} column {column}, found {found!r}",
+                summary,
                 "the cells are read from guest memory at 0xb8000: character byte, then attribute byte",
                 "\n".join(wrong[:10] + ([f"... and {len(wrong) - 10} more"] if len(wrong) > 10 else []))
                 + "\n\n" + self.render(frozenset({row})))

@@ -99,10 +99,15 @@ def test_wrong_screen_shows_expected_and_actual(boot, fixtures):
     assert "BAD     row 0: expected 'Hello World!" in caught.value.details
 
 
-def test_right_screen_passes(boot, fixtures):
+def test_right_screen_passes_and_a_wrong_colour_is_named(boot, fixtures):
     machine = boot(fixtures / "wrong_text.elf", timeout=TIMEOUT)
     machine.wait_until_halted_in("halt_forever")
-    machine.screen().expect_text(0, 0, "Hello Wordl!", attribute=0x0A)
+    screen = machine.screen()
+    screen.expect_text(0, 0, "Hello Wordl!", attribute=0x0A)
+    with pytest.raises(KernelFailure) as caught:
+        screen.expect_text(0, 0, "Hello", attribute=0x4F)
+    assert caught.value.summary == "wrong colour: 'Hello' at row 0 column 0 is in 0x0a (light green on black), " \
+                                   "expected 0x4f (white on red)"
 
 
 def test_panic_is_quoted(boot, fixtures):
