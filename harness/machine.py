@@ -493,18 +493,22 @@ class Machine:
             self._read_serial(POLL_INTERVAL)
             if triple_fault_is_failure and self._reset_by_guest():
                 raise self._fail(self._diagnose(expecting))
+            # Whether QEMU lives is asked before the condition: QEMU may exit
+            # while the condition looks, and then the condition's answer is
+            # about a machine that was still running.
+            alive = self.running
             try:
                 result = condition()
-                halted = self._halted_for_good() if halt_is_failure and result is None and self.running else None
+                halted = self._halted_for_good() if halt_is_failure and result is None and alive else None
             except QmpError:
                 # QEMU exited while we asked it something (it closes QMP a
                 # moment before its process ends): ask again, knowing that.
                 if not self._exits_within(1.0):
                     raise
-                result, halted = condition(), None
+                alive, result, halted = False, condition(), None
             if result is not None:
                 return result
-            if not self.running:
+            if not alive:
                 raise self._fail(self._diagnose(expecting, expects_output=expects_output))
             if halted is not None:
                 # What the kernel printed before it halted may still be on
