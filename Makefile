@@ -7,6 +7,10 @@
 #   make gdb CH=03           boot halted, with gdb attached
 #   make diff FROM=03 TO=04  what a step adds
 #   make bench               boot and build timings
+#   make grade [REPO=path]   instructors: points per chapter, of this or another checkout
+#   make book                the book as HTML in build/book/
+#   make screenshots         each chapter's screen, from the real kernel, into book/images/
+#   make branches            git branches chapter-01 ... chapter-06, one standalone project each
 #   make clean               remove build/
 
 CHAPTERS := $(sort $(notdir $(wildcard chapters/[0-9][0-9]-*)))
@@ -18,7 +22,8 @@ chapter_dir = $(firstword $(filter $(1) $(1)-% 0$(1)-%,$(CHAPTERS)))
 CH ?= $(lastword $(CHAPTERS))
 CHAPTER := $(call chapter_dir,$(CH))
 
-.PHONY: all $(CHAPTERS) harness-fixtures build run test gdb diff bench clean deps check-chapter
+.PHONY: all $(CHAPTERS) harness-fixtures build run test gdb diff bench grade book screenshots \
+	branches clean deps check-chapter
 
 all: $(CHAPTERS) harness-fixtures
 
@@ -61,6 +66,20 @@ diff:
 
 bench: deps
 	$(PYTHON) harness/bench.py
+
+# Grades the checkout at REPO (this one by default) without changing it.
+REPO ?= .
+grade: deps
+	$(PYTHON) harness/grade.py --repo "$(REPO)"
+
+book:
+	$(PYTHON) common/book/render.py
+
+screenshots: deps all
+	$(PYTHON) harness/screenshots.py
+
+branches:
+	common/make-branches.sh
 
 clean:
 	rm -rf build
