@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ TOOLS = {
 GRUB_BIOS_IMAGE = Path("/usr/lib/grub/i386-pc/cdboot.img")
 
 OUTPUT_TAIL_LINES = 40
+# "error" as a word: a compiler's "error:", not the -Werror of a command.
+ERROR_WORD = re.compile(r"\berror\b", re.IGNORECASE)
 
 
 def missing_tools() -> dict[str, str]:
@@ -116,7 +119,7 @@ class Builder:
         if result.returncode == 0:
             return None
         lines = result.stdout.rstrip().splitlines()
-        errors = [line for line in lines if "error" in line.lower()]
+        errors = [line for line in lines if ERROR_WORD.search(line)]
         first_error = errors[0].strip() if errors else (lines[-1] if lines else "no output")
         log = ARTIFACTS / f"build-{directory.name}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
