@@ -163,9 +163,9 @@ class Machine:
         GRUB), any other through a GRUB ISO the harness makes (isos.py).
     elf: the kernel's ELF file, for symbols; found beside an ISO by name.
     qemu_args: more QEMU arguments, e.g. ["-cpu", "qemu32"].
-    command_line: the kernel's command line. For an ISO, the machine boots
-        a copy of the ISO made with it (see isos.py); for an ELF it is
-        QEMU's -append.
+    command_line: the kernel's command line. Through GRUB, the machine
+        boots an ISO made with it (see isos.py); with -kernel it is QEMU's
+        -append.
     timeout: the hard limit of the whole boot, in seconds of QEMU CPU time.
     """
 
