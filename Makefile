@@ -13,6 +13,10 @@
 #   make branches            git branches chapter-01 ... chapter-06, one standalone project each
 #   make clean               remove build/
 
+# Chapters build in parallel, one per CPU, each chapter's output kept
+# together so that an error is not lost among another chapter's lines.
+MAKEFLAGS += --jobs=$(shell nproc 2> /dev/null || sysctl -n hw.ncpu) --output-sync=target
+
 CHAPTERS := $(sort $(notdir $(wildcard chapters/[0-9][0-9]-*)))
 PYTHON := /usr/bin/python3
 QEMU := qemu-system-x86_64

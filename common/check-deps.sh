@@ -10,10 +10,9 @@ tools=(
     "clang++ clang"
     "ld.lld lld"
     "qemu-system-x86_64 qemu-system-x86"
-    "grub-mkrescue grub-common"
+    "grub-mkimage grub-common"
     "grub-file grub-common"
     "xorriso xorriso"
-    "mformat mtools"
 )
 
 missing=()
@@ -22,8 +21,8 @@ for entry in "${tools[@]}"; do
     command -v "$tool" > /dev/null || missing+=("$package")
 done
 
-# grub-mkrescue runs without these, but makes an ISO that does not boot
-# under BIOS: check for GRUB's BIOS image itself.
+# GRUB's BIOS platform files come apart from grub-mkimage: without them it
+# cannot make the BIOS boot image of our ISOs (common/make-iso.sh).
 [ -f /usr/lib/grub/i386-pc/cdboot.img ] || missing+=(grub-pc-bin)
 
 # The harness runs under Debian's Python, which has these as packages.

@@ -25,13 +25,12 @@ TOOLS = {
     "nasm": "nasm",
     "clang++": "clang",
     "ld.lld": "lld",
-    "grub-mkrescue": "grub-common",
+    "grub-mkimage": "grub-common",
     "grub-file": "grub-common",
     "xorriso": "xorriso",
-    "mformat": "mtools",
     "qemu-system-x86_64": "qemu-system-x86",
 }
-# Without it grub-mkrescue still makes an ISO, one that BIOS cannot boot.
+# GRUB's BIOS platform files, from which common/make-iso.sh makes the boot image.
 GRUB_BIOS_IMAGE = Path("/usr/lib/grub/i386-pc/cdboot.img")
 
 OUTPUT_TAIL_LINES = 40
