@@ -1,0 +1,119 @@
+"""Both compilers: every chapter also builds with the compiler the rest of
+the suite does not use, and its kernels end as they do with the other.
+
+The suite builds with whatever make chose (clang++ unless `make test
+CXX=g++`); this module builds each chapter once more with the other
+compiler, into build/other-compiler/, and checks that
+
+- the build is free of warnings (it uses -Werror, but a linker or
+  assembler warning does not stop it),
+- the kernels really came from that compiler (the DWARF producer string
+  the compiler leaves in the ELF names it),
+- the normal kernel ends halted in halt_forever, as every chapter's
+  demo does, and from chapter 4 on, the test kernel of the step exits
+  with success after reporting every test ok in KTAP.
+
+Only the verdict is compared, not the screen: a fault report shows
+addresses and function offsets, which differ from compiler to compiler.
+One item per chapter; the builds of different chapters go to different
+directories, so pytest-xdist may run them side by side.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import ktap
+from build import ERROR_WORD
+from chapters import ARTIFACTS, BUILD, CHAPTERS, all_chapters
+from verdict import KernelFailure, Verdict
+
+OTHER_BUILD_ROOT = BUILD / "other-compiler"
+
+# What each compiler writes into the DWARF producer string of what it
+# compiles (DW_AT_producer), which the linker keeps in the kernel's
+# debugging information.
+PRODUCER_MARKS = {"g++": b"GNU C++", "clang++": b"clang version"}
+
+# From chapter 4 on, the test kernel that exercises what the step adds.
+STEP_TEST_KERNELS = {
+    "04-testing": "unit_tests",
+    "05-cpu-exceptions": "exception_tests",
+    "06-double-faults": "double_fault_tests",
+}
+
+
+def compiler_that_built(elf: Path) -> str:
+    data = elf.read_bytes()
+    found = [compiler for compiler, mark in PRODUCER_MARKS.items() if mark in data]
+    assert len(found) == 1, f"{elf}: cannot tell which compiler built it (producer marks found: {found})"
+    return found[0]
+
+
+def other_compiler(compiler: str) -> str:
+    return next(other for other in PRODUCER_MARKS if other != compiler)
+
+
+def make(directory: str, compiler: str, *arguments: str) -> str:
+    """Runs make for a chapter with the given compiler into
+    build/other-compiler/; returns its output, or raises BUILD_FAILED."""
+    command = ["make", "--no-print-directory", "-j2", "-C", str(CHAPTERS / directory),
+               f"CXX={compiler}", f"BUILD_ROOT={OTHER_BUILD_ROOT}", *arguments]
+    # Everything this build is, is on its command line. A make above the
+    # harness (make test CXX=...) would hand down its variables and its
+    # jobserver through MAKEFLAGS; the jobserver's pipe does not reach us,
+    # and make would warn about it.
+    environment = {name: value for name, value in os.environ.items()
+                   if name not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            errors="replace", env=environment)
+    if result.returncode != 0:
+        log = ARTIFACTS / f"build-{directory}-{compiler}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(result.stdout)
+        errors = [line.strip() for line in result.stdout.splitlines() if ERROR_WORD.search(line)]
+        raise KernelFailure(Verdict.BUILD_FAILED,
+                            f"{directory} does not build with {compiler}: {errors[0] if errors else 'see the log'}",
+                            f"build it yourself: make -C chapters/{directory} CXX={compiler} "
+                            f"BUILD_ROOT=build/other-compiler; the whole output is in {log}")
+    return result.stdout
+
+
+def kernels_of(directory: str, compiler: str) -> list[str]:
+    """The chapter's kernels: the normal one and its TEST_KERNELS."""
+    # Asked with the same variables as the build: common/kernel.mk records
+    # the compiler while it reads the Makefiles.
+    output = make(directory, compiler, "--silent", "--eval", "test-kernels: ; @echo $(TEST_KERNELS)",
+                  "test-kernels")
+    return ["kernel", *output.split()]
+
+
+@pytest.mark.parametrize("directory", all_chapters())
+def test_chapter_builds_and_boots_with_the_other_compiler(build, boot, directory: str):
+    compiler = other_compiler(compiler_that_built(build.chapter(directory).elf()))
+    path = OTHER_BUILD_ROOT / directory
+    booted = ["kernel"] + ([STEP_TEST_KERNELS[directory]] if directory in STEP_TEST_KERNELS else [])
+    # Every kernel is linked, so that every source is compiled; only the
+    # ones booted here need an ISO.
+    kernels = kernels_of(directory, compiler)
+    output = make(directory, compiler, *[str(path / f"{name}.elf") for name in kernels],
+                  *[str(path / f"{name}.iso") for name in booted])
+
+    warnings = [line for line in output.splitlines() if "warning:" in line]
+    assert not warnings, f"{directory} builds with {compiler}, but with warnings:\n" + "\n".join(warnings)
+    for name in kernels:
+        assert compiler_that_built(path / f"{name}.elf") == compiler, f"{name}.elf was not built by {compiler}"
+
+    demo = boot(path / "kernel.iso", name=f"kernel-{compiler}")
+    demo.wait_until_halted_in("halt_forever")
+    for name in booted[1:]:
+        machine = boot(path / f"{name}.iso", name=f"{name}-{compiler}")
+        machine.expect_exit_success()
+        report = ktap.parse(machine.serial_text)
+        assert not report.problems(), f"{name}: {'; '.join(report.problems())}"
+        failed = [result.name for result in report.results if not result.ok]
+        assert not failed, f"{name} built with {compiler} fails {failed}"
