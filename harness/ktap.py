@@ -48,7 +48,7 @@ import pytest
 from build import Builder
 from chapters import BUILD, chapter_directory
 from elf import SECTION_NOBITS, ElfFile
-from machine import DEFAULT_TIMEOUT, EXIT_FAILURE, EXIT_SUCCESS
+from machine import DEFAULT_TIMEOUT
 from verdict import KernelFailure, Verdict
 
 # --- the declarations: the kernel_tests section of the ELF -----------------
@@ -328,10 +328,7 @@ class KernelRuns:
             machine.wait_for_serial(_PLAN)
             machine.wait_for_exit(timeout=kernel.timeout)
         except KernelFailure as caught:
-            # A status from isa-debug-exit is the kernel's own verdict, even
-            # when the wait saw QEMU gone before it read the status and took
-            # the exit for a failure.
-            failure = None if machine.exit_status in (EXIT_SUCCESS, EXIT_FAILURE) else caught
+            failure = caught
         return KernelRun(kernel, command_line, parse(machine.serial_text), machine.exit_status, failure,
                          machine.serial_text)
 
