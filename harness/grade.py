@@ -1,0 +1,376 @@
+"""Instructors' grading: a checkout's chapters get points from the tests.
+
+    make grade [REPO=path/to/student/clone]
+    /usr/bin/python3 harness/grade.py --repo PATH [--points FILE] [--json FILE]
+        [--chapters 02,03] [--chapter-timeout SECONDS] [--keep]
+
+The checkout is never touched. It is copied, without its build/ and .git,
+into a temporary directory, and the copy is graded. The copy's harness/ is
+replaced by this repository's: the tests are the instructors', and a test
+that a student changed cannot grade itself. Everything else (the chapters,
+common/, the Makefiles) is the student's.
+
+Each chapter's test module (harness/test_NN_*.py) runs in a pytest of its
+own that writes JUnit XML. Every boot has its time limit in the harness; the
+chapter as a whole has one more (--chapter-timeout), so that a build or a
+kernel that stalls in a way no boot's limit catches costs that chapter its
+points, and grading goes on with the next.
+
+The points come from a TOML file (harness/points.toml, whose comments say
+how a chapter's points are shared among its tests). The result is printed as
+a table, each chapter's tests and then the chapters with the total, and
+written as JSON (build/grade.json of this repository unless --json says
+otherwise).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+import xml.etree.ElementTree as ElementTree
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HARNESS = Path(__file__).resolve().parent
+REPOSITORY = HARNESS.parent
+DEFAULT_POINTS = HARNESS / "points.toml"
+DEFAULT_JSON = REPOSITORY / "build" / "grade.json"
+# Generous: a chapter's build and tests take well under a minute, and a
+# hanging boot is stopped by its own limit (30 s of wall time at most).
+DEFAULT_CHAPTER_TIMEOUT = 300.0
+STOP_GRACE_SECONDS = 5.0  # after SIGTERM, before SIGKILL
+MESSAGE_WIDTH = 110
+
+
+# --- the points file ----------------------------------------------------------
+
+class PointsFileError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class ChapterPoints:
+    """What one chapter is worth, as the points file says."""
+    name: str  # as written in the file: "03-vga-text" or "03"
+    points: float
+    patterns: dict[str, float]  # in the order written
+
+    @property
+    def number(self) -> str:
+        return self.name[:2]
+
+
+def load_points(path: Path) -> list[ChapterPoints]:
+    try:
+        table = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise PointsFileError(f"{path}: {error}") from error
+    chapters = table.get("chapters")
+    if not isinstance(chapters, dict) or not chapters:
+        raise PointsFileError(f"{path}: no [chapters.NN-name] tables")
+    result = []
+    for name, entry in chapters.items():
+        where = f"{path}: chapter {name}"
+        if not re.match(r"\d\d(-|$)", name):
+            raise PointsFileError(f"{where}: a chapter is named by its directory (03-vga-text) or number (03)")
+        points = entry.get("points")
+        patterns = entry.get("tests", {})
+        unknown = set(entry) - {"points", "tests"}
+        if unknown:
+            raise PointsFileError(f"{where}: unknown keys {sorted(unknown)}; a chapter has points and tests")
+        if not _is_points(points):
+            raise PointsFileError(f"{where}: points must be a number of at least 0, not {points!r}")
+        if not isinstance(patterns, dict) or not all(_is_points(p) for p in patterns.values()):
+            raise PointsFileError(f"{where}: tests must map patterns to numbers of at least 0")
+        if sum(patterns.values()) > points:
+            raise PointsFileError(f"{where}: its patterns have {sum(patterns.values())} points, "
+                                  f"more than the chapter's {points}")
+        result.append(ChapterPoints(name, float(points), {p: float(v) for p, v in patterns.items()}))
+    numbers = [chapter.number for chapter in result]
+    if len(set(numbers)) != len(numbers):
+        raise PointsFileError(f"{path}: a chapter is listed twice")
+    return sorted(result, key=lambda chapter: chapter.number)
+
+
+def _is_points(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+
+
+def pattern_regex(pattern: str) -> re.Pattern[str]:
+    """* stands for any text; every other character for itself (unlike a
+    glob, where the brackets of test_x[param] would be a character class)."""
+    return re.compile(".*".join(re.escape(part) for part in pattern.split("*")))
+
+
+# --- one chapter's test run ---------------------------------------------------
+
+@dataclass(frozen=True)
+class Outcome:
+    name: str  # as pytest shows it: test_in_kernel[unit_tests-format_zero]
+    passed: bool
+    message: str  # the first line of what went wrong; "" when it passed
+
+
+@dataclass(frozen=True)
+class ChapterRun:
+    outcomes: list[Outcome]
+    problem: str  # why the run gave no results or was cut short; "" if it ran to the end
+
+
+def read_junit(path: Path) -> list[Outcome]:
+    """Each test's outcome. A test that failed in one phase and passed in
+    another (a teardown error) failed; a skipped test earns nothing either."""
+    passed: dict[str, bool] = {}
+    messages: dict[str, str] = {}
+    for case in ElementTree.parse(path).iter("testcase"):
+        name = case.get("name", "")
+        bad = [child for child in case if child.tag in ("failure", "error", "skipped")]
+        passed[name] = passed.get(name, True) and not bad
+        if bad and name not in messages:
+            text = bad[0].get("message") or bad[0].text or bad[0].tag
+            first_line = text.strip().splitlines()[0] if text.strip() else bad[0].tag
+            # The harness's failures begin with their verdict; the class name before it says nothing.
+            messages[name] = first_line.removeprefix("verdict.KernelFailure: ")
+    # Sorted, because pytest-xdist reports tests in the order they finish.
+    return [Outcome(name, passed[name], messages.get(name, "")) for name in sorted(passed)]
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Ends the pytest run and every process it started (its own process
+    group; QEMU dies with the harness process that started it)."""
+    for signal_number in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, signal_number)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(STOP_GRACE_SECONDS)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def run_chapter(checkout: Path, module: Path, results: Path, timeout: float) -> ChapterRun:
+    """Runs one test module of the copy under pytest, with a time limit."""
+    junit = results / f"{module.stem}.xml"
+    log = results / f"{module.stem}.log"
+    command = [sys.executable, "-m", "pytest", f"harness/{module.name}", "-n", "auto", "-q",
+               f"--junitxml={junit}"]
+    with log.open("w") as output:
+        process = subprocess.Popen(command, cwd=checkout, stdout=output, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+        try:
+            status = process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            stop(process)
+            return ChapterRun([], f"stopped after {timeout:g} s, the chapter's time limit")
+        except BaseException:  # Ctrl-C: the run is in a session of its own and did not get it
+            stop(process)
+            raise
+    outcomes = read_junit(junit) if junit.exists() else []
+    # 0: all passed, 1: some failed; anything else means pytest could not run the tests.
+    if status in (0, 1) and outcomes:
+        return ChapterRun(outcomes, "")
+    lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    return ChapterRun(outcomes, f"pytest exited with status {status}: {lines[-1] if lines else 'no output'}")
+
+
+# --- points for a run -----------------------------------------------------------
+
+@dataclass
+class GradedTest:
+    outcome: Outcome
+    possible: float
+
+    @property
+    def earned(self) -> float:
+        return self.possible if self.outcome.passed else 0.0
+
+
+@dataclass
+class ChapterGrade:
+    chapter: ChapterPoints
+    tests: list[GradedTest]
+    notes: list[str] = field(default_factory=list)  # points that no test could earn, and why
+
+    @property
+    def possible(self) -> float:
+        return self.chapter.points
+
+    @property
+    def earned(self) -> float:
+        return sum(test.earned for test in self.tests)
+
+
+def grade_chapter(chapter: ChapterPoints, run: ChapterRun) -> ChapterGrade:
+    """Shares the chapter's points among its tests, as points.toml explains."""
+    groups: list[tuple[str, float, list[Outcome]]] = [
+        (pattern, points, []) for pattern, points in chapter.patterns.items()]
+    rest: list[Outcome] = []
+    regexes = [pattern_regex(pattern) for pattern in chapter.patterns]
+    for outcome in run.outcomes:
+        index = next((i for i, regex in enumerate(regexes) if regex.fullmatch(outcome.name)), None)
+        (rest if index is None else groups[index][2]).append(outcome)
+    groups.append(("the tests no pattern matches", chapter.points - sum(chapter.patterns.values()), rest))
+
+    grade = ChapterGrade(chapter, [])
+    if run.problem:
+        grade.notes.append(run.problem)
+    for label, points, members in groups:
+        grade.tests += [GradedTest(outcome, points / len(members)) for outcome in members]
+        if not members and points > 0:
+            grade.notes.append(f"{points:g} points for {label}: there are none")
+    return grade
+
+
+# --- the report -----------------------------------------------------------------
+
+def points_column(earned: float, possible: float) -> str:
+    return f"{earned:7.2f} / {possible:6.2f}"
+
+
+def print_table(grades: list[ChapterGrade], repository: Path) -> None:
+    print(f"Grades of {repository}\n")
+    width = max([len(t.outcome.name) + 8 for g in grades for t in g.tests] + [40])
+    for grade in grades:
+        print(f"{grade.chapter.name:<{width}}{points_column(grade.earned, grade.possible)}")
+        for note in grade.notes:
+            print(f"  ! {note}")
+        for test in grade.tests:
+            mark = "pass" if test.outcome.passed else "FAIL"
+            print(f"  {mark}  {test.outcome.name:<{width - 8}}{points_column(test.earned, test.possible)}")
+            if test.outcome.message:
+                print(f"        {test.outcome.message[:MESSAGE_WIDTH]}")
+        print()
+    width = max(len(grade.chapter.name) for grade in grades) + 4
+    print(f"{'chapter':<{width}}{'points':>16}")
+    for grade in grades:
+        print(f"{grade.chapter.name:<{width}}{points_column(grade.earned, grade.possible)}")
+    total_earned = sum(grade.earned for grade in grades)
+    total_possible = sum(grade.possible for grade in grades)
+    print(f"{'total':<{width}}{points_column(total_earned, total_possible)}")
+
+
+def as_json(grades: list[ChapterGrade], repository: Path, points_file: Path) -> dict:
+    return {
+        "repository": str(repository),
+        "points_file": str(points_file),
+        "earned": sum(grade.earned for grade in grades),
+        "possible": sum(grade.possible for grade in grades),
+        "chapters": [{
+            "chapter": grade.chapter.name,
+            "earned": grade.earned,
+            "possible": grade.possible,
+            "notes": grade.notes,
+            "tests": [{
+                "name": test.outcome.name,
+                "passed": test.outcome.passed,
+                "earned": test.earned,
+                "possible": test.possible,
+                "message": test.outcome.message,
+            } for test in grade.tests],
+        } for grade in grades],
+    }
+
+
+# --- the whole grading ----------------------------------------------------------
+
+def copy_checkout(repository: Path, destination: Path) -> None:
+    """The student's tree without its build output and history, with this
+    repository's harness in place of its own."""
+    def leave_out(directory: str, names: list[str]) -> set[str]:
+        return {"build", ".git"} & set(names) if Path(directory).resolve() == repository else set()
+
+    shutil.copytree(repository, destination, symlinks=True, ignore=leave_out)
+    shutil.rmtree(destination / "harness", ignore_errors=True)
+    shutil.copytree(HARNESS, destination / "harness",
+                    ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+
+
+def module_of(number: str) -> Path:
+    modules = sorted(HARNESS.glob(f"test_{number}_*.py"))
+    if len(modules) != 1:
+        raise PointsFileError(f"chapter {number}: expected one test module harness/test_{number}_*.py, "
+                              f"found {[m.name for m in modules]}")
+    return modules[0]
+
+
+def select_chapters(chapters: list[ChapterPoints], wanted: str | None) -> list[ChapterPoints]:
+    """--chapters 2,03,04-testing -> those chapters of the points file."""
+    if wanted is None:
+        return chapters
+    numbers = []
+    for name in wanted.split(","):
+        number = name.strip().split("-", 1)[0]
+        numbers.append(f"{int(number):02d}" if number.isdigit() else number)
+    unknown = set(numbers) - {chapter.number for chapter in chapters}
+    if unknown:
+        raise PointsFileError(f"--chapters names chapters the points file does not grade: {sorted(unknown)}")
+    return [chapter for chapter in chapters if chapter.number in numbers]
+
+
+def grade(repository: Path, chapters: list[ChapterPoints], timeout: float, work: Path) -> list[ChapterGrade]:
+    checkout = work / "checkout"
+    results = work / "results"
+    copy_checkout(repository, checkout)
+    results.mkdir()
+    grades = []
+    for chapter in chapters:
+        print(f"grading {chapter.name} ...", end=" ", file=sys.stderr, flush=True)
+        started = time.monotonic()
+        run = run_chapter(checkout, module_of(chapter.number), results, timeout)
+        grades.append(grade_chapter(chapter, run))
+        print(f"{time.monotonic() - started:.1f} s", file=sys.stderr)
+    return grades
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repo", type=Path, default=REPOSITORY, help="the checkout to grade (default: this one)")
+    parser.add_argument("--points", type=Path, default=DEFAULT_POINTS, help=f"default: {DEFAULT_POINTS}")
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help=f"default: {DEFAULT_JSON}")
+    parser.add_argument("--chapters", metavar="NN,NN", help="grade only these chapters of the points file")
+    parser.add_argument("--chapter-timeout", type=float, default=DEFAULT_CHAPTER_TIMEOUT, metavar="SECONDS",
+                        help=f"limit of each chapter's build and tests (default: {DEFAULT_CHAPTER_TIMEOUT:g})")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the graded copy, with each failed test's evidence under its build/")
+    arguments = parser.parse_args()
+
+    repository = arguments.repo.resolve()
+    if not (repository / "chapters").is_dir():
+        parser.error(f"{repository} has no chapters/ directory: not a checkout of this project")
+    try:
+        chapters = select_chapters(load_points(arguments.points), arguments.chapters)
+        for chapter in chapters:
+            module_of(chapter.number)
+    except PointsFileError as error:
+        parser.error(str(error))
+
+    work = Path(tempfile.mkdtemp(prefix="grade-"))
+    try:
+        grades = grade(repository, chapters, arguments.chapter_timeout, work)
+    finally:
+        if arguments.keep:
+            print(f"the graded copy and pytest's output are kept in {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+    print_table(grades, repository)
+    arguments.json.parent.mkdir(parents=True, exist_ok=True)
+    arguments.json.write_text(json.dumps(as_json(grades, repository, arguments.points.resolve()), indent=2) + "\n")
+    print(f"\nwritten to {arguments.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""make grade (grade.py): points from the tests, for a checkout left as it was.
+
+The slow tests run grade.py as an instructor would, on a copy of this
+repository in a temporary directory (never on this repository itself),
+and grade only the chapters they need: a grading run builds every chapter
+it grades from scratch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import grade
+from chapters import REPOSITORY
+
+GRADE = Path(grade.__file__)
+VGA_CPP = Path("chapters/03-vga-text/vga.cpp")
+# The writer starts a new row when the current one is full ...
+WRAP_AT_THE_EDGE = "if (column_ == kColumns) {"
+# ... and, broken, one column before.
+WRAP_ONE_COLUMN_EARLY = "if (column_ == kColumns - 1) {"
+
+POINTS = """
+[chapters.02-minimal-kernel]
+points = 10
+
+[chapters.03]
+points = 20
+[chapters.03.tests]
+"test_long_line_wraps_at_column_80" = 5
+"test_no_such_test[*]" = 1
+"""
+
+
+def copy_of_this_repository(destination: Path) -> Path:
+    grade.copy_checkout(REPOSITORY, destination)
+    return destination
+
+
+def contents(tree: Path) -> dict[str, str]:
+    """Every file of a tree with a hash of its bytes."""
+    return {str(path.relative_to(tree)): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(tree.rglob("*")) if path.is_file()}
+
+
+def run_grade(tmp_path: Path, repository: Path, *arguments: str) -> tuple[str, dict]:
+    points = tmp_path / "points.toml"
+    points.write_text(POINTS)
+    report = tmp_path / "grade.json"
+    result = subprocess.run([sys.executable, str(GRADE), "--repo", str(repository), "--points", str(points),
+                             "--json", str(report), *arguments],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
+    assert result.returncode == 0, f"grade.py failed:\n{result.stdout}"
+    return result.stdout, json.loads(report.read_text())
+
+
+def test_a_broken_chapter_loses_its_points_and_the_others_keep_theirs(tmp_path):
+    student = copy_of_this_repository(tmp_path / "student")
+    vga = student / VGA_CPP
+    source = vga.read_text()
+    assert source.count(WRAP_AT_THE_EDGE) == 1, f"{VGA_CPP} changed: find another way to break it"
+    vga.write_text(source.replace(WRAP_AT_THE_EDGE, WRAP_ONE_COLUMN_EARLY))
+    before = contents(student)
+
+    table, report = run_grade(tmp_path, student, "--chapters", "2,03")
+
+    chapters = {chapter["chapter"]: chapter for chapter in report["chapters"]}
+    assert list(chapters) == ["02-minimal-kernel", "03"]
+    kept, broken = chapters["02-minimal-kernel"], chapters["03"]
+    assert kept["earned"] == kept["possible"] == 10, table
+    assert 0 < broken["earned"] < broken["possible"] == 20, table
+    tests = {test["name"]: test for test in broken["tests"]}
+    wrap = tests["test_long_line_wraps_at_column_80"]
+    assert (wrap["passed"], wrap["earned"], wrap["possible"]) == (False, 0, 5), table
+    assert wrap["message"], "a failed test's report must say what went wrong"
+    assert "1 points for test_no_such_test[*]: there are none" in broken["notes"]
+    # The tests no pattern matches share the other 14 points.
+    assert sum(t["possible"] for name, t in tests.items() if name != wrap["name"]) == pytest.approx(14)
+    assert report["earned"] == pytest.approx(kept["earned"] + broken["earned"])
+    total = re.search(r"^total +([\d.]+) / +([\d.]+)$", table, re.MULTILINE)
+    assert total and [total[1], total[2]] == [f"{report['earned']:.2f}", f"{report['possible']:.2f}"], table
+
+    assert contents(student) == before, "grading changed the checkout it graded"
+
+
+def test_a_chapter_over_its_time_limit_is_stopped_and_earns_nothing(tmp_path):
+    student = copy_of_this_repository(tmp_path / "student")
+    table, report = run_grade(tmp_path, student, "--chapters", "03", "--chapter-timeout", "1")
+    [chapter] = report["chapters"]
+    assert chapter["earned"] == 0, table
+    assert chapter["notes"][0] == "stopped after 1 s, the chapter's time limit", table
+
+
+def test_points_are_shared_within_the_first_pattern_that_matches():
+    chapter = grade.ChapterPoints("04-testing", 10.0, {"test_in_kernel[*]": 6.0, "test_in_*": 3.0})
+    outcomes = [grade.Outcome("test_in_kernel[a]", True, ""),
+                grade.Outcome("test_in_kernel[b]", False, "FAIL: b"),
+                grade.Outcome("test_in_kernelX", True, ""),  # [ is no character class
+                grade.Outcome("test_other", True, "")]
+    result = grade.grade_chapter(chapter, grade.ChapterRun(outcomes, ""))
+    shares = {test.outcome.name: (test.earned, test.possible) for test in result.tests}
+    assert shares == {"test_in_kernel[a]": (3, 3), "test_in_kernel[b]": (0, 3),
+                      "test_in_kernelX": (3, 3), "test_other": (1, 1)}
+    assert (result.earned, result.possible) == (7, 10)
