@@ -119,9 +119,12 @@ def run_checker(checker: Path, profile: Path) -> dict:
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.fail("chromium is not installed; install it with: sudo apt-get install chromium", pytrace=False)
-    result = subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom",
-                             checker.as_uri()],
-                            capture_output=True, text=True, timeout=CHROMIUM_TIMEOUT)
+    try:
+        result = subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom",
+                                 checker.as_uri()],
+                                capture_output=True, text=True, timeout=CHROMIUM_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"chromium did not finish the checker page within {CHROMIUM_TIMEOUT} s", pytrace=False)
     match = re.search(r'<pre id="results">(.+?)</pre>', result.stdout, re.DOTALL)
     if match is None:
         pytest.fail(f"the checker page wrote no results (chromium exit status {result.returncode}):\n"
