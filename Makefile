@@ -27,7 +27,7 @@ CH ?= $(lastword $(CHAPTERS))
 CHAPTER := $(call chapter_dir,$(CH))
 
 .PHONY: all $(CHAPTERS) harness-fixtures build run test gdb diff bench grade book screenshots \
-	branches clean deps check-chapter
+	branches clean deps test-deps book-deps check-chapter
 
 all: $(CHAPTERS) harness-fixtures
 
@@ -49,8 +49,15 @@ check-chapter:
 	    exit 1; \
 	fi
 
+# What each kind of target needs installed (common/check-deps.sh). Targets
+# that build run the check first and build in their recipe, so that with
+# parallel jobs nothing is built before a missing tool is installed.
 deps:
 	@common/check-deps.sh
+test-deps:
+	@common/check-deps.sh test
+book-deps:
+	@common/check-deps.sh book
 
 run: deps check-chapter
 	@$(MAKE) --no-print-directory -C chapters/$(CHAPTER)
@@ -62,24 +69,26 @@ gdb: deps check-chapter
 
 # Arguments for pytest, e.g. make test PYTEST_ARGS="-k 03 -x"
 PYTEST_ARGS ?=
-test: deps all
+test: test-deps
+	@$(MAKE) --no-print-directory all
 	$(PYTHON) -m pytest harness -n auto --junitxml=build/test-results.xml $(PYTEST_ARGS)
 
 diff:
 	@common/diff.sh "$(call chapter_dir,$(FROM))" "$(call chapter_dir,$(TO))" "$(FROM)" "$(TO)"
 
-bench: deps
+bench: test-deps
 	$(PYTHON) harness/bench.py
 
 # Grades the checkout at REPO (this one by default) without changing it.
 REPO ?= .
-grade: deps
+grade: test-deps
 	$(PYTHON) harness/grade.py --repo "$(REPO)"
 
-book:
+book: book-deps
 	$(PYTHON) common/book/render.py
 
-screenshots: deps all
+screenshots: test-deps
+	@$(MAKE) --no-print-directory all
 	$(PYTHON) harness/screenshots.py
 
 branches:

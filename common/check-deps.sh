@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Checks that every tool the build, `make run` and `make test` need is
-# installed. As root or in CI (CI=true) it installs the missing Debian
-# packages; otherwise it names them and the command that installs them.
+# Checks that the tools a make target needs are installed. As root or in CI
+# (CI=true) it installs the missing Debian packages; otherwise it names them
+# and the command that installs them.
+# Usage: check-deps.sh [test] [book]
+#   (nothing)  building and booting: make, make run, make gdb
+#   test       also what the test suite runs: pytest, pandoc and chromium
+#   book       also what renders the book: pandoc
 set -euo pipefail
 
 # A tool, and the Debian package it comes in.
@@ -14,6 +18,19 @@ tools=(
     "grub-file grub-common"
     "xorriso xorriso"
 )
+python_modules=()
+for purpose in "$@"; do
+    case $purpose in
+        test)
+            tools+=("pandoc pandoc" "chromium chromium")
+            python_modules+=("pytest python3-pytest" "pexpect python3-pexpect"
+                             "xdist python3-pytest-xdist") ;;
+        book)
+            tools+=("pandoc pandoc") ;;
+        *)
+            echo "check-deps.sh: unknown purpose '$purpose'" >&2; exit 2 ;;
+    esac
+done
 
 missing=()
 for entry in "${tools[@]}"; do
@@ -26,9 +43,10 @@ done
 [ -f /usr/lib/grub/i386-pc/cdboot.img ] || missing+=(grub-pc-bin)
 
 # The harness runs under Debian's Python, which has these as packages.
-/usr/bin/python3 -c 'import pytest' 2> /dev/null || missing+=(python3-pytest)
-/usr/bin/python3 -c 'import pexpect' 2> /dev/null || missing+=(python3-pexpect)
-/usr/bin/python3 -c 'import xdist' 2> /dev/null || missing+=(python3-pytest-xdist)
+for entry in "${python_modules[@]}"; do
+    read -r module package <<< "$entry"
+    /usr/bin/python3 -c "import $module" 2> /dev/null || missing+=("$package")
+done
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 
