@@ -136,8 +136,8 @@ def read_junit(path: Path) -> list[Outcome]:
         bad = [child for child in case if child.tag in ("failure", "error", "skipped")]
         passed[name] = passed.get(name, True) and not bad
         if bad and name not in messages:
-            text = bad[0].get("message") or bad[0].text or bad[0].tag
-            first_line = text.strip().splitlines()[0] if text.strip() else bad[0].tag
+            lines = (bad[0].get("message") or bad[0].text or "").strip().splitlines()
+            first_line = lines[0] if lines else bad[0].tag
             # The harness's failures begin with their verdict; the class name before it says nothing.
             messages[name] = first_line.removeprefix("verdict.KernelFailure: ")
     # Sorted, because pytest-xdist reports tests in the order they finish.
@@ -240,8 +240,8 @@ def points_column(earned: float, possible: float) -> str:
 
 def print_table(grades: list[ChapterGrade], repository: Path) -> None:
     print(f"Grades of {repository}\n")
-    width = max([len(t.outcome.name) + 8 for g in grades for t in g.tests] + [40])
     for grade in grades:
+        width = max([len(test.outcome.name) + 8 for test in grade.tests] + [40])
         print(f"{grade.chapter.name:<{width}}{points_column(grade.earned, grade.possible)}")
         for note in grade.notes:
             print(f"  ! {note}")

@@ -3,7 +3,7 @@ the suite does not use, and its kernels end as they do with the other.
 
 The suite builds with whatever make chose (clang++ unless `make test
 CXX=g++`); this module builds each chapter once more with the other
-compiler, into build/other-compiler/, and checks that
+compiler, into build/other-compiler/<compiler>/, and checks that
 
 - the build is free of warnings (it uses -Werror, but a linker or
   assembler warning does not stop it),
@@ -32,6 +32,8 @@ from build import ERROR_WORD
 from chapters import ARTIFACTS, BUILD, CHAPTERS, all_chapters
 from verdict import KernelFailure, Verdict
 
+# One directory per compiler, so that switching between `make test` and
+# `make test CXX=g++` rebuilds nothing here.
 OTHER_BUILD_ROOT = BUILD / "other-compiler"
 
 # What each compiler writes into the DWARF producer string of what it
@@ -60,9 +62,10 @@ def other_compiler(compiler: str) -> str:
 
 def make(directory: str, compiler: str, *arguments: str) -> str:
     """Runs make for a chapter with the given compiler into
-    build/other-compiler/; returns its output, or raises BUILD_FAILED."""
+    build/other-compiler/<compiler>/; returns its output, or raises
+    BUILD_FAILED."""
     command = ["make", "--no-print-directory", "-j2", "-C", str(CHAPTERS / directory),
-               f"CXX={compiler}", f"BUILD_ROOT={OTHER_BUILD_ROOT}", *arguments]
+               f"CXX={compiler}", f"BUILD_ROOT={OTHER_BUILD_ROOT / compiler}", *arguments]
     # Everything this build is, is on its command line. A make above the
     # harness (make test CXX=...) would hand down its variables and its
     # jobserver through MAKEFLAGS; the jobserver's pipe does not reach us,
@@ -79,7 +82,7 @@ def make(directory: str, compiler: str, *arguments: str) -> str:
         raise KernelFailure(Verdict.BUILD_FAILED,
                             f"{directory} does not build with {compiler}: {errors[0] if errors else 'see the log'}",
                             f"build it yourself: make -C chapters/{directory} CXX={compiler} "
-                            f"BUILD_ROOT=build/other-compiler; the whole output is in {log}")
+                            f"BUILD_ROOT=build/other-compiler/{compiler}; the whole output is in {log}")
     return result.stdout
 
 
@@ -95,7 +98,7 @@ def kernels_of(directory: str, compiler: str) -> list[str]:
 @pytest.mark.parametrize("directory", all_chapters())
 def test_chapter_builds_and_boots_with_the_other_compiler(build, boot, directory: str):
     compiler = other_compiler(compiler_that_built(build.chapter(directory).elf()))
-    path = OTHER_BUILD_ROOT / directory
+    path = OTHER_BUILD_ROOT / compiler / directory
     booted = ["kernel"] + ([STEP_TEST_KERNELS[directory]] if directory in STEP_TEST_KERNELS else [])
     # Every kernel is linked, so that every source is compiled; only the
     # ones booted here need an ISO.
