@@ -22,6 +22,7 @@ directories, so pytest-xdist may run them side by side.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -41,6 +42,12 @@ OTHER_BUILD_ROOT = BUILD / "other-compiler"
 # debugging information.
 PRODUCER_MARKS = {"g++": b"GNU C++", "clang++": b"clang version"}
 
+# What each compiler builds with, and the Debian package it comes in.
+TOOLS = {
+    "g++": {"g++": "g++", "ld": "binutils"},
+    "clang++": {"clang++": "clang", "ld.lld": "lld"},
+}
+
 # From chapter 4 on, the test kernel that exercises what the step adds.
 STEP_TEST_KERNELS = {
     "04-testing": "unit_tests",
@@ -58,6 +65,13 @@ def compiler_that_built(elf: Path) -> str:
 
 def other_compiler(compiler: str) -> str:
     return next(other for other in PRODUCER_MARKS if other != compiler)
+
+
+def check_tools(compiler: str) -> None:
+    missing = {tool: package for tool, package in TOOLS[compiler].items() if shutil.which(tool) is None}
+    if missing:
+        raise KernelFailure(Verdict.TOOL_MISSING, f"not installed: {', '.join(missing)}",
+                            f"install with: sudo apt-get install {' '.join(sorted(set(missing.values())))}")
 
 
 def make(directory: str, compiler: str, *arguments: str) -> str:
@@ -98,6 +112,7 @@ def kernels_of(directory: str, compiler: str) -> list[str]:
 @pytest.mark.parametrize("directory", all_chapters())
 def test_chapter_builds_and_boots_with_the_other_compiler(build, boot, directory: str):
     compiler = other_compiler(compiler_that_built(build.chapter(directory).elf()))
+    check_tools(compiler)
     path = OTHER_BUILD_ROOT / compiler / directory
     booted = ["kernel"] + ([STEP_TEST_KERNELS[directory]] if directory in STEP_TEST_KERNELS else [])
     # Every kernel is linked, so that every source is compiled; only the
