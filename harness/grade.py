@@ -287,6 +287,8 @@ def as_json(grades: list[ChapterGrade], repository: Path, points_file: Path) -> 
 def copy_checkout(repository: Path, destination: Path) -> None:
     """The student's tree without its build output and history, with this
     repository's harness in place of its own."""
+    repository = repository.resolve()
+
     def leave_out(directory: str, names: list[str]) -> set[str]:
         return {"build", ".git"} & set(names) if Path(directory).resolve() == repository else set()
 
@@ -318,7 +320,8 @@ def select_chapters(chapters: list[ChapterPoints], wanted: str | None) -> list[C
     return [chapter for chapter in chapters if chapter.number in numbers]
 
 
-def grade(repository: Path, chapters: list[ChapterPoints], timeout: float, work: Path) -> list[ChapterGrade]:
+def grade_checkout(repository: Path, chapters: list[ChapterPoints], timeout: float,
+                   work: Path) -> list[ChapterGrade]:
     checkout = work / "checkout"
     results = work / "results"
     copy_checkout(repository, checkout)
@@ -358,7 +361,7 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="grade-"))
     try:
-        grades = grade(repository, chapters, arguments.chapter_timeout, work)
+        grades = grade_checkout(repository, chapters, arguments.chapter_timeout, work)
     finally:
         if arguments.keep:
             print(f"the graded copy and pytest's output are kept in {work}", file=sys.stderr)
