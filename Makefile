@@ -67,11 +67,12 @@ gdb: deps check-chapter
 	@$(MAKE) --no-print-directory -C chapters/$(CHAPTER)
 	@common/gdb.sh build/$(CHAPTER)
 
-# Arguments for pytest, e.g. make test PYTEST_ARGS="-k 03 -x"
+# Arguments for pytest, e.g. make test PYTEST_ARGS="-k 03 -x". The tests
+# of one test kernel form an xdist group, so that one worker boots it once.
 PYTEST_ARGS ?=
 test: test-deps
 	@$(MAKE) --no-print-directory all
-	$(PYTHON) -m pytest harness -n auto --junitxml=build/test-results.xml $(PYTEST_ARGS)
+	$(PYTHON) -m pytest harness -n auto --dist loadgroup --junitxml=build/test-results.xml $(PYTEST_ARGS)
 
 diff:
 	@common/diff.sh "$(call chapter_dir,$(FROM))" "$(call chapter_dir,$(TO))" "$(FROM)" "$(TO)"
@@ -80,9 +81,11 @@ bench: test-deps
 	$(PYTHON) harness/bench.py
 
 # Grades the checkout at REPO (this one by default) without changing it.
+# GRADE_ARGS passes more options, e.g. GRADE_ARGS="--chapters 03,04 --keep".
 REPO ?= .
+GRADE_ARGS ?=
 grade: test-deps
-	$(PYTHON) harness/grade.py --repo "$(REPO)"
+	$(PYTHON) harness/grade.py --repo "$(REPO)" $(GRADE_ARGS)
 
 book: book-deps
 	$(PYTHON) common/book/render.py

@@ -4,7 +4,8 @@
 # and the command that installs them.
 # Usage: check-deps.sh [test] [book]
 #   (nothing)  building and booting: make, make run, make gdb
-#   test       also what the test suite runs: pytest, pandoc and chromium
+#   test       also what the test suite runs: pytest, g++ (the second
+#              compiler every chapter is built with), pandoc and chromium
 #   book       also what renders the book: pandoc
 set -euo pipefail
 
@@ -22,7 +23,7 @@ python_modules=()
 for purpose in "$@"; do
     case $purpose in
         test)
-            tools+=("pandoc pandoc" "chromium chromium")
+            tools+=("g++ g++" "pandoc pandoc" "chromium chromium")
             python_modules+=("pytest python3-pytest" "pexpect python3-pexpect"
                              "xdist python3-pytest-xdist") ;;
         book)
