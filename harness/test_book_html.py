@@ -29,6 +29,11 @@ import pytest
 from chapters import REPOSITORY
 from screenshot import ppm_to_png
 
+# The module's fixture renders the book and runs Chromium, once on every
+# worker that runs one of its tests: kept on one worker (make test runs
+# --dist loadgroup), that work is done once.
+pytestmark = pytest.mark.xdist_group("book-html")
+
 RENDER = REPOSITORY / "common" / "book" / "render.py"
 BOOK = REPOSITORY / "book"
 

@@ -20,6 +20,11 @@ import pytest
 from build import check_tools
 from chapters import REPOSITORY, all_chapters
 
+# The module's fixture clones the repository and makes the branches, once on every
+# worker that runs one of its tests: kept on one worker (make test runs
+# --dist loadgroup), that work is done once.
+pytestmark = pytest.mark.xdist_group("chapter-branches")
+
 MAKE_BRANCHES = REPOSITORY / "common" / "make-branches.sh"
 CHAPTERS = all_chapters()
 NEIGHBOURS = list(zip(CHAPTERS, CHAPTERS[1:]))
