@@ -2,9 +2,10 @@
 
 // Reading the boot information a Multiboot2 loader hands the kernel: a
 // block of memory, whose address arrives in EBX, holding a list of tags
-// (memory map, command line, loader name, ...). This chapter needs only the
+// (memory map, command line, loader name, ...). This chapter needs two: the
 // command line, through which GRUB passes the words that follow the kernel
-// path on grub.cfg's multiboot2 line.
+// path on grub.cfg's multiboot2 line, and the ELF sections, through which
+// it passes the kernel's symbol table (kernel_symbols.h).
 
 #include <stddef.h>
 #include <stdint.h>
