@@ -45,17 +45,17 @@ import pytest
 import interrupt_log
 import ktap
 from build import Builder
-from chapters import ARTIFACTS, BUILD, CHAPTERS
+from chapters import BUILD
 from elf import ElfFile, Symbol
+from exception_reports import (Report, Run, boot_test_kernel, check_against_cpu, check_error_code,
+                               check_full_report, check_heading, check_symbol, deliveries, parse_reports, passed,
+                               source_line)
 from interrupt_log import DeliveredInterrupt, RaisedException
-from machine import EXIT_SUCCESS, Machine
+from machine import EXIT_SUCCESS
 from screen import Screen
-from test_05_cpu_exceptions import (Report, Run, check_against_cpu, check_error_code, check_full_report,
-                                    check_heading, check_symbol, deliveries, parse_reports, passed)
 from verdict import KernelFailure
 
 CHAPTER = "06-double-faults"
-SOURCES = CHAPTERS / CHAPTER
 
 DOUBLE_FAULT = 8
 PAGE_FAULT = 14
@@ -73,17 +73,8 @@ OVERFLOW_LINE = "The kernel stack overflowed into its guard page, below {:#018x}
 OTHER_CAUSE_LINE = "An exception arrived while the CPU was delivering another."
 
 
-def source_line(path: str, text: str) -> str:
-    """`path:N` for the one line of the chapter's source that holds `text`."""
-    lines = (SOURCES / path).read_text().splitlines()
-    numbers = [n for n, line in enumerate(lines, start=1)
-               if text in line and not line.lstrip().startswith("//")]
-    assert len(numbers) == 1, f"expected {text!r} on one line of {path}, found it on lines {numbers}"
-    return f"{path}:{numbers[0]}"
-
-
 def panic_line() -> str:
-    return f"KERNEL PANIC at {source_line('double_fault.cpp', 'begin_panic(')}: double fault"
+    return f"KERNEL PANIC at {source_line(CHAPTER, 'double_fault.cpp', 'begin_panic(')}: double fault"
 
 
 # --- where things are, by the ELF's symbol table ----------------------------------
@@ -190,31 +181,6 @@ def check_exception_chain(run_log: str, elf: ElfFile, function: str, first_cr2: 
     check_against_cpu(report, delivered[0])
 
 
-# --- booting the test kernels ----------------------------------------------------------
-
-
-def boot_test_kernel(name: str, command_line: str | None = None) -> Run:
-    """Boots a test kernel to its exit; keeps the evidence if it went wrong."""
-    label = name if command_line is None else f"{name}-{command_line.split('=', 1)[-1]}"
-    machine = Machine(BUILD / CHAPTER / f"{name}.iso", command_line=command_line, name=label)
-    try:
-        failure = None
-        try:
-            machine.wait_for_exit()
-        except KernelFailure as caught:
-            failure = caught
-        report = ktap.parse(machine.serial_text)
-        triple_faulted = machine.triple_faulted
-        artifacts = None
-        if failure is not None or machine.exit_status != EXIT_SUCCESS or report.problems() or triple_faulted:
-            artifacts = ARTIFACTS / CHAPTER / label
-            machine.save_artifacts(artifacts, failure_text=failure.describe() if failure else None)
-        return Run(label, machine.exit_status, failure, machine.serial_text, machine.qemu_log(),
-                   triple_faulted, report, artifacts)
-    finally:
-        machine.close()
-
-
 def _declared(kernel: str) -> tuple[list[str], KernelFailure | None]:
     """The tests a test kernel declares, read from its ELF while pytest
     collects (built first, so that they come from the current source)."""
@@ -241,7 +207,7 @@ def runs():
 
     def get(name: str, command_line: str | None = None) -> Run:
         if (name, command_line) not in booted:
-            booted[name, command_line] = boot_test_kernel(name, command_line)
+            booted[name, command_line] = boot_test_kernel(CHAPTER, name, command_line)
         return booted[name, command_line]
 
     return get
