@@ -7,7 +7,7 @@ build=$1
 command -v gdb > /dev/null || { echo "missing: gdb; install with: sudo apt-get install gdb" >&2; exit 1; }
 
 port=1234
-qemu-system-x86_64 -cdrom "$build/kernel.iso" -no-reboot -S -gdb "tcp::$port" \
+qemu-system-x86_64 -accel tcg -cdrom "$build/kernel.iso" -no-reboot -S -gdb "tcp::$port" \
     -display none -serial "file:$build/serial.log" &
 qemu=$!
 trap 'kill $qemu 2> /dev/null' EXIT

@@ -8,6 +8,7 @@ iso=$1
 serial_log="$(dirname "$iso")/serial.log"
 
 machine=(
+    -accel tcg                                      # the emulator the tests use
     -cdrom "$iso"
     -no-reboot                                      # stop at a triple fault
     -device isa-debug-exit,iobase=0xf4,iosize=0x04  # lets a kernel end QEMU
