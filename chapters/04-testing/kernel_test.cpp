@@ -76,7 +76,9 @@ void end_run_after_panic() {
         run.all_passed = false;
         finish();
     }
-    report_result(serial, *panicked, panicked->ending == Ending::panics);
+    // A test that should panic passes only if it did, and if none of its
+    // expectations failed before it did.
+    report_result(serial, *panicked, panicked->ending == Ending::panics && !run.current_failed);
     for (const TestCase* test = panicked + 1; test != __stop_kernel_tests; ++test) {
         if (is_selected(*test)) {
             format_to(serial, "# not run: the kernel panicked in {}\n", panicked->name);
