@@ -1,7 +1,6 @@
 // The entry point of every test kernel of this chapter, in place of
-// main.cpp: set up the serial port, on which the results go out, and run
-// the tests the command line selects. Nothing else is set up, so the tests
-// see the machine as the boot code left it.
+// main.cpp: set up the exception handlers and the serial port, on which the
+// results go out, and run the tests the command line selects.
 
 #include <stdint.h>
 
