@@ -78,6 +78,10 @@ def expected_failures() -> dict[tuple[str, str], ExpectedFailure]:
             f"EXPECT_TRUE(one > 2) failed at {source_line(expectations, 'EXPECT_TRUE(one > 2)')}",)),
         ("failing_tests", "fails_by_returning_instead_of_panicking"): ExpectedFailure(Verdict.FAIL, (
             "expected a panic, but fails_by_returning_instead_of_panicking returned",)),
+        ("failing_tests", "fails_an_expectation_then_panics"): ExpectedFailure(Verdict.PANIC, (
+            f"not ok 1 fails_an_expectation_then_panics: EXPECT_EQ(product, 7) failed at "
+            f"{source_line(expectations, 'EXPECT_EQ(product, 7)')}",
+            "  product: 6")),
         ("failing_tests", "fails_by_panicking"): ExpectedFailure(Verdict.PANIC, (
             f"KERNEL PANIC at {panic_at}: unexpected, code 7",)),
         ("failing_tests", "not_run_after_a_panic"): ExpectedFailure(Verdict.FAIL, (

@@ -3,6 +3,7 @@
 // Every other test kernel must pass; this one must fail, in just this way.
 
 #include "kernel_test.h"
+#include "panic.h"
 
 KERNEL_TEST(fails_expect_eq_on_integers) {
     const int sum = 2 + 2;
@@ -25,3 +26,11 @@ KERNEL_TEST(passes_after_failed_tests) {
 }
 
 KERNEL_TEST_SHOULD_PANIC(fails_by_returning_instead_of_panicking) {}
+
+// It panics as declared, but an expectation failed before the panic: the
+// failure must not be lost in the panic.
+KERNEL_TEST_SHOULD_PANIC(fails_an_expectation_then_panics) {
+    const int product = 2 * 3;
+    EXPECT_EQ(product, 7);
+    panic("as declared, after the failed expectation");
+}
