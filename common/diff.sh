@@ -10,7 +10,15 @@ if [ -z "$from" ] || [ -z "$to" ]; then
 fi
 cd chapters || exit 1
 
-files_in() { (cd "$1" && find . -type f | sed 's|^\./||' | sort); }
+# The files of a chapter as git sees them: tracked or new, but not ignored
+# (a stray cache folder is not part of a step).
+files_in() { git ls-files --cached --others --exclude-standard -- "$1" | sed "s|^$1/||" | sort -u; }
+
+the_diff() {
+    sort -u <(files_in "$from") <(files_in "$to") | while read -r file; do
+        diff -uN "$from/$file" "$to/$file"
+    done
+}
 
 echo "What $to adds to $from:"
 comm -13 <(files_in "$from") <(files_in "$to") | sed 's/^/  added:   /'
@@ -18,7 +26,7 @@ comm -12 <(files_in "$from") <(files_in "$to") | while read -r file; do
     cmp -s "$from/$file" "$to/$file" || echo "  changed: $file"
 done
 comm -23 <(files_in "$from") <(files_in "$to") | sed 's/^/  removed: /'
-diff -ruN "$from" "$to" | awk '/^(\+\+\+|---) / {next} /^\+/ {added++} /^-/ {removed++}
+the_diff | awk '/^(\+\+\+|---) / {next} /^\+/ {added++} /^-/ {removed++}
     END {printf "  %d lines added, %d removed\n\n", added, removed}'
-diff -ruN "$from" "$to"
+the_diff
 exit 0

@@ -12,9 +12,13 @@ qemu-system-x86_64 -accel tcg -cdrom "$build/kernel.iso" -no-reboot -S -gdb "tcp
 qemu=$!
 trap 'kill $qemu 2> /dev/null' EXIT
 
+# qemu-system-x86_64 reports 64-bit registers even while the CPU runs
+# 32-bit code (all of chapter 1, the start of the others); gdb must expect
+# them, or it refuses chapter 1's 32-bit ELF.
 # A hardware breakpoint: the kernel is not in memory yet when gdb attaches,
 # so a software breakpoint's int3 would be overwritten by the loader.
 gdb -q "$build/kernel.elf" \
+    -ex "set architecture i386:x86-64" \
     -ex "target remote localhost:$port" \
     -ex "hbreak kernel_main" \
     -ex "continue"
