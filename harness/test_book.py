@@ -257,3 +257,17 @@ def test_book_excerpts_match_their_sources(book_file):
 def test_book_has_a_readme():
     if not (BOOK / "README.md").is_file():
         fail("book/README.md (how to use the book) is missing")
+
+
+def test_excerpt_check_notices_a_changed_line():
+    """The excerpt check can fail: the first excerpt of the book, with one of
+    its lines changed, is no longer found in its source."""
+    excerpt = next((found[0] for found in (excerpts(path)[0] for path in book_files()) if found), None)
+    if excerpt is None:
+        fail("the book has no excerpt marked with its source, so nothing shows the check works")
+    _, source, code = excerpt
+    text = (ROOT / source).read_text(encoding="utf-8")
+    assert contains_lines(text, code), f"the first excerpt, from {source}, should match its source"
+    lines = code.splitlines()
+    lines[-1] += "  // changed"
+    assert not contains_lines(text, "\n".join(lines)), "an excerpt with a changed line still matched"
