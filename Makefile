@@ -19,7 +19,6 @@ MAKEFLAGS += --jobs=$(shell nproc 2> /dev/null || sysctl -n hw.ncpu) --output-sy
 
 CHAPTERS := $(sort $(notdir $(wildcard chapters/[0-9][0-9]-*)))
 PYTHON := /usr/bin/python3
-QEMU := qemu-system-x86_64
 
 # CH may be given as 3, 03 or 03-vga-text.
 chapter_dir = $(firstword $(filter $(1) $(1)-% 0$(1)-%,$(CHAPTERS)))
