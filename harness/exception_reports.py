@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import ktap
+from build import Builder
 from chapters import ARTIFACTS, BUILD, CHAPTERS
 from elf import ElfFile
 from machine import EXIT_SUCCESS, Machine
@@ -270,6 +271,17 @@ class Run:
         shown = self.serial.splitlines()[-count:]
         kept = f"\n\nkept: {self.artifacts}" if self.artifacts else ""
         return "serial output (last lines):\n" + "\n".join("  " + line for line in shown) + kept
+
+
+def declared_test_names(chapter: str, kernel: str) -> tuple[list[str], KernelFailure | None]:
+    """The tests a test kernel of the chapter declares, read from its ELF
+    while pytest collects (built first, so that they come from the current
+    source), or the failure that kept it from being built."""
+    try:
+        Builder().chapter(chapter)
+    except KernelFailure as failure:
+        return [], failure
+    return [test.name for test in ktap.declared_tests(BUILD / chapter / f"{kernel}.elf")], None
 
 
 def boot_test_kernel(chapter: str, name: str, command_line: str | None = None) -> Run:

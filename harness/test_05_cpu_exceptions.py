@@ -28,28 +28,16 @@ from dataclasses import dataclass, field
 
 import pytest
 
-import ktap
-from build import Builder
 from chapters import BUILD
 from elf import ElfFile
 from exception_reports import (BREAKPOINT, ERROR_CODE_VECTORS, PAGE_FAULT, SELECTOR_ERROR_CODE_VECTORS, Run,
                                boot_test_kernel, check_all_against_cpu, check_error_code, check_full_report,
-                               check_heading, check_symbol, check_whole_run, parse_reports, passed, source_line)
-from verdict import KernelFailure
+                               check_heading, check_symbol, check_whole_run, declared_test_names, parse_reports,
+                               passed, source_line)
 
 CHAPTER = "05-cpu-exceptions"
 
-def _declared_tests() -> tuple[list[str], KernelFailure | None]:
-    """The exception tests, read from the test kernel's ELF while pytest
-    collects (built first, so that they come from the current source)."""
-    try:
-        Builder().chapter(CHAPTER)
-    except KernelFailure as failure:
-        return [], failure
-    return [test.name for test in ktap.declared_tests(BUILD / CHAPTER / "exception_tests.elf")], None
-
-
-DECLARED, BUILD_FAILURE = _declared_tests()
+DECLARED, BUILD_FAILURE = declared_test_names(CHAPTER, "exception_tests")
 
 if BUILD_FAILURE is not None:
     def test_chapter_builds():

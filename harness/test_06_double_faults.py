@@ -43,17 +43,14 @@ from dataclasses import dataclass
 import pytest
 
 import interrupt_log
-import ktap
-from build import Builder
 from chapters import BUILD
 from elf import ElfFile, Symbol
 from exception_reports import (Report, Run, boot_test_kernel, check_against_cpu, check_error_code,
-                               check_full_report, check_heading, check_symbol, deliveries, parse_reports, passed,
-                               source_line)
+                               check_full_report, check_heading, check_symbol, declared_test_names, deliveries,
+                               parse_reports, passed, source_line)
 from interrupt_log import DeliveredInterrupt, RaisedException
 from machine import EXIT_SUCCESS
 from screen import Screen
-from verdict import KernelFailure
 
 CHAPTER = "06-double-faults"
 
@@ -181,18 +178,8 @@ def check_exception_chain(run_log: str, elf: ElfFile, function: str, first_cr2: 
     check_against_cpu(report, delivered[0])
 
 
-def _declared(kernel: str) -> tuple[list[str], KernelFailure | None]:
-    """The tests a test kernel declares, read from its ELF while pytest
-    collects (built first, so that they come from the current source)."""
-    try:
-        Builder().chapter(CHAPTER)
-    except KernelFailure as failure:
-        return [], failure
-    return [test.name for test in ktap.declared_tests(BUILD / CHAPTER / f"{kernel}.elf")], None
-
-
-DECLARED, BUILD_FAILURE = _declared("double_fault_tests")
-UNHANDLED, _ = _declared("unhandled_double_fault")
+DECLARED, BUILD_FAILURE = declared_test_names(CHAPTER, "double_fault_tests")
+UNHANDLED, _ = declared_test_names(CHAPTER, "unhandled_double_fault")
 
 if BUILD_FAILURE is not None:
     def test_chapter_builds():
