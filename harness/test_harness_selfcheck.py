@@ -117,7 +117,7 @@ def test_panic_is_quoted(boot, fixtures):
                                     timeout=TIMEOUT)
     assert failure.verdict is Verdict.PANIC
     # Not the first line, which only mentions the word: the panic itself.
-    assert failure.summary == "kernel panic: PANIC at panic.asm:15: the fixture panics on purpose"
+    assert failure.summary == "kernel panic: PANIC at panic.asm:10: the fixture panics on purpose"
 
 
 def test_reported_failure_names_the_failed_test(boot, fixtures):
