@@ -318,6 +318,8 @@ def passed(run: Run, test: str) -> ktap.Result:
                                 run.failure.hint, run.tail())
         raise KernelFailure(Verdict.FAIL, f"no result for {test}; QEMU exited with status {run.exit_status}",
                             "the serial output shows how far the kernel got", run.tail())
+    if result.skipped:
+        raise ktap.skipped_failure(result)
     if not result.ok:
         panicked = any(line.startswith("KERNEL PANIC") for line in result.message)
         raise KernelFailure(Verdict.PANIC if panicked else Verdict.FAIL,
@@ -335,7 +337,7 @@ def check_whole_run(run: Run) -> None:
         raise run.failure
     problems = run.report.problems()
     assert not problems, "; ".join(problems) + "\n" + run.tail()
-    failed = [r.name for r in run.report.results if not r.ok]
+    failed = [r.name for r in run.report.results if not r.ok or r.skipped]
     assert not failed, f"{run.name}: failed {', '.join(failed)}\n{run.tail()}"
     assert run.exit_status == EXIT_SUCCESS, (
         f"{run.name} exited with status {run.exit_status}, expected {EXIT_SUCCESS}\n{run.tail()}")

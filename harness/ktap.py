@@ -57,15 +57,18 @@ SECTION = "kernel_tests"
 
 # One record of the section, as kernel_test.h lays it out (its static_asserts
 # hold the kernel to this): the address of the name, the address of the
-# function, how the test is meant to end, padding to 32 bytes.
-RECORD = struct.Struct("<QQI12x")
+# function, how the test is meant to end, what it needs of the machine,
+# padding to 32 bytes.
+RECORD = struct.Struct("<QQII8x")
 ENDINGS = {0: "returns", 1: "panics"}
+NEEDS = {0: "nothing", 1: "vga_text_mode"}
 
 
 @dataclass(frozen=True)
 class DeclaredTest:
     name: str
     ending: str  # "returns" or "panics"
+    needs: str = "nothing"  # or "vga_text_mode": skipped on a machine without it
 
 
 def _string_at(elf: ElfFile, address: int) -> str:
@@ -89,9 +92,10 @@ def declared_tests(elf_path: Path | str) -> list[DeclaredTest]:
                          f"not a whole number of {RECORD.size}-byte records")
     tests = []
     for offset in range(table.offset, table.offset + table.size, RECORD.size):
-        name_address, _function, ending = RECORD.unpack_from(elf.data, offset)
+        name_address, _function, ending, needs = RECORD.unpack_from(elf.data, offset)
         tests.append(DeclaredTest(_string_at(elf, name_address),
-                                  ENDINGS.get(ending, f"unknown ending {ending}")))
+                                  ENDINGS.get(ending, f"unknown ending {ending}"),
+                                  NEEDS.get(needs, f"unknown need {needs}")))
     return tests
 
 
@@ -112,6 +116,11 @@ class Result:
     ok: bool
     directive: str  # what follows "#" on the result line, or ""
     diagnostics: list[str]  # the "# " lines since the previous result, without "# "
+
+    @property
+    def skipped(self) -> bool:
+        """KTAP writes a skipped test as ok, with "# SKIP reason"."""
+        return self.ok and self.directive.startswith("SKIP")
 
     @property
     def message(self) -> list[str]:
@@ -267,8 +276,10 @@ class KernelRuns:
     a test that should panic forms a group of its own when there are others:
     its panic ends the run. Only the tests pytest selected are run."""
 
-    def __init__(self, request: pytest.FixtureRequest, collection: Collection, shared_boot):
+    def __init__(self, request: pytest.FixtureRequest, collection: Collection, shared_boot, *,
+                 firmware: str = "bios"):
         self._boot_machine = shared_boot  # conftest.py's: keeps a failed test's evidence
+        self._firmware = firmware
         self._session = request.session
         self._module = request.module.__name__
         self._collection = collection
@@ -320,7 +331,7 @@ class KernelRuns:
 
     def _boot(self, kernel: TestKernel, command_line: str | None) -> KernelRun:
         image = BUILD / self._collection.chapter / f"{kernel.name}.iso"
-        machine = self._boot_machine(image, command_line=command_line, name=kernel.name)
+        machine = self._boot_machine(image, command_line=command_line, name=kernel.name, firmware=self._firmware)
         failure = None
         try:
             # The boot takes what it takes on a loaded machine; the tests get
@@ -331,6 +342,11 @@ class KernelRuns:
             failure = caught
         return KernelRun(kernel, command_line, parse(machine.serial_text), machine.exit_status, failure,
                          machine.serial_text)
+
+
+def skipped_failure(result: Result) -> KernelFailure:
+    return KernelFailure(Verdict.FAIL, f"{result.name} was skipped, not run: {result.directive}",
+                         "a skipped test proves nothing; it runs only on a machine that has what it needs")
 
 
 def check_passed(run: KernelRun, test: DeclaredTest) -> Result:
@@ -353,6 +369,8 @@ def check_passed(run: KernelRun, test: DeclaredTest) -> Result:
         printed = "\n".join("  # " + line for line in report.trailing)
         raise KernelFailure(verdict, summary, "the serial output shows how far the kernel got",
                             (f"what the test printed:\n{printed}\n\n" if printed else "") + run.serial_tail())
+    if result.skipped:
+        raise skipped_failure(result)
     if not result.ok:
         message = result.message
         panicked = any(line.startswith("KERNEL PANIC") for line in message)

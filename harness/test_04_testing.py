@@ -223,6 +223,12 @@ def made_up_run(serial: str, exit_status: int | None = EXIT_SUCCESS) -> ktap.Ker
     return ktap.KernelRun(kernel, None, ktap.parse(serial), exit_status, None, serial)
 
 
+def test_skipped_test_is_not_a_pass():
+    run = made_up_run("KTAP version 1\n1..1\nok 1 a # SKIP no VGA text mode: none here\n")
+    with pytest.raises(KernelFailure, match="^FAIL: a was skipped, not run: SKIP no VGA text mode: none here"):
+        ktap.check_passed(run, ktap.DeclaredTest("a", "returns"))
+
+
 def test_exit_without_a_plan_fails_each_test_saying_so():
     run = made_up_run("KTAP version 1\n", exit_status=EXIT_FAILURE)
     with pytest.raises(KernelFailure, match="no result for a: no plan line .*QEMU exited with status 35"):

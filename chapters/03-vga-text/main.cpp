@@ -3,6 +3,8 @@
 
 #include <stdint.h>
 
+#include "early_serial.h"
+#include "multiboot2.h"
 #include "panic.h"
 #include "print.h"
 #include "vga.h"
@@ -97,7 +99,16 @@ void show_replacement() {
 
 }  // namespace
 
-extern "C" void kernel_main(uint32_t /* multiboot_info_address */) {
+extern "C" void kernel_main(uint32_t multiboot_info_address) {
+    // The writer needs VGA text mode, which a UEFI machine does not have
+    // (chapter 2's main.cpp says more).
+    const multiboot2::BootInformation boot_information(multiboot_info_address);
+    if (const char* reason = boot_information.why_no_vga_text_mode()) {
+        write_serial_line("No VGA text mode, so the demo is not shown:");
+        write_serial_line(reason);
+        return;
+    }
+
     clear_screen();
     print_in_color(kTitleColor, "Chapter 3: a VGA text writer with type-safe formatting");
     println("");

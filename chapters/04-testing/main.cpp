@@ -113,6 +113,12 @@ void show_serial(bool serial_present, const char* command_line) {
 extern "C" void kernel_main(uint32_t multiboot_info_address) {
     const bool serial_present = initialize_serial_console();
     const multiboot2::BootInformation boot_information(multiboot_info_address);
+    // The demo is for the screen, which a UEFI machine does not have in
+    // text mode (chapter 2's main.cpp says more).
+    if (const char* reason = boot_information.why_no_vga_text_mode()) {
+        serial_println("No VGA text mode, so the demo is not shown: {}", reason);
+        return;
+    }
 
     clear_screen();
     print_in_color(kTitleColor, "Chapter 4: a serial port and in-kernel tests");

@@ -2,9 +2,11 @@
 
 // Reading the boot information a Multiboot2 loader hands the kernel: a
 // block of memory, whose address arrives in EBX, holding a list of tags
-// (memory map, command line, loader name, ...). This chapter needs only the
+// (memory map, command line, loader name, ...). This chapter needs two: the
 // command line, through which GRUB passes the words that follow the kernel
-// path on grub.cfg's multiboot2 line.
+// path on grub.cfg's multiboot2 line, and the framebuffer tag, through
+// which the loader says what the screen is: VGA text mode under a BIOS, and
+// under UEFI, which has no text mode, a framebuffer of pixels or nothing.
 
 #include <stddef.h>
 #include <stdint.h>
@@ -12,10 +14,11 @@
 namespace multiboot2 {
 
 // The tag types this kernel looks at. The list holds many others (memory
-// map, loader name, framebuffer, ...), which a walk simply steps over.
+// map, loader name, ...), which a walk simply steps over.
 enum class TagType : uint32_t {
     end = 0,
     command_line = 1,
+    framebuffer = 8,
 };
 
 // The block starts with its total size, then the tags follow.
@@ -32,6 +35,30 @@ struct Tag {
     uint32_t size;
 };
 static_assert(sizeof(Tag) == 8);
+
+enum class FramebufferType : uint8_t {
+    indexed = 0,   // pixels, each an index into a palette
+    rgb = 1,       // pixels, each its own red, green and blue
+    ega_text = 2,  // characters and colours, two bytes a cell: VGA text mode
+};
+
+// The framebuffer tag's common part (a palette or the colour layout of a
+// pixel follows it). In text mode, width and height count characters and
+// the pitch is the bytes of one row.
+struct FramebufferTag {
+    Tag tag;
+    uint64_t address;
+    uint32_t pitch;
+    uint32_t width;
+    uint32_t height;
+    uint8_t bits_per_pixel;
+    FramebufferType type;
+    uint16_t reserved;
+};
+static_assert(sizeof(FramebufferTag) == 32);
+static_assert(offsetof(FramebufferTag, address) == 8 && offsetof(FramebufferTag, pitch) == 16 &&
+              offsetof(FramebufferTag, bits_per_pixel) == 28 &&
+              offsetof(FramebufferTag, type) == 29);
 
 // The list ends with a tag of type end rather than at a known address, so
 // the end of a walk is a marker, not a position.
@@ -64,6 +91,14 @@ class BootInformation {
 
     // The kernel's command line, or "" when the loader passed none.
     [[nodiscard]] const char* command_line() const;
+
+    // The framebuffer tag, or nullptr when the loader passed none.
+    [[nodiscard]] const FramebufferTag* framebuffer() const;
+
+    // nullptr when the screen is in the VGA text mode this kernel writes
+    // to, 80 columns by 25 rows of two-byte cells at 0xb8000; otherwise
+    // why not, in words, for a kernel that must say why it shows nothing.
+    [[nodiscard]] const char* why_no_vga_text_mode() const;
 
   private:
     const InfoHeader* header_;

@@ -15,6 +15,5 @@ extern "C" void kernel_main(uint32_t multiboot_info_address) {
         // The results will go nowhere; the exit status still tells.
         println("No serial port: test results cannot be reported.");
     }
-    const multiboot2::BootInformation boot_information(multiboot_info_address);
-    ktest::run_tests(boot_information.command_line());
+    ktest::run_tests(multiboot2::BootInformation(multiboot_info_address));
 }

@@ -3,7 +3,7 @@
 // Besides memory, an x86 CPU has a second address space of 65536 I/O ports,
 // reached only with the `in` and `out` instructions. The devices of the
 // original PC live there, and so do the ones QEMU adds in the same spirit:
-// the serial port and the debug-exit device of this chapter among them.
+// the serial port, and QEMU's device that ends the emulator, among them.
 
 #include <stdint.h>
 

@@ -24,6 +24,9 @@ constexpr const char* kDiagnosticPrefix = "# ";
 // panic ending needs to finish the report is kept here.
 struct Run {
     const char* command_line = "";
+    // Why the machine has no VGA text mode (multiboot2.h); nullptr when it
+    // has one.
+    const char* why_no_vga_text_mode = nullptr;
     size_t reported = 0;
     const TestCase* current = nullptr;
     bool current_failed = false;
@@ -61,6 +64,13 @@ void report_result(SerialConsole& serial, const TestCase& test, bool passed) {
     run.all_passed &= passed;
 }
 
+// KTAP writes a skipped test as ok, with what it lacked after "# SKIP".
+void report_skipped(SerialConsole& serial, const TestCase& test, const char* lacking,
+                    const char* reason) {
+    serial.set_line_prefix("");
+    format_to(serial, "ok {} {} # SKIP {}: {}\n", ++run.reported, test.name, lacking, reason);
+}
+
 [[noreturn]] void finish() {
     qemu_exit(run.all_passed ? QemuExitCode::success : QemuExitCode::failure);
 }
@@ -89,6 +99,11 @@ void end_run_after_panic() {
 }
 
 void run_one(const TestCase& test) {
+    if (test.needs == Needs::vga_text_mode && run.why_no_vga_text_mode != nullptr) {
+        LockedSerialConsole serial;
+        report_skipped(*serial, test, "no VGA text mode", run.why_no_vga_text_mode);
+        return;
+    }
     {
         LockedSerialConsole serial;
         serial->set_line_prefix(kDiagnosticPrefix);
@@ -109,8 +124,9 @@ void run_one(const TestCase& test) {
 
 }  // namespace
 
-void run_tests(const char* command_line) {
-    run.command_line = command_line;
+void run_tests(const multiboot2::BootInformation& boot_information) {
+    run.command_line = boot_information.command_line();
+    run.why_no_vga_text_mode = boot_information.why_no_vga_text_mode();
     set_panic_ending(end_run_after_panic);
     {
         LockedSerialConsole serial;

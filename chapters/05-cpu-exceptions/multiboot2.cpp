@@ -13,6 +13,11 @@ constexpr uint32_t align_up(uint32_t size) {
 }
 static_assert(align_up(8) == 8 && align_up(9) == 16 && align_up(17) == 24);
 
+constexpr uint64_t kVgaTextBuffer = 0xb8000;
+constexpr uint32_t kVgaTextColumns = 80;
+constexpr uint32_t kVgaTextRows = 25;
+constexpr uint32_t kVgaCellBytes = 2;
+
 }  // namespace
 
 TagIterator& TagIterator::operator++() {
@@ -29,6 +34,33 @@ const char* BootInformation::command_line() const {
         }
     }
     return "";
+}
+
+const FramebufferTag* BootInformation::framebuffer() const {
+    for (const Tag& tag : *this) {
+        if (tag.type == TagType::framebuffer) {
+            return reinterpret_cast<const FramebufferTag*>(&tag);
+        }
+    }
+    return nullptr;
+}
+
+const char* BootInformation::why_no_vga_text_mode() const {
+    // GRUB describes the BIOS's text mode with this tag too. No tag at all
+    // says nothing about the screen, and writing to 0xb8000 on a guess
+    // would write to whatever is there.
+    const FramebufferTag* tag = framebuffer();
+    if (tag == nullptr) {
+        return "the boot loader describes no screen at all.";
+    }
+    if (tag->type != FramebufferType::ega_text) {
+        return "the screen is a framebuffer of pixels, as UEFI leaves it.";
+    }
+    if (tag->address != kVgaTextBuffer || tag->width != kVgaTextColumns ||
+        tag->height != kVgaTextRows || tag->pitch != kVgaTextColumns * kVgaCellBytes) {
+        return "the text mode is not 80x25 at 0xb8000.";
+    }
+    return nullptr;
 }
 
 }  // namespace multiboot2

@@ -5,16 +5,25 @@
 //
 //     #include "kernel_test.h"
 //
-//     KERNEL_TEST(vga_newline_starts_the_next_row) {
+//     KERNEL_TEST(format_zero) {
+//         EXPECT_EQ(formatted("{} {:x}", 0, 0u).text(), "0 0x0");
+//     }
+//
+//     KERNEL_TEST_SHOULD_PANIC(panic_ends_the_kernel) {
+//         panic("on purpose");  // the test passes only if this panics
+//     }
+//
+//     KERNEL_TEST_ON_SCREEN(vga_newline_starts_the_next_row) {
 //         clear_screen();
 //         print("a\nb");
 //         EXPECT_EQ(screen_character(1, 0), 'b');
 //         EXPECT_TRUE(screen_row_is_blank(2));
 //     }
 //
-//     KERNEL_TEST_SHOULD_PANIC(panic_ends_the_kernel) {
-//         panic("on purpose");  // the test passes only if this panics
-//     }
+// A test that reads the screen back needs VGA text mode, which a machine
+// booted through UEFI does not have. Declared with KERNEL_TEST_ON_SCREEN,
+// it runs where the boot information says there is one, and is reported
+// as skipped, with the reason, where there is not.
 //
 // Expectations, each printing what it checked, both values, file and line
 // when it fails:
@@ -56,13 +65,15 @@
 //     #   24: 24
 //     not ok 2 vga_wrap
 //
-// and ends QEMU with QemuExitCode::success if every test passed, failure
-// otherwise.
+// A skipped test is "ok 3 vga_wrap # SKIP no VGA text mode: ...". The
+// runner ends QEMU with QemuExitCode::success if every test passed or was
+// skipped, failure otherwise.
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include "format.h"
+#include "multiboot2.h"
 
 namespace ktest {
 
@@ -70,6 +81,12 @@ namespace ktest {
 enum class Ending : uint32_t {
     returns = 0,
     panics = 1,
+};
+
+// What a test needs of the machine to run at all.
+enum class Needs : uint32_t {
+    nothing = 0,
+    vga_text_mode = 1,
 };
 
 // What a test declaration leaves in the ELF section kernel_tests. The
@@ -86,15 +103,17 @@ struct alignas(32) TestCase {
     const char* name;
     void (*function)();
     Ending ending;
+    Needs needs;
 };
 static_assert(sizeof(TestCase) == 32 && alignof(TestCase) == 32);
 static_assert(offsetof(TestCase, name) == 0 && offsetof(TestCase, function) == 8 &&
-              offsetof(TestCase, ending) == 16);
+              offsetof(TestCase, ending) == 16 && offsetof(TestCase, needs) == 20);
 
-// Runs the tests that the command line selects with tests=NAME,NAME,...,
-// or all of them when it names none (test_selection.h), and ends QEMU with
-// the verdict.
-[[noreturn]] void run_tests(const char* command_line);
+// Runs the tests that the kernel's command line selects with
+// tests=NAME,NAME,..., or all of them when it names none
+// (test_selection.h), and ends QEMU with the verdict. The boot information
+// also says what the machine has, for the tests that need something.
+[[noreturn]] void run_tests(const multiboot2::BootInformation& boot_information);
 
 // Marks the running test as failed; the expectations call it.
 void fail_current_test();
@@ -147,14 +166,17 @@ bool expect_equality(bool want_equal, const char* check, Actual actual, const ch
 // Macros, because a function cannot see the text of its arguments, nor
 // declare a function and the record that registers it in one line.
 
-#define KTEST_DECLARE(name, ending)                                                               \
+#define KTEST_DECLARE(name, ending, needs)                                                        \
     static void name##_test();                                                                    \
     [[gnu::section("kernel_tests"), gnu::used]] static constexpr ::ktest::TestCase name##_record{ \
-        #name, name##_test, ending};                                                              \
+        #name, name##_test, ending, needs};                                                       \
     static void name##_test()
 
-#define KERNEL_TEST(name) KTEST_DECLARE(name, ::ktest::Ending::returns)
-#define KERNEL_TEST_SHOULD_PANIC(name) KTEST_DECLARE(name, ::ktest::Ending::panics)
+#define KERNEL_TEST(name) KTEST_DECLARE(name, ::ktest::Ending::returns, ::ktest::Needs::nothing)
+#define KERNEL_TEST_SHOULD_PANIC(name) \
+    KTEST_DECLARE(name, ::ktest::Ending::panics, ::ktest::Needs::nothing)
+#define KERNEL_TEST_ON_SCREEN(name) \
+    KTEST_DECLARE(name, ::ktest::Ending::returns, ::ktest::Needs::vga_text_mode)
 
 #define KTEST_HERE (::ktest::SourceLocation{__FILE__, __LINE__})
 

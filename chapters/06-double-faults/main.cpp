@@ -39,7 +39,14 @@ extern "C" void kernel_main(uint32_t multiboot_info_address) {
     install_kernel_stack_guard_page();
     initialize_double_fault_handler();
     const bool serial_present = initialize_serial_console();
-    load_kernel_symbols(multiboot2::BootInformation(multiboot_info_address));
+    const multiboot2::BootInformation boot_information(multiboot_info_address);
+    load_kernel_symbols(boot_information);
+    // The demo is for the screen, which a UEFI machine does not have in
+    // text mode (chapter 2's main.cpp says more).
+    if (const char* reason = boot_information.why_no_vga_text_mode()) {
+        serial_println("No VGA text mode, so the demo is not shown: {}", reason);
+        return;
+    }
 
     clear_screen();
     {

@@ -31,5 +31,5 @@ extern "C" void kernel_main(uint32_t multiboot_info_address) {
     }
     const multiboot2::BootInformation boot_information(multiboot_info_address);
     load_kernel_symbols(boot_information);
-    ktest::run_tests(boot_information.command_line());
+    ktest::run_tests(boot_information);
 }

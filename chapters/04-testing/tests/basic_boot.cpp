@@ -8,7 +8,7 @@
 #include "screen.h"
 #include "serial_console.h"
 
-KERNEL_TEST(basic_boot_println_reaches_the_screen) {
+KERNEL_TEST_ON_SCREEN(basic_boot_println_reaches_the_screen) {
     println("basic_boot: printing works");
     EXPECT_TRUE(screen_row_starts_with(0, "basic_boot: printing works"));
     EXPECT_EQ(screen_attribute(0, 0), kDefaultTextColor.value());

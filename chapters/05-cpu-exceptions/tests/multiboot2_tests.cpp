@@ -59,3 +59,54 @@ KERNEL_TEST(multiboot2_walk_visits_every_tag_until_the_end) {
     }
     EXPECT_EQ(tags, 2);
 }
+
+namespace {
+
+// Boot information whose only tag is a framebuffer tag: GRUB's under a BIOS
+// by default, and the variations a UEFI boot or another loader gives.
+struct alignas(8) InfoWithFramebuffer {
+    uint32_t total_size = sizeof(InfoWithFramebuffer);
+    uint32_t reserved = 0;
+    multiboot2::FramebufferTag framebuffer{
+        .tag = {multiboot2::TagType::framebuffer, sizeof(multiboot2::FramebufferTag)},
+        .address = 0xb8000,
+        .pitch = 160,
+        .width = 80,
+        .height = 25,
+        .bits_per_pixel = 16,
+        .type = multiboot2::FramebufferType::ega_text,
+        .reserved = 0,
+    };
+    uint32_t end_type = 0;
+    uint32_t end_size = 8;
+};
+
+[[nodiscard]] const char* why_no_vga_text_mode(const InfoWithFramebuffer& info) {
+    return multiboot2::BootInformation(address_of(&info)).why_no_vga_text_mode();
+}
+
+}  // namespace
+
+KERNEL_TEST(multiboot2_text_framebuffer_at_0xb8000_is_vga_text_mode) {
+    const InfoWithFramebuffer info;
+    EXPECT_EQ(why_no_vga_text_mode(info), static_cast<const char*>(nullptr));
+}
+
+KERNEL_TEST(multiboot2_pixel_framebuffer_is_no_text_mode) {
+    InfoWithFramebuffer info;
+    info.framebuffer.type = multiboot2::FramebufferType::rgb;
+    info.framebuffer.address = 0x80000000;
+    EXPECT_EQ(why_no_vga_text_mode(info), "the screen is a framebuffer of pixels, as UEFI leaves it.");
+}
+
+KERNEL_TEST(multiboot2_text_mode_of_another_size_is_not_the_one_written_to) {
+    InfoWithFramebuffer info;
+    info.framebuffer.height = 50;
+    EXPECT_EQ(why_no_vga_text_mode(info), "the text mode is not 80x25 at 0xb8000.");
+}
+
+KERNEL_TEST(multiboot2_without_framebuffer_tag_there_is_no_known_screen) {
+    const InfoWithoutCommandLine info;
+    EXPECT_EQ(multiboot2::BootInformation(address_of(&info)).why_no_vga_text_mode(),
+              "the boot loader describes no screen at all.");
+}

@@ -12,7 +12,7 @@ constexpr ColorCode kYellowOnBlue{Color::Yellow, Color::Blue};
 
 }  // namespace
 
-KERNEL_TEST(vga_text_lands_in_the_buffer) {
+KERNEL_TEST_ON_SCREEN(vga_text_lands_in_the_buffer) {
     clear_screen();
     print("Hello");
     EXPECT_TRUE(screen_row_starts_with(0, "Hello "));
@@ -20,7 +20,7 @@ KERNEL_TEST(vga_text_lands_in_the_buffer) {
     EXPECT_TRUE(screen_row_is_blank(1));
 }
 
-KERNEL_TEST(vga_color_goes_into_the_attribute) {
+KERNEL_TEST_ON_SCREEN(vga_color_goes_into_the_attribute) {
     clear_screen();
     set_text_color(kYellowOnBlue);
     print("c");
@@ -30,7 +30,7 @@ KERNEL_TEST(vga_color_goes_into_the_attribute) {
     EXPECT_EQ(screen_attribute(0, 1), kDefaultTextColor.value());
 }
 
-KERNEL_TEST(vga_newline_starts_the_next_row) {
+KERNEL_TEST_ON_SCREEN(vga_newline_starts_the_next_row) {
     clear_screen();
     print("a\nb");
     EXPECT_EQ(screen_character(0, 0), 'a');
@@ -38,7 +38,7 @@ KERNEL_TEST(vga_newline_starts_the_next_row) {
     EXPECT_EQ(screen_character(1, 0), 'b');
 }
 
-KERNEL_TEST(vga_long_line_wraps) {
+KERNEL_TEST_ON_SCREEN(vga_long_line_wraps) {
     clear_screen();
     for (size_t column = 0; column < VgaWriter::kColumns; ++column) {
         print("{}", static_cast<char>('a' + column % 26));
@@ -51,7 +51,7 @@ KERNEL_TEST(vga_long_line_wraps) {
     EXPECT_TRUE(screen_row_is_blank(2));
 }
 
-KERNEL_TEST(vga_character_past_the_last_column_wraps) {
+KERNEL_TEST_ON_SCREEN(vga_character_past_the_last_column_wraps) {
     clear_screen();
     for (size_t column = 0; column <= VgaWriter::kColumns; ++column) {
         print("x");
@@ -61,7 +61,7 @@ KERNEL_TEST(vga_character_past_the_last_column_wraps) {
     EXPECT_EQ(screen_character(1, 1), ' ');
 }
 
-KERNEL_TEST(vga_scroll_keeps_the_last_rows) {
+KERNEL_TEST_ON_SCREEN(vga_scroll_keeps_the_last_rows) {
     clear_screen();
     constexpr size_t kLines = 30;
     for (size_t line = 0; line < kLines; ++line) {
@@ -77,7 +77,7 @@ KERNEL_TEST(vga_scroll_keeps_the_last_rows) {
     EXPECT_TRUE(screen_row_is_blank(VgaWriter::kRows - 1));
 }
 
-KERNEL_TEST(vga_unprintable_bytes_show_as_a_block) {
+KERNEL_TEST_ON_SCREEN(vga_unprintable_bytes_show_as_a_block) {
     clear_screen();
     print("\x01\t\x7f\xc3");
     for (size_t column = 0; column < 4; ++column) {
