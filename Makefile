@@ -3,7 +3,9 @@
 #
 #   make                     build every chapter into build/
 #   make run [CH=03]         boot a chapter in QEMU (default: the last one)
+#                            FIRMWARE=uefi boots it through UEFI instead of a BIOS
 #   make test                build everything and run the test harness
+#   make test-uefi           every test kernel under UEFI too (make test boots a few)
 #   make gdb CH=03           boot halted, with gdb attached
 #   make diff FROM=03 TO=04  what a step adds
 #   make bench               boot and build timings
@@ -25,7 +27,7 @@ chapter_dir = $(firstword $(filter $(1) $(1)-% 0$(1)-%,$(CHAPTERS)))
 CH ?= $(lastword $(CHAPTERS))
 CHAPTER := $(call chapter_dir,$(CH))
 
-.PHONY: all $(CHAPTERS) harness-fixtures build run test gdb diff bench grade book screenshots \
+.PHONY: all $(CHAPTERS) harness-fixtures build run test test-uefi gdb diff bench grade book screenshots \
 	branches clean deps test-deps book-deps check-chapter
 
 all: $(CHAPTERS) harness-fixtures
@@ -58,9 +60,12 @@ test-deps:
 book-deps:
 	@common/check-deps.sh book
 
-run: deps check-chapter
+# bios (SeaBIOS, QEMU's own) or uefi (OVMF).
+FIRMWARE ?= bios
+run: check-chapter
+	@common/check-deps.sh $(if $(filter uefi,$(FIRMWARE)),uefi)
 	@$(MAKE) --no-print-directory -C chapters/$(CHAPTER)
-	@common/run.sh build/$(CHAPTER)/kernel.iso
+	@common/run.sh build/$(CHAPTER)/kernel.iso $(FIRMWARE)
 
 gdb: deps check-chapter
 	@$(MAKE) --no-print-directory -C chapters/$(CHAPTER)
@@ -72,6 +77,13 @@ PYTEST_ARGS ?=
 test: test-deps
 	@$(MAKE) --no-print-directory all
 	$(PYTHON) -m pytest harness -n auto --dist loadgroup --junitxml=build/test-results.xml $(PYTEST_ARGS)
+
+# Under UEFI a boot takes ten times as long, so make test boots one test
+# kernel per chapter that way, and this target every one.
+test-uefi: test-deps
+	@$(MAKE) --no-print-directory all
+	$(PYTHON) -m pytest harness/test_uefi.py --uefi-all -n auto --dist loadgroup \
+		--junitxml=build/test-uefi-results.xml $(PYTEST_ARGS)
 
 diff:
 	@common/diff.sh "$(call chapter_dir,$(FROM))" "$(call chapter_dir,$(TO))" "$(FROM)" "$(TO)"

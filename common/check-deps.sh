@@ -2,11 +2,13 @@
 # Checks that the tools a make target needs are installed. As root or in CI
 # (CI=true) it installs the missing Debian packages; otherwise it names them
 # and the command that installs them.
-# Usage: check-deps.sh [test] [book]
+# Usage: check-deps.sh [test] [book] [uefi]
 #   (nothing)  building and booting: make, make run, make gdb
 #   test       also what the test suite runs: pytest, g++ (the second
-#              compiler every chapter is built with), pandoc and chromium
+#              compiler every chapter is built with), pandoc, chromium and
+#              the UEFI firmware
 #   book       also what renders the book: pandoc
+#   uefi       also the UEFI firmware for QEMU: make run FIRMWARE=uefi
 set -euo pipefail
 
 # A tool, and the Debian package it comes in.
@@ -18,16 +20,28 @@ tools=(
     "grub-mkimage grub-common"
     "grub-file grub-common"
     "xorriso xorriso"
+    "mformat mtools"
+    "mcopy mtools"
+)
+# Files a package brings that no command stands for.
+files=(
+    # GRUB's BIOS and UEFI platform files come apart from grub-mkimage:
+    # without them it cannot make our ISOs' boot images (common/make-iso.sh).
+    "/usr/lib/grub/i386-pc/cdboot.img grub-pc-bin"
+    "/usr/lib/grub/x86_64-efi/multiboot2.mod grub-efi-amd64-bin"
 )
 python_modules=()
 for purpose in "$@"; do
     case $purpose in
         test)
             tools+=("g++ g++" "pandoc pandoc" "chromium chromium")
+            files+=("/usr/share/OVMF/OVMF_CODE.fd ovmf")
             python_modules+=("pytest python3-pytest" "pexpect python3-pexpect"
                              "xdist python3-pytest-xdist") ;;
         book)
             tools+=("pandoc pandoc") ;;
+        uefi)
+            files+=("/usr/share/OVMF/OVMF_CODE.fd ovmf") ;;
         *)
             echo "check-deps.sh: unknown purpose '$purpose'" >&2; exit 2 ;;
     esac
@@ -39,9 +53,10 @@ for entry in "${tools[@]}"; do
     command -v "$tool" > /dev/null || missing+=("$package")
 done
 
-# GRUB's BIOS platform files come apart from grub-mkimage: without them it
-# cannot make the BIOS boot image of our ISOs (common/make-iso.sh).
-[ -f /usr/lib/grub/i386-pc/cdboot.img ] || missing+=(grub-pc-bin)
+for entry in "${files[@]}"; do
+    read -r file package <<< "$entry"
+    [ -f "$file" ] || missing+=("$package")
+done
 
 # The harness runs under Debian's Python, which has these as packages.
 for entry in "${python_modules[@]}"; do

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Boots a kernel ISO in QEMU for a person to watch.
+# Usage: run.sh KERNEL.iso [bios|uefi]
 # With a window system, QEMU opens a window and the serial port prints here.
 # Without one (SSH, a container), the VGA text screen is drawn in this
-# terminal and the serial port goes to a log beside the ISO.
+# terminal and the serial port goes to a log beside the ISO; under UEFI,
+# which has no text screen to draw, the serial port prints here instead.
 set -euo pipefail
-iso=$1
+iso=$1 firmware=${2:-bios}
 serial_log="$(dirname "$iso")/serial.log"
 
 machine=(
@@ -13,9 +15,19 @@ machine=(
     -no-reboot                                      # stop at a triple fault
     -device isa-debug-exit,iobase=0xf4,iosize=0x04  # lets a kernel end QEMU
 )
+case $firmware in
+    bios) ;;
+    uefi) machine+=(-drive if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE.fd) ;;
+    *) echo "run.sh: firmware must be bios or uefi, not '$firmware'" >&2; exit 2 ;;
+esac
 
 if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
     exec qemu-system-x86_64 "${machine[@]}" -serial stdio
+fi
+
+if [ "$firmware" = uefi ]; then
+    echo "No window system, and no text screen under UEFI: serial output follows. Quit with Ctrl-C."
+    exec qemu-system-x86_64 "${machine[@]}" -display none -serial stdio
 fi
 
 echo "No window system: showing the screen here. Serial output: $serial_log"

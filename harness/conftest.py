@@ -35,11 +35,14 @@ from verdict import KernelFailure, Verdict  # noqa: E402
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--chapter", action="append", default=[], metavar="NN",
                      help="run only this chapter's tests (2, 02 or 02-minimal-kernel); may be repeated")
+    parser.addoption("--uefi-all", action="store_true",
+                     help="boot every test kernel under UEFI, not only one per chapter (make test-uefi)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "chapter(number): the test belongs to this chapter (for --chapter), "
                                        "where its module's name does not say so")
+    config.addinivalue_line("markers", "uefi_all: a UEFI boot that only --uefi-all runs (test_uefi.py)")
 
 
 def _chapters_of(item: pytest.Item) -> set[str]:
@@ -56,16 +59,19 @@ def _chapters_of(item: pytest.Item) -> set[str]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselects (never skips) what the options leave out: other chapters'
+    tests, and the slow UEFI boots without --uefi-all."""
     wanted = config.getoption("--chapter")
-    if not wanted:
-        return
     try:
         numbers = {chapter_number(name) for name in wanted}
     except ValueError as error:
         raise pytest.UsageError(str(error)) from error
+    all_uefi = config.getoption("--uefi-all")
     selected, deselected = [], []
     for item in items:
-        (selected if _chapters_of(item) & numbers else deselected).append(item)
+        keep = (not numbers or _chapters_of(item) & numbers) and (
+            all_uefi or item.get_closest_marker("uefi_all") is None)
+        (selected if keep else deselected).append(item)
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = selected

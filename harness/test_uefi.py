@@ -1,0 +1,103 @@
+"""The chapters boot under UEFI as well as under a BIOS: the same GRUB ISO,
+started by OVMF instead of SeaBIOS (common/make-iso.sh gives the disc a
+boot entry for each).
+
+A UEFI firmware leaves the screen in a graphics mode; there is no VGA text
+mode, and the Multiboot2 boot information says so in its framebuffer tag.
+The kernels of chapters 02 to 06 say so on serial instead of writing to
+0xb8000. The test kernels of chapters 04 to 06 run every test, except that
+those declared KERNEL_TEST_ON_SCREEN, which read the screen back, report
+themselves skipped with the reason; each of those must be skipped, and
+nothing else may be.
+
+Under TCG, OVMF takes some 4 s of CPU time to start each boot, forty times
+SeaBIOS's. So `make test` boots one test kernel per chapter under UEFI, and
+the chapter 02 and 03 kernels; `make test-uefi` (pytest --uefi-all) boots
+every test kernel that must pass, and every chapter's kernel.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import ktap
+from machine import EXIT_SUCCESS
+
+NO_TEXT_MODE_REASON = "the screen is a framebuffer of pixels, as UEFI leaves it."
+
+# The test kernels that must pass, by chapter; the first of each chapter is
+# the one `make test` boots. The rest need --uefi-all.
+KERNELS = {
+    "04-testing": ["unit_tests", "basic_boot", "should_panic"],
+    "05-cpu-exceptions": ["exception_tests", "unit_tests", "basic_boot", "should_panic",
+                          "unhandled_exception"],
+    "06-double-faults": ["double_fault_tests", "unit_tests", "basic_boot", "should_panic",
+                         "exception_tests", "unhandled_exception", "unhandled_double_fault"],
+}
+COLLECTIONS = {chapter: ktap.collect(chapter, [ktap.TestKernel(name, EXIT_SUCCESS) for name in names])
+               for chapter, names in KERNELS.items()}
+
+# Only the demos of chapters 02 and 03 run in `make test`: the later ones
+# take the same branch, in the same words, through their own serial driver.
+KERNEL_DEMOS = {
+    "02-minimal-kernel": "Hello World!",
+    "03-vga-text": "the demo",
+    "04-testing": "the demo",
+    "05-cpu-exceptions": "the demo",
+    "06-double-faults": "the demo",
+}
+DEMOS_IN_EVERY_RUN = ("02-minimal-kernel", "03-vga-text")
+
+ALL_ONLY = pytest.mark.uefi_all
+
+
+def _in_kernel_params() -> list:
+    params = []
+    for chapter, collection in COLLECTIONS.items():
+        for kernel in collection.kernels:
+            marks = [pytest.mark.xdist_group(f"uefi-{chapter}-{kernel.name}")]
+            if kernel.name != KERNELS[chapter][0]:
+                marks.append(ALL_ONLY)
+            for test in collection.declared.get(kernel.name, []):
+                params.append(pytest.param(chapter, kernel, test, id=f"{chapter}-{kernel.name}-{test.name}",
+                                           marks=marks))
+    return params
+
+
+@pytest.fixture(scope="module")
+def uefi_runs(request: pytest.FixtureRequest, shared_boot) -> dict[str, ktap.KernelRuns]:
+    return {chapter: ktap.KernelRuns(request, collection, shared_boot, firmware="uefi")
+            for chapter, collection in COLLECTIONS.items()}
+
+
+BUILD_FAILURES = {chapter: c.build_failure for chapter, c in COLLECTIONS.items() if c.build_failure is not None}
+if BUILD_FAILURES:
+    @pytest.mark.parametrize("chapter", list(BUILD_FAILURES))
+    def test_chapter_builds(chapter: str):
+        """Stands in for the tests that could not be collected."""
+        raise BUILD_FAILURES[chapter]
+
+
+@pytest.mark.parametrize("chapter, kernel, test", _in_kernel_params())
+def test_in_kernel_under_uefi(uefi_runs, chapter: str, kernel: ktap.TestKernel, test: ktap.DeclaredTest):
+    run = uefi_runs[chapter].run_of(kernel, test)
+    if test.needs != "vga_text_mode":
+        ktap.check_passed(run, test)
+        return
+    result = run.report.result(test.name)
+    assert result is not None, f"no result for {test.name}\n{run.serial_tail()}"
+    assert result.skipped, (f"{test.name} reads the screen back, which has no text mode under UEFI; it must be "
+                            f"skipped, but reported: {'ok' if result.ok else 'not ok'} {result.directive}")
+    assert result.directive == f"SKIP no VGA text mode: {NO_TEXT_MODE_REASON}"
+
+
+@pytest.mark.parametrize("chapter", [
+    pytest.param(chapter, id=chapter, marks=[] if chapter in DEMOS_IN_EVERY_RUN else [ALL_ONLY])
+    for chapter in KERNEL_DEMOS])
+def test_kernel_says_on_serial_that_there_is_no_text_mode(boot, build, chapter: str):
+    machine = boot(build.chapter(chapter).iso(), firmware="uefi")
+    what = re.escape(KERNEL_DEMOS[chapter])
+    machine.wait_for_serial(rf"No VGA text mode, so {what} is not shown:\s+{re.escape(NO_TEXT_MODE_REASON)}")
+    machine.wait_until_halted_in("halt_forever")
