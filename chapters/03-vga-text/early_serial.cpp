@@ -7,13 +7,14 @@
 namespace {
 
 constexpr IoPort kCom1{0x3f8};
-constexpr IoPort kTransmitHolding = kCom1;                  // write: the next byte to send
-constexpr IoPort kLineStatus = kCom1.offset_by(5);          // read: the UART's state
-constexpr uint8_t kTransmitHoldingEmpty = 1 << 5;           // it can take a byte
+constexpr IoPort kTransmitHolding = kCom1;          // write: the next byte to send
+constexpr IoPort kLineStatus = kCom1.offset_by(5);  // read: the UART's state
+constexpr uint8_t kTransmitHoldingEmpty = 1 << 5;   // line status: it can take a byte
 
-// A UART at 9600 baud and slower takes about a millisecond a byte. Waiting
-// for at most this many status reads, some milliseconds, keeps an absent
-// or stuck UART from hanging the kernel: the text is lost instead.
+// At 9600 baud a byte takes about a millisecond on the wire, and a port
+// read about a microsecond: this many reads wait for a slow UART, and give
+// up on an absent or stuck one after a tenth of a second, losing the text
+// instead of hanging the kernel.
 constexpr uint32_t kMaxStatusReads = 100000;
 
 void write_byte(uint8_t byte) {
