@@ -35,13 +35,13 @@ for purpose in "$@"; do
     case $purpose in
         test)
             tools+=("g++ g++" "pandoc pandoc" "chromium chromium")
-            files+=("/usr/share/OVMF/OVMF_CODE.fd ovmf")
+            files+=("/usr/share/OVMF/OVMF_CODE_4M.fd ovmf")
             python_modules+=("pytest python3-pytest" "pexpect python3-pexpect"
                              "xdist python3-pytest-xdist") ;;
         book)
             tools+=("pandoc pandoc") ;;
         uefi)
-            files+=("/usr/share/OVMF/OVMF_CODE.fd ovmf") ;;
+            files+=("/usr/share/OVMF/OVMF_CODE_4M.fd ovmf") ;;
         *)
             echo "check-deps.sh: unknown purpose '$purpose'" >&2; exit 2 ;;
     esac

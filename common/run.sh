@@ -17,7 +17,7 @@ machine=(
 )
 case $firmware in
     bios) ;;
-    uefi) machine+=(-drive if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE.fd) ;;
+    uefi) machine+=(-drive if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd) ;;
     *) echo "run.sh: firmware must be bios or uefi, not '$firmware'" >&2; exit 2 ;;
 esac
 

@@ -67,9 +67,10 @@ MACHINE_ARGS = (
 )
 
 # UEFI instead of a BIOS: OVMF, from Debian's ovmf package, as the
-# machine's flash. Its variables would need a second, writable flash; left
-# without one, OVMF keeps them in memory, which is all booting a CD needs.
-OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE.fd")
+# machine's flash (the 4 MiB build, which Debian and Ubuntu both ship). Its
+# variables would need a second, writable flash; left without one, OVMF
+# keeps them in memory, which is all booting a CD needs.
+OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
 FIRMWARES = ("bios", "uefi")
 
 # Under TCG, OVMF takes some 4 s of CPU time to reach GRUB, where SeaBIOS
