@@ -12,12 +12,17 @@
 #   make screenshots         each chapter's screen, from the real kernel, into book/images/
 #   make branches            git branches chapter-01 ... chapter-06, one standalone project each
 #   make clean               remove build/
+#
+# UBSAN=1 builds with the undefined behaviour sanitizer into build/ubsan/
+# (make UBSAN=1, make build CH=04 UBSAN=1): the chapters that have a panic()
+# to report through, 03 on.
 
 # Chapters build in parallel, one per CPU, each chapter's output kept
 # together so that an error is not lost among another chapter's lines.
 MAKEFLAGS += --jobs=$(shell nproc 2> /dev/null || sysctl -n hw.ncpu) --output-sync=target
 
 CHAPTERS := $(sort $(notdir $(wildcard chapters/[0-9][0-9]-*)))
+UBSAN_CHAPTERS := $(sort $(notdir $(patsubst %/panic.h,%,$(wildcard chapters/[0-9][0-9]-*/panic.h))))
 PYTHON := /usr/bin/python3
 
 # CH may be given as 3, 03 or 03-vga-text.
@@ -28,7 +33,11 @@ CHAPTER := $(call chapter_dir,$(CH))
 .PHONY: all $(CHAPTERS) harness-fixtures build run test gdb diff bench grade book screenshots \
 	branches clean deps test-deps book-deps check-chapter
 
+ifeq ($(UBSAN),1)
+all: $(UBSAN_CHAPTERS)
+else
 all: $(CHAPTERS) harness-fixtures
+endif
 
 $(CHAPTERS):
 	@$(MAKE) --no-print-directory -C chapters/$@
