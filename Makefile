@@ -3,7 +3,8 @@
 #
 #   make                     build every chapter into build/
 #   make run [CH=03]         boot a chapter in QEMU (default: the last one)
-#   make test                build everything and run the test harness
+#   make test                build everything and run the test harness, also on the UBSan build
+#   make test-ubsan          only the tests of the UBSan build (chapters 03 on)
 #   make gdb CH=03           boot halted, with gdb attached
 #   make diff FROM=03 TO=04  what a step adds
 #   make bench               boot and build timings
@@ -30,8 +31,8 @@ chapter_dir = $(firstword $(filter $(1) $(1)-% 0$(1)-%,$(CHAPTERS)))
 CH ?= $(lastword $(CHAPTERS))
 CHAPTER := $(call chapter_dir,$(CH))
 
-.PHONY: all $(CHAPTERS) harness-fixtures build run test gdb diff bench grade book screenshots \
-	branches clean deps test-deps book-deps check-chapter
+.PHONY: all $(CHAPTERS) harness-fixtures build run test test-ubsan gdb diff bench grade book \
+	screenshots branches clean deps test-deps book-deps check-chapter
 
 ifeq ($(UBSAN),1)
 all: $(UBSAN_CHAPTERS)
@@ -77,10 +78,19 @@ gdb: deps check-chapter
 
 # Arguments for pytest, e.g. make test PYTEST_ARGS="-k 03 -x". The tests
 # of one test kernel form an xdist group, so that one worker boots it once.
+# make test runs the suite on the normal build, then (as make test-ubsan)
+# the tests of chapters 03 on again on the UBSan build, each run with its
+# own JUnit XML.
 PYTEST_ARGS ?=
+PYTEST := $(PYTHON) -m pytest harness -n auto --dist loadgroup
 test: test-deps
 	@$(MAKE) --no-print-directory all
-	$(PYTHON) -m pytest harness -n auto --dist loadgroup --junitxml=build/test-results.xml $(PYTEST_ARGS)
+	$(PYTEST) --junitxml=build/test-results.xml $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory test-ubsan
+
+test-ubsan: test-deps
+	@$(MAKE) --no-print-directory all UBSAN=1
+	$(PYTEST) --ubsan --junitxml=build/test-results-ubsan.xml $(PYTEST_ARGS)
 
 diff:
 	@common/diff.sh "$(call chapter_dir,$(FROM))" "$(call chapter_dir,$(TO))" "$(FROM)" "$(TO)"
