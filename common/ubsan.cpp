@@ -9,9 +9,9 @@
 // Each report is a panic (panic.h), whose heading and message both name the
 // place the compiler found the behaviour at:
 //
-//     KERNEL PANIC at tests/undefined_behaviour.cpp:29: undefined behaviour
-//     at tests/undefined_behaviour.cpp:29:30: signed integer overflow:
-//     2147483647 + 1 in type 'int32_t' (aka 'int')
+//     KERNEL PANIC at tests/undefined_behaviour.cpp:28: undefined behaviour
+//     at tests/undefined_behaviour.cpp:28:39: signed integer overflow:
+//     2147483647 + 1 in type 'int'
 //
 // The build passes -fno-sanitize-recover=all, so the compiler calls the
 // _abort variants, which must not return; only the handlers clang and GCC
