@@ -15,8 +15,8 @@
 #   make clean               remove build/
 #
 # UBSAN=1 builds with the undefined behaviour sanitizer into build/ubsan/
-# (make UBSAN=1, make build CH=04 UBSAN=1): the chapters that have a panic()
-# to report through, 03 on.
+# (make UBSAN=1, make build CH=04 UBSAN=1, make run CH=04 UBSAN=1): the
+# chapters that have a panic() to report through, 03 on.
 
 # Chapters build in parallel, one per CPU, each chapter's output kept
 # together so that an error is not lost among another chapter's lines.
@@ -24,6 +24,8 @@ MAKEFLAGS += --jobs=$(shell nproc 2> /dev/null || sysctl -n hw.ncpu) --output-sy
 
 CHAPTERS := $(sort $(notdir $(wildcard chapters/[0-9][0-9]-*)))
 UBSAN_CHAPTERS := $(sort $(notdir $(patsubst %/panic.h,%,$(wildcard chapters/[0-9][0-9]-*/panic.h))))
+# Where the chapters' kernels are built (common/kernel.mk's BUILD_ROOT).
+BUILD_ROOT := build$(if $(filter 1,$(UBSAN)),/ubsan)
 PYTHON := /usr/bin/python3
 
 # CH may be given as 3, 03 or 03-vga-text.
@@ -70,11 +72,11 @@ book-deps:
 
 run: deps check-chapter
 	@$(MAKE) --no-print-directory -C chapters/$(CHAPTER)
-	@common/run.sh build/$(CHAPTER)/kernel.iso
+	@common/run.sh $(BUILD_ROOT)/$(CHAPTER)/kernel.iso
 
 gdb: deps check-chapter
 	@$(MAKE) --no-print-directory -C chapters/$(CHAPTER)
-	@common/gdb.sh build/$(CHAPTER)
+	@common/gdb.sh $(BUILD_ROOT)/$(CHAPTER)
 
 # Arguments for pytest, e.g. make test PYTEST_ARGS="-k 03 -x". The tests
 # of one test kernel form an xdist group, so that one worker boots it once.
