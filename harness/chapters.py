@@ -52,10 +52,6 @@ def build_with_ubsan() -> None:
     _ubsan = True
 
 
-def with_ubsan() -> bool:
-    return _ubsan
-
-
 def make_variables() -> list[str]:
     """What make needs on its command line to build the session's kernels."""
     return ["UBSAN=1"] if _ubsan else []
