@@ -4,7 +4,8 @@
 #   make                     build every chapter into build/
 #   make run [CH=03]         boot a chapter in QEMU (default: the last one)
 #                            FIRMWARE=uefi boots it through UEFI instead of a BIOS
-#   make test                build everything and run the test harness
+#   make test                build everything and run the test harness, also on the UBSan build
+#   make test-ubsan          only the tests of the UBSan build (chapters 03 on)
 #   make test-uefi           every test kernel under UEFI too (make test boots a few)
 #   make gdb CH=03           boot halted, with gdb attached
 #   make diff FROM=03 TO=04  what a step adds
@@ -14,12 +15,22 @@
 #   make screenshots         each chapter's screen, from the real kernel, into book/images/
 #   make branches            git branches chapter-01 ... chapter-06, one standalone project each
 #   make clean               remove build/
+#
+# UBSAN=1 builds with the undefined behaviour sanitizer into build/ubsan/
+# (make UBSAN=1, make build CH=04 UBSAN=1, make run CH=04 UBSAN=1): the
+# chapters that have a panic() to report through, 03 on.
 
 # Chapters build in parallel, one per CPU, each chapter's output kept
-# together so that an error is not lost among another chapter's lines.
+# together so that an error is not lost among another chapter's lines. A
+# make that this one starts (make test's make all) shares its job slots.
+ifeq ($(MAKELEVEL),0)
 MAKEFLAGS += --jobs=$(shell nproc 2> /dev/null || sysctl -n hw.ncpu) --output-sync=target
+endif
 
 CHAPTERS := $(sort $(notdir $(wildcard chapters/[0-9][0-9]-*)))
+UBSAN_CHAPTERS := $(sort $(notdir $(patsubst %/panic.h,%,$(wildcard chapters/[0-9][0-9]-*/panic.h))))
+# Where the chapters' kernels are built (common/kernel.mk's BUILD_ROOT).
+BUILD_ROOT := build$(if $(filter 1,$(UBSAN)),/ubsan)
 PYTHON := /usr/bin/python3
 
 # CH may be given as 3, 03 or 03-vga-text.
@@ -27,10 +38,14 @@ chapter_dir = $(firstword $(filter $(1) $(1)-% 0$(1)-%,$(CHAPTERS)))
 CH ?= $(lastword $(CHAPTERS))
 CHAPTER := $(call chapter_dir,$(CH))
 
-.PHONY: all $(CHAPTERS) harness-fixtures build run test test-uefi gdb diff bench grade book screenshots \
-	branches clean deps test-deps book-deps check-chapter
+.PHONY: all $(CHAPTERS) harness-fixtures build run test test-ubsan test-uefi gdb diff bench grade \
+	book screenshots branches clean deps test-deps book-deps check-chapter
 
+ifeq ($(UBSAN),1)
+all: $(UBSAN_CHAPTERS)
+else
 all: $(CHAPTERS) harness-fixtures
+endif
 
 $(CHAPTERS):
 	@$(MAKE) --no-print-directory -C chapters/$@
@@ -65,18 +80,27 @@ FIRMWARE ?= bios
 run: check-chapter
 	@common/check-deps.sh $(if $(filter uefi,$(FIRMWARE)),uefi)
 	@$(MAKE) --no-print-directory -C chapters/$(CHAPTER)
-	@common/run.sh build/$(CHAPTER)/kernel.iso $(FIRMWARE)
+	@common/run.sh $(BUILD_ROOT)/$(CHAPTER)/kernel.iso $(FIRMWARE)
 
 gdb: deps check-chapter
 	@$(MAKE) --no-print-directory -C chapters/$(CHAPTER)
-	@common/gdb.sh build/$(CHAPTER)
+	@common/gdb.sh $(BUILD_ROOT)/$(CHAPTER)
 
 # Arguments for pytest, e.g. make test PYTEST_ARGS="-k 03 -x". The tests
 # of one test kernel form an xdist group, so that one worker boots it once.
+# make test runs the suite on the normal build, then (as make test-ubsan)
+# the tests of chapters 03 on again on the UBSan build, each run with its
+# own JUnit XML.
 PYTEST_ARGS ?=
+PYTEST := $(PYTHON) -m pytest harness -n auto --dist loadgroup
 test: test-deps
 	@$(MAKE) --no-print-directory all
-	$(PYTHON) -m pytest harness -n auto --dist loadgroup --junitxml=build/test-results.xml $(PYTEST_ARGS)
+	$(PYTEST) --junitxml=build/test-results.xml $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory test-ubsan
+
+test-ubsan: test-deps
+	@$(MAKE) --no-print-directory all UBSAN=1
+	$(PYTEST) --ubsan --junitxml=build/test-results-ubsan.xml $(PYTEST_ARGS)
 
 # Under UEFI a boot takes ten times as long, so make test boots one test
 # kernel per chapter that way, and this target every one.

@@ -7,13 +7,25 @@
 #   KERNEL_SOURCES files only the kernel that `make run` boots has (main.cpp)
 #   TEST_KERNELS   names of test kernels (chapter 4 on); test kernel NAME is
 #                  SOURCES plus NAME_SOURCES
+#   UBSAN_TEST_KERNELS  test kernels built only with UBSAN=1
 #
 # Output goes to build/<chapter>/: kernel.elf and kernel.iso, and NAME.elf
 # and NAME.iso for each test kernel. Nothing is written into the source tree.
 # BUILD_ROOT=DIR puts it elsewhere (the benchmark times clean builds so).
+#
+# UBSAN=1 builds with the undefined behaviour sanitizer into build/ubsan/
+# instead, with UBSAN_TEST_KERNELS besides the others.
 
 ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))..)
 CHAPTER := $(notdir $(CURDIR))
+ifeq ($(UBSAN),1)
+# The sanitizer's reports go through the chapter's panic().
+ifeq ($(wildcard panic.h),)
+$(error UBSAN=1 needs a chapter with panic() (chapter 3 on): $(CHAPTER) has no panic.h)
+endif
+BUILD_ROOT ?= $(ROOT)/build/ubsan
+TEST_KERNELS += $(UBSAN_TEST_KERNELS)
+endif
 BUILD_ROOT ?= $(ROOT)/build
 BUILD := $(abspath $(BUILD_ROOT))/$(CHAPTER)
 LINKER_SCRIPT ?= $(ROOT)/common/linker.ld
@@ -32,6 +44,13 @@ kernel_SOURCES := $(KERNEL_SOURCES)
 # path, the shared runtime goes under common/.
 object = $(BUILD)/obj/$(patsubst $(ROOT)/%,%,$(basename $(1))).o
 objects_of = $(foreach src,$(SOURCES) $($(1)_SOURCES) $(RUNTIME_SOURCES),$(call object,$(src)))
+
+# The sanitizer's runtime, common/ubsan.cpp, is not checked itself: a check
+# that failed inside a handler would call a handler again.
+ifeq ($(UBSAN),1)
+RUNTIME_SOURCES += $(ROOT)/common/ubsan.cpp
+$(call object,$(ROOT)/common/ubsan.cpp): CXXFLAGS += -fno-sanitize=all
+endif
 
 .PHONY: all
 all: $(foreach k,$(KERNELS),$(BUILD)/$(k).elf $(BUILD)/$(k).iso)

@@ -6,7 +6,7 @@
 #   README.md       a few lines on the branch, then the chapter's book page
 #   Makefile        the chapter's Makefile, made to stand alone: make, make run, make gdb
 #   *.cpp, *.asm... the chapter's sources, at the top level
-#   common/         the build rules, linker script, runtime and scripts it uses
+#   common/         the build rules, linker script, runtimes and scripts it uses
 #   images/         the book's screenshots, which the pages show
 #
 # The branches form a chain, chapter-02's parent being chapter-01, so that
@@ -28,7 +28,7 @@ source=$(git rev-parse HEAD)
 
 # What every chapter needs besides its own directory.
 shared_files=(common/kernel.mk common/toolchain.mk common/linker.ld common/runtime.cpp
-              common/grub.cfg.in common/make-iso.sh common/run.sh common/gdb.sh
+              common/ubsan.cpp common/grub.cfg.in common/make-iso.sh common/run.sh common/gdb.sh
               .gitignore .clang-format)
 
 # The commits carry the source commit's author, committer and dates, so that

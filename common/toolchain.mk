@@ -54,6 +54,17 @@ CXXFLAGS := $(TARGET_FLAGS) -std=c++20 -O2 -g \
 	-Wall -Wextra -Werror \
 	-MMD -MP
 
+# UBSAN=1 adds the undefined behaviour sanitizer, whose runtime is
+# common/ubsan.cpp (kernel.mk adds it). With -fno-sanitize-recover=all the
+# compiler calls the handlers that must not return (__ubsan_handle_*_abort):
+# a report ends in the chapter's panic(). Nothing needs turning off for
+# -fno-rtti: the checks that need RTTI (vptr, and clang's function) are not
+# in clang's group for a bare-metal target, and GCC leaves vptr out without
+# RTTI.
+ifeq ($(UBSAN),1)
+CXXFLAGS += -fsanitize=undefined -fno-sanitize-recover=all
+endif
+
 NASMFLAGS := -f $(NASM_FORMAT) -g -F dwarf -Werror
 
 LDFLAGS := $(LDFLAGS_TOOLCHAIN) -nostdlib -static -z noexecstack \

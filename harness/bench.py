@@ -177,7 +177,9 @@ def main() -> None:
                             text=True)
     full_test = time.monotonic() - start
     summaries = re.findall(r"^=+ (.*\d+ (?:passed|failed).*) =+$", result.stdout, re.MULTILINE)
-    line("make test", full_test, summaries[-1] if summaries else f"no pytest summary (exit {result.returncode})")
+    # Two pytest runs: the normal suite, then the UBSan one.
+    runs = " + ".join(summaries) if summaries else f"no pytest summary (exit {result.returncode})"
+    line("make test", full_test, runs)
     line("clean build + make test", clean + full_test,
          f"target <= {BUILD_AND_TEST_TARGET:g} s: {verdict(clean + full_test <= BUILD_AND_TEST_TARGET)}")
 

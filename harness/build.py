@@ -16,7 +16,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from chapters import ARTIFACTS, BUILD, CHAPTERS, FIXTURES_BUILD, REPOSITORY, chapter_directory
+from chapters import BUILD, CHAPTERS, FIXTURES_BUILD, REPOSITORY, artifacts, chapter_build, chapter_directory, \
+    make_variables
 from verdict import KernelFailure, Verdict
 
 # Each tool the build and the boot need, and the Debian package it is in.
@@ -58,7 +59,7 @@ def check_tools() -> None:
 class ChapterBuild:
     """Where a built chapter's kernels are."""
     directory: str  # e.g. "02-minimal-kernel"
-    path: Path  # build/02-minimal-kernel
+    path: Path  # build/02-minimal-kernel (build/ubsan/... with --ubsan)
 
     @property
     def number(self) -> str:
@@ -81,8 +82,8 @@ class Builder:
     def chapter(self, name: str) -> ChapterBuild:
         __tracebackhide__ = True
         directory = chapter_directory(name)
-        self.make(CHAPTERS / directory, f"chapter {directory}")
-        return ChapterBuild(directory, BUILD / directory)
+        self.make(CHAPTERS / directory, f"chapter {directory}", make_variables())
+        return ChapterBuild(directory, chapter_build(directory))
 
     def fixtures(self) -> Path:
         """The harness's own test kernels (harness/fixtures)."""
@@ -90,23 +91,24 @@ class Builder:
         self.make(REPOSITORY / "harness" / "fixtures", "the harness fixtures")
         return FIXTURES_BUILD
 
-    def make(self, directory: Path, what: str) -> None:
-        """Runs make in a directory, once; raises BUILD_FAILED or
-        TOOL_MISSING (now and on every later call) when it cannot."""
+    def make(self, directory: Path, what: str, variables: list[str] | None = None) -> None:
+        """Runs make in a directory, once, with variables (["UBSAN=1"]) on its
+        command line; raises BUILD_FAILED or TOOL_MISSING (now and on every
+        later call) when it cannot."""
         __tracebackhide__ = True
         key = str(directory)
         if key not in self._results:
-            self._results[key] = self._run_make(directory, what)
+            self._results[key] = self._run_make(directory, what, variables or [])
         if self._results[key] is not None:
             raise self._results[key]
 
     @staticmethod
-    def _run_make(directory: Path, what: str) -> KernelFailure | None:
+    def _run_make(directory: Path, what: str, variables: list[str]) -> KernelFailure | None:
         try:
             check_tools()
         except KernelFailure as failure:
             return failure
-        command = ["make", "--no-print-directory", "-C", os.path.relpath(directory, REPOSITORY)]
+        command = ["make", "--no-print-directory", "-C", os.path.relpath(directory, REPOSITORY), *variables]
         # One lock per directory built: two chapters build side by side,
         # while two workers wanting the same chapter take turns.
         BUILD.mkdir(exist_ok=True)
@@ -120,7 +122,7 @@ class Builder:
         lines = result.stdout.rstrip().splitlines()
         errors = [line for line in lines if ERROR_WORD.search(line)]
         first_error = errors[0].strip() if errors else (lines[-1] if lines else "no output")
-        log = ARTIFACTS / f"build-{directory.name}.log"
+        log = artifacts() / f"build-{directory.name}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(result.stdout)
         return KernelFailure(Verdict.BUILD_FAILED, f"{what} did not build: {first_error}",

@@ -2,6 +2,12 @@
 
 A chapter may be named as 2, 02 or 02-minimal-kernel everywhere (pytest's
 --chapter, make's CH=); this module turns any of them into the directory.
+
+A test session builds and boots either the normal kernels, in
+build/<chapter>, or (pytest's --ubsan) the kernels built with the undefined
+behaviour sanitizer, `make UBSAN=1`, in build/ubsan/<chapter>:
+chapter_build() is where the session's kernels are, artifacts() where its
+failed tests keep their evidence.
 """
 
 from __future__ import annotations
@@ -14,6 +20,9 @@ CHAPTERS = REPOSITORY / "chapters"
 BUILD = REPOSITORY / "build"
 FIXTURES_BUILD = BUILD / "harness-fixtures"
 ARTIFACTS = BUILD / "test-artifacts"
+UBSAN_BUILD = BUILD / "ubsan"
+
+_ubsan = False
 
 
 def all_chapters() -> list[str]:
@@ -35,3 +44,36 @@ def chapter_directory(name: str) -> str:
 def chapter_number(name: str) -> str:
     """'02-minimal-kernel' (or '2') -> '02'."""
     return chapter_directory(name)[:2]
+
+
+def build_with_ubsan() -> None:
+    """From now on chapters are built with UBSAN=1 (conftest.py's --ubsan)."""
+    global _ubsan
+    _ubsan = True
+
+
+def make_variables() -> list[str]:
+    """What make needs on its command line to build the session's kernels."""
+    return ["UBSAN=1"] if _ubsan else []
+
+
+def artifacts() -> Path:
+    """Where failed tests keep their evidence: a UBSan run has its own
+    place, so that it does not clear what the normal run kept."""
+    return UBSAN_BUILD / "test-artifacts" if _ubsan else ARTIFACTS
+
+
+def build_root() -> Path:
+    """make's BUILD_ROOT for this session: build, or build/ubsan."""
+    return UBSAN_BUILD if _ubsan else BUILD
+
+
+def chapter_build(name: str) -> Path:
+    """Where make puts a chapter's kernels in this session."""
+    return build_root() / chapter_directory(name)
+
+
+def ubsan_chapters() -> list[str]:
+    """The chapters a UBSan build can report in: those with a panic(),
+    through which common/ubsan.cpp reports (common/kernel.mk's rule too)."""
+    return [chapter for chapter in all_chapters() if (CHAPTERS / chapter / "panic.h").exists()]

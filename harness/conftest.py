@@ -12,6 +12,11 @@ Fixtures:
             module examine (a deterministic kernel that ends halted): the
             machine lives until the module's last test, and each test that
             fails keeps its evidence.
+
+With --ubsan, the chapters are built with the undefined behaviour
+sanitizer (make UBSAN=1, into build/ubsan/) and only the tests of the
+chapters it can report in (03 on) run, with those marked ubsan, which
+need that build.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from build import Builder  # noqa: E402
-from chapters import ARTIFACTS, all_chapters, chapter_number  # noqa: E402
+from chapters import all_chapters, artifacts, build_with_ubsan, chapter_number, ubsan_chapters  # noqa: E402
 from machine import Machine  # noqa: E402
 from verdict import KernelFailure, Verdict  # noqa: E402
 
@@ -37,12 +42,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="run only this chapter's tests (2, 02 or 02-minimal-kernel); may be repeated")
     parser.addoption("--uefi-all", action="store_true",
                      help="boot every test kernel under UEFI, not only one per chapter (make test-uefi)")
+    parser.addoption("--ubsan", action="store_true",
+                     help="build the chapters with the undefined behaviour sanitizer (make UBSAN=1) "
+                          "and run the tests of those it can report in")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "chapter(number): the test belongs to this chapter (for --chapter), "
                                        "where its module's name does not say so")
     config.addinivalue_line("markers", "uefi_all: a UEFI boot that only --uefi-all runs (test_uefi.py)")
+    config.addinivalue_line("markers", "ubsan: the test needs the chapters built with UBSAN=1; "
+                                       "it runs only with --ubsan")
+    if config.getoption("--ubsan"):
+        build_with_ubsan()
 
 
 def _chapters_of(item: pytest.Item) -> set[str]:
@@ -58,23 +70,41 @@ def _chapters_of(item: pytest.Item) -> set[str]:
     return chapters
 
 
+def _wanted(config: pytest.Config, item: pytest.Item, numbers: set[str] | None) -> bool:
+    """Whether --chapter (numbers, if given), --uefi-all and --ubsan select
+    the item."""
+    chapters = _chapters_of(item)
+    if numbers is not None and not chapters & numbers:
+        return False
+    if item.get_closest_marker("uefi_all") is not None and not config.getoption("--uefi-all"):
+        return False
+    if config.getoption("--ubsan"):
+        return bool(chapters & {chapter[:2] for chapter in ubsan_chapters()})
+    return item.get_closest_marker("ubsan") is None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Deselects (never skips) what the options leave out: other chapters'
     tests, and the slow UEFI boots without --uefi-all."""
     wanted = config.getoption("--chapter")
     try:
-        numbers = {chapter_number(name) for name in wanted}
+        numbers = {chapter_number(name) for name in wanted} if wanted else None
     except ValueError as error:
         raise pytest.UsageError(str(error)) from error
-    all_uefi = config.getoption("--uefi-all")
     selected, deselected = [], []
     for item in items:
-        keep = (not numbers or _chapters_of(item) & numbers) and (
-            all_uefi or item.get_closest_marker("uefi_all") is None)
-        (selected if keep else deselected).append(item)
+        (selected if _wanted(config, item, numbers) else deselected).append(item)
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = selected
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """With --ubsan, a selection of chapters before 03 (make test
+    PYTEST_ARGS="--chapter 02" runs both suites) leaves nothing to run,
+    which is no failure."""
+    if session.config.getoption("--ubsan") and exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        session.exitstatus = pytest.ExitCode.OK
 
 
 @pytest.fixture(scope="session")
@@ -83,7 +113,7 @@ def build() -> Builder:
 
 
 def _artifact_directory(item: pytest.Item) -> Path:
-    return ARTIFACTS / re.sub(r"[^A-Za-z0-9_.-]+", "-", item.nodeid).strip("-")
+    return artifacts() / re.sub(r"[^A-Za-z0-9_.-]+", "-", item.nodeid).strip("-")
 
 
 class _Boots:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import ktap
 from build import Builder
-from chapters import ARTIFACTS, BUILD, CHAPTERS
+from chapters import CHAPTERS, artifacts, chapter_build
 from elf import ElfFile
 from machine import EXIT_SUCCESS, Machine
 from registers import Registers
@@ -281,14 +281,14 @@ def declared_test_names(chapter: str, kernel: str) -> tuple[list[str], KernelFai
         Builder().chapter(chapter)
     except KernelFailure as failure:
         return [], failure
-    return [test.name for test in ktap.declared_tests(BUILD / chapter / f"{kernel}.elf")], None
+    return [test.name for test in ktap.declared_tests(chapter_build(chapter) / f"{kernel}.elf")], None
 
 
 def boot_test_kernel(chapter: str, name: str, command_line: str | None = None) -> Run:
     """Boots a test kernel of the chapter to its exit, with a command line
     if given; keeps the evidence if it went wrong."""
     label = name if command_line is None else f"{name}-{command_line.split('=', 1)[-1]}"
-    machine = Machine(BUILD / chapter / f"{name}.iso", command_line=command_line, name=label)
+    machine = Machine(chapter_build(chapter) / f"{name}.iso", command_line=command_line, name=label)
     try:
         failure = None
         try:
@@ -297,12 +297,12 @@ def boot_test_kernel(chapter: str, name: str, command_line: str | None = None) -
             failure = caught
         report = ktap.parse(machine.serial_text)
         triple_faulted = machine.triple_faulted
-        artifacts = None
+        kept = None
         if failure is not None or machine.exit_status != EXIT_SUCCESS or report.problems() or triple_faulted:
-            artifacts = ARTIFACTS / chapter / label
-            machine.save_artifacts(artifacts, failure_text=failure.describe() if failure else None)
+            kept = artifacts() / chapter / label
+            machine.save_artifacts(kept, failure_text=failure.describe() if failure else None)
         return Run(label, machine.exit_status, failure, machine.serial_text, machine.qemu_log(),
-                   triple_faulted, report, artifacts)
+                   triple_faulted, report, kept)
     finally:
         machine.close()
 

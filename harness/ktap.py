@@ -46,9 +46,9 @@ from pathlib import Path
 import pytest
 
 from build import Builder
-from chapters import BUILD, chapter_directory
+from chapters import REPOSITORY, chapter_build, chapter_directory
 from elf import SECTION_NOBITS, ElfFile
-from machine import DEFAULT_TIMEOUT
+from machine import DEFAULT_TIMEOUT, UNDEFINED_BEHAVIOUR
 from verdict import KernelFailure, Verdict
 
 # --- the declarations: the kernel_tests section of the ELF -----------------
@@ -171,7 +171,12 @@ class Report:
 
 def parse(text: str) -> Report:
     """Reads KTAP v1 from serial output. Lines before the version line (the
-    boot) and lines that are not KTAP are ignored."""
+    boot) and lines that are not KTAP are ignored.
+
+    A test whose diagnostics report undefined behaviour failed, whatever its
+    result line says: the report is a panic, which a test that should panic
+    counts as its pass, but no test expects undefined behaviour (Machine
+    fails such a boot's waits for the same reason)."""
     report = Report()
     pending: list[str] = []
     for line in text.replace("\r", "").split("\n"):
@@ -187,7 +192,9 @@ def parse(text: str) -> Report:
             pending.append(line[1:].removeprefix(" "))
         elif result := _RESULT.match(line):
             status, number, name, directive = result.groups()
-            report.results.append(Result(int(number), name, status == "ok", directive or "", pending))
+            undefined_behaviour = any(UNDEFINED_BEHAVIOUR.search(line) for line in pending)
+            report.results.append(Result(int(number), name, status == "ok" and not undefined_behaviour,
+                                         directive or "", pending))
             pending = []
     report.trailing = pending
     return report
@@ -241,11 +248,12 @@ def collect(chapter: str, kernels: list[TestKernel]) -> Collection:
         Builder().chapter(directory)
     except KernelFailure as failure:
         return Collection(directory, kernels, {}, failure)
-    elves = {k.name: BUILD / directory / f"{k.name}.elf" for k in kernels}
+    elves = {k.name: chapter_build(directory) / f"{k.name}.elf" for k in kernels}
     missing = [name for name, elf in elves.items() if not elf.exists()]
     if missing:
+        built = chapter_build(directory).relative_to(REPOSITORY)
         return Collection(directory, kernels, {}, KernelFailure(
-            Verdict.BUILD_FAILED, f"make built no {', '.join(missing)} in build/{directory}",
+            Verdict.BUILD_FAILED, f"make built no {', '.join(missing)} in {built}",
             f"are they in TEST_KERNELS of chapters/{directory}/Makefile?"))
     return Collection(directory, kernels, {name: declared_tests(elf) for name, elf in elves.items()}, None)
 
@@ -330,7 +338,7 @@ class KernelRuns:
         return "tests=" + ",".join(names)
 
     def _boot(self, kernel: TestKernel, command_line: str | None) -> KernelRun:
-        image = BUILD / self._collection.chapter / f"{kernel.name}.iso"
+        image = chapter_build(self._collection.chapter) / f"{kernel.name}.iso"
         machine = self._boot_machine(image, command_line=command_line, name=kernel.name, firmware=self._firmware)
         failure = None
         try:

@@ -112,6 +112,12 @@ LATE_OUTPUT_WAIT = 0.05  # read this long after a verdict for late output
 PANIC_LINE = re.compile(r"^[#*!\s]*(?:kernel\s+)?panic(?:ked)?(?:\s*[:!-]|\s+(?:at|in)\b).*$",
                         re.IGNORECASE | re.MULTILINE)
 
+# What the undefined behaviour sanitizer of a kernel built with UBSAN=1
+# (common/ubsan.cpp) reports, in a panic's message:
+# "undefined behaviour at tests/x.cpp:12:9: signed integer overflow: ...".
+UNDEFINED_BEHAVIOUR = re.compile(
+    r"undefined behaviour at (?P<file>[^\s:]+):(?P<line>\d+):(?P<column>\d+): (?P<kind>[^:\n]+)")
+
 # A failed test in KTAP output: "not ok 3 name" (perhaps with "# SKIP ...").
 KTAP_FAILED_TEST = re.compile(r"^\s*not ok \d+ (.*?)\s*$", re.MULTILINE)
 
@@ -513,6 +519,22 @@ class Machine:
     def _wait_until(self, condition: Callable[[], _Result | None], expecting: str, timeout: float | None,
                     *, expects_output: bool, triple_fault_is_failure: bool = True,
                     halt_is_failure: bool = True) -> _Result:
+        """Polls until `condition` returns something (see _poll_until), and
+        fails if the kernel reported undefined behaviour on the way: the
+        report is a panic, and a panic may be just what the test waited for
+        (a halt, or an exit after a test that should panic), but no test
+        waits for undefined behaviour."""
+        __tracebackhide__ = True
+        result = self._poll_until(condition, expecting, timeout, expects_output=expects_output,
+                                  triple_fault_is_failure=triple_fault_is_failure,
+                                  halt_is_failure=halt_is_failure)
+        if UNDEFINED_BEHAVIOUR.search(self.serial_text):
+            raise self._fail(self._diagnose(expecting, expects_output=expects_output))
+        return result
+
+    def _poll_until(self, condition: Callable[[], _Result | None], expecting: str, timeout: float | None,
+                    *, expects_output: bool, triple_fault_is_failure: bool,
+                    halt_is_failure: bool) -> _Result:
         """Polls until `condition` returns something. Fails as soon as the
         kernel can no longer satisfy it: QEMU exited, the CPU reset (a
         triple fault), halted for good (unless the condition is about

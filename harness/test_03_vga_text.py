@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from chapters import ARTIFACTS, CHAPTERS
+from chapters import CHAPTERS, artifacts
 from machine import Machine
 from screen import COLUMNS, ROWS, Screen, describe_attribute
 from verdict import KernelFailure, Verdict
@@ -169,7 +169,7 @@ def halted_demo(chapter):
     try:
         registers = machine.wait_until_halted_in("halt_forever")
     except KernelFailure:
-        machine.save_artifacts(ARTIFACTS / "harness-test_03_vga_text.py-boot" / "boot-1-kernel.iso")
+        machine.save_artifacts(artifacts() / "harness-test_03_vga_text.py-boot" / "boot-1-kernel.iso")
         machine.close()
         raise
     yield machine, registers

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from chapters import BUILD
+from chapters import chapter_build
 from elf import ElfFile
 from exception_reports import (BREAKPOINT, ERROR_CODE_VECTORS, PAGE_FAULT, SELECTOR_ERROR_CODE_VECTORS, Run,
                                boot_test_kernel, check_all_against_cpu, check_error_code, check_full_report,
@@ -60,7 +60,7 @@ def runs():
 
 @pytest.fixture(scope="module")
 def elf() -> ElfFile:
-    return ElfFile(BUILD / CHAPTER / "exception_tests.elf")
+    return ElfFile(chapter_build(CHAPTER) / "exception_tests.elf")
 
 
 # --- the exceptions the in-kernel tests raise -----------------------------------
@@ -208,7 +208,7 @@ def test_unhandled_exception_reports_and_panics(runs):
     check_full_report(report)
     check_error_code(report, page_fault_bits(0b00010))
     assert report.value("cr2") == UNMAPPED
-    check_symbol(report, ElfFile(BUILD / CHAPTER / "unhandled_exception.elf"), "write_to_unmapped_memory")
+    check_symbol(report, ElfFile(chapter_build(CHAPTER) / "unhandled_exception.elf"), "write_to_unmapped_memory")
     check_all_against_cpu(reports, run.qemu_log)
     check_whole_run(run)
 

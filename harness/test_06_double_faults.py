@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import pytest
 
 import interrupt_log
-from chapters import BUILD
+from chapters import chapter_build
 from elf import ElfFile, Symbol
 from exception_reports import (Report, Run, boot_test_kernel, check_against_cpu, check_error_code,
                                check_full_report, check_heading, check_symbol, declared_test_names, deliveries,
@@ -201,7 +201,7 @@ def runs():
 
 
 def elf_of(kernel: str) -> ElfFile:
-    return ElfFile(BUILD / CHAPTER / f"{kernel}.elf")
+    return ElfFile(chapter_build(CHAPTER) / f"{kernel}.elf")
 
 
 # --- in-kernel tests --------------------------------------------------------------------

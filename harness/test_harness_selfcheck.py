@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import build as build_module
-from chapters import ARTIFACTS
+from chapters import artifacts
 from isos import iso_with_command_line
 from machine import EXIT_SUCCESS, WALL_CLOCK_ALLOWANCE, normalise_line_endings
 from screen import COLUMNS, ROWS, Screen
@@ -146,8 +146,8 @@ def test_failed_build_quotes_make(tmp_path):
             builder.make(tmp_path, "the broken example")
         assert caught.value.verdict is Verdict.BUILD_FAILED
         assert caught.value.summary == "the broken example did not build: kernel.cpp:3: error: expected ;"
-    assert "kernel.cpp:3: error: expected ;\n" in (ARTIFACTS / f"build-{tmp_path.name}.log").read_text()
-    (ARTIFACTS / f"build-{tmp_path.name}.log").unlink()
+    assert "kernel.cpp:3: error: expected ;\n" in (artifacts() / f"build-{tmp_path.name}.log").read_text()
+    (artifacts() / f"build-{tmp_path.name}.log").unlink()
 
 
 def test_missing_tool_names_its_package(tmp_path, monkeypatch):

@@ -3,7 +3,8 @@ the suite does not use, and its kernels end as they do with the other.
 
 The suite builds with whatever make chose (clang++ unless `make test
 CXX=g++`); this module builds each chapter once more with the other
-compiler, into build/other-compiler/<compiler>/, and checks that
+compiler, into build/other-compiler/<compiler>/ (with --ubsan, with
+UBSAN=1 into build/ubsan/other-compiler/<compiler>/), and checks that
 
 - the build is free of warnings (it uses -Werror, but a linker or
   assembler warning does not stop it),
@@ -30,12 +31,9 @@ import pytest
 
 import ktap
 from build import ERROR_WORD
-from chapters import ARTIFACTS, BUILD, CHAPTERS, all_chapters
+from chapters import CHAPTERS, all_chapters, artifacts, build_root, make_variables
 from verdict import KernelFailure, Verdict
 
-# One directory per compiler, so that switching between `make test` and
-# `make test CXX=g++` rebuilds nothing here.
-OTHER_BUILD_ROOT = BUILD / "other-compiler"
 
 # What each compiler writes into the DWARF producer string of what it
 # compiles (DW_AT_producer), which the linker keeps in the kernel's
@@ -74,12 +72,19 @@ def check_tools(compiler: str) -> None:
                             f"install with: sudo apt-get install {' '.join(sorted(set(missing.values())))}")
 
 
+def other_build_root(compiler: str) -> Path:
+    """One directory per compiler, beside the session's chapters, so that
+    switching between `make test` and `make test CXX=g++` rebuilds nothing
+    here."""
+    return build_root() / "other-compiler" / compiler
+
+
 def make(directory: str, compiler: str, *arguments: str) -> str:
     """Runs make for a chapter with the given compiler into
-    build/other-compiler/<compiler>/; returns its output, or raises
-    BUILD_FAILED."""
+    other_build_root(compiler); returns its output, or raises BUILD_FAILED."""
+    root = other_build_root(compiler)
     command = ["make", "--no-print-directory", "-j2", "-C", str(CHAPTERS / directory),
-               f"CXX={compiler}", f"BUILD_ROOT={OTHER_BUILD_ROOT / compiler}", *arguments]
+               f"CXX={compiler}", f"BUILD_ROOT={root}", *make_variables(), *arguments]
     # Everything this build is, is on its command line. A make above the
     # harness (make test CXX=...) would hand down its variables and its
     # jobserver through MAKEFLAGS; the jobserver's pipe does not reach us,
@@ -89,14 +94,15 @@ def make(directory: str, compiler: str, *arguments: str) -> str:
     result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             errors="replace", env=environment)
     if result.returncode != 0:
-        log = ARTIFACTS / f"build-{directory}-{compiler}.log"
+        log = artifacts() / f"build-{directory}-{compiler}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(result.stdout)
         errors = [line.strip() for line in result.stdout.splitlines() if ERROR_WORD.search(line)]
         raise KernelFailure(Verdict.BUILD_FAILED,
                             f"{directory} does not build with {compiler}: {errors[0] if errors else 'see the log'}",
-                            f"build it yourself: make -C chapters/{directory} CXX={compiler} "
-                            f"BUILD_ROOT=build/other-compiler/{compiler}; the whole output is in {log}")
+                            f"build it yourself: make -C chapters/{directory} CXX={compiler} BUILD_ROOT={root}"
+                            + "".join(f" {variable}" for variable in make_variables())
+                            + f"; the whole output is in {log}")
     return result.stdout
 
 
@@ -113,7 +119,7 @@ def kernels_of(directory: str, compiler: str) -> list[str]:
 def test_chapter_builds_and_boots_with_the_other_compiler(build, boot, directory: str):
     compiler = other_compiler(compiler_that_built(build.chapter(directory).elf()))
     check_tools(compiler)
-    path = OTHER_BUILD_ROOT / compiler / directory
+    path = other_build_root(compiler) / directory
     booted = ["kernel"] + ([STEP_TEST_KERNELS[directory]] if directory in STEP_TEST_KERNELS else [])
     # Every kernel is linked, so that every source is compiled; only the
     # ones booted here need an ISO.

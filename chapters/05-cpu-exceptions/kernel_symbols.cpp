@@ -20,9 +20,15 @@ struct ElfSectionsTag {
 
 static_assert(sizeof(ElfSectionsTag) == 20);
 
-const Elf64SectionHeader& section_header(const ElfSectionsTag& tag, uint32_t index) {
-    const auto headers = reinterpret_cast<uintptr_t>(&tag) + sizeof(ElfSectionsTag);
-    return *reinterpret_cast<const Elf64SectionHeader*>(headers + index * tag.section_header_size);
+// A copy, not a reference: the headers begin at byte 20 of a tag that is
+// 8-byte aligned, so they are 4-byte aligned, and reading a 64-bit field
+// in place would be a misaligned access, which C++ leaves undefined (the
+// UBSan build reports it). Copying the bytes needs no alignment.
+Elf64SectionHeader section_header(const ElfSectionsTag& tag, uint32_t index) {
+    const auto* headers = reinterpret_cast<const uint8_t*>(&tag) + sizeof(ElfSectionsTag);
+    Elf64SectionHeader header;
+    __builtin_memcpy(&header, headers + index * tag.section_header_size, sizeof(header));
+    return header;
 }
 
 const Elf64Symbol* symbols = nullptr;
@@ -38,7 +44,7 @@ void load_kernel_symbols(const multiboot2::BootInformation& boot_information) {
         }
         const auto& sections = reinterpret_cast<const ElfSectionsTag&>(tag);
         for (uint32_t index = 0; index < sections.section_count; ++index) {
-            const Elf64SectionHeader& table = section_header(sections, index);
+            const Elf64SectionHeader table = section_header(sections, index);
             // A table that GRUB did not load has no address.
             if (table.is(ElfSectionType::SymbolTable) && table.address != 0 &&
                 table.link < sections.section_count) {

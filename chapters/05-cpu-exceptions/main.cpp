@@ -17,7 +17,9 @@ namespace {
 
 constexpr ColorCode kTitleColor{Color::Yellow, Color::Blue};
 
-// boot.asm maps the first GiB only; this address lies beyond it.
+// boot.asm maps the first GiB only; this address lies beyond it. It is
+// written as one byte: the address is odd, and a wider write would also be
+// misaligned, which C++ leaves undefined (the UBSan build reports it).
 constexpr uint64_t kUnmappedAddress = 0xdeadbeef;
 
 }  // namespace
@@ -25,7 +27,7 @@ constexpr uint64_t kUnmappedAddress = 0xdeadbeef;
 // Not inlined, so that the report names this function; extern "C", so that
 // it names it plainly (kernel_symbols.h shows what a C++ name looks like).
 extern "C" [[gnu::noinline]] void write_to_unmapped_memory() {
-    *reinterpret_cast<volatile uint64_t*>(kUnmappedAddress) = 42;
+    *reinterpret_cast<volatile uint8_t*>(kUnmappedAddress) = 42;
 }
 
 extern "C" void kernel_main(uint32_t multiboot_info_address) {

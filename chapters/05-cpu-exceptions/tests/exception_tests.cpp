@@ -13,7 +13,9 @@
 
 namespace {
 
-// boot.asm maps the first GiB only, with 2 MiB pages.
+// boot.asm maps the first GiB only, with 2 MiB pages. The accesses there
+// are of one byte: the address is odd, and a wider access would also be
+// misaligned, which C++ leaves undefined (the UBSan build reports it).
 constexpr uint64_t kUnmappedAddress = 0xdeadbeef;
 constexpr uint64_t kUnmappedCodeAddress = 0xdead0000;
 // The last of those pages, 1 GiB - 2 MiB: no code or data of the kernel
@@ -54,11 +56,11 @@ extern "C" {
 }
 
 [[gnu::noinline]] void read_unmapped_memory() {
-    *reinterpret_cast<volatile uint64_t*>(kUnmappedAddress);
+    *reinterpret_cast<volatile uint8_t*>(kUnmappedAddress);
 }
 
 [[gnu::noinline]] void write_unmapped_memory() {
-    *reinterpret_cast<volatile uint64_t*>(kUnmappedAddress) = 1;
+    *reinterpret_cast<volatile uint8_t*>(kUnmappedAddress) = 1;
 }
 
 [[gnu::noinline]] void read_last_huge_page() {

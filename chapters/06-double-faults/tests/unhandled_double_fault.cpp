@@ -14,7 +14,9 @@
 
 namespace {
 
-// boot.asm maps the first GiB only; this address lies beyond it.
+// boot.asm maps the first GiB only; this address lies beyond it. It is
+// written as one byte: the address is odd, and a wider write would also be
+// misaligned, which C++ leaves undefined (the UBSan build reports it).
 constexpr uint64_t kUnmappedAddress = 0xdeadbeef;
 
 // The IDT the CPU uses, found as the CPU finds it: through IDTR.
@@ -27,7 +29,7 @@ GateDescriptor* loaded_idt() {
 }  // namespace
 
 extern "C" [[gnu::noinline]] void write_to_unmapped_memory() {
-    *reinterpret_cast<volatile uint64_t*>(kUnmappedAddress) = 1;
+    *reinterpret_cast<volatile uint8_t*>(kUnmappedAddress) = 1;
 }
 
 KERNEL_TEST_SHOULD_PANIC(double_fault_after_stack_overflow_panics) {

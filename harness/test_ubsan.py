@@ -1,0 +1,169 @@
+"""The undefined behaviour sanitizer's build (make UBSAN=1, pytest --ubsan):
+a report must fail the test it happens in, and name the place it happened.
+
+Chapters 04 to 06 build, with UBSAN=1 only, the test kernel
+undefined_behaviour (tests/undefined_behaviour.cpp). Each of its tests does
+one kind of undefined behaviour, on a line marked with the kind:
+
+    const int32_t sum = largest_int32 + one;  // undefined behaviour: signed integer overflow
+
+Each test is booted alone (the report is a panic, which ends the run), and
+must be reported not ok, end QEMU with failure, and leave the report
+`undefined behaviour at tests/undefined_behaviour.cpp:LINE:COLUMN: KIND`
+with the marked line, the marked kind, and a column inside the expression
+at fault. The compilers put the column at different places of the
+expression (clang at the operator or the array, GCC at the right operand,
+the variable initialised, or the closing bracket), so the column is checked
+against the expression's extent on its line.
+
+The boots need the UBSan build and run with --ubsan (make test-ubsan, part
+of make test). The checks are also shown to fail, without booting, on
+made-up reports; those run in the normal suite.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pytest
+
+import ktap
+from chapters import CHAPTERS, ubsan_chapters
+from machine import EXIT_FAILURE, UNDEFINED_BEHAVIOUR
+from verdict import KernelFailure, Verdict
+
+KERNEL = "undefined_behaviour"
+SOURCE = "tests/undefined_behaviour.cpp"
+CHAPTERS_WITH_KERNEL = [chapter for chapter in ubsan_chapters() if (CHAPTERS / chapter / SOURCE).exists()]
+
+
+@dataclass(frozen=True)
+class Case:
+    test: str  # the in-kernel test
+    kind: str  # what the report must call it, and the marker on its line says
+    expression: str  # the part of the marked line the report's column must point into
+
+    def __repr__(self) -> str:  # pytest shows it in a failure
+        return self.test
+
+
+CASES = [
+    Case("signed_integer_overflow_is_reported", "signed integer overflow", "largest_int32 + one"),
+    Case("misaligned_access_is_reported", "misaligned access", "value = *word"),
+    Case("out_of_bounds_index_is_reported", "index out of bounds", "table[past_the_end]"),
+]
+
+
+def marked_line(source: str, kind: str) -> tuple[int, str]:
+    """The number and text of the source line marked
+    `// undefined behaviour: KIND`."""
+    marker = f"// undefined behaviour: {kind}"
+    found = [(number, line) for number, line in enumerate(source.splitlines(), start=1)
+             if line.rstrip().endswith(marker)]
+    assert len(found) == 1, f"expected {marker!r} at the end of one line of {SOURCE}, found {len(found)}"
+    return found[0]
+
+
+def report_problems(report: re.Match[str] | None, source: str, case: Case) -> list[str]:
+    """What is wrong with the report of the case's undefined behaviour, in
+    words; [] if it names the file, the marked line and kind, and a column
+    within the expression."""
+    if report is None:
+        return ["no 'undefined behaviour at' report on serial"]
+    number, line = marked_line(source, case.kind)
+    assert case.expression in line, f"line {number} of {SOURCE} has no `{case.expression}`: {line.strip()}"
+    problems = []
+    if report["file"] != SOURCE:
+        problems.append(f"the report names {report['file']}, not {SOURCE}")
+    if int(report["line"]) != number:
+        problems.append(f"the report names line {report['line']}, not {number}, the marked one")
+    if report["kind"] != case.kind:
+        problems.append(f"the report calls it {report['kind']!r}, not {case.kind!r}")
+    first = line.index(case.expression) + 1  # columns count from 1
+    last = first + len(case.expression) - 1
+    if not first <= int(report["column"]) <= last:
+        problems.append(f"column {report['column']} is outside `{case.expression}` "
+                        f"(columns {first}-{last} of `{line.strip()}`)")
+    return problems
+
+
+@pytest.mark.ubsan
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.test)
+@pytest.mark.parametrize("chapter", CHAPTERS_WITH_KERNEL)
+def test_undefined_behaviour_is_reported_where_it_happens(build, boot, chapter: str, case: Case):
+    kernel = build.chapter(chapter)
+    declared = [test.name for test in ktap.declared_tests(kernel.elf(KERNEL))]
+    assert case.test in declared, f"{KERNEL} of {chapter} declares no test {case.test}, only {declared}"
+    machine = boot(kernel.iso(KERNEL), command_line=f"tests={case.test}", name=f"{KERNEL}-{case.test}")
+    # A report fails every wait (machine.py); that it does is checked too.
+    with pytest.raises(KernelFailure) as caught:
+        machine.wait_for_exit()
+    serial = "serial output:\n" + "\n".join("  " + line for line in machine.serial_lines)
+    assert caught.value.verdict == Verdict.PANIC and "undefined behaviour at" in caught.value.summary, (
+        f"the boot must fail with the report's panic, but:\n{caught.value.describe()}")
+
+    result = ktap.parse(machine.serial_text).result(case.test)
+    assert result is not None and not result.ok, f"{case.test} must be reported not ok\n{serial}"
+    assert machine.exit_status == EXIT_FAILURE, (
+        f"QEMU must exit with {EXIT_FAILURE} (failure), not {machine.exit_status}\n{serial}")
+    source = (CHAPTERS / chapter / SOURCE).read_text()
+    problems = report_problems(UNDEFINED_BEHAVIOUR.search(machine.serial_text), source, case)
+    assert not problems, "; ".join(problems) + "\n" + serial
+
+
+@pytest.mark.ubsan
+@pytest.mark.parametrize("chapter", CHAPTERS_WITH_KERNEL)
+def test_undefined_behaviour_kernel_declares_only_the_checked_tests(build, chapter: str):
+    """A test added to the kernel without a case here would go unchecked."""
+    declared = [test.name for test in ktap.declared_tests(build.chapter(chapter).elf(KERNEL))]
+    assert sorted(declared) == sorted(case.test for case in CASES)
+
+
+# --- the checks themselves, on made-up reports ---------------------------------
+
+MADE_UP_SOURCE = (CHAPTERS / "04-testing" / SOURCE).read_text()
+
+
+def made_up_report(case: Case, *, file: str = SOURCE, line_offset: int = 0, column: int | None = None,
+                   kind: str | None = None) -> re.Match[str] | None:
+    """A report of the case as the kernel would print it, at the marked line
+    and the expression's first column unless told otherwise."""
+    number, text = marked_line(MADE_UP_SOURCE, case.kind)
+    column = text.index(case.expression) + 1 if column is None else column
+    return UNDEFINED_BEHAVIOUR.search(f"# KERNEL PANIC at {file}:{number}: undefined behaviour at "
+                                      f"{file}:{number + line_offset}:{column}: {kind or case.kind}: details")
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.test)
+def test_report_check_accepts_the_marked_place(case: Case):
+    assert report_problems(made_up_report(case), MADE_UP_SOURCE, case) == []
+
+
+def test_report_check_fails_a_wrong_place_or_kind():
+    case = CASES[0]
+    _, line = marked_line(MADE_UP_SOURCE, case.kind)
+    past_the_expression = line.index(case.expression) + len(case.expression) + 1
+    wrong = [  # a report with one thing wrong, and the problem that says so
+        (made_up_report(case, file="tests/other.cpp"), "the report names tests/other.cpp, not"),
+        (made_up_report(case, line_offset=1), "the report names line"),
+        (made_up_report(case, column=past_the_expression), f"column {past_the_expression} is outside"),
+        (made_up_report(case, kind="misaligned access"), "the report calls it 'misaligned access'"),
+    ]
+    for report, problem in wrong:
+        problems = report_problems(report, MADE_UP_SOURCE, case)
+        assert len(problems) == 1 and problems[0].startswith(problem), (
+            f"{report[0]!r} must fail with {problem!r} alone, but: {problems}")
+    assert report_problems(None, MADE_UP_SOURCE, case) == ["no 'undefined behaviour at' report on serial"]
+
+
+def test_report_of_undefined_behaviour_fails_a_test_that_should_panic():
+    """The runner reports a test that should panic as ok when it panics,
+    whatever the panic; a sanitizer's report must not pass so."""
+    serial = ("KTAP version 1\n1..1\n# running should_panic_test\n"
+              "# KERNEL PANIC at tests/a.cpp:7: undefined behaviour at tests/a.cpp:7:12: "
+              "null pointer: load of a null pointer of type 'int'\n"
+              "ok 1 should_panic_test\n")
+    run = ktap.KernelRun(ktap.TestKernel("made_up", EXIT_FAILURE), None, ktap.parse(serial), 33, None, serial)
+    with pytest.raises(KernelFailure, match="^PANIC: not ok 1 should_panic_test: KERNEL PANIC .* undefined"):
+        ktap.check_passed(run, ktap.DeclaredTest("should_panic_test", "panics"))
