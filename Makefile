@@ -20,11 +20,18 @@
 # (make UBSAN=1, make build CH=04 UBSAN=1, make run CH=04 UBSAN=1): the
 # chapters that have a panic() to report through, 03 on.
 
-# Chapters build in parallel, one per CPU, each chapter's output kept
-# together so that an error is not lost among another chapter's lines. A
-# make that this one starts (make test's make all) shares its job slots.
+# Chapters build in parallel, one per CPU; a make that this one starts
+# (make test's make all) shares its job slots.
 ifeq ($(MAKELEVEL),0)
-MAKEFLAGS += --jobs=$(shell nproc 2> /dev/null || sysctl -n hw.ncpu) --output-sync=target
+MAKEFLAGS += --jobs=$(shell nproc 2> /dev/null || sysctl -n hw.ncpu)
+endif
+# A make that only builds keeps each chapter's output together, so that an
+# error is not lost among another chapter's lines. Not for the others:
+# output-sync holds a recipe's output back until it ends, and make run's
+# screen, gdb's prompt and pytest's progress must reach the terminal as
+# they happen (QEMU refuses to draw its screen into anything else).
+ifeq ($(filter-out all build harness-fixtures $(CHAPTERS),$(MAKECMDGOALS)),)
+MAKEFLAGS += --output-sync=target
 endif
 
 CHAPTERS := $(sort $(notdir $(wildcard chapters/[0-9][0-9]-*)))
@@ -82,9 +89,11 @@ run: check-chapter
 	@$(MAKE) --no-print-directory -C chapters/$(CHAPTER)
 	@common/run.sh $(BUILD_ROOT)/$(CHAPTER)/kernel.iso $(FIRMWARE)
 
+# The port of QEMU's GDB stub; another one lets two sessions run at once.
+GDB_PORT ?= 1234
 gdb: deps check-chapter
 	@$(MAKE) --no-print-directory -C chapters/$(CHAPTER)
-	@common/gdb.sh $(BUILD_ROOT)/$(CHAPTER)
+	@common/gdb.sh $(BUILD_ROOT)/$(CHAPTER) $(GDB_PORT)
 
 # Arguments for pytest, e.g. make test PYTEST_ARGS="-k 03 -x". The tests
 # of one test kernel form an xdist group, so that one worker boots it once.

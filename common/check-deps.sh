@@ -3,10 +3,11 @@
 # (CI=true) it installs the missing Debian packages; otherwise it names them
 # and the command that installs them.
 # Usage: check-deps.sh [test] [book] [uefi]
-#   (nothing)  building and booting: make, make run, make gdb
+#   (nothing)  building and booting: make, make run, make gdb (which
+#              checks for gdb itself)
 #   test       also what the test suite runs: pytest, g++ (the second
-#              compiler every chapter is built with), pandoc, chromium and
-#              the UEFI firmware
+#              compiler every chapter is built with), pandoc, chromium, gdb
+#              (make gdb is tried) and the UEFI firmware
 #   book       also what renders the book: pandoc
 #   uefi       also the UEFI firmware for QEMU: make run FIRMWARE=uefi
 set -euo pipefail
@@ -34,7 +35,7 @@ python_modules=()
 for purpose in "$@"; do
     case $purpose in
         test)
-            tools+=("g++ g++" "pandoc pandoc" "chromium chromium")
+            tools+=("g++ g++" "pandoc pandoc" "chromium chromium" "gdb gdb")
             files+=("/usr/share/OVMF/OVMF_CODE_4M.fd ovmf")
             python_modules+=("pytest python3-pytest" "pexpect python3-pexpect"
                              "xdist python3-pytest-xdist") ;;

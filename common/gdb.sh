@@ -2,15 +2,16 @@
 # Boots a chapter's kernel halted at the first instruction, with QEMU's GDB
 # stub listening, and attaches gdb with the kernel's symbols and a
 # breakpoint at the C++ entry point.
+# Usage: gdb.sh BUILD_DIRECTORY [PORT]   (PORT: the stub's, 1234 unless given)
 set -euo pipefail
-build=$1
+build=$1 port=${2:-1234}
 command -v gdb > /dev/null || { echo "missing: gdb; install with: sudo apt-get install gdb" >&2; exit 1; }
 
-port=1234
 qemu-system-x86_64 -accel tcg -cdrom "$build/kernel.iso" -no-reboot -S -gdb "tcp::$port" \
     -display none -serial "file:$build/serial.log" &
 qemu=$!
-trap 'kill $qemu 2> /dev/null' EXIT
+# QEMU may be gone already (gdb's kill ends it), which is no failure.
+trap 'kill $qemu 2> /dev/null || true' EXIT
 
 # qemu-system-x86_64 reports 64-bit registers even while the CPU runs
 # 32-bit code (all of chapter 1, the start of the others); gdb must expect

@@ -1,0 +1,78 @@
+"""`make gdb CH=NN` works as the README promises: QEMU starts the chapter's
+ISO halted, gdb attaches with the kernel's symbols, and the hardware
+breakpoint stops the CPU in kernel_main, at a line of its body in main.cpp.
+
+The session is driven as a student would drive it, through the make target
+in a terminal: wait for the breakpoint, ask gdb where the CPU is, kill the
+kernel and quit. Each session gets its own port for QEMU's GDB stub, so that
+two can run side by side. With --ubsan the session is `make gdb UBSAN=1`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import socket
+
+import pexpect
+import pytest
+
+from chapters import CHAPTERS, REPOSITORY, all_chapters, make_variables
+
+# The whole session, GRUB's boot included, takes about a second under TCG.
+SESSION_TIMEOUT = 30
+PROMPT = r"\(gdb\) "
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def kernel_main_lines(chapter: str) -> range:
+    """The lines of main.cpp from kernel_main's signature to its closing
+    brace (the first line after it that is just `}`)."""
+    lines = (CHAPTERS / chapter / "main.cpp").read_text().splitlines()
+    start = next(number for number, line in enumerate(lines, start=1)
+                 if re.match(r'extern "C" .*\bkernel_main\(', line))
+    end = next(number for number, line in enumerate(lines, start=1) if number > start and line == "}")
+    return range(start, end + 1)
+
+
+@pytest.mark.parametrize("chapter", all_chapters())
+def test_make_gdb_stops_in_kernel_main(build, chapter: str):
+    build.chapter(chapter)
+    command = ["--no-print-directory", "gdb", f"CH={chapter[:2]}", f"GDB_PORT={free_port()}", *make_variables()]
+    # TERM=dumb: gdb styles nothing, so the text is what the patterns see.
+    session = pexpect.spawn("make", command, cwd=REPOSITORY, encoding="utf-8", timeout=SESSION_TIMEOUT,
+                            env=os.environ | {"TERM": "dumb"})
+    transcript = session.logfile_read = io.StringIO()
+    try:
+        index = session.expect([r"Breakpoint 1, (?:0x[0-9a-f]+ in )?kernel_main \(.*?\) at (\S+):(\d+)",
+                                pexpect.EOF, pexpect.TIMEOUT])
+        assert index == 0, (f"gdb did not stop at the breakpoint in kernel_main "
+                            f"({'the session ended' if index == 1 else 'timeout'}):\n{transcript.getvalue()}")
+        file, line = session.match[1], int(session.match[2])
+        body = kernel_main_lines(chapter)
+        assert file == "main.cpp" and line in body, (
+            f"gdb stopped at {file}:{line}, not in kernel_main's lines {body.start}-{body.stop - 1} of main.cpp")
+
+        session.expect(PROMPT)
+        session.sendline("info symbol $pc")
+        session.expect(PROMPT)
+        assert re.search(r"^kernel_main(?: \+ \d+)? in section \.text", session.before, re.MULTILINE), (
+            f"gdb does not place the CPU in kernel_main: {session.before.strip()}")
+
+        session.sendline("kill")
+        session.expect(r"Kill the program being debugged\? \(y or n\) ")
+        session.sendline("y")
+        session.expect(r"\[Inferior 1 \(process \d+\) killed\]")
+        session.expect(PROMPT)
+        session.sendline("quit")
+        session.expect(pexpect.EOF)
+    finally:
+        session.close(force=True)
+    assert session.exitstatus == 0, f"make gdb exited with {session.exitstatus}:\n{transcript.getvalue()}"
+
