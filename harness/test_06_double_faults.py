@@ -27,10 +27,11 @@ double fault stack: the proof that the CPU switched stacks (IST).
 Kernels booted, each once per selection:
 
     double_fault_tests      in-kernel tests: the GDT, TSS and IDT gate as the
-                            CPU holds them, the guard page, and a stack
+                            CPU holds them, the two guard pages, and a stack
                             overflow whose double fault is caught
-    unhandled_double_fault  two should-panic tests, each booted alone: a
-                            stack overflow, and a page fault without gate
+    unhandled_double_fault  three should-panic tests, each booted alone: an
+                            overflow of the kernel stack, one of the double
+                            fault stack, and a page fault without gate
     kernel                  `make run`: the overflow's report on screen
     and chapter 4's and 5's test kernels, which must still pass.
 """
@@ -64,9 +65,11 @@ MISSING_GATE_FAULTS = {11, 13}
 PAGE_FAULT_WRITE = 0b10  # error code: not present, write, kernel mode
 UNMAPPED = 0xDEADBEEF  # tests/unhandled_double_fault.cpp
 DOUBLE_FAULT_STACK_ALIGNMENT = 16
+PAGE_SIZE = 4096
 PANIC_COLOUR = 0x4F  # white on red
 
 OVERFLOW_LINE = "The kernel stack overflowed into its guard page, below {:#018x}."
+DOUBLE_FAULT_STACK_OVERFLOW_LINE = "The double fault stack overflowed into its guard page, below {:#018x}."
 OTHER_CAUSE_LINE = "An exception arrived while the CPU was delivering another."
 
 
@@ -82,6 +85,7 @@ class Layout:
     """The memory this chapter is about, from the kernel's symbols."""
     guard_page: range  # unmapped
     kernel_stack: range  # grows down from its end
+    double_fault_guard_page: range  # unmapped
     double_fault_stack: range  # IST1 points at its end
 
     @staticmethod
@@ -89,10 +93,13 @@ class Layout:
         def address(name: str) -> int:
             return elf.symbol(name).value
 
+        # tss.cpp's memory for the double fault stack: its guard page, then the stack.
         stack_memory = _only_symbol(elf, "double_fault_stack_memory")
+        stack_bottom = stack_memory.value + PAGE_SIZE
         return Layout(range(address("stack_guard_page"), address("stack_bottom")),
                       range(address("stack_bottom"), address("stack_top")),
-                      range(stack_memory.value, stack_memory.value + stack_memory.size))
+                      range(stack_memory.value, stack_bottom),
+                      range(stack_bottom, stack_memory.value + stack_memory.size))
 
 
 def _only_symbol(elf: ElfFile, part: str) -> Symbol:
@@ -104,18 +111,20 @@ def _only_symbol(elf: ElfFile, part: str) -> Symbol:
 
 
 def test_layout_is_as_the_step_says(chapter):
-    """The premises of every check below, from the ELF alone: one unmapped
-    page right below a page-aligned kernel stack, and a double fault stack
-    of its own, with a 16-byte-aligned top."""
+    """The premises of every check below, from the ELF alone: each of the
+    two stacks has one page-aligned page right below it, to be unmapped;
+    the double fault stack has a 16-byte-aligned top; and neither stack
+    nor guard shares memory with the other's."""
     layout = Layout.of(ElfFile(chapter.elf()))
-    assert len(layout.guard_page) == 4096 and layout.guard_page.start % 4096 == 0
-    assert layout.guard_page.stop == layout.kernel_stack.start
-    assert len(layout.kernel_stack) >= 4096
-    assert len(layout.double_fault_stack) >= 4096
+    for guard, stack in ((layout.guard_page, layout.kernel_stack),
+                         (layout.double_fault_guard_page, layout.double_fault_stack)):
+        assert len(guard) == PAGE_SIZE and guard.start % PAGE_SIZE == 0
+        assert guard.stop == stack.start
+        assert len(stack) >= PAGE_SIZE
     assert layout.double_fault_stack.stop % DOUBLE_FAULT_STACK_ALIGNMENT == 0
     assert (layout.double_fault_stack.stop <= layout.guard_page.start
-            or layout.double_fault_stack.start >= layout.kernel_stack.stop), (
-        "the double fault stack must not share memory with the kernel stack or its guard page")
+            or layout.double_fault_guard_page.start >= layout.kernel_stack.stop), (
+        "the double fault stack and its guard page must not share memory with the kernel stack or its guard page")
 
 
 # --- checks of a double fault report ------------------------------------------------
@@ -137,18 +146,18 @@ def check_double_fault_report(report: Report, layout: Layout, elf: ElfFile, func
     assert re.fullmatch(r"0x[0-9a-f]{16}", report.fields["cr2"]), f"cr2 must be 0x and 16 digits:\n{report}"
 
 
-def check_overflow(report: Report, layout: Layout) -> None:
-    """The stack overflow: the faults were in the guard page, the code that
-    overflowed stood at the bottom of the kernel stack, and the report
-    says in words what happened."""
+def check_overflow(report: Report, guard_page: range, stack: range, last_line: str) -> None:
+    """A stack overflow: the faults were in the stack's guard page, the code
+    that overflowed stood at the bottom of the stack, and the report says
+    in words what happened (last_line, given the stack's bottom)."""
     cr2 = report.value("cr2")
-    assert cr2 in layout.guard_page, (
-        f"cr2={cr2:#x} must lie in the guard page {layout.guard_page.start:#x}-{layout.guard_page.stop:#x}\n{report}")
+    assert cr2 in guard_page, (
+        f"cr2={cr2:#x} must lie in the guard page {guard_page.start:#x}-{guard_page.stop:#x}\n{report}")
     rsp = report.value("rsp")
-    assert layout.guard_page.start <= rsp <= layout.kernel_stack.start, (
-        f"the overflowing code's rsp={rsp:#x} must be at the bottom of the kernel stack "
-        f"({layout.kernel_stack.start:#x}) or in the guard page below it\n{report}")
-    line = "  " + OVERFLOW_LINE.format(layout.kernel_stack.start)
+    assert guard_page.start <= rsp <= stack.start, (
+        f"the overflowing code's rsp={rsp:#x} must be at the bottom of its stack "
+        f"({stack.start:#x}) or in the guard page below it\n{report}")
+    line = "  " + last_line.format(stack.start)
     assert report.lines[-1] == line, f"the report must end with {line!r}:\n{report}"
 
 
@@ -251,13 +260,15 @@ def test_double_fault_tests_exit_without_triple_fault(runs):
 class Unhandled:
     function: str  # where the first page fault happened
     second: set[int]  # the exception raised while the page fault was delivered
-    overflow: bool
+    overflowed: str | None  # the stack that overflowed: "kernel", "double fault" or none
 
 
 UNHANDLED_EXPECTED = {
-    "double_fault_after_stack_overflow_panics": Unhandled("overflow_stack", {PAGE_FAULT}, True),
+    "double_fault_after_stack_overflow_panics": Unhandled("overflow_stack", {PAGE_FAULT}, "kernel"),
+    "double_fault_after_double_fault_stack_overflow_panics": Unhandled(
+        "overflow_double_fault_stack", {PAGE_FAULT}, "double fault"),
     "double_fault_after_page_fault_without_handler_panics": Unhandled(
-        "write_to_unmapped_memory", MISSING_GATE_FAULTS, False),
+        "write_to_unmapped_memory", MISSING_GATE_FAULTS, None),
 }
 
 
@@ -284,9 +295,14 @@ def test_unhandled_double_fault_reports_and_panics(runs, test: str):
     elf = elf_of("unhandled_double_fault")
     layout = Layout.of(elf)
     check_double_fault_report(report, layout, elf, expected.function)
-    if expected.overflow:
-        check_overflow(report, layout)
+    if expected.overflowed == "kernel":
+        check_overflow(report, layout.guard_page, layout.kernel_stack, OVERFLOW_LINE)
         check_exception_chain(run.qemu_log, elf, expected.function, layout.guard_page, expected.second, report)
+    elif expected.overflowed == "double fault":
+        check_overflow(report, layout.double_fault_guard_page, layout.double_fault_stack,
+                       DOUBLE_FAULT_STACK_OVERFLOW_LINE)
+        check_exception_chain(run.qemu_log, elf, expected.function, layout.double_fault_guard_page,
+                              expected.second, report)
     else:
         assert report.value("cr2") == UNMAPPED, f"cr2 must be the unmapped address {UNMAPPED:#x}:\n{report}"
         assert report.lines[-1] == "  " + OTHER_CAUSE_LINE, f"the report must end with {OTHER_CAUSE_LINE!r}"
@@ -323,7 +339,7 @@ def test_normal_kernel_shows_the_double_fault_on_screen(boot, chapter):
         "expected the breakpoint's report, then the double fault's:\n" + "\n".join(serial))
     double_fault = reports[1]
     check_double_fault_report(double_fault, layout, elf, "overflow_stack")
-    check_overflow(double_fault, layout)
+    check_overflow(double_fault, layout.guard_page, layout.kernel_stack, OVERFLOW_LINE)
     check_exception_chain(machine.qemu_log(), elf, "overflow_stack", layout.guard_page, {PAGE_FAULT}, double_fault)
 
     screen: Screen = machine.screen()

@@ -4,6 +4,7 @@
 #include "exception_report.h"
 #include "exceptions.h"
 #include "kernel_stack.h"
+#include "paging.h"
 #include "panic.h"
 #include "tss.h"
 
@@ -32,6 +33,11 @@ uint64_t current_stack_pointer() {
     if (kernel_stack_guard_page().contains(cr2)) {
         format_to(output, "  The kernel stack overflowed into its guard page, below {:016x}.",
                   kernel_stack().begin);
+    } else if (double_fault_stack_guard_page().contains(cr2)) {
+        // Something running on this very stack, an earlier double fault's
+        // handler, overflowed it; the CPU started this one at its top again.
+        format_to(output, "  The double fault stack overflowed into its guard page, below {:016x}.",
+                  stack.begin);
     } else {
         format_to(output, "  An exception arrived while the CPU was delivering another.");
     }
@@ -41,6 +47,7 @@ uint64_t current_stack_pointer() {
 }  // namespace
 
 void initialize_double_fault_handler() {
+    unmap_page(double_fault_stack_guard_page().begin);
     set_exception_stack(ExceptionVector::DoubleFault, kDoubleFaultStack);
     set_exception_handler(ExceptionVector::DoubleFault, report_double_fault);
 }

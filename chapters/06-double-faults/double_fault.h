@@ -13,8 +13,9 @@
 // double fault's frame there would fault a third time, which resets the
 // machine (a triple fault): so its handler gets a stack of its own.
 
-// Makes vector 8 switch to the double fault stack of the TSS and installs
-// its handler, which prints a report and panics. Call it after
-// initialize_exceptions and load_gdt_and_tss: the gate must exist, and the
-// CPU reads the stack from the loaded TSS.
+// Makes vector 8 switch to the double fault stack of the TSS, unmaps the
+// guard page below that stack, and installs the handler, which prints a
+// report and panics. Call it after initialize_exceptions and
+// load_gdt_and_tss: the gate must exist, and the CPU reads the stack from
+// the loaded TSS.
 void initialize_double_fault_handler();

@@ -23,8 +23,9 @@ uint64_t read_cr3() {
     return value;
 }
 
-}  // namespace
-
+// The page directory entry that translates address in the active tables.
+// The kernel runs identity-mapped, so the physical addresses in CR3 and the
+// entries can be used as pointers.
 PageTableEntry& page_directory_entry(uint64_t address) {
     PageTable& pml4 = table_at(read_cr3() & page_bits(PageBits::Address));
     PageTable& pointer_table = next_table(pml4.entry_for(address, PageTableLevel::Pml4), address);
@@ -33,16 +34,15 @@ PageTableEntry& page_directory_entry(uint64_t address) {
     return directory.entry_for(address, PageTableLevel::PageDirectory);
 }
 
-bool is_mapped(uint64_t address) {
-    const PageTableEntry& directory_entry = page_directory_entry(address);
-    if (!directory_entry.has(PageBits::Present) || directory_entry.has(PageBits::Huge)) {
-        return directory_entry.has(PageBits::Present);
-    }
-    return table_at(directory_entry.address())
-        .entry_for(address, PageTableLevel::PageTable)
-        .has(PageBits::Present);
-}
+// The tables that unmap_page splits 2 MiB pages into, and how many it used.
+constexpr size_t kSplitTables = 2;
+PageTable split_tables[kSplitTables];
+size_t split_tables_used = 0;
 
+// Makes a page directory entry that maps a 2 MiB page point to table
+// instead, filled with 512 entries that map the same memory with the same
+// rights in 4 KiB pages. A 2 MiB translation the TLB still holds stays
+// right; whoever then changes one of the small entries must flush it.
 void split_huge_page(PageTableEntry& directory_entry, PageTable& table) {
     if (!directory_entry.has(PageBits::Present) || !directory_entry.has(PageBits::Huge)) {
         panic("page directory entry {:016x} maps no 2 MiB page", directory_entry.bits());
@@ -65,4 +65,38 @@ void split_huge_page(PageTableEntry& directory_entry, PageTable& table) {
     // entry the huge page's rights leaves the result unchanged.
     const uint64_t rights = huge & page_bits(Present, Writable, UserAccessible);
     directory_entry = PageTableEntry{reinterpret_cast<uint64_t>(&table) | rights};
+}
+
+// Removes the TLB's copy of the translation of address, whatever the size
+// of its page, so that the CPU walks the tables again on the next access
+// (SDM vol. 3, 4.10.4.1).
+void invalidate_tlb_entry(uint64_t address) {
+    asm volatile("invlpg (%0)" : : "r"(address) : "memory");
+}
+
+}  // namespace
+
+bool is_mapped(uint64_t address) {
+    const PageTableEntry& directory_entry = page_directory_entry(address);
+    if (!directory_entry.has(PageBits::Present) || directory_entry.has(PageBits::Huge)) {
+        return directory_entry.has(PageBits::Present);
+    }
+    return table_at(directory_entry.address())
+        .entry_for(address, PageTableLevel::PageTable)
+        .has(PageBits::Present);
+}
+
+void unmap_page(uint64_t address) {
+    PageTableEntry& directory_entry = page_directory_entry(address);
+    if (directory_entry.has(PageBits::Huge)) {
+        if (split_tables_used == kSplitTables) {
+            panic("no page table left to split the 2 MiB page of {:016x}", address);
+        }
+        split_huge_page(directory_entry, split_tables[split_tables_used++]);
+    }
+    next_table(directory_entry, address).entry_for(address, PageTableLevel::PageTable) =
+        PageTableEntry{};
+    // The TLB may still hold the translation that covered the page, 2 MiB
+    // or 4 KiB; until it is gone, the CPU would go on using it.
+    invalidate_tlb_entry(address);
 }

@@ -84,24 +84,12 @@ struct alignas(kPageSize) PageTable {
 };
 static_assert(sizeof(PageTable) == kPageSize);
 
-// The page directory entry that translates address in the active tables.
-// The kernel runs identity-mapped, so the physical addresses in CR3 and the
-// entries can be used as pointers.
-[[nodiscard]] PageTableEntry& page_directory_entry(uint64_t address);
-
 // Whether an access to address would find a page, for addresses in the
 // part of memory the page directories cover (the first GiB).
 [[nodiscard]] bool is_mapped(uint64_t address);
 
-// Makes a page directory entry that maps a 2 MiB page point to table
-// instead, filled with 512 entries that map the same memory with the same
-// rights in 4 KiB pages. A 2 MiB translation the TLB still holds stays
-// right; whoever then changes one of the small entries must flush it.
-void split_huge_page(PageTableEntry& directory_entry, PageTable& table);
-
-// Removes the TLB's copy of the translation of address, whatever the size
-// of its page, so that the CPU walks the tables again on the next access
-// (SDM vol. 3, 4.10.4.1).
-inline void invalidate_tlb_entry(uint64_t address) {
-    asm volatile("invlpg (%0)" : : "r"(address) : "memory");
-}
+// Unmaps the 4 KiB page at address, so that every access to it raises a
+// page fault: what makes a guard page. If a 2 MiB page still maps it, that
+// is split first, into a table from a pool with room for the two guard
+// pages this kernel makes, in case they lie in different 2 MiB pages.
+void unmap_page(uint64_t address);

@@ -44,3 +44,5 @@ const TaskStateSegment& initialize_task_state_segment();
 
 // The stack the CPU switches to for a double fault. It grows down from end.
 [[nodiscard]] AddressRange double_fault_stack();
+// The page right below it, to be unmapped.
+[[nodiscard]] AddressRange double_fault_stack_guard_page();

@@ -1,8 +1,9 @@
 // Integration tests of chapter 6: the GDT and TSS the kernel loaded, the
-// guard page below the kernel stack, and a stack overflow that ends in a
-// double fault on the double fault stack. The double fault is caught and
-// the test goes on (tests/expect_exception.h); its report goes to serial,
-// where the harness checks it (harness/test_06_double_faults.py).
+// guard pages below the kernel stack and the double fault stack, and a
+// stack overflow that ends in a double fault on the double fault stack.
+// The double fault is caught and the test goes on
+// (tests/expect_exception.h); its report goes to serial, where the harness
+// checks it (harness/test_06_double_faults.py).
 
 #include <stdint.h>
 
@@ -56,6 +57,19 @@ uint16_t task_register() {
     return selector;
 }
 
+// One whole page right below the stack, unmapped, while the page below it
+// and the stack's own pages stay mapped.
+void expect_guard_page_below(AddressRange stack, AddressRange guard) {
+    EXPECT_EQ(guard.end - guard.begin, kPageSize);
+    EXPECT_EQ(guard.end, stack.begin);
+    EXPECT_EQ(guard.begin % kPageSize, 0);
+    EXPECT_FALSE(is_mapped(guard.begin));
+    EXPECT_FALSE(is_mapped(guard.end - 1));
+    EXPECT_TRUE(is_mapped(guard.begin - 1));
+    EXPECT_TRUE(is_mapped(stack.begin));
+    EXPECT_TRUE(is_mapped(stack.end - 1));
+}
+
 }  // namespace
 
 KERNEL_TEST(double_fault_gdt_is_the_kernels) {
@@ -93,15 +107,11 @@ KERNEL_TEST(double_fault_gate_switches_to_ist1) {
 }
 
 KERNEL_TEST(double_fault_guard_page_is_unmapped_and_its_neighbours_are_not) {
-    const AddressRange guard = kernel_stack_guard_page();
-    EXPECT_EQ(guard.end - guard.begin, kPageSize);
-    EXPECT_EQ(guard.end, kernel_stack().begin);
-    EXPECT_EQ(guard.begin % kPageSize, 0);
-    EXPECT_FALSE(is_mapped(guard.begin));
-    EXPECT_FALSE(is_mapped(guard.end - 1));
-    EXPECT_TRUE(is_mapped(guard.begin - 1));
-    EXPECT_TRUE(is_mapped(kernel_stack().begin));
-    EXPECT_TRUE(is_mapped(kernel_stack().end - 1));
+    expect_guard_page_below(kernel_stack(), kernel_stack_guard_page());
+}
+
+KERNEL_TEST(double_fault_stack_has_an_unmapped_guard_page_below_it) {
+    expect_guard_page_below(double_fault_stack(), double_fault_stack_guard_page());
 }
 
 KERNEL_TEST(double_fault_stack_overflow_runs_the_handler_on_the_ist_stack) {

@@ -11,6 +11,7 @@
 #include "idt.h"
 #include "kernel_test.h"
 #include "stack_overflow.h"
+#include "tss.h"
 
 namespace {
 
@@ -32,8 +33,28 @@ extern "C" [[gnu::noinline]] void write_to_unmapped_memory() {
     *reinterpret_cast<volatile uint8_t*>(kUnmappedAddress) = 1;
 }
 
+// Moves to the bottom of the double fault stack and pushes until it
+// overflows, as a double fault handler that recursed too deep would.
+extern "C" [[noreturn, gnu::noinline]] void overflow_double_fault_stack() {
+    asm volatile(
+        "mov %0, %%rsp\n"
+        "1: push %%rax\n"
+        "jmp 1b"
+        :
+        : "r"(double_fault_stack().begin)
+        : "memory");
+    __builtin_unreachable();
+}
+
 KERNEL_TEST_SHOULD_PANIC(double_fault_after_stack_overflow_panics) {
     overflow_stack();
+}
+
+// The push into the double fault stack's guard page faults, and so does
+// delivering that page fault on the same stack: a double fault, which the
+// CPU delivers at the top of the double fault stack, far from the guard.
+KERNEL_TEST_SHOULD_PANIC(double_fault_after_double_fault_stack_overflow_panics) {
+    overflow_double_fault_stack();
 }
 
 // Without a gate for the page fault, the CPU cannot deliver it: the missing
