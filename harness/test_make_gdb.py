@@ -10,19 +10,16 @@ two can run side by side. With --ubsan the session is `make gdb UBSAN=1`.
 
 from __future__ import annotations
 
-import io
-import os
 import re
 import socket
 
 import pexpect
 import pytest
 
-from chapters import CHAPTERS, REPOSITORY, all_chapters, make_variables
+from chapters import CHAPTERS, all_chapters
+from terminal import expect, make_in_terminal
 
-# The whole session, GRUB's boot included, takes about a second under TCG.
-SESSION_TIMEOUT = 30
-PROMPT = r"\(gdb\) "
+PROMPT = rb"\(gdb\) "
 
 
 def free_port() -> int:
@@ -44,35 +41,30 @@ def kernel_main_lines(chapter: str) -> range:
 @pytest.mark.parametrize("chapter", all_chapters())
 def test_make_gdb_stops_in_kernel_main(build, chapter: str):
     build.chapter(chapter)
-    command = ["--no-print-directory", "gdb", f"CH={chapter[:2]}", f"GDB_PORT={free_port()}", *make_variables()]
     # TERM=dumb: gdb styles nothing, so the text is what the patterns see.
-    session = pexpect.spawn("make", command, cwd=REPOSITORY, encoding="utf-8", timeout=SESSION_TIMEOUT,
-                            env=os.environ | {"TERM": "dumb"})
-    transcript = session.logfile_read = io.StringIO()
+    session = make_in_terminal("gdb", f"CH={chapter[:2]}", f"GDB_PORT={free_port()}", terminal="dumb")
     try:
-        index = session.expect([r"Breakpoint 1, (?:0x[0-9a-f]+ in )?kernel_main \(.*?\) at (\S+):(\d+)",
-                                pexpect.EOF, pexpect.TIMEOUT])
-        assert index == 0, (f"gdb did not stop at the breakpoint in kernel_main "
-                            f"({'the session ended' if index == 1 else 'timeout'}):\n{transcript.getvalue()}")
-        file, line = session.match[1], int(session.match[2])
+        expect(session, rb"Breakpoint 1, (?:0x[0-9a-f]+ in )?kernel_main \(.*?\) at (\S+):(\d+)",
+               "gdb to stop at the breakpoint in kernel_main")
+        file, line = session.match[1].decode(), int(session.match[2])
         body = kernel_main_lines(chapter)
         assert file == "main.cpp" and line in body, (
             f"gdb stopped at {file}:{line}, not in kernel_main's lines {body.start}-{body.stop - 1} of main.cpp")
 
-        session.expect(PROMPT)
-        session.sendline("info symbol $pc")
-        session.expect(PROMPT)
-        assert re.search(r"^kernel_main(?: \+ \d+)? in section \.text", session.before, re.MULTILINE), (
-            f"gdb does not place the CPU in kernel_main: {session.before.strip()}")
+        expect(session, PROMPT, "gdb's prompt")
+        session.sendline(b"info symbol $pc")
+        expect(session, PROMPT, "gdb's prompt after info symbol")
+        where = session.before.decode("latin-1")
+        assert re.search(r"^kernel_main(?: \+ \d+)? in section \.text", where, re.MULTILINE), (
+            f"gdb does not place the CPU in kernel_main: {where.strip()}")
 
-        session.sendline("kill")
-        session.expect(r"Kill the program being debugged\? \(y or n\) ")
-        session.sendline("y")
-        session.expect(r"\[Inferior 1 \(process \d+\) killed\]")
-        session.expect(PROMPT)
-        session.sendline("quit")
-        session.expect(pexpect.EOF)
+        session.sendline(b"kill")
+        expect(session, rb"Kill the program being debugged\? \(y or n\) ", "gdb to ask before it kills")
+        session.sendline(b"y")
+        expect(session, rb"\[Inferior 1 \(process \d+\) killed\]", "gdb to kill the kernel")
+        expect(session, PROMPT, "gdb's prompt after kill")
+        session.sendline(b"quit")
+        expect(session, pexpect.EOF, "gdb and make gdb to end")
     finally:
         session.close(force=True)
-    assert session.exitstatus == 0, f"make gdb exited with {session.exitstatus}:\n{transcript.getvalue()}"
-
+    assert session.exitstatus == 0, f"make gdb exited with {session.exitstatus} after kill and quit"

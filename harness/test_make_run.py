@@ -11,37 +11,20 @@ harness's own QEMU command line.
 
 from __future__ import annotations
 
-import os
 import re
 
 import pexpect
 import pytest
 
-from chapters import REPOSITORY, all_chapters, chapter_build, make_variables
+from chapters import REPOSITORY, all_chapters, chapter_build
+from terminal import expect, make_in_terminal
 
-# GRUB and the kernel show their screen within a second or two under TCG;
-# OVMF takes some 5 s more.
-SESSION_TIMEOUT = 30
 HELLO_CHAPTER = "02-minimal-kernel"
 LAST_CHAPTER = all_chapters()[-1]
 
 
 def make_run(*arguments: str) -> pexpect.spawn:
-    """`make run ARGUMENTS` in an 80x25 terminal with no window system."""
-    environment = {name: value for name, value in os.environ.items()
-                   if name not in ("DISPLAY", "WAYLAND_DISPLAY")} | {"TERM": "xterm"}
-    return pexpect.spawn("make", ["--no-print-directory", "run", *arguments, *make_variables()],
-                         cwd=REPOSITORY, env=environment, dimensions=(25, 80), timeout=SESSION_TIMEOUT)
-
-
-def expect(session: pexpect.spawn, pattern: bytes, what: str) -> None:
-    __tracebackhide__ = True
-    outcomes = [pattern, pexpect.TIMEOUT] if pattern is pexpect.EOF else [pattern, pexpect.EOF, pexpect.TIMEOUT]
-    index = session.expect(outcomes)
-    if index != 0:
-        ended = "make run ended" if outcomes[index] is pexpect.EOF else f"nothing came in {SESSION_TIMEOUT} s"
-        seen = session.before.decode("latin-1")[-2000:]
-        pytest.fail(f"expected {what}, but {ended}; the terminal showed (last 2000 characters):\n{seen}")
+    return make_in_terminal("run", *arguments, terminal="xterm")
 
 
 def quit_through_the_monitor(session: pexpect.spawn) -> None:

@@ -1,0 +1,48 @@
+"""A make target typed into a pseudo-terminal, as a student types it
+(test_make_run.py, test_make_gdb.py): what QEMU's curses screen and gdb's
+prompt need, and what the rest of the suite, which runs QEMU itself, never
+sees.
+
+    session = make_in_terminal("run", "CH=02", terminal="xterm")
+    expect(session, rb"Hello World!", "the kernel's Hello World!")
+
+A wait that fails names what it waited for and shows the end of what the
+terminal printed.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pexpect
+import pytest
+
+from chapters import REPOSITORY, make_variables
+
+# GRUB and the kernel show their screen within a second or two under TCG;
+# OVMF adds some 5 s. A loaded machine gets plenty more.
+SESSION_TIMEOUT = 30
+SHOWN_ON_FAILURE = 2000  # characters from the end of the terminal's output
+
+
+def make_in_terminal(target: str, *arguments: str, terminal: str) -> pexpect.spawn:
+    """`make TARGET ARGUMENTS` (UBSAN=1 with --ubsan) in an 80x25 terminal
+    of the given TERM type, with no window system."""
+    environment = {name: value for name, value in os.environ.items()
+                   if name not in ("DISPLAY", "WAYLAND_DISPLAY")} | {"TERM": terminal}
+    return pexpect.spawn("make", ["--no-print-directory", target, *arguments, *make_variables()],
+                         cwd=REPOSITORY, env=environment, dimensions=(25, 80), timeout=SESSION_TIMEOUT)
+
+
+def expect(session: pexpect.spawn, pattern: bytes | type[pexpect.EOF], what: str) -> None:
+    """Waits for pattern (a regular expression, or pexpect.EOF for the end
+    of the session); fails with `what` if the session ends or goes quiet
+    first. session.match holds the match."""
+    __tracebackhide__ = True
+    outcomes = [pattern, pexpect.TIMEOUT] if pattern is pexpect.EOF else [pattern, pexpect.EOF, pexpect.TIMEOUT]
+    index = session.expect(outcomes)
+    if index != 0:
+        ended = "the session ended" if outcomes[index] is pexpect.EOF else f"nothing came in {SESSION_TIMEOUT} s"
+        seen = session.before.decode("latin-1")[-SHOWN_ON_FAILURE:]
+        pytest.fail(f"expected {what}, but {ended}; the terminal showed "
+                    f"(last {SHOWN_ON_FAILURE} characters):\n{seen}")
