@@ -31,18 +31,20 @@ files=(
     "/usr/lib/grub/i386-pc/cdboot.img grub-pc-bin"
     "/usr/lib/grub/x86_64-efi/multiboot2.mod grub-efi-amd64-bin"
 )
+# QEMU's UEFI firmware, which the tests boot too.
+ovmf="/usr/share/OVMF/OVMF_CODE_4M.fd ovmf"
 python_modules=()
 for purpose in "$@"; do
     case $purpose in
         test)
             tools+=("g++ g++" "pandoc pandoc" "chromium chromium" "gdb gdb")
-            files+=("/usr/share/OVMF/OVMF_CODE_4M.fd ovmf")
+            files+=("$ovmf")
             python_modules+=("pytest python3-pytest" "pexpect python3-pexpect"
                              "xdist python3-pytest-xdist") ;;
         book)
             tools+=("pandoc pandoc") ;;
         uefi)
-            files+=("/usr/share/OVMF/OVMF_CODE_4M.fd ovmf") ;;
+            files+=("$ovmf") ;;
         *)
             echo "check-deps.sh: unknown purpose '$purpose'" >&2; exit 2 ;;
     esac

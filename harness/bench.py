@@ -38,12 +38,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from build import Builder  # noqa: E402
 from chapters import REPOSITORY, all_chapters  # noqa: E402
-from machine import MACHINE_ARGS, OVMF_CODE, QEMU, Machine  # noqa: E402
+from machine import MACHINE_ARGS, QEMU, UEFI_ARGS, Machine  # noqa: E402
 from verdict import KernelFailure  # noqa: E402
 
 RUNS = 7
 UEFI_RUNS = 3
-UEFI_ARGS = ["-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}"]
 RATIO_TARGET = 1.2
 INCREMENTAL_TARGET = 1.0
 BUILD_AND_TEST_TARGET = 30.0
@@ -152,7 +151,7 @@ def main() -> None:
     # Each chapter's kernel: under UEFI the demos say on serial that there
     # is no text mode, and halt.
     kernels = {chapter: iso for chapter, iso in isos.items() if " " not in chapter}
-    uefi_boots = {"floor": lambda: bare_boot(floor_iso, UEFI_ARGS)} | {
+    uefi_boots = {"floor": lambda: bare_boot(floor_iso, list(UEFI_ARGS))} | {
         chapter: (lambda iso=iso: harness_boot(iso, "uefi")) for chapter, iso in kernels.items()}
     uefi_timings = measure(uefi_boots, UEFI_RUNS)
     uefi_floor_wall, uefi_floor_cpu = uefi_timings["floor"]

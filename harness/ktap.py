@@ -192,7 +192,7 @@ def parse(text: str) -> Report:
             pending.append(line[1:].removeprefix(" "))
         elif result := _RESULT.match(line):
             status, number, name, directive = result.groups()
-            undefined_behaviour = any(UNDEFINED_BEHAVIOUR.search(line) for line in pending)
+            undefined_behaviour = any(UNDEFINED_BEHAVIOUR.search(diagnostic) for diagnostic in pending)
             report.results.append(Result(int(number), name, status == "ok" and not undefined_behaviour,
                                          directive or "", pending))
             pending = []

@@ -71,6 +71,7 @@ MACHINE_ARGS = (
 # variables would need a second, writable flash; left without one, OVMF
 # keeps them in memory, which is all booting a CD needs.
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
+UEFI_ARGS = ("-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}")
 FIRMWARES = ("bios", "uefi")
 
 # Under TCG, OVMF takes some 4 s of CPU time to reach GRUB, where SeaBIOS
@@ -279,7 +280,7 @@ class Machine:
                                 "install it with: sudo apt-get install ovmf")
         if not self.through_grub:
             raise ValueError(f"{self.image.name}: QEMU's -kernel loader is a BIOS boot; UEFI boots GRUB ISOs")
-        return ["-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}"]
+        return list(UEFI_ARGS)
 
     def _boot_arguments(self, command_line: str | None) -> list[str]:
         if self.image.suffix == ".iso" and command_line is None:
