@@ -7,7 +7,10 @@ set -euo pipefail
 build=$1 port=${2:-1234}
 command -v gdb > /dev/null || { echo "missing: gdb; install with: sudo apt-get install gdb" >&2; exit 1; }
 
-qemu-system-x86_64 -accel tcg -cdrom "$build/kernel.iso" -no-reboot -S -gdb "tcp::$port" \
+# shellcheck source=host/qemu-args.sh
+. "$(dirname "$0")/host/qemu-args.sh"
+mapfile -t machine < <(qemu_args qemu-machine.args)  # the machine the tests boot
+qemu-system-x86_64 "${machine[@]}" -cdrom "$build/kernel.iso" -S -gdb "tcp::$port" \
     -display none -serial "file:$build/serial.log" &
 qemu=$!
 # QEMU may be gone already (gdb's kill ends it), which is no failure.

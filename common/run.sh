@@ -9,15 +9,14 @@ set -euo pipefail
 iso=$1 firmware=${2:-bios}
 serial_log="$(dirname "$iso")/serial.log"
 
-machine=(
-    -accel tcg                                      # the emulator the tests use
-    -cdrom "$iso"
-    -no-reboot                                      # stop at a triple fault
-    -device isa-debug-exit,iobase=0xf4,iosize=0x04  # lets a kernel end QEMU
-)
+# shellcheck source=host/qemu-args.sh
+. "$(dirname "$0")/host/qemu-args.sh"
+# The machine the tests boot (common/host/qemu-machine.args).
+mapfile -t machine < <(qemu_args qemu-machine.args)
+machine+=(-cdrom "$iso")
 case $firmware in
     bios) ;;
-    uefi) machine+=(-drive if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd) ;;
+    uefi) mapfile -t -O ${#machine[@]} machine < <(qemu_args qemu-uefi.args) ;;
     *) echo "run.sh: firmware must be bios or uefi, not '$firmware'" >&2; exit 2 ;;
 esac
 

@@ -38,7 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from build import Builder  # noqa: E402
 from chapters import REPOSITORY, all_chapters  # noqa: E402
-from machine import MACHINE_ARGS, QEMU, UEFI_ARGS, Machine  # noqa: E402
+from host import QEMU, UEFI_ARGS  # noqa: E402
+from machine import MACHINE_ARGS, Machine  # noqa: E402
 from verdict import KernelFailure  # noqa: E402
 
 RUNS = 7

@@ -11,48 +11,18 @@ from __future__ import annotations
 import fcntl
 import os
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import host
 from chapters import BUILD, CHAPTERS, FIXTURES_BUILD, REPOSITORY, artifacts, chapter_build, chapter_directory, \
     make_variables
 from verdict import KernelFailure, Verdict
 
-# Each tool the build and the boot need, and the Debian package it is in.
-TOOLS = {
-    "make": "make",
-    "nasm": "nasm",
-    "clang++": "clang",
-    "ld.lld": "lld",
-    "grub-mkimage": "grub-common",
-    "grub-file": "grub-common",
-    "xorriso": "xorriso",
-    "qemu-system-x86_64": "qemu-system-x86",
-}
-# GRUB's BIOS platform files, from which common/make-iso.sh makes the boot image.
-GRUB_BIOS_IMAGE = Path("/usr/lib/grub/i386-pc/cdboot.img")
-
 OUTPUT_TAIL_LINES = 40
 # "error" as a word: a compiler's "error:", not the -Werror of a command.
 ERROR_WORD = re.compile(r"\berror\b", re.IGNORECASE)
-
-
-def missing_tools() -> dict[str, str]:
-    """Missing tool -> the package that brings it."""
-    missing = {tool: package for tool, package in TOOLS.items() if shutil.which(tool) is None}
-    if not GRUB_BIOS_IMAGE.exists():
-        missing[str(GRUB_BIOS_IMAGE)] = "grub-pc-bin"
-    return missing
-
-
-def check_tools() -> None:
-    missing = missing_tools()
-    if missing:
-        packages = " ".join(sorted(set(missing.values())))
-        raise KernelFailure(Verdict.TOOL_MISSING, f"not installed: {', '.join(missing)}",
-                            f"install with: sudo apt-get install {packages} (or run `make deps`)")
 
 
 @dataclass(frozen=True)
@@ -105,7 +75,7 @@ class Builder:
     @staticmethod
     def _run_make(directory: Path, what: str, variables: list[str]) -> KernelFailure | None:
         try:
-            check_tools()
+            host.check()
         except KernelFailure as failure:
             return failure
         command = ["make", "--no-print-directory", "-C", os.path.relpath(directory, REPOSITORY), *variables]

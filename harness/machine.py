@@ -33,6 +33,7 @@ from typing import Callable, Iterable, TypeVar
 
 import pexpect
 
+import host
 import interrupt_log
 from elf import ElfFile, Symbol
 from isos import iso_with_command_line
@@ -42,36 +43,16 @@ from screen import ADDRESS as SCREEN_ADDRESS, SIZE as SCREEN_SIZE, Screen
 from screenshot import ppm_to_png
 from verdict import KernelFailure, Verdict
 
-QEMU = "qemu-system-x86_64"
-
 # isa-debug-exit turns the value v a kernel writes to its port into QEMU's
 # exit status (v << 1) | 1. The kernels of chapter 4 on write 0x10 for
 # success and 0x11 for failure. A triple fault under -no-reboot exits with
 # status 0, so 0 is never a pass.
-DEBUG_EXIT_PORT = 0xF4
 EXIT_SUCCESS = (0x10 << 1) | 1  # 33
 EXIT_FAILURE = (0x11 << 1) | 1  # 35
 
-# The machine every boot gets, also the benchmark's floor. No network card
-# and the CD-ROM first in the boot order: SeaBIOS then neither loads iPXE nor
-# tries the empty hard disk and floppy first, which saves a third of a GRUB
-# boot. TCG, QEMU's own emulator, even where KVM exists: nested KVM was
-# measured 70 times slower, and TCG behaves the same on every host.
-MACHINE_ARGS = (
-    "-accel", "tcg",
-    "-display", "none",
-    "-no-reboot",
-    "-device", f"isa-debug-exit,iobase={DEBUG_EXIT_PORT:#x},iosize=0x04",
-    "-nic", "none",
-    "-boot", "order=d",
-)
-
-# UEFI instead of a BIOS: OVMF, from Debian's ovmf package, as the
-# machine's flash (the 4 MiB build, which Debian and Ubuntu both ship). Its
-# variables would need a second, writable flash; left without one, OVMF
-# keeps them in memory, which is all booting a CD needs.
-OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
-UEFI_ARGS = ("-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}")
+# The machine of common/host/qemu-machine.args, which make run and make gdb
+# boot too, with no display: the harness reads the screen from memory.
+MACHINE_ARGS = (*host.MACHINE_ARGS, "-display", "none")
 FIRMWARES = ("bios", "uefi")
 
 # Under TCG, OVMF takes some 4 s of CPU time to reach GRUB, where SeaBIOS
@@ -241,15 +222,13 @@ class Machine:
         return ElfFile(beside) if beside.exists() else None
 
     def _start(self, qemu_args: list[str], command_line: str | None) -> None:
-        if shutil.which(QEMU) is None:
-            raise KernelFailure(Verdict.TOOL_MISSING, f"{QEMU} is not installed",
-                                "install it with: sudo apt-get install qemu-system-x86")
+        host.check()
         if not self.image.exists():
             raise KernelFailure(Verdict.BUILD_FAILED, f"{self.image} does not exist",
                                 "build it first: make (or make build CH=NN)")
         socket_path = self.work_dir / "qmp.sock"
         argv = [
-            QEMU,
+            host.QEMU,
             *MACHINE_ARGS,
             *self._firmware_arguments(),
             # A triple fault stops the machine instead of rebooting it, and
@@ -275,12 +254,10 @@ class Machine:
     def _firmware_arguments(self) -> list[str]:
         if self.firmware == "bios":
             return []
-        if not OVMF_CODE.exists():
-            raise KernelFailure(Verdict.TOOL_MISSING, f"{OVMF_CODE} is missing: no UEFI firmware for QEMU",
-                                "install it with: sudo apt-get install ovmf")
+        host.check("uefi")
         if not self.through_grub:
             raise ValueError(f"{self.image.name}: QEMU's -kernel loader is a BIOS boot; UEFI boots GRUB ISOs")
-        return list(UEFI_ARGS)
+        return list(host.UEFI_ARGS)
 
     def _boot_arguments(self, command_line: str | None) -> list[str]:
         if self.image.suffix == ".iso" and command_line is None:

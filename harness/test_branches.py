@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from build import check_tools
+import host
 from chapters import REPOSITORY, all_chapters
 
 # The module's fixture clones the repository and makes the branches, once on every
@@ -95,7 +95,7 @@ def test_diff_between_neighbouring_branches_is_the_step(clone, older, newer):
 
 
 def test_a_branch_builds_and_boots_on_its_own(clone, boot, tmp_path):
-    check_tools()
+    host.check()
     repository, _ = clone
     checkout = tmp_path / "chapter-03"
     subprocess.run(["git", "clone", "--quiet", "--branch", "chapter-03", str(repository), str(checkout)],

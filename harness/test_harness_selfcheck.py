@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import build as build_module
+import host
 from chapters import artifacts
 from isos import iso_with_command_line
 from machine import EXIT_SUCCESS, WALL_CLOCK_ALLOWANCE, normalise_line_endings
@@ -153,7 +154,7 @@ def test_failed_build_quotes_make(tmp_path):
 def test_missing_tool_names_its_package(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # nothing to be found
     with pytest.raises(KernelFailure) as caught:
-        build_module.check_tools()
+        host.check()
     assert caught.value.verdict is Verdict.TOOL_MISSING
     assert "qemu-system-x86_64" in caught.value.summary
     assert "sudo apt-get install" in caught.value.hint and "qemu-system-x86" in caught.value.hint
