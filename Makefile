@@ -122,21 +122,21 @@ diff:
 	@common/diff.sh "$(call chapter_dir,$(FROM))" "$(call chapter_dir,$(TO))" "$(FROM)" "$(TO)"
 
 bench: test-deps
-	$(PYTHON) harness/bench.py
+	$(PYTHON) harness/tools/bench.py
 
 # Grades the checkout at REPO (this one by default) without changing it.
 # GRADE_ARGS passes more options, e.g. GRADE_ARGS="--chapters 03,04 --keep".
 REPO ?= .
 GRADE_ARGS ?=
 grade: test-deps
-	$(PYTHON) harness/grade.py --repo "$(REPO)" $(GRADE_ARGS)
+	$(PYTHON) harness/tools/grade.py --repo "$(REPO)" $(GRADE_ARGS)
 
 book: book-deps
 	$(PYTHON) common/book/render.py
 
 screenshots: test-deps
 	@$(MAKE) --no-print-directory all
-	$(PYTHON) harness/screenshots.py
+	$(PYTHON) harness/tools/screenshots.py
 
 branches:
 	common/make-branches.sh

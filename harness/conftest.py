@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-# The harness's modules import each other by plain name; so does bench.py.
+# The harness's modules import each other by plain name; so do the tools in tools/.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from build import Builder  # noqa: E402

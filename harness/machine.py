@@ -39,8 +39,8 @@ from elf import ElfFile, Symbol
 from isos import iso_with_command_line
 from qmp import QmpConnection, QmpError
 from registers import Registers
-from screen import ADDRESS as SCREEN_ADDRESS, SIZE as SCREEN_SIZE, Screen
-from screenshot import ppm_to_png
+from vga_screen import ADDRESS as SCREEN_ADDRESS, SIZE as SCREEN_SIZE, Screen
+from ppm import ppm_to_png
 from verdict import KernelFailure, Verdict
 
 # isa-debug-exit turns the value v a kernel writes to its port into QEMU's

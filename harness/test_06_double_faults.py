@@ -51,7 +51,7 @@ from exception_reports import (Report, Run, boot_test_kernel, check_against_cpu,
                                parse_reports, passed, source_line)
 from interrupt_log import DeliveredInterrupt, RaisedException
 from machine import EXIT_SUCCESS
-from screen import Screen
+from vga_screen import Screen
 
 CHAPTER = "06-double-faults"
 

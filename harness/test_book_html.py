@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from chapters import REPOSITORY
-from screenshot import ppm_to_png
+from ppm import ppm_to_png
 
 # The module's fixture renders the book and runs Chromium, once on every
 # worker that runs one of its tests: kept on one worker (make test runs

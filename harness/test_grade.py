@@ -1,4 +1,4 @@
-"""make grade (grade.py): points from the tests, for a checkout left as it was.
+"""make grade (tools/grade.py): points from the tests, for a checkout left as it was.
 
 The slow tests run grade.py as an instructor would, on a copy of this
 repository in a temporary directory (never on this repository itself),
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-import grade
+from tools import grade
 from chapters import REPOSITORY
 
 GRADE = Path(grade.__file__)

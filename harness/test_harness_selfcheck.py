@@ -15,7 +15,7 @@ import host
 from chapters import artifacts
 from isos import iso_with_command_line
 from machine import EXIT_SUCCESS, WALL_CLOCK_ALLOWANCE, normalise_line_endings
-from screen import COLUMNS, ROWS, Screen
+from vga_screen import COLUMNS, ROWS, Screen
 from verdict import KernelFailure, Verdict
 
 # CPU seconds. The fixtures boot with -kernel in 0.1 s: a hang is detected
@@ -186,7 +186,7 @@ def test_failure_artifacts_are_complete(boot, fixtures, tmp_path):
 
 
 def _decode_png(png: bytes) -> tuple[int, int, list[bytes]]:
-    """Enough of a PNG decoder for what screenshot.py writes (8-bit RGB,
+    """Enough of a PNG decoder for what ppm.py writes (8-bit RGB,
     one IDAT, no filters): the size and the pixels."""
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", png[16:24])

@@ -1,7 +1,7 @@
 """Instructors' grading: a checkout's chapters get points from the tests.
 
     make grade [REPO=path/to/student/clone]
-    /usr/bin/python3 harness/grade.py --repo PATH [--points FILE] [--json FILE]
+    /usr/bin/python3 harness/tools/grade.py --repo PATH [--points FILE] [--json FILE]
         [--chapters 02,03] [--chapter-timeout SECONDS] [--keep]
 
 The checkout is never touched. It is copied, without its build/ and .git,
@@ -40,7 +40,7 @@ import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from pathlib import Path
 
-HARNESS = Path(__file__).resolve().parent
+HARNESS = Path(__file__).resolve().parent.parent
 REPOSITORY = HARNESS.parent
 DEFAULT_POINTS = HARNESS / "points.toml"
 DEFAULT_JSON = REPOSITORY / "build" / "grade.json"
