@@ -14,7 +14,9 @@ import build as build_module
 import host
 from chapters import artifacts
 from isos import iso_with_command_line
-from machine import EXIT_SUCCESS, WALL_CLOCK_ALLOWANCE, normalise_line_endings
+from boot_limits import WALL_CLOCK_ALLOWANCE
+from machine import EXIT_SUCCESS
+from serial_output import normalise_line_endings
 from vga_screen import COLUMNS, ROWS, Screen
 from verdict import KernelFailure, Verdict
 
