@@ -192,6 +192,9 @@ def _limit_failure(evidence: Evidence, exception_loop: str | None, said: str, de
     if limit.name == "interrupt log":
         return _exception_loop_failure(f"the CPU takes exception after exception; {stopped}", details)
     if limit.name == "serial output":
+        # The output was cut anywhere: its last whole line is the one to show.
+        whole_lines = [line for line in evidence.serial_text.splitlines()[:-1] if line.strip()]
+        said = f"last whole serial line: {whole_lines[-1]!r}" if whole_lines else said
         return KernelFailure(Verdict.FAIL, f"the kernel flooded the serial port: {stopped}; {said}",
                              "a loop that prints without end: the repeated line shows which one", details)
     return KernelFailure(Verdict.HANG, f"{stopped}, waiting for {evidence.expecting}; {said}",

@@ -431,7 +431,8 @@ class Machine:
                     *, expects_output: bool, triple_fault_is_failure: bool = True,
                     halt_is_failure: bool = True) -> _Result:
         """Polls until `condition` returns something (see _poll_until), and
-        fails if the kernel reported undefined behaviour on the way: the
+        fails if a limit stopped the boot meanwhile, or if the kernel
+        reported undefined behaviour on the way: the
         report is a panic, and a panic may be just what the test waited for
         (a halt, or an exit after a test that should panic), but no test
         waits for undefined behaviour."""
@@ -439,7 +440,8 @@ class Machine:
         result = self._poll_until(condition, expecting, timeout, expects_output=expects_output,
                                   triple_fault_is_failure=triple_fault_is_failure,
                                   halt_is_failure=halt_is_failure)
-        if UNDEFINED_BEHAVIOUR.search(self.serial_text):
+        # An exit the watchdog caused (QEMU killed at a limit) is no answer.
+        if UNDEFINED_BEHAVIOUR.search(self.serial_text) or self.limit_reached is not None:
             raise self._fail(self._diagnose(expecting, expects_output=expects_output))
         return result
 

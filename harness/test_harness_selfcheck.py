@@ -14,8 +14,9 @@ import build as build_module
 import host
 from chapters import artifacts
 from isos import iso_with_command_line
-from boot_limits import WALL_CLOCK_ALLOWANCE
+from boot_limits import INTERRUPT_LOG_LIMIT, LOG_KEEP, SERIAL_LIMIT, WALL_CLOCK_ALLOWANCE, mebibytes
 from machine import EXIT_SUCCESS
+from qemu_process import READ_SIZE
 from serial_output import normalise_line_endings
 from vga_screen import COLUMNS, ROWS, Screen
 from verdict import KernelFailure, Verdict
@@ -210,6 +211,37 @@ def test_exception_loop_is_named_and_stopped(boot, fixtures):
     assert failure.summary.startswith(
         f"exception loop: #UD (invalid opcode) at rip={ud2:#x} (faulting_instruction+0x0) again and again"), \
         failure.summary
+    assert not machine.running, "QEMU must be stopped once the loop is named: its log grows 20 MB a second"
+
+
+def test_exception_storm_is_stopped_at_the_interrupt_log_limit(boot, fixtures, tmp_path):
+    # No one exception repeats, so no loop can be named: the watchdog stops
+    # the boot when the log passes its limit, and the artifacts stay small.
+    failure, machine = boot_until_failure(boot, fixtures / "exception_storm.elf", lambda m: m.wait_for_exit(),
+                                          timeout=10)
+    assert failure.verdict is Verdict.HANG
+    assert f"QEMU's interrupt log passed {mebibytes(INTERRUPT_LOG_LIMIT)}" in failure.summary, failure.summary
+    assert machine.limit_reached.name == "interrupt log"
+    assert not machine.running
+    machine.save_artifacts(tmp_path)
+    kept = sum(path.stat().st_size for path in tmp_path.iterdir())
+    assert kept < 4 * LOG_KEEP, f"{kept} bytes of artifacts kept for one boot"
+    assert "bytes of the log left out" in (tmp_path / "qemu.log").read_text()
+
+
+def test_serial_flood_is_stopped_at_the_serial_limit(boot, fixtures, tmp_path):
+    failure, machine = boot_until_failure(boot, fixtures / "serial_flood.elf", lambda m: m.wait_for_exit(),
+                                          timeout=10)
+    assert failure.verdict is Verdict.FAIL
+    assert failure.summary.startswith(
+        f"the kernel flooded the serial port: QEMU was stopped because the kernel printed more than "
+        f"{mebibytes(SERIAL_LIMIT)} on serial; last whole serial line: "
+        "'serial flood fixture: this line comes again and again'"), failure.summary
+    assert machine.limit_reached.name == "serial output"
+    assert not machine.running
+    assert len(machine.serial_text) < SERIAL_LIMIT + READ_SIZE
+    machine.save_artifacts(tmp_path)
+    assert (tmp_path / "serial.log").stat().st_size < 4 * LOG_KEEP
 
 
 def test_line_endings_are_normalised_across_chunks():
