@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from build import Builder  # noqa: E402
 from chapters import all_chapters, artifacts, build_with_ubsan, chapter_number, ubsan_chapters  # noqa: E402
+from ktap import KernelRuns  # noqa: E402
 from machine import Machine  # noqa: E402
 from verdict import KernelFailure, Verdict  # noqa: E402
 
@@ -135,12 +136,18 @@ class _Boots:
 
 
 def _machines_of(item: pytest.Item) -> list[Machine]:
-    """The machines a test used: its own, and those of the module's shared
-    boots that a fixture of this test booted."""
+    """The machines a test used: its own, those of the module's shared
+    boots that a fixture of this test booted, and the boots of test kernels
+    whose report it read (a ktap.KernelRuns fixture, or a dict of them)."""
     shared = getattr(item.getparent(pytest.Module), "_shared_kernel_boots", _Boots()).machines
     own = getattr(item, "_kernel_boots", _Boots()).machines
-    return [machine for machine, booted_by in shared if booted_by in item.fixturenames] + \
+    machines = [machine for machine, booted_by in shared if booted_by in item.fixturenames] + \
         [machine for machine, _ in own]
+    for value in getattr(item, "funcargs", {}).values():
+        for runs in value.values() if isinstance(value, dict) else [value]:
+            if isinstance(runs, KernelRuns):
+                machines += [machine for machine in runs.machines_of(item) if machine not in machines]
+    return machines
 
 
 @pytest.fixture

@@ -48,7 +48,7 @@ import pytest
 from build import Builder
 from chapters import REPOSITORY, chapter_build, chapter_directory
 from elf import SECTION_NOBITS, ElfFile
-from machine import DEFAULT_TIMEOUT, UNDEFINED_BEHAVIOUR
+from machine import DEFAULT_TIMEOUT, UNDEFINED_BEHAVIOUR, Machine
 from verdict import KernelFailure, Verdict
 
 # --- the declarations: the kernel_tests section of the ELF -----------------
@@ -209,6 +209,7 @@ class TestKernel:
     name: str  # build/<chapter>/<name>.iso and .elf
     exit_status: int | None  # what QEMU must end with; None: the kernel must hang
     timeout: float = DEFAULT_TIMEOUT  # seconds of QEMU CPU time for the tests, from the plan on
+    boot_timeout: float = DEFAULT_TIMEOUT  # seconds of QEMU CPU time for the whole boot
 
     def __repr__(self) -> str:  # pytest shows it in a failure
         return self.name
@@ -219,6 +220,7 @@ class Collection:
     """What pytest collects: (kernel, test) parameters, or the build failure
     that kept the tests from being read."""
     chapter: str
+    images: Path  # where <kernel>.iso (or, for a Multiboot 1 kernel, <kernel>.elf) lies
     kernels: list[TestKernel]
     declared: dict[str, list[DeclaredTest]]
     build_failure: KernelFailure | None
@@ -247,15 +249,21 @@ def collect(chapter: str, kernels: list[TestKernel]) -> Collection:
     try:
         Builder().chapter(directory)
     except KernelFailure as failure:
-        return Collection(directory, kernels, {}, failure)
-    elves = {k.name: chapter_build(directory) / f"{k.name}.elf" for k in kernels}
-    missing = [name for name, elf in elves.items() if not elf.exists()]
+        return Collection(directory, chapter_build(directory), kernels, {}, failure)
+    return collect_built(directory, chapter_build(directory), kernels,
+                         f"are they in TEST_KERNELS of chapters/{directory}/Makefile?")
+
+
+def collect_built(name: str, images: Path, kernels: list[TestKernel], hint: str) -> Collection:
+    """Reads the tests of kernels already built into `images` (the harness's
+    own fixtures, or a chapter's after collect built it); `hint` says where
+    a missing one should have come from."""
+    elves = {k.name: images / f"{k.name}.elf" for k in kernels}
+    missing = [kernel for kernel, elf in elves.items() if not elf.exists()]
     if missing:
-        built = chapter_build(directory).relative_to(REPOSITORY)
-        return Collection(directory, kernels, {}, KernelFailure(
-            Verdict.BUILD_FAILED, f"make built no {', '.join(missing)} in {built}",
-            f"are they in TEST_KERNELS of chapters/{directory}/Makefile?"))
-    return Collection(directory, kernels, {name: declared_tests(elf) for name, elf in elves.items()}, None)
+        return Collection(name, images, kernels, {}, KernelFailure(
+            Verdict.BUILD_FAILED, f"make built no {', '.join(missing)} in {images.relative_to(REPOSITORY)}", hint))
+    return Collection(name, images, kernels, {kernel: declared_tests(elf) for kernel, elf in elves.items()}, None)
 
 
 @dataclass
@@ -267,9 +275,31 @@ class KernelRun:
     exit_status: int | None
     failure: KernelFailure | None  # what went wrong instead of an exit, if anything
     serial: str
+    machine: Machine | None = None  # the boot, for its artifacts
+    failure_reported_by: str | None = None  # the item that raised `failure`
+
+    @property
+    def stopped_before_runner(self) -> bool:
+        """The boot failed before the test runner counted its tests: none of
+        them ran."""
+        return self.failure is not None and self.report.plan is None
+
+    def raise_failure_once(self, item: str) -> None:
+        """One failure per cause: the first item to ask raises the boot's
+        failure; every later one is skipped, naming that item."""
+        __tracebackhide__ = True
+        if self.failure is None:
+            return
+        if self.failure_reported_by is None:
+            self.failure_reported_by = item
+            raise self.failure
+        pytest.skip(f"not run: the boot of {self.kernel.name} failed before its test runner started, "
+                    f"{self.failure.verdict.name} (reported by {self.failure_reported_by})")
 
     def serial_tail(self, lines: int = 20) -> str:
         shown = self.serial.splitlines()[-lines:]
+        if not shown:
+            return "serial output: none"
         return "serial output (last lines):\n" + "\n".join("  " + line for line in shown)
 
     def how_it_ended(self) -> tuple[Verdict, str]:
@@ -305,11 +335,40 @@ class KernelRuns:
 
     def run_of(self, kernel: TestKernel, test: DeclaredTest) -> KernelRun:
         """The boot whose report has this test's result."""
-        group = next(g for g in self.groups(kernel) if test in g)
-        key = (kernel.name, test.name if self._runs_alone(kernel, test) else None)
+        key = self._key(kernel, test)
         if key not in self._runs:
-            self._runs[key] = self._boot(kernel, self._command_line(kernel, group))
+            # A kernel that stopped before its test runner once does so
+            # again: its other groups are not booted, they share that run.
+            failed = next((run for (name, _), run in self._runs.items()
+                           if name == kernel.name and run.stopped_before_runner), None)
+            group = next(g for g in self.groups(kernel) if test in g)
+            self._runs[key] = failed or self._boot(kernel, self._command_line(kernel, group))
         return self._runs[key]
+
+    def _key(self, kernel: TestKernel, test: DeclaredTest) -> tuple[str, str | None]:
+        return kernel.name, test.name if self._runs_alone(kernel, test) else None
+
+    @property
+    def boots(self) -> int:
+        """How many times a kernel was booted so far."""
+        return len({id(run) for run in self._runs.values()})
+
+    def machines_of(self, item: pytest.Item) -> list[Machine]:
+        """The machines whose runs an item of this module looked at, for its
+        artifacts: the run of its (kernel, test), or every run of its kernel."""
+        params = item.callspec.params if hasattr(item, "callspec") else {}
+        kernel, test = params.get("kernel"), params.get("test")
+        if not isinstance(kernel, TestKernel):
+            return []
+        if isinstance(test, DeclaredTest):
+            runs = [self._runs.get(self._key(kernel, test))]
+        else:
+            runs = [run for (name, _), run in self._runs.items() if name == kernel.name]
+        machines = []
+        for run in runs:
+            if run is not None and run.machine is not None and run.machine not in machines:
+                machines.append(run.machine)
+        return machines
 
     def all_runs(self, kernel: TestKernel) -> list[tuple[list[DeclaredTest], KernelRun]]:
         """Every group of the kernel with its run."""
@@ -338,8 +397,11 @@ class KernelRuns:
         return "tests=" + ",".join(names)
 
     def _boot(self, kernel: TestKernel, command_line: str | None) -> KernelRun:
-        image = chapter_build(self._collection.chapter) / f"{kernel.name}.iso"
-        machine = self._boot_machine(image, command_line=command_line, name=kernel.name, firmware=self._firmware)
+        image = self._collection.images / f"{kernel.name}.iso"
+        if not image.exists():
+            image = image.with_suffix(".elf")
+        machine = self._boot_machine(image, command_line=command_line, name=kernel.name, firmware=self._firmware,
+                                     timeout=kernel.boot_timeout)
         failure = None
         try:
             # The boot takes what it takes on a loaded machine; the tests get
@@ -349,7 +411,7 @@ class KernelRuns:
         except KernelFailure as caught:
             failure = caught
         return KernelRun(kernel, command_line, parse(machine.serial_text), machine.exit_status, failure,
-                         machine.serial_text)
+                         machine.serial_text, machine)
 
 
 def skipped_failure(result: Result) -> KernelFailure:
@@ -361,6 +423,8 @@ def check_passed(run: KernelRun, test: DeclaredTest) -> Result:
     """The test's result, if it passed; otherwise a KernelFailure that says
     what the kernel said about it, or why it never said anything."""
     __tracebackhide__ = True
+    if run.stopped_before_runner:
+        run.raise_failure_once(test.name)
     report = run.report
     result = report.result(test.name)
     if result is None:

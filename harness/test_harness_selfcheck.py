@@ -5,7 +5,10 @@ student needs, within the boot's timeout.
 
 import os
 import struct
+import subprocess
+import sys
 import zlib
+import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import pytest
@@ -273,3 +276,31 @@ def test_a_multiboot2_elf_boots_through_a_grub_iso_made_once(boot, fixtures):
     iso = Path(machine.command[machine.command.index("-cdrom") + 1])
     assert f"/boot/kernel.elf {command_line}".encode() in iso.read_bytes(), "no command line in the ISO's grub.cfg"
     assert iso_with_command_line(machine.elf, command_line) == iso, "the ISO was not kept for the next boot"
+
+
+def test_a_hang_before_the_test_runner_is_one_failure(tmp_path):
+    # The kernel's three tests and its whole-run item all depend on the one
+    # boot that never reached its runner: one item fails with the
+    # diagnosis, the others are skipped naming it, the kernel boots once,
+    # and the failed item keeps its artifacts.
+    module = Path(__file__).parent / "fixtures" / "kernel_runs_of_a_hang_before_the_runner.py"
+    results = tmp_path / "results.xml"
+    finished = subprocess.run([sys.executable, "-m", "pytest", str(module), f"--junitxml={results}", "-q"],
+                              capture_output=True, text=True, timeout=120)
+    output = finished.stdout + finished.stderr
+    cases = ElementTree.parse(results).getroot().iter("testcase")
+    outcomes = {case.get("name"): [child.tag for child in case if child.tag in ("failure", "skipped")] for case in cases}
+    assert outcomes == {
+        "test_in_kernel[hang_before_runner-first_declared_test]": ["failure"],
+        "test_in_kernel[hang_before_runner-second_declared_test]": ["skipped"],
+        "test_in_kernel[hang_before_runner-should_panic_declared_test]": ["skipped"],
+        "test_kernel_reports_every_test[hang_before_runner]": ["skipped"],
+        "test_the_kernel_booted_once": [],
+    }, output
+    assert "HANG: timed out after" in output and "'hang before runner fixture: setting up, forever'" in output
+    assert "not run: the boot of hang_before_runner failed before its test runner started, HANG " \
+           "(reported by first_declared_test)" in output
+    kept = artifacts() / "fixtures-kernel_runs_of_a_hang_before_the_runner.py-test_in_kernel-" \
+                         "hang_before_runner-first_declared_test" / "boot-1-hang_before_runner"
+    assert (kept / "verdict.txt").read_text().startswith("HANG: timed out after"), output
+    assert "setting up, forever" in (kept / "serial.log").read_text()
