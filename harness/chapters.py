@@ -23,6 +23,7 @@ ARTIFACTS = BUILD / "test-artifacts"
 UBSAN_BUILD = BUILD / "ubsan"
 
 _ubsan = False
+_selected: set[str] | None = None  # the chapter numbers --chapter names; None for all
 
 
 def all_chapters() -> list[str]:
@@ -50,6 +51,17 @@ def build_with_ubsan() -> None:
     """From now on chapters are built with UBSAN=1 (conftest.py's --ubsan)."""
     global _ubsan
     _ubsan = True
+
+
+def select_chapters(names: list[str]) -> None:
+    """Only these chapters' tests run (conftest.py's --chapter): test
+    modules then build no other chapter while pytest collects."""
+    global _selected
+    _selected = {chapter_number(name) for name in names}
+
+
+def selected(name: str) -> bool:
+    return _selected is None or chapter_number(name) in _selected
 
 
 def make_variables() -> list[str]:

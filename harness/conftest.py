@@ -32,7 +32,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from build import Builder  # noqa: E402
-from chapters import all_chapters, artifacts, build_with_ubsan, chapter_number, ubsan_chapters  # noqa: E402
+from chapters import all_chapters, artifacts, build_with_ubsan, chapter_number, select_chapters, \
+    ubsan_chapters  # noqa: E402
 from ktap import KernelRuns  # noqa: E402
 from machine import Machine  # noqa: E402
 from verdict import KernelFailure, Verdict  # noqa: E402
@@ -56,6 +57,11 @@ def pytest_configure(config: pytest.Config) -> None:
                                        "it runs only with --ubsan")
     if config.getoption("--ubsan"):
         build_with_ubsan()
+    try:
+        if config.getoption("--chapter"):
+            select_chapters(config.getoption("--chapter"))
+    except ValueError as error:
+        raise pytest.UsageError(str(error)) from error
 
 
 def _chapters_of(item: pytest.Item) -> set[str]:

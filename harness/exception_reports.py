@@ -28,7 +28,7 @@ from pathlib import Path
 
 import ktap
 from build import Builder
-from chapters import CHAPTERS, artifacts, chapter_build
+from chapters import CHAPTERS, artifacts, chapter_build, selected
 from elf import ElfFile
 from machine import EXIT_SUCCESS, Machine
 from registers import Registers
@@ -276,7 +276,10 @@ class Run:
 def declared_test_names(chapter: str, kernel: str) -> tuple[list[str], KernelFailure | None]:
     """The tests a test kernel of the chapter declares, read from its ELF
     while pytest collects (built first, so that they come from the current
-    source), or the failure that kept it from being built."""
+    source), or the failure that kept it from being built; nothing for a
+    chapter that --chapter leaves out."""
+    if not selected(chapter):
+        return [], None
     try:
         Builder().chapter(chapter)
     except KernelFailure as failure:

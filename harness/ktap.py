@@ -46,7 +46,7 @@ from pathlib import Path
 import pytest
 
 from build import Builder
-from chapters import REPOSITORY, chapter_build, chapter_directory
+from chapters import REPOSITORY, chapter_build, chapter_directory, selected
 from elf import SECTION_NOBITS, ElfFile
 from machine import DEFAULT_TIMEOUT, UNDEFINED_BEHAVIOUR, Machine
 from verdict import KernelFailure, Verdict
@@ -244,8 +244,11 @@ class Collection:
 
 def collect(chapter: str, kernels: list[TestKernel]) -> Collection:
     """Builds the chapter, so that the names come from the current source,
-    and reads the tests each kernel declares."""
+    and reads the tests each kernel declares; for a chapter that --chapter
+    leaves out, does neither (its items would be deselected anyway)."""
     directory = chapter_directory(chapter)
+    if not selected(directory):
+        return Collection(directory, chapter_build(directory), kernels, {}, None)
     try:
         Builder().chapter(directory)
     except KernelFailure as failure:

@@ -4,6 +4,7 @@ student needs, within the boot's timeout.
 """
 
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -304,3 +305,19 @@ def test_a_hang_before_the_test_runner_is_one_failure(tmp_path):
                          "hang_before_runner-first_declared_test" / "boot-1-hang_before_runner"
     assert (kept / "verdict.txt").read_text().startswith("HANG: timed out after"), output
     assert "setting up, forever" in (kept / "serial.log").read_text()
+
+
+def test_one_chapter_selected_builds_only_that_chapter(tmp_path):
+    # A student's loop (--chapter 02) must not wait for every other chapter
+    # to build while pytest collects. make is watched through a wrapper
+    # first on PATH that notes each directory it is asked to build.
+    calls = tmp_path / "make-calls"
+    wrapper = tmp_path / "make"
+    wrapper.write_text(f'#!/bin/sh\nfor a; do case "$a" in chapters/*) echo "$a" >> {calls};; esac; done\n'
+                       f'exec {shutil.which("make")} "$@"\n')
+    wrapper.chmod(0o755)
+    environment = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    finished = subprocess.run([sys.executable, "-m", "pytest", str(Path(__file__).parent), "--chapter", "05",
+                               "--collect-only", "-q"], capture_output=True, text=True, timeout=300, env=environment)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    assert set(calls.read_text().split()) == {"chapters/05-cpu-exceptions"}, finished.stdout
