@@ -21,6 +21,7 @@ need that build.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import sys
@@ -31,8 +32,9 @@ import pytest
 # The harness's modules import each other by plain name; so do the tools in tools/.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import run_timings  # noqa: E402
 from build import Builder  # noqa: E402
-from chapters import all_chapters, artifacts, build_with_ubsan, chapter_number, select_chapters, \
+from chapters import BUILD, all_chapters, artifacts, build_with_ubsan, chapter_number, select_chapters, \
     ubsan_chapters  # noqa: E402
 from ktap import KernelRuns  # noqa: E402
 from machine import Machine  # noqa: E402
@@ -57,6 +59,9 @@ def pytest_configure(config: pytest.Config) -> None:
                                        "it runs only with --ubsan")
     if config.getoption("--ubsan"):
         build_with_ubsan()
+    if not hasattr(config, "workerinput"):  # the controlling process, not an xdist worker
+        run_timings.start(BUILD / "run-timings" / str(os.getpid()))
+        _item_seconds.clear()
     try:
         if config.getoption("--chapter"):
             select_chapters(config.getoption("--chapter"))
@@ -112,6 +117,32 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     which is no failure."""
     if session.config.getoption("--ubsan") and exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
         session.exitstatus = pytest.ExitCode.OK
+    if hasattr(session.config, "workerinput"):
+        run_timings.write(session.config.workerinput["workerid"])
+
+
+# The browser's time is that of the tests that drive it.
+BROWSER_MODULE = "test_book_html.py"
+SLOWEST_SHOWN = 5
+_item_seconds: dict[str, float] = {}  # node id -> seconds, in the controlling process
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """In the controlling process (xdist sends it every report): each
+    item's time, its set-up and tear-down included."""
+    _item_seconds[report.nodeid] = _item_seconds.get(report.nodeid, 0.0) + report.duration
+    if report.nodeid.split("::")[0].endswith(BROWSER_MODULE):
+        run_timings.record("browser", report.duration)
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    if hasattr(config, "workerinput") or not _item_seconds:
+        return
+    terminalreporter.section("where the time went")
+    for nodeid, spent in sorted(_item_seconds.items(), key=lambda entry: -entry[1])[:SLOWEST_SHOWN]:
+        terminalreporter.write_line(f"{spent:8.2f} s  {nodeid}")
+    spent = ", ".join(f"{category} {total:.1f} s" for category, total in run_timings.totals().items())
+    terminalreporter.write_line(f"wall time in {spent} (summed over the workers of a parallel run)")
 
 
 @pytest.fixture(scope="session")

@@ -30,6 +30,7 @@ from typing import Callable, Iterable, TypeVar
 import boot_artifacts
 import host
 import interrupt_log
+import run_timings
 from boot_limits import (INTERRUPT_LOG_LIMIT, SERIAL_LIMIT, WALL_CLOCK_ALLOWANCE, LimitReached, Watchdog,
                          file_size, mebibytes, read_head_and_tail, read_tail)
 from chapters import artifacts
@@ -135,6 +136,7 @@ class Machine:
         self._qmp: QmpConnection | None = None
         self._process: QemuProcess | None = None
         self._watchdog: Watchdog | None = None
+        self._closed = False
         self._post_mortem_taken = False
         self._post_mortem_screen: Screen | None = None
         self._post_mortem_registers: Registers | None = None
@@ -222,6 +224,9 @@ class Machine:
     def close(self) -> None:
         """Stops QEMU (its whole process group: SIGTERM, then SIGKILL) and
         removes the machine's temporary directory. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
         if self._watchdog is not None:
             self._watchdog.stop()
         if self._qmp is not None:
@@ -229,6 +234,7 @@ class Machine:
             self._qmp = None
         if self._process is not None:
             self._process.stop()
+            run_timings.record("UEFI" if self.firmware == "uefi" else "boot", self._process.wall_seconds())
         shutil.rmtree(self.work_dir, ignore_errors=True)
 
     def __enter__(self) -> Machine:

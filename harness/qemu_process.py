@@ -51,6 +51,7 @@ class QemuProcess:
         self.stderr_path = stderr_path
         self.started = time.monotonic()
         self.exit_status: int | None = None  # once reaped; -N when killed by signal N
+        self._ended: float | None = None  # when it was reaped
         self._cpu_seconds = 0.0
         # The watchdog (boot_limits.py) kills from its own thread while the
         # test's thread may be reading: one of them at a time.
@@ -85,6 +86,7 @@ class QemuProcess:
         deadline = time.monotonic() + 5.0
         while self._spawned.isalive() and time.monotonic() < deadline:
             time.sleep(0.002)
+        self._ended = time.monotonic()
         if self._spawned.exitstatus is not None:
             self.exit_status = self._spawned.exitstatus
         else:
@@ -101,7 +103,8 @@ class QemuProcess:
         return self._cpu_seconds
 
     def wall_seconds(self) -> float:
-        return time.monotonic() - self.started
+        """Since QEMU started, until it exited if it has."""
+        return (self._ended or time.monotonic()) - self.started
 
     def kill(self) -> None:
         """SIGKILL to QEMU's whole process group, at once: for a boot that

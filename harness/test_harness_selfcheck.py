@@ -4,6 +4,7 @@ student needs, within the boot's timeout.
 """
 
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -305,6 +306,12 @@ def test_a_hang_before_the_test_runner_is_one_failure(tmp_path):
                          "hang_before_runner-first_declared_test" / "boot-1-hang_before_runner"
     assert (kept / "verdict.txt").read_text().startswith("HANG: timed out after"), output
     assert "setting up, forever" in (kept / "serial.log").read_text()
+    # The run ends saying where its time went: the slowest items, and the
+    # boot's time (at least the 0.6 s of CPU it hung for) in its category.
+    summary = output[output.index("where the time went"):]
+    assert "test_in_kernel[hang_before_runner-first_declared_test]" in summary, output
+    boot_seconds = re.search(r"wall time in build [\d.]+ s, boot ([\d.]+) s, UEFI 0.0 s, browser 0.0 s", summary)
+    assert boot_seconds and float(boot_seconds[1]) >= HANG_TIMEOUT, summary
 
 
 def test_one_chapter_selected_builds_only_that_chapter(tmp_path):
