@@ -225,21 +225,33 @@ class Collection:
     declared: dict[str, list[DeclaredTest]]
     build_failure: KernelFailure | None
 
-    def _same_worker(self, kernel: TestKernel) -> pytest.MarkDecorator:
+    def same_worker(self, kernel: TestKernel) -> pytest.MarkDecorator:
         """Under pytest-xdist with --dist loadgroup, a kernel's items go to
         one worker, which boots the kernel once for all of them."""
         return pytest.mark.xdist_group(f"{self.chapter}-{kernel.name}")
 
+    def kernel(self, name: str) -> TestKernel:
+        return next(kernel for kernel in self.kernels if kernel.name == name)
+
     @property
     def params(self) -> list:
         """(kernel, test) for each test each kernel declares."""
-        return [pytest.param(kernel, test, id=f"{kernel.name}-{test.name}", marks=self._same_worker(kernel))
-                for kernel in self.kernels for test in self.declared.get(kernel.name, [])]
+        return [param for kernel in self.kernels for param in self.params_of(kernel.name)]
+
+    def params_of(self, name: str) -> list:
+        """(kernel, test) for each test of the named kernel."""
+        kernel = self.kernel(name)
+        return [pytest.param(kernel, test, id=f"{kernel.name}-{test.name}", marks=self.same_worker(kernel))
+                for test in self.declared.get(kernel.name, [])]
 
     @property
     def kernel_params(self) -> list:
         """(kernel) for items about a whole kernel."""
-        return [pytest.param(kernel, id=kernel.name, marks=self._same_worker(kernel)) for kernel in self.kernels]
+        return self.kernel_params_of([kernel.name for kernel in self.kernels])
+
+    def kernel_params_of(self, names: list[str]) -> list:
+        """(kernel) for items about the whole of each named kernel."""
+        return [pytest.param(self.kernel(name), id=name, marks=self.same_worker(self.kernel(name))) for name in names]
 
 
 def collect(chapter: str, kernels: list[TestKernel]) -> Collection:
@@ -279,6 +291,8 @@ class KernelRun:
     failure: KernelFailure | None  # what went wrong instead of an exit, if anything
     serial: str
     machine: Machine | None = None  # the boot, for its artifacts
+    qemu_log: str = ""  # QEMU's interrupt log of the boot (interrupt_log.py reads it)
+    triple_faulted: bool = False
     failure_reported_by: str | None = None  # the item that raised `failure`
 
     @property
@@ -414,7 +428,26 @@ class KernelRuns:
         except KernelFailure as caught:
             failure = caught
         return KernelRun(kernel, command_line, parse(machine.serial_text), machine.exit_status, failure,
-                         machine.serial_text, machine)
+                         machine.serial_text, machine, machine.qemu_log(), machine.triple_faulted)
+
+
+def check_whole_run(run: KernelRun, group: list[DeclaredTest]) -> None:
+    """For a kernel whose tests must all pass: no failure of the boot (the
+    first item to ask raises it, later ones are skipped), no triple fault,
+    a complete KTAP report of the group's tests, each passed, in order, and
+    the exit status the kernel must end with."""
+    __tracebackhide__ = True
+    run.raise_failure_once(f"the whole run of {run.kernel.name}")
+    assert not run.triple_faulted, f"{run.kernel.name} triple-faulted\n{run.serial_tail()}"
+    problems = run.report.problems()
+    assert not problems, f"{run.kernel.name}: {'; '.join(problems)}\n{run.serial_tail()}"
+    assert [r.name for r in run.report.results] == [t.name for t in group], (
+        f"{run.kernel.name} reported other tests than it declares, or in another order")
+    failed = [r.name for r in run.report.results if not r.ok or r.skipped]
+    assert not failed, f"{run.kernel.name}: failed {', '.join(failed)}\n{run.serial_tail()}"
+    assert run.exit_status == run.kernel.exit_status, (
+        f"{run.kernel.name} must exit with status {run.kernel.exit_status}, but exited with {run.exit_status}\n"
+        + run.serial_tail())
 
 
 def skipped_failure(result: Result) -> KernelFailure:
