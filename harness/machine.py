@@ -55,6 +55,22 @@ EXIT_FAILURE = (0x11 << 1) | 1  # 35
 MACHINE_ARGS = (*host.MACHINE_ARGS, "-display", "none")
 FIRMWARES = ("bios", "uefi")
 
+# How an ISO reaches the machine: as a CD-ROM (El Torito, the default), as
+# a raw IDE hard disk, or as a USB stick (a USB mass-storage device on an
+# xHCI controller). The last two boot only a hybrid image, one with an MBR
+# beside the ISO 9660 file system, as one written to a real disk or stick
+# would. snapshot=on sends the guest's writes to a temporary file, so the
+# ISO is never changed (an IDE hard disk cannot be read-only); bootindex
+# puts the disk before the CD-ROM that qemu-machine.args names.
+ATTACHMENTS = {
+    "cdrom": lambda image: ["-cdrom", image],
+    "ide": lambda image: ["-drive", f"file={image},format=raw,if=none,id=disk,snapshot=on",
+                          "-device", "ide-hd,drive=disk,bootindex=0"],
+    "usb": lambda image: ["-device", "qemu-xhci",
+                          "-drive", f"file={image},format=raw,if=none,id=stick,snapshot=on",
+                          "-device", "usb-storage,drive=stick,bootindex=0"],
+}
+
 # Under TCG, OVMF takes some 4 s of CPU time to reach GRUB, where SeaBIOS
 # takes a tenth of one: a UEFI boot's timeout has this much more.
 UEFI_FIRMWARE_ALLOWANCE = 10.0
@@ -175,13 +191,18 @@ class Machine:
         under UEFI, the firmware's start comes on top.
     firmware: "bios" (SeaBIOS, QEMU's default) or "uefi" (OVMF), which
         boots only GRUB ISOs.
+    attach: how a GRUB ISO reaches the machine, one of ATTACHMENTS.
     """
 
     def __init__(self, image: Path | str, *, elf: Path | str | None = None,
                  qemu_args: Iterable[str] = (), command_line: str | None = None,
-                 timeout: float = DEFAULT_TIMEOUT, name: str | None = None, firmware: str = "bios"):
+                 timeout: float = DEFAULT_TIMEOUT, name: str | None = None, firmware: str = "bios",
+                 attach: str = "cdrom"):
         if firmware not in FIRMWARES:
             raise ValueError(f"firmware must be one of {FIRMWARES}, not {firmware!r}")
+        if attach not in ATTACHMENTS:
+            raise ValueError(f"attach must be one of {tuple(ATTACHMENTS)}, not {attach!r}")
+        self.attach = attach
         self.image = Path(image)
         self.name = name or self.image.name
         self.firmware = firmware
@@ -260,12 +281,15 @@ class Machine:
         return list(host.UEFI_ARGS)
 
     def _boot_arguments(self, command_line: str | None) -> list[str]:
+        attach = ATTACHMENTS[self.attach]
         if self.image.suffix == ".iso" and command_line is None:
-            return ["-cdrom", str(self.image)]
+            return attach(str(self.image))
         if self.through_grub:
             if self.elf is None:
                 raise ValueError(f"no kernel ELF beside {self.image} to make an ISO with a command line")
-            return ["-cdrom", str(iso_with_command_line(self.elf, command_line or ""))]
+            return attach(str(iso_with_command_line(self.elf, command_line or "")))
+        if self.attach != "cdrom":
+            raise ValueError(f"{self.image.name} boots with QEMU's -kernel loader: there is no disk to attach")
         return ["-kernel", str(self.image)] + (["-append", command_line] if command_line is not None else [])
 
     @property
