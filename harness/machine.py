@@ -60,10 +60,10 @@ FIRMWARES = ("bios", "uefi")
 # first, before the CD-ROM that qemu-machine.args names.
 ATTACHMENTS = {
     "cdrom": lambda image: ["-cdrom", image],
-    "ide": lambda image: ["-drive", f"file={image},format=raw,if=none,id=disk,readonly=on",
+    "ide": lambda image: ["-drive", f"file={image},format=raw,if=none,id=disk,snapshot=on",
                           "-device", "ide-hd,drive=disk,bootindex=0"],
     "usb": lambda image: ["-device", "qemu-xhci",
-                          "-drive", f"file={image},format=raw,if=none,id=stick,readonly=on",
+                          "-drive", f"file={image},format=raw,if=none,id=stick,snapshot=on",
                           "-device", "usb-storage,drive=stick,bootindex=0"],
 }
 

@@ -65,6 +65,10 @@ extern kernel_main
 extern halt_forever
 
 _start:
+    ; Multiboot2 leaves the direction flag undefined. String instructions
+    ; (boot_error's, and those the compiler emits for C++, which the System
+    ; V ABI lets assume DF=0) must step upwards through memory.
+    cld
     mov esp, stack_top
     mov [multiboot_info_address], ebx
 

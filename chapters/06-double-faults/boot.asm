@@ -28,13 +28,6 @@ VGA_TEXT_BUFFER          equ 0xb8000
 WHITE_ON_RED             equ 0x4f
 
 section .bss
-; Page tables must be 4 KiB aligned: the CPU keeps flags in the low 12 bits
-; of every address it points to them with.
-align 4096
-pml4:           resb 4096
-pdpt:           resb 4096
-page_directory: resb 4096
-
 ; The kernel stack grows down from stack_top towards stack_bottom. The page
 ; below it is never used: the kernel unmaps it (kernel_stack.cpp), so that a
 ; stack overflow faults there instead of overwriting what lies below. Page
@@ -44,6 +37,15 @@ global stack_guard_page, stack_bottom, stack_top
 stack_guard_page: resb 4096
 stack_bottom:   resb 16 * 1024
 stack_top:
+
+; Page tables must be 4 KiB aligned: the CPU keeps flags in the low 12 bits
+; of every address it points to them with. They lie above the stack, where
+; no overflow reaches: a frame larger than a page may step over the guard
+; page, and what it lands on below must not be the map of all memory.
+align 4096
+pml4:           resb 4096
+pdpt:           resb 4096
+page_directory: resb 4096
 
 multiboot_info_address: resd 1
 
@@ -71,6 +73,10 @@ extern kernel_main
 extern halt_forever
 
 _start:
+    ; Multiboot2 leaves the direction flag undefined. String instructions
+    ; (boot_error's, and those the compiler emits for C++, which the System
+    ; V ABI lets assume DF=0) must step upwards through memory.
+    cld
     mov esp, stack_top
     mov [multiboot_info_address], ebx
 
