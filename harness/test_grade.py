@@ -138,5 +138,11 @@ def test_several_modules_grade_one_chapter(tmp_path):
                      '<testcase classname="test_04_testing" name="test_x"/>'
                      '<testcase classname="test_toolchains" name="test_x"><failure message="FAIL: no"/></testcase>'
                      '</testsuite></testsuites>')
-    assert grade.read_junit(junit, qualified=True) == [
-        grade.Outcome("test_04_testing::test_x", True, ""), grade.Outcome("test_toolchains::test_x", False, "FAIL: no")]
+    outcomes = grade.read_junit(junit, qualified=True)
+    assert outcomes == [grade.Outcome("test_04_testing::test_x", True, ""),
+                        grade.Outcome("test_toolchains::test_x", False, "FAIL: no")]
+    # A pattern without a module matches in every module; one with a module, there only.
+    chapter = grade.ChapterPoints("04", 10.0, {"test_toolchains::test_x": 4.0, "test_x": 6.0})
+    shares = {test.outcome.name: test.possible
+              for test in grade.grade_chapter(chapter, grade.ChapterRun(outcomes, "")).tests}
+    assert shares == {"test_toolchains::test_x": 4.0, "test_04_testing::test_x": 6.0}

@@ -231,7 +231,9 @@ def grade_chapter(chapter: ChapterPoints, run: ChapterRun) -> ChapterGrade:
     rest: list[Outcome] = []
     regexes = [pattern_regex(pattern) for pattern in chapter.patterns]
     for outcome in run.outcomes:
-        index = next((i for i, regex in enumerate(regexes) if regex.fullmatch(outcome.name)), None)
+        index = next((i for i, (pattern, regex) in enumerate(zip(chapter.patterns, regexes))
+                      if regex.fullmatch(outcome.name if "::" in pattern else outcome.name.split("::")[-1])),
+                     None)
         (rest if index is None else groups[index][2]).append(outcome)
     groups.append(("the tests no pattern matches", chapter.points - sum(chapter.patterns.values()), rest))
 
