@@ -5,7 +5,7 @@
 # Makefile resolved them (empty for an unknown chapter) and as they were given.
 set -uo pipefail
 from=$1 to=$2
-cd "$(dirname "$0")/../chapters" || exit 1
+cd chapters || exit 1  # make runs it from the repository's top
 
 if [ -z "$3" ] || [ -z "$4" ]; then
     echo "usage: make diff FROM=03 TO=04 (a chapter as 3, 03 or 03-vga-text)" >&2
