@@ -54,15 +54,15 @@ else
 all: $(CHAPTERS) harness-fixtures
 endif
 
-$(CHAPTERS):
+$(CHAPTERS): | deps
 	@$(MAKE) --no-print-directory -C chapters/$@
 
 # Small broken kernels with which the harness tests its own diagnoses.
-harness-fixtures:
+harness-fixtures: | deps
 	@$(MAKE) --no-print-directory -C harness/fixtures
 
 # Build one chapter only: make build CH=03
-build: check-chapter
+build: check-chapter | deps
 	@$(MAKE) --no-print-directory -C chapters/$(CHAPTER)
 
 check-chapter:
@@ -72,26 +72,28 @@ check-chapter:
 	    exit 1; \
 	fi
 
-# What each kind of target needs installed (common/check-deps.sh). Targets
-# that build run the check first and build in their recipe, so that with
+# What each kind of target needs installed (common/check-deps.sh reads it
+# from common/host/requirements.tsv). The check is an order-only
+# prerequisite of what builds, or the first line of a recipe, so that with
 # parallel jobs nothing is built before a missing tool is installed.
 deps:
-	@common/check-deps.sh
+	@common/check-deps.sh build
 test-deps:
-	@common/check-deps.sh test
+	@common/check-deps.sh build uefi gdb book test
 book-deps:
 	@common/check-deps.sh book
 
 # bios (SeaBIOS, QEMU's own) or uefi (OVMF).
 FIRMWARE ?= bios
 run: check-chapter
-	@common/check-deps.sh $(if $(filter uefi,$(FIRMWARE)),uefi)
+	@common/check-deps.sh build $(if $(filter uefi,$(FIRMWARE)),uefi)
 	@$(MAKE) --no-print-directory -C chapters/$(CHAPTER)
 	@common/run.sh $(BUILD_ROOT)/$(CHAPTER)/kernel.iso $(FIRMWARE)
 
 # The port of QEMU's GDB stub; another one lets two sessions run at once.
 GDB_PORT ?= 1234
-gdb: deps check-chapter
+gdb: check-chapter
+	@common/check-deps.sh build gdb
 	@$(MAKE) --no-print-directory -C chapters/$(CHAPTER)
 	@common/gdb.sh $(BUILD_ROOT)/$(CHAPTER) $(GDB_PORT)
 

@@ -3,6 +3,7 @@
 # stub listening, and attaches gdb with the kernel's symbols and a
 # breakpoint at the C++ entry point that stops there once.
 # Usage: gdb.sh BUILD_DIRECTORY [PORT]   (PORT: the stub's, 1234 unless given)
+# make gdb has checked that gdb is installed (check-deps.sh gdb).
 #
 # gdb owns the terminal. QEMU runs in a session of its own, so Ctrl-C
 # reaches gdb alone, which stops the guest through the stub and gives its
@@ -11,7 +12,6 @@
 # prompt; the kernel's serial port goes to serial.log there.
 set -euo pipefail
 build=$1 port=${2:-1234}
-command -v gdb > /dev/null || { echo "missing: gdb; install with: sudo apt-get install gdb" >&2; exit 1; }
 
 # shellcheck source=host/qemu-args.sh
 . "$(dirname "$0")/host/qemu-args.sh"

@@ -18,7 +18,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+import host
 from chapters import REPOSITORY
 from ppm import ppm_to_png
 
@@ -121,9 +121,10 @@ def write_checker(directory: Path, pages: list[Path]) -> Path:
 
 
 def run_checker(checker: Path, profile: Path) -> dict:
-    chromium = shutil.which("chromium")
+    chromium = host.command("chromium")  # or Google's build, where Ubuntu has only a snap
     if chromium is None:
-        pytest.fail("chromium is not installed; install it with: sudo apt-get install chromium", pytrace=False)
+        pytest.fail("chromium is not installed; install it with: sudo apt-get install chromium "
+                    "(on Ubuntu: google-chrome-stable)", pytrace=False)
     try:
         result = subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom",
                                  checker.as_uri()],
