@@ -11,7 +11,7 @@
 #   make diff FROM=03 TO=04  what a step adds
 #   make bench               boot and build timings
 #   make grade [REPO=path]   instructors: points per chapter, of this or another checkout
-#   make book                the book as HTML in build/book/
+#   make book                the book as HTML in build/book/, its figures into book/figures/
 #   make screenshots         each chapter's screen, from the real kernel, into book/images/
 #   make branches            git branches chapter-01 ... chapter-06, one standalone project each
 #   make clean               remove build/
@@ -131,7 +131,11 @@ GRADE_ARGS ?=
 grade: test-deps
 	$(PYTHON) harness/grade.py --repo "$(REPO)" $(GRADE_ARGS)
 
-book: book-deps
+# The memory map figure is drawn from chapter 6's kernel, so the book
+# builds that first (and needs its tools, besides pandoc).
+book: book-deps deps
+	@$(MAKE) --no-print-directory -C chapters/06-double-faults
+	$(PYTHON) common/book/figures.py --kernel build/06-double-faults/kernel.elf
 	$(PYTHON) common/book/render.py
 
 screenshots: test-deps

@@ -7,8 +7,10 @@ Each markdown file of book/ becomes one page: README.md the contents page,
 index.html, and each chapter NN-name.md the page NN-name.html. The pages are
 read in one line, contents first, and each links to the one before and
 after it; every page lists the chapters beside its text. Links between the
-markdown files become links between the pages (links.lua), and the book's
-images and the style sheet are copied beside the pages.
+markdown files become links between the pages (links.lua), an image alone
+in its paragraph becomes a figure with a caption (figures.lua), and the
+book's images, its figures (drawn by figures.py into book/figures/) and the
+style sheet are copied beside the pages.
 """
 
 from __future__ import annotations
@@ -85,6 +87,7 @@ def render_page(page: Page, pages: list[Page], output: Path, scratch: Path) -> N
         "--standalone", "--template", str(HERE / "template.html"),
         "--metadata-file", str(metadata_file),
         "--lua-filter", str(HERE / "links.lua"),
+        "--lua-filter", str(HERE / "figures.lua"),
         "--output", str(output / page.html_name),
     ]
     if page.is_chapter:
@@ -101,8 +104,9 @@ def render(book: Path, output: Path) -> None:
     with tempfile.TemporaryDirectory() as scratch, ThreadPoolExecutor(os.cpu_count()) as pool:
         list(pool.map(lambda page: render_page(page, pages, output, Path(scratch)), pages))
     shutil.copy(HERE / "style.css", output / "style.css")
-    if (book / "images").is_dir():
-        shutil.copytree(book / "images", output / "images", dirs_exist_ok=True)
+    for pictures in ("images", "figures"):
+        if (book / pictures).is_dir():
+            shutil.copytree(book / pictures, output / pictures, dirs_exist_ok=True)
 
 
 def main() -> None:
