@@ -12,6 +12,8 @@
 #   make bench               boot and build timings
 #   make grade [REPO=path]   instructors: points per chapter, of this or another checkout
 #   make book                the book as HTML in build/book/, its figures into book/figures/
+#   make workspace CH=03     start a chapter of the book's build-along path in ~/kernel-workspace
+#                            (WORKSPACE=dir elsewhere): a copy of the chapter before
 #   make screenshots         each chapter's screen, from the real kernel, into book/images/
 #   make branches            git branches chapter-01 ... chapter-06, one standalone project each
 #   make clean               remove build/
@@ -46,7 +48,7 @@ CH ?= $(lastword $(CHAPTERS))
 CHAPTER := $(call chapter_dir,$(CH))
 
 .PHONY: all $(CHAPTERS) harness-fixtures build run test test-ubsan test-uefi gdb diff bench grade \
-	book screenshots branches clean deps test-deps book-deps check-chapter
+	book workspace screenshots branches clean deps test-deps book-deps check-chapter
 
 ifeq ($(UBSAN),1)
 all: $(UBSAN_CHAPTERS)
@@ -137,6 +139,11 @@ book: book-deps deps
 	@$(MAKE) --no-print-directory -C chapters/06-double-faults
 	$(PYTHON) common/book/figures.py --kernel build/06-double-faults/kernel.elf
 	$(PYTHON) common/book/render.py
+
+# The build-along path of the book (chapters 2-6 open with it).
+WORKSPACE ?= $(HOME)/kernel-workspace
+workspace: check-chapter
+	@common/workspace.sh $(CHAPTER) $(abspath $(WORKSPACE))
 
 screenshots: test-deps
 	@$(MAKE) --no-print-directory all
