@@ -11,7 +11,9 @@
 #   make diff FROM=03 TO=04  what a step adds
 #   make bench               boot and build timings
 #   make grade [REPO=path]   instructors: points per chapter, of this or another checkout
-#   make book                the book as HTML in build/book/
+#   make book                the book as HTML in build/book/, its figures into book/figures/
+#   make workspace CH=03     start a chapter of the book's build-along path in ~/kernel-workspace
+#                            (WORKSPACE=dir elsewhere): a copy of the chapter before
 #   make screenshots         each chapter's screen, from the real kernel, into book/images/
 #   make branches            git branches chapter-01 ... chapter-06, one standalone project each
 #   make clean               remove build/
@@ -46,7 +48,7 @@ CH ?= $(lastword $(CHAPTERS))
 CHAPTER := $(call chapter_dir,$(CH))
 
 .PHONY: all $(CHAPTERS) harness-fixtures build run test test-ubsan test-uefi gdb diff bench grade \
-	book screenshots branches clean deps test-deps book-deps check-chapter
+	book workspace screenshots branches clean deps test-deps book-deps check-chapter
 
 ifeq ($(UBSAN),1)
 all: $(UBSAN_CHAPTERS)
@@ -133,8 +135,17 @@ GRADE_ARGS ?=
 grade: test-deps
 	$(PYTHON) harness/tools/grade.py --repo "$(REPO)" $(GRADE_ARGS)
 
-book: book-deps
+# The memory map figure is drawn from chapter 6's kernel, so the book
+# builds that first (and needs its tools, besides pandoc).
+book: book-deps deps
+	@$(MAKE) --no-print-directory -C chapters/06-double-faults
+	$(PYTHON) common/book/figures.py --kernel build/06-double-faults/kernel.elf
 	$(PYTHON) common/book/render.py
+
+# The build-along path of the book (chapters 2-6 open with it).
+WORKSPACE ?= $(HOME)/kernel-workspace
+workspace: check-chapter
+	@common/workspace.sh $(CHAPTER) $(abspath $(WORKSPACE))
 
 screenshots: test-deps
 	@$(MAKE) --no-print-directory all

@@ -12,12 +12,17 @@ failed tests keep their evidence.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parent.parent
-CHAPTERS = REPOSITORY / "chapters"
-BUILD = REPOSITORY / "build"
+# KERNEL_WORKSPACE=DIR tests a student's workspace (make workspace, book
+# chapters 2-6) instead of this repository's chapters: DIR/chapters/NN-name,
+# built into DIR/build.
+WORKSPACE = Path(os.environ["KERNEL_WORKSPACE"]).expanduser().resolve() if os.environ.get("KERNEL_WORKSPACE") else None
+CHAPTERS = (WORKSPACE or REPOSITORY) / "chapters"
+BUILD = (WORKSPACE or REPOSITORY) / "build"
 FIXTURES_BUILD = BUILD / "harness-fixtures"
 ARTIFACTS = BUILD / "test-artifacts"
 UBSAN_BUILD = BUILD / "ubsan"
