@@ -6,7 +6,7 @@
 #                            FIRMWARE=uefi boots it through UEFI instead of a BIOS
 #   make test                build everything and run the test harness, also on the UBSan build
 #   make test-ubsan          only the tests of the UBSan build (chapters 03 on)
-#   make test-uefi           every test kernel under UEFI too (make test boots a few)
+#   make test-uefi           every test kernel under UEFI, every image from a disk (make test boots a few)
 #   make gdb CH=03           boot halted, with gdb attached
 #   make diff FROM=03 TO=04  what a step adds
 #   make bench               boot and build timings
@@ -116,10 +116,11 @@ test-ubsan: test-deps
 	$(PYTEST) --ubsan --junitxml=build/test-results-ubsan.xml $(PYTEST_ARGS)
 
 # Under UEFI a boot takes ten times as long, so make test boots one test
-# kernel per chapter that way, and this target every one.
+# kernel per chapter that way, and this target every one, and every
+# chapter's image from a disk and a USB stick under both firmwares.
 test-uefi: test-deps
 	@$(MAKE) --no-print-directory all
-	$(PYTHON) -m pytest harness/test_uefi.py --uefi-all -n auto --dist loadgroup \
+	$(PYTHON) -m pytest harness/test_uefi.py harness/test_images.py --uefi-all -n auto --dist loadgroup \
 		--junitxml=build/test-uefi-results.xml $(PYTEST_ARGS)
 
 diff:
