@@ -19,7 +19,7 @@ import build as build_module
 import host
 from chapters import artifacts
 from isos import iso_with_command_line
-from boot_limits import INTERRUPT_LOG_LIMIT, LOG_KEEP, SERIAL_LIMIT, WALL_CLOCK_ALLOWANCE, mebibytes
+from boot_limits import INTERRUPT_LOG_LIMIT, LOG_KEEP, SERIAL_LIMIT, WALL_CLOCK_ALLOWANCE, WATCHDOG_GRACE, mebibytes
 from machine import EXIT_SUCCESS
 from qemu_process import READ_SIZE
 from serial_output import normalise_line_endings
@@ -44,7 +44,8 @@ def boot_until_failure(boot, image, wait, **options):
     machine = boot(image, **options)
     with pytest.raises(KernelFailure) as caught:
         wait(machine)
-    limit = options["timeout"] * WALL_CLOCK_ALLOWANCE + 1.0
+    # The bound boot_limits promises for any boot: its watchdog's.
+    limit = options["timeout"] * WALL_CLOCK_ALLOWANCE + WATCHDOG_GRACE
     assert machine.elapsed() < limit, f"the diagnosis took {machine.elapsed():.1f} s, more than {limit} s"
     return caught.value, machine
 
