@@ -6,12 +6,14 @@
 #                            FIRMWARE=uefi boots it through UEFI instead of a BIOS
 #   make test                build everything and run the test harness, also on the UBSan build
 #   make test-ubsan          only the tests of the UBSan build (chapters 03 on)
-#   make test-uefi           every test kernel under UEFI too (make test boots a few)
+#   make test-uefi           every test kernel under UEFI, every image from a disk (make test boots a few)
 #   make gdb CH=03           boot halted, with gdb attached
 #   make diff FROM=03 TO=04  what a step adds
 #   make bench               boot and build timings
 #   make grade [REPO=path]   instructors: points per chapter, of this or another checkout
-#   make book                the book as HTML in build/book/
+#   make book                the book as HTML in build/book/, its figures into book/figures/
+#   make workspace CH=03     start a chapter of the book's build-along path in ~/kernel-workspace
+#                            (WORKSPACE=dir elsewhere): a copy of the chapter before
 #   make screenshots         each chapter's screen, from the real kernel, into book/images/
 #   make branches            git branches chapter-01 ... chapter-06, one standalone project each
 #   make clean               remove build/
@@ -49,7 +51,7 @@ CH ?= $(lastword $(CHAPTERS))
 CHAPTER := $(call chapter_dir,$(CH))
 
 .PHONY: all $(CHAPTERS) harness-fixtures build run test test-ubsan test-uefi gdb diff bench grade \
-	book screenshots branches clean deps test-deps book-deps check-chapter
+	book workspace screenshots branches clean deps test-deps book-deps check-chapter
 
 ifeq ($(UBSAN),1)
 all: $(UBSAN_CHAPTERS)
@@ -117,31 +119,41 @@ test-ubsan: test-deps
 	$(PYTEST) --ubsan --junitxml=build/test-results-ubsan.xml $(PYTEST_ARGS)
 
 # Under UEFI a boot takes ten times as long, so make test boots one test
-# kernel per chapter that way, and this target every one.
+# kernel per chapter that way, and this target every one, and every
+# chapter's image from a disk and a USB stick under both firmwares.
 test-uefi: test-deps
 	@$(MAKE) --no-print-directory all
-	$(PYTHON) -m pytest harness/test_uefi.py --uefi-all -n auto --dist loadgroup \
+	$(PYTHON) -m pytest harness/test_uefi.py harness/test_images.py --uefi-all -n auto --dist loadgroup \
 		--junitxml=build/test-uefi-results.xml $(PYTEST_ARGS)
 
 diff:
 	@common/diff.sh "$(call chapter_dir,$(FROM))" "$(call chapter_dir,$(TO))" "$(FROM)" "$(TO)"
 
 bench: test-deps
-	$(PYTHON) harness/bench.py
+	$(PYTHON) harness/tools/bench.py
 
 # Grades the checkout at REPO (this one by default) without changing it.
 # GRADE_ARGS passes more options, e.g. GRADE_ARGS="--chapters 03,04 --keep".
 REPO ?= .
 GRADE_ARGS ?=
 grade: test-deps
-	$(PYTHON) harness/grade.py --repo "$(REPO)" $(GRADE_ARGS)
+	$(PYTHON) harness/tools/grade.py --repo "$(REPO)" $(GRADE_ARGS)
 
-book: book-deps
+# The memory map figure is drawn from chapter 6's kernel, so the book
+# builds that first (and needs its tools, besides pandoc).
+book: book-deps deps
+	@$(MAKE) --no-print-directory -C chapters/06-double-faults
+	$(PYTHON) common/book/figures.py --kernel build/06-double-faults/kernel.elf
 	$(PYTHON) common/book/render.py
+
+# The build-along path of the book (chapters 2-6 open with it).
+WORKSPACE ?= $(HOME)/kernel-workspace
+workspace: check-chapter
+	@common/workspace.sh $(CHAPTER) $(abspath $(WORKSPACE))
 
 screenshots: test-deps
 	@$(MAKE) --no-print-directory all
-	$(PYTHON) harness/screenshots.py
+	$(PYTHON) harness/tools/screenshots.py
 
 branches:
 	common/make-branches.sh

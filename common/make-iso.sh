@@ -1,30 +1,49 @@
 #!/usr/bin/env bash
-# Wraps a kernel ELF in a GRUB CD image that boots under BIOS and UEFI.
+# Wraps a kernel ELF in a GRUB image that boots under BIOS and UEFI, from a
+# CD or written raw to a disk or USB stick (a "hybrid" image).
 # Usage: make-iso.sh BOOT_COMMAND KERNEL.elf OUT.iso TITLE [COMMAND_LINE]
 # BOOT_COMMAND is GRUB's loader command: multiboot or multiboot2.
 #
 # grub-mkrescue would do it in one command, but it builds GRUB's boot image
 # anew for every disc and puts GRUB's modules on the disc, to be loaded one
-# by one at boot. Here the boot image is built once per folder, with the
+# by one at boot. Here the boot images are built once per folder, with the
 # few modules a boot needs built in, so each disc takes a tenth of a second
 # to make and GRUB starts without reading anything but grub.cfg.
 #
-# The disc has two El Torito boot entries. A BIOS runs the first, GRUB's
-# BIOS image. A UEFI firmware looks for the second, a small FAT file system
-# holding GRUB's EFI application at the path every firmware starts from a
-# removable disc: /EFI/BOOT/BOOTX64.EFI.
+# One image holds four ways in, the same as grub-mkrescue's:
+#   CD, BIOS     El Torito entry 1: GRUB's BIOS image (cdboot.img + core).
+#   CD, UEFI     El Torito entry 2: a small FAT file system holding GRUB's
+#                EFI application at /EFI/BOOT/BOOTX64.EFI, the path every
+#                firmware starts from removable media.
+#   disk, BIOS   sector 0 is an MBR: GRUB's boot_hybrid.img, which loads
+#                the core of the BIOS image above from the ISO's sectors.
+#   disk, UEFI   partition 2 of that MBR is the same FAT file system, typed
+#                0xef (EFI system partition), where a UEFI firmware finds
+#                the EFI application.
 set -euo pipefail
 boot_command=$1 kernel=$2 iso=$3 title=$4 command_line=${5:-}
 common=$(dirname "$(readlink -f "$0")")
+grub_bios=/usr/lib/grub/i386-pc
 
-# iso9660 lets GRUB read the disc it booted from; normal reads grub.cfg;
+# iso9660 lets GRUB read the image it booted from; normal reads grub.cfg;
 # multiboot and multiboot2 load the kernel. Under BIOS, biosdisk reaches
 # the disc. Under UEFI the firmware's own drivers do, and efi_gop lets GRUB
 # hand the kernel the firmware's graphics mode as a framebuffer: there is
 # no text mode to hand over.
+#
+# No partition-table module (part_msdos) is built in, on purpose. A UEFI
+# firmware booting the image as a disk starts GRUB from partition 2, a FAT
+# file system with nothing but GRUB in it; a GRUB that cannot read the
+# partition table takes the whole disk as the device it came from, and
+# finds /boot/grub/grub.cfg in the ISO 9660 file system that starts at the
+# disk's first sector.
 modules="iso9660 normal multiboot multiboot2"
 bios_modules="biosdisk $modules"
 efi_modules="efi_gop $modules"
+
+# The boot images are named after this script, so that a change to how
+# they are made makes new ones instead of reusing the old.
+script_hash=$(sha256sum "$0" | cut -c1-12)
 
 # Each boot image is made once per folder, under a name of its own and
 # renamed when complete, so that ISOs made in parallel never see half of it.
@@ -56,24 +75,35 @@ make_efi_image() {
 }
 
 folder=$(dirname "$iso")
-make_once "$folder/grub-bios-cd.img" make_bios_image
-make_once "$folder/grub-efi-cd.img" make_efi_image
+bios_image=$folder/grub-bios-$script_hash.img
+efi_image=$folder/grub-efi-$script_hash.img
+make_once "$bios_image" make_bios_image
+make_once "$efi_image" make_efi_image
 
 staging=$(mktemp -d "${iso%.iso}.staging.XXXXXX")
 trap 'rm -rf "$staging"' EXIT
 mkdir -p "$staging/boot/grub"
-cp "$folder/grub-bios-cd.img" "$staging/boot/grub/bios-cd.img"
-cp "$folder/grub-efi-cd.img" "$staging/boot/grub/efi-cd.img"
+cp "$bios_image" "$staging/boot/grub/bios.img"
 cp "$kernel" "$staging/boot/kernel.elf"
 sed -e "s|@TITLE@|$title|" -e "s|@BOOT_COMMAND@|$boot_command|" \
     -e "s|@COMMAND_LINE@|$command_line|" \
     "$common/grub.cfg.in" > "$staging/boot/grub/grub.cfg"
 
-# The BIOS loads the 2 KiB sectors named by -boot-load-size (4 x 512 bytes)
-# and runs them; -boot-info-table patches in where the rest of the image is.
-# -eltorito-alt-boot starts the second entry; -e marks it as a UEFI one.
+# A CD's BIOS loads the 2 KiB sectors named by -boot-load-size (4 x 512
+# bytes) and runs them; -boot-info-table patches in where the rest of the
+# image is. --grub2-mbr writes boot_hybrid.img as the MBR, and
+# --grub2-boot-info patches into it and into the core where the core lies.
+# -partition_offset 16 starts partition 1 after the ISO's first 32 KiB,
+# the system area where the MBR lives, with a copy of the ISO's superblock,
+# so that the partition can be mounted on its own; --mbr-force-bootable marks it active, without which
+# some BIOSes will not boot a USB stick.
+# -append_partition adds the EFI image after the ISO as partition 2, and
+# -e points El Torito's UEFI entry at that partition: one copy serves both.
 xorriso -as mkisofs -quiet -rational-rock \
-    -b boot/grub/bios-cd.img -no-emul-boot -boot-load-size 4 -boot-info-table \
-    -eltorito-alt-boot -e boot/grub/efi-cd.img -no-emul-boot \
+    -b boot/grub/bios.img -no-emul-boot -boot-load-size 4 -boot-info-table \
+    --grub2-boot-info --grub2-mbr "$grub_bios/boot_hybrid.img" \
+    -partition_offset 16 --mbr-force-bootable \
+    -append_partition 2 0xef "$efi_image" \
+    -eltorito-alt-boot -e --interval:appended_partition_2:all:: -no-emul-boot \
     -o "$iso" "$staging" 2> "$staging.log" || { cat "$staging.log" >&2; rm -f "$staging.log"; exit 1; }
 rm -f "$staging.log"

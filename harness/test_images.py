@@ -1,0 +1,158 @@
+"""Every chapter's kernel.iso is a hybrid image: besides booting as a CD,
+it boots written raw to a hard disk or a USB stick, under a BIOS and under
+UEFI, as an image made by grub-mkrescue does (common/make-iso.sh).
+
+First the image's layout is read, in the order a PC reads it: the MBR with
+its boot code and two partitions, the second an EFI system partition with
+GRUB's EFI application in it, and El Torito's UEFI entry pointing at that
+same partition. Then the image is booted the ways a PC meets a stick: as
+a raw IDE disk and as a USB mass-storage device (on an xHCI controller),
+under SeaBIOS and under OVMF, and each boot must show the kernel's own
+output: its screen under a BIOS, its words on serial under UEFI, which has
+no text screen (test_uefi.py), and chapter 1's results in memory.
+
+`make test` boots every chapter from an IDE disk under SeaBIOS, and one
+chapter each from a USB stick under SeaBIOS and from each kind of disk
+under OVMF (a UEFI boot takes some 5 s); `make test-uefi` (--uefi-all)
+boots every chapter every way.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import struct
+from pathlib import Path
+
+import pytest
+
+from chapters import all_chapters
+from test_uefi import KERNEL_DEMOS, NO_TEXT_MODE_REASON
+
+SECTOR = 512
+CD_SECTOR = 2048
+BOOT_SIGNATURE = b"\x55\xaa"
+BOOTABLE = 0x80
+EFI_SYSTEM_PARTITION = 0xEF
+EFI_APPLICATION = "::/EFI/BOOT/BOOTX64.EFI"
+
+# El Torito: the boot record volume descriptor in CD sector 17 names the
+# sector of the boot catalog, whose 32-byte entries name each boot image.
+BOOT_RECORD_SECTOR = 17
+EL_TORITO_ID = b"EL TORITO SPECIFICATION"
+SECTION_HEADERS = (0x90, 0x91)  # more sections follow / the last one
+EFI_PLATFORM = 0xEF
+
+# What each chapter's kernel shows when it has booted, on a text screen.
+SCREEN_LINES = {
+    "02-minimal-kernel": ["Hello World!"],
+    "03-vga-text": ["uint64_t 0 .. 18446744073709551615"],
+    "04-testing": ["uint64_t 0 .. 18446744073709551615"],
+    "05-cpu-exceptions": ["It did not crash: the breakpoint handler returned."],
+    "06-double-faults": ["Overflowing the kernel stack on purpose...", "EXCEPTION 8 #DF Double Fault"],
+}
+# Chapter 1 shows nothing: it leaves its results in memory.
+PRIMES_BELOW_10000 = 1229
+
+ATTACHMENTS = ("ide", "usb")
+FIRMWARES = ("bios", "uefi")
+# The boots of every `make test`; the others need --uefi-all.
+IN_EVERY_RUN = {(chapter, "bios", "ide") for chapter in all_chapters()} | {
+    ("02-minimal-kernel", "bios", "usb"),
+    ("03-vga-text", "uefi", "ide"),
+    ("06-double-faults", "uefi", "usb"),
+}
+
+
+class Partition:
+    def __init__(self, entry: bytes):
+        self.bootable = entry[0] == BOOTABLE
+        self.type = entry[4]
+        self.first_sector, self.sectors = struct.unpack_from("<II", entry, 8)
+
+
+def master_boot_record(image: Path) -> tuple[bytes, list[Partition]]:
+    """The MBR's boot code and its four partition entries."""
+    with image.open("rb") as file:
+        sector = file.read(SECTOR)
+    assert sector[510:512] == BOOT_SIGNATURE, \
+        f"{image.name} has no MBR (no 0x55 0xaa at byte 510): a BIOS will not boot it from a disk"
+    return sector[:440], [Partition(sector[446 + 16 * n:462 + 16 * n]) for n in range(4)]
+
+
+def without_el_torito(image: Path, folder: Path) -> Path:
+    """A copy of the image whose El Torito boot record no firmware will
+    recognise. OVMF looks for El Torito on hard disks as well as CDs, and
+    boots the UEFI entry it finds there; the firmware of many a real PC
+    reads only a disk's partition table. Without El Torito, OVMF must do
+    the same, and start GRUB from the EFI system partition."""
+    copy = folder / image.name
+    data = bytearray(image.read_bytes())
+    identifier = BOOT_RECORD_SECTOR * CD_SECTOR + 7
+    assert data[identifier:identifier + len(EL_TORITO_ID)] == EL_TORITO_ID, f"{image.name} has no El Torito boot record"
+    data[identifier:identifier + len(EL_TORITO_ID)] = bytes(len(EL_TORITO_ID))
+    copy.write_bytes(data)
+    return copy
+
+
+def el_torito_efi_image_sector(image: Path) -> int:
+    """The 512-byte sector where El Torito's UEFI boot image begins."""
+    with image.open("rb") as file:
+        file.seek(BOOT_RECORD_SECTOR * CD_SECTOR)
+        record = file.read(CD_SECTOR)
+        assert record[7:7 + len(EL_TORITO_ID)] == EL_TORITO_ID, f"{image.name} has no El Torito boot record"
+        file.seek(struct.unpack_from("<I", record, 0x47)[0] * CD_SECTOR)
+        catalog = file.read(CD_SECTOR)
+    entries = [catalog[offset:offset + 32] for offset in range(0, CD_SECTOR, 32)]
+    for header, entry in zip(entries, entries[1:]):
+        if header[0] in SECTION_HEADERS and header[1] == EFI_PLATFORM:
+            return struct.unpack_from("<I", entry, 8)[0] * (CD_SECTOR // SECTOR)
+    raise AssertionError(f"{image.name}: El Torito's catalog has no UEFI entry")
+
+
+@pytest.mark.parametrize("chapter", all_chapters())
+def test_image_has_an_mbr_and_an_efi_system_partition(build, chapter: str):
+    image = build.chapter(chapter).iso()
+    boot_code, partitions = master_boot_record(image)
+    assert any(boot_code), "the MBR holds no boot code"
+    iso, esp = partitions[:2]
+    assert iso.bootable and iso.sectors > 0, \
+        "partition 1 (the ISO file system) must be there and marked active: some BIOSes boot nothing else"
+    assert esp.type == EFI_SYSTEM_PARTITION, \
+        f"partition 2 has type {esp.type:#04x}, not {EFI_SYSTEM_PARTITION:#04x} (EFI system partition)"
+    assert esp.first_sector * SECTOR + esp.sectors * SECTOR <= image.stat().st_size, \
+        "partition 2 reaches past the end of the image"
+    listing = subprocess.run(["mdir", "-b", "-i", f"{image}@@{esp.first_sector * SECTOR}", EFI_APPLICATION],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert listing.returncode == 0, f"no {EFI_APPLICATION} in the EFI system partition: {listing.stdout}"
+    assert el_torito_efi_image_sector(image) == esp.first_sector, \
+        "El Torito's UEFI entry and the EFI system partition should be one copy of the same FAT image"
+
+
+def _boot_params() -> list:
+    params = []
+    for chapter in all_chapters():
+        for firmware in FIRMWARES:
+            for attach in ATTACHMENTS:
+                marks = [] if (chapter, firmware, attach) in IN_EVERY_RUN else [pytest.mark.uefi_all]
+                params.append(pytest.param(chapter, firmware, attach, marks=marks,
+                                           id=f"{chapter}-{firmware}-{attach}"))
+    return params
+
+
+@pytest.mark.parametrize("chapter, firmware, attach", _boot_params())
+def test_image_boots_from_a_disk(boot, build, tmp_path: Path, chapter: str, firmware: str, attach: str):
+    kernel = build.chapter(chapter)
+    image = kernel.iso() if firmware == "bios" else without_el_torito(kernel.iso(), tmp_path)
+    machine = boot(image, elf=kernel.elf(), firmware=firmware, attach=attach)
+    if chapter == "01-freestanding":
+        machine.wait_until_halted_in("halt_forever")
+        primes = machine.read_symbol("primes_below_10000")
+        assert primes == PRIMES_BELOW_10000, f"primes_below_10000 is {primes}, not {PRIMES_BELOW_10000}"
+    elif firmware == "uefi":
+        what = re.escape(KERNEL_DEMOS[chapter])
+        machine.wait_for_serial(rf"No VGA text mode, so {what} is not shown:\s+{re.escape(NO_TEXT_MODE_REASON)}")
+        machine.wait_until_halted_in("halt_forever")
+    else:
+        machine.wait_until_halted_in("halt_forever")
+        machine.screen().expect_contains(SCREEN_LINES[chapter])
