@@ -4,9 +4,10 @@
     /usr/bin/python3 common/book/render.py [--output DIR]   (default: build/book)
 
 Each markdown file of book/ becomes one page: README.md the contents page,
-index.html, and each chapter NN-name.md the page NN-name.html. The pages are
-read in one line, contents first, and each links to the one before and
-after it; every page lists the chapters beside its text. Links between the
+index.html, each chapter NN-name.md the page NN-name.html, and each page
+without a number (real-hardware.md) an appendix after the chapters. The
+pages are read in one line, contents first, and each links to the one
+before and after it; every page lists the chapters beside its text. Links between the
 markdown files become links between the pages (links.lua), and the book's
 images and the style sheet are copied beside the pages.
 """
@@ -52,8 +53,11 @@ class Page:
 
 
 def pages_of(book: Path) -> list[Page]:
-    """The contents page first, then the chapters in order."""
-    return [Page(book / "README.md")] + [Page(path) for path in sorted(book.glob("[0-9][0-9]-*.md"))]
+    """The contents page first, then the chapters in order, then the
+    appendices in order of their names."""
+    chapters = sorted(book.glob("[0-9][0-9]-*.md"))
+    appendices = sorted(set(book.glob("*.md")) - set(chapters) - {book / "README.md"})
+    return [Page(path) for path in [book / "README.md", *chapters, *appendices]]
 
 
 def link(page: Page) -> dict[str, str]:
