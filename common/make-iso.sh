@@ -79,6 +79,9 @@ bios_image=$folder/grub-bios-$script_hash.img
 efi_image=$folder/grub-efi-$script_hash.img
 make_once "$bios_image" make_bios_image
 make_once "$efi_image" make_efi_image
+# Those an earlier make-iso.sh made are of no more use. (A half-made one
+# ends in mktemp's suffix, not in .img, and is left alone.)
+find "$folder" -maxdepth 1 -name 'grub-*.img' ! -name "grub-*-$script_hash.img" -delete
 
 staging=$(mktemp -d "${iso%.iso}.staging.XXXXXX")
 trap 'rm -rf "$staging"' EXIT
