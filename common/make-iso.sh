@@ -26,8 +26,8 @@ common=$(dirname "$(readlink -f "$0")")
 grub_bios=/usr/lib/grub/i386-pc
 
 # iso9660 lets GRUB read the image it booted from; normal reads grub.cfg;
-# multiboot and multiboot2 load the kernel. Under BIOS, biosdisk reaches
-# the disc. Under UEFI the firmware's own drivers do, and efi_gop lets GRUB
+# multiboot and multiboot2 load the kernel. Under BIOS, biosdisk reads
+# the CD or disk. Under UEFI the firmware's own drivers do; efi_gop lets GRUB
 # hand the kernel the firmware's graphics mode as a framebuffer: there is
 # no text mode to hand over.
 #
@@ -36,7 +36,8 @@ grub_bios=/usr/lib/grub/i386-pc
 # file system with nothing but GRUB in it; a GRUB that cannot read the
 # partition table takes the whole disk as the device it came from, and
 # finds /boot/grub/grub.cfg in the ISO 9660 file system that starts at the
-# disk's first sector.
+# disk's first sector. (With part_msdos, GRUB stops at its grub> prompt:
+# test_images.py boots such a disk under OVMF.)
 modules="iso9660 normal multiboot multiboot2"
 bios_modules="biosdisk $modules"
 efi_modules="efi_gop $modules"
