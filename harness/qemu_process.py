@@ -93,9 +93,16 @@ class QemuProcess:
         else:
             self.exit_status = -(self._spawned.signalstatus or signal.SIGKILL)
 
+    def _reaped(self) -> bool:
+        """The process is gone for good, and its pid free to be reused by
+        another: nothing may be read or signalled by that pid any more."""
+        return self._spawned.ptyproc.terminated
+
     def cpu_seconds(self) -> float:
         """User and system time of QEMU so far (all its threads); after it
         exited, the last figure read."""
+        if self._reaped():
+            return self._cpu_seconds
         try:
             fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
             self._cpu_seconds = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -111,6 +118,8 @@ class QemuProcess:
         """SIGKILL to QEMU's whole process group, at once: for a boot that
         passed a limit, whose QEMU must not write another byte."""
         with self._lock:
+            if self._reaped():
+                return
             try:
                 os.killpg(self.pid, signal.SIGKILL)
             except ProcessLookupError:

@@ -19,7 +19,8 @@ import build as build_module
 import host
 from chapters import artifacts
 from isos import iso_with_command_line
-from boot_limits import (INTERRUPT_LOG_LIMIT, LOG_KEEP, SERIAL_LIMIT, WALL_CLOCK_ALLOWANCE, WATCHDOG_GRACE,
+import boot_artifacts
+from boot_limits import (ARTIFACTS_LIMIT, INTERRUPT_LOG_LIMIT, LOG_KEEP, SERIAL_LIMIT, WALL_CLOCK_ALLOWANCE, WATCHDOG_GRACE,
                          LimitReached, mebibytes)
 from diagnosis import Evidence, diagnose
 from machine import EXIT_SUCCESS
@@ -347,3 +348,24 @@ def test_a_diagnosis_needs_only_its_evidence():
     assert "serial output: none" in silent.details
     panic = diagnose(Evidence("QEMU to exit", "ok 1 a\n# PANIC at x.cpp:3: broken\n", exit_status=35))
     assert (panic.verdict, panic.summary) == (Verdict.PANIC, "kernel panic: # PANIC at x.cpp:3: broken")
+
+
+def test_artifacts_past_their_limit_keep_only_the_verdict(tmp_path):
+    # Once a run's artifacts pass their limit, a failed boot adds a few
+    # hundred bytes, not its logs: a sparse file stands for earlier ones.
+    all_artifacts = tmp_path / "test-artifacts"
+    all_artifacts.mkdir()
+    with (all_artifacts / "earlier.log").open("wb") as earlier:
+        earlier.truncate(ARTIFACTS_LIMIT + 1)
+    log = tmp_path / "qemu.log"
+    log.write_text("v=0e\n" * 100_000)
+    record = boot_artifacts.BootRecord(serial_text="booted\n", interrupt_log=log, qemu_messages=tmp_path / "none",
+                                       screenshot=tmp_path / "none.png", screen=None, registers=None,
+                                       verdict="HANG: made up", command=["qemu"], exit_status=-9)
+    boot_artifacts.save(record, all_artifacts / "boot-1", all_artifacts)
+    assert [path.name for path in (all_artifacts / "boot-1").iterdir()] == ["verdict.txt"]
+    assert f"passed {mebibytes(ARTIFACTS_LIMIT)}" in (all_artifacts / "boot-1" / "verdict.txt").read_text()
+    (all_artifacts / "earlier.log").unlink()
+    boot_artifacts.save(record, all_artifacts / "boot-2", all_artifacts)
+    kept = all_artifacts / "boot-2" / "qemu.log"
+    assert 2 * LOG_KEEP - 100 < kept.stat().st_size < 2 * LOG_KEEP + 200, "the log's first and last 64 KiB"
