@@ -259,6 +259,18 @@ def test_book_has_a_readme():
         fail("book/README.md (how to use the book) is missing")
 
 
+def test_every_appendix_is_in_the_contents():
+    """A markdown file of book/ that is no chapter is an appendix, which the
+    contents page (book/README.md) must link to, or no reader finds it."""
+    contents = (BOOK / "README.md").read_text(encoding="utf-8")
+    chapters = {f"{chapter}.md" for chapter in chapter_dirs()}
+    unlisted = sorted(path.name for path in book_files()
+                      if path.name != "README.md" and path.name not in chapters
+                      and f"]({path.name})" not in contents)
+    if unlisted:
+        fail("book/README.md does not link to the appendices " + ", ".join(unlisted))
+
+
 def test_excerpt_check_notices_a_changed_line():
     """The excerpt check can fail: the first excerpt of the book, with one of
     its lines changed, is no longer found in its source."""
