@@ -11,7 +11,9 @@
 #   make diff FROM=03 TO=04  what a step adds
 #   make bench               boot and build timings
 #   make grade [REPO=path]   instructors: points per chapter, of this or another checkout
-#   make book                the book as HTML in build/book/
+#   make book                the book as HTML in build/book/, its figures into book/figures/
+#   make workspace CH=03     start a chapter of the book's build-along path in ~/kernel-workspace
+#                            (WORKSPACE=dir elsewhere): a copy of the chapter before
 #   make screenshots         each chapter's screen, from the real kernel, into book/images/
 #   make branches            git branches chapter-01 ... chapter-06, one standalone project each
 #   make clean               remove build/
@@ -46,7 +48,7 @@ CH ?= $(lastword $(CHAPTERS))
 CHAPTER := $(call chapter_dir,$(CH))
 
 .PHONY: all $(CHAPTERS) harness-fixtures build run test test-ubsan test-uefi gdb diff bench grade \
-	book screenshots branches clean deps test-deps book-deps check-chapter
+	book workspace screenshots branches clean deps test-deps book-deps check-chapter
 
 ifeq ($(UBSAN),1)
 all: $(UBSAN_CHAPTERS)
@@ -54,15 +56,15 @@ else
 all: $(CHAPTERS) harness-fixtures
 endif
 
-$(CHAPTERS):
+$(CHAPTERS): | deps
 	@$(MAKE) --no-print-directory -C chapters/$@
 
 # Small broken kernels with which the harness tests its own diagnoses.
-harness-fixtures:
+harness-fixtures: | deps
 	@$(MAKE) --no-print-directory -C harness/fixtures
 
 # Build one chapter only: make build CH=03
-build: check-chapter
+build: check-chapter | deps
 	@$(MAKE) --no-print-directory -C chapters/$(CHAPTER)
 
 check-chapter:
@@ -72,26 +74,28 @@ check-chapter:
 	    exit 1; \
 	fi
 
-# What each kind of target needs installed (common/check-deps.sh). Targets
-# that build run the check first and build in their recipe, so that with
+# What each kind of target needs installed (common/check-deps.sh reads it
+# from common/host/requirements.tsv). The check is an order-only
+# prerequisite of what builds, or the first line of a recipe, so that with
 # parallel jobs nothing is built before a missing tool is installed.
 deps:
-	@common/check-deps.sh
+	@common/check-deps.sh build
 test-deps:
-	@common/check-deps.sh test
+	@common/check-deps.sh build uefi gdb book test
 book-deps:
 	@common/check-deps.sh book
 
 # bios (SeaBIOS, QEMU's own) or uefi (OVMF).
 FIRMWARE ?= bios
 run: check-chapter
-	@common/check-deps.sh $(if $(filter uefi,$(FIRMWARE)),uefi)
+	@common/check-deps.sh build $(if $(filter uefi,$(FIRMWARE)),uefi)
 	@$(MAKE) --no-print-directory -C chapters/$(CHAPTER)
 	@common/run.sh $(BUILD_ROOT)/$(CHAPTER)/kernel.iso $(FIRMWARE)
 
 # The port of QEMU's GDB stub; another one lets two sessions run at once.
 GDB_PORT ?= 1234
-gdb: deps check-chapter
+gdb: check-chapter
+	@common/check-deps.sh build gdb
 	@$(MAKE) --no-print-directory -C chapters/$(CHAPTER)
 	@common/gdb.sh $(BUILD_ROOT)/$(CHAPTER) $(GDB_PORT)
 
@@ -123,21 +127,30 @@ diff:
 	@common/diff.sh "$(call chapter_dir,$(FROM))" "$(call chapter_dir,$(TO))" "$(FROM)" "$(TO)"
 
 bench: test-deps
-	$(PYTHON) harness/bench.py
+	$(PYTHON) harness/tools/bench.py
 
 # Grades the checkout at REPO (this one by default) without changing it.
 # GRADE_ARGS passes more options, e.g. GRADE_ARGS="--chapters 03,04 --keep".
 REPO ?= .
 GRADE_ARGS ?=
 grade: test-deps
-	$(PYTHON) harness/grade.py --repo "$(REPO)" $(GRADE_ARGS)
+	$(PYTHON) harness/tools/grade.py --repo "$(REPO)" $(GRADE_ARGS)
 
-book: book-deps
+# The memory map figure is drawn from chapter 6's kernel, so the book
+# builds that first (and needs its tools, besides pandoc).
+book: book-deps deps
+	@$(MAKE) --no-print-directory -C chapters/06-double-faults
+	$(PYTHON) common/book/figures.py --kernel build/06-double-faults/kernel.elf
 	$(PYTHON) common/book/render.py
+
+# The build-along path of the book (chapters 2-6 open with it).
+WORKSPACE ?= $(HOME)/kernel-workspace
+workspace: check-chapter
+	@common/workspace.sh $(CHAPTER) $(abspath $(WORKSPACE))
 
 screenshots: test-deps
 	@$(MAKE) --no-print-directory all
-	$(PYTHON) harness/screenshots.py
+	$(PYTHON) harness/tools/screenshots.py
 
 branches:
 	common/make-branches.sh

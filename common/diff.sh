@@ -1,14 +1,26 @@
 #!/usr/bin/env bash
 # Shows what one step of the book adds: a summary of the files added,
 # changed and removed, then the diff between the two chapter directories.
-# Usage: diff.sh FROM_DIR TO_DIR FROM_ARG TO_ARG (as resolved by the Makefile)
+# Usage: diff.sh FROM_DIR TO_DIR FROM TO: the chapters' directories as the
+# Makefile resolved them (empty for an unknown chapter) and as they were given.
 set -uo pipefail
 from=$1 to=$2
-if [ -z "$from" ] || [ -z "$to" ]; then
-    echo "usage: make diff FROM=03 TO=04 (unknown chapter '${3}' or '${4}')" >&2
+cd chapters || exit 1  # make runs it from the repository's top
+
+if [ -z "$3" ] || [ -z "$4" ]; then
+    echo "usage: make diff FROM=03 TO=04 (a chapter as 3, 03 or 03-vga-text)" >&2
     exit 1
 fi
-cd chapters || exit 1
+
+# Stops with the valid chapters when the Makefile found no directory for one.
+require_chapter() {  # GIVEN DIRECTORY
+    [ -n "$2" ] && return
+    echo "make diff: no chapter '$1'. Choose one of:" >&2
+    printf '  %s\n' [0-9][0-9]-*/ | tr -d / >&2
+    exit 1
+}
+require_chapter "$3" "$from"
+require_chapter "$4" "$to"
 
 # The files of a chapter as git sees them: tracked or new, but not ignored
 # (a stray cache folder is not part of a step).

@@ -1,28 +1,46 @@
 #!/usr/bin/env bash
 # Boots a chapter's kernel halted at the first instruction, with QEMU's GDB
 # stub listening, and attaches gdb with the kernel's symbols and a
-# breakpoint at the C++ entry point.
+# breakpoint at the C++ entry point that stops there once.
 # Usage: gdb.sh BUILD_DIRECTORY [PORT]   (PORT: the stub's, 1234 unless given)
+# make gdb has checked that gdb is installed (check-deps.sh gdb).
+#
+# gdb owns the terminal. QEMU runs in a session of its own, so Ctrl-C
+# reaches gdb alone, which stops the guest through the stub and gives its
+# prompt back: continue, Ctrl-C, bt, continue... as in any gdb session.
+# QEMU's own messages go to qemu.log beside the kernel, never into gdb's
+# prompt; the kernel's serial port goes to serial.log there.
 set -euo pipefail
 build=$1 port=${2:-1234}
-command -v gdb > /dev/null || { echo "missing: gdb; install with: sudo apt-get install gdb" >&2; exit 1; }
 
 # shellcheck source=host/qemu-args.sh
 . "$(dirname "$0")/host/qemu-args.sh"
 mapfile -t machine < <(qemu_args qemu-machine.args)  # the machine the tests boot
-qemu-system-x86_64 "${machine[@]}" -cdrom "$build/kernel.iso" -S -gdb "tcp::$port" \
-    -display none -serial "file:$build/serial.log" &
+setsid qemu-system-x86_64 "${machine[@]}" -cdrom "$build/kernel.iso" -S -gdb "tcp::$port" \
+    -display none -serial "file:$build/serial.log" < /dev/null > "$build/qemu.log" 2>&1 &
 qemu=$!
 # QEMU may be gone already (gdb's kill ends it), which is no failure.
 trap 'kill $qemu 2> /dev/null || true' EXIT
+
+# In a terminal, gdb runs as a job of its own (set -m), which the terminal
+# makes its foreground: Ctrl-C then interrupts gdb's wait for the guest,
+# not this script or the make that started it, and quitting gdb ends
+# make gdb normally.
+if [ -t 0 ]; then
+    set -m
+fi
 
 # qemu-system-x86_64 reports 64-bit registers even while the CPU runs
 # 32-bit code (all of chapter 1, the start of the others); gdb must expect
 # them, or it refuses chapter 1's 32-bit ELF.
 # A hardware breakpoint: the kernel is not in memory yet when gdb attaches,
-# so a software breakpoint's int3 would be overwritten by the loader.
+# so a software breakpoint's int3 would be overwritten by the loader. A
+# temporary one: once in kernel_main it has done its work, and in chapter 1
+# (32-bit code) continuing from a hardware breakpoint would stop at it again.
+# gdb retries the connection while QEMU starts (set tcp auto-retry, on by
+# default).
 gdb -q "$build/kernel.elf" \
     -ex "set architecture i386:x86-64" \
     -ex "target remote localhost:$port" \
-    -ex "hbreak kernel_main" \
+    -ex "thbreak kernel_main" \
     -ex "continue"

@@ -31,6 +31,7 @@ BUILD := $(abspath $(BUILD_ROOT))/$(CHAPTER)
 LINKER_SCRIPT ?= $(ROOT)/common/linker.ld
 
 include $(ROOT)/common/toolchain.mk
+include $(ROOT)/common/quiet.mk
 
 # The C++ runtime support every chapter needs and none teaches.
 RUNTIME_SOURCES := $(ROOT)/common/runtime.cpp
@@ -52,8 +53,11 @@ RUNTIME_SOURCES += $(ROOT)/common/ubsan.cpp
 $(call object,$(ROOT)/common/ubsan.cpp): CXXFLAGS += -fno-sanitize=all
 endif
 
+# The empty recipe keeps make from saying "Nothing to be done" when every
+# kernel is up to date.
 .PHONY: all
 all: $(foreach k,$(KERNELS),$(BUILD)/$(k).elf $(BUILD)/$(k).iso)
+	@:
 
 # Flags and rules are part of what an object is built from. The compiler
 # and its flags are recorded in a file that changes only when they do, so
@@ -67,22 +71,27 @@ BUILD_RULES := $(MAKEFILE_LIST) $(TOOLCHAIN_STAMP)
 
 $(BUILD)/obj/%.o: %.cpp $(BUILD_RULES)
 	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS) -c $< -o $@
+	$(call step,CXX,$@)
+	$(Q)$(CXX) $(CXXFLAGS) -c $< -o $@
 
 $(BUILD)/obj/common/%.o: $(ROOT)/common/%.cpp $(BUILD_RULES)
 	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS) -c $< -o $@
+	$(call step,CXX,$@)
+	$(Q)$(CXX) $(CXXFLAGS) -c $< -o $@
 
 $(BUILD)/obj/%.o: %.asm $(BUILD_RULES)
 	@mkdir -p $(dir $@)
-	nasm $(NASMFLAGS) -MD $(@:.o=.d) -MP $< -o $@
+	$(call step,AS,$@)
+	$(Q)nasm $(NASMFLAGS) -MD $(@:.o=.d) -MP $< -o $@
 
 define KERNEL_RULES
 $(BUILD)/$(1).elf: $(call objects_of,$(1)) $(LINKER_SCRIPT)
-	$(LD) $(LDFLAGS) -T $(LINKER_SCRIPT) -o $$@ $(call objects_of,$(1))
+	$$(call step,LD,$$@)
+	$(Q)$(LD) $(LDFLAGS) -T $(LINKER_SCRIPT) -o $$@ $(call objects_of,$(1))
 
 $(BUILD)/$(1).iso: $(BUILD)/$(1).elf $(ROOT)/common/grub.cfg.in $(ROOT)/common/make-iso.sh
-	$(ROOT)/common/make-iso.sh $(BOOT_COMMAND) $$< $$@ "$(CHAPTER) $(1)"
+	$$(call step,ISO,$$@)
+	$(Q)$(ROOT)/common/make-iso.sh $(BOOT_COMMAND) $$< $$@ "$(CHAPTER) $(1)"
 endef
 $(foreach k,$(KERNELS),$(eval $(call KERNEL_RULES,$(k))))
 

@@ -5,6 +5,7 @@
 #
 #   README.md       a few lines on the branch, then the chapter's book page
 #   Makefile        the chapter's Makefile, made to stand alone: make, make run, make gdb
+#                   (each checks its tools first, as on the main branch)
 #   *.cpp, *.asm... the chapter's sources, at the top level
 #   common/         the build rules, linker script, runtimes and scripts it uses
 #   images/         the book's screenshots, which the pages show
@@ -27,8 +28,10 @@ fi
 source=$(git rev-parse HEAD)
 
 # What every chapter needs besides its own directory.
-shared_files=(common/kernel.mk common/toolchain.mk common/linker.ld common/runtime.cpp
+shared_files=(common/kernel.mk common/toolchain.mk common/quiet.mk common/linker.ld common/runtime.cpp
               common/ubsan.cpp common/grub.cfg.in common/make-iso.sh common/run.sh common/gdb.sh
+              common/check-deps.sh common/host/requirements.tsv common/host/qemu-args.sh
+              common/host/qemu-machine.args common/host/qemu-uefi.args
               .gitignore .clang-format)
 
 # The commits carry the source commit's author, committer and dates, so that
@@ -66,12 +69,18 @@ standalone_makefile() {
 override CHAPTER := $chapter
 include common/kernel.mk
 
-.PHONY: run gdb clean
+# Nothing is built before the tools are checked (common/check-deps.sh).
+.PHONY: deps run gdb clean
+all: | deps
+deps:
+	@common/check-deps.sh build
+
 run: all
-	common/run.sh \$(BUILD)/kernel.iso
+	@common/run.sh \$(BUILD)/kernel.iso
 
 gdb: all
-	common/gdb.sh \$(BUILD)
+	@common/check-deps.sh gdb
+	@common/gdb.sh \$(BUILD)
 
 clean:
 	rm -rf build

@@ -3,8 +3,9 @@
 # Usage: run.sh KERNEL.iso [bios|uefi]
 # With a window system, QEMU opens a window and the serial port prints here.
 # Without one (SSH, a container), the VGA text screen is drawn in this
-# terminal and the serial port goes to a log beside the ISO; under UEFI,
-# which has no text screen to draw, the serial port prints here instead.
+# terminal and the serial port goes to serial.log beside the ISO, named once
+# QEMU has quit if the kernel wrote to it; under UEFI, which has no text
+# screen to draw, the serial port prints here instead.
 set -euo pipefail
 iso=$1 firmware=${2:-bios}
 serial_log="$(dirname "$iso")/serial.log"
@@ -29,7 +30,18 @@ if [ "$firmware" = uefi ]; then
     exec qemu-system-x86_64 "${machine[@]}" -display none -serial stdio
 fi
 
-echo "No window system: showing the screen here. Serial output: $serial_log"
+echo "No window system: showing the screen here."
 echo "Quit with Esc then 2 (QEMU monitor), then type: quit"
-sleep 2
-exec qemu-system-x86_64 "${machine[@]}" -display curses -serial "file:$serial_log"
+# The screen is about to be drawn over these lines: at a terminal, they stay
+# until the reader has read them (not in CI, where nobody would press Enter).
+if [ -t 0 ] && [ "${CI:-}" != true ]; then
+    read -r -p "Press Enter to start. "
+fi
+status=0
+qemu-system-x86_64 "${machine[@]}" -display curses -serial "file:$serial_log" || status=$?
+# Only chapter 4 on writes to the serial port under a BIOS: the log is
+# worth a mention only when there is something in it.
+if [ -s "$serial_log" ]; then
+    echo "The kernel's serial output is in $serial_log"
+fi
+exit $status

@@ -14,8 +14,14 @@
 //     2147483647 + 1 in type 'int'
 //
 // The build passes -fno-sanitize-recover=all, so the compiler calls the
-// _abort variants, which must not return; only the handlers clang and GCC
-// call for this kernel are here.
+// _abort variants, which must not return. Every handler that
+// -fsanitize=undefined can call with clang 14 and GCC 12 is here, so that
+// any code a student writes links under UBSAN=1; a test kernel,
+// tests/undefined_behaviour.cpp in chapters 04-06, triggers each one that
+// this kernel's code can reach. Two cannot be: float-cast-overflow needs
+// floating point, which -mgeneral-regs-only takes away, and the checks that
+// need RTTI (vptr, and clang's function) are not in the group here
+// (toolchain.mk).
 
 #include <stdint.h>
 
@@ -78,12 +84,51 @@ struct InvalidValueData {
     const TypeDescriptor* type;
 };
 
-struct PointerOverflowData {
+// The checks whose record is the place alone.
+struct LocationData {
     SourceLocation location;
 };
 
-struct UnreachableData {
+struct ShiftOutOfBoundsData {
     SourceLocation location;
+    const TypeDescriptor* left_type;
+    const TypeDescriptor* right_type;
+};
+
+struct VlaBoundData {
+    SourceLocation location;
+    const TypeDescriptor* type;
+};
+
+struct FloatCastOverflowData {
+    SourceLocation location;
+    const TypeDescriptor* from_type;
+    const TypeDescriptor* to_type;
+};
+
+struct InvalidBuiltinData {
+    SourceLocation location;
+    uint8_t kind;  // 0: __builtin_ctz and kin, 1: __builtin_clz and kin
+};
+
+// A call passed null for a parameter declared nonnull: the call's place,
+// the attribute's, and which parameter (counted from 1).
+struct NonnullArgumentData {
+    SourceLocation location;
+    SourceLocation attribute_location;
+    int32_t argument_index;
+};
+
+// A function declared returns_nonnull returned null. The place of the
+// return comes as an argument of its own.
+struct NonnullReturnData {
+    SourceLocation attribute_location;
+};
+
+struct AlignmentAssumptionData {
+    SourceLocation location;
+    SourceLocation assumption_location;
+    const TypeDescriptor* type;
 };
 
 // What a pointer was used for, by TypeMismatchData::check_kind.
@@ -129,19 +174,65 @@ void put_integer(OutputSink& output, const TypeDescriptor& type, ValueHandle val
     }
 }
 
+// The usual report of arithmetic on two operands: `left op right in type T`.
+[[noreturn]] void report_arithmetic(const OverflowData& data, const char* kind, ValueHandle left,
+                                    const char* operation, ValueHandle right) {
+    OutputSink& output = begin_report(data.location, kind);
+    format_to(output, ": ");
+    put_integer(output, *data.type, left);
+    format_to(output, " {} ", operation);
+    put_integer(output, *data.type, right);
+    format_to(output, " in type {}", data.type->name());
+    finish_panic();
+}
+
 }  // namespace
 
 extern "C" {
 
-// a + b does not fit in its signed type.
+// a + b, a - b, a * b and -a do not fit in their signed type.
 [[noreturn]] void __ubsan_handle_add_overflow_abort(const OverflowData* data, ValueHandle left,
                                                     ValueHandle right) {
+    report_arithmetic(*data, "signed integer overflow", left, "+", right);
+}
+
+[[noreturn]] void __ubsan_handle_sub_overflow_abort(const OverflowData* data, ValueHandle left,
+                                                    ValueHandle right) {
+    report_arithmetic(*data, "signed integer overflow", left, "-", right);
+}
+
+[[noreturn]] void __ubsan_handle_mul_overflow_abort(const OverflowData* data, ValueHandle left,
+                                                    ValueHandle right) {
+    report_arithmetic(*data, "signed integer overflow", left, "*", right);
+}
+
+[[noreturn]] void __ubsan_handle_negate_overflow_abort(const OverflowData* data,
+                                                       ValueHandle operand) {
     OutputSink& output = begin_report(data->location, "signed integer overflow");
+    format_to(output, ": -(");
+    put_integer(output, *data->type, operand);
+    format_to(output, ") in type {}", data->type->name());
+    finish_panic();
+}
+
+// a / b or a % b with b zero, or the one signed quotient that does not fit:
+// the most negative value divided by -1.
+[[noreturn]] void __ubsan_handle_divrem_overflow_abort(const OverflowData* data, ValueHandle left,
+                                                       ValueHandle right) {
+    report_arithmetic(*data, right == 0 ? "division by zero" : "signed integer overflow", left,
+                      "/", right);
+}
+
+// a << b or a >> b with b negative or not below a's width, or a left shift
+// of a signed value that is negative or loses bits.
+[[noreturn]] void __ubsan_handle_shift_out_of_bounds_abort(const ShiftOutOfBoundsData* data,
+                                                           ValueHandle left, ValueHandle right) {
+    OutputSink& output = begin_report(data->location, "shift out of bounds");
     format_to(output, ": ");
-    put_integer(output, *data->type, left);
-    format_to(output, " + ");
-    put_integer(output, *data->type, right);
-    format_to(output, " in type {}", data->type->name());
+    put_integer(output, *data->left_type, left);
+    format_to(output, " shifted by ");
+    put_integer(output, *data->right_type, right);
+    format_to(output, " in type {}", data->left_type->name());
     finish_panic();
 }
 
@@ -177,6 +268,17 @@ extern "C" {
     finish_panic();
 }
 
+// __builtin_assume_aligned(pointer, alignment) with a pointer that is not.
+[[noreturn]] void __ubsan_handle_alignment_assumption_abort(const AlignmentAssumptionData* data,
+                                                            ValueHandle pointer,
+                                                            ValueHandle alignment,
+                                                            ValueHandle offset) {
+    OutputSink& output = begin_report(data->location, "misaligned assumption");
+    format_to(output, ": address {:x} (offset {}) assumed {}-byte aligned", pointer, offset,
+              alignment);
+    finish_panic();
+}
+
 // A bool that is neither 0 nor 1, or an enum's value outside its range.
 [[noreturn]] void __ubsan_handle_load_invalid_value_abort(const InvalidValueData* data,
                                                           ValueHandle value) {
@@ -189,17 +291,68 @@ extern "C" {
 
 // Pointer arithmetic that wrapped around the address space, or that moved
 // a null pointer or made one.
-[[noreturn]] void __ubsan_handle_pointer_overflow_abort(const PointerOverflowData* data,
+[[noreturn]] void __ubsan_handle_pointer_overflow_abort(const LocationData* data,
                                                         ValueHandle base, ValueHandle result) {
     OutputSink& output = begin_report(data->location, "pointer overflow");
     format_to(output, ": address {:x} became {:x}", base, result);
     finish_panic();
 }
 
-// __builtin_unreachable() was reached. There is no _abort variant: this
-// handler never returns whatever the build's flags.
-[[noreturn]] void __ubsan_handle_builtin_unreachable(const UnreachableData* data) {
+// A variable length array (a GNU extension in C++) of zero or fewer
+// elements.
+[[noreturn]] void __ubsan_handle_vla_bound_not_positive_abort(const VlaBoundData* data,
+                                                              ValueHandle bound) {
+    OutputSink& output = begin_report(data->location, "non-positive array bound");
+    format_to(output, ": ");
+    put_integer(output, *data->type, bound);
+    finish_panic();
+}
+
+// A floating-point value converted to an integer type it does not fit.
+// Its value is not shown: this kernel has no floating point to show it with.
+[[noreturn]] void __ubsan_handle_float_cast_overflow_abort(const FloatCastOverflowData* data,
+                                                           ValueHandle) {
+    OutputSink& output = begin_report(data->location, "float cast overflow");
+    format_to(output, ": a value of type {} outside the range of type {}", data->from_type->name(),
+              data->to_type->name());
+    finish_panic();
+}
+
+// __builtin_ctz(0) or __builtin_clz(0), which have no answer.
+[[noreturn]] void __ubsan_handle_invalid_builtin_abort(const InvalidBuiltinData* data) {
+    OutputSink& output = begin_report(data->location, "invalid builtin argument");
+    format_to(output, ": zero passed to {}", data->kind == 0 ? "ctz()" : "clz()");
+    finish_panic();
+}
+
+[[noreturn]] void __ubsan_handle_nonnull_arg_abort(const NonnullArgumentData* data) {
+    OutputSink& output = begin_report(data->location, "null argument");
+    format_to(output, ": null passed as argument {}, declared nonnull at {}:{}",
+              data->argument_index, data->attribute_location.file,
+              data->attribute_location.line);
+    finish_panic();
+}
+
+[[noreturn]] void __ubsan_handle_nonnull_return_v1_abort(const NonnullReturnData* data,
+                                                         const SourceLocation* location) {
+    OutputSink& output = begin_report(*location, "null return");
+    format_to(output, ": null returned from a function declared returns_nonnull at {}:{}",
+              data->attribute_location.file, data->attribute_location.line);
+    finish_panic();
+}
+
+// The two checks below have no _abort variant: they never return whatever
+// the build's flags.
+
+// __builtin_unreachable() was reached.
+[[noreturn]] void __ubsan_handle_builtin_unreachable(const LocationData* data) {
     begin_report(data->location, "unreachable code reached");
+    finish_panic();
+}
+
+// A function that returns a value ran off its end without a return.
+[[noreturn]] void __ubsan_handle_missing_return(const LocationData* data) {
+    begin_report(data->location, "missing return");
     finish_panic();
 }
 

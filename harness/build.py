@@ -12,10 +12,12 @@ import fcntl
 import os
 import re
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import host
+import run_timings
 from chapters import BUILD, CHAPTERS, FIXTURES_BUILD, REPOSITORY, artifacts, chapter_build, chapter_directory, \
     make_variables
 from verdict import KernelFailure, Verdict
@@ -83,10 +85,12 @@ class Builder:
         # while two workers wanting the same chapter take turns.
         BUILD.mkdir(exist_ok=True)
         lock_path = BUILD / f".harness-build-{directory.name}.lock"
+        started = time.monotonic()
         with lock_path.open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             result = subprocess.run(command, cwd=REPOSITORY, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                     text=True, errors="replace")
+        run_timings.record("build", time.monotonic() - started)
         if result.returncode == 0:
             return None
         lines = result.stdout.rstrip().splitlines()

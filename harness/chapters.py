@@ -12,17 +12,23 @@ failed tests keep their evidence.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parent.parent
-CHAPTERS = REPOSITORY / "chapters"
-BUILD = REPOSITORY / "build"
+# KERNEL_WORKSPACE=DIR tests a student's workspace (make workspace, book
+# chapters 2-6) instead of this repository's chapters: DIR/chapters/NN-name,
+# built into DIR/build.
+WORKSPACE = Path(os.environ["KERNEL_WORKSPACE"]).expanduser().resolve() if os.environ.get("KERNEL_WORKSPACE") else None
+CHAPTERS = (WORKSPACE or REPOSITORY) / "chapters"
+BUILD = (WORKSPACE or REPOSITORY) / "build"
 FIXTURES_BUILD = BUILD / "harness-fixtures"
 ARTIFACTS = BUILD / "test-artifacts"
 UBSAN_BUILD = BUILD / "ubsan"
 
 _ubsan = False
+_selected: set[str] | None = None  # the chapter numbers --chapter names; None for all
 
 
 def all_chapters() -> list[str]:
@@ -50,6 +56,17 @@ def build_with_ubsan() -> None:
     """From now on chapters are built with UBSAN=1 (conftest.py's --ubsan)."""
     global _ubsan
     _ubsan = True
+
+
+def select_chapters(names: list[str]) -> None:
+    """Only these chapters' tests run (conftest.py's --chapter): test
+    modules then build no other chapter while pytest collects."""
+    global _selected
+    _selected = {chapter_number(name) for name in names}
+
+
+def selected(name: str) -> bool:
+    return _selected is None or chapter_number(name) in _selected
 
 
 def make_variables() -> list[str]:

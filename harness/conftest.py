@@ -21,6 +21,7 @@ need that build.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import sys
@@ -28,11 +29,14 @@ from pathlib import Path
 
 import pytest
 
-# The harness's modules import each other by plain name; so does bench.py.
+# The harness's modules import each other by plain name; so do the tools in tools/.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import run_timings  # noqa: E402
 from build import Builder  # noqa: E402
-from chapters import all_chapters, artifacts, build_with_ubsan, chapter_number, ubsan_chapters  # noqa: E402
+from chapters import BUILD, all_chapters, artifacts, build_with_ubsan, chapter_number, select_chapters, \
+    ubsan_chapters  # noqa: E402
+from ktap import KernelRuns  # noqa: E402
 from machine import Machine  # noqa: E402
 from verdict import KernelFailure, Verdict  # noqa: E402
 
@@ -55,6 +59,14 @@ def pytest_configure(config: pytest.Config) -> None:
                                        "it runs only with --ubsan")
     if config.getoption("--ubsan"):
         build_with_ubsan()
+    if not hasattr(config, "workerinput"):  # the controlling process, not an xdist worker
+        run_timings.start(BUILD / "run-timings" / str(os.getpid()))
+        _item_seconds.clear()
+    try:
+        if config.getoption("--chapter"):
+            select_chapters(config.getoption("--chapter"))
+    except ValueError as error:
+        raise pytest.UsageError(str(error)) from error
 
 
 def _chapters_of(item: pytest.Item) -> set[str]:
@@ -105,6 +117,32 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     which is no failure."""
     if session.config.getoption("--ubsan") and exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
         session.exitstatus = pytest.ExitCode.OK
+    if hasattr(session.config, "workerinput"):
+        run_timings.write(session.config.workerinput["workerid"])
+
+
+# The browser's time is that of the tests that drive it.
+BROWSER_MODULE = "test_book_html.py"
+SLOWEST_SHOWN = 5
+_item_seconds: dict[str, float] = {}  # node id -> seconds, in the controlling process
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """In the controlling process (xdist sends it every report): each
+    item's time, its set-up and tear-down included."""
+    _item_seconds[report.nodeid] = _item_seconds.get(report.nodeid, 0.0) + report.duration
+    if report.nodeid.split("::")[0].endswith(BROWSER_MODULE):
+        run_timings.record("browser", report.duration)
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    if hasattr(config, "workerinput") or not _item_seconds:
+        return
+    terminalreporter.section("where the time went")
+    for nodeid, spent in sorted(_item_seconds.items(), key=lambda entry: -entry[1])[:SLOWEST_SHOWN]:
+        terminalreporter.write_line(f"{spent:8.2f} s  {nodeid}")
+    spent = ", ".join(f"{category} {total:.1f} s" for category, total in run_timings.totals().items())
+    terminalreporter.write_line(f"wall time in {spent} (summed over the workers of a parallel run)")
 
 
 @pytest.fixture(scope="session")
@@ -135,12 +173,18 @@ class _Boots:
 
 
 def _machines_of(item: pytest.Item) -> list[Machine]:
-    """The machines a test used: its own, and those of the module's shared
-    boots that a fixture of this test booted."""
+    """The machines a test used: its own, those of the module's shared
+    boots that a fixture of this test booted, and the boots of test kernels
+    whose report it read (a ktap.KernelRuns fixture, or a dict of them)."""
     shared = getattr(item.getparent(pytest.Module), "_shared_kernel_boots", _Boots()).machines
     own = getattr(item, "_kernel_boots", _Boots()).machines
-    return [machine for machine, booted_by in shared if booted_by in item.fixturenames] + \
+    machines = [machine for machine, booted_by in shared if booted_by in item.fixturenames] + \
         [machine for machine, _ in own]
+    for value in getattr(item, "funcargs", {}).values():
+        for runs in value.values() if isinstance(value, dict) else [value]:
+            if isinstance(runs, KernelRuns):
+                machines += [machine for machine in runs.machines_of(item) if machine not in machines]
+    return machines
 
 
 @pytest.fixture

@@ -14,49 +14,22 @@ code at RIP:
       cs=0x0008 rflags=0x0000000000000002 rsp=0x000000000010bf20 ss=0x0000
       rax=0x... rbx=0x... rcx=0x...      (15 general registers, three a line)
 
-The CPU's account is QEMU's interrupt log (-d int), which records the
-vector, error code, CR2 and all registers at the moment it delivered each
-exception. Also here: one boot of a test kernel to its exit, kept for the
-pytest items that check it.
+The CPU's account is QEMU's interrupt log (-d int, read by
+interrupt_log.py), which records the vector, error code, CR2 and all
+registers at the moment it delivered each exception. The test kernels that
+print these reports boot through ktap.KernelRuns, as every test kernel does.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import ktap
-from build import Builder
-from chapters import CHAPTERS, artifacts, chapter_build
+import interrupt_log
+from chapters import CHAPTERS
 from elf import ElfFile
-from machine import EXIT_SUCCESS, Machine
-from registers import Registers
-from verdict import KernelFailure, Verdict
-
-# --- what the SDM says, written out here independently of the kernel --------
-
-# Intel SDM vol. 3, table 6-1; 28-30 from the AMD64 APM vol. 2, table 8-1.
-# None: the SDM gives the vector no mnemonic.
-NAMES: dict[int, tuple[str | None, str]] = {
-    0: ("#DE", "Divide Error"), 1: ("#DB", "Debug"), 2: (None, "Non-Maskable Interrupt"),
-    3: ("#BP", "Breakpoint"), 4: ("#OF", "Overflow"), 5: ("#BR", "BOUND Range Exceeded"),
-    6: ("#UD", "Invalid Opcode"), 7: ("#NM", "Device Not Available"), 8: ("#DF", "Double Fault"),
-    9: (None, "Coprocessor Segment Overrun (reserved)"), 10: ("#TS", "Invalid TSS"),
-    11: ("#NP", "Segment Not Present"), 12: ("#SS", "Stack-Segment Fault"),
-    13: ("#GP", "General Protection"), 14: ("#PF", "Page Fault"), 15: (None, "Reserved"),
-    16: ("#MF", "x87 Floating-Point Error"), 17: ("#AC", "Alignment Check"),
-    18: ("#MC", "Machine Check"), 19: ("#XM", "SIMD Floating-Point Exception"),
-    20: ("#VE", "Virtualization Exception"), 21: ("#CP", "Control Protection"),
-    **{vector: (None, "Reserved") for vector in range(22, 28)},
-    28: ("#HV", "Hypervisor Injection Exception (AMD)"),
-    29: ("#VC", "VMM Communication Exception (AMD)"), 30: ("#SX", "Security Exception (AMD)"),
-    31: (None, "Reserved"),
-}
-ERROR_CODE_VECTORS = {8, 10, 11, 12, 13, 14, 17, 21, 29, 30}
-SELECTOR_ERROR_CODE_VECTORS = {10, 11, 12, 13}
-PAGE_FAULT = 14
-BREAKPOINT = 3
+from interrupt_log import DeliveredInterrupt
+from x86_exceptions import BREAKPOINT, ERROR_CODE_VECTORS, NAMES, PAGE_FAULT
 
 GENERAL_REGISTERS = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp",
                      "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15")
@@ -124,41 +97,6 @@ def parse_reports(lines: list[str]) -> list[Report]:
     return reports
 
 
-# --- what the CPU did: QEMU's interrupt log ------------------------------------
-
-# One line per delivered interrupt or exception, followed by the register
-# dump; i=1 marks a software interrupt (int N, int3), whose IP is that of
-# the instruction itself.
-DELIVERED = re.compile(r"^\s*\d+: v=(?P<vector>[0-9a-f]+) e=(?P<error>[0-9a-f]+) i=(?P<software>\d) "
-                       r"cpl=\d IP=[0-9a-f]+:(?P<rip>[0-9a-f]+)(?:.*?CR2=(?P<cr2>[0-9a-f]+))?")
-
-
-@dataclass
-class Delivery:
-    vector: int
-    error_code: int
-    software: bool
-    rip: int
-    cr2: int | None
-    registers: Registers
-
-
-def deliveries(qemu_log: str) -> list[Delivery]:
-    lines = qemu_log.splitlines()
-    found = []
-    for index, line in enumerate(lines):
-        if match := DELIVERED.match(line):
-            dump = []
-            for following in lines[index + 1:]:
-                if not following.strip() or DELIVERED.match(following) or following.startswith("check_exception"):
-                    break
-                dump.append(following)
-            found.append(Delivery(int(match["vector"], 16), int(match["error"], 16), match["software"] == "1",
-                                  int(match["rip"], 16), int(match["cr2"], 16) if match["cr2"] else None,
-                                  Registers("\n".join(dump))))
-    return found
-
-
 # --- checks of one report ----------------------------------------------------------
 
 def check_heading(report: Report, vector: int) -> None:
@@ -208,7 +146,7 @@ def check_error_code(report: Report, expected: dict[str, str] | list[dict[str, s
     assert got in allowed, f"error code fields: expected {' or '.join(map(str, allowed))}, got {got}:\n{report}"
 
 
-def check_against_cpu(report: Report, delivery: Delivery) -> None:
+def check_against_cpu(report: Report, delivery: DeliveredInterrupt) -> None:
     """The report shows what the CPU had when it delivered the exception."""
     assert report.vector == delivery.vector, (
         f"QEMU delivered vector {delivery.vector}, the kernel reported:\n{report}")
@@ -235,7 +173,7 @@ def check_against_cpu(report: Report, delivery: Delivery) -> None:
 
 
 def check_all_against_cpu(reports: list[Report], qemu_log: str) -> None:
-    delivered = deliveries(qemu_log)
+    delivered = interrupt_log.deliveries(qemu_log)
     assert len(reports) == len(delivered), (
         f"QEMU delivered {len(delivered)} exceptions "
         f"({', '.join(str(d.vector) for d in delivered)}), the kernel reported {len(reports)} "
@@ -252,92 +190,3 @@ def source_line(chapter: str, path: str, text: str) -> str:
                if text in line and not line.lstrip().startswith("//")]
     assert len(numbers) == 1, f"expected {text!r} on one line of {path}, found it on lines {numbers}"
     return f"{path}:{numbers[0]}"
-
-
-# --- one boot of a kernel, shared by the items that check it ----------------------
-
-@dataclass
-class Run:
-    name: str
-    exit_status: int | None
-    failure: KernelFailure | None
-    serial: str
-    qemu_log: str
-    triple_faulted: bool
-    report: ktap.Report
-    artifacts: Path | None
-
-    def tail(self, count: int = 25) -> str:
-        shown = self.serial.splitlines()[-count:]
-        kept = f"\n\nkept: {self.artifacts}" if self.artifacts else ""
-        return "serial output (last lines):\n" + "\n".join("  " + line for line in shown) + kept
-
-
-def declared_test_names(chapter: str, kernel: str) -> tuple[list[str], KernelFailure | None]:
-    """The tests a test kernel of the chapter declares, read from its ELF
-    while pytest collects (built first, so that they come from the current
-    source), or the failure that kept it from being built."""
-    try:
-        Builder().chapter(chapter)
-    except KernelFailure as failure:
-        return [], failure
-    return [test.name for test in ktap.declared_tests(chapter_build(chapter) / f"{kernel}.elf")], None
-
-
-def boot_test_kernel(chapter: str, name: str, command_line: str | None = None) -> Run:
-    """Boots a test kernel of the chapter to its exit, with a command line
-    if given; keeps the evidence if it went wrong."""
-    label = name if command_line is None else f"{name}-{command_line.split('=', 1)[-1]}"
-    machine = Machine(chapter_build(chapter) / f"{name}.iso", command_line=command_line, name=label)
-    try:
-        failure = None
-        try:
-            machine.wait_for_exit()
-        except KernelFailure as caught:
-            failure = caught
-        report = ktap.parse(machine.serial_text)
-        triple_faulted = machine.triple_faulted
-        kept = None
-        if failure is not None or machine.exit_status != EXIT_SUCCESS or report.problems() or triple_faulted:
-            kept = artifacts() / chapter / label
-            machine.save_artifacts(kept, failure_text=failure.describe() if failure else None)
-        return Run(label, machine.exit_status, failure, machine.serial_text, machine.qemu_log(),
-                   triple_faulted, report, kept)
-    finally:
-        machine.close()
-
-
-def passed(run: Run, test: str) -> ktap.Result:
-    """The in-kernel test's result if it passed, else a failure that says
-    what the kernel printed about it."""
-    __tracebackhide__ = True
-    result = run.report.result(test)
-    if result is None:
-        if run.failure is not None:
-            raise KernelFailure(run.failure.verdict, f"no result for {test}: {run.failure.summary}",
-                                run.failure.hint, run.tail())
-        raise KernelFailure(Verdict.FAIL, f"no result for {test}; QEMU exited with status {run.exit_status}",
-                            "the serial output shows how far the kernel got", run.tail())
-    if result.skipped:
-        raise ktap.skipped_failure(result)
-    if not result.ok:
-        panicked = any(line.startswith("KERNEL PANIC") for line in result.message)
-        raise KernelFailure(Verdict.PANIC if panicked else Verdict.FAIL,
-                            f"not ok {result.number} {test}: "
-                            + (result.message[0] if result.message else "(no reason printed)"),
-                            "the kernel's own report of the failure follows",
-                            "\n".join("  # " + line for line in result.diagnostics))
-    return result
-
-
-def check_whole_run(run: Run) -> None:
-    """A complete KTAP report, every test passed, exit with success."""
-    __tracebackhide__ = True
-    if run.failure is not None:
-        raise run.failure
-    problems = run.report.problems()
-    assert not problems, "; ".join(problems) + "\n" + run.tail()
-    failed = [r.name for r in run.report.results if not r.ok or r.skipped]
-    assert not failed, f"{run.name}: failed {', '.join(failed)}\n{run.tail()}"
-    assert run.exit_status == EXIT_SUCCESS, (
-        f"{run.name} exited with status {run.exit_status}, expected {EXIT_SUCCESS}\n{run.tail()}")

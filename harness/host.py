@@ -33,39 +33,56 @@ UEFI_ARGS = read_qemu_args("qemu-uefi.args")
 
 @dataclass(frozen=True)
 class Requirement:
-    purpose: str  # build, uefi, test or book
+    purpose: str  # build, uefi, gdb, book or test
     kind: str  # command, file or python
-    name: str
-    package: str
+    names: tuple[str, ...]  # alternatives: any one will do
+    packages: tuple[str, ...]  # alternatives, as distributions name them
 
-    def installed(self) -> bool:
-        if self.kind == "command":
-            return shutil.which(self.name) is not None
-        if self.kind == "file":
-            return Path(self.name).exists()
-        # The harness runs under Debian's Python, whose modules these are.
-        return importlib.util.find_spec(self.name) is not None
+    def found(self) -> str | None:
+        """The first of the names that is installed (a command's path)."""
+        for name in self.names:
+            if self.kind == "command" and (path := shutil.which(name)):
+                return path
+            if self.kind == "file" and Path(name).exists():
+                return name
+            # The harness runs under Debian's Python, whose modules these are.
+            if self.kind == "python" and importlib.util.find_spec(name) is not None:
+                return name
+        return None
 
 
 def requirements() -> list[Requirement]:
     rows = []
     for line in (HOST / "requirements.tsv").read_text().splitlines():
         if line.strip() and not line.startswith("#"):
-            rows.append(Requirement(*line.split()))
+            purpose, kind, names, packages = line.split()
+            rows.append(Requirement(purpose, kind, tuple(names.split("|")), tuple(packages.split("|"))))
     return rows
 
 
 def missing(*purposes: str) -> dict[str, str]:
     """What is missing for building and booting and for the given purposes:
-    tool or file -> the package that brings it."""
+    tool or file (a|b where either will do) -> its package, or its
+    alternative packages a|b as requirements.tsv lists them."""
     wanted = {"build", *purposes}
-    return {r.name: r.package for r in requirements() if r.purpose in wanted and not r.installed()}
+    return {"|".join(r.names): "|".join(r.packages)
+            for r in requirements() if r.purpose in wanted and r.found() is None}
+
+
+def command(name: str) -> str | None:
+    """The path of the command requirements.tsv lists as NAME, under any of
+    its alternative names (chromium may be google-chrome)."""
+    return next(r.found() for r in requirements() if r.kind == "command" and name in r.names)
 
 
 def check(*purposes: str) -> None:
-    """Raises TOOL_MISSING naming what is missing and how to install it."""
+    """Raises TOOL_MISSING naming what is missing and how to install it:
+    the first of a package's alternatives, and the others after."""
     absent = missing(*purposes)
     if absent:
-        packages = " ".join(sorted(set(absent.values())))
+        packages = sorted({alternatives.split("|")[0] for alternatives in absent.values()})
+        others = sorted(f"{alternatives.replace('|', ' or ')}" for alternatives in absent.values()
+                        if "|" in alternatives)
         raise KernelFailure(Verdict.TOOL_MISSING, f"not installed: {', '.join(absent)}",
-                            f"install with: sudo apt-get install {packages} (or run `make deps`)")
+                            f"install with: sudo apt-get install {' '.join(packages)}"
+                            + "".join(f"; {choice}, whichever your system has" for choice in others))

@@ -21,36 +21,19 @@ interrupts and `int N` (i=1) it does not.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
-NO_EXCEPTION = 0xFFFFFFFF  # "old" when no exception was being delivered
+from registers import Registers
+from x86_exceptions import PAGE_FAULT, describe, mnemonic
 
-EXCEPTION_NAMES = {
-    0: ("#DE", "divide error"), 1: ("#DB", "debug"), 2: ("NMI", "non-maskable interrupt"),
-    3: ("#BP", "breakpoint"), 4: ("#OF", "overflow"), 5: ("#BR", "bound range exceeded"),
-    6: ("#UD", "invalid opcode"), 7: ("#NM", "device not available"), 8: ("#DF", "double fault"),
-    9: ("#CSO", "coprocessor segment overrun"), 10: ("#TS", "invalid TSS"),
-    11: ("#NP", "segment not present"), 12: ("#SS", "stack-segment fault"),
-    13: ("#GP", "general protection fault"), 14: ("#PF", "page fault"), 16: ("#MF", "x87 floating-point error"),
-    17: ("#AC", "alignment check"), 18: ("#MC", "machine check"), 19: ("#XM", "SIMD floating-point error"),
-    20: ("#VE", "virtualization exception"), 21: ("#CP", "control protection"),
-}
+NO_EXCEPTION = 0xFFFFFFFF  # "old" when no exception was being delivered
 
 _RAISED = re.compile(r"^check_exception old: (0x[0-9a-f]+) new (0x[0-9a-f]+)")
 _DELIVERED = re.compile(r"^\s*\d+: v=([0-9a-f]+) e=([0-9a-f]+) i=(\d) cpl=(\d) IP=([0-9a-f]+):([0-9a-f]+)"
                         r"(?:.*?CR2=([0-9a-f]+))?")
 _TRIPLE_FAULT = "Triple fault"
 _CPU_RESET = re.compile(r"^CPU Reset")
-
-
-def mnemonic(vector: int) -> str:
-    return EXCEPTION_NAMES.get(vector, (f"vector {vector}", ""))[0]
-
-
-def exception_name(vector: int) -> str:
-    short, long = EXCEPTION_NAMES.get(vector, (f"vector {vector}", "reserved"))
-    return f"{short} ({long})"
 
 
 def describe_page_fault_error(error_code: int) -> str:
@@ -72,12 +55,18 @@ class RaisedException:
 
 @dataclass(frozen=True)
 class DeliveredInterrupt:
-    """A v= line: the CPU begins to deliver `vector`."""
+    """A v= line: the CPU begins to deliver `vector`; the register dump
+    that follows it is what the CPU had at that moment."""
     vector: int
     error_code: int
     software: bool  # raised by an `int N` instruction
     rip: int
     cr2: int | None
+    dump: str = field(default="", repr=False, compare=False)
+
+    @property
+    def registers(self) -> Registers:
+        return Registers(self.dump)
 
 
 @dataclass(frozen=True)
@@ -92,18 +81,35 @@ def parse(log_text: str) -> list[LogEvent]:
     """The events since the last CPU reset that was not a triple fault's
     (cpu_reset also logs the power-on reset)."""
     events: list[LogEvent] = []
-    for line in log_text.splitlines():
+    lines = log_text.splitlines()
+    for index, line in enumerate(lines):
         if match := _RAISED.match(line):
             old, new = int(match[1], 16), int(match[2], 16)
             events.append(RaisedException(new, None if old == NO_EXCEPTION else old))
         elif match := _DELIVERED.match(line):
             events.append(DeliveredInterrupt(int(match[1], 16), int(match[2], 16), match[3] == "1",
-                                             int(match[6], 16), int(match[7], 16) if match[7] else None))
+                                             int(match[6], 16), int(match[7], 16) if match[7] else None,
+                                             _register_dump(lines, index + 1)))
         elif line.startswith(_TRIPLE_FAULT):
             events.append(TripleFault())
         elif _CPU_RESET.match(line) and not (events and isinstance(events[-1], TripleFault)):
             events.clear()
     return events
+
+
+def _register_dump(lines: list[str], start: int) -> str:
+    """The lines of the register dump that begins at `start`: up to a blank
+    line or the next event."""
+    end = start
+    while end < len(lines) and lines[end].strip() and not _DELIVERED.match(lines[end]) \
+            and not lines[end].startswith("check_exception"):
+        end += 1
+    return "\n".join(lines[start:end])
+
+
+def deliveries(log_text: str) -> list[DeliveredInterrupt]:
+    """Every interrupt and exception the CPU delivered, in order."""
+    return [event for event in parse(log_text) if isinstance(event, DeliveredInterrupt)]
 
 
 def has_triple_fault(log_text: str) -> bool:
@@ -139,7 +145,7 @@ def describe_triple_fault(log_text: str, where: Callable[[int], str | None] = la
         else:
             step = f"{mnemonic(raised.vector)} while delivering the {mnemonic(raised.during)}"
             if delivered is not None and delivered.vector != raised.vector:
-                step += f", so {exception_name(delivered.vector)}"
+                step += f", so {describe(delivered.vector)}"
             steps.append(step)
     return "triple fault: " + "; then ".join(steps + ["reset"])
 
@@ -155,12 +161,12 @@ def _last_chain(logged):
 
 def _describe_fresh(raised: RaisedException, delivered: DeliveredInterrupt | None,
                     where: Callable[[int], str | None]) -> str:
-    text = exception_name(raised.vector)
+    text = describe(raised.vector)
     if delivered is None:
         return text
     location = where(delivered.rip)
     text += f" at rip={delivered.rip:#x}" + (f" ({location})" if location else "")
-    if raised.vector == 14 and delivered.cr2 is not None:
+    if raised.vector == PAGE_FAULT and delivered.cr2 is not None:
         text += f", cr2={delivered.cr2:#x}, error {delivered.error_code:#x} " \
                 f"({describe_page_fault_error(delivered.error_code)})"
     elif delivered.error_code:
@@ -179,5 +185,5 @@ def describe_exception_loop(log_text: str, where: Callable[[int], str | None] = 
     if len(last) < repeats or len({(d.vector, d.rip) for d in last}) != 1:
         return None
     location = where(last[0].rip)
-    return f"{exception_name(last[0].vector)} at rip={last[0].rip:#x}" + \
+    return f"{describe(last[0].vector)} at rip={last[0].rip:#x}" + \
         (f" ({location})" if location else "") + " again and again"

@@ -46,9 +46,9 @@ from pathlib import Path
 import pytest
 
 from build import Builder
-from chapters import REPOSITORY, chapter_build, chapter_directory
+from chapters import REPOSITORY, chapter_build, chapter_directory, selected
 from elf import SECTION_NOBITS, ElfFile
-from machine import DEFAULT_TIMEOUT, UNDEFINED_BEHAVIOUR
+from machine import DEFAULT_TIMEOUT, UNDEFINED_BEHAVIOUR, Machine
 from verdict import KernelFailure, Verdict
 
 # --- the declarations: the kernel_tests section of the ELF -----------------
@@ -209,6 +209,7 @@ class TestKernel:
     name: str  # build/<chapter>/<name>.iso and .elf
     exit_status: int | None  # what QEMU must end with; None: the kernel must hang
     timeout: float = DEFAULT_TIMEOUT  # seconds of QEMU CPU time for the tests, from the plan on
+    boot_timeout: float = DEFAULT_TIMEOUT  # seconds of QEMU CPU time for the whole boot
 
     def __repr__(self) -> str:  # pytest shows it in a failure
         return self.name
@@ -219,43 +220,65 @@ class Collection:
     """What pytest collects: (kernel, test) parameters, or the build failure
     that kept the tests from being read."""
     chapter: str
+    images: Path  # where <kernel>.iso (or, for a Multiboot 1 kernel, <kernel>.elf) lies
     kernels: list[TestKernel]
     declared: dict[str, list[DeclaredTest]]
     build_failure: KernelFailure | None
 
-    def _same_worker(self, kernel: TestKernel) -> pytest.MarkDecorator:
+    def same_worker(self, kernel: TestKernel) -> pytest.MarkDecorator:
         """Under pytest-xdist with --dist loadgroup, a kernel's items go to
         one worker, which boots the kernel once for all of them."""
         return pytest.mark.xdist_group(f"{self.chapter}-{kernel.name}")
 
+    def kernel(self, name: str) -> TestKernel:
+        return next(kernel for kernel in self.kernels if kernel.name == name)
+
     @property
     def params(self) -> list:
         """(kernel, test) for each test each kernel declares."""
-        return [pytest.param(kernel, test, id=f"{kernel.name}-{test.name}", marks=self._same_worker(kernel))
-                for kernel in self.kernels for test in self.declared.get(kernel.name, [])]
+        return [param for kernel in self.kernels for param in self.params_of(kernel.name)]
+
+    def params_of(self, name: str) -> list:
+        """(kernel, test) for each test of the named kernel."""
+        kernel = self.kernel(name)
+        return [pytest.param(kernel, test, id=f"{kernel.name}-{test.name}", marks=self.same_worker(kernel))
+                for test in self.declared.get(kernel.name, [])]
 
     @property
     def kernel_params(self) -> list:
         """(kernel) for items about a whole kernel."""
-        return [pytest.param(kernel, id=kernel.name, marks=self._same_worker(kernel)) for kernel in self.kernels]
+        return self.kernel_params_of([kernel.name for kernel in self.kernels])
+
+    def kernel_params_of(self, names: list[str]) -> list:
+        """(kernel) for items about the whole of each named kernel."""
+        return [pytest.param(self.kernel(name), id=name, marks=self.same_worker(self.kernel(name))) for name in names]
 
 
 def collect(chapter: str, kernels: list[TestKernel]) -> Collection:
     """Builds the chapter, so that the names come from the current source,
-    and reads the tests each kernel declares."""
+    and reads the tests each kernel declares; for a chapter that --chapter
+    leaves out, does neither (its items would be deselected anyway)."""
     directory = chapter_directory(chapter)
+    if not selected(directory):
+        return Collection(directory, chapter_build(directory), kernels, {}, None)
     try:
         Builder().chapter(directory)
     except KernelFailure as failure:
-        return Collection(directory, kernels, {}, failure)
-    elves = {k.name: chapter_build(directory) / f"{k.name}.elf" for k in kernels}
-    missing = [name for name, elf in elves.items() if not elf.exists()]
+        return Collection(directory, chapter_build(directory), kernels, {}, failure)
+    return collect_built(directory, chapter_build(directory), kernels,
+                         f"are they in TEST_KERNELS of chapters/{directory}/Makefile?")
+
+
+def collect_built(name: str, images: Path, kernels: list[TestKernel], hint: str) -> Collection:
+    """Reads the tests of kernels already built into `images` (the harness's
+    own fixtures, or a chapter's after collect built it); `hint` says where
+    a missing one should have come from."""
+    elves = {k.name: images / f"{k.name}.elf" for k in kernels}
+    missing = [kernel for kernel, elf in elves.items() if not elf.exists()]
     if missing:
-        built = chapter_build(directory).relative_to(REPOSITORY)
-        return Collection(directory, kernels, {}, KernelFailure(
-            Verdict.BUILD_FAILED, f"make built no {', '.join(missing)} in {built}",
-            f"are they in TEST_KERNELS of chapters/{directory}/Makefile?"))
-    return Collection(directory, kernels, {name: declared_tests(elf) for name, elf in elves.items()}, None)
+        return Collection(name, images, kernels, {}, KernelFailure(
+            Verdict.BUILD_FAILED, f"make built no {', '.join(missing)} in {images.relative_to(REPOSITORY)}", hint))
+    return Collection(name, images, kernels, {kernel: declared_tests(elf) for kernel, elf in elves.items()}, None)
 
 
 @dataclass
@@ -267,9 +290,33 @@ class KernelRun:
     exit_status: int | None
     failure: KernelFailure | None  # what went wrong instead of an exit, if anything
     serial: str
+    machine: Machine | None = None  # the boot, for its artifacts
+    qemu_log: str = ""  # QEMU's interrupt log of the boot (interrupt_log.py reads it)
+    triple_faulted: bool = False
+    failure_reported_by: str | None = None  # the item that raised `failure`
+
+    @property
+    def stopped_before_runner(self) -> bool:
+        """The boot failed before the test runner counted its tests: none of
+        them ran."""
+        return self.failure is not None and self.report.plan is None
+
+    def raise_failure_once(self, item: str) -> None:
+        """One failure per cause: the first item to ask raises the boot's
+        failure; every later one is skipped, naming that item."""
+        __tracebackhide__ = True
+        if self.failure is None:
+            return
+        if self.failure_reported_by is None:
+            self.failure_reported_by = item
+            raise self.failure
+        pytest.skip(f"not run: the boot of {self.kernel.name} failed before its test runner started, "
+                    f"{self.failure.verdict.name} (reported by {self.failure_reported_by})")
 
     def serial_tail(self, lines: int = 20) -> str:
         shown = self.serial.splitlines()[-lines:]
+        if not shown:
+            return "serial output: none"
         return "serial output (last lines):\n" + "\n".join("  " + line for line in shown)
 
     def how_it_ended(self) -> tuple[Verdict, str]:
@@ -305,11 +352,40 @@ class KernelRuns:
 
     def run_of(self, kernel: TestKernel, test: DeclaredTest) -> KernelRun:
         """The boot whose report has this test's result."""
-        group = next(g for g in self.groups(kernel) if test in g)
-        key = (kernel.name, test.name if self._runs_alone(kernel, test) else None)
+        key = self._key(kernel, test)
         if key not in self._runs:
-            self._runs[key] = self._boot(kernel, self._command_line(kernel, group))
+            # A kernel that stopped before its test runner once does so
+            # again: its other groups are not booted, they share that run.
+            failed = next((run for (name, _), run in self._runs.items()
+                           if name == kernel.name and run.stopped_before_runner), None)
+            group = next(g for g in self.groups(kernel) if test in g)
+            self._runs[key] = failed or self._boot(kernel, self._command_line(kernel, group))
         return self._runs[key]
+
+    def _key(self, kernel: TestKernel, test: DeclaredTest) -> tuple[str, str | None]:
+        return kernel.name, test.name if self._runs_alone(kernel, test) else None
+
+    @property
+    def boots(self) -> int:
+        """How many times a kernel was booted so far."""
+        return len({id(run) for run in self._runs.values()})
+
+    def machines_of(self, item: pytest.Item) -> list[Machine]:
+        """The machines whose runs an item of this module looked at, for its
+        artifacts: the run of its (kernel, test), or every run of its kernel."""
+        params = item.callspec.params if hasattr(item, "callspec") else {}
+        kernel, test = params.get("kernel"), params.get("test")
+        if not isinstance(kernel, TestKernel):
+            return []
+        if isinstance(test, DeclaredTest):
+            runs = [self._runs.get(self._key(kernel, test))]
+        else:
+            runs = [run for (name, _), run in self._runs.items() if name == kernel.name]
+        machines = []
+        for run in runs:
+            if run is not None and run.machine is not None and run.machine not in machines:
+                machines.append(run.machine)
+        return machines
 
     def all_runs(self, kernel: TestKernel) -> list[tuple[list[DeclaredTest], KernelRun]]:
         """Every group of the kernel with its run."""
@@ -338,8 +414,11 @@ class KernelRuns:
         return "tests=" + ",".join(names)
 
     def _boot(self, kernel: TestKernel, command_line: str | None) -> KernelRun:
-        image = chapter_build(self._collection.chapter) / f"{kernel.name}.iso"
-        machine = self._boot_machine(image, command_line=command_line, name=kernel.name, firmware=self._firmware)
+        image = self._collection.images / f"{kernel.name}.iso"
+        if not image.exists():
+            image = image.with_suffix(".elf")
+        machine = self._boot_machine(image, command_line=command_line, name=kernel.name, firmware=self._firmware,
+                                     timeout=kernel.boot_timeout)
         failure = None
         try:
             # The boot takes what it takes on a loaded machine; the tests get
@@ -349,7 +428,26 @@ class KernelRuns:
         except KernelFailure as caught:
             failure = caught
         return KernelRun(kernel, command_line, parse(machine.serial_text), machine.exit_status, failure,
-                         machine.serial_text)
+                         machine.serial_text, machine, machine.qemu_log(), machine.triple_faulted)
+
+
+def check_whole_run(run: KernelRun, group: list[DeclaredTest]) -> None:
+    """For a kernel whose tests must all pass: no failure of the boot (the
+    first item to ask raises it, later ones are skipped), no triple fault,
+    a complete KTAP report of the group's tests, each passed, in order, and
+    the exit status the kernel must end with."""
+    __tracebackhide__ = True
+    run.raise_failure_once(f"the whole run of {run.kernel.name}")
+    assert not run.triple_faulted, f"{run.kernel.name} triple-faulted\n{run.serial_tail()}"
+    problems = run.report.problems()
+    assert not problems, f"{run.kernel.name}: {'; '.join(problems)}\n{run.serial_tail()}"
+    assert [r.name for r in run.report.results] == [t.name for t in group], (
+        f"{run.kernel.name} reported other tests than it declares, or in another order")
+    failed = [r.name for r in run.report.results if not r.ok or r.skipped]
+    assert not failed, f"{run.kernel.name}: failed {', '.join(failed)}\n{run.serial_tail()}"
+    assert run.exit_status == run.kernel.exit_status, (
+        f"{run.kernel.name} must exit with status {run.kernel.exit_status}, but exited with {run.exit_status}\n"
+        + run.serial_tail())
 
 
 def skipped_failure(result: Result) -> KernelFailure:
@@ -361,6 +459,8 @@ def check_passed(run: KernelRun, test: DeclaredTest) -> Result:
     """The test's result, if it passed; otherwise a KernelFailure that says
     what the kernel said about it, or why it never said anything."""
     __tracebackhide__ = True
+    if run.stopped_before_runner:
+        run.raise_failure_once(test.name)
     report = run.report
     result = report.result(test.name)
     if result is None:

@@ -12,6 +12,7 @@ terminal printed.
 
 from __future__ import annotations
 
+import io
 import os
 
 import pexpect
@@ -27,11 +28,19 @@ SHOWN_ON_FAILURE = 2000  # characters from the end of the terminal's output
 
 def make_in_terminal(target: str, *arguments: str, terminal: str) -> pexpect.spawn:
     """`make TARGET ARGUMENTS` (UBSAN=1 with --ubsan) in an 80x25 terminal
-    of the given TERM type, with no window system."""
+    of the given TERM type, with no window system, and outside CI, as on a
+    student's machine over SSH."""
     environment = {name: value for name, value in os.environ.items()
-                   if name not in ("DISPLAY", "WAYLAND_DISPLAY")} | {"TERM": terminal}
-    return pexpect.spawn("make", ["--no-print-directory", target, *arguments, *make_variables()],
-                         cwd=REPOSITORY, env=environment, dimensions=(25, 80), timeout=SESSION_TIMEOUT)
+                   if name not in ("DISPLAY", "WAYLAND_DISPLAY", "CI")} | {"TERM": terminal}
+    session = pexpect.spawn("make", ["--no-print-directory", target, *arguments, *make_variables()],
+                            cwd=REPOSITORY, env=environment, dimensions=(25, 80), timeout=SESSION_TIMEOUT)
+    session.logfile_read = io.BytesIO()  # for shown()
+    return session
+
+
+def shown(session: pexpect.spawn) -> str:
+    """Everything the terminal has shown so far."""
+    return session.logfile_read.getvalue().decode("latin-1")
 
 
 def expect(session: pexpect.spawn, pattern: bytes | type[pexpect.EOF], what: str) -> None:

@@ -2,12 +2,19 @@
 writes to the VGA text buffer.
 
 The screen is checked cell by cell in guest memory, character and colour,
-and the boot code's error path by booting a CPU without long mode.
+and each of the boot code's checks by a CPU that lacks what it checks for:
+a QEMU CPU model without long mode or PAE, or, through QEMU's gdb stub, a
+CPU whose EFLAGS.ID does not flip and a loader that is not Multiboot2.
 """
 
+import re
 import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
+
+from gdb_stub import DIRECTION_FLAG, EFLAGS, RAX, RCX, GdbStub
 
 LIGHT_GREEN_ON_BLACK = 0x0A
 WHITE_ON_RED = 0x4F
@@ -16,6 +23,23 @@ WHITE_ON_RED = 0x4F
 @pytest.fixture(scope="module")
 def chapter(build):
     return build.chapter("02")
+
+
+@pytest.fixture
+def gdb_socket():
+    # A unix socket path may be at most 107 bytes: pytest's tmp_path can be longer.
+    with tempfile.TemporaryDirectory(prefix="gdb-") as directory:
+        yield Path(directory) / "gdb.sock"
+
+
+def boot_with_direction_flag_set(boot, chapter, gdb_socket, qemu_args=()):
+    """Boots with the CPU stopped at _start, sets EFLAGS.DF there (which
+    Multiboot2 allows), and returns the machine and the stub to go on with."""
+    machine = boot(chapter.iso(), qemu_args=[*GdbStub.qemu_arguments(gdb_socket), *qemu_args], timeout=10)
+    stub = GdbStub(gdb_socket)
+    stub.run_to(machine.symbol("_start").value)
+    stub.write_register(EFLAGS, stub.read_register(EFLAGS) | DIRECTION_FLAG)
+    return machine, stub
 
 
 def test_grub_recognises_a_multiboot2_kernel(chapter):
@@ -29,11 +53,62 @@ def test_prints_hello_world_and_halts(boot, chapter):
     machine.screen().expect_text(0, 0, "Hello World!", attribute=LIGHT_GREEN_ON_BLACK)
 
 
-def test_cpu_without_long_mode_gets_an_error_and_a_halt(boot, chapter):
-    # qemu32 is a 32-bit CPU: CPUID reports no long mode.
-    machine = boot(chapter.iso(), qemu_args=["-cpu", "qemu32"], timeout=10)
+def expect_boot_error(machine, message):
+    """The message on serial and in white on red at the top left, the CPU
+    halted in boot_error, and no "Hello World!" (a wrong "ok")."""
+    machine.wait_for_serial("^" + re.escape(message) + "$")
     registers = machine.wait_until_halted()
-    machine.screen().expect_text(0, 0, "Boot error: this CPU has no 64-bit long mode", attribute=WHITE_ON_RED)
     assert not machine.triple_faulted
+    machine.screen().expect_text(0, 0, message, attribute=WHITE_ON_RED)
+    machine.screen().expect_absent(["Hello World!"])
     where = machine.describe_address(registers.rip)
     assert where is not None and where.startswith("boot_error"), f"halted at {where}, not in the boot error path"
+
+
+# Each CPU lacks exactly what its message names; qemu32 is a 32-bit CPU.
+@pytest.mark.parametrize("cpu, message", [
+    ("qemu64,-lm", "Boot error: this CPU has no 64-bit long mode"),
+    ("qemu32", "Boot error: this CPU has no 64-bit long mode"),
+    ("qemu64,-pae", "Boot error: this CPU has no PAE, which long mode needs"),
+])
+def test_cpu_lacking_a_feature_gets_its_own_error_and_a_halt(boot, chapter, cpu, message):
+    machine = boot(chapter.iso(), qemu_args=["-cpu", cpu], timeout=10)
+    expect_boot_error(machine, message)
+
+
+def test_cpu_without_cpuid_gets_its_own_error(boot, chapter, gdb_socket):
+    # No QEMU model lacks CPUID, so the test plays such a CPU at the one
+    # place the boot code asks: after it tried to flip EFLAGS.ID, it reads
+    # the bit back unchanged (EAX = ECX, the original EFLAGS).
+    machine = boot(chapter.iso(), qemu_args=GdbStub.qemu_arguments(gdb_socket), timeout=10)
+    stub = GdbStub(gdb_socket)
+    stub.run_to(machine.symbol("check_cpuid.id_bit_read_back").value)
+    stub.write_register(RAX, stub.read_register(RCX))
+    stub.detach()
+    expect_boot_error(machine, "Boot error: this CPU has no CPUID instruction")
+
+
+def test_kernel_not_loaded_by_multiboot2_gets_its_own_error(boot, chapter, gdb_socket):
+    machine = boot(chapter.iso(), qemu_args=GdbStub.qemu_arguments(gdb_socket), timeout=10)
+    stub = GdbStub(gdb_socket)
+    stub.run_to(machine.symbol("_start").value)
+    stub.write_register(RAX, 0x2BADB002)  # the magic of Multiboot 1
+    stub.detach()
+    expect_boot_error(machine, "Boot error: not loaded by a Multiboot2 loader")
+
+
+def test_direction_flag_is_clear_when_cpp_code_starts(boot, chapter, gdb_socket):
+    # The compiler's string instructions (rep movs, rep stos) assume DF=0.
+    machine, stub = boot_with_direction_flag_set(boot, chapter, gdb_socket)
+    stub.run_to(machine.symbol("run_global_constructors").value)
+    flags = stub.read_register(EFLAGS)
+    stub.detach()
+    assert not flags & DIRECTION_FLAG, \
+        f"EFLAGS={flags:#x}: the direction flag set at _start is still set at the first C++ call (no cld)"
+
+
+def test_boot_error_reads_right_with_the_direction_flag_set(boot, chapter, gdb_socket):
+    machine, stub = boot_with_direction_flag_set(boot, chapter, gdb_socket, qemu_args=["-cpu", "qemu32"])
+    stub.detach()
+    machine.wait_until_halted()
+    machine.screen().expect_text(0, 0, "Boot error: this CPU has no 64-bit long mode", attribute=WHITE_ON_RED)

@@ -19,7 +19,7 @@ import pytest
 
 from chapters import CHAPTERS, artifacts
 from machine import Machine
-from screen import COLUMNS, ROWS, Screen, describe_attribute
+from vga_screen import COLUMNS, ROWS, Screen, describe_attribute
 from verdict import KernelFailure, Verdict
 
 CHAPTER = "03-vga-text"

@@ -147,8 +147,7 @@ def test_kernel_reports_every_test_and_exits(kernel_runs: ktap.KernelRuns, kerne
                 f"{kernel.name} must hang, but {run.how_it_ended()[1]}")
             assert run.report.running == group[-1].name
             continue
-        if run.failure is not None:
-            raise run.failure
+        run.raise_failure_once(f"the whole run of {kernel.name}")
         problems = run.report.problems()
         assert not problems, f"{kernel.name}: {'; '.join(problems)}\n{run.serial_tail()}"
         assert [r.name for r in run.report.results] == [t.name for t in group], (

@@ -2,7 +2,8 @@
 by field against what the CPU really did (exception_reports.py shows a
 report and reads it).
 
-Three kernels boot, once each:
+Three kernels boot, once each (the test kernels through ktap.KernelRuns,
+as chapter 04's do, with chapter 04's own test kernels besides):
 
     exception_tests      in-kernel tests that raise exceptions on purpose and
                          catch them (tests/expect_exception.h); the report of
@@ -28,34 +29,28 @@ from dataclasses import dataclass, field
 
 import pytest
 
+import ktap
 from chapters import chapter_build
 from elf import ElfFile
-from exception_reports import (BREAKPOINT, ERROR_CODE_VECTORS, PAGE_FAULT, SELECTOR_ERROR_CODE_VECTORS, Run,
-                               boot_test_kernel, check_all_against_cpu, check_error_code, check_full_report,
-                               check_heading, check_symbol, check_whole_run, declared_test_names, parse_reports,
-                               passed, source_line)
+from exception_reports import (check_all_against_cpu, check_error_code, check_full_report, check_heading,
+                               check_symbol, parse_reports, source_line)
+from machine import EXIT_SUCCESS
+from x86_exceptions import BREAKPOINT, ERROR_CODE_VECTORS, PAGE_FAULT, SELECTOR_ERROR_CODE_VECTORS
 
 CHAPTER = "05-cpu-exceptions"
+CHAPTER_4_KERNELS = ["unit_tests", "basic_boot", "should_panic"]
+TESTS = ktap.collect(CHAPTER, [ktap.TestKernel(name, EXIT_SUCCESS)
+                               for name in ["exception_tests", "unhandled_exception", *CHAPTER_4_KERNELS]])
 
-DECLARED, BUILD_FAILURE = declared_test_names(CHAPTER, "exception_tests")
-
-if BUILD_FAILURE is not None:
+if TESTS.build_failure is not None:
     def test_chapter_builds():
         """Stands in for the tests that could not be collected."""
-        raise BUILD_FAILURE
+        raise TESTS.build_failure
 
 
 @pytest.fixture(scope="module")
-def runs():
-    """Each test kernel's one boot, on first use."""
-    booted: dict[str, Run] = {}
-
-    def get(name: str) -> Run:
-        if name not in booted:
-            booted[name] = boot_test_kernel(CHAPTER, name)
-        return booted[name]
-
-    return get
+def kernel_runs(request: pytest.FixtureRequest, shared_boot) -> ktap.KernelRuns:
+    return ktap.KernelRuns(request, TESTS, shared_boot)
 
 
 @pytest.fixture(scope="module")
@@ -109,12 +104,13 @@ BREAKPOINT_TEST = "exceptions_breakpoint_returns_and_execution_continues"
 EVERY_VECTOR_TEST = "exceptions_every_vector_reaches_its_handler"
 
 
-@pytest.mark.parametrize("test", DECLARED)
-def test_in_kernel(runs, elf: ElfFile, test: str):
+@pytest.mark.parametrize("kernel, test", TESTS.params_of("exception_tests"))
+def test_in_kernel(kernel_runs: ktap.KernelRuns, elf: ElfFile, kernel: ktap.TestKernel, test: ktap.DeclaredTest):
     """The in-kernel test passed, and the report of its exception is right
     field by field."""
-    result = passed(runs("exception_tests"), test)
+    result = ktap.check_passed(kernel_runs.run_of(kernel, test), test)
     reports = parse_reports(result.diagnostics)
+    test = test.name
     if test == EVERY_VECTOR_TEST:
         assert [r.vector for r in reports] == list(range(32)), "expected one report per vector, 0 to 31, in order"
         return  # each vector is an item of its own: test_int_n_reaches_its_handler
@@ -143,14 +139,27 @@ def test_in_kernel(runs, elf: ElfFile, test: str):
             f"rip must point at the faulting instruction {expected.code.hex(' ')}:\n{report}")
 
 
-@pytest.mark.parametrize("vector", range(32))
-def test_int_n_reaches_its_handler(runs, elf: ElfFile, vector: int):
+def every_vector_params() -> list:
+    """(kernel, test, vector) for each vector: the items of one in-kernel
+    test, on the worker that boots its kernel."""
+    params = TESTS.params_of("exception_tests")
+    every_vector = [param for param in params if param.values[1].name == EVERY_VECTOR_TEST]
+    if not every_vector:
+        return [pytest.param(None, None, vector, id=str(vector)) for vector in range(32)]
+    kernel, test = every_vector[0].values
+    return [pytest.param(kernel, test, vector, id=str(vector), marks=TESTS.same_worker(kernel))
+            for vector in range(32)]
+
+
+@pytest.mark.parametrize("kernel, test, vector", every_vector_params())
+def test_int_n_reaches_its_handler(kernel_runs: ktap.KernelRuns, elf: ElfFile, kernel: ktap.TestKernel | None,
+                                   test: ktap.DeclaredTest | None, vector: int):
     """`int N` reaches vector N's handler, whose report names the exception.
     The CPU pushes no error code for `int N` (SDM 6.13), even on vectors
     that have one; the stub must notice, or the whole frame is misread."""
-    if EVERY_VECTOR_TEST not in DECLARED:
+    if test is None:
         pytest.fail(f"the test kernel declares no {EVERY_VECTOR_TEST}")
-    result = passed(runs("exception_tests"), EVERY_VECTOR_TEST)
+    result = ktap.check_passed(kernel_runs.run_of(kernel, test), test)
     reports = parse_reports(result.diagnostics)
     report = next((r for r in reports if r.vector == vector), None)
     assert report is not None, f"no report for vector {vector}; the reports are for {[r.vector for r in reports]}"
@@ -168,39 +177,41 @@ def test_int_n_reaches_its_handler(runs, elf: ElfFile, vector: int):
     assert "software_interrupt" in report.symbol, f"expected rip in software_interrupt<{vector}>:\n{report}"
 
 
-def test_exception_tests_reports_agree_with_the_cpu(runs):
+@pytest.mark.parametrize("kernel", TESTS.kernel_params_of(["exception_tests"]))
+def test_exception_tests_reports_agree_with_the_cpu(kernel_runs: ktap.KernelRuns, kernel: ktap.TestKernel):
     """Each report, in the order the kernel printed them, against QEMU's log
     of what the CPU delivered: vector, RIP, error code, CR2, and every
     general register, RSP and RFLAGS."""
-    run = runs("exception_tests")
-    check_all_against_cpu(parse_reports(ktap_diagnostics(run.serial)), run.qemu_log)
+    for _, run in kernel_runs.all_runs(kernel):
+        run.raise_failure_once(f"the reports of {kernel.name}")
+        check_all_against_cpu(parse_reports(ktap_diagnostics(run.serial)), run.qemu_log)
 
 
 def ktap_diagnostics(serial: str) -> list[str]:
     return [line[2:] for line in serial.replace("\r", "").split("\n") if line.startswith("# ")]
 
 
-def test_exception_tests_exit_without_triple_fault(runs):
-    run = runs("exception_tests")
-    assert not run.triple_faulted, f"the exception tests triple-faulted\n{run.tail()}"
-    check_whole_run(run)
-    assert [r.name for r in run.report.results] == DECLARED, "the kernel ran other tests than it declares"
+@pytest.mark.parametrize("kernel", TESTS.kernel_params_of(["exception_tests"]))
+def test_exception_tests_exit_without_triple_fault(kernel_runs: ktap.KernelRuns, kernel: ktap.TestKernel):
+    for group, run in kernel_runs.all_runs(kernel):
+        ktap.check_whole_run(run, group)
 
 
 # --- an exception nobody expects: one report, then a panic ------------------------
 
 
-def test_unhandled_exception_reports_and_panics(runs):
+@pytest.mark.parametrize("kernel", TESTS.kernel_params_of(["unhandled_exception"]))
+def test_unhandled_exception_reports_and_panics(kernel_runs: ktap.KernelRuns, kernel: ktap.TestKernel):
     """The should-panic test kernel: its page fault is not caught, so the
     kernel's handler reports it once, in the panic message, and panics;
     the runner counts the panic as the test's success."""
-    run = runs("unhandled_exception")
-    assert not run.triple_faulted, f"the unhandled page fault triple-faulted\n{run.tail()}"
-    result = passed(run, "exceptions_unhandled_page_fault_panics")
+    [(group, run)] = kernel_runs.all_runs(kernel)
+    ktap.check_whole_run(run, group)
+    result = ktap.check_passed(run, ktap.DeclaredTest("exceptions_unhandled_page_fault_panics", "panics"))
     panic = f"KERNEL PANIC at {source_line(CHAPTER, 'exceptions.cpp', 'begin_panic(')}: unhandled CPU exception"
-    assert panic in result.diagnostics, f"expected the line {panic!r}\n{run.tail()}"
+    assert panic in result.diagnostics, f"expected the line {panic!r}\n{run.serial_tail()}"
     reports = parse_reports(result.diagnostics)
-    assert len(reports) == 1, f"expected one report, got {len(reports)}\n{run.tail()}"
+    assert len(reports) == 1, f"expected one report, got {len(reports)}\n{run.serial_tail()}"
     report = reports[0]
     assert result.diagnostics.index(panic) + 1 == result.diagnostics.index(report.lines[0]), (
         "the report must follow the panic line")
@@ -210,7 +221,6 @@ def test_unhandled_exception_reports_and_panics(runs):
     assert report.value("cr2") == UNMAPPED
     check_symbol(report, ElfFile(chapter_build(CHAPTER) / "unhandled_exception.elf"), "write_to_unmapped_memory")
     check_all_against_cpu(reports, run.qemu_log)
-    check_whole_run(run)
 
 
 # --- the kernel of `make run` --------------------------------------------------------
@@ -259,9 +269,10 @@ def test_normal_kernel_shows_breakpoint_then_fault_report(boot, chapter):
 # --- chapter 4's test kernels, now with exception handlers installed ----------------
 
 
-@pytest.mark.parametrize("name", ["unit_tests", "basic_boot", "should_panic"])
-def test_chapter_4_test_kernel_still_passes(runs, name: str):
-    check_whole_run(runs(name))
+@pytest.mark.parametrize("kernel", TESTS.kernel_params_of(CHAPTER_4_KERNELS))
+def test_chapter_4_test_kernel_still_passes(kernel_runs: ktap.KernelRuns, kernel: ktap.TestKernel):
+    for group, run in kernel_runs.all_runs(kernel):
+        ktap.check_whole_run(run, group)
 
 
 # --- the report parser, on made-up text ------------------------------------------------

@@ -24,7 +24,8 @@ a page fault, a second exception while delivering it, then the double
 fault, delivered. The handler's own stack pointer must lie inside the
 double fault stack: the proof that the CPU switched stacks (IST).
 
-Kernels booted, each once per selection:
+Kernels booted, each once per selection (the test kernels through
+ktap.KernelRuns, as every chapter's are):
 
     double_fault_tests      in-kernel tests: the GDT, TSS and IDT gate as the
                             CPU holds them, the two guard pages, and a stack
@@ -44,20 +45,20 @@ from dataclasses import dataclass
 import pytest
 
 import interrupt_log
+import ktap
 from chapters import chapter_build
 from elf import ElfFile, Symbol
-from exception_reports import (Report, Run, boot_test_kernel, check_against_cpu, check_error_code,
-                               check_full_report, check_heading, check_symbol, declared_test_names, deliveries,
-                               parse_reports, passed, source_line)
-from interrupt_log import DeliveredInterrupt, RaisedException
+from exception_reports import (Report, check_against_cpu, check_error_code, check_full_report, check_heading,
+                               check_symbol, parse_reports, source_line)
+from interrupt_log import DeliveredInterrupt, RaisedException, deliveries
 from machine import EXIT_SUCCESS
-from screen import Screen
+from vga_screen import Screen
+from x86_exceptions import BREAKPOINT, DOUBLE_FAULT, PAGE_FAULT
 
 CHAPTER = "06-double-faults"
-
-DOUBLE_FAULT = 8
-PAGE_FAULT = 14
-BREAKPOINT = 3
+EARLIER_KERNELS = ["unit_tests", "basic_boot", "should_panic", "exception_tests", "unhandled_exception"]
+TESTS = ktap.collect(CHAPTER, [ktap.TestKernel(name, EXIT_SUCCESS) for name in
+                               ["double_fault_tests", "unhandled_double_fault", *EARLIER_KERNELS]])
 # When the gate of the page fault is missing, the SDM raises #NP for the
 # gate; QEMU raises #GP. Either one, raised during a page fault's delivery,
 # is a double fault (SDM vol. 3, table 6-5).
@@ -187,26 +188,15 @@ def check_exception_chain(run_log: str, elf: ElfFile, function: str, first_cr2: 
     check_against_cpu(report, delivered[0])
 
 
-DECLARED, BUILD_FAILURE = declared_test_names(CHAPTER, "double_fault_tests")
-UNHANDLED, _ = declared_test_names(CHAPTER, "unhandled_double_fault")
-
-if BUILD_FAILURE is not None:
+if TESTS.build_failure is not None:
     def test_chapter_builds():
         """Stands in for the tests that could not be collected."""
-        raise BUILD_FAILURE
+        raise TESTS.build_failure
 
 
 @pytest.fixture(scope="module")
-def runs():
-    """Each boot, on first use: runs(kernel) or runs(kernel, command_line)."""
-    booted: dict[tuple[str, str | None], Run] = {}
-
-    def get(name: str, command_line: str | None = None) -> Run:
-        if (name, command_line) not in booted:
-            booted[name, command_line] = boot_test_kernel(CHAPTER, name, command_line)
-        return booted[name, command_line]
-
-    return get
+def kernel_runs(request: pytest.FixtureRequest, shared_boot) -> ktap.KernelRuns:
+    return ktap.KernelRuns(request, TESTS, shared_boot)
 
 
 def elf_of(kernel: str) -> ElfFile:
@@ -218,14 +208,15 @@ def elf_of(kernel: str) -> ElfFile:
 OVERFLOW_TEST = "double_fault_stack_overflow_runs_the_handler_on_the_ist_stack"
 
 
-@pytest.mark.parametrize("test", DECLARED)
-def test_in_kernel(runs, test: str):
+@pytest.mark.parametrize("kernel, test", TESTS.params_of("double_fault_tests"))
+def test_in_kernel(kernel_runs: ktap.KernelRuns, kernel: ktap.TestKernel, test: ktap.DeclaredTest):
     """The in-kernel test passed; the one that overflows the stack printed
     the report of a double fault it caught, right field by field."""
-    run = runs("double_fault_tests")
-    assert not run.triple_faulted, f"double_fault_tests triple-faulted\n{run.tail()}"
-    result = passed(run, test)
+    run = kernel_runs.run_of(kernel, test)
+    result = ktap.check_passed(run, test)
+    assert not run.triple_faulted, f"double_fault_tests triple-faulted\n{run.serial_tail()}"
     reports = parse_reports(result.diagnostics)
+    test = test.name
     if test != OVERFLOW_TEST:
         assert not reports, f"{test} raised no exception on purpose, yet reported:\n" + "\n".join(map(str, reports))
         return
@@ -244,14 +235,10 @@ def test_in_kernel(runs, test: str):
     check_against_cpu(report, delivered[0])
 
 
-def test_double_fault_tests_exit_without_triple_fault(runs):
-    run = runs("double_fault_tests")
-    assert not run.triple_faulted, f"double_fault_tests triple-faulted\n{run.tail()}"
-    if run.failure is not None:
-        raise run.failure
-    assert not run.report.problems(), "; ".join(run.report.problems()) + "\n" + run.tail()
-    assert [r.name for r in run.report.results] == DECLARED, "the kernel ran other tests than it declares"
-    assert run.exit_status == EXIT_SUCCESS, f"exit status {run.exit_status}, expected {EXIT_SUCCESS}\n{run.tail()}"
+@pytest.mark.parametrize("kernel", TESTS.kernel_params_of(["double_fault_tests"]))
+def test_double_fault_tests_exit_without_triple_fault(kernel_runs: ktap.KernelRuns, kernel: ktap.TestKernel):
+    for group, run in kernel_runs.all_runs(kernel):
+        ktap.check_whole_run(run, group)
 
 
 # --- double faults nobody expects: the handler's report, then a panic -----------------------
@@ -273,22 +260,27 @@ UNHANDLED_EXPECTED = {
 
 
 def test_unhandled_double_fault_declares_the_expected_tests():
-    assert sorted(UNHANDLED) == sorted(UNHANDLED_EXPECTED)
+    declared = TESTS.declared.get("unhandled_double_fault", [])
+    assert sorted(test.name for test in declared) == sorted(UNHANDLED_EXPECTED)
+    assert all(test.ending == "panics" for test in declared), "each must end in the handler's panic"
 
 
-@pytest.mark.parametrize("test", sorted(UNHANDLED_EXPECTED))
-def test_unhandled_double_fault_reports_and_panics(runs, test: str):
+@pytest.mark.parametrize("kernel, test", TESTS.params_of("unhandled_double_fault"))
+def test_unhandled_double_fault_reports_and_panics(kernel_runs: ktap.KernelRuns, kernel: ktap.TestKernel,
+                                                   test: ktap.DeclaredTest):
     """The kernel's own double fault handler runs on the double fault stack,
     prints its report once, in the panic message, and panics; the runner
     counts the panic as the test's success. Booted alone: a panic ends the
     run."""
-    expected = UNHANDLED_EXPECTED[test]
-    run = runs("unhandled_double_fault", f"tests={test}")
-    assert not run.triple_faulted, f"{test} triple-faulted\n{run.tail()}"
-    result = passed(run, test)
-    assert panic_line() in result.diagnostics, f"expected the line {panic_line()!r}\n{run.tail()}"
+    run = kernel_runs.run_of(kernel, test)
+    result = ktap.check_passed(run, test)
+    test = test.name
+    expected = UNHANDLED_EXPECTED.get(test)
+    assert expected is not None, f"the kernel declares {test}, which this module does not know"
+    assert not run.triple_faulted, f"{test} triple-faulted\n{run.serial_tail()}"
+    assert panic_line() in result.diagnostics, f"expected the line {panic_line()!r}\n{run.serial_tail()}"
     reports = parse_reports(result.diagnostics)
-    assert len(reports) == 1, f"expected one report, got {len(reports)}\n{run.tail()}"
+    assert len(reports) == 1, f"expected one report, got {len(reports)}\n{run.serial_tail()}"
     report = reports[0]
     assert result.diagnostics.index(panic_line()) + 1 == result.diagnostics.index(report.lines[0]), (
         "the report must follow the panic line")
@@ -307,7 +299,7 @@ def test_unhandled_double_fault_reports_and_panics(runs, test: str):
         assert report.value("cr2") == UNMAPPED, f"cr2 must be the unmapped address {UNMAPPED:#x}:\n{report}"
         assert report.lines[-1] == "  " + OTHER_CAUSE_LINE, f"the report must end with {OTHER_CAUSE_LINE!r}"
         check_exception_chain(run.qemu_log, elf, expected.function, UNMAPPED, expected.second, report)
-    assert run.exit_status == EXIT_SUCCESS, f"exit status {run.exit_status}\n{run.tail()}"
+    assert run.exit_status == EXIT_SUCCESS, f"exit status {run.exit_status}\n{run.serial_tail()}"
 
 
 # --- the kernel of `make run` -----------------------------------------------------------------
@@ -362,13 +354,7 @@ def test_normal_kernel_shows_the_double_fault_on_screen(boot, chapter):
 # --- the earlier chapters' test kernels, now with the GDT, TSS and guard page --------------
 
 
-@pytest.mark.parametrize("name", ["unit_tests", "basic_boot", "should_panic", "exception_tests",
-                                  "unhandled_exception"])
-def test_earlier_test_kernel_still_passes(runs, name: str):
-    run = runs(name)
-    assert not run.triple_faulted, f"{name} triple-faulted\n{run.tail()}"
-    if run.failure is not None:
-        raise run.failure
-    assert not run.report.problems(), "; ".join(run.report.problems()) + "\n" + run.tail()
-    assert all(r.ok for r in run.report.results), run.tail()
-    assert run.exit_status == EXIT_SUCCESS, f"exit status {run.exit_status}\n{run.tail()}"
+@pytest.mark.parametrize("kernel", TESTS.kernel_params_of(EARLIER_KERNELS))
+def test_earlier_test_kernel_still_passes(kernel_runs: ktap.KernelRuns, kernel: ktap.TestKernel):
+    for group, run in kernel_runs.all_runs(kernel):
+        ktap.check_whole_run(run, group)

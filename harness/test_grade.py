@@ -1,4 +1,4 @@
-"""make grade (grade.py): points from the tests, for a checkout left as it was.
+"""make grade (tools/grade.py): points from the tests, for a checkout left as it was.
 
 The slow tests run grade.py as an instructor would, on a copy of this
 repository in a temporary directory (never on this repository itself),
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-import grade
+from tools import grade
 from chapters import REPOSITORY
 
 GRADE = Path(grade.__file__)
@@ -109,3 +109,40 @@ def test_points_are_shared_within_the_first_pattern_that_matches():
     assert shares == {"test_in_kernel[a]": (3, 3), "test_in_kernel[b]": (0, 3),
                       "test_in_kernelX": (3, 3), "test_other": (1, 1)}
     assert (result.earned, result.possible) == (7, 10)
+
+
+def test_a_long_reason_is_wrapped_between_words():
+    path = "build/test-artifacts/test_04_testing.py-test_in_kernel-unit_tests-vga_scroll/boot-1-unit_tests"
+    message = ("HANG: timed out after 10 s of QEMU CPU time waiting for serial output matching /^1..N$/; "
+               f"last serial line: 'Booting the kernel with a rather long line of its own'; kept in {path}")
+    lines = grade.wrap_message(message)
+    assert all(len(line) <= grade.MESSAGE_WIDTH for line in lines if " " in line)
+    words = message.split()
+    assert [word for line in lines for word in line.split()] == words, "a word was cut or lost"
+    assert lines[-1] == path, "a word longer than the rest of a line goes whole on the next"
+
+
+def test_several_modules_grade_one_chapter(tmp_path):
+    points = tmp_path / "points.toml"
+    points.write_text('[chapters.04]\npoints = 10\nmodules = ["test_04_testing.py", "test_toolchains.py"]\n'
+                      '[chapters.03]\npoints = 5\n')
+    by_modules, by_number = grade.load_points(points)[1], grade.load_points(points)[0]
+    assert [m.name for m in grade.modules_of(by_modules)] == ["test_04_testing.py", "test_toolchains.py"]
+    assert [m.name for m in grade.modules_of(by_number)] == ["test_03_vga_text.py"]
+    points.write_text('[chapters.04]\npoints = 10\nmodules = ["test_no_such_module.py"]\n')
+    with pytest.raises(grade.PointsFileError, match="no test module harness/test_no_such_module.py"):
+        grade.modules_of(grade.load_points(points)[0])
+
+    junit = tmp_path / "results.xml"
+    junit.write_text('<testsuites><testsuite>'
+                     '<testcase classname="test_04_testing" name="test_x"/>'
+                     '<testcase classname="test_toolchains" name="test_x"><failure message="FAIL: no"/></testcase>'
+                     '</testsuite></testsuites>')
+    outcomes = grade.read_junit(junit, qualified=True)
+    assert outcomes == [grade.Outcome("test_04_testing::test_x", True, ""),
+                        grade.Outcome("test_toolchains::test_x", False, "FAIL: no")]
+    # A pattern without a module matches in every module; one with a module, there only.
+    chapter = grade.ChapterPoints("04", 10.0, {"test_toolchains::test_x": 4.0, "test_x": 6.0})
+    shares = {test.outcome.name: test.possible
+              for test in grade.grade_chapter(chapter, grade.ChapterRun(outcomes, "")).tests}
+    assert shares == {"test_toolchains::test_x": 4.0, "test_04_testing::test_x": 6.0}

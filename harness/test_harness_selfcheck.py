@@ -4,8 +4,13 @@ student needs, within the boot's timeout.
 """
 
 import os
+import re
+import shutil
 import struct
+import subprocess
+import sys
 import zlib
+import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import pytest
@@ -14,8 +19,11 @@ import build as build_module
 import host
 from chapters import artifacts
 from isos import iso_with_command_line
-from machine import EXIT_SUCCESS, WALL_CLOCK_ALLOWANCE, normalise_line_endings
-from screen import COLUMNS, ROWS, Screen
+from boot_limits import INTERRUPT_LOG_LIMIT, LOG_KEEP, SERIAL_LIMIT, WALL_CLOCK_ALLOWANCE, mebibytes
+from machine import EXIT_SUCCESS
+from qemu_process import READ_SIZE
+from serial_output import normalise_line_endings
+from vga_screen import COLUMNS, ROWS, Screen
 from verdict import KernelFailure, Verdict
 
 # CPU seconds. The fixtures boot with -kernel in 0.1 s: a hang is detected
@@ -186,7 +194,7 @@ def test_failure_artifacts_are_complete(boot, fixtures, tmp_path):
 
 
 def _decode_png(png: bytes) -> tuple[int, int, list[bytes]]:
-    """Enough of a PNG decoder for what screenshot.py writes (8-bit RGB,
+    """Enough of a PNG decoder for what ppm.py writes (8-bit RGB,
     one IDAT, no filters): the size and the pixels."""
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", png[16:24])
@@ -208,6 +216,37 @@ def test_exception_loop_is_named_and_stopped(boot, fixtures):
     assert failure.summary.startswith(
         f"exception loop: #UD (invalid opcode) at rip={ud2:#x} (faulting_instruction+0x0) again and again"), \
         failure.summary
+    assert not machine.running, "QEMU must be stopped once the loop is named: its log grows 20 MB a second"
+
+
+def test_exception_storm_is_stopped_at_the_interrupt_log_limit(boot, fixtures, tmp_path):
+    # No one exception repeats, so no loop can be named: the watchdog stops
+    # the boot when the log passes its limit, and the artifacts stay small.
+    failure, machine = boot_until_failure(boot, fixtures / "exception_storm.elf", lambda m: m.wait_for_exit(),
+                                          timeout=10)
+    assert failure.verdict is Verdict.HANG
+    assert f"QEMU's interrupt log passed {mebibytes(INTERRUPT_LOG_LIMIT)}" in failure.summary, failure.summary
+    assert machine.limit_reached.name == "interrupt log"
+    assert not machine.running
+    machine.save_artifacts(tmp_path)
+    kept = sum(path.stat().st_size for path in tmp_path.iterdir())
+    assert kept < 4 * LOG_KEEP, f"{kept} bytes of artifacts kept for one boot"
+    assert "bytes of the log left out" in (tmp_path / "qemu.log").read_text()
+
+
+def test_serial_flood_is_stopped_at_the_serial_limit(boot, fixtures, tmp_path):
+    failure, machine = boot_until_failure(boot, fixtures / "serial_flood.elf", lambda m: m.wait_for_exit(),
+                                          timeout=10)
+    assert failure.verdict is Verdict.FAIL
+    assert failure.summary.startswith(
+        f"the kernel flooded the serial port: QEMU was stopped because the kernel printed more than "
+        f"{mebibytes(SERIAL_LIMIT)} on serial; last whole serial line: "
+        "'serial flood fixture: this line comes again and again'"), failure.summary
+    assert machine.limit_reached.name == "serial output"
+    assert not machine.running
+    assert len(machine.serial_text) < SERIAL_LIMIT + READ_SIZE
+    machine.save_artifacts(tmp_path)
+    assert (tmp_path / "serial.log").stat().st_size < 4 * LOG_KEEP
 
 
 def test_line_endings_are_normalised_across_chunks():
@@ -239,3 +278,53 @@ def test_a_multiboot2_elf_boots_through_a_grub_iso_made_once(boot, fixtures):
     iso = Path(machine.command[machine.command.index("-cdrom") + 1])
     assert f"/boot/kernel.elf {command_line}".encode() in iso.read_bytes(), "no command line in the ISO's grub.cfg"
     assert iso_with_command_line(machine.elf, command_line) == iso, "the ISO was not kept for the next boot"
+
+
+def test_a_hang_before_the_test_runner_is_one_failure(tmp_path):
+    # The kernel's three tests and its whole-run item all depend on the one
+    # boot that never reached its runner: one item fails with the
+    # diagnosis, the others are skipped naming it, the kernel boots once,
+    # and the failed item keeps its artifacts.
+    module = Path(__file__).parent / "fixtures" / "kernel_runs_of_a_hang_before_the_runner.py"
+    results = tmp_path / "results.xml"
+    finished = subprocess.run([sys.executable, "-m", "pytest", str(module), f"--junitxml={results}", "-q"],
+                              capture_output=True, text=True, timeout=120)
+    output = finished.stdout + finished.stderr
+    cases = ElementTree.parse(results).getroot().iter("testcase")
+    outcomes = {case.get("name"): [child.tag for child in case if child.tag in ("failure", "skipped")] for case in cases}
+    assert outcomes == {
+        "test_in_kernel[hang_before_runner-first_declared_test]": ["failure"],
+        "test_in_kernel[hang_before_runner-second_declared_test]": ["skipped"],
+        "test_in_kernel[hang_before_runner-should_panic_declared_test]": ["skipped"],
+        "test_kernel_reports_every_test[hang_before_runner]": ["skipped"],
+        "test_the_kernel_booted_once": [],
+    }, output
+    assert "HANG: timed out after" in output and "'hang before runner fixture: setting up, forever'" in output
+    assert "not run: the boot of hang_before_runner failed before its test runner started, HANG " \
+           "(reported by first_declared_test)" in output
+    kept = artifacts() / "fixtures-kernel_runs_of_a_hang_before_the_runner.py-test_in_kernel-" \
+                         "hang_before_runner-first_declared_test" / "boot-1-hang_before_runner"
+    assert (kept / "verdict.txt").read_text().startswith("HANG: timed out after"), output
+    assert "setting up, forever" in (kept / "serial.log").read_text()
+    # The run ends saying where its time went: the slowest items, and the
+    # boot's time (at least the 0.6 s of CPU it hung for) in its category.
+    summary = output[output.index("where the time went"):]
+    assert "test_in_kernel[hang_before_runner-first_declared_test]" in summary, output
+    boot_seconds = re.search(r"wall time in build [\d.]+ s, boot ([\d.]+) s, UEFI 0.0 s, browser 0.0 s", summary)
+    assert boot_seconds and float(boot_seconds[1]) >= HANG_TIMEOUT, summary
+
+
+def test_one_chapter_selected_builds_only_that_chapter(tmp_path):
+    # A student's loop (--chapter 02) must not wait for every other chapter
+    # to build while pytest collects. make is watched through a wrapper
+    # first on PATH that notes each directory it is asked to build.
+    calls = tmp_path / "make-calls"
+    wrapper = tmp_path / "make"
+    wrapper.write_text(f'#!/bin/sh\nfor a; do case "$a" in chapters/*) echo "$a" >> {calls};; esac; done\n'
+                       f'exec {shutil.which("make")} "$@"\n')
+    wrapper.chmod(0o755)
+    environment = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    finished = subprocess.run([sys.executable, "-m", "pytest", str(Path(__file__).parent), "--chapter", "05",
+                               "--collect-only", "-q"], capture_output=True, text=True, timeout=300, env=environment)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    assert set(calls.read_text().split()) == {"chapters/05-cpu-exceptions"}, finished.stdout

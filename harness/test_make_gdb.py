@@ -1,25 +1,32 @@
 """`make gdb CH=NN` works as the README promises: QEMU starts the chapter's
-ISO halted, gdb attaches with the kernel's symbols, and the hardware
-breakpoint stops the CPU in kernel_main, at a line of its body in main.cpp.
+ISO halted, gdb attaches with the kernel's symbols, and the temporary
+hardware breakpoint stops the CPU in kernel_main, at a line of its body in
+main.cpp.
 
 The session is driven as a student would drive it, through the make target
-in a terminal: wait for the breakpoint, ask gdb where the CPU is, kill the
-kernel and quit. Each session gets its own port for QEMU's GDB stub, so that
-two can run side by side. With --ubsan the session is `make gdb UBSAN=1`.
+in a terminal: wait for the breakpoint, ask gdb where the CPU is, then
+twice continue, interrupt with Ctrl-C and ask for a backtrace (Ctrl-C must
+stop the guest, not end QEMU or make), kill the kernel and quit. QEMU's
+messages must stay out of gdb's terminal. Each session gets its own port
+for QEMU's GDB stub, so that two can run side by side. With --ubsan the session is `make gdb UBSAN=1`.
 """
 
 from __future__ import annotations
 
 import re
 import socket
+import time
 
 import pexpect
 import pytest
 
 from chapters import CHAPTERS, all_chapters
-from terminal import expect, make_in_terminal
+from terminal import expect, make_in_terminal, shown
 
 PROMPT = rb"\(gdb\) "
+# How often Ctrl-C is typed before the test gives up: gdb may not yet wait
+# for the guest when the first one comes, on a loaded machine.
+INTERRUPTS = 5
 
 
 def free_port() -> int:
@@ -38,13 +45,32 @@ def kernel_main_lines(chapter: str) -> range:
     return range(start, end + 1)
 
 
+def continue_then_interrupt(session, round: int) -> None:
+    """continue, then Ctrl-C until gdb reports the guest stopped."""
+    __tracebackhide__ = True
+    session.sendline(b"continue")
+    expect(session, rb"Continuing\.", f"gdb to continue (round {round})")
+    for _ in range(INTERRUPTS):
+        time.sleep(0.5)
+        session.sendintr()
+        outcome = session.expect([rb"received signal SIGINT", pexpect.TIMEOUT, pexpect.EOF], timeout=2)
+        if outcome == 0:
+            break
+        if outcome == 2:
+            pytest.fail(f"make gdb ended on Ctrl-C (round {round}); the terminal showed:\n{shown(session)}")
+    else:
+        pytest.fail(f"Ctrl-C, typed {INTERRUPTS} times, did not stop the guest (round {round}); the terminal "
+                    f"showed:\n{shown(session)}")
+    expect(session, PROMPT, f"gdb's prompt after Ctrl-C (round {round})")
+
+
 @pytest.mark.parametrize("chapter", all_chapters())
 def test_make_gdb_stops_in_kernel_main(build, chapter: str):
     build.chapter(chapter)
     # TERM=dumb: gdb styles nothing, so the text is what the patterns see.
     session = make_in_terminal("gdb", f"CH={chapter[:2]}", f"GDB_PORT={free_port()}", terminal="dumb")
     try:
-        expect(session, rb"Breakpoint 1, (?:0x[0-9a-f]+ in )?kernel_main \(.*?\) at (\S+):(\d+)",
+        expect(session, rb"Temporary breakpoint 1, (?:0x[0-9a-f]+ in )?kernel_main \(.*?\)\s+at (\S+):(\d+)",
                "gdb to stop at the breakpoint in kernel_main")
         file, line = session.match[1].decode(), int(session.match[2])
         body = kernel_main_lines(chapter)
@@ -58,6 +84,13 @@ def test_make_gdb_stops_in_kernel_main(build, chapter: str):
         assert re.search(r"^kernel_main(?: \+ \d+)? in section \.text", where, re.MULTILINE), (
             f"gdb does not place the CPU in kernel_main: {where.strip()}")
 
+        for round in (1, 2):
+            continue_then_interrupt(session, round)
+            session.sendline(b"bt")
+            expect(session, PROMPT, f"gdb's prompt after bt (round {round})")
+            assert re.search(rb"^#0 ", session.before, re.MULTILINE), (
+                f"bt after Ctrl-C shows no frame: {session.before.decode('latin-1').strip()}")
+
         session.sendline(b"kill")
         expect(session, rb"Kill the program being debugged\? \(y or n\) ", "gdb to ask before it kills")
         session.sendline(b"y")
@@ -65,6 +98,7 @@ def test_make_gdb_stops_in_kernel_main(build, chapter: str):
         expect(session, PROMPT, "gdb's prompt after kill")
         session.sendline(b"quit")
         expect(session, pexpect.EOF, "gdb and make gdb to end")
+        assert "qemu-system" not in shown(session), f"QEMU's messages reached gdb's terminal:\n{shown(session)}"
     finally:
         session.close(force=True)
     assert session.exitstatus == 0, f"make gdb exited with {session.exitstatus} after kill and quit"

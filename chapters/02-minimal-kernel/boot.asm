@@ -10,6 +10,8 @@
 MULTIBOOT2_BOOTLOADER_MAGIC equ 0x36d76289
 
 CPUID_EFLAGS_BIT         equ 1 << 21
+CPUID_FEATURES           equ 1
+CPUID_PAE_BIT            equ 1 << 6      ; in EDX of the features
 CPUID_EXTENDED_BASE      equ 0x80000000
 CPUID_EXTENDED_FEATURES  equ 0x80000001
 CPUID_LONG_MODE_BIT      equ 1 << 29     ; in EDX of the extended features
@@ -26,6 +28,11 @@ EFER_LONG_MODE_ENABLE    equ 1 << 8
 
 VGA_TEXT_BUFFER          equ 0xb8000
 WHITE_ON_RED             equ 0x4f
+
+COM1                     equ 0x3f8       ; write: the next byte to send
+COM1_LINE_STATUS         equ COM1 + 5
+TRANSMIT_HOLDING_EMPTY   equ 1 << 5      ; line status: it can take a byte
+SERIAL_MAX_STATUS_READS  equ 100000      ; as in early_serial.cpp
 
 section .bss
 ; Page tables must be 4 KiB aligned: the CPU keeps flags in the low 12 bits
@@ -55,6 +62,7 @@ gdt64:
 
 no_multiboot_message: db "Boot error: not loaded by a Multiboot2 loader", 0
 no_cpuid_message:     db "Boot error: this CPU has no CPUID instruction", 0
+no_pae_message:       db "Boot error: this CPU has no PAE, which long mode needs", 0
 no_long_mode_message: db "Boot error: this CPU has no 64-bit long mode", 0
 
 section .text
@@ -65,11 +73,16 @@ extern kernel_main
 extern halt_forever
 
 _start:
+    ; Multiboot2 leaves the direction flag undefined. String instructions
+    ; (boot_error's, and those the compiler emits for C++, which the System
+    ; V ABI lets assume DF=0) must step upwards through memory.
+    cld
     mov esp, stack_top
     mov [multiboot_info_address], ebx
 
     call check_multiboot
     call check_cpuid
+    call check_pae
     call check_long_mode
 
     call set_up_page_tables
@@ -98,6 +111,7 @@ check_cpuid:
     popfd
     pushfd
     pop eax
+.id_bit_read_back:
     push ecx                            ; restore the original EFLAGS
     popfd
     cmp eax, ecx
@@ -105,6 +119,17 @@ check_cpuid:
     ret
 .fail:
     mov esi, no_cpuid_message
+    jmp boot_error
+
+; The 64-bit page table format is PAE's, extended: no PAE, no long mode.
+check_pae:
+    mov eax, CPUID_FEATURES
+    cpuid
+    test edx, CPUID_PAE_BIT
+    jz .fail
+    ret
+.fail:
+    mov esi, no_pae_message
     jmp boot_error
 
 check_long_mode:
@@ -166,21 +191,57 @@ enable_long_mode:
     ret
 
 ; Shows the zero-terminated message at ESI in the top left corner of the
-; screen and halts. There is no way on from here, and halting (rather than
-; faulting into a reboot) leaves the message readable.
+; screen, sends it as a line to the serial port COM1, and halts. There is no
+; way on from here, and halting (rather than faulting into a reboot) leaves
+; the message readable. The serial copy reaches a test harness, and a
+; screen that UEFI left in a graphics mode, where 0xb8000 shows nothing.
 boot_error:
+    mov ebx, esi                        ; the message again, for the serial port
     mov edi, VGA_TEXT_BUFFER
     mov ah, WHITE_ON_RED
 .next_character:
     lodsb
     test al, al
-    jz .halt
+    jz .to_serial
     stosw                               ; character in AL, colour in AH
     jmp .next_character
+.to_serial:
+    mov esi, ebx
+.next_serial_character:
+    lodsb
+    test al, al
+    jz .end_of_line
+    call write_serial_byte
+    jmp .next_serial_character
+.end_of_line:
+    mov al, 13                          ; carriage return, then line feed
+    call write_serial_byte
+    mov al, 10
+    call write_serial_byte
 .halt:
     cli
     hlt
     jmp .halt
+
+; Sends the byte in AL to COM1 once the UART can take it. The firmware has
+; set the port up, if there is one. The wait is bounded, as in
+; early_serial.cpp: on a missing or stuck UART the text is lost, but the
+; message on the screen and the halt still come.
+write_serial_byte:
+    mov bl, al
+    mov ecx, SERIAL_MAX_STATUS_READS
+    mov dx, COM1_LINE_STATUS
+.wait:
+    in al, dx
+    test al, TRANSMIT_HOLDING_EMPTY
+    jnz .send
+    loop .wait
+    ret
+.send:
+    mov al, bl
+    mov dx, COM1
+    out dx, al
+    ret
 
 bits 64
 long_mode_start:

@@ -14,7 +14,9 @@
 //   any other pointer        0x and 16 hex digits, e.g. 0x00000000000b8000
 //                            (a function pointer: pass it as uintptr_t)
 //
-// Any other type (an enum, a struct) does not compile.
+// An unscoped enum converts to an integer by itself, so it shows as its
+// number (a member of `enum Kind { a, b }` as 0 or 1). Any other type (an
+// enum class, a struct) does not compile: give it a name to print instead.
 //
 // Between the braces, after a colon, an optional spec: {:[0][width][x]}
 //

@@ -3,9 +3,18 @@
 namespace {
 
 constexpr const char kOption[] = "tests=";
+constexpr size_t kOptionLength = sizeof(kOption) - 1;
 
 [[nodiscard]] bool ends_word(char character) {
     return character == '\0' || character == ' ';
+}
+
+[[nodiscard]] size_t word_length(const char* word) {
+    size_t length = 0;
+    while (!ends_word(word[length])) {
+        ++length;
+    }
+    return length;
 }
 
 // Whether the word at `word` starts with `prefix`.
@@ -16,18 +25,6 @@ constexpr const char kOption[] = "tests=";
         }
     }
     return true;
-}
-
-// The list after the option, or nullptr if no word of the command line
-// starts with it.
-[[nodiscard]] const char* find_list(const char* command_line) {
-    for (const char* word = command_line; *word != '\0'; ++word) {
-        const bool at_word_start = word == command_line || word[-1] == ' ';
-        if (at_word_start && starts_with(word, kOption)) {
-            return word + sizeof(kOption) - 1;
-        }
-    }
-    return nullptr;
 }
 
 }  // namespace
@@ -41,7 +38,42 @@ bool ListedName::is(const char* name) const {
     return name[length_] == '\0';
 }
 
-TestSelection::TestSelection(const char* command_line) : list_(find_list(command_line)) {}
+TestSelection::TestSelection(const char* command_line) {
+    for (const char* word = command_line; *word != '\0' && problem_ == nullptr;) {
+        if (*word == ' ') {
+            ++word;
+            continue;
+        }
+        const size_t length = word_length(word);
+        check_word(word, length);
+        word += length;
+    }
+    if (problem_ != nullptr) {
+        list_ = nullptr;
+    }
+}
+
+void TestSelection::check_word(const char* word, size_t length) {
+    if (!starts_with(word, kOption)) {
+        reject("unknown option", word, length);
+        return;
+    }
+    if (list_ != nullptr) {
+        reject("a second tests=", word, length);
+        return;
+    }
+    list_ = word + kOptionLength;
+    for_each_name([&](ListedName listed) {
+        if (listed.length() == 0 && problem_ == nullptr) {
+            reject("an empty test name in", word, length);
+        }
+    });
+}
+
+void TestSelection::reject(const char* problem, const char* word, size_t length) {
+    problem_ = problem;
+    offending_word_ = ListedName(word, length);
+}
 
 bool TestSelection::includes(const char* name) const {
     bool included = selects_all();

@@ -38,11 +38,25 @@ constinit Run run;
     return TestSelection(run.command_line).includes(test.name);
 }
 
-// A name in tests= that no test has is a typo, which must not pass as a
-// run of zero tests.
-[[nodiscard]] bool report_unknown_names(SerialConsole& serial) {
+void put_line_piece(SerialConsole& serial, ListedName piece) {
+    for (size_t i = 0; i < piece.length(); ++i) {
+        serial.put_char(piece.start()[i]);
+    }
+    serial.put_char('\n');
+}
+
+// A command line the selection cannot read, or a name in tests= that no
+// test has, is a mistake, which must not pass as a run of all tests or of
+// none.
+[[nodiscard]] bool report_selection_mistakes(SerialConsole& serial) {
+    const TestSelection selection(run.command_line);
+    if (selection.problem() != nullptr) {
+        format_to(serial, "# kernel command line: {}: ", selection.problem());
+        put_line_piece(serial, selection.offending_word());
+        return true;
+    }
     bool any_unknown = false;
-    TestSelection(run.command_line).for_each_name([&](ListedName listed) {
+    selection.for_each_name([&](ListedName listed) {
         for (const TestCase* test = __start_kernel_tests; test != __stop_kernel_tests; ++test) {
             if (listed.is(test->name)) {
                 return;
@@ -50,10 +64,7 @@ constinit Run run;
         }
         any_unknown = true;
         format_to(serial, "# tests=: no test is named ");
-        for (size_t i = 0; i < listed.length(); ++i) {
-            serial.put_char(listed.start()[i]);
-        }
-        serial.put_char('\n');
+        put_line_piece(serial, listed);
     });
     return any_unknown;
 }
@@ -131,7 +142,7 @@ void run_tests(const multiboot2::BootInformation& boot_information) {
     {
         LockedSerialConsole serial;
         format_to(*serial, "KTAP version 1\n");
-        if (report_unknown_names(*serial)) {
+        if (report_selection_mistakes(*serial)) {
             format_to(*serial, "1..0\n");
             run.all_passed = false;
             finish();

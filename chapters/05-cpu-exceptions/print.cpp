@@ -21,6 +21,14 @@ void set_text_color(ColorCode color) {
     screen->set_color(color);
 }
 
+bool screen_is_locked() {
+    if (!screen_lock.try_lock()) {
+        return true;
+    }
+    screen_lock.unlock();
+    return false;
+}
+
 VgaWriter& screen_for_panic() {
     // The lock is free unless the code that panicked holds it, for instance
     // when a panic strikes halfway through a print. Waiting for it then

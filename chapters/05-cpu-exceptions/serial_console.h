@@ -68,6 +68,10 @@ void serial_println(FormatString<TypeIdentity<Args>...> format, const Args&... a
     console->put_char('\n');
 }
 
+// Whether code holds the console's lock now: print.h's screen_is_locked()
+// says why an exception handler asks.
+[[nodiscard]] bool serial_console_is_locked();
+
 // For panic() alone: the console, whether or not its lock is free, for the
 // reason print.h's screen_for_panic() gives.
 [[nodiscard]] SerialConsole& serial_console_for_panic();

@@ -4,8 +4,9 @@
 // lets go. It needs no scheduler and no heap, which is why a kernel's
 // first lock looks like this.
 //
-// There is no <atomic> in a freestanding build, so it uses the compiler's
-// __atomic builtins. Acquire ordering on lock and release ordering on
+// The toolchain ships no C++ library, so there is no <atomic> (nor any other
+// C++ header) to include; the lock uses the compiler's __atomic builtins,
+// which std::atomic is built on. Acquire ordering on lock and release ordering on
 // unlock keep the memory accesses of the critical section inside it.
 //
 // Interrupts stay off for the whole of this kernel (GRUB starts it with

@@ -23,13 +23,20 @@ namespace {
 // int3 is how a debugger stops a program, and no error: say so and go on.
 // It is a trap, so the saved RIP already points past the one-byte int3,
 // and returning resumes with the next instruction.
+//
+// An int3 can stop code in the middle of a print, with the output's lock
+// held: waiting for it would wait forever, since the holder runs again only
+// when this handler returns. So the report goes only where no one is
+// printing.
 void report_breakpoint(ExceptionFrame& frame) {
-    {
+    if (!screen_is_locked()) {
         LockedScreen screen;
         write_short_exception_report(*screen, frame);
     }
-    LockedSerialConsole serial;
-    write_short_exception_report(*serial, frame);
+    if (!serial_console_is_locked()) {
+        LockedSerialConsole serial;
+        write_short_exception_report(*serial, frame);
+    }
 }
 
 // An array wrapped in a struct, so that a constexpr function can return it.

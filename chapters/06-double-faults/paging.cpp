@@ -34,6 +34,20 @@ PageTableEntry& page_directory_entry(uint64_t address) {
     return directory.entry_for(address, PageTableLevel::PageDirectory);
 }
 
+// Stores an entry that makes the CPU use other memory (a new table) only
+// after everything before it in the program is stored. The CPU's page walk
+// reads memory behind the compiler's back: as far as C++ can tell, nothing
+// reads the new table's entries, so the compiler may move their stores past
+// the store of the entry that points to the table, and the
+// walk of an access in between would find a half-filled table. The "memory"
+// clobber forbids moving any store across it, and the volatile store is made
+// once, whole and where it stands. (x86 itself keeps stores in program
+// order, SDM vol. 3, 9.2.2, so no fence instruction is needed.)
+void publish_entry(PageTableEntry& entry, PageTableEntry value) {
+    asm volatile("" : : : "memory");
+    *reinterpret_cast<volatile uint64_t*>(&entry) = value.bits();
+}
+
 // The tables that unmap_page splits 2 MiB pages into, and how many it used.
 constexpr size_t kSplitTables = 2;
 PageTable split_tables[kSplitTables];
@@ -64,7 +78,7 @@ void split_huge_page(PageTableEntry& directory_entry, PageTable& table) {
     // writable only if each entry on the way says so. Giving the directory
     // entry the huge page's rights leaves the result unchanged.
     const uint64_t rights = huge & page_bits(Present, Writable, UserAccessible);
-    directory_entry = PageTableEntry{reinterpret_cast<uint64_t>(&table) | rights};
+    publish_entry(directory_entry, PageTableEntry{reinterpret_cast<uint64_t>(&table) | rights});
 }
 
 // Removes the TLB's copy of the translation of address, whatever the size
@@ -94,8 +108,8 @@ void unmap_page(uint64_t address) {
         }
         split_huge_page(directory_entry, split_tables[split_tables_used++]);
     }
-    next_table(directory_entry, address).entry_for(address, PageTableLevel::PageTable) =
-        PageTableEntry{};
+    publish_entry(next_table(directory_entry, address).entry_for(address, PageTableLevel::PageTable),
+                  PageTableEntry{});
     // The TLB may still hold the translation that covered the page, 2 MiB
     // or 4 KiB; until it is gone, the CPU would go on using it.
     invalidate_tlb_entry(address);

@@ -53,6 +53,11 @@ void println(FormatString<TypeIdentity<Args>...> format, const Args&... args) {
 void clear_screen();
 void set_text_color(ColorCode color);
 
+// Whether code holds the screen's lock now. With one CPU and interrupts
+// off, only the code an exception handler interrupted can: the handler
+// must then not take the lock, which would never come free.
+[[nodiscard]] bool screen_is_locked();
+
 // For panic() alone: the writer, whether or not its lock is free (panic.cpp
 // explains why).
 [[nodiscard]] VgaWriter& screen_for_panic();

@@ -31,6 +31,14 @@ bool initialize_serial_console() {
 
 LockedSerialConsole::LockedSerialConsole() : guard_(console_lock), console_(console) {}
 
+bool serial_console_is_locked() {
+    if (!console_lock.try_lock()) {
+        return true;
+    }
+    console_lock.unlock();
+    return false;
+}
+
 SerialConsole& serial_console_for_panic() {
     [[maybe_unused]] const bool was_free = console_lock.try_lock();
     return console;

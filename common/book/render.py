@@ -4,12 +4,15 @@
     /usr/bin/python3 common/book/render.py [--output DIR]   (default: build/book)
 
 Each markdown file of book/ becomes one page: README.md the contents page,
-index.html, each chapter NN-name.md the page NN-name.html, and each page
-without a number (real-hardware.md) an appendix after the chapters. The
-pages are read in one line, contents first, and each links to the one
-before and after it; every page lists the chapters beside its text. Links between the
-markdown files become links between the pages (links.lua), and the book's
-images and the style sheet are copied beside the pages.
+index.html, each chapter NN-name.md the page NN-name.html, and each
+appendix (any other name.md) name.html. The pages are read in one line:
+contents, chapters, then the appendices in the order the contents page
+links to them. Each links to the one before and after it; every page lists
+the chapters and appendices beside its text. Links between the
+markdown files become links between the pages (links.lua), an image alone
+in its paragraph becomes a figure with a caption (figures.lua), and the
+book's images, its figures (drawn by figures.py into book/figures/) and the
+style sheet are copied beside the pages.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -41,6 +45,7 @@ class Page:
 
     @property
     def is_chapter(self) -> bool:
+        """A chapter or an appendix: every page but the contents."""
         return self.source.name != "README.md"
 
     @property
@@ -54,10 +59,14 @@ class Page:
 
 def pages_of(book: Path) -> list[Page]:
     """The contents page first, then the chapters in order, then the
-    appendices in order of their names."""
+    appendices: in the order of the contents page's first link to each,
+    those it does not link to last, by name."""
+    contents = book / "README.md"
     chapters = sorted(book.glob("[0-9][0-9]-*.md"))
-    appendices = sorted(set(book.glob("*.md")) - set(chapters) - {book / "README.md"})
-    return [Page(path) for path in [book / "README.md", *chapters, *appendices]]
+    linked = re.findall(r"\]\(([\w-]+\.md)\)", contents.read_text())
+    appendices = sorted(set(book.glob("*.md")) - set(chapters) - {contents},
+                        key=lambda path: (linked.index(path.name) if path.name in linked else len(linked), path.name))
+    return [Page(contents)] + [Page(path) for path in chapters + appendices]
 
 
 def link(page: Page) -> dict[str, str]:
@@ -89,6 +98,7 @@ def render_page(page: Page, pages: list[Page], output: Path, scratch: Path) -> N
         "--standalone", "--template", str(HERE / "template.html"),
         "--metadata-file", str(metadata_file),
         "--lua-filter", str(HERE / "links.lua"),
+        "--lua-filter", str(HERE / "figures.lua"),
         "--output", str(output / page.html_name),
     ]
     if page.is_chapter:
@@ -105,8 +115,9 @@ def render(book: Path, output: Path) -> None:
     with tempfile.TemporaryDirectory() as scratch, ThreadPoolExecutor(os.cpu_count()) as pool:
         list(pool.map(lambda page: render_page(page, pages, output, Path(scratch)), pages))
     shutil.copy(HERE / "style.css", output / "style.css")
-    if (book / "images").is_dir():
-        shutil.copytree(book / "images", output / "images", dirs_exist_ok=True)
+    for pictures in ("images", "figures"):
+        if (book / pictures).is_dir():
+            shutil.copytree(book / pictures, output / pictures, dirs_exist_ok=True)
 
 
 def main() -> None:

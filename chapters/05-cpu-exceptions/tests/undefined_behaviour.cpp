@@ -2,6 +2,8 @@
 // with UBSAN=1 only: each test must end in the sanitizer's report (a panic,
 // so not ok), which must name the line marked with the kind it reports.
 // The harness boots the kernel once per test (harness/test_ubsan.py).
+// Together the tests reach every handler of common/ubsan.cpp that this
+// kernel's code can reach.
 //
 // The inputs are volatile: the compiler must read them at run time, so it
 // can neither work the result out nor prove the check away.
@@ -14,19 +16,95 @@
 namespace {
 
 volatile int32_t largest_int32 = INT32_MAX;
+volatile int32_t smallest_int32 = INT32_MIN;
 volatile int32_t one = 1;
+volatile int32_t two = 2;
+volatile int32_t zero = 0;
+volatile int32_t minus_one = -1;
+volatile int32_t thirty_two = 32;
+volatile bool reached = true;
 
 uint32_t words[2] = {};
 volatile uintptr_t one_byte = 1;
+uint32_t* volatile no_word = nullptr;
 
 int32_t table[4] = {};
 volatile size_t past_the_end = 4;
+
+volatile uint8_t two_as_a_byte = 2;
+
+// 16 bytes below the top of the address space: 32 further wraps around.
+const uint8_t* volatile near_the_top = reinterpret_cast<const uint8_t*>(UINTPTR_MAX - 15);
+volatile size_t thirty_two_bytes = 32;
+
+const char* volatile no_text = nullptr;
+
+[[gnu::noinline, gnu::nonnull]] size_t length_of(const char* text) {
+    size_t length = 0;
+    while (text[length] != '\0') {
+        ++length;
+    }
+    return length;
+}
+
+[[gnu::noinline, gnu::returns_nonnull]] const char* text_or_null() {
+    return no_text;  // undefined behaviour: null return
+}
+
+enum class Answer : uint8_t { yes, no };
+volatile uint8_t neither_answer = 2;
+
+// GCC warns that control can reach the end of the function (clang does
+// not, since the switch names every enumerator): the warning is what keeps
+// a student from writing this, and the test needs it written. Both
+// compilers report the function's name as the place.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wreturn-type"
+[[gnu::noinline]] int32_t answer_as_number(Answer answer) {  // undefined behaviour: missing return
+    switch (answer) {
+        case Answer::yes:
+            return 1;
+        case Answer::no:
+            return 0;
+    }
+}
+#pragma GCC diagnostic pop
 
 }  // namespace
 
 KERNEL_TEST(signed_integer_overflow_is_reported) {
     const int32_t sum = largest_int32 + one;  // undefined behaviour: signed integer overflow
     EXPECT_EQ(sum, INT32_MIN);
+}
+
+KERNEL_TEST(subtraction_overflow_is_reported) {
+    const int32_t difference = smallest_int32 - one;  // undefined behaviour: signed integer overflow
+    EXPECT_EQ(difference, INT32_MAX);
+}
+
+KERNEL_TEST(multiplication_overflow_is_reported) {
+    const int32_t product = largest_int32 * two;  // undefined behaviour: signed integer overflow
+    EXPECT_EQ(product, -2);
+}
+
+KERNEL_TEST(negation_overflow_is_reported) {
+    const int32_t negated = -smallest_int32;  // undefined behaviour: signed integer overflow
+    EXPECT_EQ(negated, INT32_MIN);
+}
+
+KERNEL_TEST(division_overflow_is_reported) {
+    const int32_t quotient = smallest_int32 / minus_one;  // undefined behaviour: signed integer overflow
+    EXPECT_EQ(quotient, INT32_MIN);
+}
+
+KERNEL_TEST(division_by_zero_is_reported) {
+    const int32_t quotient = one / zero;  // undefined behaviour: division by zero
+    EXPECT_EQ(quotient, 0);
+}
+
+KERNEL_TEST(shift_out_of_bounds_is_reported) {
+    const int32_t shifted = one << thirty_two;  // undefined behaviour: shift out of bounds
+    EXPECT_EQ(shifted, 1);
 }
 
 KERNEL_TEST(misaligned_access_is_reported) {
@@ -36,7 +114,53 @@ KERNEL_TEST(misaligned_access_is_reported) {
     EXPECT_EQ(value, 0u);
 }
 
+KERNEL_TEST(null_pointer_is_reported) {
+    const uint32_t value = *no_word;  // undefined behaviour: null pointer
+    EXPECT_EQ(value, 0u);
+}
+
 KERNEL_TEST(out_of_bounds_index_is_reported) {
     const int32_t entry = table[past_the_end];  // undefined behaviour: index out of bounds
     EXPECT_EQ(entry, 0);
+}
+
+KERNEL_TEST(invalid_bool_is_reported) {
+    const auto* flag = reinterpret_cast<const volatile bool*>(&two_as_a_byte);
+    const bool value = *flag;  // undefined behaviour: invalid value
+    EXPECT_TRUE(value);
+}
+
+KERNEL_TEST(pointer_overflow_is_reported) {
+    const uint8_t* past = near_the_top + thirty_two_bytes;  // undefined behaviour: pointer overflow
+    EXPECT_TRUE(past != nullptr);
+}
+
+KERNEL_TEST(unreachable_code_is_reported) {
+    if (reached) {
+        __builtin_unreachable();  // undefined behaviour: unreachable code reached
+    }
+}
+
+KERNEL_TEST(invalid_builtin_argument_is_reported) {
+    const int32_t leading_zeros = __builtin_clz(static_cast<uint32_t>(zero));  // undefined behaviour: invalid builtin argument
+    EXPECT_EQ(leading_zeros, 32);
+}
+
+KERNEL_TEST(non_positive_array_bound_is_reported) {
+    uint8_t bytes[minus_one];  // undefined behaviour: non-positive array bound
+    EXPECT_EQ(sizeof(bytes), 0u);
+}
+
+KERNEL_TEST(null_argument_is_reported) {
+    const size_t length = length_of(no_text);  // undefined behaviour: null argument
+    EXPECT_EQ(length, 0u);
+}
+
+KERNEL_TEST(null_return_is_reported) {
+    const char* volatile text = text_or_null();
+    EXPECT_TRUE(text != nullptr);
+}
+
+KERNEL_TEST(missing_return_is_reported) {
+    EXPECT_EQ(answer_as_number(static_cast<Answer>(neither_answer)), 2);
 }

@@ -15,7 +15,16 @@ template <typename... Args>
     return sink;
 }
 
+// Unscoped enums, with and without a fixed underlying type.
+enum PlainNumber { kPlainFour = 4, kPlainFifteen = 15 };
+enum SmallNumber : uint8_t { kSmallFourteen = 14 };
+
 }  // namespace
+
+KERNEL_TEST(format_unscoped_enum_as_integer) {
+    EXPECT_EQ(formatted("{} {:x}", kPlainFour, kPlainFifteen).text(), "4 0xf");
+    EXPECT_EQ(formatted("{:3}", kSmallFourteen).text(), " 14");
+}
 
 KERNEL_TEST(format_int64_extremes) {
     EXPECT_EQ(formatted("{}", INT64_MIN).text(), "-9223372036854775808");

@@ -34,7 +34,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The harness's modules, one folder up, import each other by plain name.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from build import Builder  # noqa: E402
 from chapters import REPOSITORY, all_chapters  # noqa: E402

@@ -1,7 +1,7 @@
 """Instructors' grading: a checkout's chapters get points from the tests.
 
     make grade [REPO=path/to/student/clone]
-    /usr/bin/python3 harness/grade.py --repo PATH [--points FILE] [--json FILE]
+    /usr/bin/python3 harness/tools/grade.py --repo PATH [--points FILE] [--json FILE]
         [--chapters 02,03] [--chapter-timeout SECONDS] [--keep]
 
 The checkout is never touched. It is copied, without its build/ and .git,
@@ -10,8 +10,8 @@ replaced by this repository's: the tests are the instructors', and a test
 that a student changed cannot grade itself. Everything else (the chapters,
 common/, the Makefiles) is the student's.
 
-Each chapter's test module (harness/test_NN_*.py) runs in a pytest of its
-own that writes JUnit XML. Every boot has its time limit in the harness; the
+Each chapter's test modules (harness/test_NN_*.py, or those the points file
+names) run in a pytest of their own that writes JUnit XML. Every boot has its time limit in the harness; the
 chapter as a whole has one more (--chapter-timeout), so that a build or a
 kernel that stalls in a way no boot's limit catches costs that chapter its
 points, and grading goes on with the next.
@@ -34,13 +34,14 @@ import signal
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 import tomllib
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from pathlib import Path
 
-HARNESS = Path(__file__).resolve().parent
+HARNESS = Path(__file__).resolve().parent.parent
 REPOSITORY = HARNESS.parent
 DEFAULT_POINTS = HARNESS / "points.toml"
 DEFAULT_JSON = REPOSITORY / "build" / "grade.json"
@@ -49,6 +50,7 @@ DEFAULT_JSON = REPOSITORY / "build" / "grade.json"
 DEFAULT_CHAPTER_TIMEOUT = 300.0
 STOP_GRACE_SECONDS = 5.0  # after SIGTERM, before SIGKILL
 MESSAGE_WIDTH = 110
+MESSAGE_LINES = 3  # of a failed test's reason in the table; the JSON has it whole
 
 
 # --- the points file ----------------------------------------------------------
@@ -63,6 +65,7 @@ class ChapterPoints:
     name: str  # as written in the file: "03-vga-text" or "03"
     points: float
     patterns: dict[str, float]  # in the order written
+    modules: tuple[str, ...] = ()  # the test modules that grade it; () for harness/test_NN_*.py
 
     @property
     def number(self) -> str:
@@ -84,9 +87,13 @@ def load_points(path: Path) -> list[ChapterPoints]:
             raise PointsFileError(f"{where}: a chapter is named by its directory (03-vga-text) or number (03)")
         points = entry.get("points")
         patterns = entry.get("tests", {})
-        unknown = set(entry) - {"points", "tests"}
+        modules = entry.get("modules", [])
+        unknown = set(entry) - {"points", "tests", "modules"}
         if unknown:
-            raise PointsFileError(f"{where}: unknown keys {sorted(unknown)}; a chapter has points and tests")
+            raise PointsFileError(f"{where}: unknown keys {sorted(unknown)}; a chapter has points, tests "
+                                  "and modules")
+        if not isinstance(modules, list) or not all(isinstance(m, str) and m.endswith(".py") for m in modules):
+            raise PointsFileError(f"{where}: modules must be a list of test module file names")
         if not _is_points(points):
             raise PointsFileError(f"{where}: points must be a number of at least 0, not {points!r}")
         if not isinstance(patterns, dict) or not all(_is_points(p) for p in patterns.values()):
@@ -94,7 +101,8 @@ def load_points(path: Path) -> list[ChapterPoints]:
         if sum(patterns.values()) > points:
             raise PointsFileError(f"{where}: its patterns have {sum(patterns.values())} points, "
                                   f"more than the chapter's {points}")
-        result.append(ChapterPoints(name, float(points), {p: float(v) for p, v in patterns.items()}))
+        result.append(ChapterPoints(name, float(points), {p: float(v) for p, v in patterns.items()},
+                                    tuple(modules)))
     numbers = [chapter.number for chapter in result]
     if len(set(numbers)) != len(numbers):
         raise PointsFileError(f"{path}: a chapter is listed twice")
@@ -126,13 +134,17 @@ class ChapterRun:
     problem: str  # why the run gave no results or was cut short; "" if it ran to the end
 
 
-def read_junit(path: Path) -> list[Outcome]:
+def read_junit(path: Path, qualified: bool = False) -> list[Outcome]:
     """Each test's outcome. A test that failed in one phase and passed in
-    another (a teardown error) failed; a skipped test earns nothing either."""
+    another (a teardown error) failed; a skipped test earns nothing either.
+    `qualified` names each test after its module too (test_ubsan::test_x),
+    for a chapter graded by several modules, whose names may repeat."""
     passed: dict[str, bool] = {}
     messages: dict[str, str] = {}
     for case in ElementTree.parse(path).iter("testcase"):
         name = case.get("name", "")
+        if qualified:
+            name = f"{case.get('classname', '').rsplit('.', 1)[-1]}::{name}"
         bad = [child for child in case if child.tag in ("failure", "error", "skipped")]
         passed[name] = passed.get(name, True) and not bad
         if bad and name not in messages:
@@ -159,12 +171,13 @@ def stop(process: subprocess.Popen) -> None:
             continue
 
 
-def run_chapter(checkout: Path, module: Path, results: Path, timeout: float) -> ChapterRun:
-    """Runs one test module of the copy under pytest, with a time limit."""
-    junit = results / f"{module.stem}.xml"
-    log = results / f"{module.stem}.log"
-    command = [sys.executable, "-m", "pytest", f"harness/{module.name}", "-n", "auto", "-q",
-               f"--junitxml={junit}"]
+def run_chapter(checkout: Path, name: str, modules: list[Path], results: Path, timeout: float) -> ChapterRun:
+    """Runs a chapter's test modules in the copy under pytest, with a time
+    limit."""
+    junit = results / f"{name}.xml"
+    log = results / f"{name}.log"
+    command = [sys.executable, "-m", "pytest", *(f"harness/{module.name}" for module in modules),
+               "-n", "auto", "-q", f"--junitxml={junit}"]
     with log.open("w") as output:
         process = subprocess.Popen(command, cwd=checkout, stdout=output, stderr=subprocess.STDOUT,
                                    start_new_session=True)
@@ -176,7 +189,7 @@ def run_chapter(checkout: Path, module: Path, results: Path, timeout: float) -> 
         except BaseException:  # Ctrl-C: the run is in a session of its own and did not get it
             stop(process)
             raise
-    outcomes = read_junit(junit) if junit.exists() else []
+    outcomes = read_junit(junit, qualified=len(modules) > 1) if junit.exists() else []
     # 0: all passed, 1: some failed; anything else means pytest could not run the tests.
     if status in (0, 1) and outcomes:
         return ChapterRun(outcomes, "")
@@ -218,7 +231,9 @@ def grade_chapter(chapter: ChapterPoints, run: ChapterRun) -> ChapterGrade:
     rest: list[Outcome] = []
     regexes = [pattern_regex(pattern) for pattern in chapter.patterns]
     for outcome in run.outcomes:
-        index = next((i for i, regex in enumerate(regexes) if regex.fullmatch(outcome.name)), None)
+        index = next((i for i, (pattern, regex) in enumerate(zip(chapter.patterns, regexes))
+                      if regex.fullmatch(outcome.name if "::" in pattern else outcome.name.split("::")[-1])),
+                     None)
         (rest if index is None else groups[index][2]).append(outcome)
     groups.append(("the tests no pattern matches", chapter.points - sum(chapter.patterns.values()), rest))
 
@@ -238,6 +253,14 @@ def points_column(earned: float, possible: float) -> str:
     return f"{earned:7.2f} / {possible:6.2f}"
 
 
+def wrap_message(message: str) -> list[str]:
+    """A failed test's reason in at most MESSAGE_LINES lines of
+    MESSAGE_WIDTH, broken between words only (a path or a long name stays
+    whole, on a line of its own)."""
+    return textwrap.wrap(message, MESSAGE_WIDTH, max_lines=MESSAGE_LINES, placeholder=" [...]",
+                         break_long_words=False, break_on_hyphens=False)
+
+
 def print_table(grades: list[ChapterGrade], repository: Path) -> None:
     print(f"Grades of {repository}\n")
     for grade in grades:
@@ -248,8 +271,8 @@ def print_table(grades: list[ChapterGrade], repository: Path) -> None:
         for test in grade.tests:
             mark = "pass" if test.outcome.passed else "FAIL"
             print(f"  {mark}  {test.outcome.name:<{width - 8}}{points_column(test.earned, test.possible)}")
-            if test.outcome.message:
-                print(f"        {test.outcome.message[:MESSAGE_WIDTH]}")
+            for line in wrap_message(test.outcome.message):
+                print(f"        {line}")
         print()
     width = max(len(grade.chapter.name) for grade in grades) + 4
     print(f"{'chapter':<{width}}{'points':>16}")
@@ -298,12 +321,20 @@ def copy_checkout(repository: Path, destination: Path) -> None:
                     ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
 
 
-def module_of(number: str) -> Path:
-    modules = sorted(HARNESS.glob(f"test_{number}_*.py"))
-    if len(modules) != 1:
-        raise PointsFileError(f"chapter {number}: expected one test module harness/test_{number}_*.py, "
-                              f"found {[m.name for m in modules]}")
-    return modules[0]
+def modules_of(chapter: ChapterPoints) -> list[Path]:
+    """The test modules that grade a chapter: those the points file names,
+    or else harness/test_NN_*.py."""
+    if chapter.modules:
+        modules = [HARNESS / name for name in chapter.modules]
+        missing = [module.name for module in modules if not module.is_file()]
+        if missing:
+            raise PointsFileError(f"chapter {chapter.name}: no test module harness/{', harness/'.join(missing)}")
+        return modules
+    modules = sorted(HARNESS.glob(f"test_{chapter.number}_*.py"))
+    if not modules:
+        raise PointsFileError(f"chapter {chapter.name}: no test module harness/test_{chapter.number}_*.py; "
+                              "name its modules in the points file")
+    return modules
 
 
 def select_chapters(chapters: list[ChapterPoints], wanted: str | None) -> list[ChapterPoints]:
@@ -330,7 +361,7 @@ def grade_checkout(repository: Path, chapters: list[ChapterPoints], timeout: flo
     for chapter in chapters:
         print(f"grading {chapter.name} ...", end=" ", file=sys.stderr, flush=True)
         started = time.monotonic()
-        run = run_chapter(checkout, module_of(chapter.number), results, timeout)
+        run = run_chapter(checkout, chapter.name, modules_of(chapter), results, timeout)
         grades.append(grade_chapter(chapter, run))
         print(f"{time.monotonic() - started:.1f} s", file=sys.stderr)
     return grades
@@ -355,7 +386,7 @@ def main() -> int:
     try:
         chapters = select_chapters(load_points(arguments.points), arguments.chapters)
         for chapter in chapters:
-            module_of(chapter.number)
+            modules_of(chapter)
     except PointsFileError as error:
         parser.error(str(error))
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The harness's modules, one folder up, import each other by plain name.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from chapters import BUILD, REPOSITORY, all_chapters  # noqa: E402
 from machine import Machine  # noqa: E402

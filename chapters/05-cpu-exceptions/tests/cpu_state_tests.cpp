@@ -1,0 +1,243 @@
+// Tests that read back the state the chapter sets up in the CPU, rather
+// than judge it by its visible effects: the IDT as the CPU finds it through
+// IDTR, the registers as an exception gives them back, the frame of a real
+// double fault. A mistake in a gate, a stub or the breakpoint handler that
+// happens to print the right report still fails here.
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "exceptions.h"
+#include "expect_exception.h"
+#include "idt.h"
+#include "kernel_test.h"
+#include "print.h"
+#include "serial_console.h"
+
+// The assembly half, tests/known_registers.asm.
+extern "C" {
+
+struct RegisterSnapshot {
+    uint64_t general[15];  // rax, rbx, rcx, rdx, rsi, rdi, rbp, r8-r15
+    uint64_t rsp_before;
+    uint64_t rsp_after;
+    uint64_t rflags_before;
+    uint64_t rflags_after;
+};
+
+extern const uint64_t known_register_values[15];
+extern RegisterSnapshot register_snapshot;
+extern uint64_t rsp_at_unmapped_write;
+extern void (*const software_interrupts[kExceptionVectorCount])();
+// Labels: only their addresses mean something.
+extern const uint64_t exception_entry_points[kExceptionVectorCount];  // exception_entry.asm
+extern const uint8_t invalid_opcode_with_known_registers_resume[];
+extern const uint8_t page_fault_with_known_registers_resume[];
+extern const uint8_t general_protection_with_known_registers_resume[];
+extern const uint8_t write_unmapped_page_access[];
+
+void int3_with_known_registers();
+void invalid_opcode_with_known_registers();
+void page_fault_with_known_registers();
+void general_protection_with_known_registers();
+void write_unmapped_page();
+
+}  // extern "C"
+
+namespace {
+
+constexpr const char* kRegisterNames[15] = {"rax", "rbx", "rcx", "rdx", "rsi",
+                                            "rdi", "rbp", "r8",  "r9",  "r10",
+                                            "r11", "r12", "r13", "r14", "r15"};
+constexpr uint64_t kUnmappedAddress = 0x4000'0000;  // as in known_registers.asm
+
+// What sidt stores: the IDT the CPU uses now, whatever the kernel's
+// variables say.
+struct [[gnu::packed]] IdtRegister {
+    uint16_t limit;
+    uint64_t base;
+};
+
+IdtRegister stored_idtr() {
+    IdtRegister idtr;
+    asm volatile("sidt %0" : "=m"(idtr));
+    return idtr;
+}
+
+GateDescriptor* loaded_gates() {
+    return reinterpret_cast<GateDescriptor*>(stored_idtr().base);
+}
+
+uint16_t code_segment() {
+    uint16_t selector;
+    asm volatile("mov %%cs, %0" : "=r"(selector));
+    return selector;
+}
+
+uint16_t stack_segment() {
+    uint16_t selector;
+    asm volatile("mov %%ss, %0" : "=r"(selector));
+    return selector;
+}
+
+// Every field of the gate of an exception vector, as a 64-bit interrupt
+// gate that only the kernel may reach, on the current stack, leading to
+// the vector's entry stub.
+bool exception_gate_is_right(const GateDescriptor& gate, uint8_t vector) {
+    bool right = EXPECT_EQ(gate.attributes & GateDescriptor::kPresent, GateDescriptor::kPresent);
+    right &= EXPECT_EQ(gate.attributes & 0xf, static_cast<uint8_t>(GateType::Interrupt));
+    right &= EXPECT_EQ(gate.attributes & 0x10, 0);  // always zero in a gate
+    right &= EXPECT_EQ(gate.attributes >> 5 & 0b11, static_cast<uint8_t>(PrivilegeLevel::Kernel));
+    right &= EXPECT_EQ(gate.segment_selector, code_segment());
+    right &= EXPECT_EQ(gate.interrupt_stack, static_cast<uint8_t>(InterruptStack::Current));
+    right &= EXPECT_EQ(gate.handler(), exception_entry_points[vector]);
+    right &= EXPECT_EQ(gate.reserved, 0u);
+    return right;
+}
+
+// Runs `raise` and compares what it wrote down with what it loaded.
+void expect_registers_preserved(void (*raise)()) {
+    register_snapshot = RegisterSnapshot{};
+    raise();
+    for (size_t i = 0; i < 15; ++i) {
+        if (!EXPECT_EQ(register_snapshot.general[i], known_register_values[i])) {
+            serial_println("{} was not given back", kRegisterNames[i]);
+        }
+    }
+    EXPECT_EQ(register_snapshot.rsp_after, register_snapshot.rsp_before);
+    EXPECT_EQ(register_snapshot.rflags_after, register_snapshot.rflags_before);
+}
+
+// Where the handler of a fault that a test resumes sends the CPU: the
+// fault would otherwise happen again, forever.
+constinit uint64_t resume_address = 0;
+constinit uint64_t resumed_vector = 0;
+
+void resume_after_fault(ExceptionFrame& frame) {
+    resumed_vector = frame.vector;
+    frame.rip = resume_address;
+}
+
+void expect_registers_preserved_across_fault(ExceptionVector vector, void (*raise)(),
+                                             const uint8_t* resume) {
+    resume_address = reinterpret_cast<uint64_t>(resume);
+    resumed_vector = UINT64_MAX;
+    const ExceptionHandler previous = set_exception_handler(vector, resume_after_fault);
+    expect_registers_preserved(raise);
+    set_exception_handler(vector, previous);
+    EXPECT_EQ(resumed_vector, static_cast<uint8_t>(vector));
+}
+
+// What the handler of a software interrupt found.
+constinit ExceptionFrame interrupt_frame{};
+
+void record_interrupt(ExceptionFrame& frame) {
+    interrupt_frame = frame;
+}
+
+}  // namespace
+
+KERNEL_TEST(cpu_state_idt_register_points_at_a_full_table) {
+    EXPECT_EQ(stored_idtr().limit, sizeof(InterruptDescriptorTable) - 1);
+}
+
+KERNEL_TEST(cpu_state_every_exception_gate_is_an_interrupt_gate_to_its_stub) {
+    const GateDescriptor* gates = loaded_gates();
+    for (uint8_t vector = 0; vector < kExceptionVectorCount; ++vector) {
+        if (!exception_gate_is_right(gates[vector], vector)) {
+            serial_println("the gate of vector {} is wrong", vector);
+        }
+    }
+}
+
+KERNEL_TEST(cpu_state_gates_past_the_exceptions_are_not_present) {
+    const GateDescriptor* gates = loaded_gates();
+    for (size_t vector = kExceptionVectorCount; vector < InterruptDescriptorTable::kVectorCount;
+         ++vector) {
+        if (!EXPECT_EQ(gates[vector].attributes & GateDescriptor::kPresent, 0)) {
+            serial_println("vector {} has a gate", vector);
+        }
+    }
+}
+
+// The gate of vector N leads to a stub that says it is vector N, and that
+// pushes an error code of 0 for `int N`, which pushes none even on the
+// vectors whose exceptions do.
+KERNEL_TEST(cpu_state_every_vector_reaches_its_own_handler) {
+    for (uint8_t vector = 0; vector < kExceptionVectorCount; ++vector) {
+        const auto exception = static_cast<ExceptionVector>(vector);
+        interrupt_frame = ExceptionFrame{};
+        interrupt_frame.vector = UINT64_MAX;
+        const ExceptionHandler previous = set_exception_handler(exception, record_interrupt);
+        software_interrupts[vector]();
+        set_exception_handler(exception, previous);
+        const uint64_t after_int = reinterpret_cast<uint64_t>(software_interrupts[vector]) + 2;
+        bool right = EXPECT_EQ(interrupt_frame.vector, vector);
+        right &= EXPECT_EQ(interrupt_frame.error_code, 0u);
+        right &= EXPECT_EQ(interrupt_frame.rip, after_int);
+        if (!right) {
+            serial_println("int {} went wrong", vector);
+        }
+    }
+}
+
+KERNEL_TEST(cpu_state_breakpoint_preserves_every_register) {
+    expect_registers_preserved(int3_with_known_registers);
+}
+
+KERNEL_TEST(cpu_state_resumed_invalid_opcode_preserves_every_register) {
+    expect_registers_preserved_across_fault(ExceptionVector::InvalidOpcode,
+                                            invalid_opcode_with_known_registers,
+                                            invalid_opcode_with_known_registers_resume);
+}
+
+KERNEL_TEST(cpu_state_resumed_page_fault_preserves_every_register) {
+    expect_registers_preserved_across_fault(ExceptionVector::PageFault,
+                                            page_fault_with_known_registers,
+                                            page_fault_with_known_registers_resume);
+}
+
+KERNEL_TEST(cpu_state_resumed_general_protection_preserves_every_register) {
+    expect_registers_preserved_across_fault(ExceptionVector::GeneralProtection,
+                                            general_protection_with_known_registers,
+                                            general_protection_with_known_registers_resume);
+}
+
+// A breakpoint inside code that prints, with the lock of the output held:
+// the handler must not wait for a lock that the code it interrupted holds,
+// which on one CPU would be forever.
+KERNEL_TEST(cpu_state_breakpoint_while_the_screen_is_locked_returns) {
+    LockedScreen screen;
+    asm volatile("int3");
+}
+
+KERNEL_TEST(cpu_state_breakpoint_while_the_serial_console_is_locked_returns) {
+    LockedSerialConsole serial;
+    asm volatile("int3");
+}
+
+// A real double fault: a page fault whose gate is not present. Delivering
+// it raises #NP (segment not present), and a contributory exception while
+// delivering a page fault is a double fault (SDM vol. 3, table 6-5). The
+// double fault's error code is always 0; its frame is the one the CPU
+// pushed for the page fault's instruction. (The SDM leaves the saved RIP of
+// a double fault undefined; QEMU, like real CPUs, gives the faulting one.)
+// A stub that mistakes whether the CPU pushed an error code shifts every
+// field of this frame by 8 bytes.
+KERNEL_TEST(cpu_state_double_fault_frame_is_the_faulting_instructions) {
+    GateDescriptor& page_fault_gate = loaded_gates()[static_cast<uint8_t>(ExceptionVector::PageFault)];
+    const GateDescriptor kept = page_fault_gate;
+    page_fault_gate = GateDescriptor{};
+    const CaughtException caught =
+        run_expecting_exception(ExceptionVector::DoubleFault, write_unmapped_page);
+    page_fault_gate = kept;
+
+    EXPECT_TRUE(caught.raised);
+    EXPECT_EQ(caught.frame.vector, static_cast<uint8_t>(ExceptionVector::DoubleFault));
+    EXPECT_EQ(caught.frame.error_code, 0u);
+    EXPECT_EQ(caught.frame.rip, reinterpret_cast<uint64_t>(write_unmapped_page_access));
+    EXPECT_EQ(caught.frame.cs, code_segment());
+    EXPECT_EQ(caught.frame.rsp, rsp_at_unmapped_write);
+    EXPECT_EQ(caught.frame.ss, stack_segment());
+    EXPECT_EQ(caught.cr2, kUnmappedAddress);
+}

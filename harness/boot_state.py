@@ -1,0 +1,127 @@
+"""What the boot code (boot.asm, chapters 02-06) leaves in the machine, read
+back from the machine itself rather than judged by its visible effects.
+
+A kernel can print "Hello World!" with page tables that map too little, the
+wrong way or with the wrong rights, or with a stack pointer that is not in
+its stack: each works until the day it does not. These functions read the
+page tables from guest memory and the control registers from QEMU's
+monitor, and list every way they differ from what chapter 2 promises:
+
+- PML4[0] -> PDPT[0] -> one page directory of 512 huge pages, which map the
+  first 1 GiB onto itself (virtual = physical), present and writable, and
+  nothing else mapped;
+- CR0.PE and CR0.PG, CR4.PAE, EFER.LME and EFER.LMA set, CR3 = the PML4;
+- the stack pointer inside the boot stack, stack_bottom to stack_top.
+
+Each returns a list of problems in words; empty means as promised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from machine import Machine
+from registers import Registers
+
+ENTRIES_PER_TABLE = 512
+ENTRY_SIZE = 8
+TABLE_SIZE = ENTRIES_PER_TABLE * ENTRY_SIZE
+HUGE_PAGE_SIZE = 2 * 1024 * 1024
+
+PRESENT = 1 << 0
+WRITABLE = 1 << 1
+USER = 1 << 2
+WRITE_THROUGH = 1 << 3
+CACHE_DISABLE = 1 << 4
+ACCESSED = 1 << 5
+DIRTY = 1 << 6
+HUGE = 1 << 7
+NO_EXECUTE = 1 << 63
+# Bits 12-51 of an entry hold the physical address of a table or a page.
+ADDRESS_MASK = ((1 << 52) - 1) & ~0xFFF
+# The CPU sets these as it uses an entry: they say nothing about the boot code.
+SET_BY_THE_CPU = ACCESSED | DIRTY
+
+_FLAG_NAMES = [(PRESENT, "present"), (WRITABLE, "writable"), (USER, "user"),
+               (WRITE_THROUGH, "write-through"), (CACHE_DISABLE, "cache-disable"),
+               (HUGE, "huge"), (NO_EXECUTE, "no-execute")]
+
+CR0_PROTECTED_MODE = 1 << 0
+CR0_PAGING = 1 << 31
+CR4_PAE = 1 << 5
+EFER_LONG_MODE_ENABLE = 1 << 8
+EFER_LONG_MODE_ACTIVE = 1 << 10
+
+
+def describe_flags(entry: int) -> str:
+    names = [name for bit, name in _FLAG_NAMES if entry & bit]
+    return "+".join(names) or "none"
+
+
+@dataclass(frozen=True)
+class PageTables:
+    """The three tables boot.asm fills, as 512 entries each, and where they are."""
+    pml4_address: int
+    pdpt_address: int
+    page_directory_address: int
+    pml4: list[int]
+    pdpt: list[int]
+    page_directory: list[int]
+
+
+def _entries(data: bytes) -> list[int]:
+    return [int.from_bytes(data[i:i + ENTRY_SIZE], "little") for i in range(0, TABLE_SIZE, ENTRY_SIZE)]
+
+
+def read_page_tables(machine: Machine) -> PageTables:
+    """Reads boot.asm's tables from guest memory, found by their symbols."""
+    addresses = [machine.symbol(name).value for name in ("pml4", "pdpt", "page_directory")]
+    tables = [_entries(machine.read_memory(address, TABLE_SIZE)) for address in addresses]
+    return PageTables(*addresses, *tables)
+
+
+def _entry_problem(table: str, index: int, entry: int, expected: int) -> str | None:
+    if entry & ~SET_BY_THE_CPU == expected:
+        return None
+    if expected == 0:
+        return f"{table}[{index}] = {entry:#x} ({describe_flags(entry)}): should be empty"
+    return (f"{table}[{index}] = {entry:#x} ({describe_flags(entry)}, to {entry & ADDRESS_MASK:#x}): "
+            f"should be {expected:#x} ({describe_flags(expected)}, to {expected & ADDRESS_MASK:#x})")
+
+
+def identity_map_problems(tables: PageTables) -> list[str]:
+    """Every entry of the three tables against the lesson's identity map."""
+    expected_pml4 = [tables.pdpt_address | PRESENT | WRITABLE] + [0] * (ENTRIES_PER_TABLE - 1)
+    expected_pdpt = [tables.page_directory_address | PRESENT | WRITABLE] + [0] * (ENTRIES_PER_TABLE - 1)
+    expected_directory = [index * HUGE_PAGE_SIZE | PRESENT | WRITABLE | HUGE for index in range(ENTRIES_PER_TABLE)]
+    problems = []
+    for name, entries, expected in (("PML4", tables.pml4, expected_pml4),
+                                    ("PDPT", tables.pdpt, expected_pdpt),
+                                    ("page directory", tables.page_directory, expected_directory)):
+        problems += [problem for index, (entry, want) in enumerate(zip(entries, expected))
+                     if (problem := _entry_problem(name, index, entry, want)) is not None]
+    return problems
+
+
+def control_register_problems(registers: Registers, pml4_address: int) -> list[str]:
+    """The bits that make the CPU run in long mode with boot.asm's tables."""
+    wanted = [("CR0", CR0_PROTECTED_MODE, "CR0.PE (protected mode)"),
+              ("CR0", CR0_PAGING, "CR0.PG (paging)"),
+              ("CR4", CR4_PAE, "CR4.PAE (the 64-bit page table format)"),
+              ("EFER", EFER_LONG_MODE_ENABLE, "EFER.LME (long mode enabled)"),
+              ("EFER", EFER_LONG_MODE_ACTIVE, "EFER.LMA (long mode active)")]
+    problems = [f"{description} is clear ({register}={registers[register]:#x})"
+                for register, bit, description in wanted if not registers[register] & bit]
+    cr3_table = registers["CR3"] & ADDRESS_MASK
+    if cr3_table != pml4_address:
+        problems.append(f"CR3 points to {cr3_table:#x}, not to boot.asm's PML4 at {pml4_address:#x}")
+    return problems
+
+
+def stack_problems(machine: Machine, registers: Registers) -> list[str]:
+    """The stack pointer lies inside the stack boot.asm reserved."""
+    bottom, top = machine.symbol("stack_bottom").value, machine.symbol("stack_top").value
+    if bottom < registers.rsp <= top:
+        return []
+    where = "below stack_bottom" if registers.rsp <= bottom else "above stack_top"
+    return [f"RSP={registers.rsp:#x} is {where}: the stack is {bottom:#x}-{top:#x}"]

@@ -1,0 +1,263 @@
+"""What happened in a boot that did not do what its test waited for.
+
+Machine gathers the Evidence of a boot (what it printed, its screen and
+registers, QEMU's interrupt log and exit status, the limit that stopped
+it); `diagnose` turns it into one verdict with a summary, a hint and the
+details, and does nothing else: no QEMU, no files, so that every verdict
+can be read here in one place, and tried on evidence made by hand.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import interrupt_log
+from boot_limits import LimitReached
+from elf import ElfFile
+from registers import Registers
+from verdict import KernelFailure, Verdict
+from vga_screen import Screen
+
+# isa-debug-exit turns the value v a kernel writes to its port into QEMU's
+# exit status (v << 1) | 1. The kernels of chapter 4 on write 0x10 for
+# success and 0x11 for failure. A triple fault under -no-reboot exits with
+# status 0, so 0 is never a pass.
+EXIT_SUCCESS = (0x10 << 1) | 1  # 33
+EXIT_FAILURE = (0x11 << 1) | 1  # 35
+
+# How a kernel announces a panic: a line that starts with "panic" or
+# "kernel panic" in any case (perhaps after "#", a KTAP diagnostic) followed
+# by ":", "!", "-", "at" or "in": "PANIC at vga.cpp:42: ...", "panic: ...".
+PANIC_LINE = re.compile(r"^[#*!\s]*(?:kernel\s+)?panic(?:ked)?(?:\s*[:!-]|\s+(?:at|in)\b).*$",
+                        re.IGNORECASE | re.MULTILINE)
+
+# What the undefined behaviour sanitizer of a kernel built with UBSAN=1
+# (common/ubsan.cpp) reports, in a panic's message:
+# "undefined behaviour at tests/x.cpp:12:9: signed integer overflow: ...".
+UNDEFINED_BEHAVIOUR = re.compile(
+    r"undefined behaviour at (?P<file>[^\s:]+):(?P<line>\d+):(?P<column>\d+): (?P<kind>[^:\n]+)")
+
+# A failed test in KTAP output: "not ok 3 name" (perhaps with "# SKIP ...").
+KTAP_FAILED_TEST = re.compile(r"^\s*not ok \d+ (.*?)\s*$", re.MULTILINE)
+
+# GRUB under UEFI draws its screen through the firmware's console, which
+# OVMF sends to the serial port with terminal escape sequences.
+TERMINAL_ESCAPE = re.compile(r"\x1b\[[0-9;=?]*[A-Za-z]")
+
+# What GRUB says when it refuses a kernel, in words a student can act on.
+# Only errors after it announced the menu entry count: before that, GRUB
+# complains of modules the slimmed-down ISO leaves out, and boots on.
+GRUB_BOOTING_LINE = re.compile(r"^\s*Booting `", re.MULTILINE)
+GRUB_ERROR_LINE = re.compile(r"^error: (.+?)\.?$", re.MULTILINE)
+GRUB_ERRORS_EXPLAINED = {
+    "no multiboot header found":
+        "GRUB found no Multiboot header in the kernel file: the header must come first "
+        "(its section first in the linker script), Multiboot 2's within 32 KiB and 8-byte "
+        "aligned, Multiboot 1's within 8 KiB, with a checksum that makes its fields sum "
+        "to zero; `grub-file --is-x86-multiboot2 kernel.elf` checks it",
+    "you need to load the kernel first":
+        "GRUB could not load the kernel (see the error above it on the screen)",
+    "invalid arch-dependent ELF magic":
+        "the kernel file is not an x86 ELF executable GRUB can load",
+    "unsupported tag":
+        "the Multiboot2 header holds a tag GRUB does not know: check the tag types and sizes",
+}
+
+SERIAL_LINES_SHOWN = 20
+SERIAL_LINE_WIDTH = 300  # a flood may be one line of 256 KiB: show its start
+
+
+@dataclass
+class Evidence:
+    """Everything known about a boot when its test's wait ended without
+    what it waited for."""
+    expecting: str  # what the test waited for, in words: "QEMU to exit"
+    serial_text: str  # line endings normalised
+    screen: Screen | None = None  # the text screen when the wait ended, if QEMU still ran
+    registers: Registers | None = None  # likewise
+    interrupt_log_tail: str = ""  # the end of QEMU's -d int log (whole lines)
+    interrupt_log_size: int = 0
+    triple_faulted: bool = False
+    exit_status: int | None = None  # None while QEMU runs
+    qemu_messages: str = ""  # what QEMU wrote to its stderr
+    boot_loader_text: str | None = None  # GRUB's screen (under UEFI: its serial console), if GRUB booted
+    elf: ElfFile | None = None  # to name the functions that hold addresses
+    expects_output: bool = True  # the kernel should have printed on serial by now
+    timed_out_after: float = 0.0  # seconds of QEMU CPU time, when the wait timed out
+    halted_at: Registers | None = None  # the CPU halted for good there
+    wanted_function: str | None = None  # the test waited for a halt in this function
+    exception_loop_seen: bool = False  # the waits saw one before a limit did
+    limit_reached: LimitReached | None = None
+
+    def where(self, rip: int) -> str:
+        location = self.describe_address(rip)
+        return f"rip={rip:#x}" + (f" ({location})" if location else "")
+
+    def describe_address(self, address: int) -> str | None:
+        return self.elf.function_at(address) if self.elf is not None else None
+
+    def last_serial_line(self) -> str | None:
+        lines = [line for line in self.serial_text.splitlines() if line.strip()]
+        return lines[-1] if lines else None
+
+
+def boot_loader_error(text: str) -> tuple[str, str] | None:
+    """GRUB's complaint, and what it means, if its screen shows one after
+    it announced the kernel's menu entry."""
+    text = TERMINAL_ESCAPE.sub("", text).replace("\r", "")
+    booting = GRUB_BOOTING_LINE.search(text)
+    match = GRUB_ERROR_LINE.search(text, booting.end()) if booting else None
+    if match is None:
+        return None
+    message = match.group(1)
+    explanation = next((meaning for known, meaning in GRUB_ERRORS_EXPLAINED.items() if known in message),
+                       "GRUB's own message; the screen below shows it in full")
+    return message, explanation
+
+
+def diagnose(evidence: Evidence) -> KernelFailure:
+    """The one verdict for the evidence: the first of these that applies.
+    A limit that stopped the boot, a triple fault, an exception loop,
+    GRUB's refusal, a panic, a halt for good, an exit, no output, a hang."""
+    details = failure_details(evidence)
+    last_line = evidence.last_serial_line()
+    said = f"last serial line: {last_line!r}" if last_line else "no serial output"
+    exception_loop = interrupt_log.describe_exception_loop(evidence.interrupt_log_tail, evidence.describe_address)
+
+    if evidence.limit_reached is not None:
+        return _limit_failure(evidence, exception_loop, said, details)
+
+    if evidence.triple_faulted:
+        return KernelFailure(
+            Verdict.TRIPLE_FAULT,
+            interrupt_log.describe_triple_fault(evidence.interrupt_log_tail, evidence.describe_address),
+            "the first exception is the real fault (find its rip with `addr2line -e kernel.elf ADDRESS`); "
+            "it became a triple fault because no handler could run: no IDT loaded, no gate for the "
+            "vector, or no usable stack", details)
+
+    if exception_loop and (evidence.exception_loop_seen or evidence.timed_out_after):
+        if evidence.exception_loop_seen:
+            why_stopped = f"stopped after {evidence.interrupt_log_size / 2**20:.0f} MB of QEMU's interrupt log"
+        else:
+            why_stopped = f"timed out after {evidence.timed_out_after:g} s of QEMU CPU time " \
+                          f"waiting for {evidence.expecting}"
+        return _exception_loop_failure(f"{exception_loop}; {why_stopped}", details)
+
+    rejection = boot_loader_error(evidence.boot_loader_text) if evidence.boot_loader_text else None
+    if rejection is not None:
+        return KernelFailure(Verdict.BOOT_REJECTED, f"GRUB refused the kernel: {rejection[0]!r}", rejection[1],
+                             details)
+
+    panic = panic_line(evidence)
+    if panic is not None:
+        return KernelFailure(Verdict.PANIC, f"kernel panic: {panic.strip()}",
+                             f"the panic message names the failed check; the test was waiting for "
+                             f"{evidence.expecting}", details)
+
+    if evidence.halted_at is not None:
+        return _halt_failure(evidence, said, details)
+
+    if evidence.exit_status is not None:
+        return KernelFailure(Verdict.FAIL, describe_exit(evidence) + f"; {said}",
+                             "compare the serial output below with what the test expects", details)
+
+    seconds = f"{evidence.timed_out_after:g} s"
+    if evidence.expects_output and not evidence.serial_text.strip():
+        return KernelFailure(Verdict.NO_OUTPUT,
+                             f"nothing on serial after {seconds} of QEMU CPU time (waiting for {evidence.expecting})",
+                             "did the kernel start, and does it set up and write to COM1 (0x3f8)? "
+                             "`make gdb CH=NN` shows whether the entry point is reached", details)
+    where = ""
+    if evidence.registers is not None:
+        state = "halted" if evidence.registers.halted else "running"
+        where = f"; the CPU is {state} at {evidence.where(evidence.registers.rip)}"
+    return KernelFailure(Verdict.HANG,
+                         f"timed out after {seconds} of QEMU CPU time waiting for {evidence.expecting}; {said}{where}",
+                         "an endless loop, or a halt with nothing to wake it; the code after the last "
+                         "line printed is the place to look", details)
+
+
+def _exception_loop_failure(summary: str, details: str) -> KernelFailure:
+    return KernelFailure(Verdict.HANG, f"exception loop: {summary}",
+                         "an exception handler returns to the instruction that faulted, which faults again: "
+                         "a fault handler must remove the cause or not return", details)
+
+
+def _limit_failure(evidence: Evidence, exception_loop: str | None, said: str, details: str) -> KernelFailure:
+    limit = evidence.limit_reached
+    stopped = f"QEMU was stopped because {limit.description}"
+    if exception_loop:
+        return _exception_loop_failure(f"{exception_loop}; {stopped}", details)
+    if limit.name == "interrupt log":
+        return _exception_loop_failure(f"the CPU takes exception after exception; {stopped}", details)
+    if limit.name == "serial output":
+        # The output was cut anywhere: its last whole line is the one to show.
+        whole_lines = [line for line in evidence.serial_text.splitlines()[:-1] if line.strip()]
+        said = f"last whole serial line: {whole_lines[-1]!r}" if whole_lines else said
+        return KernelFailure(Verdict.FAIL, f"the kernel flooded the serial port: {stopped}; {said}",
+                             "a loop that prints without end: the repeated line shows which one", details)
+    return KernelFailure(Verdict.HANG, f"{stopped}, waiting for {evidence.expecting}; {said}",
+                         "an endless loop, or a halt with nothing to wake it; the code after the last "
+                         "line printed is the place to look", details)
+
+
+def _halt_failure(evidence: Evidence, said: str, details: str) -> KernelFailure:
+    where = evidence.where(evidence.halted_at.rip)
+    top_line = evidence.screen.lines()[0].strip() if evidence.screen is not None else ""
+    seen = f"; the screen's first line reads {top_line!r}" if top_line else ""
+    if evidence.expects_output and not evidence.serial_text.strip():
+        return KernelFailure(Verdict.NO_OUTPUT, f"nothing on serial, and the CPU halted for good at "
+                             f"{where} (the test waited for {evidence.expecting}){seen}",
+                             "does the kernel set up and write to COM1 (0x3f8) before it halts?", details)
+    if evidence.wanted_function is not None:
+        summary = f"the CPU halted at {where}, not in {evidence.wanted_function}{seen}"
+    else:
+        summary = f"the CPU halted for good at {where} while the test waited for {evidence.expecting}; {said}{seen}"
+    return KernelFailure(Verdict.FAIL, summary,
+                         "an error path halts there, or the kernel stopped before it got that far", details)
+
+
+def describe_exit(evidence: Evidence) -> str:
+    status, expecting = evidence.exit_status, evidence.expecting
+    if status == EXIT_SUCCESS:
+        return f"the kernel exited with success (isa-debug-exit 0x10) before {expecting}"
+    if status == EXIT_FAILURE:
+        failed = KTAP_FAILED_TEST.search(evidence.serial_text)
+        first_failure = f"; first failed test: {failed.group(1)!r}" if failed else ""
+        return f"the kernel reported failure (isa-debug-exit 0x11, QEMU status 35) while the test " \
+               f"waited for {expecting}{first_failure}"
+    if status < 0:
+        return f"QEMU was killed by signal {-status}"
+    if status == 0:
+        return f"QEMU exited with status 0 (which is never a pass) while the test waited for {expecting}"
+    if status % 2 == 1:
+        return f"the kernel wrote {(status - 1) >> 1:#x} to isa-debug-exit (QEMU status {status})"
+    return f"QEMU exited with status {status}: " + evidence.qemu_messages.strip()
+
+
+def panic_line(evidence: Evidence) -> str | None:
+    match = PANIC_LINE.search(evidence.serial_text)
+    if match is None and evidence.screen is not None:
+        match = PANIC_LINE.search(evidence.screen.text())
+    return match.group(0) if match else None
+
+
+def _shortened(line: str) -> str:
+    return line if len(line) <= SERIAL_LINE_WIDTH else line[:SERIAL_LINE_WIDTH] + f" [... {len(line)} characters]"
+
+
+def failure_details(evidence: Evidence) -> str:
+    """The end of the serial output and the screen, for the failure message."""
+    parts = []
+    lines = evidence.serial_text.splitlines()
+    if lines:
+        shown = lines[-SERIAL_LINES_SHOWN:]
+        heading = f"serial output (last {len(shown)} of {len(lines)} lines):" if len(lines) > len(shown) \
+            else "serial output:"
+        parts.append(heading + "\n" + "\n".join("  " + _shortened(line) for line in shown))
+    else:
+        parts.append("serial output: none")
+    if evidence.screen is not None and not evidence.screen.is_blank():
+        parts.append("screen:\n" + evidence.screen.render())
+    return "\n\n".join(parts)

@@ -1,0 +1,140 @@
+"""A small client of QEMU's gdb stub, for tests that must put the CPU in a
+state no QEMU option gives: a flag set at the kernel's entry point, a
+register changed at one instruction.
+
+QEMU speaks the GDB remote serial protocol on the socket of its `-gdb`
+option: packets `$data#checksum`, each acknowledged with `+`. This client
+uses the few commands such a test needs: a breakpoint (`Z0`), continue
+(`c`, answered when the CPU stops), read and write the registers (`g`,
+`G`: QEMU answers `p` and `P` for one register only to a client that read
+its XML register description), and detach (`D`), after which the guest runs on untouched.
+
+    stub = GdbStub(socket_path)     # QEMU started with GdbStub.qemu_arguments(socket_path)
+    stub.run_to(machine.symbol("_start").value)
+    stub.write_register(EFLAGS, stub.read_register(EFLAGS) | DIRECTION_FLAG)
+    stub.detach()
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+# Registers in the order of QEMU's x86_64 gdb stub (gdb's amd64 layout):
+# sixteen 8-byte general registers, RIP, then the 4-byte EFLAGS. In 32-bit
+# code the general registers read as their low halves.
+RAX, RBX, RCX, RDX = 0, 1, 2, 3
+RIP = 16
+EFLAGS = 17
+_GENERAL_REGISTER_SIZE = 8
+_EFLAGS_SIZE = 4
+DIRECTION_FLAG = 1 << 10
+
+
+class GdbStubError(Exception):
+    """The stub answered with an error, or did not answer in time."""
+
+
+class GdbStub:
+    def __init__(self, socket_path: Path, timeout: float = 10.0):
+        self._socket = self._connect(socket_path, timeout)
+        self._socket.settimeout(timeout)
+        self._buffer = b""
+
+    @staticmethod
+    def qemu_arguments(socket_path: Path) -> list[str]:
+        """QEMU's options for a stub on socket_path, with the CPU stopped
+        before its first instruction (-S) until the test continues it."""
+        return ["-gdb", f"unix:{socket_path},server=on,wait=off", "-S"]
+
+    @staticmethod
+    def _connect(socket_path: Path, timeout: float) -> socket.socket:
+        deadline = time.monotonic() + timeout
+        while True:
+            connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                connection.connect(str(socket_path))
+                return connection
+            except (FileNotFoundError, ConnectionRefusedError):
+                connection.close()
+                if time.monotonic() > deadline:
+                    raise GdbStubError(f"QEMU opened no gdb stub at {socket_path}")
+                time.sleep(0.01)
+
+    def close(self) -> None:
+        self._socket.close()
+
+    # The protocol.
+
+    def _send(self, data: str) -> None:
+        checksum = sum(data.encode()) % 256
+        self._socket.sendall(f"${data}#{checksum:02x}".encode())
+
+    def _receive(self) -> str:
+        """The next packet's data, acknowledged; acknowledgements skipped."""
+        while True:
+            start = self._buffer.find(b"$")
+            end = self._buffer.find(b"#", start)
+            if start >= 0 and end >= 0 and len(self._buffer) >= end + 3:
+                data = self._buffer[start + 1:end].decode()
+                self._buffer = self._buffer[end + 3:]
+                self._socket.sendall(b"+")
+                return data
+            try:
+                chunk = self._socket.recv(4096)
+            except socket.timeout as error:
+                raise GdbStubError("the gdb stub did not answer in time") from error
+            if not chunk:
+                raise GdbStubError("QEMU closed the gdb stub's connection")
+            self._buffer += chunk
+
+    def _command(self, data: str) -> str:
+        self._send(data)
+        reply = self._receive()
+        if reply.startswith("E") and len(reply) == 3:
+            raise GdbStubError(f"the gdb stub refused {data!r}: {reply}")
+        return reply
+
+    # What tests ask.
+
+    def run_to(self, address: int) -> None:
+        """Continues the CPU until it is about to execute address."""
+        self._command(f"Z0,{address:x},1")
+        reply = self._command("c")
+        self._command(f"z0,{address:x},1")
+        if not reply.startswith(("S05", "T05")):
+            raise GdbStubError(f"the CPU stopped for another reason than the breakpoint at {address:#x}: {reply}")
+
+    def read_register(self, number: int) -> int:
+        registers = bytes.fromhex(self._command("g"))
+        start, size = _place_of(number)
+        return int.from_bytes(registers[start:start + size], "little")
+
+    def write_register(self, number: int, value: int) -> None:
+        registers = bytearray.fromhex(self._command("g"))
+        start, size = _place_of(number)
+        registers[start:start + size] = value.to_bytes(size, "little")
+        # QEMU writes as many registers as the packet holds. The rest of
+        # the block (segments, control registers, FPU) is left alone:
+        # writing it back, even unchanged, reloads state the CPU depends on.
+        written = registers[:_place_of_end(EFLAGS)]
+        if self._command(f"G{written.hex()}") != "OK":
+            raise GdbStubError(f"the gdb stub did not write register {number}")
+
+    def detach(self) -> None:
+        """Lets the guest run on by itself; the connection is closed."""
+        self._command("D")
+        self.close()
+
+
+def _place_of(number: int) -> tuple[int, int]:
+    """Offset and size of a register in the block of g and G."""
+    if not 0 <= number <= EFLAGS:
+        raise ValueError(f"register {number}: this client knows the general registers, RIP and EFLAGS")
+    return number * _GENERAL_REGISTER_SIZE, _EFLAGS_SIZE if number == EFLAGS else _GENERAL_REGISTER_SIZE
+
+
+def _place_of_end(number: int) -> int:
+    start, size = _place_of(number)
+    return start + size

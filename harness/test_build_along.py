@@ -1,0 +1,159 @@
+"""The book's build-along path, walked as a student would walk it.
+
+Chapters 2 to 6 of the book open with "Build it yourself": `make workspace
+CH=NN` copies the previous chapter into a workspace outside the repository,
+then steps list the files to add, change and remove, each step followed by
+the command that checks it. This module reads those sections and, for the
+chapters in WALKED, follows them in a temporary workspace: it makes the
+workspace with make, applies each step by taking the step's files from the
+chapter's directory, and runs each step's check as the book prints it (with
+the temporary workspace for ~/kernel-workspace). The last check is the
+chapter's whole test module, against the workspace.
+
+Every chapter's steps must name exactly the files its step changes, so
+that a student who follows them ends with the chapter (the test of that
+needs no build).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from chapters import REPOSITORY
+from test_book import real_changes
+
+BOOK = REPOSITORY / "book"
+REPOSITORY_CHAPTERS = REPOSITORY / "chapters"  # not chapters.CHAPTERS: that may be a workspace
+SECTION = "## Build it yourself"
+STEP = re.compile(r"^### Step (\d+): (.+)$")
+ITEM = re.compile(r"^- (add|change|remove) `([^`]+)`: \S")
+# The words of the book's steps, and of the test_book "What this step adds" list.
+PAST = {"add": "added", "change": "changed", "remove": "removed"}
+WORKSPACE_IN_THE_BOOK = "~/kernel-workspace"
+# The chapters whose path this module walks; each walk builds and boots the
+# chapter's kernels in a workspace of its own.
+WALKED = ("02-minimal-kernel", "03-vga-text")
+STEP_TIMEOUT = 900  # seconds for one check: a chapter's whole module on a loaded machine
+
+
+@dataclass
+class Step:
+    number: int
+    title: str
+    files: list[tuple[str, str]] = field(default_factory=list)  # (add|change|remove, path)
+    checks: list[str] = field(default_factory=list)  # shell commands, as printed
+
+
+def book_chapters() -> list[str]:
+    return sorted(path.stem for path in BOOK.glob("[0-9][0-9]-*.md")
+                  if SECTION in path.read_text(encoding="utf-8").splitlines())
+
+
+def steps_of(chapter: str) -> list[Step]:
+    """The steps of a chapter's "Build it yourself" section, in order: their
+    file items, and the commands of the sh blocks in them."""
+    lines = (BOOK / f"{chapter}.md").read_text(encoding="utf-8").splitlines()
+    start = lines.index(SECTION)
+    steps: list[Step] = []
+    in_code = False
+    for line in lines[start + 1:]:
+        if line.startswith("## ") and not in_code:
+            break
+        if line.startswith("```"):
+            in_code = not in_code
+            continue
+        heading = STEP.match(line)
+        if heading:
+            steps.append(Step(int(heading[1]), heading[2]))
+        elif steps and in_code and line.strip():
+            steps[-1].checks.append(line.strip())
+        elif steps and ITEM.match(line):
+            item = ITEM.match(line)
+            steps[-1].files.append((item[1], item[2]))
+    return steps
+
+
+def fail(message: str) -> None:
+    pytest.fail(message, pytrace=False)
+
+
+@pytest.mark.parametrize("chapter", book_chapters())
+def test_the_steps_add_up_to_the_chapter(chapter):
+    steps = steps_of(chapter)
+    if not steps:
+        fail(f"book/{chapter}.md: \"{SECTION}\" has no \"### Step N: ...\"")
+    if [step.number for step in steps] != list(range(1, len(steps) + 1)):
+        fail(f"book/{chapter}.md: the steps are not numbered 1, 2, ... in order")
+    listed = [(PAST[kind], name) for step in steps for kind, name in step.files]
+    duplicates = sorted({entry for entry in listed if listed.count(entry) > 1})
+    real = real_changes(chapter)
+    missing, extra = sorted(real - set(listed)), sorted(set(listed) - real)
+    problems = []
+    if duplicates:
+        problems.append("listed twice: " + ", ".join(f"{kind} {name}" for kind, name in duplicates))
+    if missing:
+        problems.append("in no step: " + ", ".join(f"{kind} {name}" for kind, name in missing))
+    if extra:
+        problems.append("not true of the code: " + ", ".join(f"{kind} {name}" for kind, name in extra))
+    if not steps[-1].checks:
+        problems.append("the last step has no check")
+    if problems:
+        fail(f"book/{chapter}.md, \"{SECTION}\": " + "; ".join(problems))
+
+
+def make_workspace(chapter: str, workspace: Path) -> Path:
+    result = subprocess.run(["make", "--no-print-directory", "workspace", f"CH={chapter[:2]}",
+                             f"WORKSPACE={workspace}"], cwd=REPOSITORY, capture_output=True, text=True)
+    if result.returncode != 0:
+        fail(f"make workspace CH={chapter[:2]} failed:\n{result.stdout}{result.stderr}")
+    return workspace / "chapters" / chapter
+
+
+def apply(step: Step, chapter: str, target: Path) -> None:
+    """Does what the step tells the student to do, with the chapter's own
+    files for the ones the student would write."""
+    for kind, name in step.files:
+        if kind == "remove":
+            (target / name).unlink()
+        else:
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            # A fresh modification time, as an editor gives it, so that make rebuilds.
+            shutil.copyfile(REPOSITORY_CHAPTERS / chapter / name, target / name)
+
+
+def run_check(command: str, workspace: Path, where: str) -> None:
+    if WORKSPACE_IN_THE_BOOK not in command:
+        fail(f"{where}: the check `{command}` does not work in the student's workspace ({WORKSPACE_IN_THE_BOOK})")
+    command = command.replace(WORKSPACE_IN_THE_BOOK, str(workspace))
+    # The checks run as a student types them, outside this test session:
+    # without the session's own selection, workers, workspace or make.
+    environment = {name: value for name, value in os.environ.items()
+                   if not name.startswith(("PYTEST_", "KERNEL_WORKSPACE", "MAKEFLAGS", "MFLAGS", "MAKELEVEL"))}
+    try:
+        result = subprocess.run(["bash", "-c", command], cwd=REPOSITORY, env=environment,
+                                capture_output=True, text=True, timeout=STEP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        fail(f"{where}: `{command}` did not finish within {STEP_TIMEOUT} s")
+    if result.returncode != 0:
+        fail(f"{where}: `{command}` failed (exit status {result.returncode}):\n"
+             f"{(result.stdout + result.stderr)[-4000:]}")
+
+
+@pytest.mark.parametrize("chapter", WALKED)
+def test_walking_the_steps_ends_with_a_kernel_that_passes_the_chapter(chapter, tmp_path):
+    steps = steps_of(chapter)
+    target = make_workspace(chapter, tmp_path / "kernel-workspace")
+    for step in steps:
+        apply(step, chapter, target)
+        for command in step.checks:
+            run_check(command, tmp_path / "kernel-workspace", f"book/{chapter}.md, step {step.number}")
+    module = next((REPOSITORY / "harness").glob(f"test_{chapter[:2]}_*.py")).relative_to(REPOSITORY)
+    if not any(command.endswith(str(module)) for command in steps[-1].checks):
+        fail(f"book/{chapter}.md: the last step's check is not the whole chapter, {module}")

@@ -1,0 +1,46 @@
+"""Chapters 05 and 06, read back: each chapter's cpu_state test kernel
+(tests/cpu_state_tests.cpp) checks what the chapter gave the CPU rather
+than its visible effects. The IDT as the CPU finds it (sidt), gate by gate;
+int N reaching the handler of vector N; every register and flag across
+each exception that resumes (int3, and a #UD, #PF and #GP that a test
+resumes); int3 while the output's lock is held; and the frame of a real
+double fault, a page fault whose gate is taken away (in chapter 06 on the
+double fault stack, through IST1).
+
+Each in-kernel test is an item of its own, as in chapter 04, named after
+its chapter: `-k 06-double-faults-cpu_state` or `--chapter 06` selects.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import ktap
+from machine import EXIT_SUCCESS
+
+# The whole run takes well under a second; a hang (an exception handler
+# that waits for a lock forever) should not cost the default ten.
+KERNEL = ktap.TestKernel("cpu_state", EXIT_SUCCESS, timeout=3)
+COLLECTIONS = {chapter: ktap.collect(chapter, [KERNEL]) for chapter in ("05-cpu-exceptions", "06-double-faults")}
+
+
+@pytest.fixture(scope="module")
+def kernel_runs(request: pytest.FixtureRequest, shared_boot) -> dict[str, ktap.KernelRuns]:
+    return {chapter: ktap.KernelRuns(request, tests, shared_boot) for chapter, tests in COLLECTIONS.items()}
+
+
+BUILD_FAILURES = [chapter for chapter, tests in COLLECTIONS.items() if tests.build_failure is not None]
+
+if BUILD_FAILURES:
+    @pytest.mark.parametrize("chapter", BUILD_FAILURES)
+    def test_chapter_builds(chapter: str):
+        """Stands in for the tests of a chapter that could not be collected."""
+        raise COLLECTIONS[chapter].build_failure
+
+
+@pytest.mark.parametrize("chapter, kernel, test", [
+    pytest.param(chapter, *param.values, id=f"{chapter}-{param.id}", marks=param.marks)
+    for chapter, tests in COLLECTIONS.items() for param in tests.params])
+def test_in_kernel(kernel_runs: dict[str, ktap.KernelRuns], chapter: str, kernel: ktap.TestKernel,
+                   test: ktap.DeclaredTest):
+    ktap.check_passed(kernel_runs[chapter].run_of(kernel, test), test)

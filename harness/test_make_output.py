@@ -1,0 +1,93 @@
+"""What `make` prints (common/quiet.mk): one short line per step of a real
+build, `  CXX     04-testing/vga.o`, no line over 120 characters, nothing
+at all when everything is up to date; `V=1` prints the full commands; a
+compiler error is shown whole.
+
+The tests build chapter 04 (sources, test kernels, ISOs; or only vga.o)
+from a copy of its directory beside a copy of the top Makefile, in a
+temporary folder whose common/ is this repository's: the output names files
+as a student sees them, and the repository's own build/ is left alone. The make that
+runs `make test` passes its flags down in the environment (MAKEFLAGS,
+MAKELEVEL); they are cleared, so that the build is the one a student
+starts.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from chapters import CHAPTERS, REPOSITORY
+
+CHAPTER = "04-testing"
+LONGEST_LINE = 120
+STEP = re.compile(r"^  (CXX|AS|LD|ISO) +(\S+)$")
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    shutil.copy(REPOSITORY / "Makefile", tmp_path)
+    (tmp_path / "common").symlink_to(REPOSITORY / "common")
+    shutil.copytree(CHAPTERS / CHAPTER, tmp_path / "chapters" / CHAPTER)
+    return tmp_path
+
+
+def clean_environment() -> dict[str, str]:
+    return {name: value for name, value in os.environ.items()
+            if name not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "V")}
+
+
+def make(project: Path, *arguments: str) -> subprocess.CompletedProcess:
+    """make build CH=04, from the top Makefile, as a student types it."""
+    return subprocess.run(["make", "build", f"CH={CHAPTER[:2]}", *arguments], cwd=project,
+                          env=clean_environment(), capture_output=True, text=True, timeout=600)
+
+
+def make_vga_object(project: Path, *arguments: str) -> subprocess.CompletedProcess:
+    """The chapter's make, for vga.o alone: one compile."""
+    target = project / "build" / CHAPTER / "obj" / "vga.o"
+    return subprocess.run(["make", "--no-print-directory", "-C", str(project / "chapters" / CHAPTER),
+                           str(target), *arguments], env=clean_environment(), capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_a_build_prints_one_short_line_per_step(project):
+    result = make(project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = (result.stdout + result.stderr).splitlines()
+    too_long = [line for line in lines if len(line) > LONGEST_LINE]
+    assert not too_long, f"{len(too_long)} lines over {LONGEST_LINE} characters, the first:\n{too_long[0]}"
+    not_steps = [line for line in lines if not STEP.match(line)]
+    assert not not_steps, "lines that are not steps:\n" + "\n".join(not_steps)
+    steps = {(match[1], match[2]) for match in map(STEP.match, lines)}
+    assert ("CXX", f"{CHAPTER}/vga.o") in steps
+    assert ("AS", f"{CHAPTER}/boot.o") in steps
+    assert ("LD", f"{CHAPTER}/unit_tests.elf") in steps
+    assert ("ISO", f"{CHAPTER}/kernel.iso") in steps
+
+    again = make(project)
+    assert again.returncode == 0 and again.stdout + again.stderr == "", (
+        f"make printed this with nothing to do:\n{again.stdout}{again.stderr}")
+
+
+def test_v1_prints_the_full_commands(project):
+    result = make_vga_object(project, "V=1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    compiles = [line for line in result.stdout.splitlines() if " -ffreestanding " in line and "vga.cpp" in line]
+    assert compiles, f"make V=1 shows no compiler command for vga.cpp:\n{result.stdout[:3000]}"
+    assert not any(STEP.match(line) for line in result.stdout.splitlines()), "make V=1 prints short steps too"
+
+
+def test_a_compiler_error_is_shown_whole(project):
+    source = project / "chapters" / CHAPTER / "vga.cpp"
+    source.write_text(source.read_text() + "\nint broken_on_purpose = ;\n")
+    result = make_vga_object(project)
+    assert result.returncode != 0, "a broken vga.cpp built"
+    error = re.search(r"^vga\.cpp:\d+:\d+: error: .*$", result.stderr, re.MULTILINE)
+    assert error, f"the compiler's error is not in make's output:\n{result.stderr}"
+    assert "int broken_on_purpose = ;" in result.stderr, f"the source line is not shown:\n{result.stderr}"
