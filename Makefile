@@ -18,6 +18,9 @@
 #   make branches            git branches chapter-01 ... chapter-06, one standalone project each
 #   make clean               remove build/
 #
+# A build prints one short line per step (common/quiet.mk); V=1 prints the
+# full commands.
+#
 # UBSAN=1 builds with the undefined behaviour sanitizer into build/ubsan/
 # (make UBSAN=1, make build CH=04 UBSAN=1, make run CH=04 UBSAN=1): the
 # chapters that have a panic() to report through, 03 on.

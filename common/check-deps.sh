@@ -66,7 +66,8 @@ if [ "$(id -u)" -eq 0 ] || [ "${CI:-}" = true ]; then
     [ "$(id -u)" -eq 0 ] || sudo=sudo
     # Another apt-get (a second make, say) may hold dpkg's lock for a while.
     apt_get() { DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=300 -qq "$@"; }
-    apt_get update
+    # Without fresh lists (offline, say) the ones there are may still do.
+    apt_get update || echo "apt-get update failed; going on with the package lists there are" >&2
 fi
 
 # The first of the alternatives a|b|c that apt can install here.

@@ -79,10 +79,11 @@ class QemuProcess:
         except pexpect.TIMEOUT:
             return b""
         except pexpect.EOF:
-            self._reap()
+            self.reap()
             return None
 
-    def _reap(self) -> None:
+    def reap(self) -> None:
+        """Takes the exit status of a QEMU that has exited or is exiting."""
         deadline = time.monotonic() + 5.0
         while self._spawned.isalive() and time.monotonic() < deadline:
             time.sleep(0.002)

@@ -26,12 +26,14 @@ SESSION_TIMEOUT = 30
 SHOWN_ON_FAILURE = 2000  # characters from the end of the terminal's output
 
 
-def make_in_terminal(target: str, *arguments: str, terminal: str) -> pexpect.spawn:
+def make_in_terminal(target: str, *arguments: str, terminal: str, ci: bool = False) -> pexpect.spawn:
     """`make TARGET ARGUMENTS` (UBSAN=1 with --ubsan) in an 80x25 terminal
-    of the given TERM type, with no window system, and outside CI, as on a
-    student's machine over SSH."""
+    of the given TERM type, with no window system, and outside CI (as on a
+    student's machine over SSH) unless ci is set (CI=true)."""
     environment = {name: value for name, value in os.environ.items()
                    if name not in ("DISPLAY", "WAYLAND_DISPLAY", "CI")} | {"TERM": terminal}
+    if ci:
+        environment["CI"] = "true"
     session = pexpect.spawn("make", ["--no-print-directory", target, *arguments, *make_variables()],
                             cwd=REPOSITORY, env=environment, dimensions=(25, 80), timeout=SESSION_TIMEOUT)
     session.logfile_read = io.BytesIO()  # for shown()

@@ -1,7 +1,8 @@
 """What `make` prints (common/quiet.mk): one short line per step of a real
 build, `  CXX     04-testing/vga.o`, no line over 120 characters, nothing
 at all when everything is up to date; `V=1` prints the full commands; a
-compiler error is shown whole.
+compiler error is shown whole; a missing tool is named before anything is
+built.
 
 The tests build chapter 04 (sources, test kernels, ISOs; or only vga.o)
 from a copy of its directory beside a copy of the top Makefile, in a
@@ -42,10 +43,10 @@ def clean_environment() -> dict[str, str]:
             if name not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "V")}
 
 
-def make(project: Path, *arguments: str) -> subprocess.CompletedProcess:
+def make(project: Path, *arguments: str, environment: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """make build CH=04, from the top Makefile, as a student types it."""
     return subprocess.run(["make", "build", f"CH={CHAPTER[:2]}", *arguments], cwd=project,
-                          env=clean_environment(), capture_output=True, text=True, timeout=600)
+                          env=environment or clean_environment(), capture_output=True, text=True, timeout=600)
 
 
 def make_vga_object(project: Path, *arguments: str) -> subprocess.CompletedProcess:
@@ -91,3 +92,20 @@ def test_a_compiler_error_is_shown_whole(project):
     error = re.search(r"^vga\.cpp:\d+:\d+: error: .*$", result.stderr, re.MULTILINE)
     assert error, f"the compiler's error is not in make's output:\n{result.stderr}"
     assert "int broken_on_purpose = ;" in result.stderr, f"the source line is not shown:\n{result.stderr}"
+
+
+def test_a_missing_tool_is_named_before_anything_is_built(project, tmp_path):
+    """nasm hidden from PATH, and an apt-get that cannot install it: make
+    build stops at the check, with no step of the build started."""
+    path = tmp_path / "bin"
+    path.mkdir()
+    for tool in Path("/usr/bin").iterdir():
+        if tool.name not in ("nasm", "apt-get"):
+            (path / tool.name).symlink_to(tool)
+    (path / "apt-get").write_text("#!/bin/sh\nexit 100\n")
+    (path / "apt-get").chmod(0o755)
+    result = make(project, environment=clean_environment() | {"PATH": str(path)})
+    assert result.returncode != 0, "make build succeeded without nasm"
+    assert "nasm" in result.stderr, f"the missing nasm is not named:\n{result.stderr}"
+    started = [line for line in result.stdout.splitlines() if STEP.match(line)]
+    assert not started, "steps of the build ran before the check:\n" + "\n".join(started)

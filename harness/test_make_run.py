@@ -23,8 +23,8 @@ HELLO_CHAPTER = "02-minimal-kernel"
 LAST_CHAPTER = all_chapters()[-1]
 
 
-def make_run(*arguments: str) -> pexpect.spawn:
-    return make_in_terminal("run", *arguments, terminal="xterm")
+def make_run(*arguments: str, ci: bool = False) -> pexpect.spawn:
+    return make_in_terminal("run", *arguments, terminal="xterm", ci=ci)
 
 
 def start_after_the_notice(session: pexpect.spawn) -> None:
@@ -57,6 +57,19 @@ def test_make_run_draws_the_screen_in_the_terminal(build, chapter: str):
         assert "serial" not in session.before.decode("latin-1"), (
             f"make run names a serial log for {chapter}, whose kernel writes nothing there: "
             f"{session.before.decode('latin-1')!r}")
+    finally:
+        session.close(force=True)
+
+
+@pytest.mark.parametrize("chapter", [HELLO_CHAPTER])
+def test_make_run_in_ci_does_not_wait_for_enter(build, chapter: str):
+    build.chapter(chapter)
+    session = make_run(f"CH={chapter[:2]}", ci=True)
+    try:
+        expect(session, rb"Quit with Esc then 2", "the notice that says how to quit")
+        expect(session, rb"Hello World!", "the kernel's Hello World! drawn without waiting for Enter")
+        assert b"Press Enter" not in session.before, "make run waits for Enter in CI"
+        quit_through_the_monitor(session)
     finally:
         session.close(force=True)
 

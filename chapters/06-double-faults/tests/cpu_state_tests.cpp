@@ -11,6 +11,7 @@
 #include "expect_exception.h"
 #include "idt.h"
 #include "kernel_test.h"
+#include "paging.h"
 #include "print.h"
 #include "serial_console.h"
 #include "tss.h"
@@ -133,6 +134,16 @@ void expect_registers_preserved_across_fault(ExceptionVector vector, void (*rais
     EXPECT_EQ(resumed_vector, static_cast<uint8_t>(vector));
 }
 
+// A page of the test kernel's own, in the 2 MiB page that the kernel
+// stack's guard page has split already: unmapping it needs no new table.
+alignas(kPageSize) uint8_t page_to_unmap[kPageSize];
+
+// A read the compiler must make, at run time, in a function of its own
+// that run_expecting_exception can call.
+void read_page_to_unmap() {
+    *static_cast<volatile uint8_t*>(page_to_unmap);
+}
+
 // What the handler of a software interrupt found.
 constinit ExceptionFrame interrupt_frame{};
 
@@ -247,4 +258,18 @@ KERNEL_TEST(cpu_state_double_fault_frame_is_the_faulting_instructions) {
     EXPECT_EQ(caught.cr2, kUnmappedAddress);
     // The handler ran on its own stack.
     EXPECT_TRUE(double_fault_stack().contains(caught.frame_address));
+}
+
+// The CPU keeps translations in its TLB: unmapping a page it has just used
+// must also remove that copy (invlpg), or the next access would still
+// succeed.
+KERNEL_TEST(cpu_state_unmapped_page_faults_at_once) {
+    read_page_to_unmap();  // the translation is in the TLB now
+    const auto address = reinterpret_cast<uint64_t>(page_to_unmap);
+    unmap_page(address);
+    EXPECT_FALSE(is_mapped(address));
+    const CaughtException caught =
+        run_expecting_exception(ExceptionVector::PageFault, read_page_to_unmap);
+    EXPECT_TRUE(caught.raised);
+    EXPECT_EQ(caught.cr2, address);
 }
