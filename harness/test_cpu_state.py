@@ -9,6 +9,8 @@ double fault stack, through IST1).
 
 Each in-kernel test is an item of its own, as in chapter 04, named after
 its chapter: `-k 06-double-faults-cpu_state` or `--chapter 06` selects.
+(Not named test_NN_*: make grade takes a chapter's one test_NN_*.py module
+as its tests.)
 """
 
 from __future__ import annotations
