@@ -9,8 +9,8 @@ double fault stack, through IST1).
 
 Each in-kernel test is an item of its own, as in chapter 04, named after
 its chapter: `-k 06-double-faults-cpu_state` or `--chapter 06` selects.
-(Not named test_NN_*: make grade takes a chapter's one test_NN_*.py module
-as its tests.)
+(Not named test_NN_*, as it tests two chapters: harness/points.toml names
+it among the modules of both.)
 """
 
 from __future__ import annotations

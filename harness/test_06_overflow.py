@@ -1,8 +1,6 @@
 """Chapter 06: stack overflows that the plain one of test_06_double_faults.py
 does not show, in the stack_overflow test kernel. Each ends in the double
-fault handler's report, or the test fails. (Not named test_06_*: make grade
-takes a chapter's one test_NN_*.py module as its tests; the chapter mark
-below is what --chapter 06 selects on.)
+fault handler's report, or the test fails.
 
 large_frames_overflow_into_the_guard_page_and_panic
     (tests/large_frame_overflow.cpp) recurses with a 12,000-byte local in
@@ -34,7 +32,6 @@ from elf import ElfFile
 from machine import EXIT_SUCCESS
 
 CHAPTER = "06-double-faults"
-pytestmark = pytest.mark.chapter("06")
 KERNEL = ktap.TestKernel("stack_overflow", EXIT_SUCCESS, timeout=5)
 TESTS = ktap.collect(CHAPTER, [KERNEL])
 PAGE_SIZE = 4096
