@@ -12,6 +12,8 @@ Fixtures:
             module examine (a deterministic kernel that ends halted): the
             machine lives until the module's last test, and each test that
             fails keeps its evidence.
+    kernel_runs (module) ktap.KernelRuns of the module's TESTS: each test
+            kernel booted once, its in-kernel tests read from its report.
 
 With --ubsan, the chapters are built with the undefined behaviour
 sanitizer (make UBSAN=1, into build/ubsan/) and only the tests of the
@@ -205,6 +207,13 @@ def shared_boot(request: pytest.FixtureRequest):
     request.node._shared_kernel_boots = boots
     yield boots
     boots.close()
+
+
+@pytest.fixture(scope="module")
+def kernel_runs(request: pytest.FixtureRequest, shared_boot) -> KernelRuns:
+    """The boots of the module's test kernels: ktap.KernelRuns of the
+    ktap.Collection the module names TESTS."""
+    return KernelRuns(request, request.module.TESTS, shared_boot)
 
 
 @pytest.fixture(autouse=True)
