@@ -137,7 +137,7 @@ def test_several_modules_grade_one_chapter(tmp_path):
     junit = tmp_path / "results.xml"
     junit.write_text('<testsuites><testsuite>'
                      '<testcase classname="test_04_testing" name="test_x"/>'
-                     '<testcase classname="test_toolchains" name="test_x"><failure message="FAIL: no"/></testcase>'
+                     '<testcase classname="test_toolchains" name="test_x@group"><failure message="FAIL: no"/></testcase>'
                      '</testsuite></testsuites>')
     outcomes = grade.read_junit(junit, qualified=True)
     assert outcomes == [grade.Outcome("test_04_testing::test_x", True, ""),

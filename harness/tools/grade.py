@@ -51,6 +51,9 @@ DEFAULT_CHAPTER_TIMEOUT = 300.0
 STOP_GRACE_SECONDS = 5.0  # after SIGTERM, before SIGKILL
 MESSAGE_WIDTH = 110
 MESSAGE_LINES = 3  # of a failed test's reason in the table; the JSON has it whole
+# pytest-xdist's --dist loadgroup ends a test's name with its group:
+# test_in_kernel[unit_tests-a]@04-testing-unit_tests.
+XDIST_GROUP = re.compile(r"@[^\[\]@]*$")
 
 
 # --- the points file ----------------------------------------------------------
@@ -142,7 +145,7 @@ def read_junit(path: Path, qualified: bool = False) -> list[Outcome]:
     passed: dict[str, bool] = {}
     messages: dict[str, str] = {}
     for case in ElementTree.parse(path).iter("testcase"):
-        name = case.get("name", "")
+        name = XDIST_GROUP.sub("", case.get("name", ""))
         if qualified:
             name = f"{case.get('classname', '').rsplit('.', 1)[-1]}::{name}"
         bad = [child for child in case if child.tag in ("failure", "error", "skipped")]
@@ -178,8 +181,9 @@ def run_chapter(checkout: Path, name: str, modules: list[Path], results: Path, t
     log = results / f"{name}.log"
     # --chapter: a module that tests several chapters (test_cpu_state.py)
     # gives this one only its own items, and only this chapter is built.
+    # loadgroup: each test kernel boots once, on one worker, for all its items.
     command = [sys.executable, "-m", "pytest", *(f"harness/{module.name}" for module in modules),
-               "--chapter", name[:2], "-n", "auto", "-q", f"--junitxml={junit}"]
+               "--chapter", name[:2], "-n", "auto", "--dist", "loadgroup", "-q", f"--junitxml={junit}"]
     with log.open("w") as output:
         process = subprocess.Popen(command, cwd=checkout, stdout=output, stderr=subprocess.STDOUT,
                                    start_new_session=True)
