@@ -74,7 +74,7 @@ def test_a_broken_chapter_loses_its_points_and_the_others_keep_theirs(tmp_path):
     chapters = {chapter["chapter"]: chapter for chapter in report["chapters"]}
     assert list(chapters) == ["02-minimal-kernel", "03"]
     kept, broken = chapters["02-minimal-kernel"], chapters["03"]
-    # Shares of 10 points among 9 tests add up to 10 only within rounding.
+    # Ten points shared by nine tests do not add up to exactly 10.0 in floats.
     assert kept["earned"] == pytest.approx(kept["possible"]) and kept["possible"] == 10, table
     assert 0 < broken["earned"] < broken["possible"] == 20, table
     tests = {test["name"]: test for test in broken["tests"]}
