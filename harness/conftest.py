@@ -12,6 +12,8 @@ Fixtures:
             module examine (a deterministic kernel that ends halted): the
             machine lives until the module's last test, and each test that
             fails keeps its evidence.
+    kernel_runs (module) ktap.KernelRuns of the module's TESTS: each test
+            kernel booted once, its in-kernel tests read from its report.
 
 With --ubsan, the chapters are built with the undefined behaviour
 sanitizer (make UBSAN=1, into build/ubsan/) and only the tests of the
@@ -124,13 +126,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 # The browser's time is that of the tests that drive it.
 BROWSER_MODULE = "test_book_html.py"
 SLOWEST_SHOWN = 5
-_item_seconds: dict[str, float] = {}  # node id -> seconds, in the controlling process
+_item_seconds: dict[str, float] = {}  # item -> seconds, in the controlling process
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     """In the controlling process (xdist sends it every report): each
     item's time, its set-up and tear-down included."""
-    _item_seconds[report.nodeid] = _item_seconds.get(report.nodeid, 0.0) + report.duration
+    name = _item_name(report.location)
+    _item_seconds[name] = _item_seconds.get(name, 0.0) + report.duration
     if report.nodeid.split("::")[0].endswith(BROWSER_MODULE):
         run_timings.record("browser", report.duration)
 
@@ -139,8 +142,8 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     if hasattr(config, "workerinput") or not _item_seconds:
         return
     terminalreporter.section("where the time went")
-    for nodeid, spent in sorted(_item_seconds.items(), key=lambda entry: -entry[1])[:SLOWEST_SHOWN]:
-        terminalreporter.write_line(f"{spent:8.2f} s  {nodeid}")
+    for name, spent in sorted(_item_seconds.items(), key=lambda entry: -entry[1])[:SLOWEST_SHOWN]:
+        terminalreporter.write_line(f"{spent:8.2f} s  {name}")
     spent = ", ".join(f"{category} {total:.1f} s" for category, total in run_timings.totals().items())
     terminalreporter.write_line(f"wall time in {spent} (summed over the workers of a parallel run)")
 
@@ -150,8 +153,15 @@ def build() -> Builder:
     return Builder()
 
 
+def _item_name(location: tuple[str, int | None, str]) -> str:
+    """`test_04_testing.py::test_in_kernel[unit_tests-a]`: the node id, as
+    a serial run has it; under xdist's loadgroup the node id gains the
+    group's name ("@04-testing-unit_tests"), its location does not."""
+    return f"{location[0]}::{location[2]}"
+
+
 def _artifact_directory(item: pytest.Item) -> Path:
-    return artifacts() / re.sub(r"[^A-Za-z0-9_.-]+", "-", item.nodeid).strip("-")
+    return artifacts() / re.sub(r"[^A-Za-z0-9_.-]+", "-", _item_name(item.location)).strip("-")
 
 
 class _Boots:
@@ -205,6 +215,13 @@ def shared_boot(request: pytest.FixtureRequest):
     request.node._shared_kernel_boots = boots
     yield boots
     boots.close()
+
+
+@pytest.fixture(scope="module")
+def kernel_runs(request: pytest.FixtureRequest, shared_boot) -> KernelRuns:
+    """The boots of the module's test kernels: ktap.KernelRuns of the
+    ktap.Collection the module names TESTS."""
+    return KernelRuns(request, request.module.TESTS, shared_boot)
 
 
 @pytest.fixture(autouse=True)

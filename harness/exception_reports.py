@@ -29,6 +29,7 @@ import interrupt_log
 from chapters import CHAPTERS
 from elf import ElfFile
 from interrupt_log import DeliveredInterrupt
+from vga_screen import Screen
 from x86_exceptions import BREAKPOINT, ERROR_CODE_VECTORS, NAMES, PAGE_FAULT
 
 GENERAL_REGISTERS = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp",
@@ -180,6 +181,13 @@ def check_all_against_cpu(reports: list[Report], qemu_log: str) -> None:
         f"({', '.join(str(r.vector) for r in reports)})")
     for report, delivery in zip(reports, delivered):
         check_against_cpu(report, delivery)
+
+
+def check_screen_shows_the_reports(screen: Screen, reports: list[Report]) -> None:
+    """The screen holds the same reports as serial, field for field."""
+    on_screen = parse_reports(screen.lines())
+    assert [(r.vector, r.fields, r.symbol) for r in on_screen] == [(r.vector, r.fields, r.symbol) for r in reports], (
+        "the screen's reports differ from serial's:\n" + screen.render())
 
 
 def source_line(chapter: str, path: str, text: str) -> str:

@@ -450,6 +450,13 @@ def check_whole_run(run: KernelRun, group: list[DeclaredTest]) -> None:
         + run.serial_tail())
 
 
+def check_every_run_passed(runs: KernelRuns, kernel: TestKernel) -> None:
+    """check_whole_run for each boot of a kernel whose tests must all pass."""
+    __tracebackhide__ = True
+    for group, run in runs.all_runs(kernel):
+        check_whole_run(run, group)
+
+
 def skipped_failure(result: Result) -> KernelFailure:
     return KernelFailure(Verdict.FAIL, f"{result.name} was skipped, not run: {result.directive}",
                          "a skipped test proves nothing; it runs only on a machine that has what it needs")

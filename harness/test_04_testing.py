@@ -102,11 +102,6 @@ def expected_output() -> dict[tuple[str, str], tuple[str, ...]]:
     }
 
 
-@pytest.fixture(scope="module")
-def kernel_runs(request: pytest.FixtureRequest, shared_boot) -> ktap.KernelRuns:
-    return ktap.KernelRuns(request, TESTS, shared_boot)
-
-
 if TESTS.build_failure is not None:
     def test_chapter_builds():
         """Stands in for the tests that could not be collected."""

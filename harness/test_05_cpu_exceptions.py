@@ -33,7 +33,7 @@ import ktap
 from chapters import chapter_build
 from elf import ElfFile
 from exception_reports import (check_all_against_cpu, check_error_code, check_full_report, check_heading,
-                               check_symbol, parse_reports, source_line)
+                               check_screen_shows_the_reports, check_symbol, parse_reports, source_line)
 from machine import EXIT_SUCCESS
 from x86_exceptions import BREAKPOINT, ERROR_CODE_VECTORS, PAGE_FAULT, SELECTOR_ERROR_CODE_VECTORS
 
@@ -46,11 +46,6 @@ if TESTS.build_failure is not None:
     def test_chapter_builds():
         """Stands in for the tests that could not be collected."""
         raise TESTS.build_failure
-
-
-@pytest.fixture(scope="module")
-def kernel_runs(request: pytest.FixtureRequest, shared_boot) -> ktap.KernelRuns:
-    return ktap.KernelRuns(request, TESTS, shared_boot)
 
 
 @pytest.fixture(scope="module")
@@ -193,8 +188,7 @@ def ktap_diagnostics(serial: str) -> list[str]:
 
 @pytest.mark.parametrize("kernel", TESTS.kernel_params_of(["exception_tests"]))
 def test_exception_tests_exit_without_triple_fault(kernel_runs: ktap.KernelRuns, kernel: ktap.TestKernel):
-    for group, run in kernel_runs.all_runs(kernel):
-        ktap.check_whole_run(run, group)
+    ktap.check_every_run_passed(kernel_runs, kernel)
 
 
 # --- an exception nobody expects: one report, then a panic ------------------------
@@ -261,9 +255,7 @@ def test_normal_kernel_shows_breakpoint_then_fault_report(boot, chapter):
     screen = machine.screen()
     screen.expect_contains(["It did not crash: the breakpoint handler returned.",
                             f"KERNEL PANIC at {source_line(CHAPTER, 'exceptions.cpp', 'begin_panic(')}: unhandled CPU exception"])
-    on_screen = parse_reports(screen.lines())
-    assert [(r.vector, r.fields, r.symbol) for r in on_screen] == [(r.vector, r.fields, r.symbol) for r in reports], (
-        "the screen's reports differ from serial's:\n" + screen.render())
+    check_screen_shows_the_reports(screen, reports)
 
 
 # --- chapter 4's test kernels, now with exception handlers installed ----------------
@@ -271,8 +263,7 @@ def test_normal_kernel_shows_breakpoint_then_fault_report(boot, chapter):
 
 @pytest.mark.parametrize("kernel", TESTS.kernel_params_of(CHAPTER_4_KERNELS))
 def test_chapter_4_test_kernel_still_passes(kernel_runs: ktap.KernelRuns, kernel: ktap.TestKernel):
-    for group, run in kernel_runs.all_runs(kernel):
-        ktap.check_whole_run(run, group)
+    ktap.check_every_run_passed(kernel_runs, kernel)
 
 
 # --- the report parser, on made-up text ------------------------------------------------

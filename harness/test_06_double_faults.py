@@ -49,7 +49,7 @@ import ktap
 from chapters import chapter_build
 from elf import ElfFile, Symbol
 from exception_reports import (Report, check_against_cpu, check_error_code, check_full_report, check_heading,
-                               check_symbol, parse_reports, source_line)
+                               check_screen_shows_the_reports, check_symbol, parse_reports, source_line)
 from interrupt_log import DeliveredInterrupt, RaisedException, deliveries
 from machine import EXIT_SUCCESS
 from vga_screen import Screen
@@ -194,11 +194,6 @@ if TESTS.build_failure is not None:
         raise TESTS.build_failure
 
 
-@pytest.fixture(scope="module")
-def kernel_runs(request: pytest.FixtureRequest, shared_boot) -> ktap.KernelRuns:
-    return ktap.KernelRuns(request, TESTS, shared_boot)
-
-
 def elf_of(kernel: str) -> ElfFile:
     return ElfFile(chapter_build(CHAPTER) / f"{kernel}.elf")
 
@@ -237,8 +232,7 @@ def test_in_kernel(kernel_runs: ktap.KernelRuns, kernel: ktap.TestKernel, test: 
 
 @pytest.mark.parametrize("kernel", TESTS.kernel_params_of(["double_fault_tests"]))
 def test_double_fault_tests_exit_without_triple_fault(kernel_runs: ktap.KernelRuns, kernel: ktap.TestKernel):
-    for group, run in kernel_runs.all_runs(kernel):
-        ktap.check_whole_run(run, group)
+    ktap.check_every_run_passed(kernel_runs, kernel)
 
 
 # --- double faults nobody expects: the handler's report, then a panic -----------------------
@@ -346,9 +340,7 @@ def test_normal_kernel_shows_the_double_fault_on_screen(boot, chapter):
     ])
     panic_row = screen.lines().index(panic_line())
     screen.expect_text(panic_row, 0, panic_line(), PANIC_COLOUR)
-    on_screen = parse_reports(screen.lines())
-    assert [(r.vector, r.fields, r.symbol) for r in on_screen] == [(r.vector, r.fields, r.symbol) for r in reports], (
-        "the screen's reports differ from serial's:\n" + screen.render())
+    check_screen_shows_the_reports(screen, reports)
 
 
 # --- the earlier chapters' test kernels, now with the GDT, TSS and guard page --------------
@@ -356,5 +348,4 @@ def test_normal_kernel_shows_the_double_fault_on_screen(boot, chapter):
 
 @pytest.mark.parametrize("kernel", TESTS.kernel_params_of(EARLIER_KERNELS))
 def test_earlier_test_kernel_still_passes(kernel_runs: ktap.KernelRuns, kernel: ktap.TestKernel):
-    for group, run in kernel_runs.all_runs(kernel):
-        ktap.check_whole_run(run, group)
+    ktap.check_every_run_passed(kernel_runs, kernel)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tools import grade
-from chapters import REPOSITORY
+from chapters import REPOSITORY, all_chapters
 
 GRADE = Path(grade.__file__)
 VGA_CPP = Path("chapters/03-vga-text/vga.cpp")
@@ -137,7 +137,7 @@ def test_several_modules_grade_one_chapter(tmp_path):
     junit = tmp_path / "results.xml"
     junit.write_text('<testsuites><testsuite>'
                      '<testcase classname="test_04_testing" name="test_x"/>'
-                     '<testcase classname="test_toolchains" name="test_x"><failure message="FAIL: no"/></testcase>'
+                     '<testcase classname="test_toolchains" name="test_x@group"><failure message="FAIL: no"/></testcase>'
                      '</testsuite></testsuites>')
     outcomes = grade.read_junit(junit, qualified=True)
     assert outcomes == [grade.Outcome("test_04_testing::test_x", True, ""),
@@ -147,3 +147,10 @@ def test_several_modules_grade_one_chapter(tmp_path):
     shares = {test.outcome.name: test.possible
               for test in grade.grade_chapter(chapter, grade.ChapterRun(outcomes, "")).tests}
     assert shares == {"test_toolchains::test_x": 4.0, "test_04_testing::test_x": 6.0}
+
+
+def test_the_points_file_grades_every_chapter_with_modules_that_exist():
+    chapters = grade.load_points(grade.DEFAULT_POINTS)
+    assert [chapter.number for chapter in chapters] == [name[:2] for name in all_chapters()]
+    for chapter in chapters:
+        assert grade.modules_of(chapter), chapter.name

@@ -51,6 +51,9 @@ DEFAULT_CHAPTER_TIMEOUT = 300.0
 STOP_GRACE_SECONDS = 5.0  # after SIGTERM, before SIGKILL
 MESSAGE_WIDTH = 110
 MESSAGE_LINES = 3  # of a failed test's reason in the table; the JSON has it whole
+# pytest-xdist's --dist loadgroup ends a test's name with its group:
+# test_in_kernel[unit_tests-a]@04-testing-unit_tests.
+XDIST_GROUP = re.compile(r"@[^\[\]@]*$")
 
 
 # --- the points file ----------------------------------------------------------
@@ -142,7 +145,7 @@ def read_junit(path: Path, qualified: bool = False) -> list[Outcome]:
     passed: dict[str, bool] = {}
     messages: dict[str, str] = {}
     for case in ElementTree.parse(path).iter("testcase"):
-        name = case.get("name", "")
+        name = XDIST_GROUP.sub("", case.get("name", ""))
         if qualified:
             name = f"{case.get('classname', '').rsplit('.', 1)[-1]}::{name}"
         bad = [child for child in case if child.tag in ("failure", "error", "skipped")]
@@ -171,15 +174,16 @@ def stop(process: subprocess.Popen) -> None:
             continue
 
 
-def run_chapter(checkout: Path, chapter: ChapterPoints, modules: list[Path], results: Path,
-                timeout: float) -> ChapterRun:
+def run_chapter(checkout: Path, name: str, modules: list[Path], results: Path, timeout: float) -> ChapterRun:
     """Runs a chapter's test modules in the copy under pytest, with a time
-    limit. Only the chapter's own tests run (--chapter): a module may test
-    several chapters (test_cpu_state.py), and only this one is built."""
-    junit = results / f"{chapter.name}.xml"
-    log = results / f"{chapter.name}.log"
+    limit."""
+    junit = results / f"{name}.xml"
+    log = results / f"{name}.log"
+    # --chapter: a module that tests several chapters (test_cpu_state.py)
+    # gives this one only its own items, and only this chapter is built.
+    # loadgroup: each test kernel boots once, on one worker, for all its items.
     command = [sys.executable, "-m", "pytest", *(f"harness/{module.name}" for module in modules),
-               "--chapter", chapter.number, "-n", "auto", "-q", f"--junitxml={junit}"]
+               "--chapter", name[:2], "-n", "auto", "--dist", "loadgroup", "-q", f"--junitxml={junit}"]
     with log.open("w") as output:
         process = subprocess.Popen(command, cwd=checkout, stdout=output, stderr=subprocess.STDOUT,
                                    start_new_session=True)
@@ -363,7 +367,7 @@ def grade_checkout(repository: Path, chapters: list[ChapterPoints], timeout: flo
     for chapter in chapters:
         print(f"grading {chapter.name} ...", end=" ", file=sys.stderr, flush=True)
         started = time.monotonic()
-        run = run_chapter(checkout, chapter, modules_of(chapter), results, timeout)
+        run = run_chapter(checkout, chapter.name, modules_of(chapter), results, timeout)
         grades.append(grade_chapter(chapter, run))
         print(f"{time.monotonic() - started:.1f} s", file=sys.stderr)
     return grades
