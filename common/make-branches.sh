@@ -9,6 +9,7 @@
 #   *.cpp, *.asm... the chapter's sources, at the top level
 #   common/         the build rules, linker script, runtimes and scripts it uses
 #   images/         the book's screenshots, which the pages show
+#   figures/        the book's figures (SVG), which the pages show too
 #
 # The branches form a chain, chapter-02's parent being chapter-01, so that
 # `git log chapter-06` reads as the book and `git diff chapter-03 chapter-04`
@@ -101,6 +102,7 @@ for chapter in $(git ls-tree --name-only "$source" chapters/ | sed 's|^chapters/
     git read-tree "$source:chapters/$chapter"  # the chapter's files at the top level
     git ls-tree "$source" -- "${shared_files[@]}" | git update-index --index-info
     git ls-tree -r "$source" -- book/images | sed 's|\tbook/images/|\timages/|' | git update-index --index-info
+    git ls-tree -r "$source" -- book/figures | sed 's|\tbook/figures/|\tfigures/|' | git update-index --index-info
     standalone_makefile "$chapter" | add_file Makefile
     { readme_preface; git cat-file blob "$source:$page"; } | add_file README.md
 

@@ -26,8 +26,8 @@ common=$(dirname "$(readlink -f "$0")")
 grub_bios=/usr/lib/grub/i386-pc
 
 # iso9660 lets GRUB read the image it booted from; normal reads grub.cfg;
-# multiboot and multiboot2 load the kernel. Under BIOS, biosdisk reaches
-# the disc. Under UEFI the firmware's own drivers do, and efi_gop lets GRUB
+# multiboot and multiboot2 load the kernel. Under BIOS, biosdisk reads
+# the CD or disk. Under UEFI the firmware's own drivers do; efi_gop lets GRUB
 # hand the kernel the firmware's graphics mode as a framebuffer: there is
 # no text mode to hand over.
 #
@@ -36,7 +36,8 @@ grub_bios=/usr/lib/grub/i386-pc
 # file system with nothing but GRUB in it; a GRUB that cannot read the
 # partition table takes the whole disk as the device it came from, and
 # finds /boot/grub/grub.cfg in the ISO 9660 file system that starts at the
-# disk's first sector.
+# disk's first sector. (With part_msdos, GRUB stops at its grub> prompt:
+# test_images.py boots such a disk under OVMF.)
 modules="iso9660 normal multiboot multiboot2"
 bios_modules="biosdisk $modules"
 efi_modules="efi_gop $modules"
@@ -79,6 +80,9 @@ bios_image=$folder/grub-bios-$script_hash.img
 efi_image=$folder/grub-efi-$script_hash.img
 make_once "$bios_image" make_bios_image
 make_once "$efi_image" make_efi_image
+# Those an earlier make-iso.sh made are of no more use. (A half-made one
+# ends in mktemp's suffix, not in .img, and is left alone.)
+find "$folder" -maxdepth 1 -name 'grub-*.img' ! -name "grub-*-$script_hash.img" -delete
 
 staging=$(mktemp -d "${iso%.iso}.staging.XXXXXX")
 trap 'rm -rf "$staging"' EXIT

@@ -219,8 +219,8 @@ extern "C" {
 // the most negative value divided by -1.
 [[noreturn]] void __ubsan_handle_divrem_overflow_abort(const OverflowData* data, ValueHandle left,
                                                        ValueHandle right) {
-    report_arithmetic(*data, right == 0 ? "division by zero" : "signed integer overflow", left,
-                      "/", right);
+    report_arithmetic(*data, right == 0 ? "division by zero" : "signed integer overflow", left, "/",
+                      right);
 }
 
 // a << b or a >> b with b negative or not below a's width, or a left shift
@@ -291,8 +291,8 @@ extern "C" {
 
 // Pointer arithmetic that wrapped around the address space, or that moved
 // a null pointer or made one.
-[[noreturn]] void __ubsan_handle_pointer_overflow_abort(const LocationData* data,
-                                                        ValueHandle base, ValueHandle result) {
+[[noreturn]] void __ubsan_handle_pointer_overflow_abort(const LocationData* data, ValueHandle base,
+                                                        ValueHandle result) {
     OutputSink& output = begin_report(data->location, "pointer overflow");
     format_to(output, ": address {:x} became {:x}", base, result);
     finish_panic();
@@ -328,8 +328,7 @@ extern "C" {
 [[noreturn]] void __ubsan_handle_nonnull_arg_abort(const NonnullArgumentData* data) {
     OutputSink& output = begin_report(data->location, "null argument");
     format_to(output, ": null passed as argument {}, declared nonnull at {}:{}",
-              data->argument_index, data->attribute_location.file,
-              data->attribute_location.line);
+              data->argument_index, data->attribute_location.file, data->attribute_location.line);
     finish_panic();
 }
 

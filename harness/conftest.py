@@ -189,7 +189,8 @@ def _machines_of(item: pytest.Item) -> list[Machine]:
 
 @pytest.fixture
 def boot(request: pytest.FixtureRequest):
-    """boot(image, elf=None, qemu_args=(), command_line=None, timeout=10, name=None) -> Machine"""
+    """boot(image, elf=None, qemu_args=(), command_line=None, timeout=10, name=None, firmware="bios",
+    attach="cdrom") -> Machine"""
     boots = _Boots()
     request.node._kernel_boots = boots
     yield boots

@@ -475,7 +475,8 @@ def check_passed(run: KernelRun, test: DeclaredTest) -> Result:
             problems = report.problems() or ["the report does not mention it"]
             summary = f"no result for {test.name}: {problems[0]}; {ended}"
         printed = "\n".join("  # " + line for line in report.trailing)
-        raise KernelFailure(verdict, summary, "the serial output shows how far the kernel got",
+        hint = run.failure.hint if run.failure is not None else "the serial output shows how far the kernel got"
+        raise KernelFailure(verdict, summary, hint,
                             (f"what the test printed:\n{printed}\n\n" if printed else "") + run.serial_tail())
     if result.skipped:
         raise skipped_failure(result)

@@ -555,10 +555,10 @@ class Machine:
 
     def _read_to_end(self) -> None:
         """Once QEMU has exited: the rest of its output, and its status."""
-        while chunk := self._process.read(0):
+        while chunk := self._process.read(0.1):  # None at the end of the output, which reaps QEMU
             self._serial.take(chunk)
-        if self.exit_status is None:
-            self._process.read(0.1)  # reaps the process once the pty says EOF
+        if self.exit_status is None:  # the end of the output never came: reap QEMU all the same
+            self._process.reap()
 
     # Diagnosis: when the awaited thing did not come, what did.
 

@@ -79,10 +79,11 @@ class QemuProcess:
         except pexpect.TIMEOUT:
             return b""
         except pexpect.EOF:
-            self._reap()
+            self.reap()
             return None
 
-    def _reap(self) -> None:
+    def reap(self) -> None:
+        """Takes the exit status of a QEMU that has exited or is exiting."""
         deadline = time.monotonic() + 5.0
         while self._spawned.isalive() and time.monotonic() < deadline:
             time.sleep(0.002)
@@ -92,9 +93,16 @@ class QemuProcess:
         else:
             self.exit_status = -(self._spawned.signalstatus or signal.SIGKILL)
 
+    def _reaped(self) -> bool:
+        """The process is gone for good, and its pid free to be reused by
+        another: nothing may be read or signalled by that pid any more."""
+        return self._spawned.ptyproc.terminated
+
     def cpu_seconds(self) -> float:
         """User and system time of QEMU so far (all its threads); after it
         exited, the last figure read."""
+        if self._reaped():
+            return self._cpu_seconds
         try:
             fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
             self._cpu_seconds = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -110,6 +118,8 @@ class QemuProcess:
         """SIGKILL to QEMU's whole process group, at once: for a boot that
         passed a limit, whose QEMU must not write another byte."""
         with self._lock:
+            if self._reaped():
+                return
             try:
                 os.killpg(self.pid, signal.SIGKILL)
             except ProcessLookupError:

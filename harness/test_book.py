@@ -4,11 +4,14 @@ For every chapter directory chapters/NN-name/ there must be a book chapter
 book/NN-name.md with the sections "## What this step adds", "## Run it" and
 "## Exercises". Its "What this step adds" list must name exactly the files
 the step adds, changes and removes (compared with the previous chapter
-directory; for the first chapter, every file), one bullet per file:
+directory; for the first chapter, every file), each file once, in bullets
+that name one file or a few that belong together:
 
     - added `boot.asm`: what it is for
     - changed `main.cpp`: what changed
     - removed `start.asm`: why it went
+    - added `serial_port.h` and `serial_port.cpp`: what they are for
+    - added `tests/a.cpp`, `tests/b.cpp` and `tests/c.cpp`: what they test
 
 And every code excerpt in the book that names its source must still be found,
 verbatim, in that source. An excerpt is named by an HTML comment on the line
@@ -37,7 +40,8 @@ BOOK = ROOT / "book"
 
 REQUIRED_SECTIONS = ("## What this step adds", "## Run it", "## Exercises")
 ADDS_SECTION = "## What this step adds"
-ADDS_ITEM = re.compile(r"^- (added|changed|removed) `([^`]+)`: \S.*$")
+ADDS_ITEM = re.compile(r"^- (added|changed|removed) (`[^`]+`(?:, `[^`]+`)*(?: and `[^`]+`)?): \S.*$")
+ITEM_FILE = re.compile(r"`([^`]+)`")
 EXCERPT_MARKER = re.compile(r"^<!--\s*from\s+(\S+)\s*-->\s*$")
 FENCE = re.compile(r"^(```+|~~~+)")
 
@@ -205,18 +209,23 @@ def test_book_what_this_step_adds_matches_the_code(chapter):
     if ADDS_SECTION not in sections(text):
         fail(f'chapter {chapter}: book/{chapter}.md has no "{ADDS_SECTION}"')
 
-    listed, malformed = set(), []
+    listed, malformed, twice = set(), [], []
     for line in adds_section_lines(text):
         if not line.startswith("- "):
             continue
         item = ADDS_ITEM.match(line)
         if item:
-            listed.add((item.group(1), item.group(2)))
+            for name in ITEM_FILE.findall(item.group(2)):
+                if (item.group(1), name) in listed:
+                    twice.append(f"{item.group(1)} {name}")
+                listed.add((item.group(1), name))
         else:
             malformed.append(line)
     if malformed:
         fail(f"chapter {chapter}: these lines of \"{ADDS_SECTION}\" are not of the form "
-             "\"- added|changed|removed `file`: what\": " + " | ".join(malformed))
+             "\"- added|changed|removed `file`[, `file`... and `file`]: what\": " + " | ".join(malformed))
+    if twice:
+        fail(f"chapter {chapter}: \"{ADDS_SECTION}\" names these more than once: " + ", ".join(twice))
 
     real = real_changes(chapter)
     chapters = chapter_dirs()
@@ -257,6 +266,18 @@ def test_book_excerpts_match_their_sources(book_file):
 def test_book_has_a_readme():
     if not (BOOK / "README.md").is_file():
         fail("book/README.md (how to use the book) is missing")
+
+
+def test_every_appendix_is_in_the_contents():
+    """A markdown file of book/ that is no chapter is an appendix, which the
+    contents page (book/README.md) must link to, or no reader finds it."""
+    contents = (BOOK / "README.md").read_text(encoding="utf-8")
+    chapters = {f"{chapter}.md" for chapter in chapter_dirs()}
+    unlisted = sorted(path.name for path in book_files()
+                      if path.name != "README.md" and path.name not in chapters
+                      and f"]({path.name})" not in contents)
+    if unlisted:
+        fail("book/README.md does not link to the appendices " + ", ".join(unlisted))
 
 
 def test_excerpt_check_notices_a_changed_line():

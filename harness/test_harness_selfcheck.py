@@ -19,7 +19,10 @@ import build as build_module
 import host
 from chapters import artifacts
 from isos import iso_with_command_line
-from boot_limits import INTERRUPT_LOG_LIMIT, LOG_KEEP, SERIAL_LIMIT, WALL_CLOCK_ALLOWANCE, mebibytes
+import boot_artifacts
+from boot_limits import (ARTIFACTS_LIMIT, INTERRUPT_LOG_LIMIT, LOG_KEEP, SERIAL_LIMIT, WALL_CLOCK_ALLOWANCE, WATCHDOG_GRACE,
+                         LimitReached, mebibytes)
+from diagnosis import Evidence, diagnose
 from machine import EXIT_SUCCESS
 from qemu_process import READ_SIZE
 from serial_output import normalise_line_endings
@@ -44,7 +47,8 @@ def boot_until_failure(boot, image, wait, **options):
     machine = boot(image, **options)
     with pytest.raises(KernelFailure) as caught:
         wait(machine)
-    limit = options["timeout"] * WALL_CLOCK_ALLOWANCE + 1.0
+    # The bound boot_limits promises for any boot: its watchdog's.
+    limit = options["timeout"] * WALL_CLOCK_ALLOWANCE + WATCHDOG_GRACE
     assert machine.elapsed() < limit, f"the diagnosis took {machine.elapsed():.1f} s, more than {limit} s"
     return caught.value, machine
 
@@ -328,3 +332,40 @@ def test_one_chapter_selected_builds_only_that_chapter(tmp_path):
                                "--collect-only", "-q"], capture_output=True, text=True, timeout=300, env=environment)
     assert finished.returncode == 0, finished.stdout + finished.stderr
     assert set(calls.read_text().split()) == {"chapters/05-cpu-exceptions"}, finished.stdout
+
+
+def test_a_diagnosis_needs_only_its_evidence():
+    # diagnose() is a pure function: evidence written by hand, no QEMU.
+    flood = Evidence("QEMU to exit", "boot\nthe same line\nthe same line\nthe sa",
+                     limit_reached=LimitReached("serial output", "the kernel printed more than 256 KiB on serial"))
+    failure = diagnose(flood)
+    assert (failure.verdict, failure.summary) == (Verdict.FAIL, (
+        "the kernel flooded the serial port: QEMU was stopped because the kernel printed more than 256 KiB "
+        "on serial; last whole serial line: 'the same line'"))
+    silent = diagnose(Evidence("QEMU to exit", "", timed_out_after=2.0))
+    assert (silent.verdict, silent.summary) == (
+        Verdict.NO_OUTPUT, "nothing on serial after 2 s of QEMU CPU time (waiting for QEMU to exit)")
+    assert "serial output: none" in silent.details
+    panic = diagnose(Evidence("QEMU to exit", "ok 1 a\n# PANIC at x.cpp:3: broken\n", exit_status=35))
+    assert (panic.verdict, panic.summary) == (Verdict.PANIC, "kernel panic: # PANIC at x.cpp:3: broken")
+
+
+def test_artifacts_past_their_limit_keep_only_the_verdict(tmp_path):
+    # Once a run's artifacts pass their limit, a failed boot adds a few
+    # hundred bytes, not its logs: a sparse file stands for earlier ones.
+    all_artifacts = tmp_path / "test-artifacts"
+    all_artifacts.mkdir()
+    with (all_artifacts / "earlier.log").open("wb") as earlier:
+        earlier.truncate(ARTIFACTS_LIMIT + 1)
+    log = tmp_path / "qemu.log"
+    log.write_text("v=0e\n" * 100_000)
+    record = boot_artifacts.BootRecord(serial_text="booted\n", interrupt_log=log, qemu_messages=tmp_path / "none",
+                                       screenshot=tmp_path / "none.png", screen=None, registers=None,
+                                       verdict="HANG: made up", command=["qemu"], exit_status=-9)
+    boot_artifacts.save(record, all_artifacts / "boot-1", all_artifacts)
+    assert [path.name for path in (all_artifacts / "boot-1").iterdir()] == ["verdict.txt"]
+    assert f"passed {mebibytes(ARTIFACTS_LIMIT)}" in (all_artifacts / "boot-1" / "verdict.txt").read_text()
+    (all_artifacts / "earlier.log").unlink()
+    boot_artifacts.save(record, all_artifacts / "boot-2", all_artifacts)
+    kept = all_artifacts / "boot-2" / "qemu.log"
+    assert 2 * LOG_KEEP - 100 < kept.stat().st_size < 2 * LOG_KEEP + 200, "the log's first and last 64 KiB"

@@ -19,9 +19,12 @@ class SerialPort {
     // answers at the port: then writes are dropped instead of waited for.
     [[nodiscard]] bool initialize();
 
-    // Sends one byte once the transmitter can take it. The wait is bounded,
-    // so a stuck or absent UART loses output instead of hanging the kernel.
-    void write_byte(uint8_t byte) const;
+    // Sends one byte once the transmitter can take it. A reader at the
+    // other end that stops for a while (flow control, a busy host) only
+    // makes this wait: no byte is lost. A UART that takes no byte for
+    // seconds is stuck, and is given up for good, so that it costs one such
+    // wait and later output is dropped instead of hanging the kernel.
+    void write_byte(uint8_t byte);
 
     // Takes the next received byte, if one has arrived.
     [[nodiscard]] bool try_read_byte(uint8_t& byte) const;

@@ -108,8 +108,9 @@ void unmap_page(uint64_t address) {
         }
         split_huge_page(directory_entry, split_tables[split_tables_used++]);
     }
-    publish_entry(next_table(directory_entry, address).entry_for(address, PageTableLevel::PageTable),
-                  PageTableEntry{});
+    publish_entry(
+        next_table(directory_entry, address).entry_for(address, PageTableLevel::PageTable),
+        PageTableEntry{});
     // The TLB may still hold the translation that covered the page, 2 MiB
     // or 4 KiB; until it is gone, the CPU would go on using it.
     invalidate_tlb_entry(address);

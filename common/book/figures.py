@@ -124,7 +124,8 @@ def paging_split(chapter: str) -> tuple[int, int, list[str], int, dict[str, int]
     indices = {level: (address >> (offset_bits + index_bits * numbered[level])) % (1 << index_bits)
                for level in order}
     for example, level, expected in asserts:
-        if (constant(example) >> (offset_bits + index_bits * numbered[level])) % (1 << index_bits) != constant(expected):
+        index = (constant(example) >> (offset_bits + index_bits * numbered[level])) % (1 << index_bits)
+        if index != constant(expected):
             raise FactsDisagree(f"chapters/{chapter}/paging.h: the split disagrees with table_index({example})")
     return offset_bits, index_bits, order, address, indices
 
@@ -143,12 +144,14 @@ def colour_byte(chapter: str) -> tuple[int, dict[int, str]]:
 def boot_flow() -> Drawing:
     steps = [
         (CPU, ["Firmware", "BIOS or UEFI", "tests memory, finds a boot disk"]),
-        (NEUTRAL, ["GRUB", "reads grub.cfg: multiboot2 /boot/kernel.elf", "loads the ELF at 1 MiB, 32-bit mode"]),
-        (CODE, ["boot.asm: _start", "checks: Multiboot2, CPUID, long mode", "page tables, EFER.LME, paging, far jump"]),
+        (NEUTRAL, ["GRUB", "reads grub.cfg: multiboot2 /boot/kernel.elf",
+                   "loads the ELF at 1 MiB, enters it in 32-bit mode"]),
+        (CODE, ["boot.asm: _start", "checks: Multiboot2, CPUID, long mode",
+                "page tables, EFER.LME, paging, far jump"]),
         (CODE, ["boot.asm: long_mode_start", "64-bit mode: segment registers, stack", "run_global_constructors"]),
         (CODE, ["kernel_main(info)", "C++: the chapter's kernel", "then halt_forever"]),
     ]
-    modes = ["real mode (BIOS) or 64-bit (UEFI)", "32-bit protected mode", "32-bit protected mode",
+    modes = ["real mode (BIOS) or 64-bit (UEFI)", "32-bit (BIOS) or 64-bit (UEFI)", "32-bit protected mode",
              "64-bit long mode", "64-bit long mode"]
     box_width, box_height, gap, left, top = 420, 62, 26, 20, 46
     drawing = Drawing(720, top + len(steps) * (box_height + gap), "From power-on to kernel_main")
@@ -210,7 +213,8 @@ def exception_stack(chapter: str = "05-cpu-exceptions") -> Drawing:
                  size=12, colour=MUTED)
     groups = [("pushed by the CPU (SS first),", "onto a stack aligned to 16 bytes", cpu_pushed),
               ("the error code: by the CPU if the", "exception has one, else the stub's 0", {"error_code"}),
-              ("pushed by the stub:", "the vector, then rax ... r15", {f.name for f in fields} - cpu_pushed - {"error_code"})]
+              ("pushed by the stub:", "the vector, then rax ... r15",
+               {f.name for f in fields} - cpu_pushed - {"error_code"})]
     names_from_top = [f.name for f in reversed(fields)]
     for first, second, names in groups:
         rows = [index for index, name in enumerate(names_from_top) if name in names]
@@ -465,8 +469,10 @@ def main() -> None:
         raise SystemExit(f"{arguments.kernel} does not exist; build it with: make build CH=06")
     drawn = {f"{name}.svg": drawing.svg() for name, drawing in figures(arguments.kernel).items()}
     if arguments.check:
-        stale = sorted(name for name, text in drawn.items()
-                       if not (arguments.output / name).is_file() or (arguments.output / name).read_text() != text)
+        def differs(name: str, text: str) -> bool:
+            path = arguments.output / name
+            return not path.is_file() or path.read_text() != text
+        stale = sorted(name for name, text in drawn.items() if differs(name, text))
         extra = sorted(path.name for path in arguments.output.glob("*.svg") if path.name not in drawn)
         for name in stale:
             print(f"{arguments.output / name} is not what figures.py draws", file=sys.stderr)

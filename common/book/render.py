@@ -64,8 +64,9 @@ def pages_of(book: Path) -> list[Page]:
     contents = book / "README.md"
     chapters = sorted(book.glob("[0-9][0-9]-*.md"))
     linked = re.findall(r"\]\(([\w-]+\.md)\)", contents.read_text())
-    appendices = sorted(set(book.glob("*.md")) - set(chapters) - {contents},
-                        key=lambda path: (linked.index(path.name) if path.name in linked else len(linked), path.name))
+    def place(path: Path) -> tuple[int, str]:
+        return (linked.index(path.name) if path.name in linked else len(linked), path.name)
+    appendices = sorted(set(book.glob("*.md")) - set(chapters) - {contents}, key=place)
     return [Page(contents)] + [Page(path) for path in chapters + appendices]
 
 

@@ -34,7 +34,9 @@ class Drawing:
         self.elements: list[str] = []
 
     def _add(self, tag: str, attributes: dict[str, object], content: str | None = None) -> None:
-        text = " ".join(f"{name.replace('_', '-')}={quoteattr(number(value) if isinstance(value, (int, float)) else str(value))}"
+        def value_text(value: object) -> str:
+            return number(value) if isinstance(value, (int, float)) else str(value)
+        text = " ".join(f"{name.replace('_', '-')}={quoteattr(value_text(value))}"
                         for name, value in attributes.items() if value is not None)
         self.elements.append(f"<{tag} {text}/>" if content is None else f"<{tag} {text}>{content}</{tag}>")
 

@@ -29,8 +29,8 @@ extern const uint64_t known_register_values[15];
 extern RegisterSnapshot register_snapshot;
 extern uint64_t rsp_at_unmapped_write;
 extern void (*const software_interrupts[kExceptionVectorCount])();
-// Labels: only their addresses mean something.
 extern const uint64_t exception_entry_points[kExceptionVectorCount];  // exception_entry.asm
+// Labels: only their addresses mean something.
 extern const uint8_t invalid_opcode_with_known_registers_resume[];
 extern const uint8_t page_fault_with_known_registers_resume[];
 extern const uint8_t general_protection_with_known_registers_resume[];
@@ -46,9 +46,8 @@ void write_unmapped_page();
 
 namespace {
 
-constexpr const char* kRegisterNames[15] = {"rax", "rbx", "rcx", "rdx", "rsi",
-                                            "rdi", "rbp", "r8",  "r9",  "r10",
-                                            "r11", "r12", "r13", "r14", "r15"};
+constexpr const char* kRegisterNames[15] = {"rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "r8",
+                                            "r9",  "r10", "r11", "r12", "r13", "r14", "r15"};
 constexpr uint64_t kUnmappedAddress = 0x4000'0000;  // as in known_registers.asm
 
 // What sidt stores: the IDT the CPU uses now, whatever the kernel's
@@ -225,7 +224,8 @@ KERNEL_TEST(cpu_state_breakpoint_while_the_serial_console_is_locked_returns) {
 // A stub that mistakes whether the CPU pushed an error code shifts every
 // field of this frame by 8 bytes.
 KERNEL_TEST(cpu_state_double_fault_frame_is_the_faulting_instructions) {
-    GateDescriptor& page_fault_gate = loaded_gates()[static_cast<uint8_t>(ExceptionVector::PageFault)];
+    GateDescriptor& page_fault_gate =
+        loaded_gates()[static_cast<uint8_t>(ExceptionVector::PageFault)];
     const GateDescriptor kept = page_fault_gate;
     page_fault_gate = GateDescriptor{};
     const CaughtException caught =

@@ -23,6 +23,7 @@ volatile int32_t zero = 0;
 volatile int32_t minus_one = -1;
 volatile int32_t thirty_two = 32;
 volatile bool reached = true;
+volatile uint32_t no_bits = 0;
 
 uint32_t words[2] = {};
 volatile uintptr_t one_byte = 1;
@@ -78,8 +79,8 @@ KERNEL_TEST(signed_integer_overflow_is_reported) {
 }
 
 KERNEL_TEST(subtraction_overflow_is_reported) {
-    const int32_t difference = smallest_int32 - one;  // undefined behaviour: signed integer overflow
-    EXPECT_EQ(difference, INT32_MAX);
+    const int32_t below = smallest_int32 - one;  // undefined behaviour: signed integer overflow
+    EXPECT_EQ(below, INT32_MAX);
 }
 
 KERNEL_TEST(multiplication_overflow_is_reported) {
@@ -93,8 +94,8 @@ KERNEL_TEST(negation_overflow_is_reported) {
 }
 
 KERNEL_TEST(division_overflow_is_reported) {
-    const int32_t quotient = smallest_int32 / minus_one;  // undefined behaviour: signed integer overflow
-    EXPECT_EQ(quotient, INT32_MIN);
+    const auto ratio = smallest_int32 / minus_one;  // undefined behaviour: signed integer overflow
+    EXPECT_EQ(ratio, INT32_MIN);
 }
 
 KERNEL_TEST(division_by_zero_is_reported) {
@@ -142,8 +143,8 @@ KERNEL_TEST(unreachable_code_is_reported) {
 }
 
 KERNEL_TEST(invalid_builtin_argument_is_reported) {
-    const int32_t leading_zeros = __builtin_clz(static_cast<uint32_t>(zero));  // undefined behaviour: invalid builtin argument
-    EXPECT_EQ(leading_zeros, 32);
+    const int zeros = __builtin_clz(no_bits);  // undefined behaviour: invalid builtin argument
+    EXPECT_EQ(zeros, 32);
 }
 
 KERNEL_TEST(non_positive_array_bound_is_reported) {

@@ -11,6 +11,7 @@
 #include "expect_exception.h"
 #include "idt.h"
 #include "kernel_test.h"
+#include "paging.h"
 #include "print.h"
 #include "serial_console.h"
 #include "tss.h"
@@ -30,8 +31,8 @@ extern const uint64_t known_register_values[15];
 extern RegisterSnapshot register_snapshot;
 extern uint64_t rsp_at_unmapped_write;
 extern void (*const software_interrupts[kExceptionVectorCount])();
-// Labels: only their addresses mean something.
 extern const uint64_t exception_entry_points[kExceptionVectorCount];  // exception_entry.asm
+// Labels: only their addresses mean something.
 extern const uint8_t invalid_opcode_with_known_registers_resume[];
 extern const uint8_t page_fault_with_known_registers_resume[];
 extern const uint8_t general_protection_with_known_registers_resume[];
@@ -47,9 +48,8 @@ void write_unmapped_page();
 
 namespace {
 
-constexpr const char* kRegisterNames[15] = {"rax", "rbx", "rcx", "rdx", "rsi",
-                                            "rdi", "rbp", "r8",  "r9",  "r10",
-                                            "r11", "r12", "r13", "r14", "r15"};
+constexpr const char* kRegisterNames[15] = {"rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "r8",
+                                            "r9",  "r10", "r11", "r12", "r13", "r14", "r15"};
 constexpr uint64_t kUnmappedAddress = 0x4000'0000;  // as in known_registers.asm
 
 // What sidt stores: the IDT the CPU uses now, whatever the kernel's
@@ -131,6 +131,16 @@ void expect_registers_preserved_across_fault(ExceptionVector vector, void (*rais
     expect_registers_preserved(raise);
     set_exception_handler(vector, previous);
     EXPECT_EQ(resumed_vector, static_cast<uint8_t>(vector));
+}
+
+// A page of the test kernel's own, in the 2 MiB page that the kernel
+// stack's guard page has split already: unmapping it needs no new table.
+alignas(kPageSize) uint8_t page_to_unmap[kPageSize];
+
+// A read the compiler must make, at run time, in a function of its own
+// that run_expecting_exception can call.
+void read_page_to_unmap() {
+    *static_cast<volatile uint8_t*>(page_to_unmap);
 }
 
 // What the handler of a software interrupt found.
@@ -230,7 +240,8 @@ KERNEL_TEST(cpu_state_breakpoint_while_the_serial_console_is_locked_returns) {
 // A stub that mistakes whether the CPU pushed an error code shifts every
 // field of this frame by 8 bytes.
 KERNEL_TEST(cpu_state_double_fault_frame_is_the_faulting_instructions) {
-    GateDescriptor& page_fault_gate = loaded_gates()[static_cast<uint8_t>(ExceptionVector::PageFault)];
+    GateDescriptor& page_fault_gate =
+        loaded_gates()[static_cast<uint8_t>(ExceptionVector::PageFault)];
     const GateDescriptor kept = page_fault_gate;
     page_fault_gate = GateDescriptor{};
     const CaughtException caught =
@@ -247,4 +258,18 @@ KERNEL_TEST(cpu_state_double_fault_frame_is_the_faulting_instructions) {
     EXPECT_EQ(caught.cr2, kUnmappedAddress);
     // The handler ran on its own stack.
     EXPECT_TRUE(double_fault_stack().contains(caught.frame_address));
+}
+
+// The CPU keeps translations in its TLB: unmapping a page it has just used
+// must also remove that copy (invlpg), or the next access would still
+// succeed.
+KERNEL_TEST(cpu_state_unmapped_page_faults_at_once) {
+    read_page_to_unmap();  // the translation is in the TLB now
+    const auto address = reinterpret_cast<uint64_t>(page_to_unmap);
+    unmap_page(address);
+    EXPECT_FALSE(is_mapped(address));
+    const CaughtException caught =
+        run_expecting_exception(ExceptionVector::PageFault, read_page_to_unmap);
+    EXPECT_TRUE(caught.raised);
+    EXPECT_EQ(caught.cr2, address);
 }

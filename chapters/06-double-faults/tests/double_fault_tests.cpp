@@ -86,8 +86,21 @@ KERNEL_TEST(double_fault_task_register_holds_the_tss) {
     // LTR marked the TSS busy: type 0b1011 in bits 40-43.
     const uint64_t descriptor = loaded_gdt().task_state_segment.low.bits();
     EXPECT_EQ(descriptor >> 40 & 0xf, 0b1011);
-    EXPECT_EQ(descriptor & 0xffff, sizeof(TaskStateSegment) - 1);
+    EXPECT_EQ(descriptor >> 44 & 1, 0);     // S clear: a system descriptor
+    EXPECT_EQ(descriptor >> 45 & 0b11, 0);  // DPL 0
+    EXPECT_EQ(descriptor >> 47 & 1, 1);     // present
+    EXPECT_EQ(descriptor >> 55 & 1, 0);     // G clear: the limit counts bytes
+    // The limit, bits 0-15 and 48-51: the last byte of the TSS.
+    EXPECT_EQ((descriptor & 0xffff) | (descriptor >> 48 & 0xf) << 16, sizeof(TaskStateSegment) - 1);
     EXPECT_EQ(loaded_gdt().task_state_segment.reserved, 0);
+}
+
+// The base, spread over three fields of the descriptor and the upper half,
+// is the kernel's TSS. (initialize_task_state_segment returns it, filling
+// in the same two fields again.)
+KERNEL_TEST(double_fault_tss_descriptor_points_at_the_kernels_tss) {
+    EXPECT_EQ(reinterpret_cast<uint64_t>(&loaded_task_state_segment()),
+              reinterpret_cast<uint64_t>(&initialize_task_state_segment()));
 }
 
 KERNEL_TEST(double_fault_ist1_is_the_top_of_the_double_fault_stack) {

@@ -1,0 +1,40 @@
+"""Chapter 4: serial output under back-pressure.
+
+The harness stops reading the serial port for a while, as a slow terminal
+or a busy log would. The pseudo-terminal between QEMU and the harness
+fills, QEMU's UART keeps its byte until the host takes it, and the kernel
+must wait for the transmit holding register to be empty before each byte:
+a kernel that does not overwrites the waiting byte, and text is lost.
+serial_flood writes 3000 numbered lines; every one must arrive whole.
+Chapters 05 and 06 carry the serial port and the kernel unchanged.
+"""
+
+import re
+import time
+
+import pytest
+
+CHAPTERS = ["04-testing", "05-cpu-exceptions", "06-double-faults"]
+LINES = 3000
+PAYLOAD = "the quick brown fox jumps over the lazy dog 0123456789abcdef"
+PAUSE = 0.5  # seconds without reading: the kernel writes on meanwhile
+FLOOD_LINE = re.compile(r"# flood (\d{4}) (.*)")
+
+
+@pytest.fixture(params=CHAPTERS)
+def chapter(request, build):
+    return build.chapter(request.param)
+
+
+def test_no_byte_is_lost_while_the_reader_pauses(boot, chapter):
+    machine = boot(chapter.iso("serial_flood"), timeout=60)
+    machine.wait_for_serial(r"^# flood 0000 ")
+    time.sleep(PAUSE)  # nobody reads the pseudo-terminal now
+    machine.expect_exit_success()
+
+    flood = [line for line in machine.serial_lines if line.startswith("# flood")]
+    wrong = [f"line {index}: {line!r}" for index, line in enumerate(flood)
+             if not (match := FLOOD_LINE.fullmatch(line)) or int(match[1]) != index or match[2] != PAYLOAD]
+    assert len(flood) == LINES and not wrong, (
+        f"{len(flood)} of {LINES} flood lines arrived, {len(wrong)} of them damaged or out of order; "
+        f"first: {wrong[:3]}")

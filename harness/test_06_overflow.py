@@ -1,0 +1,107 @@
+"""Chapter 06: stack overflows that the plain one of test_06_double_faults.py
+does not show, in the stack_overflow test kernel. Each ends in the double
+fault handler's report, or the test fails.
+
+large_frames_overflow_into_the_guard_page_and_panic
+    (tests/large_frame_overflow.cpp) recurses with a 12,000-byte local in
+    each frame. Without stack clash protection (common/toolchain.mk) each
+    frame is made with one subtraction from RSP, and the one that crosses
+    the bottom of the stack starts pages below the single guard page and
+    writes to what lies there (boot.asm's page tables among it): no report,
+    but a storm of faults or a hang. With it, the frame's pages are touched
+    from the top down, the first touch below the stack faults in the guard
+    page, and the report is that of an ordinary overflow.
+
+double_fault_in_the_double_fault_report_finishes_the_report
+    (tests/nested_double_fault.cpp) leaves the double fault handler a few
+    hundred bytes of stack: its report overflows the double fault stack, and
+    the CPU raises a second double fault at the top of that stack. Its
+    handler must end the panic with the cause, although the first report's
+    panic is under way.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import ktap
+from chapters import chapter_build
+from elf import ElfFile
+from machine import EXIT_SUCCESS
+
+CHAPTER = "06-double-faults"
+KERNEL = ktap.TestKernel("stack_overflow", EXIT_SUCCESS, timeout=5)
+TESTS = ktap.collect(CHAPTER, [KERNEL])
+PAGE_SIZE = 4096
+
+LARGE_FRAMES = "large_frames_overflow_into_the_guard_page_and_panic"
+NESTED = "double_fault_in_the_double_fault_report_finishes_the_report"
+
+
+@pytest.fixture(scope="module")
+def kernel_runs(request: pytest.FixtureRequest, shared_boot) -> ktap.KernelRuns:
+    return ktap.KernelRuns(request, TESTS, shared_boot)
+
+
+if TESTS.build_failure is not None:
+    def test_chapter_builds():
+        """Stands in for the tests that could not be collected."""
+        raise TESTS.build_failure
+
+
+def test_kernel_declares_the_checked_tests():
+    """A test added to the kernel without a check here would go unchecked."""
+    assert sorted(test.name for test in TESTS.declared.get(KERNEL.name, [])) == sorted([LARGE_FRAMES, NESTED])
+
+
+def report_value(diagnostics: list[str], name: str) -> int:
+    """A `name=0x...` field of the double fault's report."""
+    found = [re.search(rf"\b{name}=(0x[0-9a-f]+)", line) for line in diagnostics]
+    values = [int(match[1], 16) for match in found if match]
+    assert len(values) == 1, f"the report must show {name}= once:\n" + "\n".join(diagnostics)
+    return values[0]
+
+
+def only_symbol(symbols: ElfFile, part: str) -> int:
+    """The address of the one symbol whose (perhaps mangled) name holds part."""
+    found = [symbol.value for symbol in symbols.symbols if symbol.defined and part in symbol.name]
+    assert len(found) == 1, f"expected one symbol named like {part!r}, found {len(found)}"
+    return found[0]
+
+
+def check_large_frames(diagnostics: list[str], symbols: ElfFile, report: str):
+    assert any(re.fullmatch(r"KERNEL PANIC at double_fault\.cpp:\d+: double fault", line) for line in diagnostics), (
+        f"{LARGE_FRAMES} must end in the double fault handler's panic, but printed:\n{report}")
+    guard_page = range(symbols.symbol("stack_guard_page").value, symbols.symbol("stack_bottom").value)
+    cr2 = report_value(diagnostics, "cr2")
+    assert cr2 in guard_page, (
+        f"the fault that led to the double fault must be in the guard page "
+        f"{guard_page.start:#x}-{guard_page.stop:#x}, not at cr2={cr2:#x}:\n{report}")
+    rip = report_value(diagnostics, "rip")
+    function = symbols.function_at(rip) or "no function"
+    assert function.startswith("overflow_in_large_frames+"), (
+        f"the fault must be in overflow_in_large_frames, not at rip={rip:#x} ({function}):\n{report}")
+    assert diagnostics[-1] == f"  The kernel stack overflowed into its guard page, below {guard_page.stop:#018x}.", (
+        f"the report must end saying that the kernel stack overflowed:\n{report}")
+
+
+def check_nested(diagnostics: list[str], symbols: ElfFile, report: str):
+    heading = r"KERNEL PANIC at double_fault\.cpp:\d+: double fault while reporting a double fault"
+    assert re.fullmatch(heading, diagnostics[-2]), (
+        f"{NESTED} must end in the second double fault's heading and cause, but printed:\n{report}")
+    double_fault_stack = only_symbol(symbols, "double_fault_stack_memory") + PAGE_SIZE
+    assert diagnostics[-1] == (
+        f"  The double fault stack overflowed into its guard page, below {double_fault_stack:#018x}."), (
+        f"the report must end saying that the double fault stack overflowed:\n{report}")
+
+
+@pytest.mark.parametrize("kernel, test", TESTS.params)
+def test_overflow_ends_in_the_double_fault_report(kernel_runs: ktap.KernelRuns, kernel: ktap.TestKernel,
+                                                  test: ktap.DeclaredTest):
+    result = ktap.check_passed(kernel_runs.run_of(kernel, test), test)
+    report = "\n".join("  # " + line for line in result.diagnostics)
+    symbols = ElfFile(chapter_build(CHAPTER) / f"{kernel.name}.elf")
+    check = {LARGE_FRAMES: check_large_frames, NESTED: check_nested}[test.name]
+    check(result.diagnostics, symbols, report)
