@@ -81,8 +81,7 @@ def check(*purposes: str) -> None:
     absent = missing(*purposes)
     if absent:
         packages = sorted({alternatives.split("|")[0] for alternatives in absent.values()})
-        others = sorted(f"{alternatives.replace('|', ' or ')}" for alternatives in absent.values()
-                        if "|" in alternatives)
+        others = sorted(alternatives.replace("|", " or ") for alternatives in absent.values() if "|" in alternatives)
         raise KernelFailure(Verdict.TOOL_MISSING, f"not installed: {', '.join(absent)}",
                             f"install with: sudo apt-get install {' '.join(packages)}"
                             + "".join(f"; {choice}, whichever your system has" for choice in others))

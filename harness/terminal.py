@@ -26,11 +26,21 @@ SESSION_TIMEOUT = 30
 SHOWN_ON_FAILURE = 2000  # characters from the end of the terminal's output
 
 
+def make_environment() -> dict[str, str]:
+    """This environment as a student's shell has it, for a make the tests
+    start: without what the make running `make test` passes down to its
+    children (MAKEFLAGS with a jobserver this make cannot reach, which
+    makes it warn; MAKELEVEL, which changes what the Makefile does) and
+    without V, which would change what make prints."""
+    return {name: value for name, value in os.environ.items()
+            if name not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "V")}
+
+
 def make_in_terminal(target: str, *arguments: str, terminal: str, ci: bool = False) -> pexpect.spawn:
     """`make TARGET ARGUMENTS` (UBSAN=1 with --ubsan) in an 80x25 terminal
     of the given TERM type, with no window system, and outside CI (as on a
     student's machine over SSH) unless ci is set (CI=true)."""
-    environment = {name: value for name, value in os.environ.items()
+    environment = {name: value for name, value in make_environment().items()
                    if name not in ("DISPLAY", "WAYLAND_DISPLAY", "CI")} | {"TERM": terminal}
     if ci:
         environment["CI"] = "true"
@@ -45,15 +55,16 @@ def shown(session: pexpect.spawn) -> str:
     return session.logfile_read.getvalue().decode("latin-1")
 
 
-def expect(session: pexpect.spawn, pattern: bytes | type[pexpect.EOF], what: str) -> None:
+def expect(session: pexpect.spawn, pattern: bytes | type[pexpect.EOF], what: str,
+           timeout: float = SESSION_TIMEOUT) -> None:
     """Waits for pattern (a regular expression, or pexpect.EOF for the end
     of the session); fails with `what` if the session ends or goes quiet
-    first. session.match holds the match."""
+    for `timeout` seconds first. session.match holds the match."""
     __tracebackhide__ = True
     outcomes = [pattern, pexpect.TIMEOUT] if pattern is pexpect.EOF else [pattern, pexpect.EOF, pexpect.TIMEOUT]
-    index = session.expect(outcomes)
+    index = session.expect(outcomes, timeout=timeout)
     if index != 0:
-        ended = "the session ended" if outcomes[index] is pexpect.EOF else f"nothing came in {SESSION_TIMEOUT} s"
+        ended = "the session ended" if outcomes[index] is pexpect.EOF else f"nothing came in {timeout} s"
         seen = session.before.decode("latin-1")[-SHOWN_ON_FAILURE:]
         pytest.fail(f"expected {what}, but {ended}; the terminal showed "
                     f"(last {SHOWN_ON_FAILURE} characters):\n{seen}")

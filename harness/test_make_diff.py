@@ -8,11 +8,12 @@ from __future__ import annotations
 import subprocess
 
 from chapters import REPOSITORY, all_chapters
+from terminal import make_environment
 
 
 def make_diff(*arguments: str) -> subprocess.CompletedProcess:
     return subprocess.run(["make", "--no-print-directory", "diff", *arguments], cwd=REPOSITORY,
-                          capture_output=True, text=True, timeout=60)
+                          env=make_environment(), capture_output=True, text=True, timeout=60)
 
 
 def test_make_diff_summarises_then_shows_a_step():

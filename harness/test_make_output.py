@@ -15,7 +15,6 @@ starts.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -24,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from chapters import CHAPTERS, REPOSITORY
+from terminal import make_environment
 
 CHAPTER = "04-testing"
 LONGEST_LINE = 120
@@ -38,22 +38,17 @@ def project(tmp_path) -> Path:
     return tmp_path
 
 
-def clean_environment() -> dict[str, str]:
-    return {name: value for name, value in os.environ.items()
-            if name not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "V")}
-
-
 def make(project: Path, *arguments: str, environment: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """make build CH=04, from the top Makefile, as a student types it."""
     return subprocess.run(["make", "build", f"CH={CHAPTER[:2]}", *arguments], cwd=project,
-                          env=environment or clean_environment(), capture_output=True, text=True, timeout=600)
+                          env=environment or make_environment(), capture_output=True, text=True, timeout=600)
 
 
 def make_vga_object(project: Path, *arguments: str) -> subprocess.CompletedProcess:
     """The chapter's make, for vga.o alone: one compile."""
     target = project / "build" / CHAPTER / "obj" / "vga.o"
     return subprocess.run(["make", "--no-print-directory", "-C", str(project / "chapters" / CHAPTER),
-                           str(target), *arguments], env=clean_environment(), capture_output=True, text=True,
+                           str(target), *arguments], env=make_environment(), capture_output=True, text=True,
                           timeout=600)
 
 
@@ -104,7 +99,7 @@ def test_a_missing_tool_is_named_before_anything_is_built(project, tmp_path):
             (path / tool.name).symlink_to(tool)
     (path / "apt-get").write_text("#!/bin/sh\nexit 100\n")
     (path / "apt-get").chmod(0o755)
-    result = make(project, environment=clean_environment() | {"PATH": str(path)})
+    result = make(project, environment=make_environment() | {"PATH": str(path)})
     assert result.returncode != 0, "make build succeeded without nasm"
     assert "nasm" in result.stderr, f"the missing nasm is not named:\n{result.stderr}"
     started = [line for line in result.stdout.splitlines() if STEP.match(line)]

@@ -21,6 +21,9 @@ from terminal import expect, make_in_terminal
 
 HELLO_CHAPTER = "02-minimal-kernel"
 LAST_CHAPTER = all_chapters()[-1]
+# OVMF and GRUB take some 5 s under QEMU's emulator on an idle machine, and
+# were seen to take over 30 s on a loaded one (load average 20 on 2 cores).
+UEFI_BOOT_TIMEOUT = 120
 
 
 def make_run(*arguments: str, ci: bool = False) -> pexpect.spawn:
@@ -97,7 +100,7 @@ def test_make_run_under_uefi_prints_the_serial_port_in_the_terminal(build, chapt
     try:
         expect(session, rb"serial output follows\. Quit with Ctrl-C\.", "the banner for UEFI")
         expect(session, rb"No VGA text mode, so Hello World! is not shown",
-               "the kernel's line on serial that there is no text screen")
+               "the kernel's line on serial that there is no text screen", timeout=UEFI_BOOT_TIMEOUT)
         session.sendintr()
         expect(session, pexpect.EOF, "QEMU to quit on Ctrl-C")
     finally:
