@@ -108,6 +108,7 @@ extern "C" void kernel_main(uint32_t multiboot_info_address) {
         write_serial_line(reason);
         return;
     }
+    set_screen_present(true);
 
     clear_screen();
     print_in_color(kTitleColor, "Chapter 3: a VGA text writer with type-safe formatting");

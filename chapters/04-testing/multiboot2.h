@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "identity_map.h"
+
 namespace multiboot2 {
 
 // The tag types this kernel looks at. The list holds many others (memory
@@ -64,28 +66,34 @@ static_assert(offsetof(FramebufferTag, address) == 8 && offsetof(FramebufferTag,
 // the end of a walk is a marker, not a position.
 struct EndOfTags {};
 
-// Steps through the tags, for use in a range-based for loop.
+// Steps through the tags, for use in a range-based for loop. The walk ends
+// at the end tag, and also where the list is broken: at a tag smaller than
+// its own header (a size of zero would never move on) or one that reaches
+// past the block's total size. A loader's mistake then ends the list
+// instead of sending the kernel through memory that holds no tags.
 class TagIterator {
   public:
-    constexpr explicit TagIterator(const Tag* tag) : tag_(tag) {}
+    constexpr TagIterator(const Tag* tag, uintptr_t block_end) : tag_(tag), block_end_(block_end) {}
 
     [[nodiscard]] const Tag& operator*() const { return *tag_; }
     TagIterator& operator++();
-    [[nodiscard]] bool operator!=(EndOfTags) const { return tag_->type != TagType::end; }
+    [[nodiscard]] bool operator!=(EndOfTags) const;
 
   private:
     const Tag* tag_;
+    uintptr_t block_end_;  // just past the block, by its total size
 };
 
 class BootInformation {
   public:
     // address is the value that was in EBX when the loader jumped to the
-    // kernel. It must point to memory that is mapped and still intact.
-    explicit BootInformation(uintptr_t address)
-        : header_(reinterpret_cast<const InfoHeader*>(address)) {}
+    // kernel. It must point to memory that is still intact. A block that
+    // does not lie wholly inside the identity map (identity_map.h) is not
+    // read at all: it has no tags.
+    explicit BootInformation(uintptr_t address);
 
     [[nodiscard]] TagIterator begin() const {
-        return TagIterator(reinterpret_cast<const Tag*>(header_ + 1));
+        return TagIterator(reinterpret_cast<const Tag*>(header_ + 1), block_end_);
     }
     [[nodiscard]] EndOfTags end() const { return {}; }
 
@@ -102,6 +110,7 @@ class BootInformation {
 
   private:
     const InfoHeader* header_;
+    uintptr_t block_end_;  // as far as the tags may be read
 };
 
 }  // namespace multiboot2

@@ -11,6 +11,11 @@ constinit Spinlock screen_lock;
 
 LockedScreen::LockedScreen() : guard_(screen_lock), writer_(screen) {}
 
+void set_screen_present(bool present) {
+    LockedScreen screen;
+    screen->set_present(present);
+}
+
 void clear_screen() {
     LockedScreen screen;
     screen->clear();

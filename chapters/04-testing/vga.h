@@ -52,6 +52,11 @@ static_assert(sizeof(ColorCode) == 1, "the hardware reads the attribute as one b
 //
 // It is a sink for the formatting core, so everything format.h can format
 // can be written on the screen.
+//
+// It writes nothing until told that the screen is in VGA text mode
+// (set_present): under UEFI there is no text mode, and 0xb8000 may be plain
+// memory, or nothing. Only the boot information can say, so the kernel's
+// entry tells the writer what it says.
 class VgaWriter final : public OutputSink {
   public:
     static constexpr size_t kColumns = 80;
@@ -64,6 +69,7 @@ class VgaWriter final : public OutputSink {
     void put_char(char character) override;
 
     void clear();
+    void set_present(bool present) { present_ = present; }
     void set_color(ColorCode color) { color_ = color; }
     [[nodiscard]] ColorCode color() const { return color_; }
     // Whether the cursor is at the start of a row.
@@ -77,4 +83,5 @@ class VgaWriter final : public OutputSink {
     size_t row_ = 0;
     size_t column_ = 0;
     ColorCode color_;
+    bool present_ = false;
 };

@@ -43,6 +43,7 @@ extern "C" void kernel_main(uint32_t multiboot_info_address) {
         serial_println("No VGA text mode, so the demo is not shown: {}", reason);
         return;
     }
+    set_screen_present(true);
 
     clear_screen();
     {

@@ -26,6 +26,24 @@ TagIterator& TagIterator::operator++() {
     return *this;
 }
 
+bool TagIterator::operator!=(EndOfTags) const {
+    const auto start = reinterpret_cast<uintptr_t>(tag_);
+    if (start >= block_end_ || block_end_ - start < sizeof(Tag)) {
+        return false;
+    }
+    return tag_->type != TagType::end && tag_->size >= sizeof(Tag) &&
+           tag_->size <= block_end_ - start;
+}
+
+BootInformation::BootInformation(uintptr_t address)
+    : header_(reinterpret_cast<const InfoHeader*>(address)), block_end_(address) {
+    // The size is read only once the header is known to be readable.
+    if (is_identity_mapped(address, sizeof(InfoHeader)) &&
+        is_identity_mapped(address, header_->total_size)) {
+        block_end_ = address + header_->total_size;
+    }
+}
+
 const char* BootInformation::command_line() const {
     for (const Tag& tag : *this) {
         if (tag.type == TagType::command_line) {

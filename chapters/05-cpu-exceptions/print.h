@@ -49,6 +49,10 @@ void println(FormatString<TypeIdentity<Args>...> format, const Args&... args) {
     screen->put_char('\n');
 }
 
+// Whether the screen is in VGA text mode, as the boot information says
+// (multiboot2.h). Until told so, printing on the screen writes nothing.
+void set_screen_present(bool present);
+
 // Blanks the screen in the current colour and starts again at the top.
 void clear_screen();
 void set_text_color(ColorCode color);

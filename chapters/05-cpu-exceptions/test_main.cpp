@@ -15,11 +15,12 @@ extern "C" void kernel_main(uint32_t multiboot_info_address) {
     // A test that faults by mistake gets a report and fails, instead of
     // resetting the machine and taking the whole run with it.
     initialize_exceptions();
+    const multiboot2::BootInformation boot_information(multiboot_info_address);
+    set_screen_present(boot_information.why_no_vga_text_mode() == nullptr);
     if (!initialize_serial_console()) {
         // The results will go nowhere; the exit status still tells.
         println("No serial port: test results cannot be reported.");
     }
-    const multiboot2::BootInformation boot_information(multiboot_info_address);
     load_kernel_symbols(boot_information);
     ktest::run_tests(boot_information);
 }

@@ -25,11 +25,12 @@ extern "C" void kernel_main(uint32_t multiboot_info_address) {
     load_gdt_and_tss(initialize_task_state_segment());
     install_kernel_stack_guard_page();
     initialize_double_fault_handler();
+    const multiboot2::BootInformation boot_information(multiboot_info_address);
+    set_screen_present(boot_information.why_no_vga_text_mode() == nullptr);
     if (!initialize_serial_console()) {
         // The results will go nowhere; the exit status still tells.
         println("No serial port: test results cannot be reported.");
     }
-    const multiboot2::BootInformation boot_information(multiboot_info_address);
     load_kernel_symbols(boot_information);
     ktest::run_tests(boot_information);
 }

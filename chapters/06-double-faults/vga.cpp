@@ -30,6 +30,9 @@ constexpr uint8_t kReplacementCharacter = 0xfe;
 }  // namespace
 
 void VgaWriter::put_char(char character) {
+    if (!present_) {
+        return;
+    }
     if (character == '\n') {
         new_line();
         return;
@@ -44,6 +47,9 @@ void VgaWriter::put_char(char character) {
 }
 
 void VgaWriter::clear() {
+    if (!present_) {
+        return;
+    }
     for (size_t row = 0; row < kRows; ++row) {
         clear_row(row);
     }

@@ -84,3 +84,19 @@ KERNEL_TEST_ON_SCREEN(vga_unprintable_bytes_show_as_a_block) {
         EXPECT_EQ(screen_character(0, column), '\xfe');
     }
 }
+
+// Under UEFI there is no text mode and 0xb8000 may be anything: the writer
+// leaves it alone until the boot information says the screen is there.
+// Played here on a real screen by saying it is not, for a moment. A panic
+// writes through the same writer (screen_for_panic), so it too leaves the
+// memory alone.
+KERNEL_TEST_ON_SCREEN(vga_writes_nothing_while_the_screen_is_not_present) {
+    clear_screen();
+    set_screen_present(false);
+    println("not for the screen");
+    clear_screen();
+    print("nor this");
+    set_screen_present(true);
+    EXPECT_TRUE(screen_row_is_blank(0));
+    EXPECT_TRUE(screen_row_is_blank(1));
+}

@@ -62,6 +62,90 @@ KERNEL_TEST(multiboot2_walk_visits_every_tag_until_the_end) {
 
 namespace {
 
+// A loader's mistakes: the walk must end at them, not run on through memory
+// that holds no tags. A command line tag stands after each mistake; finding
+// it means the walk went too far.
+struct alignas(8) InfoWithZeroSizeTag {
+    uint32_t total_size = sizeof(InfoWithZeroSizeTag);
+    uint32_t reserved = 0;
+    uint32_t broken_type = 2;
+    uint32_t broken_size = 0;  // would never move on
+    uint32_t command_line_type = 1;
+    uint32_t command_line_size = 8 + 8;
+    char command_line[8] = "beyond";
+    uint32_t end_type = 0;
+    uint32_t end_size = 8;
+};
+
+// The same command line tag, but outside the block's total size.
+struct alignas(8) InfoShorterThanItsTags {
+    uint32_t total_size = 8 + 8;  // the header and the first tag only
+    uint32_t reserved = 0;
+    uint32_t name_type = 2;
+    uint32_t name_size = 8;
+    uint32_t command_line_type = 1;
+    uint32_t command_line_size = 8 + 8;
+    char command_line[8] = "beyond";
+    uint32_t end_type = 0;
+    uint32_t end_size = 8;
+};
+
+// A tag whose own size reaches past the block's end.
+struct alignas(8) InfoWithOversizedTag {
+    uint32_t total_size = sizeof(InfoWithOversizedTag);
+    uint32_t reserved = 0;
+    uint32_t command_line_type = 1;
+    uint32_t command_line_size = 4096;
+    char command_line[8] = "beyond";
+    uint32_t end_type = 0;
+    uint32_t end_size = 8;
+};
+
+template <typename Info>
+[[nodiscard]] size_t tags_visited(const Info& info) {
+    size_t tags = 0;
+    for ([[maybe_unused]] const multiboot2::Tag& tag :
+         multiboot2::BootInformation(address_of(&info))) {
+        ++tags;
+    }
+    return tags;
+}
+
+}  // namespace
+
+KERNEL_TEST(multiboot2_walk_stops_at_a_zero_size_tag) {
+    const InfoWithZeroSizeTag info;
+    EXPECT_EQ(tags_visited(info), 0);
+    EXPECT_EQ(multiboot2::BootInformation(address_of(&info)).command_line(), "");
+}
+
+KERNEL_TEST(multiboot2_walk_stops_at_the_total_size) {
+    const InfoShorterThanItsTags info;
+    EXPECT_EQ(tags_visited(info), 1);
+    EXPECT_EQ(multiboot2::BootInformation(address_of(&info)).command_line(), "");
+}
+
+KERNEL_TEST(multiboot2_walk_stops_at_a_tag_past_the_total_size) {
+    const InfoWithOversizedTag info;
+    EXPECT_EQ(tags_visited(info), 0);
+}
+
+// boot.asm maps the first 1 GiB only: boot information beyond it, or
+// reaching beyond it, must not be read (the read would page-fault).
+KERNEL_TEST(multiboot2_outside_the_identity_map_has_no_tags) {
+    EXPECT_EQ(multiboot2::BootInformation(kIdentityMapEnd).command_line(), "");
+    EXPECT_EQ(multiboot2::BootInformation(kIdentityMapEnd - 4).command_line(), "");
+    EXPECT_EQ(multiboot2::BootInformation(uintptr_t{0x7fff'0000'0000}).command_line(), "");
+}
+
+KERNEL_TEST(multiboot2_block_reaching_past_the_identity_map_has_no_tags) {
+    InfoWithCommandLine info;
+    info.total_size = static_cast<uint32_t>(kIdentityMapEnd);  // from 1 MiB on: past 1 GiB
+    EXPECT_EQ(multiboot2::BootInformation(address_of(&info)).command_line(), "");
+}
+
+namespace {
+
 // Boot information whose only tag is a framebuffer tag: GRUB's under a BIOS
 // by default, and the variations a UEFI boot or another loader gives.
 struct alignas(8) InfoWithFramebuffer {

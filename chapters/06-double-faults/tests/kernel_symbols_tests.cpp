@@ -1,0 +1,79 @@
+// Unit tests of the symbol table lookup's checks, on an ELF-sections tag
+// built here by hand. Each table it offers is unusable, so the kernel must
+// keep the table it loaded at boot: if it took the offered one, the next
+// lookup would read memory outside the identity map and page-fault.
+
+#include <stdint.h>
+
+#include "elf64.h"
+#include "kernel_symbols.h"
+#include "kernel_test.h"
+#include "multiboot2.h"
+
+extern "C" void kernel_main(uint32_t multiboot_info_address);
+
+namespace {
+
+constexpr uint32_t kSections = 3;  // the null section, .symtab, .strtab
+
+// Boot information with one ELF-sections tag: 20 bytes of tag header, the
+// section headers, padding to 8 bytes, the end tag.
+struct alignas(8) InfoWithSymbolTable {
+    uint32_t total_size = sizeof(InfoWithSymbolTable);
+    uint32_t reserved = 0;
+    uint32_t type = 9;
+    uint32_t size = 20 + kSections * sizeof(Elf64SectionHeader);
+    uint32_t section_count = kSections;
+    uint32_t section_header_size = sizeof(Elf64SectionHeader);
+    uint32_t section_name_table_index = 0;
+    uint8_t headers[kSections * sizeof(Elf64SectionHeader)] = {};
+    uint8_t padding[4] = {};
+    uint32_t end_type = 0;
+    uint32_t end_size = 8;
+
+    InfoWithSymbolTable(uint64_t symbols_address, uint64_t names_address) {
+        set_header(1, {.type = static_cast<uint32_t>(ElfSectionType::SymbolTable),
+                       .address = symbols_address, .size = 64 * sizeof(Elf64Symbol),
+                       .link = 2, .entry_size = sizeof(Elf64Symbol)});
+        set_header(2, {.type = static_cast<uint32_t>(ElfSectionType::StringTable),
+                       .address = names_address, .size = 4096});
+    }
+
+    void set_header(uint32_t index, const Elf64SectionHeader& header) {
+        __builtin_memcpy(headers + index * sizeof(Elf64SectionHeader), &header, sizeof(header));
+    }
+};
+static_assert(sizeof(InfoWithSymbolTable) % 8 == 0);
+
+constexpr uint64_t kPastTheIdentityMap = 0x8000'0000;  // 2 GiB
+
+// Readable tables of nothing: taken, they would name no function at all.
+alignas(8) constinit uint8_t empty_symbols[64 * sizeof(Elf64Symbol)] = {};
+constinit char empty_names[4096] = {};
+
+void expect_boot_table_kept(const InfoWithSymbolTable& info) {
+    load_kernel_symbols(multiboot2::BootInformation(reinterpret_cast<uintptr_t>(&info)));
+    const SymbolLocation location = find_kernel_symbol(reinterpret_cast<uintptr_t>(&kernel_main));
+    EXPECT_EQ(location.name, "kernel_main");
+}
+
+}  // namespace
+
+KERNEL_TEST(kernel_symbols_ignore_a_symbol_table_outside_the_identity_map) {
+    const InfoWithSymbolTable info(kPastTheIdentityMap, 0x100000);
+    expect_boot_table_kept(info);
+}
+
+KERNEL_TEST(kernel_symbols_ignore_names_outside_the_identity_map) {
+    const InfoWithSymbolTable info(0x100000, kPastTheIdentityMap);
+    expect_boot_table_kept(info);
+}
+
+KERNEL_TEST(kernel_symbols_ignore_headers_outside_their_tag) {
+    // The tag's size holds one section header of the three it counts: the
+    // table and its names lie past the tag, in whatever follows it.
+    InfoWithSymbolTable info(reinterpret_cast<uintptr_t>(empty_symbols),
+                             reinterpret_cast<uintptr_t>(empty_names));
+    info.size = 20 + sizeof(Elf64SectionHeader);
+    expect_boot_table_kept(info);
+}
