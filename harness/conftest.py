@@ -72,15 +72,17 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _chapters_of(item: pytest.Item) -> set[str]:
-    """A test belongs to the chapter its module is named after
-    (test_02_minimal_kernel.py), to any its chapter marks name, and to the
-    chapter directory its parameters name (test_book.py::test_x[02-minimal-kernel])."""
+    """A test belongs to the chapters its chapter marks name and the chapter
+    directories its parameters name (test_book.py::test_x[02-minimal-kernel]);
+    a test that names none belongs to the chapter its module is named after
+    (test_02_minimal_kernel.py). So test_04_serial.py's run of chapter 06's
+    kernel is chapter 06's, not chapter 04's too."""
     chapters = {chapter_number(m.args[0]) for m in item.iter_markers("chapter")}
-    if match := re.match(r"test_(\d\d)_", item.module.__name__ if item.module else ""):
-        chapters.add(match[1])
     callspec = getattr(item, "callspec", None)
     if callspec is not None:
         chapters |= {directory[:2] for directory in all_chapters() if directory in callspec.id}
+    if not chapters and (match := re.match(r"test_(\d\d)_", item.module.__name__ if item.module else "")):
+        chapters.add(match[1])
     return chapters
 
 
