@@ -45,11 +45,11 @@ def kernel_main_lines(chapter: str) -> range:
     return range(start, end + 1)
 
 
-def continue_then_interrupt(session, round: int) -> None:
+def continue_then_interrupt(session, lap: int) -> None:
     """continue, then Ctrl-C until gdb reports the guest stopped."""
     __tracebackhide__ = True
     session.sendline(b"continue")
-    expect(session, rb"Continuing\.", f"gdb to continue (round {round})")
+    expect(session, rb"Continuing\.", f"gdb to continue (lap {lap})")
     for _ in range(INTERRUPTS):
         time.sleep(0.5)
         session.sendintr()
@@ -57,19 +57,18 @@ def continue_then_interrupt(session, round: int) -> None:
         if outcome == 0:
             break
         if outcome == 2:
-            pytest.fail(f"make gdb ended on Ctrl-C (round {round}); the terminal showed:\n{shown(session)}")
+            pytest.fail(f"make gdb ended on Ctrl-C (lap {lap}); the terminal showed:\n{shown(session)}")
     else:
-        pytest.fail(f"Ctrl-C, typed {INTERRUPTS} times, did not stop the guest (round {round}); the terminal "
+        pytest.fail(f"Ctrl-C, typed {INTERRUPTS} times, did not stop the guest (lap {lap}); the terminal "
                     f"showed:\n{shown(session)}")
-    expect(session, PROMPT, f"gdb's prompt after Ctrl-C (round {round})")
+    expect(session, PROMPT, f"gdb's prompt after Ctrl-C (lap {lap})")
 
 
 @pytest.mark.parametrize("chapter", all_chapters())
 def test_make_gdb_stops_in_kernel_main(build, chapter: str):
     build.chapter(chapter)
     # TERM=dumb: gdb styles nothing, so the text is what the patterns see.
-    session = make_in_terminal("gdb", f"CH={chapter[:2]}", f"GDB_PORT={free_port()}", terminal="dumb")
-    try:
+    with make_in_terminal("gdb", f"CH={chapter[:2]}", f"GDB_PORT={free_port()}", terminal="dumb") as session:
         expect(session, rb"Temporary breakpoint 1, (?:0x[0-9a-f]+ in )?kernel_main \(.*?\)\s+at (\S+):(\d+)",
                "gdb to stop at the breakpoint in kernel_main")
         file, line = session.match[1].decode(), int(session.match[2])
@@ -84,10 +83,10 @@ def test_make_gdb_stops_in_kernel_main(build, chapter: str):
         assert re.search(r"^kernel_main(?: \+ \d+)? in section \.text", where, re.MULTILINE), (
             f"gdb does not place the CPU in kernel_main: {where.strip()}")
 
-        for round in (1, 2):
-            continue_then_interrupt(session, round)
+        for lap in (1, 2):
+            continue_then_interrupt(session, lap)
             session.sendline(b"bt")
-            expect(session, PROMPT, f"gdb's prompt after bt (round {round})")
+            expect(session, PROMPT, f"gdb's prompt after bt (lap {lap})")
             assert re.search(rb"^#0 ", session.before, re.MULTILINE), (
                 f"bt after Ctrl-C shows no frame: {session.before.decode('latin-1').strip()}")
 
@@ -99,6 +98,4 @@ def test_make_gdb_stops_in_kernel_main(build, chapter: str):
         session.sendline(b"quit")
         expect(session, pexpect.EOF, "gdb and make gdb to end")
         assert "qemu-system" not in shown(session), f"QEMU's messages reached gdb's terminal:\n{shown(session)}"
-    finally:
-        session.close(force=True)
     assert session.exitstatus == 0, f"make gdb exited with {session.exitstatus} after kill and quit"

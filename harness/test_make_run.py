@@ -52,36 +52,29 @@ def quit_through_the_monitor(session: pexpect.spawn) -> None:
 @pytest.mark.parametrize("chapter", [HELLO_CHAPTER])
 def test_make_run_draws_the_screen_in_the_terminal(build, chapter: str):
     build.chapter(chapter)
-    session = make_run(f"CH={chapter[:2]}")
-    try:
+    with make_run(f"CH={chapter[:2]}") as session:
         start_after_the_notice(session)
         expect(session, rb"Hello World!", "the kernel's Hello World! drawn in the terminal")
         quit_through_the_monitor(session)
         assert "serial" not in session.before.decode("latin-1"), (
             f"make run names a serial log for {chapter}, whose kernel writes nothing there: "
             f"{session.before.decode('latin-1')!r}")
-    finally:
-        session.close(force=True)
 
 
 @pytest.mark.parametrize("chapter", [HELLO_CHAPTER])
 def test_make_run_in_ci_does_not_wait_for_enter(build, chapter: str):
     build.chapter(chapter)
-    session = make_run(f"CH={chapter[:2]}", ci=True)
-    try:
+    with make_run(f"CH={chapter[:2]}", ci=True) as session:
         expect(session, rb"Quit with Esc then 2", "the notice that says how to quit")
         expect(session, rb"Hello World!", "the kernel's Hello World! drawn without waiting for Enter")
         assert b"Press Enter" not in session.before, "make run waits for Enter in CI"
         quit_through_the_monitor(session)
-    finally:
-        session.close(force=True)
 
 
 @pytest.mark.chapter(LAST_CHAPTER)
 def test_make_run_boots_the_last_chapter_by_default(build):
     build.chapter(LAST_CHAPTER)
-    session = make_run()
-    try:
+    with make_run() as session:
         start_after_the_notice(session)
         # Its kernel writes the breakpoint's report to the serial port too.
         expect(session, rb"It did not crash", "the kernel's screen")
@@ -89,19 +82,14 @@ def test_make_run_boots_the_last_chapter_by_default(build):
         quit_through_the_monitor(session)
         assert f"The kernel's serial output is in {serial_log}" in session.before.decode("latin-1"), (
             f"make run does not name {serial_log} after quitting: {session.before.decode('latin-1')!r}")
-    finally:
-        session.close(force=True)
 
 
 @pytest.mark.parametrize("chapter", [HELLO_CHAPTER])
 def test_make_run_under_uefi_prints_the_serial_port_in_the_terminal(build, chapter: str):
     build.chapter(chapter)
-    session = make_run(f"CH={chapter[:2]}", "FIRMWARE=uefi")
-    try:
+    with make_run(f"CH={chapter[:2]}", "FIRMWARE=uefi") as session:
         expect(session, rb"serial output follows\. Quit with Ctrl-C\.", "the banner for UEFI")
         expect(session, rb"No VGA text mode, so Hello World! is not shown",
                "the kernel's line on serial that there is no text screen", timeout=UEFI_BOOT_TIMEOUT)
         session.sendintr()
         expect(session, pexpect.EOF, "QEMU to quit on Ctrl-C")
-    finally:
-        session.close(force=True)
