@@ -32,11 +32,18 @@ struct alignas(8) InfoWithSymbolTable {
     uint32_t end_size = 8;
 
     InfoWithSymbolTable(uint64_t symbols_address, uint64_t names_address) {
-        set_header(1, {.type = static_cast<uint32_t>(ElfSectionType::SymbolTable),
-                       .address = symbols_address, .size = 64 * sizeof(Elf64Symbol),
-                       .link = 2, .entry_size = sizeof(Elf64Symbol)});
-        set_header(2, {.type = static_cast<uint32_t>(ElfSectionType::StringTable),
-                       .address = names_address, .size = 4096});
+        Elf64SectionHeader symbols{};
+        symbols.type = static_cast<uint32_t>(ElfSectionType::SymbolTable);
+        symbols.address = symbols_address;
+        symbols.size = 64 * sizeof(Elf64Symbol);
+        symbols.link = 2;
+        symbols.entry_size = sizeof(Elf64Symbol);
+        set_header(1, symbols);
+        Elf64SectionHeader names{};
+        names.type = static_cast<uint32_t>(ElfSectionType::StringTable);
+        names.address = names_address;
+        names.size = 4096;
+        set_header(2, names);
     }
 
     void set_header(uint32_t index, const Elf64SectionHeader& header) {
