@@ -18,8 +18,9 @@ its XML register description), and detach (`D`), after which the guest runs on u
 from __future__ import annotations
 
 import socket
-import time
 from pathlib import Path
+
+from unix_socket import connect_when_ready
 
 # Registers in the order of QEMU's x86_64 gdb stub (gdb's amd64 layout):
 # sixteen 8-byte general registers, RIP, then the 4-byte EFLAGS. In 32-bit
@@ -50,17 +51,10 @@ class GdbStub:
 
     @staticmethod
     def _connect(socket_path: Path, timeout: float) -> socket.socket:
-        deadline = time.monotonic() + timeout
-        while True:
-            connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                connection.connect(str(socket_path))
-                return connection
-            except (FileNotFoundError, ConnectionRefusedError):
-                connection.close()
-                if time.monotonic() > deadline:
-                    raise GdbStubError(f"QEMU opened no gdb stub at {socket_path}")
-                time.sleep(0.01)
+        connection = connect_when_ready(socket_path, timeout)
+        if connection is None:
+            raise GdbStubError(f"QEMU opened no gdb stub at {socket_path}")
+        return connection
 
     def close(self) -> None:
         self._socket.close()

@@ -35,7 +35,7 @@ book      command  only-for-the-book             only-for-the-book
 # What the fake apt-cache knows, and the package its apt-get fails on.
 KNOWN_PACKAGES = "present-package good-one breaks-on-install good-two good-three good-four only-for-the-book"
 
-FAKE_APT_GET = f"""#!/bin/sh
+FAKE_APT_GET = """#!/bin/sh
 echo "apt-get $*" >> "$APT_LOG"
 for package; do :; done  # the last word: the package
 case $* in
