@@ -40,11 +40,6 @@ LARGE_FRAMES = "large_frames_overflow_into_the_guard_page_and_panic"
 NESTED = "double_fault_in_the_double_fault_report_finishes_the_report"
 
 
-@pytest.fixture(scope="module")
-def kernel_runs(request: pytest.FixtureRequest, shared_boot) -> ktap.KernelRuns:
-    return ktap.KernelRuns(request, TESTS, shared_boot)
-
-
 if TESTS.build_failure is not None:
     def test_chapter_builds():
         """Stands in for the tests that could not be collected."""
