@@ -32,7 +32,7 @@ WHITE_ON_RED             equ 0x4f
 COM1                     equ 0x3f8       ; write: the next byte to send
 COM1_LINE_STATUS         equ COM1 + 5
 TRANSMIT_HOLDING_EMPTY   equ 1 << 5      ; line status: it can take a byte
-SERIAL_MAX_STATUS_READS  equ 100000      ; as in early_serial.cpp
+SERIAL_MAX_STATUS_READS  equ 100000      ; a tenth of a second on real hardware
 
 section .bss
 ; Page tables must be 4 KiB aligned: the CPU keeps flags in the low 12 bits
@@ -224,9 +224,9 @@ boot_error:
     jmp .halt
 
 ; Sends the byte in AL to COM1 once the UART can take it. The firmware has
-; set the port up, if there is one. The wait is bounded, as in
-; early_serial.cpp: on a missing or stuck UART the text is lost, but the
-; message on the screen and the halt still come.
+; set the port up, if there is one. The wait is bounded (chapter 2's
+; early_serial.cpp does the same in C++): on a missing or stuck UART the
+; text is lost, but the message on the screen and the halt still come.
 write_serial_byte:
     mov bl, al
     mov ecx, SERIAL_MAX_STATUS_READS
