@@ -9,7 +9,8 @@ uses the few commands such a test needs: a breakpoint (`Z0`), continue
 `G`: QEMU answers `p` and `P` for one register only to a client that read
 its XML register description), and detach (`D`), after which the guest runs on untouched.
 
-    stub = GdbStub(socket_path)     # QEMU started with GdbStub.qemu_arguments(socket_path)
+    stub = GdbStub(socket_path)     # listens there
+    machine = boot(image, qemu_args=stub.qemu_arguments())
     stub.run_to(machine.symbol("_start").value)
     stub.write_register(EFLAGS, stub.read_register(EFLAGS) | DIRECTION_FLAG)
     stub.detach()
@@ -19,8 +20,6 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
-
-from unix_socket import connect_when_ready
 
 # Registers in the order of QEMU's x86_64 gdb stub (gdb's amd64 layout):
 # sixteen 8-byte general registers, RIP, then the 4-byte EFLAGS. In 32-bit
@@ -38,32 +37,44 @@ class GdbStubError(Exception):
 
 
 class GdbStub:
+    """The harness listens on a unix socket and QEMU, started with
+    qemu_arguments(), connects to it as it starts: no waiting for a socket
+    that QEMU has yet to create."""
+
     def __init__(self, socket_path: Path, timeout: float = 10.0):
-        self._socket = self._connect(socket_path, timeout)
-        self._socket.settimeout(timeout)
+        self._socket_path = socket_path
+        self._timeout = timeout
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(str(socket_path))
+        self._listener.listen(1)
+        self._connection: socket.socket | None = None
         self._buffer = b""
 
-    @staticmethod
-    def qemu_arguments(socket_path: Path) -> list[str]:
-        """QEMU's options for a stub on socket_path, with the CPU stopped
-        before its first instruction (-S) until the test continues it."""
-        return ["-gdb", f"unix:{socket_path},server=on,wait=off", "-S"]
+    def qemu_arguments(self) -> list[str]:
+        """QEMU's options for a stub that connects here, with the CPU
+        stopped before its first instruction (-S) until the test continues it."""
+        return ["-gdb", f"unix:{self._socket_path}", "-S"]
 
-    @staticmethod
-    def _connect(socket_path: Path, timeout: float) -> socket.socket:
-        connection = connect_when_ready(socket_path, timeout)
-        if connection is None:
-            raise GdbStubError(f"QEMU opened no gdb stub at {socket_path}")
-        return connection
+    def _stub(self) -> socket.socket:
+        if self._connection is None:
+            self._listener.settimeout(self._timeout)
+            try:
+                self._connection, _ = self._listener.accept()
+            except socket.timeout as error:
+                raise GdbStubError(f"QEMU's gdb stub did not connect to {self._socket_path}") from error
+            self._connection.settimeout(self._timeout)
+        return self._connection
 
     def close(self) -> None:
-        self._socket.close()
+        if self._connection is not None:
+            self._connection.close()
+        self._listener.close()
 
     # The protocol.
 
     def _send(self, data: str) -> None:
         checksum = sum(data.encode()) % 256
-        self._socket.sendall(f"${data}#{checksum:02x}".encode())
+        self._stub().sendall(f"${data}#{checksum:02x}".encode())
 
     def _receive(self) -> str:
         """The next packet's data, acknowledged; acknowledgements skipped."""
@@ -73,10 +84,10 @@ class GdbStub:
             if start >= 0 and end >= 0 and len(self._buffer) >= end + 3:
                 data = self._buffer[start + 1:end].decode()
                 self._buffer = self._buffer[end + 3:]
-                self._socket.sendall(b"+")
+                self._stub().sendall(b"+")
                 return data
             try:
-                chunk = self._socket.recv(4096)
+                chunk = self._stub().recv(4096)
             except socket.timeout as error:
                 raise GdbStubError("the gdb stub did not answer in time") from error
             if not chunk:

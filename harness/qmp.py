@@ -15,8 +15,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from unix_socket import connect_when_ready
-
 
 class QmpError(Exception):
     """QEMU answered a command with an error, or the connection is gone."""
@@ -32,11 +30,19 @@ class QmpConnection:
 
     @staticmethod
     def _connect(socket_path: Path, timeout: float) -> socket.socket:
-        # With server=on,wait=on, QEMU waits for us before running the guest.
-        connection = connect_when_ready(socket_path, timeout)
-        if connection is None:
-            raise QmpError(f"QEMU did not open its QMP socket {socket_path}")
-        return connection
+        # QEMU creates the socket a moment after it starts; with
+        # server=on,wait=on it then waits for us before running the guest.
+        deadline = time.monotonic() + timeout
+        while True:
+            connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                connection.connect(str(socket_path))
+                return connection
+            except (FileNotFoundError, ConnectionRefusedError):
+                connection.close()
+                if time.monotonic() > deadline:
+                    raise QmpError(f"QEMU did not open its QMP socket {socket_path}")
+                time.sleep(0.005)
 
     def execute(self, command: str, **arguments: Any) -> Any:
         """Runs a QMP command and returns its result; events that arrive

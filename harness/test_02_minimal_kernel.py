@@ -26,20 +26,21 @@ def chapter(build):
 
 
 @pytest.fixture
-def gdb_socket():
+def stub():
     # A unix socket path may be at most 107 bytes: pytest's tmp_path can be longer.
     with tempfile.TemporaryDirectory(prefix="gdb-") as directory:
-        yield Path(directory) / "gdb.sock"
+        stub = GdbStub(Path(directory) / "gdb.sock")
+        yield stub
+        stub.close()
 
 
-def boot_with_direction_flag_set(boot, chapter, gdb_socket, qemu_args=()):
-    """Boots with the CPU stopped at _start, sets EFLAGS.DF there (which
-    Multiboot2 allows), and returns the machine and the stub to go on with."""
-    machine = boot(chapter.iso(), qemu_args=[*GdbStub.qemu_arguments(gdb_socket), *qemu_args], timeout=10)
-    stub = GdbStub(gdb_socket)
+def boot_with_direction_flag_set(boot, chapter, stub, qemu_args=()):
+    """Boots with the CPU stopped at _start and sets EFLAGS.DF there (which
+    Multiboot2 allows); the stub goes on from there."""
+    machine = boot(chapter.iso(), qemu_args=[*stub.qemu_arguments(), *qemu_args], timeout=10)
     stub.run_to(machine.symbol("_start").value)
     stub.write_register(EFLAGS, stub.read_register(EFLAGS) | DIRECTION_FLAG)
-    return machine, stub
+    return machine
 
 
 def test_grub_recognises_a_multiboot2_kernel(chapter):
@@ -76,30 +77,28 @@ def test_cpu_lacking_a_feature_gets_its_own_error_and_a_halt(boot, chapter, cpu,
     expect_boot_error(machine, message)
 
 
-def test_cpu_without_cpuid_gets_its_own_error(boot, chapter, gdb_socket):
+def test_cpu_without_cpuid_gets_its_own_error(boot, chapter, stub):
     # No QEMU model lacks CPUID, so the test plays such a CPU at the one
     # place the boot code asks: after it tried to flip EFLAGS.ID, it reads
     # the bit back unchanged (EAX = ECX, the original EFLAGS).
-    machine = boot(chapter.iso(), qemu_args=GdbStub.qemu_arguments(gdb_socket), timeout=10)
-    stub = GdbStub(gdb_socket)
+    machine = boot(chapter.iso(), qemu_args=stub.qemu_arguments(), timeout=10)
     stub.run_to(machine.symbol("check_cpuid.id_bit_read_back").value)
     stub.write_register(RAX, stub.read_register(RCX))
     stub.detach()
     expect_boot_error(machine, "Boot error: this CPU has no CPUID instruction")
 
 
-def test_kernel_not_loaded_by_multiboot2_gets_its_own_error(boot, chapter, gdb_socket):
-    machine = boot(chapter.iso(), qemu_args=GdbStub.qemu_arguments(gdb_socket), timeout=10)
-    stub = GdbStub(gdb_socket)
+def test_kernel_not_loaded_by_multiboot2_gets_its_own_error(boot, chapter, stub):
+    machine = boot(chapter.iso(), qemu_args=stub.qemu_arguments(), timeout=10)
     stub.run_to(machine.symbol("_start").value)
     stub.write_register(RAX, 0x2BADB002)  # the magic of Multiboot 1
     stub.detach()
     expect_boot_error(machine, "Boot error: not loaded by a Multiboot2 loader")
 
 
-def test_direction_flag_is_clear_when_cpp_code_starts(boot, chapter, gdb_socket):
+def test_direction_flag_is_clear_when_cpp_code_starts(boot, chapter, stub):
     # The compiler's string instructions (rep movs, rep stos) assume DF=0.
-    machine, stub = boot_with_direction_flag_set(boot, chapter, gdb_socket)
+    machine = boot_with_direction_flag_set(boot, chapter, stub)
     stub.run_to(machine.symbol("run_global_constructors").value)
     flags = stub.read_register(EFLAGS)
     stub.detach()
@@ -107,8 +106,8 @@ def test_direction_flag_is_clear_when_cpp_code_starts(boot, chapter, gdb_socket)
         f"EFLAGS={flags:#x}: the direction flag set at _start is still set at the first C++ call (no cld)"
 
 
-def test_boot_error_reads_right_with_the_direction_flag_set(boot, chapter, gdb_socket):
-    machine, stub = boot_with_direction_flag_set(boot, chapter, gdb_socket, qemu_args=["-cpu", "qemu32"])
+def test_boot_error_reads_right_with_the_direction_flag_set(boot, chapter, stub):
+    machine = boot_with_direction_flag_set(boot, chapter, stub, qemu_args=["-cpu", "qemu32"])
     stub.detach()
     machine.wait_until_halted()
     machine.screen().expect_text(0, 0, "Boot error: this CPU has no 64-bit long mode", attribute=WHITE_ON_RED)

@@ -111,7 +111,7 @@ check_cpuid:
     popfd
     pushfd
     pop eax
-.id_bit_read_back:
+.id_bit_read_back:                      ; tests play a CPU without CPUID here
     push ecx                            ; restore the original EFLAGS
     popfd
     cmp eax, ecx
