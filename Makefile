@@ -140,10 +140,12 @@ grade: test-deps
 	$(PYTHON) harness/tools/grade.py --repo "$(REPO)" $(GRADE_ARGS)
 
 # The memory map figure is drawn from chapter 6's kernel, so the book
-# builds that first (and needs its tools, besides pandoc).
+# builds that first (and needs its tools, besides pandoc), always with the
+# default compiler: another one lays the kernel out at other addresses.
+BOOK_KERNEL_ROOT := build/book-kernel
 book: book-deps deps
-	@$(MAKE) --no-print-directory -C chapters/06-double-faults
-	$(PYTHON) common/book/figures.py --kernel build/06-double-faults/kernel.elf
+	@$(MAKE) --no-print-directory -C chapters/06-double-faults CXX=clang++ BUILD_ROOT=$(abspath $(BOOK_KERNEL_ROOT))
+	$(PYTHON) common/book/figures.py --kernel $(BOOK_KERNEL_ROOT)/06-double-faults/kernel.elf
 	$(PYTHON) common/book/render.py
 
 # The build-along path of the book (chapters 2-6 open with it).
