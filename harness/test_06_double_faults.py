@@ -97,7 +97,7 @@ class Layout:
         # tss.cpp's memory for the double fault stack: its guard page, then the stack.
         stack_memory = _only_symbol(elf, "double_fault_stack_memory")
         stack_bottom = stack_memory.value + PAGE_SIZE
-        return Layout(range(address("stack_guard_page"), address("stack_bottom")),
+        return Layout(range(address("stack_guard"), address("stack_bottom")),
                       range(address("stack_bottom"), address("stack_top")),
                       range(stack_memory.value, stack_bottom),
                       range(stack_bottom, stack_memory.value + stack_memory.size))
@@ -112,14 +112,16 @@ def _only_symbol(elf: ElfFile, part: str) -> Symbol:
 
 
 def test_layout_is_as_the_step_says(chapter):
-    """The premises of every check below, from the ELF alone: each of the
-    two stacks has one page-aligned page right below it, to be unmapped;
+    """The premises of every check below, from the ELF alone: the kernel
+    stack has two page-aligned pages right below it, to be unmapped (one
+    would let the CPU push a page fault's frame past it, boot.asm says how),
+    the double fault stack one;
     the double fault stack has a 16-byte-aligned top; and neither stack
     nor guard shares memory with the other's."""
     layout = Layout.of(ElfFile(chapter.elf()))
-    for guard, stack in ((layout.guard_page, layout.kernel_stack),
-                         (layout.double_fault_guard_page, layout.double_fault_stack)):
-        assert len(guard) == PAGE_SIZE and guard.start % PAGE_SIZE == 0
+    for guard, stack, pages in ((layout.guard_page, layout.kernel_stack, 2),
+                                (layout.double_fault_guard_page, layout.double_fault_stack, 1)):
+        assert len(guard) == pages * PAGE_SIZE and guard.start % PAGE_SIZE == 0
         assert guard.stop == stack.start
         assert len(stack) >= PAGE_SIZE
     assert layout.double_fault_stack.stop % DOUBLE_FAULT_STACK_ALIGNMENT == 0
@@ -331,7 +333,7 @@ def test_normal_kernel_shows_the_double_fault_on_screen(boot, chapter):
     screen: Screen = machine.screen()
     screen.expect_contains([
         "It did not crash: the breakpoint handler returned.",
-        range_line("Guard page (unmapped):", layout.guard_page),
+        range_line("Guard pages (unmapped):", layout.guard_page),
         range_line("Kernel stack:", layout.kernel_stack),
         range_line("Double fault stack (IST1):", layout.double_fault_stack),
         "Overflowing the kernel stack on purpose...",

@@ -69,7 +69,7 @@ def only_symbol(symbols: ElfFile, part: str) -> int:
 def check_large_frames(diagnostics: list[str], symbols: ElfFile, report: str):
     assert any(re.fullmatch(r"KERNEL PANIC at double_fault\.cpp:\d+: double fault", line) for line in diagnostics), (
         f"{LARGE_FRAMES} must end in the double fault handler's panic, but printed:\n{report}")
-    guard_page = range(symbols.symbol("stack_guard_page").value, symbols.symbol("stack_bottom").value)
+    guard_page = range(symbols.symbol("stack_guard").value, symbols.symbol("stack_bottom").value)
     cr2 = report_value(diagnostics, "cr2")
     assert cr2 in guard_page, (
         f"the fault that led to the double fault must be in the guard page "

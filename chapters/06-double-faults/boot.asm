@@ -35,13 +35,19 @@ TRANSMIT_HOLDING_EMPTY   equ 1 << 5      ; line status: it can take a byte
 SERIAL_MAX_STATUS_READS  equ 100000      ; a tenth of a second on real hardware
 
 section .bss
-; The kernel stack grows down from stack_top towards stack_bottom. The page
-; below it is never used: the kernel unmaps it (kernel_stack.cpp), so that a
-; stack overflow faults there instead of overwriting what lies below. Page
-; alignment makes the guard exactly one page and the stack whole pages.
-align 4096
-global stack_guard_page, stack_bottom, stack_top
-stack_guard_page: resb 4096
+; The kernel stack grows down from stack_top towards stack_bottom. The two
+; pages below it are never used: the kernel unmaps them (kernel_stack.cpp),
+; so that a stack overflow faults there instead of overwriting what lies
+; below. Two, because the CPU pushes the page fault's frame below the
+; faulting RSP: stack clash protection moves RSP down a page and then
+; touches it, and with one guard page that touch may fault with RSP on the
+; guard's lowest byte, so that the frame lands in the memory below (seen
+; with GCC's code). The second page takes the push, which faults again: a
+; double fault. The alignment makes the guard and the stack whole pages,
+; and keeps both guard pages in one 2 MiB page, which one split unmaps.
+align 2 * 4096
+global stack_guard, stack_bottom, stack_top
+stack_guard:    resb 2 * 4096
 stack_bottom:   resb 16 * 1024
 stack_top:
 

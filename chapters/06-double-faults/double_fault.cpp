@@ -25,7 +25,7 @@ constinit bool reporting = false;
 // The last line of a report: what the address of the latest page fault
 // says about the cause.
 void write_cause(OutputSink& output, uint64_t cr2) {
-    if (kernel_stack_guard_page().contains(cr2)) {
+    if (kernel_stack_guard().contains(cr2)) {
         format_to(output, "  The kernel stack overflowed into its guard page, below {:016x}.",
                   kernel_stack().begin);
     } else if (double_fault_stack_guard_page().contains(cr2)) {

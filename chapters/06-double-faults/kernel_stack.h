@@ -1,6 +1,6 @@
 #pragma once
 
-// The kernel stack that boot.asm reserves, and the guard page below it.
+// The kernel stack that boot.asm reserves, and the two guard pages below it.
 
 #include <stdint.h>
 
@@ -8,9 +8,9 @@
 
 // The stack grows down from end.
 [[nodiscard]] AddressRange kernel_stack();
-// The page right below the stack.
-[[nodiscard]] AddressRange kernel_stack_guard_page();
+// The two pages right below the stack (boot.asm says why two).
+[[nodiscard]] AddressRange kernel_stack_guard();
 
-// Unmaps the guard page, so that a stack overflow raises a page fault
+// Unmaps the guard pages, so that a stack overflow raises a page fault
 // instead of overwriting the memory below the stack.
-void install_kernel_stack_guard_page();
+void install_kernel_stack_guard();

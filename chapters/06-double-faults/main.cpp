@@ -36,7 +36,7 @@ extern "C" void kernel_main(uint32_t multiboot_info_address) {
     // of resetting the machine.
     initialize_exceptions();
     load_gdt_and_tss(initialize_task_state_segment());
-    install_kernel_stack_guard_page();
+    install_kernel_stack_guard();
     initialize_double_fault_handler();
     const bool serial_present = initialize_serial_console();
     const multiboot2::BootInformation boot_information(multiboot_info_address);
@@ -66,7 +66,7 @@ extern "C" void kernel_main(uint32_t multiboot_info_address) {
     println("It did not crash: the breakpoint handler returned.");
     serial_println("It did not crash: the breakpoint handler returned.");
 
-    print_range("Guard page (unmapped):", kernel_stack_guard_page());
+    print_range("Guard pages (unmapped):", kernel_stack_guard());
     print_range("Kernel stack:", kernel_stack());
     print_range("Double fault stack (IST1):", double_fault_stack());
     println("Overflowing the kernel stack on purpose...");

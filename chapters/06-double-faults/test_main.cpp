@@ -23,7 +23,7 @@ extern "C" void kernel_main(uint32_t multiboot_info_address) {
     // And so does a stack overflow, into the guard page: the double fault
     // it ends in is reported on a stack of its own.
     load_gdt_and_tss(initialize_task_state_segment());
-    install_kernel_stack_guard_page();
+    install_kernel_stack_guard();
     initialize_double_fault_handler();
     const multiboot2::BootInformation boot_information(multiboot_info_address);
     set_screen_present(boot_information.why_no_vga_text_mode() == nullptr);

@@ -415,7 +415,7 @@ def memory_map(kernel: Path) -> Drawing:
     double_fault_stack = extent("double_fault_stack_memory")
     regions += [
         (at("pml4"), at("pml4") + 3 * page, "boot page tables: PML4, PDPT, PD", CPU),
-        (at("stack_guard_page"), at("stack_bottom"), "guard page of the kernel stack", UNMAPPED),
+        (at("stack_guard"), at("stack_bottom"), "guard pages of the kernel stack", UNMAPPED),
         (at("stack_bottom"), at("stack_top"), "kernel stack", CODE),
         (double_fault_stack[0], double_fault_stack[0] + page, "guard page of the #DF stack", UNMAPPED),
         (double_fault_stack[0] + page, double_fault_stack[1], "double fault stack (IST1)", CODE),

@@ -57,10 +57,10 @@ uint16_t task_register() {
     return selector;
 }
 
-// One whole page right below the stack, unmapped, while the page below it
+// Whole pages right below the stack, unmapped, while the page below them
 // and the stack's own pages stay mapped.
-void expect_guard_page_below(AddressRange stack, AddressRange guard) {
-    EXPECT_EQ(guard.end - guard.begin, kPageSize);
+void expect_guard_pages_below(AddressRange stack, AddressRange guard, uint64_t pages) {
+    EXPECT_EQ(guard.end - guard.begin, pages * kPageSize);
     EXPECT_EQ(guard.end, stack.begin);
     EXPECT_EQ(guard.begin % kPageSize, 0);
     EXPECT_FALSE(is_mapped(guard.begin));
@@ -120,11 +120,13 @@ KERNEL_TEST(double_fault_gate_switches_to_ist1) {
 }
 
 KERNEL_TEST(double_fault_guard_page_is_unmapped_and_its_neighbours_are_not) {
-    expect_guard_page_below(kernel_stack(), kernel_stack_guard_page());
+    // Two pages: boot.asm says why.
+    expect_guard_pages_below(kernel_stack(), kernel_stack_guard(), 2);
+    EXPECT_FALSE(is_mapped(kernel_stack_guard().begin + kPageSize));
 }
 
 KERNEL_TEST(double_fault_stack_has_an_unmapped_guard_page_below_it) {
-    expect_guard_page_below(double_fault_stack(), double_fault_stack_guard_page());
+    expect_guard_pages_below(double_fault_stack(), double_fault_stack_guard_page(), 1);
 }
 
 KERNEL_TEST(double_fault_stack_overflow_runs_the_handler_on_the_ist_stack) {
@@ -135,12 +137,12 @@ KERNEL_TEST(double_fault_stack_overflow_runs_the_handler_on_the_ist_stack) {
     EXPECT_EQ(caught.frame.error_code, 0);
     // The push that overflowed the stack faulted in the guard page, and so
     // did the CPU's push of that page fault's frame.
-    EXPECT_TRUE(kernel_stack_guard_page().contains(caught.cr2));
+    EXPECT_TRUE(kernel_stack_guard().contains(caught.cr2));
     EXPECT_EQ(find_kernel_symbol(caught.frame.rip).name, "overflow_stack");
     // The interrupted code's stack pointer is at the bottom of its stack,
     // the handler's on the double fault stack.
     EXPECT_TRUE(caught.frame.rsp <= kernel_stack().begin);
-    EXPECT_TRUE(kernel_stack_guard_page().contains(caught.frame.rsp) ||
+    EXPECT_TRUE(kernel_stack_guard().contains(caught.frame.rsp) ||
                 caught.frame.rsp == kernel_stack().begin);
     EXPECT_TRUE(double_fault_stack().contains(caught.frame_address));
 }
