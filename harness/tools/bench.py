@@ -185,9 +185,8 @@ def main() -> None:
     result = subprocess.run(["make", "test"], cwd=REPOSITORY, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     full_test = time.monotonic() - start
-    summaries = re.findall(r"^=+ (.*\d+ (?:passed|failed).*) =+$", result.stdout, re.MULTILINE)
     # Two pytest runs: the normal suite, then the UBSan one.
-    runs = " + ".join(summaries) if summaries else f"no pytest summary (exit {result.returncode})"
+    runs = pytest_summaries(result)
     line("make test", full_test, runs)
     line("clean build + make test", clean + full_test,
          f"target <= {BUILD_AND_TEST_TARGET:g} s: {verdict(clean + full_test <= BUILD_AND_TEST_TARGET)}")
@@ -199,11 +198,17 @@ def student_loop(number: str) -> tuple[float, str]:
     with tempfile.TemporaryDirectory(prefix="bench-clone-") as clone:
         subprocess.run(["git", "clone", "--quiet", str(REPOSITORY), clone], check=True)
         start = time.monotonic()
-        result = subprocess.run([sys.executable, "-m", "pytest", "harness", "--chapter", number, "-n", "2", "-q"],
+        result = subprocess.run([sys.executable, "-m", "pytest", "harness", "--chapter", number, "-n", "2"],
                                 cwd=clone, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         seconds = time.monotonic() - start
-    summary = re.findall(r"^=* ?(\d+ (?:passed|failed).*?) ?=*$", result.stdout, re.MULTILINE)
-    return seconds, summary[-1] if summary else f"no pytest summary (exit {result.returncode})"
+    return seconds, pytest_summaries(result)
+
+
+def pytest_summaries(result: subprocess.CompletedProcess) -> str:
+    """The closing lines of the pytest runs in a command's output
+    ("425 passed in 135.98s"), joined by +."""
+    summaries = re.findall(r"^=+ (.*\d+ (?:passed|failed).*) =+$", result.stdout, re.MULTILINE)
+    return " + ".join(summaries) if summaries else f"no pytest summary (exit {result.returncode})"
 
 
 def show_ratios(timings: dict[str, tuple[float, float]], rows: list[tuple[str, str]],
