@@ -51,7 +51,7 @@ CH ?= $(lastword $(CHAPTERS))
 CHAPTER := $(call chapter_dir,$(CH))
 
 .PHONY: all $(CHAPTERS) harness-fixtures build run test test-ubsan test-uefi gdb diff bench grade \
-	book workspace screenshots branches clean deps test-deps book-deps check-chapter
+	book book-kernel workspace screenshots branches clean deps test-deps book-deps check-chapter
 
 ifeq ($(UBSAN),1)
 all: $(UBSAN_CHAPTERS)
@@ -142,9 +142,12 @@ grade: test-deps
 # The memory map figure is drawn from chapter 6's kernel, so the book
 # builds that first (and needs its tools, besides pandoc), always with the
 # default compiler: another one lays the kernel out at other addresses.
+# test_book_figures.py checks the figures against the same build.
 BOOK_KERNEL_ROOT := build/book-kernel
-book: book-deps deps
+book-kernel: deps
 	@$(MAKE) --no-print-directory -C chapters/06-double-faults CXX=clang++ BUILD_ROOT=$(abspath $(BOOK_KERNEL_ROOT))
+
+book: book-deps book-kernel
 	$(PYTHON) common/book/figures.py --kernel $(BOOK_KERNEL_ROOT)/06-double-faults/kernel.elf
 	$(PYTHON) common/book/render.py
 
