@@ -84,7 +84,7 @@ def panic_line() -> str:
 @dataclass(frozen=True)
 class Layout:
     """The memory this chapter is about, from the kernel's symbols."""
-    guard_page: range  # unmapped
+    kernel_stack_guard: range  # unmapped, two pages
     kernel_stack: range  # grows down from its end
     double_fault_guard_page: range  # unmapped
     double_fault_stack: range  # IST1 points at its end
@@ -119,13 +119,13 @@ def test_layout_is_as_the_step_says(chapter):
     the double fault stack has a 16-byte-aligned top; and neither stack
     nor guard shares memory with the other's."""
     layout = Layout.of(ElfFile(chapter.elf()))
-    for guard, stack, pages in ((layout.guard_page, layout.kernel_stack, 2),
+    for guard, stack, pages in ((layout.kernel_stack_guard, layout.kernel_stack, 2),
                                 (layout.double_fault_guard_page, layout.double_fault_stack, 1)):
         assert len(guard) == pages * PAGE_SIZE and guard.start % PAGE_SIZE == 0
         assert guard.stop == stack.start
         assert len(stack) >= PAGE_SIZE
     assert layout.double_fault_stack.stop % DOUBLE_FAULT_STACK_ALIGNMENT == 0
-    assert (layout.double_fault_stack.stop <= layout.guard_page.start
+    assert (layout.double_fault_stack.stop <= layout.kernel_stack_guard.start
             or layout.double_fault_guard_page.start >= layout.kernel_stack.stop), (
         "the double fault stack and its guard page must not share memory with the kernel stack or its guard page")
 
@@ -225,7 +225,7 @@ def test_in_kernel(kernel_runs: ktap.KernelRuns, kernel: ktap.TestKernel, test: 
     elf = elf_of("double_fault_tests")
     check_symbol(report, elf, "overflow_stack")
     layout = Layout.of(elf)
-    assert layout.guard_page.start <= report.value("rsp") <= layout.kernel_stack.start, (
+    assert layout.kernel_stack_guard.start <= report.value("rsp") <= layout.kernel_stack.start, (
         f"the overflowing code's rsp must be at the bottom of the kernel stack:\n{report}")
     delivered = [d for d in deliveries(run.qemu_log) if d.vector == DOUBLE_FAULT and not d.software]
     assert len(delivered) == 1, f"QEMU delivered {len(delivered)} double faults, the kernel caused one"
@@ -284,8 +284,8 @@ def test_unhandled_double_fault_reports_and_panics(kernel_runs: ktap.KernelRuns,
     layout = Layout.of(elf)
     check_double_fault_report(report, layout, elf, expected.function)
     if expected.overflowed == "kernel":
-        check_overflow(report, layout.guard_page, layout.kernel_stack, OVERFLOW_LINE)
-        check_exception_chain(run.qemu_log, elf, expected.function, layout.guard_page, expected.second, report)
+        check_overflow(report, layout.kernel_stack_guard, layout.kernel_stack, OVERFLOW_LINE)
+        check_exception_chain(run.qemu_log, elf, expected.function, layout.kernel_stack_guard, expected.second, report)
     elif expected.overflowed == "double fault":
         check_overflow(report, layout.double_fault_guard_page, layout.double_fault_stack,
                        DOUBLE_FAULT_STACK_OVERFLOW_LINE)
@@ -329,13 +329,13 @@ def test_normal_kernel_shows_the_double_fault_on_screen(boot, chapter):
         "expected the breakpoint's report, then the double fault's:\n" + "\n".join(serial))
     double_fault = reports[1]
     check_double_fault_report(double_fault, layout, elf, "overflow_stack")
-    check_overflow(double_fault, layout.guard_page, layout.kernel_stack, OVERFLOW_LINE)
-    check_exception_chain(machine.qemu_log(), elf, "overflow_stack", layout.guard_page, {PAGE_FAULT}, double_fault)
+    check_overflow(double_fault, layout.kernel_stack_guard, layout.kernel_stack, OVERFLOW_LINE)
+    check_exception_chain(machine.qemu_log(), elf, "overflow_stack", layout.kernel_stack_guard, {PAGE_FAULT}, double_fault)
 
     screen: Screen = machine.screen()
     screen.expect_contains([
         "It did not crash: the breakpoint handler returned.",
-        range_line("Guard pages (unmapped):", layout.guard_page),
+        range_line("Guard pages (unmapped):", layout.kernel_stack_guard),
         range_line("Kernel stack:", layout.kernel_stack),
         range_line("Double fault stack (IST1):", layout.double_fault_stack),
         "Overflowing the kernel stack on purpose...",
