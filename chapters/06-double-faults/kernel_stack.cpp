@@ -12,8 +12,7 @@ AddressRange kernel_stack() {
 }
 
 AddressRange kernel_stack_guard() {
-    return {reinterpret_cast<uintptr_t>(stack_guard),
-            reinterpret_cast<uintptr_t>(stack_bottom)};
+    return {reinterpret_cast<uintptr_t>(stack_guard), reinterpret_cast<uintptr_t>(stack_bottom)};
 }
 
 void install_kernel_stack_guard() {
