@@ -14,4 +14,5 @@ inline constexpr uint64_t kIdentityMapEnd = uint64_t{1} << 30;
 [[nodiscard]] constexpr bool is_identity_mapped(uint64_t start, uint64_t size) {
     return start <= kIdentityMapEnd && size <= kIdentityMapEnd - start;
 }
-static_assert(is_identity_mapped(0, kIdentityMapEnd) && !is_identity_mapped(kIdentityMapEnd - 8, 16));
+static_assert(is_identity_mapped(0, kIdentityMapEnd) &&
+              !is_identity_mapped(kIdentityMapEnd - 8, 16));

@@ -16,12 +16,12 @@
 //
 // The call site comes from __builtin_FILE() and __builtin_LINE() in default
 // arguments, which the compiler evaluates at the place of the call (the
-// builtins behind C++20's std::source_location, whose header this
-// toolchain, shipping no C++ library, does not have). A macro could do the same, but a function keeps panic an
-// ordinary, typed, namespaced name. The location cannot be a default
-// argument of panic() itself, since nothing may follow its variadic
-// arguments; the format string is converted at the call site, so its
-// constructor is where the location is picked up.
+// builtins behind C++20's std::source_location, whose header this toolchain,
+// shipping no C++ library, does not have). A macro could do the same, but a
+// function keeps panic an ordinary, typed, namespaced name. The location
+// cannot be a default argument of panic() itself, since nothing may follow
+// its variadic arguments; the format string is converted at the call site,
+// so its constructor is where the location is picked up.
 template <typename... Args>
 class PanicMessage {
   public:

@@ -180,7 +180,8 @@ KERNEL_TEST(multiboot2_pixel_framebuffer_is_no_text_mode) {
     InfoWithFramebuffer info;
     info.framebuffer.type = multiboot2::FramebufferType::rgb;
     info.framebuffer.address = 0x80000000;
-    EXPECT_EQ(why_no_vga_text_mode(info), "the screen is a framebuffer of pixels, as UEFI leaves it.");
+    EXPECT_EQ(why_no_vga_text_mode(info),
+              "the screen is a framebuffer of pixels, as UEFI leaves it.");
 }
 
 KERNEL_TEST(multiboot2_text_mode_of_another_size_is_not_the_one_written_to) {

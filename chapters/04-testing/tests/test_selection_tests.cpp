@@ -42,8 +42,8 @@ KERNEL_TEST(selection_rejects_other_words) {
 }
 
 KERNEL_TEST(selection_rejects_a_second_tests_option) {
-    expect_mistake("tests=format_zero tests=vga_long_line_wraps", "a second tests=",
-                   "tests=vga_long_line_wraps");
+    expect_mistake("tests=format_zero tests=vga_long_line_wraps",
+                   "a second tests=", "tests=vga_long_line_wraps");
 }
 
 KERNEL_TEST(selection_rejects_an_empty_name) {

@@ -15,8 +15,7 @@ namespace {
 // 3000 lines of about 80 bytes: 240 KB, well over a pseudo-terminal's
 // buffer of some 64 KB.
 constexpr uint32_t kLines = 3000;
-constexpr const char kPayload[] =
-    "the quick brown fox jumps over the lazy dog 0123456789abcdef";
+constexpr const char kPayload[] = "the quick brown fox jumps over the lazy dog 0123456789abcdef";
 
 }  // namespace
 
