@@ -75,7 +75,9 @@ installable() {  # ALTERNATIVES
     local package packages
     IFS='|' read -ra packages <<< "$1"
     for package in "${packages[@]}"; do
-        if apt-cache policy "$package" 2> /dev/null | grep -q '^ *Candidate: [^(]'; then
+        # Not `| grep -q`: grep would stop reading at the first match, and
+        # under pipefail apt-cache's SIGPIPE would make the answer "no".
+        if [[ $(apt-cache policy "$package" 2> /dev/null) =~ Candidate:\ [^\(] ]]; then
             echo "$package"
             return 0
         fi

@@ -44,9 +44,14 @@ case $* in
     *install*) printf '#!/bin/sh\\n' > "$FAKE_BIN/$package"; chmod +x "$FAKE_BIN/$package" ;;
 esac
 """
+# Like the real one, it writes its version table after the candidate, in
+# another write: a reader that stops at the candidate line (grep -q) breaks
+# its pipe, and under pipefail that reads as "no such package".
 FAKE_APT_CACHE = f"""#!/bin/sh
 case " {KNOWN_PACKAGES} " in
-    *" $2 "*) printf '%s:\\n  Installed: (none)\\n  Candidate: 1.0\\n' "$2" ;;
+    *" $2 "*) printf '%s:\\n  Installed: (none)\\n  Candidate: 1.0\\n' "$2"
+              sleep 0.05
+              printf '  Version table:\\n     1.0 500\\n' ;;
 esac
 """
 
