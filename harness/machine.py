@@ -87,6 +87,7 @@ LOG_TAIL_BYTES = 256 * 1024  # enough of the log's end to see a loop in, or a tr
 POLL_INTERVAL = 0.01  # seconds between looks at serial, QMP and registers
 SLOW_CHECK_INTERVAL = 0.25  # seconds between looks at GRUB's screen and the log's end
 LATE_OUTPUT_WAIT = 0.05  # read this long after a verdict for late output
+END_OF_OUTPUT_WAIT = 5.0  # seconds to wait for the rest of an exited QEMU's output
 
 _Result = TypeVar("_Result")
 
@@ -554,11 +555,16 @@ class Machine:
             chunk = self._process.read(0)
 
     def _read_to_end(self) -> None:
-        """Once QEMU has exited: the rest of its output, and its status."""
-        while chunk := self._process.read(0.1):  # None at the end of the output, which reaps QEMU
+        """Once QEMU has exited: the rest of its output, and its status. The
+        pty says when its last byte has been read (QemuProcess.read), and a
+        pause in between is no end: on a loaded machine the last bytes may
+        come late."""
+        deadline = time.monotonic() + END_OF_OUTPUT_WAIT
+        while (chunk := self._process.read(POLL_INTERVAL)) is not None:  # None reaps QEMU
             self._serial.take(chunk)
-        if self.exit_status is None:  # the end of the output never came: reap QEMU all the same
-            self._process.reap()
+            if time.monotonic() > deadline:  # the end never came: reap QEMU all the same
+                self._process.reap()
+                return
 
     # Diagnosis: when the awaited thing did not come, what did.
 

@@ -1,25 +1,31 @@
 """The QEMU process of one boot: started on a pty, read, measured, stopped.
 
-QEMU runs as the leader of its own session (pexpect makes it so), with the
-guest's serial port on the pty's other end and its own messages in a file,
-so that they never mix with what the kernel printed. The Linux kernel sends
-it SIGKILL when the harness dies, even by SIGKILL, which no finaliser
-survives; every process not yet stopped is stopped when Python exits
-(pytest's Ctrl-C handling runs atexit too).
+QEMU runs as the leader of its own session, with the guest's serial port on
+a pty and its own messages in a file, so that they never mix with what the
+kernel printed. The pty is not QEMU's controlling terminal: when a session
+leader exits, Linux hangs its controlling terminal up, and a pty's hangup
+throws away what was written to it but not yet handed to the reading end
+(which Linux does in a worker of its own, late on a loaded machine). That
+lost a test kernel's whole report once in some 1000 exits; a plain close
+loses nothing. The Linux kernel sends QEMU SIGKILL when the harness dies,
+even by SIGKILL, which no finaliser survives; every process not yet stopped
+is stopped when Python exits (pytest's Ctrl-C handling runs atexit too).
 """
 
 from __future__ import annotations
 
 import atexit
 import ctypes
+import errno
 import os
+import select
 import signal
+import subprocess
 import threading
 import time
+import tty
 import weakref
 from pathlib import Path
-
-import pexpect
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _PR_SET_PDEATHSIG = 1
@@ -37,12 +43,9 @@ def _stop_live_processes() -> None:
 atexit.register(_stop_live_processes)
 
 
-def _prepare_child(stderr_path: str) -> None:
+def _die_with_the_harness() -> None:
     """Runs in the child between fork and exec."""
     _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    stderr = os.open(stderr_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    os.dup2(stderr, 2)
-    os.close(stderr)
 
 
 class QemuProcess:
@@ -56,47 +59,64 @@ class QemuProcess:
         # The watchdog (boot_limits.py) kills from its own thread while the
         # test's thread may be reading: one of them at a time.
         self._lock = threading.Lock()
-        self._spawned = pexpect.spawn(argv[0], argv[1:], timeout=None, echo=False,
-                                      preexec_fn=lambda: _prepare_child(str(stderr_path)))
-        # pexpect pauses 0.1 s when closing, for processes that need a moment
-        # to die; stop() has made sure QEMU is gone by then.
-        self._spawned.ptyproc.delayafterclose = 0
+        self._pty, guest_serial = os.openpty()
+        # Raw, as a serial line is: no echo, no line editing, no "\n" made
+        # "\r\n" (QEMU makes its stdio raw too, but only once it runs).
+        tty.setraw(guest_serial)
+        try:
+            with open(stderr_path, "wb") as stderr:
+                # A new session, opened on no terminal: the pty is inherited,
+                # not acquired, so it does not become a controlling terminal.
+                self._popen = subprocess.Popen(argv, stdin=guest_serial, stdout=guest_serial, stderr=stderr,
+                                               start_new_session=True, preexec_fn=_die_with_the_harness)
+        except BaseException:
+            os.close(self._pty)
+            raise
+        finally:
+            os.close(guest_serial)
+        self._pty_open = True
         _live_processes.add(self)
 
     @property
     def pid(self) -> int:
-        return self._spawned.pid
+        return self._popen.pid
 
     def alive(self) -> bool:
-        return self.exit_status is None and self._spawned.isalive()
+        return self.exit_status is None and self._popen.poll() is None
 
     def read(self, wait: float) -> bytes | None:
         """What QEMU wrote to the pty, waiting up to `wait` seconds for the
-        first byte: b"" if nothing came, None once QEMU has exited (and
-        everything it wrote has been read)."""
+        first byte: b"" if nothing came, None once QEMU has exited and
+        everything it wrote has been read: the pty says so, with EIO, once
+        its other end is closed and its last byte delivered."""
         try:
-            return self._spawned.read_nonblocking(READ_SIZE, timeout=wait)
-        except pexpect.TIMEOUT:
-            return b""
-        except pexpect.EOF:
-            self.reap()
-            return None
+            readable, _, _ = select.select([self._pty], [], [], wait)
+            if not readable:
+                return b""
+            chunk = os.read(self._pty, READ_SIZE)
+        except OSError as error:
+            if error.errno != errno.EIO:
+                raise
+            chunk = b""
+        if chunk:
+            return chunk
+        self.reap()
+        return None
 
     def reap(self) -> None:
         """Takes the exit status of a QEMU that has exited or is exiting."""
-        deadline = time.monotonic() + 5.0
-        while self._spawned.isalive() and time.monotonic() < deadline:
-            time.sleep(0.002)
+        try:
+            self._popen.wait(timeout=5.0)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            self._popen.wait()
         self._ended = time.monotonic()
-        if self._spawned.exitstatus is not None:
-            self.exit_status = self._spawned.exitstatus
-        else:
-            self.exit_status = -(self._spawned.signalstatus or signal.SIGKILL)
+        self.exit_status = self._popen.returncode
 
     def _reaped(self) -> bool:
         """The process is gone for good, and its pid free to be reused by
         another: nothing may be read or signalled by that pid any more."""
-        return self._spawned.ptyproc.terminated
+        return self._popen.returncode is not None
 
     def cpu_seconds(self) -> float:
         """User and system time of QEMU so far (all its threads); after it
@@ -118,12 +138,7 @@ class QemuProcess:
         """SIGKILL to QEMU's whole process group, at once: for a boot that
         passed a limit, whose QEMU must not write another byte."""
         with self._lock:
-            if self._reaped():
-                return
-            try:
-                os.killpg(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            self._signal_group(signal.SIGKILL)
 
     def stop(self) -> None:
         """Stops QEMU's process group (SIGTERM, then SIGKILL) and closes the
@@ -131,13 +146,23 @@ class QemuProcess:
         _live_processes.discard(self)
         with self._lock:
             for stop_signal, grace in ((signal.SIGTERM, 1.0), (signal.SIGKILL, 5.0)):
-                if not self._spawned.isalive():
+                if self._popen.poll() is not None or not self._signal_group(stop_signal):
                     break
                 try:
-                    os.killpg(self.pid, stop_signal)
-                except ProcessLookupError:
-                    break
-                deadline = time.monotonic() + grace
-                while self._spawned.isalive() and time.monotonic() < deadline:
-                    time.sleep(0.005)
-            self._spawned.close(force=True)
+                    self._popen.wait(timeout=grace)
+                except subprocess.TimeoutExpired:
+                    pass
+            if self._pty_open:
+                self._pty_open = False
+                os.close(self._pty)
+
+    def _signal_group(self, stop_signal: int) -> bool:
+        """Whether the signal went out: not to a process already reaped,
+        whose group id another process may have by now."""
+        if self._reaped():
+            return False
+        try:
+            os.killpg(self.pid, stop_signal)
+        except ProcessLookupError:
+            return False
+        return True

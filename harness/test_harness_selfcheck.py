@@ -9,6 +9,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import time
 import zlib
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
@@ -24,7 +25,7 @@ from boot_limits import (ARTIFACTS_LIMIT, INTERRUPT_LOG_LIMIT, LOG_KEEP, SERIAL_
                          LimitReached, mebibytes)
 from diagnosis import Evidence, diagnose
 from machine import EXIT_SUCCESS
-from qemu_process import READ_SIZE
+from qemu_process import READ_SIZE, QemuProcess
 from serial_output import normalise_line_endings
 from vga_screen import COLUMNS, ROWS, Screen
 from verdict import KernelFailure, Verdict
@@ -251,6 +252,27 @@ def test_serial_flood_is_stopped_at_the_serial_limit(boot, fixtures, tmp_path):
     assert len(machine.serial_text) < SERIAL_LIMIT + READ_SIZE
     machine.save_artifacts(tmp_path)
     assert (tmp_path / "serial.log").stat().st_size < 4 * LOG_KEEP
+
+
+def test_output_that_comes_after_the_exit_is_read(tmp_path):
+    # Linux hands what QEMU wrote to the pty's reading end in a worker of
+    # its own: on a loaded machine the harness may see QEMU dead before its
+    # last output is readable (seen: a test kernel's whole report lost). A
+    # child that keeps the pty open makes that moment last: the process
+    # exits at once, and its output comes 0.3 s later.
+    late_writer = "(sleep 0.3; echo '1..1') & exit 33"
+    process = QemuProcess(["/bin/sh", "-c", late_writer], tmp_path / "stderr.log")
+    try:
+        deadline = time.monotonic() + 5
+        while process.alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        output = b""
+        while (chunk := process.read(0.1)) is not None and time.monotonic() < deadline:
+            output += chunk
+        assert b"1..1" in output, "the end of the output was reported before the output itself"
+        assert process.exit_status == 33
+    finally:
+        process.stop()
 
 
 def test_line_endings_are_normalised_across_chunks():
