@@ -4,8 +4,10 @@ The harness stops reading the serial port for a while, as a slow terminal
 or a busy log would. The pseudo-terminal between QEMU and the harness
 fills, QEMU's UART keeps its byte until the host takes it, and the kernel
 must wait for the transmit holding register to be empty before each byte:
-a kernel that does not overwrites the waiting byte, and text is lost.
-serial_flood writes 3000 numbered lines; every one must arrive whole.
+a kernel that does not overwrites the waiting byte, and text is lost. It
+must also wait long enough: one that calls the UART stuck within the pause
+(10 million polls took 0.55 s) drops the rest of its output. serial_flood
+writes 3000 numbered lines; every one must arrive whole.
 Chapters 05 and 06 carry the serial port and the kernel unchanged.
 """
 
@@ -17,7 +19,7 @@ import pytest
 CHAPTERS = ["04-testing", "05-cpu-exceptions", "06-double-faults"]
 LINES = 3000
 PAYLOAD = "the quick brown fox jumps over the lazy dog 0123456789abcdef"
-PAUSE = 0.5  # seconds without reading: the kernel writes on meanwhile
+PAUSE = 1.0  # seconds without reading: the kernel writes on meanwhile
 FLOOD_LINE = re.compile(r"# flood (\d{4}) (.*)")
 
 

@@ -1,5 +1,7 @@
 #include "serial_port.h"
 
+#include "time_stamp_counter.h"
+
 namespace {
 
 // Offsets of the UART's registers from its base port. With the divisor
@@ -45,10 +47,12 @@ constexpr uint8_t kTransmitHoldingEmpty = 0x20;
 constexpr int kPollLimit = 100'000;
 
 // How long to wait for room in the transmitter before calling the UART
-// stuck: some 10 s on real hardware, 1.5 s under QEMU's emulator (measured:
-// 100,000 polls take 15 ms there). A host that pauses its reading for a
-// moment must not cost a byte, and a hundred times kPollLimit was not enough.
-constexpr int kStuckTransmitterPollLimit = 10'000'000;
+// stuck, in time-stamp counter ticks: 2^34 ticks are 3.4 to 17 s at 1 to
+// 5 GHz. A reader at the other end that pauses for a moment must not cost
+// a byte. A count of polls bounds no time: 10 million polls of a full
+// transmitter took 0.55 s under QEMU, and a harness that paused its
+// reading for half a second on a busy machine lost the rest of the output.
+constexpr uint64_t kStuckTransmitterTicks = uint64_t{1} << 34;
 
 constexpr uint8_t kLoopbackProbe = 0xae;
 
@@ -85,13 +89,14 @@ void SerialPort::write_byte(uint8_t byte) {
         return;
     }
     const IoPort line_status = register_of(base_, Register::line_status);
-    for (int poll = 0; poll < kStuckTransmitterPollLimit; ++poll) {
-        if (line_status.read() & kTransmitHoldingEmpty) {
-            register_of(base_, Register::data).write(byte);
+    const uint64_t wait_start = read_time_stamp_counter();
+    while (!(line_status.read() & kTransmitHoldingEmpty)) {
+        if (read_time_stamp_counter() - wait_start > kStuckTransmitterTicks) {
+            present_ = false;
             return;
         }
     }
-    present_ = false;
+    register_of(base_, Register::data).write(byte);
 }
 
 bool SerialPort::try_read_byte(uint8_t& byte) const {
