@@ -172,6 +172,10 @@ def check_exception_chain(run_log: str, elf: ElfFile, function: str, first_cr2: 
     registers are the ones the CPU had when it delivered the double fault."""
     chain = interrupt_log.exceptions(run_log)
     described = "\n".join(f"  {raised} -> {delivered}" for raised, delivered in chain)
+    double_faults = sum(1 for _, delivery in chain if delivery is not None and delivery.vector == DOUBLE_FAULT)
+    assert double_faults <= 1, (
+        f"the double fault came {double_faults} times: did its handler return? The CPU then runs the faulting "
+        f"code again; a double fault is an abort, whose handler must end in a panic:\n{described}")
     assert len(chain) == 2, f"expected a page fault, then the exception that made it a double fault:\n{described}"
     (first, first_delivery), (then, double_fault) = chain
     assert first == RaisedException(PAGE_FAULT, None), f"the chain must start with a page fault:\n{described}"
