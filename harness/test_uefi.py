@@ -83,6 +83,8 @@ if BUILD_FAILURES:
 @pytest.mark.parametrize("chapter, kernel, test", _in_kernel_params())
 def test_in_kernel_under_uefi(uefi_runs, chapter: str, kernel: ktap.TestKernel, test: ktap.DeclaredTest):
     run = uefi_runs[chapter].run_of(kernel, test)
+    if run.stopped_before_runner:
+        run.raise_failure_once(test.name)
     if test.needs != "vga_text_mode":
         ktap.check_passed(run, test)
         return
