@@ -56,6 +56,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "chapter(number): the test belongs to this chapter (for --chapter), "
                                        "where its module's name does not say so")
+    config.addinivalue_line("markers", "book: a test of the book, which no --chapter selects")
     config.addinivalue_line("markers", "uefi_all: a UEFI boot that only --uefi-all runs (test_uefi.py)")
     config.addinivalue_line("markers", "ubsan: the test needs the chapters built with UBSAN=1; "
                                        "it runs only with --ubsan")
@@ -73,10 +74,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _chapters_of(item: pytest.Item) -> set[str]:
     """A test belongs to the chapters its chapter marks name and the chapter
-    directories its parameters name (test_book.py::test_x[02-minimal-kernel]);
+    directories its parameters name (test_uefi.py::test_x[02-minimal-kernel]);
     a test that names none belongs to the chapter its module is named after
     (test_02_minimal_kernel.py). So test_04_serial.py's run of chapter 06's
-    kernel is chapter 06's, not chapter 04's too."""
+    kernel is chapter 06's, not chapter 04's too. The book's tests belong to
+    no chapter: they check the book against the repository, whatever a
+    student's kernel does, and the walk of its steps takes longer than the
+    rest of a chapter's tests together."""
+    if item.get_closest_marker("book") is not None:
+        return set()
     chapters = {chapter_number(m.args[0]) for m in item.iter_markers("chapter")}
     callspec = getattr(item, "callspec", None)
     if callspec is not None:

@@ -34,6 +34,9 @@ from pathlib import Path
 
 import pytest
 
+# A test of the book, not of a chapter's kernel: --chapter leaves it out.
+pytestmark = pytest.mark.book
+
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = ROOT / "chapters"
 BOOK = ROOT / "book"

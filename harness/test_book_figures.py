@@ -21,6 +21,9 @@ FIGURES_SCRIPT = REPOSITORY / "common" / "book" / "figures.py"
 sys.path.insert(0, str(FIGURES_SCRIPT.parent))
 import figures  # noqa: E402
 
+# A test of the book, not of a chapter's kernel: --chapter leaves it out.
+pytestmark = pytest.mark.book
+
 
 @pytest.fixture(scope="module")
 def kernel():

@@ -33,8 +33,9 @@ from ppm import ppm_to_png
 
 # The module's fixture renders the book and runs Chromium, once on every
 # worker that runs one of its tests: kept on one worker (make test runs
-# --dist loadgroup), that work is done once.
-pytestmark = pytest.mark.xdist_group("book-html")
+# --dist loadgroup), that work is done once. A test of the book, not of a
+# chapter's kernel: --chapter leaves it out.
+pytestmark = [pytest.mark.xdist_group("book-html"), pytest.mark.book]
 
 RENDER = REPOSITORY / "common" / "book" / "render.py"
 BOOK = REPOSITORY / "book"

@@ -29,6 +29,9 @@ import pytest
 from chapters import REPOSITORY
 from test_book import real_changes
 
+# A test of the book, not of a chapter's kernel: --chapter leaves it out.
+pytestmark = pytest.mark.book
+
 BOOK = REPOSITORY / "book"
 REPOSITORY_CHAPTERS = REPOSITORY / "chapters"  # not chapters.CHAPTERS: that may be a workspace
 SECTION = "## Build it yourself"
