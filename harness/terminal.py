@@ -50,6 +50,15 @@ def make_in_terminal(target: str, *arguments: str, terminal: str, ci: bool = Fal
     return session
 
 
+def writes_the_serial_log_of(chapter: str) -> pytest.MarkDecorator:
+    """For a test whose make target has QEMU write the chapter's
+    build/<chapter>/serial.log (make run, make gdb): QEMU empties that file
+    as it starts, so a make gdb starting beside a make run of the same
+    chapter would empty the log make run is about to name. Under xdist,
+    such tests of one chapter run one after the other, on one worker."""
+    return pytest.mark.xdist_group(f"serial-log-{chapter}")
+
+
 def shown(session: pexpect.spawn) -> str:
     """Everything the terminal has shown so far."""
     return session.logfile_read.getvalue().decode("latin-1")

@@ -21,7 +21,7 @@ import pexpect
 import pytest
 
 from chapters import CHAPTERS, all_chapters
-from terminal import expect, make_in_terminal, shown
+from terminal import expect, make_in_terminal, shown, writes_the_serial_log_of
 
 PROMPT = rb"\(gdb\) "
 # How often Ctrl-C is typed before the test gives up: gdb may not yet wait
@@ -64,7 +64,8 @@ def continue_then_interrupt(session, lap: int) -> None:
     expect(session, PROMPT, f"gdb's prompt after Ctrl-C (lap {lap})")
 
 
-@pytest.mark.parametrize("chapter", all_chapters())
+@pytest.mark.parametrize("chapter", [pytest.param(chapter, marks=writes_the_serial_log_of(chapter))
+                                     for chapter in all_chapters()])
 def test_make_gdb_stops_in_kernel_main(build, chapter: str):
     build.chapter(chapter)
     # TERM=dumb: gdb styles nothing, so the text is what the patterns see.

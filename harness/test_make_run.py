@@ -17,7 +17,7 @@ import pexpect
 import pytest
 
 from chapters import REPOSITORY, all_chapters, chapter_build
-from terminal import expect, make_in_terminal
+from terminal import expect, make_in_terminal, writes_the_serial_log_of
 
 HELLO_CHAPTER = "02-minimal-kernel"
 LAST_CHAPTER = all_chapters()[-1]
@@ -49,7 +49,7 @@ def quit_through_the_monitor(session: pexpect.spawn) -> None:
     assert session.exitstatus == 0, f"make run exited with {session.exitstatus} after quit"
 
 
-@pytest.mark.parametrize("chapter", [HELLO_CHAPTER])
+@pytest.mark.parametrize("chapter", [pytest.param(HELLO_CHAPTER, marks=writes_the_serial_log_of(HELLO_CHAPTER))])
 def test_make_run_draws_the_screen_in_the_terminal(build, chapter: str):
     build.chapter(chapter)
     with make_run(f"CH={chapter[:2]}") as session:
@@ -61,7 +61,7 @@ def test_make_run_draws_the_screen_in_the_terminal(build, chapter: str):
             f"{session.before.decode('latin-1')!r}")
 
 
-@pytest.mark.parametrize("chapter", [HELLO_CHAPTER])
+@pytest.mark.parametrize("chapter", [pytest.param(HELLO_CHAPTER, marks=writes_the_serial_log_of(HELLO_CHAPTER))])
 def test_make_run_in_ci_does_not_wait_for_enter(build, chapter: str):
     build.chapter(chapter)
     with make_run(f"CH={chapter[:2]}", ci=True) as session:
@@ -72,6 +72,7 @@ def test_make_run_in_ci_does_not_wait_for_enter(build, chapter: str):
 
 
 @pytest.mark.chapter(LAST_CHAPTER)
+@writes_the_serial_log_of(LAST_CHAPTER)
 def test_make_run_boots_the_last_chapter_by_default(build):
     build.chapter(LAST_CHAPTER)
     with make_run() as session:
