@@ -102,13 +102,13 @@ gdb: check-chapter
 	@$(MAKE) --no-print-directory -C chapters/$(CHAPTER)
 	@common/gdb.sh $(BUILD_ROOT)/$(CHAPTER) $(GDB_PORT)
 
-# Arguments for pytest, e.g. make test PYTEST_ARGS="-k 03 -x". The tests
-# of one test kernel form an xdist group, so that one worker boots it once.
+# Arguments for pytest, e.g. make test PYTEST_ARGS="-k 03 -x". pytest runs
+# in parallel, one worker per CPU (harness/pytest.ini).
 # make test runs the suite on the normal build, then (as make test-ubsan)
 # the tests of chapters 03 on again on the UBSan build, each run with its
 # own JUnit XML.
 PYTEST_ARGS ?=
-PYTEST := $(PYTHON) -m pytest harness -n auto --dist loadgroup
+PYTEST := $(PYTHON) -m pytest harness
 test: test-deps
 	@$(MAKE) --no-print-directory all
 	$(PYTEST) --junitxml=build/test-results.xml $(PYTEST_ARGS)
@@ -123,7 +123,7 @@ test-ubsan: test-deps
 # chapter's image from a disk and a USB stick under both firmwares.
 test-uefi: test-deps
 	@$(MAKE) --no-print-directory all
-	$(PYTHON) -m pytest harness/test_uefi.py harness/test_images.py --uefi-all -n auto --dist loadgroup \
+	$(PYTHON) -m pytest harness/test_uefi.py harness/test_images.py --uefi-all \
 		--junitxml=build/test-uefi-results.xml $(PYTEST_ARGS)
 
 diff:

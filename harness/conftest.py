@@ -57,6 +57,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "chapter(number): the test belongs to this chapter (for --chapter), "
                                        "where its module's name does not say so")
     config.addinivalue_line("markers", "book: a test of the book, which no --chapter selects")
+    config.addinivalue_line("markers", "commands: a test of make run or make gdb typed in a terminal, "
+                                       "which no --chapter selects")
+    config.addinivalue_line("markers", "slow: the item takes seconds, not a fraction of one (a UEFI boot, "
+                                       "the book in a browser): it starts first")
     config.addinivalue_line("markers", "uefi_all: a UEFI boot that only --uefi-all runs (test_uefi.py)")
     config.addinivalue_line("markers", "ubsan: the test needs the chapters built with UBSAN=1; "
                                        "it runs only with --ubsan")
@@ -77,11 +81,16 @@ def _chapters_of(item: pytest.Item) -> set[str]:
     directories its parameters name (test_uefi.py::test_x[02-minimal-kernel]);
     a test that names none belongs to the chapter its module is named after
     (test_02_minimal_kernel.py). So test_04_serial.py's run of chapter 06's
-    kernel is chapter 06's, not chapter 04's too. The book's tests belong to
-    no chapter: they check the book against the repository, whatever a
-    student's kernel does, and the walk of its steps takes longer than the
-    rest of a chapter's tests together."""
-    if item.get_closest_marker("book") is not None:
+    kernel is chapter 06's, not chapter 04's too.
+
+    Two kinds of tests belong to no chapter, although they use one: the
+    book's, which check the book against the repository (the walk of its
+    steps takes longer than the rest of a chapter's tests together), and
+    those of make run and make gdb in a terminal, which check the project's
+    scripts with a chapter's kernel that the chapter's own tests boot
+    already. Neither changes with a student's kernel; a student's loop
+    would wait for them every time."""
+    if item.get_closest_marker("book") is not None or item.get_closest_marker("commands") is not None:
         return set()
     chapters = {chapter_number(m.args[0]) for m in item.iter_markers("chapter")}
     callspec = getattr(item, "callspec", None)
@@ -107,7 +116,8 @@ def _wanted(config: pytest.Config, item: pytest.Item, numbers: set[str] | None) 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Deselects (never skips) what the options leave out: other chapters'
-    tests, and the slow UEFI boots without --uefi-all."""
+    tests, and the slow UEFI boots without --uefi-all; puts the slow
+    items first."""
     wanted = config.getoption("--chapter")
     try:
         numbers = {chapter_number(name) for name in wanted} if wanted else None
@@ -118,7 +128,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         (selected if _wanted(config, item, numbers) else deselected).append(item)
     if deselected:
         config.hook.pytest_deselected(items=deselected)
-        items[:] = selected
+    # The slow items first, in their order: the workers of a parallel run
+    # take items in this order, and one that took a 4 s UEFI boot last
+    # would keep the others waiting for it at the end.
+    items[:] = sorted(selected, key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -35,7 +35,7 @@ from ppm import ppm_to_png
 # worker that runs one of its tests: kept on one worker (make test runs
 # --dist loadgroup), that work is done once. A test of the book, not of a
 # chapter's kernel: --chapter leaves it out.
-pytestmark = [pytest.mark.xdist_group("book-html"), pytest.mark.book]
+pytestmark = [pytest.mark.xdist_group("book-html"), pytest.mark.book, pytest.mark.slow]
 
 RENDER = REPOSITORY / "common" / "book" / "render.py"
 BOOK = REPOSITORY / "book"

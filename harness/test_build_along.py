@@ -155,6 +155,7 @@ def run_check(command: str, workspace: Path, where: str) -> None:
              f"{(result.stdout + result.stderr)[-4000:]}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("chapter", WALKED)
 def test_walking_the_steps_ends_with_a_kernel_that_passes_the_chapter(chapter, tmp_path):
     steps = steps_of(chapter)

@@ -61,6 +61,7 @@ def run_grade(tmp_path: Path, repository: Path, *arguments: str) -> tuple[str, d
     return result.stdout, json.loads(report.read_text())
 
 
+@pytest.mark.slow
 def test_a_broken_chapter_loses_its_points_and_the_others_keep_theirs(tmp_path):
     student = copy_of_this_repository(tmp_path / "student")
     vga = student / VGA_CPP

@@ -23,6 +23,9 @@ import pytest
 from chapters import CHAPTERS, all_chapters
 from terminal import expect, make_in_terminal, shown, writes_the_serial_log_of
 
+# A test of the project's commands: no --chapter selects it (conftest.py).
+pytestmark = pytest.mark.commands
+
 PROMPT = rb"\(gdb\) "
 # How often Ctrl-C is typed before the test gives up: gdb may not yet wait
 # for the guest when the first one comes, on a loaded machine.

@@ -52,6 +52,7 @@ def make_vga_object(project: Path, *arguments: str) -> subprocess.CompletedProce
                           timeout=600)
 
 
+@pytest.mark.slow
 def test_a_build_prints_one_short_line_per_step(project):
     result = make(project)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -19,6 +19,9 @@ import pytest
 from chapters import REPOSITORY, all_chapters, chapter_build
 from terminal import expect, make_in_terminal, writes_the_serial_log_of
 
+# A test of the project's commands: no --chapter selects it (conftest.py).
+pytestmark = pytest.mark.commands
+
 HELLO_CHAPTER = "02-minimal-kernel"
 LAST_CHAPTER = all_chapters()[-1]
 # OVMF and GRUB take some 5 s under QEMU's emulator on an idle machine, and
@@ -85,6 +88,7 @@ def test_make_run_boots_the_last_chapter_by_default(build):
             f"make run does not name {serial_log} after quitting: {session.before.decode('latin-1')!r}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("chapter", [HELLO_CHAPTER])
 def test_make_run_under_uefi_prints_the_serial_port_in_the_terminal(build, chapter: str):
     build.chapter(chapter)

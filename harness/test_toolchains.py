@@ -115,6 +115,7 @@ def kernels_of(directory: str, compiler: str) -> list[str]:
     return ["kernel", *output.split()]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("directory", all_chapters())
 def test_chapter_builds_and_boots_with_the_other_compiler(build, boot, directory: str):
     compiler = other_compiler(compiler_that_built(build.chapter(directory).elf()))

@@ -51,6 +51,8 @@ KERNEL_DEMOS = {
 DEMOS_IN_EVERY_RUN = ("02-minimal-kernel", "03-vga-text")
 
 ALL_ONLY = pytest.mark.uefi_all
+# Every boot here is one of seconds.
+pytestmark = pytest.mark.slow
 
 
 def _in_kernel_params() -> list:

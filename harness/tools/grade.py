@@ -181,9 +181,9 @@ def run_chapter(checkout: Path, name: str, modules: list[Path], results: Path, t
     log = results / f"{name}.log"
     # --chapter: a module that tests several chapters (test_cpu_state.py)
     # gives this one only its own items, and only this chapter is built.
-    # loadgroup: each test kernel boots once, on one worker, for all its items.
+    # In parallel, each test kernel booted once for all its items (pytest.ini).
     command = [sys.executable, "-m", "pytest", *(f"harness/{module.name}" for module in modules),
-               "--chapter", name[:2], "-n", "auto", "--dist", "loadgroup", "-q", f"--junitxml={junit}"]
+               "--chapter", name[:2], "-q", f"--junitxml={junit}"]
     with log.open("w") as output:
         process = subprocess.Popen(command, cwd=checkout, stdout=output, stderr=subprocess.STDOUT,
                                    start_new_session=True)
