@@ -15,7 +15,10 @@ from elf import ElfFile
 UNCHANGED_BOOT_CODE = ["02-minimal-kernel", "03-vga-text", "04-testing", "05-cpu-exceptions"]
 
 
-@pytest.fixture(scope="module", params=UNCHANGED_BOOT_CODE)
+# One boot per chapter for the module's tests: under xdist, a chapter's
+# tests share one worker (the xdist group), which boots it once.
+@pytest.fixture(scope="module", params=[pytest.param(chapter, marks=pytest.mark.xdist_group(f"boot-state-{chapter}"))
+                                        for chapter in UNCHANGED_BOOT_CODE])
 def halted_kernel(request, build, shared_boot):
     machine = shared_boot(build.chapter(request.param).iso())
     registers = machine.wait_until_halted_in("halt_forever")
