@@ -84,7 +84,11 @@ DEFAULT_TIMEOUT = 10.0  # seconds of QEMU CPU time for a whole boot
 LOOP_CHECK_SIZE = 1024 * 1024
 LOG_TAIL_BYTES = 256 * 1024  # enough of the log's end to see a loop in, or a triple fault's cascade
 
-POLL_INTERVAL = 0.01  # seconds between looks at serial, QMP and registers
+POLL_INTERVAL = 0.01  # seconds between looks at serial and QMP
+# Seconds between looks at the registers for a CPU halted for good, taken
+# only after a look found no new output. Reading them stops QEMU's CPU;
+# taken at every poll, that was a tenth of a test kernel's boot.
+HALT_CHECK_INTERVAL = 0.05
 SLOW_CHECK_INTERVAL = 0.25  # seconds between looks at GRUB's screen and the log's end
 LATE_OUTPUT_WAIT = 0.05  # read this long after a verdict for late output
 END_OF_OUTPUT_WAIT = 5.0  # seconds to wait for the rest of an exited QEMU's output
@@ -465,8 +469,9 @@ class Machine:
         limit = self._time_left() if timeout is None else min(timeout, self._time_left())
         wall_start, cpu_start = time.monotonic(), self._process.cpu_seconds()
         next_slow_check = wall_start + SLOW_CHECK_INTERVAL
+        next_halt_check = wall_start
         while True:
-            self._read_serial(POLL_INTERVAL)
+            printing = self._read_serial(POLL_INTERVAL)
             if self.limit_reached is not None:
                 self._exits_within(1.0)
                 raise self._fail(self._diagnose(expecting, expects_output=expects_output))
@@ -476,9 +481,10 @@ class Machine:
             # while the condition looks, and then the condition's answer is
             # about a machine that was still running.
             alive = self.running
+            look_for_halt = halt_is_failure and not printing and time.monotonic() >= next_halt_check
             try:
                 result = condition()
-                halted = self._halted_for_good() if halt_is_failure and result is None and alive else None
+                halted = self._halted_for_good() if look_for_halt and result is None and alive else None
             except QmpError:
                 # QEMU exited while we asked it something (it closes QMP a
                 # moment before its process ends): ask again, knowing that.
@@ -497,6 +503,8 @@ class Machine:
                     return result
                 raise self._fail(self._diagnose(expecting, expects_output=expects_output, halted_at=halted))
             now = time.monotonic()
+            if look_for_halt:
+                next_halt_check = now + HALT_CHECK_INTERVAL
             if now >= next_slow_check:
                 next_slow_check = now + SLOW_CHECK_INTERVAL
                 grub_text = self._grub_text()
@@ -535,24 +543,27 @@ class Machine:
             event["event"] == "SHUTDOWN" and event.get("data", {}).get("reason") == "guest-reset"
             for event in self._qmp.poll_events())
 
-    def _read_serial(self, wait: float) -> None:
+    def _read_serial(self, wait: float) -> bool:
         """Takes what the kernel printed, waiting up to `wait` seconds for
         the first byte; notices when QEMU exits. Returns after `wait` even
         if a kernel prints without pause, so that timeouts stay checked, and
-        stops QEMU when the output passes its limit."""
+        stops QEMU when the output passes its limit. Says whether anything
+        came."""
         if self._process is None or self.exit_status is not None:
-            return
+            return False
         deadline = time.monotonic() + wait
         chunk = self._process.read(wait)
+        came = bool(chunk)
         while chunk:
             self._serial.take(chunk)
             if self._serial.bytes_received > SERIAL_LIMIT:
                 self._watchdog.reached(LimitReached(
                     "serial output", f"the kernel printed more than {mebibytes(SERIAL_LIMIT)} on serial"))
-                return
+                break
             if time.monotonic() > deadline:
-                return
+                break
             chunk = self._process.read(0)
+        return came
 
     def _read_to_end(self) -> None:
         """Once QEMU has exited: the rest of its output, and its status. The
