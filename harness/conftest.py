@@ -62,6 +62,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: the item takes seconds, not a fraction of one (a UEFI boot, "
                                        "the book in a browser): it starts first")
     config.addinivalue_line("markers", "uefi_all: a UEFI boot that only --uefi-all runs (test_uefi.py)")
+    config.addinivalue_line("markers", "ubsan_changes_nothing: the test checks what the UBSan build does not "
+                                       "change (an image and how it boots); --ubsan leaves it out")
     config.addinivalue_line("markers", "ubsan: the test needs the chapters built with UBSAN=1; "
                                        "it runs only with --ubsan")
     if config.getoption("--ubsan"):
@@ -110,7 +112,8 @@ def _wanted(config: pytest.Config, item: pytest.Item, numbers: set[str] | None) 
     if item.get_closest_marker("uefi_all") is not None and not config.getoption("--uefi-all"):
         return False
     if config.getoption("--ubsan"):
-        return bool(chapters & {chapter[:2] for chapter in ubsan_chapters()})
+        return bool(chapters & {chapter[:2] for chapter in ubsan_chapters()}) \
+            and item.get_closest_marker("ubsan_changes_nothing") is None
     return item.get_closest_marker("ubsan") is None
 
 

@@ -367,6 +367,18 @@ def test_one_chapter_selected_builds_only_that_chapter(tmp_path):
     assert not not_the_kernels, f"--chapter 05 selects tests of the book or of the commands: {not_the_kernels}"
 
 
+def test_the_ubsan_run_leaves_out_what_the_sanitizer_does_not_change():
+    # The UBSan build changes the kernels, not their images nor the
+    # commands around them: --ubsan runs chapter 03's own tests only.
+    here = Path(__file__).parent
+    finished = subprocess.run([sys.executable, "-m", "pytest", *(str(here / module) for module in (
+        "test_03_vga_text.py", "test_images.py", "test_make_gdb.py")), "--ubsan", "--chapter", "03",
+        "--collect-only", "-q"], capture_output=True, text=True, timeout=120)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    modules = {line.split("::")[0] for line in finished.stdout.splitlines() if "::" in line}
+    assert modules == {"test_03_vga_text.py"}, finished.stdout
+
+
 def test_a_diagnosis_needs_only_its_evidence():
     # diagnose() is a pure function: evidence written by hand, no QEMU.
     flood = Evidence("QEMU to exit", "boot\nthe same line\nthe same line\nthe sa",
