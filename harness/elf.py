@@ -140,6 +140,16 @@ class ElfFile:
                 return symbol
         raise KeyError(f"{self.path.name} has no symbol {name!r}")
 
+    def object_named_like(self, part: str) -> Symbol:
+        """The one variable whose (perhaps mangled) name contains `part`:
+        a variable in an anonymous namespace has no plain name
+        (_ZN12_GLOBAL__N_118task_state_segmentE)."""
+        found = [s for s in self.symbols if part in s.name and s.type == "OBJECT" and s.defined]
+        if len(found) != 1:
+            raise KeyError(f"expected one variable named like {part!r} in {self.path.name}, "
+                           f"found {[s.name for s in found]}")
+        return found[0]
+
     def undefined_symbols(self) -> list[Symbol]:
         return [s for s in self.symbols if not s.defined and s.name]
 

@@ -47,7 +47,7 @@ import pytest
 import interrupt_log
 import ktap
 from chapters import chapter_build
-from elf import ElfFile, Symbol
+from elf import ElfFile
 from exception_reports import (Report, check_against_cpu, check_error_code, check_full_report, check_heading,
                                check_screen_shows_the_reports, check_symbol, parse_reports, source_line)
 from interrupt_log import DeliveredInterrupt, RaisedException, deliveries
@@ -95,20 +95,12 @@ class Layout:
             return elf.symbol(name).value
 
         # tss.cpp's memory for the double fault stack: its guard page, then the stack.
-        stack_memory = _only_symbol(elf, "double_fault_stack_memory")
+        stack_memory = elf.object_named_like("double_fault_stack_memory")
         stack_bottom = stack_memory.value + PAGE_SIZE
         return Layout(range(address("stack_guard"), address("stack_bottom")),
                       range(address("stack_bottom"), address("stack_top")),
                       range(stack_memory.value, stack_bottom),
                       range(stack_bottom, stack_memory.value + stack_memory.size))
-
-
-def _only_symbol(elf: ElfFile, part: str) -> Symbol:
-    """The one object whose (perhaps mangled) name contains `part`: a
-    variable in an anonymous namespace has no plain name."""
-    found = [s for s in elf.symbols if part in s.name and s.type == "OBJECT" and s.defined]
-    assert len(found) == 1, f"expected one symbol named like {part!r} in {elf.path.name}, found {found}"
-    return found[0]
 
 
 def test_layout_is_as_the_step_says(chapter):

@@ -59,13 +59,6 @@ def report_value(diagnostics: list[str], name: str) -> int:
     return values[0]
 
 
-def only_symbol(symbols: ElfFile, part: str) -> int:
-    """The address of the one symbol whose (perhaps mangled) name holds part."""
-    found = [symbol.value for symbol in symbols.symbols if symbol.defined and part in symbol.name]
-    assert len(found) == 1, f"expected one symbol named like {part!r}, found {len(found)}"
-    return found[0]
-
-
 def check_large_frames(diagnostics: list[str], symbols: ElfFile, report: str):
     assert any(re.fullmatch(r"KERNEL PANIC at double_fault\.cpp:\d+: double fault", line) for line in diagnostics), (
         f"{LARGE_FRAMES} must end in the double fault handler's panic, but printed:\n{report}")
@@ -86,7 +79,7 @@ def check_nested(diagnostics: list[str], symbols: ElfFile, report: str):
     heading = r"KERNEL PANIC at double_fault\.cpp:\d+: double fault while reporting a double fault"
     assert re.fullmatch(heading, diagnostics[-2]), (
         f"{NESTED} must end in the second double fault's heading and cause, but printed:\n{report}")
-    double_fault_stack = only_symbol(symbols, "double_fault_stack_memory") + PAGE_SIZE
+    double_fault_stack = symbols.object_named_like("double_fault_stack_memory").value + PAGE_SIZE
     assert diagnostics[-1] == (
         f"  The double fault stack overflowed into its guard page, below {double_fault_stack:#018x}."), (
         f"the report must end saying that the double fault stack overflowed:\n{report}")

@@ -1,46 +1,129 @@
-"""The state boot.asm leaves the machine in, read back from it (boot_state.py):
-page tables, control registers, stack pointer.
+"""The state each chapter's kernel leaves the machine in, read back from it
+rather than judged by the kernel's visible effects: the page tables, control
+registers and stack pointer boot.asm sets up (boot_state.py), and the
+descriptor tables the CPU uses (descriptor_tables.py): the GDT of every
+chapter (boot.asm's, then chapter 6's own), the IDT of chapters 05 and 06,
+the TSS of chapter 06.
 
-Chapters 02-05 share boot.asm unchanged, so each of their kernels is booted
-once, halted at the end in halt_forever, and checked. Chapter 06 changes
-the tables at run time (it unmaps a guard page), so only where its boot.asm
-puts them is checked.
+Each chapter's kernel is booted once, halted at the end in halt_forever,
+and checked. Chapters 02-05 share boot.asm unchanged; chapter 06 changes
+the page tables at run time (it unmaps guard pages), so only where its
+boot.asm puts them is checked.
 """
+
+from dataclasses import dataclass
+from typing import Callable
 
 import pytest
 
 import boot_state
+import descriptor_tables
 from elf import ElfFile
+from machine import Machine
+from registers import Registers
+from test_06_double_faults import Layout
+from verdict import KernelFailure
 
 UNCHANGED_BOOT_CODE = ["02-minimal-kernel", "03-vga-text", "04-testing", "05-cpu-exceptions"]
+WITH_AN_IDT = ["05-cpu-exceptions", "06-double-faults"]
+WITH_A_TSS = ["06-double-faults"]
+DOUBLE_FAULT = 8
+# Chapter 6 sends the double fault to the first stack of the TSS's table.
+INTERRUPT_STACKS = {"05-cpu-exceptions": {}, "06-double-faults": {DOUBLE_FAULT: 1}}
 
 
-# One boot per chapter for the module's tests: under xdist, a chapter's
-# tests share one worker (the xdist group), which boots it once.
-@pytest.fixture(scope="module", params=[pytest.param(chapter, marks=pytest.mark.xdist_group(f"boot-state-{chapter}"))
-                                        for chapter in UNCHANGED_BOOT_CODE])
-def halted_kernel(request, build, shared_boot):
-    machine = shared_boot(build.chapter(request.param).iso())
-    registers = machine.wait_until_halted_in("halt_forever")
-    return machine, registers
+def halted(chapters: list[str]) -> list:
+    """The chapters, as parameters of a test. Under xdist a chapter's tests
+    share one worker (the xdist group), which boots it once for all of
+    them (halted_kernels)."""
+    return [pytest.param(chapter, marks=pytest.mark.xdist_group(f"boot-state-{chapter}")) for chapter in chapters]
 
 
-def test_page_tables_identity_map_the_first_gigabyte(halted_kernel):
-    machine, _ = halted_kernel
-    problems = boot_state.identity_map_problems(boot_state.read_page_tables(machine))
+@dataclass(frozen=True)
+class Halted:
+    machine: Machine
+    registers: Registers  # at the halt
+    elf: ElfFile
+
+
+@pytest.fixture(scope="module")
+def halted_kernels(build, shared_boot) -> Callable[[str], Halted]:
+    """A chapter's kernel booted to its final halt in halt_forever, once
+    for all the module's tests of that chapter. A boot that failed fails
+    each of them with its verdict, without booting again."""
+    outcomes: dict[str, Halted | KernelFailure] = {}
+
+    def halted_kernel(chapter: str) -> Halted:
+        __tracebackhide__ = True
+        if chapter not in outcomes:
+            try:
+                built = build.chapter(chapter)
+                machine = shared_boot(built.iso())
+                outcomes[chapter] = Halted(machine, machine.wait_until_halted_in("halt_forever"),
+                                           ElfFile(built.elf()))
+            except KernelFailure as failure:
+                outcomes[chapter] = failure
+        outcome = outcomes[chapter]
+        if isinstance(outcome, KernelFailure):
+            raise outcome
+        return outcome
+
+    return halted_kernel
+
+
+@pytest.mark.parametrize("chapter", halted(UNCHANGED_BOOT_CODE))
+def test_page_tables_identity_map_the_first_gigabyte(halted_kernels, chapter):
+    problems = boot_state.identity_map_problems(boot_state.read_page_tables(halted_kernels(chapter).machine))
     assert not problems, f"{len(problems)} page table entries differ from the identity map:\n" + \
         "\n".join(problems[:20])
 
 
-def test_control_registers_enable_long_mode_with_these_tables(halted_kernel):
-    machine, registers = halted_kernel
-    problems = boot_state.control_register_problems(registers, machine.symbol("pml4").value)
+@pytest.mark.parametrize("chapter", halted(UNCHANGED_BOOT_CODE))
+def test_control_registers_enable_long_mode_with_these_tables(halted_kernels, chapter):
+    kernel = halted_kernels(chapter)
+    problems = boot_state.control_register_problems(kernel.registers, kernel.elf.symbol("pml4").value)
     assert not problems, "\n".join(problems)
 
 
-def test_stack_pointer_is_inside_the_boot_stack_at_the_final_halt(halted_kernel):
-    machine, registers = halted_kernel
-    problems = boot_state.stack_problems(machine, registers)
+@pytest.mark.parametrize("chapter", halted(UNCHANGED_BOOT_CODE))
+def test_stack_pointer_is_inside_the_boot_stack_at_the_final_halt(halted_kernels, chapter):
+    kernel = halted_kernels(chapter)
+    problems = boot_state.stack_problems(kernel.machine, kernel.registers)
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("chapter", halted(UNCHANGED_BOOT_CODE + ["06-double-faults"]))
+def test_gdt_holds_the_null_descriptor_then_a_64_bit_kernel_code_segment(halted_kernels, chapter):
+    # boot.asm's GDT in chapters 02-05, chapter 6's own after it.
+    kernel = halted_kernels(chapter)
+    gdtr = descriptor_tables.table_register(kernel.registers, "GDT")
+    problems = descriptor_tables.gdt_problems(gdtr, descriptor_tables.read_table(kernel.machine, gdtr),
+                                              descriptor_tables.segment_selector(kernel.registers, "CS"))
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("chapter", halted(WITH_AN_IDT))
+def test_idt_has_an_interrupt_gate_into_each_exception_stub(halted_kernels, chapter):
+    kernel = halted_kernels(chapter)
+    idtr = descriptor_tables.table_register(kernel.registers, "IDT")
+    # The stubs of exception_entry.asm by the ELF's symbols, not by the
+    # table of their addresses that the kernel builds its gates from.
+    handlers = [kernel.elf.symbol(f"exception_entry_{vector}").value
+                for vector in range(descriptor_tables.EXCEPTION_VECTORS)]
+    problems = descriptor_tables.idt_problems(idtr, descriptor_tables.read_table(kernel.machine, idtr),
+                                              descriptor_tables.segment_selector(kernel.registers, "CS"), handlers,
+                                              INTERRUPT_STACKS[chapter])
+    assert not problems, f"{len(problems)} problems in the IDT:\n" + "\n".join(problems[:20])
+
+
+@pytest.mark.parametrize("chapter", halted(WITH_A_TSS))
+def test_task_register_holds_the_kernels_tss_with_the_double_fault_stack(halted_kernels, chapter):
+    kernel = halted_kernels(chapter)
+    gdtr = descriptor_tables.table_register(kernel.registers, "GDT")
+    problems = descriptor_tables.task_state_segment_problems(
+        kernel.machine, gdtr, descriptor_tables.read_table(kernel.machine, gdtr),
+        descriptor_tables.segment_selector(kernel.registers, "TR"),
+        kernel.elf.object_named_like("task_state_segment").value, Layout.of(kernel.elf).double_fault_stack.stop)
     assert not problems, "\n".join(problems)
 
 
