@@ -18,7 +18,10 @@ Figures, each beside the target of the issue that asked for them:
   exactly as typed (in parallel, pytest.ini), first in a fresh clone, where
   it builds that chapter alone, then again after one source of it changed,
   as in the loop of edit and test (target <= 10 s for each);
-- the whole `make test` (target, with the clean build: <= 90 s on 2 cores).
+- the whole `make test` in a fresh clone, as CI runs it: both builds (the
+  normal one and the UBSan one) from nothing, then both pytest runs
+  (target <= 90 s on 2 cores); the pytest runs' own times show the tests'
+  part.
 
 Wall-clock timings vary with the load of the machine: each boot figure is
 the median of several runs, taken in turns, and shown beside QEMU's CPU
@@ -45,6 +48,7 @@ from build import Builder  # noqa: E402
 from chapters import REPOSITORY, all_chapters  # noqa: E402
 from host import QEMU, UEFI_ARGS  # noqa: E402
 from machine import MACHINE_ARGS, Machine  # noqa: E402
+from terminal import make_environment  # noqa: E402
 from verdict import KernelFailure  # noqa: E402
 
 RUNS = 7
@@ -183,15 +187,18 @@ def main() -> None:
         for what, seconds, summary in student_loop(number):
             line(f"pytest harness --chapter {number}, {what}", seconds,
                  f"{summary}; target <= {STUDENT_LOOP_TARGET:g} s: {verdict(seconds <= STUDENT_LOOP_TARGET)}")
-    start = time.monotonic()
-    result = subprocess.run(["make", "test"], cwd=REPOSITORY, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-    full_test = time.monotonic() - start
+    with tempfile.TemporaryDirectory(prefix="bench-clone-") as clone:
+        subprocess.run(["git", "clone", "--quiet", str(REPOSITORY), clone], check=True)
+        start = time.monotonic()
+        # As typed at a shell: not as a child of make bench's make, whose
+        # job slots it could not reach.
+        result = subprocess.run(["make", "test"], cwd=clone, env=make_environment(), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        seconds = time.monotonic() - start
     # Two pytest runs: the normal suite, then the UBSan one.
-    runs = pytest_summaries(result)
-    line("make test", full_test, runs)
-    line("clean build + make test", clean + full_test,
-         f"target <= {BUILD_AND_TEST_TARGET:g} s: {verdict(clean + full_test <= BUILD_AND_TEST_TARGET)}")
+    line("make test, fresh clone (both builds and both runs)", seconds,
+         f"{pytest_summaries(result)}; target <= {BUILD_AND_TEST_TARGET:g} s: "
+         f"{verdict(seconds <= BUILD_AND_TEST_TARGET)}")
 
 
 def student_loop(number: str) -> list[tuple[str, float, str]]:
@@ -208,8 +215,9 @@ def student_loop(number: str) -> list[tuple[str, float, str]]:
             if runs:
                 os.utime(edited)
             start = time.monotonic()
-            result = subprocess.run([sys.executable, "-m", "pytest", "harness", "--chapter", number],
-                                    cwd=clone, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            result = subprocess.run([sys.executable, "-m", "pytest", "harness", "--chapter", number], cwd=clone,
+                                    env=make_environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    text=True)
             runs.append((what, time.monotonic() - start, pytest_summaries(result)))
     return runs
 
