@@ -80,7 +80,10 @@ class Builder:
             host.check()
         except KernelFailure as failure:
             return failure
-        command = ["make", "--no-print-directory", "-C", os.path.relpath(directory, REPOSITORY), *variables]
+        # As many jobs as CPUs, as the top Makefile gives a student's make:
+        # the workers that want this chapter wait for it meanwhile.
+        command = ["make", "--no-print-directory", f"--jobs={os.cpu_count() or 1}",
+                   "-C", os.path.relpath(directory, REPOSITORY), *variables]
         # One lock per directory built: two chapters build side by side,
         # while two workers wanting the same chapter take turns.
         BUILD.mkdir(exist_ok=True)
