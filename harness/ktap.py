@@ -466,6 +466,28 @@ def check_passed(run: KernelRun, test: DeclaredTest) -> Result:
     """The test's result, if it passed; otherwise a KernelFailure that says
     what the kernel said about it, or why it never said anything."""
     __tracebackhide__ = True
+    result = reported(run, test)
+    if not result.ok:
+        panicked = any(line.startswith("KERNEL PANIC") for line in result.message)
+        raise KernelFailure(Verdict.PANIC if panicked else Verdict.FAIL,
+                            f"not ok {result.number} {test.name}: {failure_reason(result.message)}",
+                            "the kernel's own report of the failure follows",
+                            "\n".join("  # " + line for line in result.diagnostics))
+    return result
+
+
+def failure_reason(message: list[str]) -> str:
+    """The first line of a failed test's message that is not part of an
+    exception report: a test that raises exceptions on purpose reports
+    each (EXCEPTION N, then indented fields) before whatever went wrong."""
+    reasons = [line for line in message if not line.startswith(("EXCEPTION ", " "))]
+    return (reasons or message or ["(the kernel printed no reason)"])[0]
+
+
+def reported(run: KernelRun, test: DeclaredTest) -> Result:
+    """The test's result, ok or not ok; a KernelFailure if the kernel never
+    gave one, or skipped the test."""
+    __tracebackhide__ = True
     if run.stopped_before_runner:
         run.raise_failure_once(test.name)
     report = run.report
@@ -487,12 +509,4 @@ def check_passed(run: KernelRun, test: DeclaredTest) -> Result:
                             (f"what the test printed:\n{printed}\n\n" if printed else "") + run.serial_tail())
     if result.skipped:
         raise skipped_failure(result)
-    if not result.ok:
-        message = result.message
-        panicked = any(line.startswith("KERNEL PANIC") for line in message)
-        first = message[0] if message else "(the kernel printed no reason)"
-        raise KernelFailure(Verdict.PANIC if panicked else Verdict.FAIL,
-                            f"not ok {result.number} {test.name}: {first}",
-                            "the kernel's own report of the failure follows",
-                            "\n".join("  # " + line for line in result.diagnostics))
     return result

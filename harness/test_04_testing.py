@@ -223,6 +223,19 @@ def test_skipped_test_is_not_a_pass():
         ktap.check_passed(run, ktap.DeclaredTest("a", "returns"))
 
 
+def test_a_failure_is_summed_up_by_its_reason_not_by_a_report_made_on_purpose():
+    # A test that raises exceptions on purpose reports each before whatever
+    # went wrong; an expectation that failed before a panic is the reason.
+    run = made_up_run("KTAP version 1\n1..2\n# running a\n# EXCEPTION 0 #DE Divide Error\n#   rip=0x1\n"
+                      "# KERNEL PANIC at x.cpp:17: unhandled CPU exception\nnot ok 1 a\n"
+                      "# running b\n# EXPECT_EQ(p, 7) failed at y.cpp:34\n# KERNEL PANIC at y.cpp:35: as declared\n"
+                      "not ok 2 b\n", exit_status=EXIT_FAILURE)
+    with pytest.raises(KernelFailure, match="^PANIC: not ok 1 a: KERNEL PANIC at x.cpp:17: unhandled CPU exception\n"):
+        ktap.check_passed(run, ktap.DeclaredTest("a", "panics"))
+    with pytest.raises(KernelFailure, match=r"^PANIC: not ok 2 b: EXPECT_EQ\(p, 7\) failed at y.cpp:34\n"):
+        ktap.check_passed(run, ktap.DeclaredTest("b", "panics"))
+
+
 def test_exit_without_a_plan_fails_each_test_saying_so():
     run = made_up_run("KTAP version 1\n", exit_status=EXIT_FAILURE)
     with pytest.raises(KernelFailure, match="no result for a: no plan line .*QEMU exited with status 35"):
