@@ -204,10 +204,11 @@ OVERFLOW_TEST = "double_fault_stack_overflow_runs_the_handler_on_the_ist_stack"
 @pytest.mark.parametrize("kernel, test", TESTS.params_of("double_fault_tests"))
 def test_in_kernel(kernel_runs: ktap.KernelRuns, kernel: ktap.TestKernel, test: ktap.DeclaredTest):
     """The in-kernel test passed; the one that overflows the stack printed
-    the report of a double fault it caught, right field by field."""
+    the report of a double fault it caught, right field by field. (A triple
+    fault later in the run is the whole run's failure, not this test's:
+    test_double_fault_tests_exit_without_triple_fault.)"""
     run = kernel_runs.run_of(kernel, test)
     result = ktap.check_passed(run, test)
-    assert not run.triple_faulted, f"double_fault_tests triple-faulted\n{run.serial_tail()}"
     reports = parse_reports(result.diagnostics)
     test = test.name
     if test != OVERFLOW_TEST:

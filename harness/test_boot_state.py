@@ -47,13 +47,14 @@ class Halted:
 
 
 @pytest.fixture(scope="module")
-def halted_kernels(build, shared_boot) -> Callable[[str], Halted]:
+def halted_kernels(build, shared_boot) -> Callable[[str, str], Halted]:
     """A chapter's kernel booted to its final halt in halt_forever, once
-    for all the module's tests of that chapter. A boot that failed fails
-    each of them with its verdict, without booting again."""
-    outcomes: dict[str, Halted | KernelFailure] = {}
+    for all the module's tests of that chapter. One failure per cause: a
+    boot that failed fails the first test that asked for it, and the
+    chapter's later ones are skipped, naming that test."""
+    outcomes: dict[str, Halted | tuple[KernelFailure, str]] = {}
 
-    def halted_kernel(chapter: str) -> Halted:
+    def halted_kernel(chapter: str, item: str) -> Halted:
         __tracebackhide__ = True
         if chapter not in outcomes:
             try:
@@ -62,68 +63,76 @@ def halted_kernels(build, shared_boot) -> Callable[[str], Halted]:
                 outcomes[chapter] = Halted(machine, machine.wait_until_halted_in("halt_forever"),
                                            ElfFile(built.elf()))
             except KernelFailure as failure:
-                outcomes[chapter] = failure
+                outcomes[chapter] = (failure, item)
+                raise
         outcome = outcomes[chapter]
-        if isinstance(outcome, KernelFailure):
-            raise outcome
+        if isinstance(outcome, tuple):
+            failure, reported_by = outcome
+            pytest.skip(f"not run: the boot of {chapter} failed, {failure.verdict.name} (reported by {reported_by})")
         return outcome
 
     return halted_kernel
 
 
+@pytest.fixture
+def halted_kernel(request, chapter: str, halted_kernels) -> Halted:
+    """The test's chapter's kernel, halted (halted_kernels). Named as the
+    function that boots it: a failed test keeps the evidence of the boots
+    that its fixtures made (conftest.py)."""
+    return halted_kernels(chapter, request.node.name)
+
+
 @pytest.mark.parametrize("chapter", halted(UNCHANGED_BOOT_CODE))
-def test_page_tables_identity_map_the_first_gigabyte(halted_kernels, chapter):
-    problems = boot_state.identity_map_problems(boot_state.read_page_tables(halted_kernels(chapter).machine))
+def test_page_tables_identity_map_the_first_gigabyte(halted_kernel):
+    problems = boot_state.identity_map_problems(boot_state.read_page_tables(halted_kernel.machine))
     assert not problems, f"{len(problems)} page table entries differ from the identity map:\n" + \
         "\n".join(problems[:20])
 
 
 @pytest.mark.parametrize("chapter", halted(UNCHANGED_BOOT_CODE))
-def test_control_registers_enable_long_mode_with_these_tables(halted_kernels, chapter):
-    kernel = halted_kernels(chapter)
-    problems = boot_state.control_register_problems(kernel.registers, kernel.elf.symbol("pml4").value)
+def test_control_registers_enable_long_mode_with_these_tables(halted_kernel):
+    pml4 = halted_kernel.elf.symbol("pml4").value
+    problems = boot_state.control_register_problems(halted_kernel.registers, pml4)
     assert not problems, "\n".join(problems)
 
 
 @pytest.mark.parametrize("chapter", halted(UNCHANGED_BOOT_CODE))
-def test_stack_pointer_is_inside_the_boot_stack_at_the_final_halt(halted_kernels, chapter):
-    kernel = halted_kernels(chapter)
-    problems = boot_state.stack_problems(kernel.machine, kernel.registers)
+def test_stack_pointer_is_inside_the_boot_stack_at_the_final_halt(halted_kernel):
+    problems = boot_state.stack_problems(halted_kernel.machine, halted_kernel.registers)
     assert not problems, "\n".join(problems)
 
 
 @pytest.mark.parametrize("chapter", halted(UNCHANGED_BOOT_CODE + ["06-double-faults"]))
-def test_gdt_holds_the_null_descriptor_then_a_64_bit_kernel_code_segment(halted_kernels, chapter):
+def test_gdt_holds_the_null_descriptor_then_a_64_bit_kernel_code_segment(halted_kernel):
     # boot.asm's GDT in chapters 02-05, chapter 6's own after it.
-    kernel = halted_kernels(chapter)
-    gdtr = descriptor_tables.table_register(kernel.registers, "GDT")
-    problems = descriptor_tables.gdt_problems(gdtr, descriptor_tables.read_table(kernel.machine, gdtr),
-                                              descriptor_tables.segment_selector(kernel.registers, "CS"))
+    machine, registers = halted_kernel.machine, halted_kernel.registers
+    gdtr = descriptor_tables.table_register(registers, "GDT")
+    problems = descriptor_tables.gdt_problems(gdtr, descriptor_tables.read_table(machine, gdtr),
+                                              descriptor_tables.segment_selector(registers, "CS"))
     assert not problems, "\n".join(problems)
 
 
 @pytest.mark.parametrize("chapter", halted(WITH_AN_IDT))
-def test_idt_has_an_interrupt_gate_into_each_exception_stub(halted_kernels, chapter):
-    kernel = halted_kernels(chapter)
-    idtr = descriptor_tables.table_register(kernel.registers, "IDT")
+def test_idt_has_an_interrupt_gate_into_each_exception_stub(halted_kernel, chapter):
+    machine, registers = halted_kernel.machine, halted_kernel.registers
+    idtr = descriptor_tables.table_register(registers, "IDT")
     # The stubs of exception_entry.asm by the ELF's symbols, not by the
     # table of their addresses that the kernel builds its gates from.
-    handlers = [kernel.elf.symbol(f"exception_entry_{vector}").value
+    handlers = [halted_kernel.elf.symbol(f"exception_entry_{vector}").value
                 for vector in range(descriptor_tables.EXCEPTION_VECTORS)]
-    problems = descriptor_tables.idt_problems(idtr, descriptor_tables.read_table(kernel.machine, idtr),
-                                              descriptor_tables.segment_selector(kernel.registers, "CS"), handlers,
+    problems = descriptor_tables.idt_problems(idtr, descriptor_tables.read_table(machine, idtr),
+                                              descriptor_tables.segment_selector(registers, "CS"), handlers,
                                               INTERRUPT_STACKS[chapter])
     assert not problems, f"{len(problems)} problems in the IDT:\n" + "\n".join(problems[:20])
 
 
 @pytest.mark.parametrize("chapter", halted(WITH_A_TSS))
-def test_task_register_holds_the_kernels_tss_with_the_double_fault_stack(halted_kernels, chapter):
-    kernel = halted_kernels(chapter)
-    gdtr = descriptor_tables.table_register(kernel.registers, "GDT")
+def test_task_register_holds_the_kernels_tss_with_the_double_fault_stack(halted_kernel):
+    machine, registers, elf = halted_kernel.machine, halted_kernel.registers, halted_kernel.elf
+    gdtr = descriptor_tables.table_register(registers, "GDT")
     problems = descriptor_tables.task_state_segment_problems(
-        kernel.machine, gdtr, descriptor_tables.read_table(kernel.machine, gdtr),
-        descriptor_tables.segment_selector(kernel.registers, "TR"),
-        kernel.elf.object_named_like("task_state_segment").value, Layout.of(kernel.elf).double_fault_stack.stop)
+        machine, gdtr, descriptor_tables.read_table(machine, gdtr), descriptor_tables.segment_selector(registers, "TR"),
+        elf.object_named_like("task_state_segment").value, Layout.of(elf).double_fault_stack.stop)
     assert not problems, "\n".join(problems)
 
 
