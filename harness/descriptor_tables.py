@@ -1,16 +1,18 @@
-"""The descriptor tables a kernel gives the CPU (chapters 05 and 06), read
-back from the machine through the registers that point at them: the IDT
-through IDTR, the GDT through GDTR, the TSS through the task register.
+"""The descriptor tables a kernel gives the CPU (the GDT from chapter 02 on,
+the IDT from chapter 05, the TSS in chapter 06), read back from the machine
+through the registers that point at them: the GDT through GDTR, the IDT
+through IDTR, the TSS through the task register.
 
 The kernel's own test kernels check these tables with the kernel's own
 idea of their layout; a gate built wrong and read back with the same
 mistake passes there. Here the layouts are decoded as the Intel SDM draws
 them (vol. 3: 3.4.5 segment descriptors, 6.14.1 64-bit gates, and in
 "Task Management", chapter 7 or 8 by edition, the 64-bit TSS descriptor
-and the 64-bit TSS), and compared with what the chapters teach. Much of a wrong table works until the day it is used: an
-IDT limit one too large, a gate any ring may reach with `int N`, a trap
-gate where the chapter builds interrupt gates, a present gate beyond the
-exception vectors, an I/O permission bitmap where there should be none.
+and the 64-bit TSS), and compared with what the chapters teach. Much of a
+wrong table works until the day it is used: a table limit one too large,
+a gate any ring may reach with `int N`, a trap gate where the chapter
+builds interrupt gates, a present gate beyond the exception vectors, an
+I/O permission bitmap where there should be none.
 
 Each *_problems function returns a list of problems in words; empty means
 as taught.
@@ -37,7 +39,6 @@ IO_MAP_BASE_OFFSET = 0x66
 IST_ALIGNMENT = 16  # the CPU aligns RSP down to 16 before it pushes a frame
 
 # Segment descriptor bits (SDM figure 3-8).
-ACCESSED = 1 << 40
 EXECUTABLE = 1 << 43
 CODE_OR_DATA = 1 << 44  # S: clear for a system descriptor
 PRESENT = 1 << 47
@@ -100,8 +101,8 @@ class Gate:
         return Gate(offset=offset_high << 32 | offset_middle << 16 | offset_low, selector=selector,
                     interrupt_stack=stack_byte & 0b111, type=attributes & 0xF, privilege=attributes >> 5 & 0b11,
                     present=bool(attributes & 0x80),
-                    # Bits 35-39 (above the IST index), 44 (zero in every
-                    # system descriptor's type word) and 96-127.
+                    # Bits 35-39 (above the IST index), 44 (S, clear in
+                    # every gate, a system descriptor) and 96-127.
                     reserved_bits=(stack_byte & ~0b111) << 32 | (attributes & 0x10) << 40 | reserved << 96)
 
 
@@ -111,10 +112,11 @@ def gates(table: bytes) -> list[Gate]:
 
 def idt_problems(idtr: TableRegister, table: bytes, code_selector: int, handlers: list[int],
                  interrupt_stacks: dict[int, int]) -> list[str]:
-    """The IDT as chapter 5 builds it: 256 gates, the 32 exception vectors'
-    present, each a 64-bit interrupt gate of DPL 0 into code_selector at
-    handlers[vector], on the stack interrupt_stacks names (0, the current
-    one, unless given), and every other gate not present."""
+    """The IDT as chapter 5 builds it: whole 16-byte gates, covering at
+    least the 32 exception vectors, whose gates are present, each a 64-bit
+    interrupt gate of DPL 0 into code_selector at handlers[vector], on the
+    stack interrupt_stacks names (0, the current one, unless given); every
+    other gate is not present."""
     problems = []
     if idtr.size % GATE_SIZE:
         problems.append(f"IDTR's limit {idtr.limit:#x} is not a whole number of 16-byte gates minus one "
@@ -169,9 +171,9 @@ def _selector_problems(name: str, selector: int) -> list[str]:
 
 
 def gdt_problems(gdtr: TableRegister, table: bytes, code_selector: int) -> list[str]:
-    """The GDT as chapter 6 builds it: whole 8-byte entries, the null
-    descriptor first, and CS naming a present 64-bit code segment of DPL 0
-    (L set, D clear, as the SDM requires with L)."""
+    """The GDT as boot.asm and chapter 6 build it: whole 8-byte entries,
+    the null descriptor first, and CS naming a present 64-bit code segment
+    of DPL 0 (L set, D clear, as the SDM requires with L)."""
     problems = []
     if gdtr.size % DESCRIPTOR_SIZE:
         problems.append(f"GDTR's limit {gdtr.limit:#x} is not a whole number of 8-byte descriptors minus one "

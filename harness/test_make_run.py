@@ -74,7 +74,6 @@ def test_make_run_in_ci_does_not_wait_for_enter(build, chapter: str):
         quit_through_the_monitor(session)
 
 
-@pytest.mark.chapter(LAST_CHAPTER)
 @writes_the_serial_log_of(LAST_CHAPTER)
 def test_make_run_boots_the_last_chapter_by_default(build):
     build.chapter(LAST_CHAPTER)
