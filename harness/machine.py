@@ -604,8 +604,12 @@ class Machine:
         self._read_serial(LATE_OUTPUT_WAIT)
         self.capture_post_mortem()
         if exception_loop_seen:
-            # Every further moment writes megabytes of log: the evidence is taken.
+            # Every further moment writes megabytes of log: the evidence is
+            # taken. SIGKILL ends QEMU a moment later, not at once (it
+            # still unmaps the guest's memory, closes its files): the
+            # verdict waits for the end, so that no byte follows it.
             self._process.kill()
+            self._exits_within(END_OF_OUTPUT_WAIT)
         return diagnose(Evidence(
             expecting=expecting, serial_text=self.serial_text,
             screen=self._post_mortem_screen, registers=self._post_mortem_registers,
