@@ -201,6 +201,9 @@ def main() -> None:
     line("make test, fresh clone (both builds and both runs)", seconds,
          f"{pytest_summaries(result)}; target <= {BUILD_AND_TEST_TARGET:g} s: "
          f"{verdict(seconds <= BUILD_AND_TEST_TARGET)}")
+    # The clone is gone by now: what failed is shown here or nowhere.
+    for failure in re.findall(r"^(?:FAILED|ERROR) .*$", result.stdout, re.MULTILINE):
+        print(f"    {failure}")
 
 
 def student_loop(number: str) -> list[tuple[str, float, str]]:
