@@ -92,6 +92,10 @@ HALT_CHECK_INTERVAL = 0.05
 SLOW_CHECK_INTERVAL = 0.25  # seconds between looks at GRUB's screen and the log's end
 LATE_OUTPUT_WAIT = 0.05  # read this long after a verdict for late output
 END_OF_OUTPUT_WAIT = 5.0  # seconds to wait for the rest of an exited QEMU's output
+# Seconds a QEMU killed at a limit may take to end: SIGKILL ends it a moment
+# later, not at once (it still unmaps the guest's memory and closes its
+# files; 1-8 ms measured). No verdict comes before its end.
+KILLED_QEMU_WAIT = 5.0
 
 _Result = TypeVar("_Result")
 
@@ -473,7 +477,7 @@ class Machine:
         while True:
             printing = self._read_serial(POLL_INTERVAL)
             if self.limit_reached is not None:
-                self._exits_within(1.0)
+                self._exits_within(KILLED_QEMU_WAIT)
                 raise self._fail(self._diagnose(expecting, expects_output=expects_output))
             if triple_fault_is_failure and self._reset_by_guest():
                 raise self._fail(self._diagnose(expecting))
@@ -604,12 +608,9 @@ class Machine:
         self._read_serial(LATE_OUTPUT_WAIT)
         self.capture_post_mortem()
         if exception_loop_seen:
-            # Every further moment writes megabytes of log: the evidence is
-            # taken. SIGKILL ends QEMU a moment later, not at once (it
-            # still unmaps the guest's memory, closes its files): the
-            # verdict waits for the end, so that no byte follows it.
+            # Every further moment writes megabytes of log: the evidence is taken.
             self._process.kill()
-            self._exits_within(END_OF_OUTPUT_WAIT)
+            self._exits_within(KILLED_QEMU_WAIT)
         return diagnose(Evidence(
             expecting=expecting, serial_text=self.serial_text,
             screen=self._post_mortem_screen, registers=self._post_mortem_registers,
