@@ -11,7 +11,15 @@ Each test is booted alone (the report is a panic, which ends the run), and
 must be reported not ok, end QEMU with failure, and leave the report
 `undefined behaviour at tests/undefined_behaviour.cpp:LINE:COLUMN: KIND`
 with the marked line, the marked kind, and a column inside the expression
-at fault. The compilers put the column at different places of the
+at fault.
+
+The sanitizer's runtime (common/ubsan.cpp), its options
+(common/toolchain.mk) and this test kernel's source are one and the same in
+every chapter; what a chapter adds is its panic(), through which a report
+ends the run. So every case boots in the first chapter with the kernel,
+where the sanitizer is introduced, and one case in each later chapter, to
+show that the chapter's panic carries a report. Every chapter's copy of
+the source is still checked to mark each case's line. The compilers put the column at different places of the
 expression (clang at the operator or the array, GCC at the right operand,
 the variable initialised, or the closing bracket), so the column is checked
 against the expression's extent on its line.
@@ -107,9 +115,16 @@ def report_problems(report: re.Match[str] | None, source: str, case: Case) -> li
     return problems
 
 
+def booted_cases() -> list[tuple[str, Case]]:
+    """Every case in the first chapter with the kernel, the first case in
+    each later one."""
+    first, *later = CHAPTERS_WITH_KERNEL
+    return [(first, case) for case in CASES] + [(chapter, CASES[0]) for chapter in later]
+
+
 @pytest.mark.ubsan
-@pytest.mark.parametrize("case", CASES, ids=lambda case: case.test)
-@pytest.mark.parametrize("chapter", CHAPTERS_WITH_KERNEL)
+@pytest.mark.parametrize(("chapter", "case"), booted_cases(),
+                         ids=[f"{chapter}-{case.test}" for chapter, case in booted_cases()])
 def test_undefined_behaviour_is_reported_where_it_happens(build, boot, chapter: str, case: Case):
     kernel = build.chapter(chapter)
     declared = [test.name for test in ktap.declared_tests(kernel.elf(KERNEL))]
@@ -137,6 +152,14 @@ def test_undefined_behaviour_kernel_declares_only_the_checked_tests(build, chapt
     """A test added to the kernel without a case here would go unchecked."""
     declared = [test.name for test in ktap.declared_tests(build.chapter(chapter).elf(KERNEL))]
     assert sorted(declared) == sorted(case.test for case in CASES)
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS_WITH_KERNEL)
+def test_every_case_has_its_marked_line_in_the_chapters_source(chapter: str):
+    """The cases a chapter does not boot still point at lines of its copy."""
+    source = (CHAPTERS / chapter / SOURCE).read_text()
+    for case in CASES:
+        marked_line(source, case)
 
 
 # --- the checks themselves, on made-up reports ---------------------------------
