@@ -32,6 +32,7 @@ import pytest
 import ktap
 from build import ERROR_WORD
 from chapters import CHAPTERS, all_chapters, artifacts, build_root, make_variables
+from terminal import make_environment
 from verdict import KernelFailure, Verdict
 
 
@@ -83,16 +84,13 @@ def make(directory: str, compiler: str, *arguments: str) -> str:
     """Runs make for a chapter with the given compiler into
     other_build_root(compiler); returns its output, or raises BUILD_FAILED."""
     root = other_build_root(compiler)
-    command = ["make", "--no-print-directory", "-j2", "-C", str(CHAPTERS / directory),
+    # As many jobs as CPUs, as the harness's own builds (build.py).
+    command = ["make", "--no-print-directory", f"--jobs={os.cpu_count() or 1}", "-C", str(CHAPTERS / directory),
                f"CXX={compiler}", f"BUILD_ROOT={root}", *make_variables(), *arguments]
-    # Everything this build is, is on its command line. A make above the
-    # harness (make test CXX=...) would hand down its variables and its
-    # jobserver through MAKEFLAGS; the jobserver's pipe does not reach us,
-    # and make would warn about it.
-    environment = {name: value for name, value in os.environ.items()
-                   if name not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    # Everything this build is, is on its command line, not in what a make
+    # above the harness (make test CXX=...) hands down.
     result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            errors="replace", env=environment)
+                            errors="replace", env=make_environment())
     if result.returncode != 0:
         log = artifacts() / f"build-{directory}-{compiler}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
