@@ -11,7 +11,10 @@ Each test is booted alone (the report is a panic, which ends the run), and
 must be reported not ok, end QEMU with failure, and leave the report
 `undefined behaviour at tests/undefined_behaviour.cpp:LINE:COLUMN: KIND`
 with the marked line, the marked kind, and a column inside the expression
-at fault.
+at fault. The compilers put the column at different places of the
+expression (clang at the operator or the array, GCC at the right operand,
+the variable initialised, or the closing bracket), so the column is checked
+against the expression's extent on its line.
 
 The sanitizer's runtime (common/ubsan.cpp), its options
 (common/toolchain.mk) and this test kernel's source are one and the same in
@@ -19,10 +22,7 @@ every chapter; what a chapter adds is its panic(), through which a report
 ends the run. So every case boots in the first chapter with the kernel,
 where the sanitizer is introduced, and one case in each later chapter, to
 show that the chapter's panic carries a report. Every chapter's copy of
-the source is still checked to mark each case's line. The compilers put the column at different places of the
-expression (clang at the operator or the array, GCC at the right operand,
-the variable initialised, or the closing bracket), so the column is checked
-against the expression's extent on its line.
+the source is still checked to mark each case's line.
 
 The boots need the UBSan build and run with --ubsan (make test-ubsan, part
 of make test). The checks are also shown to fail, without booting, on
