@@ -372,10 +372,14 @@ class KernelRuns:
 
     def machines_of(self, item: pytest.Item) -> list[Machine]:
         """The machines whose runs an item of this module looked at, for its
-        artifacts: the run of its (kernel, test), or every run of its kernel."""
+        artifacts: the run of its (kernel, test), or every run of its kernel.
+        Nothing for an item of another chapter, in a module with the runs
+        of several (a dict of them by chapter, as test_uefi.py keeps): its
+        kernel may not be this chapter's, or be another of the same name."""
         params = item.callspec.params if hasattr(item, "callspec") else {}
         kernel, test = params.get("kernel"), params.get("test")
-        if not isinstance(kernel, TestKernel):
+        chapter = params.get("chapter", self._collection.chapter)
+        if not isinstance(kernel, TestKernel) or chapter != self._collection.chapter:
             return []
         if isinstance(test, DeclaredTest):
             runs = [self._runs.get(self._key(kernel, test))]

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import zlib
+from types import SimpleNamespace
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import pytest
 
 import build as build_module
 import host
+import ktap
 from chapters import artifacts
 from isos import iso_with_command_line
 import boot_artifacts
@@ -417,3 +419,21 @@ def test_artifacts_past_their_limit_keep_only_the_verdict(tmp_path):
     boot_artifacts.save(record, all_artifacts / "boot-2", all_artifacts)
     kept = all_artifacts / "boot-2" / "qemu.log"
     assert 2 * LOG_KEEP - 100 < kept.stat().st_size < 2 * LOG_KEEP + 200, "the log's first and last 64 KiB"
+
+
+def test_a_chapters_kernel_runs_give_no_machines_for_another_chapters_item(tmp_path):
+    # test_uefi.py keeps the test kernels' runs of chapters 04-06 in one
+    # module, and each item's evidence is looked for in all of them. The
+    # runs of chapter 04, which has no unhandled_exception kernel, were
+    # asked about an item of chapter 05's, a test that panics, and raised
+    # KeyError: make test-uefi ended in an INTERNALERROR.
+    request = SimpleNamespace(session=None, module=SimpleNamespace(__name__="made_up"))
+    unit_tests = ktap.TestKernel("unit_tests", EXIT_SUCCESS)
+    chapter_04 = ktap.Collection("04-testing", tmp_path, [unit_tests],
+                                 {"unit_tests": [ktap.DeclaredTest("a", "returns")]}, None)
+    runs = ktap.KernelRuns(request, chapter_04, shared_boot=None)
+    panics = ktap.DeclaredTest("exceptions_unhandled_page_fault_panics", "panics")
+    item = SimpleNamespace(callspec=SimpleNamespace(params={
+        "chapter": "05-cpu-exceptions", "kernel": ktap.TestKernel("unhandled_exception", EXIT_SUCCESS),
+        "test": panics}))
+    assert runs.machines_of(item) == []
