@@ -67,15 +67,6 @@ def table_register(registers: Registers, name: str) -> TableRegister:
     return TableRegister(int(match[1], 16), int(match[2], 16))
 
 
-def segment_selector(registers: Registers, name: str) -> int:
-    """The selector in a segment register or the task register, from
-    QEMU's `info registers`: `CS =0008 base limit flags`."""
-    match = re.search(rf"^{name}\s*=([0-9a-f]+) ", registers.text, re.MULTILINE)
-    if match is None:
-        raise ValueError(f"no {name} in the monitor's registers:\n{registers.text}")
-    return int(match[1], 16)
-
-
 def read_table(machine: Machine, register: TableRegister) -> bytes:
     return machine.read_memory(register.base, register.size)
 

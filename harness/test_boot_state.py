@@ -107,8 +107,7 @@ def test_gdt_holds_the_null_descriptor_then_a_64_bit_kernel_code_segment(halted_
     # boot.asm's GDT in chapters 02-05, chapter 6's own after it.
     machine, registers = halted_kernel.machine, halted_kernel.registers
     gdtr = descriptor_tables.table_register(registers, "GDT")
-    problems = descriptor_tables.gdt_problems(gdtr, descriptor_tables.read_table(machine, gdtr),
-                                              descriptor_tables.segment_selector(registers, "CS"))
+    problems = descriptor_tables.gdt_problems(gdtr, descriptor_tables.read_table(machine, gdtr), registers["CS"])
     assert not problems, "\n".join(problems)
 
 
@@ -120,9 +119,8 @@ def test_idt_has_an_interrupt_gate_into_each_exception_stub(halted_kernel, chapt
     # table of their addresses that the kernel builds its gates from.
     handlers = [halted_kernel.elf.symbol(f"exception_entry_{vector}").value
                 for vector in range(descriptor_tables.EXCEPTION_VECTORS)]
-    problems = descriptor_tables.idt_problems(idtr, descriptor_tables.read_table(machine, idtr),
-                                              descriptor_tables.segment_selector(registers, "CS"), handlers,
-                                              INTERRUPT_STACKS[chapter])
+    problems = descriptor_tables.idt_problems(idtr, descriptor_tables.read_table(machine, idtr), registers["CS"],
+                                              handlers, INTERRUPT_STACKS[chapter])
     assert not problems, f"{len(problems)} problems in the IDT:\n" + "\n".join(problems[:20])
 
 
@@ -131,7 +129,7 @@ def test_task_register_holds_the_kernels_tss_with_the_double_fault_stack(halted_
     machine, registers, elf = halted_kernel.machine, halted_kernel.registers, halted_kernel.elf
     gdtr = descriptor_tables.table_register(registers, "GDT")
     problems = descriptor_tables.task_state_segment_problems(
-        machine, gdtr, descriptor_tables.read_table(machine, gdtr), descriptor_tables.segment_selector(registers, "TR"),
+        machine, gdtr, descriptor_tables.read_table(machine, gdtr), registers["TR"],
         elf.object_named_like("task_state_segment").value, Layout.of(elf).double_fault_stack.stop)
     assert not problems, "\n".join(problems)
 
