@@ -41,9 +41,12 @@ def halted(chapters: list[str]) -> list:
 
 @dataclass(frozen=True)
 class Halted:
-    machine: Machine
+    machine: Machine  # booted with its kernel's ELF
     registers: Registers  # at the halt
-    elf: ElfFile
+
+    @property
+    def elf(self) -> ElfFile:
+        return self.machine.elf
 
 
 @pytest.fixture(scope="module")
@@ -59,9 +62,8 @@ def halted_kernels(build, shared_boot) -> Callable[[str, str], Halted]:
         if chapter not in outcomes:
             try:
                 built = build.chapter(chapter)
-                machine = shared_boot(built.iso())
-                outcomes[chapter] = Halted(machine, machine.wait_until_halted_in("halt_forever"),
-                                           ElfFile(built.elf()))
+                machine = shared_boot(built.iso(), elf=built.elf())
+                outcomes[chapter] = Halted(machine, machine.wait_until_halted_in("halt_forever"))
             except KernelFailure as failure:
                 outcomes[chapter] = (failure, item)
                 raise
