@@ -46,7 +46,7 @@ from typing import Callable
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from build import Builder  # noqa: E402
-from chapters import REPOSITORY, all_chapters  # noqa: E402
+from chapters import REPOSITORY, all_chapters, chapter_directory  # noqa: E402
 from host import QEMU, UEFI_ARGS  # noqa: E402
 from machine import MACHINE_ARGS, Machine  # noqa: E402
 from terminal import make_environment  # noqa: E402
@@ -215,7 +215,7 @@ def student_loop(number: str) -> list[tuple[str, float, str]]:
     steps = ("first run, fresh clone", "again after main.cpp changed")
     seconds: dict[str, list[float]] = {what: [] for what in steps}
     summaries = {}
-    chapter = next(directory for directory in all_chapters() if directory.startswith(number))
+    chapter = chapter_directory(number)
     for _ in range(LOOP_RUNS):
         with tempfile.TemporaryDirectory(prefix="bench-clone-") as clone:
             subprocess.run(["git", "clone", "--quiet", str(REPOSITORY), clone], check=True)
