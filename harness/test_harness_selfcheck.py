@@ -11,9 +11,9 @@ import subprocess
 import sys
 import time
 import zlib
-from types import SimpleNamespace
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
