@@ -3,7 +3,8 @@ rather than judged by the kernel's visible effects: the page tables, control
 registers and stack pointer boot.asm sets up (boot_state.py), and the
 descriptor tables the CPU uses (descriptor_tables.py): the GDT of every
 chapter (boot.asm's, then chapter 6's own), the IDT of chapters 05 and 06,
-the TSS of chapter 06.
+the TSS of chapter 06; and the serial port's line settings from chapter 04
+on, as the UART took them (line_settings.py).
 
 Each chapter's kernel is booted once, halted at the end in halt_forever,
 and checked. Chapters 02-05 share boot.asm unchanged; chapter 06 changes
@@ -18,6 +19,7 @@ import pytest
 
 import boot_state
 import descriptor_tables
+import line_settings
 from elf import ElfFile
 from machine import Machine
 from registers import Registers
@@ -27,6 +29,9 @@ from verdict import KernelFailure
 UNCHANGED_BOOT_CODE = ["02-minimal-kernel", "03-vga-text", "04-testing", "05-cpu-exceptions"]
 WITH_AN_IDT = ["05-cpu-exceptions", "06-double-faults"]
 WITH_A_TSS = ["06-double-faults"]
+WITH_A_SERIAL_PORT = ["04-testing", "05-cpu-exceptions", "06-double-faults"]
+# What serial_port.cpp promises, and the kernel's screen says.
+SERIAL_LINE = line_settings.LineSettings(baud=115200, parity="N", data_bits=8, stop_bits=1)
 DOUBLE_FAULT = 8
 # Chapter 6 sends the double fault to the first stack of the TSS's table.
 INTERRUPT_STACKS = {"05-cpu-exceptions": {}, "06-double-faults": {DOUBLE_FAULT: 1}}
@@ -134,6 +139,17 @@ def test_task_register_holds_the_kernels_tss_with_the_double_fault_stack(halted_
         machine, gdtr, descriptor_tables.read_table(machine, gdtr), registers["TR"],
         elf.object_named_like("task_state_segment").value, Layout.of(elf).double_fault_stack.stop)
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("chapter", halted(WITH_A_SERIAL_PORT))
+def test_uart_is_left_at_115200_baud_8n1(halted_kernel):
+    changes = line_settings.history(halted_kernel.machine.qemu_log())
+    if not changes:
+        pytest.fail("QEMU logged no settings of the UART, not even its reset state: "
+                    "does this QEMU lack the trace event serial_update_parameters?")
+    if changes[-1] != SERIAL_LINE:
+        pytest.fail(f"the UART was left at {changes[-1]}, not {SERIAL_LINE} (QEMU's UART sends at any "
+                    f"setting, a real one does not). Its settings, in order: {', '.join(map(str, changes))}")
 
 
 @pytest.mark.chapter("06")
