@@ -35,12 +35,14 @@ extern const uint8_t invalid_opcode_with_known_registers_resume[];
 extern const uint8_t page_fault_with_known_registers_resume[];
 extern const uint8_t general_protection_with_known_registers_resume[];
 extern const uint8_t write_unmapped_page_access[];
+extern const uint8_t enter_as_the_cpu_with_error_code_return[];
 
 void int3_with_known_registers();
 void invalid_opcode_with_known_registers();
 void page_fault_with_known_registers();
 void general_protection_with_known_registers();
 void write_unmapped_page();
+void enter_as_the_cpu_with_error_code(uint64_t entry_stub, uint64_t error_code);
 
 }  // extern "C"
 
@@ -240,4 +242,42 @@ KERNEL_TEST(cpu_state_double_fault_frame_is_the_faulting_instructions) {
     EXPECT_EQ(caught.frame.rsp, rsp_at_unmapped_write);
     EXPECT_EQ(caught.frame.ss, stack_segment());
     EXPECT_EQ(caught.cr2, kUnmappedAddress);
+}
+
+namespace {
+
+// The vectors whose exceptions push an error code: SDM vol. 3, table 6-1,
+// and AMD's APM vol. 2, 8.2, for #VC and #SX.
+constexpr ExceptionVector kVectorsWithErrorCode[] = {
+    ExceptionVector::DoubleFault,       ExceptionVector::InvalidTss,
+    ExceptionVector::SegmentNotPresent, ExceptionVector::StackSegmentFault,
+    ExceptionVector::GeneralProtection, ExceptionVector::PageFault,
+    ExceptionVector::AlignmentCheck,    ExceptionVector::ControlProtection,
+    ExceptionVector::VmmCommunication,  ExceptionVector::SecurityException,
+};
+
+}  // namespace
+
+// Each of those stubs, entered through its gate with the frame the CPU
+// would push, must hand the handler that error code and the frame above
+// it. A stub that pushes a 0 of its own reads the error code as RIP: its
+// iretq then jumps there, and the kernel dies in this test: the last of
+// the file, so that no other test goes unrun with it.
+KERNEL_TEST(cpu_state_every_error_code_reaches_the_handler) {
+    for (const ExceptionVector exception : kVectorsWithErrorCode) {
+        const auto vector = static_cast<uint8_t>(exception);
+        const uint64_t error_code = 0xe000 | vector;  // its own for each vector
+        interrupt_frame = ExceptionFrame{};
+        const ExceptionHandler previous = set_exception_handler(exception, record_interrupt);
+        enter_as_the_cpu_with_error_code(loaded_gates()[vector].handler(), error_code);
+        set_exception_handler(exception, previous);
+        bool right = EXPECT_EQ(interrupt_frame.vector, vector);
+        right &= EXPECT_EQ(interrupt_frame.error_code, error_code);
+        right &= EXPECT_EQ(interrupt_frame.rip,
+                           reinterpret_cast<uint64_t>(enter_as_the_cpu_with_error_code_return));
+        right &= EXPECT_EQ(interrupt_frame.cs, code_segment());
+        if (!right) {
+            serial_println("vector {}'s error code went wrong", vector);
+        }
+    }
 }

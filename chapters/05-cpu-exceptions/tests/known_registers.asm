@@ -156,6 +156,32 @@ write_unmapped_page_access:
     mov byte [abs UNMAPPED_ADDRESS], 0
     ret
 
+; void enter_as_the_cpu_with_error_code(uint64_t entry_stub, uint64_t error_code)
+;
+; Enters an exception's entry stub the way the CPU does for an exception
+; that pushes an error code (SDM vol. 3, 6.12.1 and 6.14.2): RSP aligned
+; down to 16 bytes, then SS, RSP, RFLAGS, CS and RIP pushed, then the error
+; code. QEMU raises no #AC in the kernel, nor #CP, #VC or #SX at all, and
+; `int N` pushes no error code, so only this shows whether those stubs
+; expect one. The stub's iretq returns to the _return label.
+global enter_as_the_cpu_with_error_code
+global enter_as_the_cpu_with_error_code_return
+enter_as_the_cpu_with_error_code:
+    mov rax, rsp
+    and rsp, -16
+    mov ecx, ss
+    push rcx
+    push rax
+    pushfq
+    mov ecx, cs
+    push rcx
+    lea rcx, [rel enter_as_the_cpu_with_error_code_return]
+    push rcx
+    push rsi
+    jmp rdi
+enter_as_the_cpu_with_error_code_return:
+    ret
+
 ; The 32 routines `int N; ret`, and their addresses in vector order: a
 ; software interrupt reaches every vector through its gate, without the
 ; fault that would otherwise raise it.
