@@ -28,6 +28,10 @@ struct RegisterSnapshot {
 extern const uint64_t known_register_values[15];
 extern RegisterSnapshot register_snapshot;
 extern uint64_t rsp_at_unmapped_write;
+extern const struct EntryReturn {
+    uint64_t rsp;
+    uint64_t rflags;
+} entry_return;
 extern void (*const software_interrupts[kExceptionVectorCount])();
 extern const uint64_t exception_entry_points[kExceptionVectorCount];  // exception_entry.asm
 // Labels: only their addresses mean something.
@@ -182,6 +186,58 @@ KERNEL_TEST(cpu_state_every_vector_reaches_its_own_handler) {
     }
 }
 
+namespace {
+
+// The vectors whose exceptions push an error code: SDM vol. 3, table 6-1,
+// and AMD's APM vol. 2, 8.2, for #VC and #SX.
+constexpr ExceptionVector kVectorsWithErrorCode[] = {
+    ExceptionVector::DoubleFault,       ExceptionVector::InvalidTss,
+    ExceptionVector::SegmentNotPresent, ExceptionVector::StackSegmentFault,
+    ExceptionVector::GeneralProtection, ExceptionVector::PageFault,
+    ExceptionVector::AlignmentCheck,    ExceptionVector::ControlProtection,
+    ExceptionVector::VmmCommunication,  ExceptionVector::SecurityException,
+};
+
+// Records the frame like record_interrupt, then returns from
+// enter_as_the_cpu_with_error_code whatever the stub made of the frame. A
+// stub that pushes a 0 of its own where the error code is lays the frame
+// 8 bytes off: its iretq would take the error code for RIP, and the
+// kernel would die here. Written anew, every field that iretq takes is
+// right in either case, and the test fails on what it recorded instead.
+void record_interrupt_and_return_from_entry(ExceptionFrame& frame) {
+    interrupt_frame = frame;
+    frame.rip = reinterpret_cast<uint64_t>(enter_as_the_cpu_with_error_code_return);
+    frame.cs = code_segment();
+    frame.rflags = entry_return.rflags;
+    frame.rsp = entry_return.rsp;
+    frame.ss = stack_segment();
+}
+
+}  // namespace
+
+// Each of those stubs, entered through its gate with the frame the CPU
+// would push, must hand the handler that error code and the frame above
+// it.
+KERNEL_TEST(cpu_state_every_error_code_reaches_the_handler) {
+    for (const ExceptionVector exception : kVectorsWithErrorCode) {
+        const auto vector = static_cast<uint8_t>(exception);
+        const uint64_t error_code = 0xe000 | vector;  // its own for each vector
+        interrupt_frame = ExceptionFrame{};
+        const ExceptionHandler previous =
+            set_exception_handler(exception, record_interrupt_and_return_from_entry);
+        enter_as_the_cpu_with_error_code(loaded_gates()[vector].handler(), error_code);
+        set_exception_handler(exception, previous);
+        bool right = EXPECT_EQ(interrupt_frame.vector, vector);
+        right &= EXPECT_EQ(interrupt_frame.error_code, error_code);
+        right &= EXPECT_EQ(interrupt_frame.rip,
+                           reinterpret_cast<uint64_t>(enter_as_the_cpu_with_error_code_return));
+        right &= EXPECT_EQ(interrupt_frame.cs, code_segment());
+        if (!right) {
+            serial_println("vector {}'s error code went wrong", vector);
+        }
+    }
+}
+
 KERNEL_TEST(cpu_state_breakpoint_preserves_every_register) {
     expect_registers_preserved(int3_with_known_registers);
 }
@@ -242,42 +298,4 @@ KERNEL_TEST(cpu_state_double_fault_frame_is_the_faulting_instructions) {
     EXPECT_EQ(caught.frame.rsp, rsp_at_unmapped_write);
     EXPECT_EQ(caught.frame.ss, stack_segment());
     EXPECT_EQ(caught.cr2, kUnmappedAddress);
-}
-
-namespace {
-
-// The vectors whose exceptions push an error code: SDM vol. 3, table 6-1,
-// and AMD's APM vol. 2, 8.2, for #VC and #SX.
-constexpr ExceptionVector kVectorsWithErrorCode[] = {
-    ExceptionVector::DoubleFault,       ExceptionVector::InvalidTss,
-    ExceptionVector::SegmentNotPresent, ExceptionVector::StackSegmentFault,
-    ExceptionVector::GeneralProtection, ExceptionVector::PageFault,
-    ExceptionVector::AlignmentCheck,    ExceptionVector::ControlProtection,
-    ExceptionVector::VmmCommunication,  ExceptionVector::SecurityException,
-};
-
-}  // namespace
-
-// Each of those stubs, entered through its gate with the frame the CPU
-// would push, must hand the handler that error code and the frame above
-// it. A stub that pushes a 0 of its own reads the error code as RIP: its
-// iretq then jumps there, and the kernel dies in this test: the last of
-// the file, so that no other test goes unrun with it.
-KERNEL_TEST(cpu_state_every_error_code_reaches_the_handler) {
-    for (const ExceptionVector exception : kVectorsWithErrorCode) {
-        const auto vector = static_cast<uint8_t>(exception);
-        const uint64_t error_code = 0xe000 | vector;  // its own for each vector
-        interrupt_frame = ExceptionFrame{};
-        const ExceptionHandler previous = set_exception_handler(exception, record_interrupt);
-        enter_as_the_cpu_with_error_code(loaded_gates()[vector].handler(), error_code);
-        set_exception_handler(exception, previous);
-        bool right = EXPECT_EQ(interrupt_frame.vector, vector);
-        right &= EXPECT_EQ(interrupt_frame.error_code, error_code);
-        right &= EXPECT_EQ(interrupt_frame.rip,
-                           reinterpret_cast<uint64_t>(enter_as_the_cpu_with_error_code_return));
-        right &= EXPECT_EQ(interrupt_frame.cs, code_segment());
-        if (!right) {
-            serial_println("vector {}'s error code went wrong", vector);
-        }
-    }
 }

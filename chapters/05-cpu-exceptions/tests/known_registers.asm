@@ -53,6 +53,13 @@ register_snapshot:
 global rsp_at_unmapped_write
 rsp_at_unmapped_write: resq 1
 
+; What enter_as_the_cpu_with_error_code pushes as the interrupted RSP and
+; RFLAGS, for a handler that cannot trust the frame a stub hands it.
+global entry_return
+entry_return:
+.rsp: resq 1
+.rflags: resq 1
+
 section .text
 bits 64
 
@@ -167,12 +174,14 @@ write_unmapped_page_access:
 global enter_as_the_cpu_with_error_code
 global enter_as_the_cpu_with_error_code_return
 enter_as_the_cpu_with_error_code:
-    mov rax, rsp
+    mov [rel entry_return.rsp], rsp
+    pushfq
+    pop qword [rel entry_return.rflags]
     and rsp, -16
     mov ecx, ss
     push rcx
-    push rax
-    pushfq
+    push qword [rel entry_return.rsp]
+    push qword [rel entry_return.rflags]
     mov ecx, cs
     push rcx
     lea rcx, [rel enter_as_the_cpu_with_error_code_return]
