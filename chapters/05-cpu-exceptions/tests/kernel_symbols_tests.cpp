@@ -1,7 +1,8 @@
-// Unit tests of the symbol table lookup's checks, on an ELF-sections tag
-// built here by hand. Each table it offers is unusable, so the kernel must
-// keep the table it loaded at boot: if it took the offered one, the next
-// lookup would read memory outside the identity map and page-fault.
+// Unit tests of the symbol table lookup: where a function ends, and the
+// checks made of an ELF-sections tag, on tags built here by hand. Each
+// table such a tag offers is unusable, so the kernel must keep the table it
+// loaded at boot: if it took the offered one, the next lookup would read
+// memory outside the identity map and page-fault.
 
 #include <stdint.h>
 
@@ -11,6 +12,21 @@
 #include "multiboot2.h"
 
 extern "C" void kernel_main(uint32_t multiboot_info_address);
+
+// A function one byte long, followed by a byte of no function. Written in
+// assembly, as only there the bytes around a function are this program's
+// to choose; the symbol table gets its size from .size.
+asm(R"(
+    .pushsection .text
+    .globl one_byte_function
+    .type one_byte_function, @function
+one_byte_function:
+    ret
+    .size one_byte_function, . - one_byte_function
+    int3
+    .popsection
+)");
+extern "C" void one_byte_function();
 
 namespace {
 
@@ -65,6 +81,17 @@ void expect_boot_table_kept(const InfoWithSymbolTable& info) {
 }
 
 }  // namespace
+
+// A symbol covers its size in bytes from its address, that many and no
+// more: the byte after a function is not in it, or a fault there would be
+// reported in the wrong function.
+KERNEL_TEST(kernel_symbols_a_function_ends_where_its_size_says) {
+    const auto start = reinterpret_cast<uint64_t>(&one_byte_function);
+    const SymbolLocation inside = find_kernel_symbol(start);
+    EXPECT_EQ(inside.name, "one_byte_function");
+    EXPECT_EQ(inside.offset, 0u);
+    EXPECT_TRUE(find_kernel_symbol(start + 1).name == nullptr);
+}
 
 KERNEL_TEST(kernel_symbols_ignore_a_symbol_table_outside_the_identity_map) {
     const InfoWithSymbolTable info(kPastTheIdentityMap, 0x100000);
