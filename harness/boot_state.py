@@ -9,7 +9,9 @@ monitor, and list every way they differ from what chapter 2 promises:
 
 - PML4[0] -> PDPT[0] -> one page directory of 512 huge pages, which map the
   first 1 GiB onto itself (virtual = physical), present and writable, and
-  nothing else mapped;
+  nothing else mapped; in chapter 6, with its guard pages unmapped, each
+  2 MiB page that holds one split into 512 pages of 4 KiB, mapped as the
+  2 MiB page was but for the guard pages;
 - CR0.PE and CR0.PG, CR4.PAE, EFER.LME and EFER.LMA set, CR3 = the PML4;
 - the stack pointer inside the boot stack, stack_bottom to stack_top.
 
@@ -26,6 +28,7 @@ from registers import Registers
 ENTRIES_PER_TABLE = 512
 ENTRY_SIZE = 8
 TABLE_SIZE = ENTRIES_PER_TABLE * ENTRY_SIZE
+PAGE_SIZE = 4096
 HUGE_PAGE_SIZE = 2 * 1024 * 1024
 
 PRESENT = 1 << 0
@@ -35,7 +38,8 @@ WRITE_THROUGH = 1 << 3
 CACHE_DISABLE = 1 << 4
 ACCESSED = 1 << 5
 DIRTY = 1 << 6
-HUGE = 1 << 7
+HUGE = 1 << 7  # in an entry of a page directory
+PAGE_ATTRIBUTE_TABLE = 1 << 7  # the same bit, in an entry of a page table
 NO_EXECUTE = 1 << 63
 # Bits 12-51 of an entry hold the physical address of a table or a page.
 ADDRESS_MASK = ((1 << 52) - 1) & ~0xFFF
@@ -53,8 +57,10 @@ EFER_LONG_MODE_ENABLE = 1 << 8
 EFER_LONG_MODE_ACTIVE = 1 << 10
 
 
-def describe_flags(entry: int) -> str:
-    names = [name for bit, name in _FLAG_NAMES if entry & bit]
+def describe_flags(entry: int, small_page: bool = False) -> str:
+    """The entry's flags in words; small_page for an entry of a page table."""
+    names = [("PAT" if small_page and bit == PAGE_ATTRIBUTE_TABLE else name)
+             for bit, name in _FLAG_NAMES if entry & bit]
     return "+".join(names) or "none"
 
 
@@ -80,26 +86,54 @@ def read_page_tables(machine: Machine) -> PageTables:
     return PageTables(*addresses, *tables)
 
 
-def _entry_problem(table: str, index: int, entry: int, expected: int) -> str | None:
+def _entry_problem(table: str, index: int, entry: int, expected: int, small_page: bool) -> str | None:
     if entry & ~SET_BY_THE_CPU == expected:
         return None
     if expected == 0:
-        return f"{table}[{index}] = {entry:#x} ({describe_flags(entry)}): should be empty"
-    return (f"{table}[{index}] = {entry:#x} ({describe_flags(entry)}, to {entry & ADDRESS_MASK:#x}): "
-            f"should be {expected:#x} ({describe_flags(expected)}, to {expected & ADDRESS_MASK:#x})")
+        return f"{table}[{index}] = {entry:#x} ({describe_flags(entry, small_page)}): should be empty"
+    return (f"{table}[{index}] = {entry:#x} ({describe_flags(entry, small_page)}, to {entry & ADDRESS_MASK:#x}): "
+            f"should be {expected:#x} ({describe_flags(expected, small_page)}, to {expected & ADDRESS_MASK:#x})")
 
 
-def identity_map_problems(tables: PageTables) -> list[str]:
-    """Every entry of the three tables against the lesson's identity map."""
+def read_split_tables(machine: Machine, tables: PageTables) -> dict[int, list[int]]:
+    """The page tables that page directory entries point to instead of
+    mapping a 2 MiB page themselves, by the entry's index."""
+    return {index: _entries(machine.read_memory(entry & ADDRESS_MASK, TABLE_SIZE))
+            for index, entry in enumerate(tables.page_directory) if entry & PRESENT and not entry & HUGE}
+
+
+def identity_map_problems(tables: PageTables, split_tables: dict[int, list[int]] | None = None,
+                          unmapped: list[range] = ()) -> list[str]:
+    """Every entry of the three tables against the lesson's identity map,
+    and with pages to be unmapped (chapter 6's guard pages), every entry of
+    the tables that the 2 MiB pages holding them were split into
+    (read_split_tables)."""
+    unmapped_pages = {page for pages in unmapped for page in range(pages.start, pages.stop, PAGE_SIZE)}
+    split_indices = sorted({page // HUGE_PAGE_SIZE for page in unmapped_pages})
+    split_tables = split_tables or {}
     expected_pml4 = [tables.pdpt_address | PRESENT | WRITABLE] + [0] * (ENTRIES_PER_TABLE - 1)
     expected_pdpt = [tables.page_directory_address | PRESENT | WRITABLE] + [0] * (ENTRIES_PER_TABLE - 1)
     expected_directory = [index * HUGE_PAGE_SIZE | PRESENT | WRITABLE | HUGE for index in range(ENTRIES_PER_TABLE)]
+    to_check = [("PML4", tables.pml4, expected_pml4, False), ("PDPT", tables.pdpt, expected_pdpt, False)]
     problems = []
-    for name, entries, expected in (("PML4", tables.pml4, expected_pml4),
-                                    ("PDPT", tables.pdpt, expected_pdpt),
-                                    ("page directory", tables.page_directory, expected_directory)):
+    for index in split_indices:
+        if index not in split_tables:
+            guards = sorted(page for page in unmapped_pages if page // HUGE_PAGE_SIZE == index)
+            problems.append(f"page directory[{index}] = {tables.page_directory[index]:#x} "
+                            f"({describe_flags(tables.page_directory[index])}) maps the pages at "
+                            f"{', '.join(f'{page:#x}' for page in guards)}, which should be unmapped: "
+                            "its 2 MiB page should be split into a table of 4 KiB pages")
+            continue
+        # A table of the kernel's own, wherever it is, with the 2 MiB page's rights.
+        expected_directory[index] = tables.page_directory[index] & ADDRESS_MASK | PRESENT | WRITABLE
+        first = index * HUGE_PAGE_SIZE
+        expected_pages = [0 if page in unmapped_pages else page | PRESENT | WRITABLE
+                          for page in range(first, first + HUGE_PAGE_SIZE, PAGE_SIZE)]
+        to_check.append((f"page table of page directory[{index}]", split_tables[index], expected_pages, True))
+    to_check.append(("page directory", tables.page_directory, expected_directory, False))
+    for name, entries, expected, small_pages in to_check:
         problems += [problem for index, (entry, want) in enumerate(zip(entries, expected))
-                     if (problem := _entry_problem(name, index, entry, want)) is not None]
+                     if (problem := _entry_problem(name, index, entry, want, small_pages)) is not None]
     return problems
 
 

@@ -8,8 +8,8 @@ on, as the UART took them (line_settings.py).
 
 Each chapter's kernel is booted once, halted at the end in halt_forever,
 and checked. Chapters 02-05 share boot.asm unchanged; chapter 06 changes
-the page tables at run time (it unmaps guard pages), so only where its
-boot.asm puts them is checked.
+the page tables at run time: its map is checked with its guard pages
+unmapped, and where its boot.asm puts the tables.
 """
 
 from dataclasses import dataclass
@@ -29,6 +29,7 @@ from verdict import KernelFailure
 UNCHANGED_BOOT_CODE = ["02-minimal-kernel", "03-vga-text", "04-testing", "05-cpu-exceptions"]
 WITH_AN_IDT = ["05-cpu-exceptions", "06-double-faults"]
 WITH_A_TSS = ["06-double-faults"]
+WITH_GUARD_PAGES = ["06-double-faults"]
 WITH_A_SERIAL_PORT = ["04-testing", "05-cpu-exceptions", "06-double-faults"]
 # What serial_port.cpp promises, and the kernel's screen says.
 SERIAL_LINE = line_settings.LineSettings(baud=115200, parity="N", data_bits=8, stop_bits=1)
@@ -96,7 +97,19 @@ def test_page_tables_identity_map_the_first_gigabyte(halted_kernel):
         "\n".join(problems[:20])
 
 
-@pytest.mark.parametrize("chapter", halted(UNCHANGED_BOOT_CODE))
+@pytest.mark.parametrize("chapter", halted(WITH_GUARD_PAGES))
+def test_page_tables_identity_map_the_first_gigabyte_but_the_guard_pages(halted_kernel):
+    # The kernel stack's guard pages and the double fault stack's.
+    layout = Layout.of(halted_kernel.elf)
+    tables = boot_state.read_page_tables(halted_kernel.machine)
+    problems = boot_state.identity_map_problems(
+        tables, boot_state.read_split_tables(halted_kernel.machine, tables),
+        unmapped=[layout.kernel_stack_guard, layout.double_fault_guard_page])
+    assert not problems, f"{len(problems)} page table entries differ from the identity map with its guard pages " \
+        "unmapped:\n" + "\n".join(problems[:20])
+
+
+@pytest.mark.parametrize("chapter", halted(UNCHANGED_BOOT_CODE + WITH_GUARD_PAGES))
 def test_control_registers_enable_long_mode_with_these_tables(halted_kernel):
     pml4 = halted_kernel.elf.symbol("pml4").value
     problems = boot_state.control_register_problems(halted_kernel.registers, pml4)
