@@ -153,9 +153,11 @@ def control_register_problems(registers: Registers, pml4_address: int) -> list[s
 
 
 def stack_problems(machine: Machine, registers: Registers) -> list[str]:
-    """The stack pointer lies inside the stack boot.asm reserved."""
+    """The stack pointer lies inside the stack boot.asm (chapter 1:
+    start.asm) reserved."""
     bottom, top = machine.symbol("stack_bottom").value, machine.symbol("stack_top").value
     if bottom < registers.rsp <= top:
         return []
     where = "below stack_bottom" if registers.rsp <= bottom else "above stack_top"
-    return [f"RSP={registers.rsp:#x} is {where}: the stack is {bottom:#x}-{top:#x}"]
+    name = "RSP" if "RSP" in registers.values else "ESP"  # chapter 1 halts in 32-bit mode
+    return [f"{name}={registers.rsp:#x} is {where}: the stack is {bottom:#x}-{top:#x}"]

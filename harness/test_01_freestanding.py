@@ -3,11 +3,13 @@
 The checks prove the three claims of the chapter: the kernel file needs
 nothing from a hosted system (no dynamic linking, no C or C++ library), it
 boots, and its C++ really ran: a global constructor and a computation leave
-values in memory that were not in the file.
+values in memory that were not in the file. And it ran on the stack that
+start.asm reserved.
 """
 
 import pytest
 
+import boot_state
 from chapters import CHAPTERS, REPOSITORY
 from elf import ElfFile
 
@@ -90,3 +92,11 @@ def test_kernel_boots_runs_its_cpp_and_halts(boot, chapter):
     assert constructors == 2, f"global_constructors_run is {constructors}, expected 2: .init_array not walked?"
     primes = machine.read_symbol("primes_below_10000")
     assert primes == 1229, f"primes_below_10000 is {primes}, expected 1229"
+
+
+def test_stack_pointer_is_inside_the_stack_at_the_halt(boot, chapter):
+    # The stack grows down from stack_top. Started at stack_bottom instead,
+    # it grows into whatever lies below, and this small kernel still runs.
+    machine = boot(chapter.elf(), timeout=5)
+    problems = boot_state.stack_problems(machine, machine.wait_until_halted_in("halt_forever"))
+    assert not problems, "\n".join(problems)
