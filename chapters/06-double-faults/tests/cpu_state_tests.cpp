@@ -289,6 +289,32 @@ KERNEL_TEST(cpu_state_breakpoint_while_the_serial_console_is_locked_returns) {
     asm volatile("int3");
 }
 
+namespace {
+
+constexpr uint64_t kDirectionFlag = uint64_t{1} << 10;  // RFLAGS.DF
+
+// RFLAGS as the handler of a test found it while it ran.
+constinit uint64_t rflags_in_handler = 0;
+
+void record_rflags_in_handler(ExceptionFrame&) {
+    asm volatile("pushfq\n\tpopq %0" : "=r"(rflags_in_handler));
+}
+
+}  // namespace
+
+// Compiled code may assume the direction flag clear (System V ABI: string
+// instructions count upwards), and the code an exception interrupts may
+// have set it. The entry stub clears it before it calls C++; without that,
+// a handler's memcpy could run backwards over the memory below its buffer.
+KERNEL_TEST(cpu_state_handler_runs_with_the_direction_flag_clear) {
+    rflags_in_handler = kDirectionFlag;  // as found if the handler never runs
+    const ExceptionHandler previous =
+        set_exception_handler(ExceptionVector::Breakpoint, record_rflags_in_handler);
+    asm volatile("std\n\tint3\n\tcld" : : : "memory");
+    set_exception_handler(ExceptionVector::Breakpoint, previous);
+    EXPECT_EQ(rflags_in_handler & kDirectionFlag, 0u);
+}
+
 // A real double fault: a page fault whose gate is not present. Delivering
 // it raises #NP (segment not present), and a contributory exception while
 // delivering a page fault is a double fault (SDM vol. 3, table 6-5). The
