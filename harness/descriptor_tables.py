@@ -39,6 +39,7 @@ IO_MAP_BASE_OFFSET = 0x66
 IST_ALIGNMENT = 16  # the CPU aligns RSP down to 16 before it pushes a frame
 
 # Segment descriptor bits (SDM figure 3-8).
+WRITABLE = 1 << 41  # in a data segment's type
 EXECUTABLE = 1 << 43
 CODE_OR_DATA = 1 << 44  # S: clear for a system descriptor
 PRESENT = 1 << 47
@@ -184,6 +185,38 @@ def gdt_problems(gdtr: TableRegister, table: bytes, code_selector: int) -> list[
                             f"{'clear' if wanted else 'set'}")
     if bits >> 45 & 0b11:
         problems.append(f"the code segment's descriptor {bits:#018x} has DPL {bits >> 45 & 0b11}, not 0")
+    return problems
+
+
+DATA_SEGMENT_REGISTERS = ("SS", "DS", "ES", "FS", "GS")
+
+
+def data_segment_problems(gdtr: TableRegister, table: bytes, registers: Registers) -> list[str]:
+    """SS, DS, ES, FS and GS each hold the null selector or name a present
+    data segment of DPL 0 in this GDT, writable for SS. The loader's
+    selectors index the loader's GDT. Long mode ignores them, until
+    something loads one again: iretq pops SS at every interrupt return,
+    and checks it against this GDT (SDM vol. 3, 6.14.3)."""
+    problems = []
+    for name in DATA_SEGMENT_REGISTERS:
+        selector = registers[name]
+        if selector & ~0b11 == 0:  # the null selector, with whatever RPL
+            continue
+        problems += _selector_problems(name, selector)
+        descriptor = _descriptor(table, selector)
+        if descriptor is None:
+            problems.append(f"{name} selector {selector:#06x} lies past the GDT's limit {gdtr.limit:#x}: "
+                            "a selector of the loader's GDT, never reloaded?")
+            continue
+        bits = int.from_bytes(descriptor, "little")
+        wanted = [(PRESENT, "present"), (CODE_OR_DATA, "S (code or data)")] + \
+            ([(WRITABLE, "W (writable)")] if name == "SS" else [])
+        problems += [f"{name} names the descriptor {bits:#018x}, which has {what} clear"
+                     for bit, what in wanted if not bits & bit]
+        if bits & EXECUTABLE:
+            problems.append(f"{name} names the descriptor {bits:#018x}, a code segment, not a data segment")
+        if bits >> 45 & 0b11:
+            problems.append(f"{name} names the descriptor {bits:#018x}, of DPL {bits >> 45 & 0b11}, not 0")
     return problems
 
 

@@ -2,9 +2,10 @@
 rather than judged by the kernel's visible effects: the page tables, control
 registers and stack pointer boot.asm sets up (boot_state.py), and the
 descriptor tables the CPU uses (descriptor_tables.py): the GDT of every
-chapter (boot.asm's, then chapter 6's own), the IDT of chapters 05 and 06,
-the TSS of chapter 06; and the serial port's line settings from chapter 04
-on, as the UART took them (line_settings.py).
+chapter (boot.asm's, then chapter 6's own) and the selectors in the segment
+registers, the IDT of chapters 05 and 06, the TSS of chapter 06; and the
+serial port's line settings from chapter 04 on, as the UART took them
+(line_settings.py).
 
 Each chapter's kernel is booted once, halted at the end in halt_forever,
 and checked. Chapters 02-05 share boot.asm unchanged; chapter 06 changes
@@ -128,6 +129,16 @@ def test_gdt_holds_the_null_descriptor_then_a_64_bit_kernel_code_segment(halted_
     machine, registers = halted_kernel.machine, halted_kernel.registers
     gdtr = descriptor_tables.table_register(registers, "GDT")
     problems = descriptor_tables.gdt_problems(gdtr, descriptor_tables.read_table(machine, gdtr), registers["CS"])
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("chapter", halted(UNCHANGED_BOOT_CODE + ["06-double-faults"]))
+def test_data_segment_registers_hold_selectors_of_this_gdt(halted_kernel):
+    # Chapters 02-04 take no interrupt, so nothing else notices GRUB's
+    # selectors left in them: chapter 5's first iretq would.
+    machine, registers = halted_kernel.machine, halted_kernel.registers
+    gdtr = descriptor_tables.table_register(registers, "GDT")
+    problems = descriptor_tables.data_segment_problems(gdtr, descriptor_tables.read_table(machine, gdtr), registers)
     assert not problems, "\n".join(problems)
 
 
