@@ -4,10 +4,10 @@ kernel says it set them.
 Under QEMU every baud rate and framing works: its UART hands each byte to
 the host whatever the divisor and the line control register hold. A kernel
 that programs 38400 baud, or two stop bits, passes every test there and
-prints garbage to a real PC's serial cable. So each boot asks QEMU to log
+prints garbage to a real PC's serial cable. So a boot can ask QEMU to log
 the UART's settings whenever a write to the divisor latch or the line
-control register changes them (the trace event serial_update_parameters,
-machine.py), into the same log as the interrupts:
+control register changes them (QEMU_ARGUMENTS: the trace event
+serial_update_parameters), into the same log as the interrupts:
 
     serial_update_parameters baudrate=115200 parity='N' data=8 stop=1
 
@@ -20,6 +20,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+# For the boots that read the settings only: with a trace event enabled,
+# QEMU's emulation took some 4 % more CPU time (30 ms in a boot of 0.7 s).
+QEMU_ARGUMENTS = ["-trace", "serial_update_parameters"]
 
 # Newer QEMUs may put a thread id and time stamp in front.
 _SETTINGS = re.compile(r"serial_update_parameters baudrate=(\d+) parity='(.)' data=(\d) stop=(\d)")

@@ -184,9 +184,6 @@ class Machine:
             "-monitor", "none",
             "-qmp", f"unix:{socket_path},server=on,wait=on",  # the guest starts once we are connected
             "-d", "int,cpu_reset", "-D", str(self.qemu_log_path),
-            # The UART's settings, whenever the kernel changes them, into the
-            # same log: line_settings.py.
-            "-trace", "serial_update_parameters",
             *self._boot_arguments(command_line),
             *qemu_args,
         ]

@@ -69,7 +69,7 @@ def halted_kernels(build, shared_boot) -> Callable[[str, str], Halted]:
         if chapter not in outcomes:
             try:
                 built = build.chapter(chapter)
-                machine = shared_boot(built.iso(), elf=built.elf())
+                machine = shared_boot(built.iso(), elf=built.elf(), qemu_args=line_settings.QEMU_ARGUMENTS)
                 outcomes[chapter] = Halted(machine, machine.wait_until_halted_in("halt_forever"))
             except KernelFailure as failure:
                 outcomes[chapter] = (failure, item)
