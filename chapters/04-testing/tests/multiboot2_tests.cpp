@@ -190,6 +190,22 @@ KERNEL_TEST(multiboot2_text_mode_of_another_size_is_not_the_one_written_to) {
     EXPECT_EQ(why_no_vga_text_mode(info), "the text mode is not 80x25 at 0xb8000.");
 }
 
+// The writer puts row r at 0xb8000 + 160 r: any other width, distance
+// between rows or address is another screen than the one it writes to.
+KERNEL_TEST(multiboot2_text_mode_of_another_layout_is_not_the_one_written_to) {
+    InfoWithFramebuffer wider;
+    wider.framebuffer.width = 132;
+    wider.framebuffer.pitch = 264;
+    InfoWithFramebuffer padded;  // 80 columns, but rows 256 bytes apart
+    padded.framebuffer.pitch = 256;
+    InfoWithFramebuffer monochrome;  // the monochrome adapter's buffer
+    monochrome.framebuffer.address = 0xb0000;
+    const InfoWithFramebuffer* const layouts[] = {&wider, &padded, &monochrome};
+    for (const InfoWithFramebuffer* info : layouts) {
+        EXPECT_EQ(why_no_vga_text_mode(*info), "the text mode is not 80x25 at 0xb8000.");
+    }
+}
+
 KERNEL_TEST(multiboot2_without_framebuffer_tag_there_is_no_known_screen) {
     const InfoWithoutCommandLine info;
     EXPECT_EQ(multiboot2::BootInformation(address_of(&info)).why_no_vga_text_mode(),
