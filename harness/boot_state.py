@@ -20,6 +20,7 @@ Each returns a list of problems in words; empty means as promised.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from machine import Machine
@@ -103,7 +104,7 @@ def read_split_tables(machine: Machine, tables: PageTables) -> dict[int, list[in
 
 
 def identity_map_problems(tables: PageTables, split_tables: dict[int, list[int]] | None = None,
-                          unmapped: list[range] = ()) -> list[str]:
+                          unmapped: Iterable[range] = ()) -> list[str]:
     """Every entry of the three tables against the lesson's identity map,
     and with pages to be unmapped (chapter 6's guard pages), every entry of
     the tables that the 2 MiB pages holding them were split into

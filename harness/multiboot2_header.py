@@ -28,7 +28,7 @@ FIXED_FIELDS = struct.Struct("<4I")
 TAG_HEADER = struct.Struct("<HHI")
 END_TAG_TYPE = 0
 END_TAG_SIZE = 8
-ARCHITECTURES = {0: "i386", 4: "MIPS"}
+ARCHITECTURES = {0, 4}  # i386 (in 32-bit protected mode) and MIPS
 
 
 def header_offset(data: bytes) -> int | None:

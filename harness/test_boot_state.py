@@ -28,6 +28,7 @@ from test_06_double_faults import Layout
 from verdict import KernelFailure
 
 UNCHANGED_BOOT_CODE = ["02-minimal-kernel", "03-vga-text", "04-testing", "05-cpu-exceptions"]
+EVERY_CHAPTER = UNCHANGED_BOOT_CODE + ["06-double-faults"]
 WITH_AN_IDT = ["05-cpu-exceptions", "06-double-faults"]
 WITH_A_TSS = ["06-double-faults"]
 WITH_GUARD_PAGES = ["06-double-faults"]
@@ -110,7 +111,7 @@ def test_page_tables_identity_map_the_first_gigabyte_but_the_guard_pages(halted_
         "unmapped:\n" + "\n".join(problems[:20])
 
 
-@pytest.mark.parametrize("chapter", halted(UNCHANGED_BOOT_CODE + WITH_GUARD_PAGES))
+@pytest.mark.parametrize("chapter", halted(EVERY_CHAPTER))
 def test_control_registers_enable_long_mode_with_these_tables(halted_kernel):
     pml4 = halted_kernel.elf.symbol("pml4").value
     problems = boot_state.control_register_problems(halted_kernel.registers, pml4)
@@ -123,7 +124,7 @@ def test_stack_pointer_is_inside_the_boot_stack_at_the_final_halt(halted_kernel)
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("chapter", halted(UNCHANGED_BOOT_CODE + ["06-double-faults"]))
+@pytest.mark.parametrize("chapter", halted(EVERY_CHAPTER))
 def test_gdt_holds_the_null_descriptor_then_a_64_bit_kernel_code_segment(halted_kernel):
     # boot.asm's GDT in chapters 02-05, chapter 6's own after it.
     machine, registers = halted_kernel.machine, halted_kernel.registers
@@ -132,7 +133,7 @@ def test_gdt_holds_the_null_descriptor_then_a_64_bit_kernel_code_segment(halted_
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("chapter", halted(UNCHANGED_BOOT_CODE + ["06-double-faults"]))
+@pytest.mark.parametrize("chapter", halted(EVERY_CHAPTER))
 def test_data_segment_registers_hold_selectors_of_this_gdt(halted_kernel):
     # Chapters 02-04 take no interrupt, so nothing else notices GRUB's
     # selectors left in them: chapter 5's first iretq would.
