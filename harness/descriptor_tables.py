@@ -176,15 +176,19 @@ def gdt_problems(gdtr: TableRegister, table: bytes, code_selector: int) -> list[
     descriptor = _descriptor(table, code_selector)
     if descriptor is None:
         return problems + [f"CS selector {code_selector:#06x} lies past the GDT's limit {gdtr.limit:#x}"]
-    bits = int.from_bytes(descriptor, "little")
-    for bit, name, wanted in ((PRESENT, "present", True), (CODE_OR_DATA, "S (code or data)", True),
-                              (EXECUTABLE, "executable", True), (LONG_MODE, "L (64-bit code)", True),
-                              (DEFAULT_SIZE, "D (must be clear with L)", False)):
-        if bool(bits & bit) != wanted:
-            problems.append(f"the code segment's descriptor {bits:#018x} has {name} "
-                            f"{'clear' if wanted else 'set'}")
+    return problems + _segment_descriptor_problems(
+        "the code segment's descriptor", int.from_bytes(descriptor, "little"),
+        ((PRESENT, "present", True), (CODE_OR_DATA, "S (code or data)", True), (EXECUTABLE, "executable", True),
+         (LONG_MODE, "L (64-bit code)", True), (DEFAULT_SIZE, "D (must be clear with L)", False)))
+
+
+def _segment_descriptor_problems(what: str, bits: int, flags: tuple[tuple[int, str, bool], ...]) -> list[str]:
+    """Each of the flags (bit, name, wanted set) not as wanted in a segment
+    descriptor, and a DPL other than 0."""
+    problems = [f"{what} {bits:#018x} has {name} {'clear' if wanted else 'set'}"
+                for bit, name, wanted in flags if bool(bits & bit) != wanted]
     if bits >> 45 & 0b11:
-        problems.append(f"the code segment's descriptor {bits:#018x} has DPL {bits >> 45 & 0b11}, not 0")
+        problems.append(f"{what} {bits:#018x} has DPL {bits >> 45 & 0b11}, not 0")
     return problems
 
 
@@ -208,15 +212,11 @@ def data_segment_problems(gdtr: TableRegister, table: bytes, registers: Register
             problems.append(f"{name} selector {selector:#06x} lies past the GDT's limit {gdtr.limit:#x}: "
                             "a selector of the loader's GDT, never reloaded?")
             continue
-        bits = int.from_bytes(descriptor, "little")
-        wanted = [(PRESENT, "present"), (CODE_OR_DATA, "S (code or data)")] + \
-            ([(WRITABLE, "W (writable)")] if name == "SS" else [])
-        problems += [f"{name} names the descriptor {bits:#018x}, which has {what} clear"
-                     for bit, what in wanted if not bits & bit]
-        if bits & EXECUTABLE:
-            problems.append(f"{name} names the descriptor {bits:#018x}, a code segment, not a data segment")
-        if bits >> 45 & 0b11:
-            problems.append(f"{name} names the descriptor {bits:#018x}, of DPL {bits >> 45 & 0b11}, not 0")
+        # A data segment: not executable, and for SS writable too.
+        flags = ((PRESENT, "present", True), (CODE_OR_DATA, "S (code or data)", True),
+                 (EXECUTABLE, "executable", False)) + (((WRITABLE, "W (writable)", True),) if name == "SS" else ())
+        problems += _segment_descriptor_problems(f"the descriptor {name} names", int.from_bytes(descriptor, "little"),
+                                                 flags)
     return problems
 
 

@@ -15,6 +15,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import multiboot2_header
 from chapters import BUILD, REPOSITORY
 from elf import ElfFile
 from verdict import KernelFailure, Verdict
@@ -22,14 +23,12 @@ from verdict import KernelFailure, Verdict
 CACHE = BUILD / "harness-isos"
 MAKE_ISO = REPOSITORY / "common" / "make-iso.sh"
 GRUB_CONFIG_TEMPLATE = REPOSITORY / "common" / "grub.cfg.in"
-MULTIBOOT2_MAGIC = (0xE85250D6).to_bytes(4, "little")
-MULTIBOOT2_SEARCH_LIMIT = 32768
 
 
 def iso_with_command_line(elf: ElfFile, command_line: str) -> Path:
     # GRUB loads a kernel with a Multiboot2 header with multiboot2, any
     # other with multiboot (chapter 1).
-    boot_command = "multiboot2" if MULTIBOOT2_MAGIC in elf.data[:MULTIBOOT2_SEARCH_LIMIT] else "multiboot"
+    boot_command = "multiboot2" if multiboot2_header.header_offset(elf) is not None else "multiboot"
     title = f"{elf.path.parent.name} {elf.path.stem}"
     ingredients = hashlib.sha256()
     for part in (elf.data, command_line.encode(), boot_command.encode(), title.encode(),

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import struct
 
+from elf import ElfFile
+
 MAGIC = 0xE85250D6
 SEARCH_LIMIT = 32 * 1024
 ALIGNMENT = 8
@@ -31,22 +33,23 @@ END_TAG_SIZE = 8
 ARCHITECTURES = {0, 4}  # i386 (in 32-bit protected mode) and MIPS
 
 
-def header_offset(data: bytes) -> int | None:
-    """Where a loader finds the header: the first magic at an 8-byte
-    aligned offset of the first 32 KiB."""
-    magic = MAGIC.to_bytes(4, "little")
-    for offset in range(0, min(len(data), SEARCH_LIMIT) - FIXED_FIELDS.size + 1, ALIGNMENT):
-        if data[offset:offset + 4] == magic:
-            return offset
-    return None
+def header_offset(elf: ElfFile) -> int | None:
+    """Where the magic first stands in the file's first 32 KiB, or None:
+    no Multiboot2 header."""
+    return elf.file_offset_of_first(MAGIC.to_bytes(4, "little"), SEARCH_LIMIT)
 
 
-def header_problems(data: bytes) -> list[str]:
+def header_problems(elf: ElfFile) -> list[str]:
     """Every way the file's header differs from the specification, in words;
     empty if none."""
-    offset = header_offset(data)
+    offset = header_offset(elf)
     if offset is None:
-        return [f"no Multiboot2 magic {MAGIC:#x} at an 8-byte aligned offset of the first 32 KiB"]
+        return [f"no Multiboot2 magic {MAGIC:#x} in the first 32 KiB"]
+    if offset % ALIGNMENT:
+        return [f"the header at file offset {offset:#x} is not {ALIGNMENT}-byte aligned"]
+    data = elf.data
+    if offset + FIXED_FIELDS.size > len(data):
+        return [f"the header at file offset {offset:#x} is cut off by the end of the file"]
     magic, architecture, length, checksum = FIXED_FIELDS.unpack_from(data, offset)
     problems = []
     if architecture not in ARCHITECTURES:

@@ -16,6 +16,7 @@ import pytest
 
 import multiboot2_header
 from chapters import all_chapters
+from elf import ElfFile
 from gdb_stub import DIRECTION_FLAG, EFLAGS, RAX, RCX, GdbStub
 
 LIGHT_GREEN_ON_BLACK = 0x0A
@@ -56,7 +57,7 @@ def test_grub_recognises_a_multiboot2_kernel(chapter):
 
 @pytest.mark.parametrize("directory", MULTIBOOT2_CHAPTERS)
 def test_multiboot2_header_is_as_the_specification_lays_it_out(build, directory):
-    problems = multiboot2_header.header_problems(build.chapter(directory).elf().read_bytes())
+    problems = multiboot2_header.header_problems(ElfFile(build.chapter(directory).elf()))
     assert not problems, f"{directory}'s kernel.elf: " + "; ".join(problems)
 
 
