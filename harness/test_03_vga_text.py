@@ -89,8 +89,10 @@ def demo_output() -> list[tuple[bytes, int]]:
     write(f"pointers 0x{0xB8000:016x} 0x{0:016x}  bool true false  char ok\n")
     write(RULER + "\n")
     write(LONG_LINE + "\n")
-    write(NOT_ASCII + b"\n")
+    write(NOT_ASCII)
 
+    # The demo leaves that line unfinished: the panic starts a row of its own.
+    write("\n")
     write(panic_text(), PANIC)
     write("\n")
     return output

@@ -92,9 +92,11 @@ void show_wrapping() {
         "it on the next row.");
 }
 
+// Left without its newline: the panic that follows must start a row of
+// its own.
 void show_replacement() {
     // "é" is two bytes in UTF-8, so it becomes two blocks.
-    println("Not printable ASCII: caf\xc3\xa9 [\t] [\x01] [\x7f] -> one block per byte");
+    print("Not printable ASCII: caf\xc3\xa9 [\t] [\x01] [\x7f] -> one block per byte");
 }
 
 }  // namespace
