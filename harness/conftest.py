@@ -9,9 +9,11 @@ Fixtures:
             test ends, and when the test failed its serial log, QEMU log,
             screenshot and screen are kept under build/test-artifacts/.
     shared_boot (module) the same, for a boot that several tests of a
-            module examine (a deterministic kernel that ends halted): the
-            machine lives until the module's last test, and each test that
-            fails keeps its evidence.
+            module examine: the machine lives until the module's last
+            test, and each test that fails keeps its evidence.
+    halted_kernels (session), halted_kernel (function): a chapter's
+            kernel booted to its final halt once for every module that
+            reads it (halted.py).
     kernel_runs (module) ktap.KernelRuns of the module's TESTS: each test
             kernel booted once, its in-kernel tests read from its report.
 
@@ -38,6 +40,7 @@ import run_timings  # noqa: E402
 from build import Builder  # noqa: E402
 from chapters import BUILD, all_chapters, artifacts, build_with_ubsan, chapter_number, select_chapters, \
     ubsan_chapters  # noqa: E402
+from halted import Halted, HaltedKernels  # noqa: E402
 from ktap import KernelRuns  # noqa: E402
 from machine import Machine  # noqa: E402
 from verdict import KernelFailure, Verdict  # noqa: E402
@@ -208,12 +211,13 @@ class _Boots:
 
 def _machines_of(item: pytest.Item) -> list[Machine]:
     """The machines a test used: its own, those of the module's shared
-    boots that a fixture of this test booted, and the boots of test kernels
-    whose report it read (a ktap.KernelRuns fixture, or a dict of them)."""
+    boots that a fixture of this test booted, the halted kernel it read
+    (halted.py), and the boots of test kernels whose report it read (a
+    ktap.KernelRuns fixture, or a dict of them)."""
     shared = getattr(item.getparent(pytest.Module), "_shared_kernel_boots", _Boots()).machines
     own = getattr(item, "_kernel_boots", _Boots()).machines
     machines = [machine for machine, booted_by in shared if booted_by in item.fixturenames] + \
-        [machine for machine, _ in own]
+        [machine for machine, _ in own] + getattr(item, "halted_machines", [])
     for value in getattr(item, "funcargs", {}).values():
         for runs in value.values() if isinstance(value, dict) else [value]:
             if isinstance(runs, KernelRuns):
@@ -239,6 +243,20 @@ def shared_boot(request: pytest.FixtureRequest):
     request.node._shared_kernel_boots = boots
     yield boots
     boots.close()
+
+
+@pytest.fixture(scope="session")
+def halted_kernels(build: Builder) -> HaltedKernels:
+    """Each chapter's kernel halted at its end, booted once (halted.py)."""
+    boots = _Boots()
+    yield HaltedKernels(build, boots)
+    boots.close()
+
+
+@pytest.fixture
+def halted_kernel(request: pytest.FixtureRequest, halted_kernels: HaltedKernels) -> Halted:
+    """The halted kernel of the module's CHAPTER."""
+    return halted_kernels(request.module.CHAPTER, request.node)
 
 
 @pytest.fixture(scope="module")

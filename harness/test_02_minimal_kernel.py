@@ -18,7 +18,9 @@ import multiboot2_header
 from chapters import all_chapters
 from elf import ElfFile
 from gdb_stub import DIRECTION_FLAG, EFLAGS, RAX, RCX, GdbStub
+from halted import same_boot
 
+CHAPTER = "02-minimal-kernel"
 LIGHT_GREEN_ON_BLACK = 0x0A
 WHITE_ON_RED = 0x4F
 # This chapter and every one after it carry a copy of multiboot_header.asm
@@ -29,7 +31,7 @@ MULTIBOOT2_CHAPTERS = [directory for directory in all_chapters() if directory[:2
 
 @pytest.fixture(scope="module")
 def chapter(build):
-    return build.chapter("02")
+    return build.chapter(CHAPTER)
 
 
 @pytest.fixture
@@ -61,10 +63,11 @@ def test_multiboot2_header_is_as_the_specification_lays_it_out(build, directory)
     assert not problems, f"{directory}'s kernel.elf: " + "; ".join(problems)
 
 
-def test_prints_hello_world_and_halts(boot, chapter):
-    machine = boot(chapter.iso(), timeout=10)
-    machine.wait_until_halted_in("halt_forever")
-    machine.screen().expect_text(0, 0, "Hello World!", attribute=LIGHT_GREEN_ON_BLACK)
+# The boot that test_boot_state reads chapter 2's page tables and GDT from
+# (halted.py).
+@same_boot(CHAPTER)
+def test_prints_hello_world_and_halts(halted_kernel):
+    halted_kernel.machine.screen().expect_text(0, 0, "Hello World!", attribute=LIGHT_GREEN_ON_BLACK)
 
 
 def expect_boot_error(machine, message):

@@ -17,12 +17,15 @@ from dataclasses import dataclass
 
 import pytest
 
-from chapters import CHAPTERS, artifacts
-from machine import Machine
+from chapters import CHAPTERS
+from halted import same_boot
 from vga_screen import COLUMNS, ROWS, Screen, describe_attribute
 from verdict import KernelFailure, Verdict
 
 CHAPTER = "03-vga-text"
+# The demo is deterministic and ends halted: one boot for every test of
+# this module, and test_boot_state's of chapter 3 (halted.py).
+pytestmark = same_boot(CHAPTER)
 MAIN_CPP = CHAPTERS / CHAPTER / "main.cpp"
 
 # Colour attributes: background in the high four bits, foreground in the low.
@@ -156,32 +159,9 @@ def expected() -> Layout:
     return lay_out(demo_output())
 
 
-@pytest.fixture(scope="module")
-def chapter(build):
-    return build.chapter("03")
-
-
-@pytest.fixture(scope="module")
-def halted_demo(chapter):
-    """One boot for the whole module: the demo is deterministic and ends
-    halted, so every check can read the same final screen. (The `boot`
-    fixture is per test, so the module keeps its own Machine; a boot that
-    fails leaves its evidence where `boot`'s would.)"""
-    machine = Machine(chapter.iso(), timeout=10, name="kernel.iso")
-    try:
-        registers = machine.wait_until_halted_in("halt_forever")
-    except KernelFailure:
-        machine.save_artifacts(artifacts() / "harness-test_03_vga_text.py-boot" / "boot-1-kernel.iso")
-        machine.close()
-        raise
-    yield machine, registers
-    machine.close()
-
-
-@pytest.fixture(scope="module")
-def screen(halted_demo) -> Screen:
-    machine, _ = halted_demo
-    return machine.screen()
+@pytest.fixture
+def screen(halted_kernel) -> Screen:
+    return halted_kernel.machine.screen()
 
 
 def test_demo_fills_more_rows_than_the_screen_has(expected):
@@ -293,8 +273,8 @@ def test_panic_line_number_points_at_the_panic_call(screen):
         f"the panic names main.cpp:{line}, which is not the panic call: {source[line - 1].strip()!r}")
 
 
-def test_the_cpu_halts_with_interrupts_off_after_the_panic(halted_demo):
-    machine, registers = halted_demo
+def test_the_cpu_halts_with_interrupts_off_after_the_panic(halted_kernel):
+    machine, registers = halted_kernel.machine, halted_kernel.registers
     assert registers.halted and not registers.interrupts_enabled, (
         f"after a panic the CPU must halt with interrupts off; registers:\n{registers.text}")
     assert machine.screen().row_text(ROWS - 2).startswith("KERNEL PANIC"), (

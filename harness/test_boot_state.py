@@ -8,13 +8,11 @@ serial port's line settings from chapter 04 on, as the UART took them
 (line_settings.py).
 
 Each chapter's kernel is booted once, halted at the end in halt_forever,
-and checked. Chapters 02-05 share boot.asm unchanged; chapter 06 changes
+and checked: the boot from which chapters 2 and 3 read their screens
+(halted.py). Chapters 02-05 share boot.asm unchanged; chapter 06 changes
 the page tables at run time: its map is checked with its guard pages
 unmapped, and where its boot.asm puts the tables.
 """
-
-from dataclasses import dataclass
-from typing import Callable
 
 import pytest
 
@@ -22,10 +20,8 @@ import boot_state
 import descriptor_tables
 import line_settings
 from elf import ElfFile
-from machine import Machine
-from registers import Registers
+from halted import Halted, HaltedKernels, same_boot
 from test_06_double_faults import Layout
-from verdict import KernelFailure
 
 UNCHANGED_BOOT_CODE = ["02-minimal-kernel", "03-vga-text", "04-testing", "05-cpu-exceptions"]
 EVERY_CHAPTER = UNCHANGED_BOOT_CODE + ["06-double-faults"]
@@ -41,55 +37,14 @@ INTERRUPT_STACKS = {"05-cpu-exceptions": {}, "06-double-faults": {DOUBLE_FAULT: 
 
 
 def halted(chapters: list[str]) -> list:
-    """The chapters, as parameters of a test. Under xdist a chapter's tests
-    share one worker (the xdist group), which boots it once for all of
-    them (halted_kernels)."""
-    return [pytest.param(chapter, marks=pytest.mark.xdist_group(f"boot-state-{chapter}")) for chapter in chapters]
-
-
-@dataclass(frozen=True)
-class Halted:
-    machine: Machine  # booted with its kernel's ELF
-    registers: Registers  # at the halt
-
-    @property
-    def elf(self) -> ElfFile:
-        return self.machine.elf
-
-
-@pytest.fixture(scope="module")
-def halted_kernels(build, shared_boot) -> Callable[[str, str], Halted]:
-    """A chapter's kernel booted to its final halt in halt_forever, once
-    for all the module's tests of that chapter. One failure per cause: a
-    boot that failed fails the first test that asked for it, and the
-    chapter's later ones are skipped, naming that test."""
-    outcomes: dict[str, Halted | tuple[KernelFailure, str]] = {}
-
-    def halted_kernel(chapter: str, item: str) -> Halted:
-        __tracebackhide__ = True
-        if chapter not in outcomes:
-            try:
-                built = build.chapter(chapter)
-                machine = shared_boot(built.iso(), elf=built.elf(), qemu_args=line_settings.QEMU_ARGUMENTS)
-                outcomes[chapter] = Halted(machine, machine.wait_until_halted_in("halt_forever"))
-            except KernelFailure as failure:
-                outcomes[chapter] = (failure, item)
-                raise
-        outcome = outcomes[chapter]
-        if isinstance(outcome, tuple):
-            failure, reported_by = outcome
-            pytest.skip(f"not run: the boot of {chapter} failed, {failure.verdict.name} (reported by {reported_by})")
-        return outcome
-
-    return halted_kernel
+    """The chapters, as parameters of a test whose halted_kernel is theirs."""
+    return [pytest.param(chapter, marks=same_boot(chapter)) for chapter in chapters]
 
 
 @pytest.fixture
-def halted_kernel(request, chapter: str, halted_kernels) -> Halted:
-    """The test's chapter's kernel, halted (halted_kernels). Named as the
-    function that boots it: a failed test keeps the evidence of the boots
-    that its fixtures made (conftest.py)."""
-    return halted_kernels(chapter, request.node.name)
+def halted_kernel(request, chapter: str, halted_kernels: HaltedKernels) -> Halted:
+    """The test's chapter's kernel, halted (conftest.py's is the module's)."""
+    return halted_kernels(chapter, request.node)
 
 
 @pytest.mark.parametrize("chapter", halted(UNCHANGED_BOOT_CODE))
