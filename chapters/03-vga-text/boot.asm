@@ -136,6 +136,7 @@ check_long_mode:
     ; Older CPUs lack the extended leaf that reports long mode.
     mov eax, CPUID_EXTENDED_BASE
     cpuid
+.highest_extended_leaf:                 ; tests play an older CPU here
     cmp eax, CPUID_EXTENDED_FEATURES
     jb .fail
     mov eax, CPUID_EXTENDED_FEATURES
