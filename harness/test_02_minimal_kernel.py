@@ -18,7 +18,7 @@ import pytest
 import multiboot2_header
 from chapters import all_chapters
 from elf import ElfFile
-from gdb_stub import DIRECTION_FLAG, EFLAGS, RAX, RCX, GdbStub
+from gdb_stub import DIRECTION_FLAG, EFLAGS, RAX, RCX, RSP, GdbStub
 from halted import same_boot
 
 CHAPTER = "02-minimal-kernel"
@@ -126,14 +126,19 @@ def test_kernel_not_loaded_by_multiboot2_gets_its_own_error(boot, chapter, stub)
     expect_boot_error(machine, "Boot error: not loaded by a Multiboot2 loader")
 
 
-def test_direction_flag_is_clear_when_cpp_code_starts(boot, chapter, stub):
-    # The compiler's string instructions (rep movs, rep stos) assume DF=0.
+def test_first_cpp_call_finds_the_direction_flag_clear_and_the_stack_aligned(boot, chapter, stub):
+    """What the System V ABI promises every function on entry, and the
+    compiler relies on: DF=0 for its string instructions (rep movs, rep
+    stos), and RSP+8 a multiple of 16 (SSE's aligned moves, alignas(16)
+    locals). A misaligned stack goes unnoticed until such code runs."""
     machine = boot_with_direction_flag_set(boot, chapter, stub)
     stub.run_to(machine.symbol("run_global_constructors").value)
-    flags = stub.read_register(EFLAGS)
+    flags, rsp = stub.read_register(EFLAGS), stub.read_register(RSP)
     stub.detach()
     assert not flags & DIRECTION_FLAG, \
         f"EFLAGS={flags:#x}: the direction flag set at _start is still set at the first C++ call (no cld)"
+    assert (rsp + 8) % 16 == 0, \
+        f"RSP={rsp:#x} at the first C++ call: RSP+8 must be a multiple of 16 (its return address just pushed)"
 
 
 def test_boot_error_reads_right_with_the_direction_flag_set(boot, chapter, stub):
