@@ -52,6 +52,12 @@ class HaltedKernels:
 
     def __call__(self, chapter: str, item: pytest.Item) -> Halted:
         __tracebackhide__ = True
+        outcome = self._outcomes.get(chapter)
+        if isinstance(outcome, Halted) and not outcome.machine.running:
+            # The watchdog ends every boot at its wall time limit, halted
+            # or not (boot_limits.py): a test that comes that much later,
+            # as in a run without xdist, boots the kernel again.
+            del self._outcomes[chapter]
         if chapter not in self._outcomes:
             try:
                 built = self._build.chapter(chapter)
