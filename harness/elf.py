@@ -150,6 +150,11 @@ class ElfFile:
                            f"found {[s.name for s in found]}")
         return found[0]
 
+    def variable_holding(self, address: int, size: int) -> Symbol | None:
+        """The variable whose bytes include all of [address, address + size)."""
+        return next((s for s in self.symbols if s.type == "OBJECT" and s.defined
+                     and s.contains(address) and address + size <= s.value + s.size), None)
+
     def undefined_symbols(self) -> list[Symbol]:
         return [s for s in self.symbols if not s.defined and s.name]
 

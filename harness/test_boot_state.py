@@ -111,6 +111,19 @@ def test_idt_has_an_interrupt_gate_into_each_exception_stub(halted_kernel, chapt
     assert not problems, f"{len(problems)} problems in the IDT:\n" + "\n".join(problems[:20])
 
 
+@pytest.mark.parametrize("chapter", halted(WITH_AN_IDT))
+def test_idt_lies_in_a_variable_of_the_kernel(halted_kernel):
+    # The CPU keeps only the table's address: a table that was a local
+    # variable lies in a stack frame that is gone, and the next calls'
+    # frames overwrite its gates.
+    elf = halted_kernel.elf
+    idtr = descriptor_tables.table_register(halted_kernel.registers, "IDT")
+    stack = range(elf.symbol("stack_bottom").value, elf.symbol("stack_top").value)
+    if elf.variable_holding(idtr.base, idtr.size) is None:
+        where = "on the boot stack: is it a local variable?" if idtr.base in stack else "in no variable of kernel.elf"
+        pytest.fail(f"IDTR's table at {idtr.base:#x} ({idtr.size} bytes) lies {where}")
+
+
 @pytest.mark.parametrize("chapter", halted(WITH_A_TSS))
 def test_task_register_holds_the_kernels_tss_with_the_double_fault_stack(halted_kernel):
     machine, registers, elf = halted_kernel.machine, halted_kernel.registers, halted_kernel.elf
