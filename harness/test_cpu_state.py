@@ -3,11 +3,13 @@
 than its visible effects. The IDT as the CPU finds it (sidt), gate by gate;
 int N reaching the handler of vector N; every register and flag across
 each exception that resumes (int3, and a #UD, #PF and #GP that a test
-resumes); int3 while the output's lock is held; the direction flag clear
-inside a handler, whatever the interrupted code set; the frame of a real
-double fault, a page fault whose gate is taken away (in chapter 06 on the
-double fault stack, through IST1); and the stub of every vector with an
-error code, entered with the frame and error code the CPU would push.
+resumes), and every register a handler writes into the frame; int3 while
+the output's lock is held; the direction flag clear and the stack aligned
+as the ABI says inside a handler, whatever the interrupted code set; the
+frame of a real double fault, a page fault whose gate is taken away (in
+chapter 06 on the double fault stack, through IST1); and the stub of every
+vector with an error code, entered with the frame and error code the CPU
+would push.
 
 Each in-kernel test is an item of its own, as in chapter 04, named after
 its chapter: `-k 06-double-faults-cpu_state` or `--chapter 06` selects.

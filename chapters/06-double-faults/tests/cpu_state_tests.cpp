@@ -258,6 +258,37 @@ KERNEL_TEST(cpu_state_breakpoint_preserves_every_register) {
     expect_registers_preserved(int3_with_known_registers);
 }
 
+namespace {
+
+// Each register's known value with every bit flipped: restored from the
+// copy the stub saved, or into the wrong place, it cannot look right.
+void write_every_register_into_the_frame(ExceptionFrame& frame) {
+    uint64_t* const registers[15] = {&frame.rax, &frame.rbx, &frame.rcx, &frame.rdx, &frame.rsi,
+                                     &frame.rdi, &frame.rbp, &frame.r8,  &frame.r9,  &frame.r10,
+                                     &frame.r11, &frame.r12, &frame.r13, &frame.r14, &frame.r15};
+    for (size_t i = 0; i < 15; ++i) {
+        *registers[i] = ~known_register_values[i];
+    }
+}
+
+}  // namespace
+
+// What a handler writes into the frame is what the interrupted code gets
+// back, in every register: the stub pops the frame, it does not skip a
+// register that C++ code happens to leave unchanged (rbx, rbp, r12-r15).
+KERNEL_TEST(cpu_state_registers_a_handler_writes_into_the_frame_are_returned) {
+    register_snapshot = RegisterSnapshot{};
+    const ExceptionHandler previous =
+        set_exception_handler(ExceptionVector::Breakpoint, write_every_register_into_the_frame);
+    int3_with_known_registers();
+    set_exception_handler(ExceptionVector::Breakpoint, previous);
+    for (size_t i = 0; i < 15; ++i) {
+        if (!EXPECT_EQ(register_snapshot.general[i], ~known_register_values[i])) {
+            serial_println("{} is not what the handler wrote into the frame", kRegisterNames[i]);
+        }
+    }
+}
+
 KERNEL_TEST(cpu_state_resumed_invalid_opcode_preserves_every_register) {
     expect_registers_preserved_across_fault(ExceptionVector::InvalidOpcode,
                                             invalid_opcode_with_known_registers,
@@ -300,6 +331,17 @@ void record_rflags_in_handler(ExceptionFrame&) {
     asm volatile("pushfq\n\tpopq %0" : "=r"(rflags_in_handler));
 }
 
+// Where a 16-byte aligned local of a test's handler was.
+constinit uint64_t aligned_local_address = 0;
+
+void record_aligned_local_address(ExceptionFrame&) {
+    alignas(16) volatile uint8_t local = 0;
+    uint64_t address = reinterpret_cast<uint64_t>(&local);
+    // Hidden from the compiler, which would otherwise know the answer.
+    asm volatile("" : "+r"(address));
+    aligned_local_address = address;
+}
+
 }  // namespace
 
 // Compiled code may assume the direction flag clear (System V ABI: string
@@ -313,6 +355,19 @@ KERNEL_TEST(cpu_state_handler_runs_with_the_direction_flag_clear) {
     asm volatile("std\n\tint3\n\tcld" : : : "memory");
     set_exception_handler(ExceptionVector::Breakpoint, previous);
     EXPECT_EQ(rflags_in_handler & kDirectionFlag, 0u);
+}
+
+// The System V ABI promises every function a stack that was 16-byte
+// aligned at its call, and compiled code relies on it unchecked: it lays
+// out aligned locals by it, and SSE code, where it is allowed, faults on a
+// misaligned spill. The entry stub keeps the promise when it calls C++.
+KERNEL_TEST(cpu_state_handler_runs_on_a_16_byte_aligned_stack) {
+    aligned_local_address = 1;  // as found if the handler never runs
+    const ExceptionHandler previous =
+        set_exception_handler(ExceptionVector::Breakpoint, record_aligned_local_address);
+    asm volatile("int3" : : : "memory");
+    set_exception_handler(ExceptionVector::Breakpoint, previous);
+    EXPECT_EQ(aligned_local_address % 16, 0u);
 }
 
 // A real double fault: a page fault whose gate is not present. Delivering
