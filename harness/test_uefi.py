@@ -8,7 +8,9 @@ The kernels of chapters 02 to 06 say so on serial instead of writing to
 0xb8000. The test kernels of chapters 04 to 06 run every test, except that
 those declared KERNEL_TEST_ON_SCREEN, which read the screen back, report
 themselves skipped with the reason; each of those must be skipped, and
-nothing else may be.
+nothing else may be. The report as a whole must hold together too:
+skipped results are numbered and counted like the others, and the kernel
+exits as one whose tests passed.
 
 Under TCG, OVMF takes some 4 s of CPU time to start each boot, forty times
 SeaBIOS's. So `make test` boots one test kernel per chapter under UEFI, and
@@ -56,17 +58,23 @@ ALL_ONLY = pytest.mark.uefi_all
 pytestmark = pytest.mark.slow
 
 
+def _boot_marks(chapter: str, kernel: ktap.TestKernel) -> list:
+    """One worker boots each kernel once for all its items; only the first
+    kernel of a chapter boots without --uefi-all."""
+    marks = [pytest.mark.xdist_group(f"uefi-{chapter}-{kernel.name}")]
+    return marks if kernel.name == KERNELS[chapter][0] else [*marks, ALL_ONLY]
+
+
 def _in_kernel_params() -> list:
-    params = []
-    for chapter, collection in COLLECTIONS.items():
-        for kernel in collection.kernels:
-            marks = [pytest.mark.xdist_group(f"uefi-{chapter}-{kernel.name}")]
-            if kernel.name != KERNELS[chapter][0]:
-                marks.append(ALL_ONLY)
-            for test in collection.declared.get(kernel.name, []):
-                params.append(pytest.param(chapter, kernel, test, id=f"{chapter}-{kernel.name}-{test.name}",
-                                           marks=marks))
-    return params
+    return [pytest.param(chapter, kernel, test, id=f"{chapter}-{kernel.name}-{test.name}",
+                         marks=_boot_marks(chapter, kernel))
+            for chapter, collection in COLLECTIONS.items() for kernel in collection.kernels
+            for test in collection.declared.get(kernel.name, [])]
+
+
+def _whole_run_params() -> list:
+    return [pytest.param(chapter, kernel, id=f"{chapter}-{kernel.name}", marks=_boot_marks(chapter, kernel))
+            for chapter, collection in COLLECTIONS.items() for kernel in collection.kernels]
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +104,17 @@ def test_in_kernel_under_uefi(uefi_runs, chapter: str, kernel: ktap.TestKernel, 
     assert result.skipped, (f"{test.name} reads the screen back, which has no text mode under UEFI; it must be "
                             f"skipped, but reported: {'ok' if result.ok else 'not ok'} {result.directive}")
     assert result.directive == f"SKIP no VGA text mode: {NO_TEXT_MODE_REASON}"
+
+
+@pytest.mark.parametrize("chapter, kernel", _whole_run_params())
+def test_whole_run_under_uefi(uefi_runs, chapter: str, kernel: ktap.TestKernel):
+    """The report as a whole, where skipping happens: the skipped results
+    numbered and counted like the others, no test both skipped and run,
+    and the exit status of a run whose tests all passed or were skipped."""
+    screen_tests = frozenset(test.name for test in COLLECTIONS[chapter].declared.get(kernel.name, [])
+                             if test.needs == "vga_text_mode")
+    for group, run in uefi_runs[chapter].all_runs(kernel):
+        ktap.check_whole_run(run, group, skipped=screen_tests)
 
 
 @ALL_ONLY
