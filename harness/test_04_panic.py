@@ -10,6 +10,10 @@ serial and on the screen, and nothing of the second. Without the guard,
 the second panic ends the test as a panic that passes, and QEMU exits
 instead of halting. Chapters 05 and 06 carry panic.cpp and the test kernel
 unchanged.
+
+The test leaves both outputs in the middle of a line before it panics, as
+a test's own output may be: the message must begin a line of its own on
+each, and the screen must show the message, not only its heading.
 """
 
 import re
@@ -17,17 +21,26 @@ import re
 import pytest
 
 CHAPTERS = ["04-testing", "05-cpu-exceptions", "06-double-faults"]
-FIRST_MESSAGE = re.compile(r"KERNEL PANIC at tests/nested_panic\.cpp:\d+: the first panic, ")
+LINE_BEFORE = "the line before the panic"
+# At the start of a line on serial, after the runner's "# ", and on the screen.
+HEADING = r"KERNEL PANIC at tests/nested_panic\.cpp:\d+: "
+FIRST_MESSAGE = "the first panic,"
 SECOND_MESSAGE = "the second panic"
 
 
 @pytest.mark.parametrize("directory", CHAPTERS)
 def test_a_panic_inside_a_panic_halts_with_the_first_message(boot, build, directory):
     machine = boot(build.chapter(directory).iso("nested_panic"), timeout=5)
-    machine.wait_for_serial(FIRST_MESSAGE)
+    machine.wait_for_serial(f"^# {re.escape(LINE_BEFORE)}\r?\n# {HEADING}{re.escape(FIRST_MESSAGE)}")
     machine.wait_until_halted_in("halt_forever")
     # The screen, read from memory at the halt, holds all the kernel
     # printed (serial may still be on its way): one panic, the first.
     screen = machine.screen()
     assert screen.text().count("KERNEL PANIC") == 1 and SECOND_MESSAGE not in screen.text(), \
         f"the second panic printed too:\n{screen.render()}"
+    lines = screen.lines()
+    panic_row = next((row for row, line in enumerate(lines) if re.match(HEADING + re.escape(FIRST_MESSAGE), line)),
+                     None)
+    assert panic_row is not None and lines[panic_row - 1].startswith(LINE_BEFORE), (
+        f"expected the first panic's heading and message at the start of the row after {LINE_BEFORE!r}:\n"
+        + screen.render())

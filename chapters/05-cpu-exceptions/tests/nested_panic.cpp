@@ -8,8 +8,14 @@
 
 #include "kernel_test.h"
 #include "panic.h"
+#include "print.h"
+#include "serial_console.h"
 
 KERNEL_TEST_SHOULD_PANIC(nested_panic_halts_with_the_first_message) {
+    // A test's output may be in the middle of a line when it panics: the
+    // panic must begin a line of its own, on the screen and on serial.
+    print("the line before the panic");
+    serial_print("the line before the panic");
     format_to(begin_panic(__FILE__, __LINE__), "the first panic, ");
     panic("the second panic");
 }
