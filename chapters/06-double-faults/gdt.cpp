@@ -32,12 +32,8 @@ void reload_code_segment(uint16_t selector) {
 }  // namespace
 
 void load_gdt_and_tss(const TaskStateSegment& task_state_segment) {
-    auto base = reinterpret_cast<uint64_t>(&task_state_segment);
-    gdt.task_state_segment = {
-        .low = SegmentDescriptor::task_state_segment_low(base, sizeof(TaskStateSegment) - 1),
-        .base_upper = static_cast<uint32_t>(base >> 32),
-        .reserved = 0,
-    };
+    gdt.task_state_segment = TaskStateSegmentDescriptor::of(reinterpret_cast<uint64_t>(&task_state_segment),
+                                                            sizeof(TaskStateSegment) - 1);
 
     const DescriptorTablePointer pointer{sizeof(gdt) - 1, reinterpret_cast<uint64_t>(&gdt)};
     asm volatile("lgdt %0" : : "m"(pointer) : "memory");

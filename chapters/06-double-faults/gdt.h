@@ -92,9 +92,18 @@ struct TaskStateSegmentDescriptor {
     SegmentDescriptor low;
     uint32_t base_upper;
     uint32_t reserved;
+
+    static constexpr TaskStateSegmentDescriptor of(uint64_t base, uint32_t limit) {
+        return {SegmentDescriptor::task_state_segment_low(base, limit), static_cast<uint32_t>(base >> 32), 0};
+    }
 };
 static_assert(sizeof(TaskStateSegmentDescriptor) == 16);
 static_assert(offsetof(TaskStateSegmentDescriptor, base_upper) == 8);
+// This kernel's TSS lies below 4 GiB, where base 63:32 is zero whether it is
+// written or not; a higher-half kernel's lies far above.
+static_assert(TaskStateSegmentDescriptor::of(0xffff'8000'1234'5678, 0x67).low.bits() ==
+              0x1200'8934'5678'0067);
+static_assert(TaskStateSegmentDescriptor::of(0xffff'8000'1234'5678, 0x67).base_upper == 0xffff'8000);
 
 struct GlobalDescriptorTable {
     SegmentDescriptor null;
