@@ -76,7 +76,7 @@ def page_fault_bits(error_code: int) -> dict[str, str]:
 
 UNMAPPED = 0xDEADBEEF
 UNMAPPED_CODE = 0xDEAD0000
-LAST_HUGE_PAGE = 0x3FE00000  # the test sets a reserved bit in the entry that maps it
+LAST_HUGE_PAGE = 0x3FE00000  # the tests set a reserved bit in the entry that maps it, or make it read-only
 
 EXPECTED = {
     "exceptions_divide_error": Expected(0, function="raise_divide_error", code=b"\xf7\xf1"),  # div ecx
@@ -92,6 +92,9 @@ EXPECTED = {
     # only); QEMU 7.2 does not.
     "exceptions_page_fault_reserved_bit": Expected(14, [page_fault_bits(0b01001), page_fault_bits(0b01000)],
                                                    LAST_HUGE_PAGE, "read_last_huge_page"),
+    # The only page fault of a present page: P=1.
+    "exceptions_page_fault_write_read_only": Expected(14, page_fault_bits(0b00011), LAST_HUGE_PAGE,
+                                                      "write_last_huge_page"),
     "exceptions_page_fault_instruction_fetch": Expected(14, page_fault_bits(0b10000), UNMAPPED_CODE, None,
                                                         rip=UNMAPPED_CODE),
 }

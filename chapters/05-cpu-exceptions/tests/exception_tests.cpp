@@ -67,6 +67,10 @@ extern "C" {
     *reinterpret_cast<volatile uint64_t*>(kLastHugePage);
 }
 
+[[gnu::noinline]] void write_last_huge_page() {
+    *reinterpret_cast<volatile uint64_t*>(kLastHugePage) = 1;
+}
+
 }  // extern "C"
 
 namespace {
@@ -246,24 +250,60 @@ class ExecuteDisableOn {
 
 namespace {
 
-// Sets a bit that must be 0 in the page directory entry of kLastHugePage,
-// for as long as it lives. In an entry that maps a 2 MiB page, bits 13-20
-// are reserved (SDM 4.5): the CPU refuses such an entry with a page fault.
-class ReservedBitInHugePageEntry {
+// Turns on write protection (CR0.WP, bit 16) for as long as it lives:
+// without it the CPU lets the kernel write to read-only pages, and only a
+// write from user mode faults (SDM 4.6.1). The loader left it off (QEMU's
+// log shows CR0=80000011), and boot.asm sets only CR0.PG.
+class WriteProtectOn {
   public:
-    ReservedBitInHugePageEntry() : entry_(page_directory_entry(kLastHugePage)) {
-        *entry_ = *entry_ | kReservedBit;
-        forget_translation();
-    }
-    ~ReservedBitInHugePageEntry() {
-        *entry_ = *entry_ & ~kReservedBit;
-        forget_translation();
-    }
-    ReservedBitInHugePageEntry(const ReservedBitInHugePageEntry&) = delete;
-    ReservedBitInHugePageEntry& operator=(const ReservedBitInHugePageEntry&) = delete;
+    WriteProtectOn() : saved_(read_cr0()) { write_cr0(saved_ | kWriteProtect); }
+    ~WriteProtectOn() { write_cr0(saved_); }
+    WriteProtectOn(const WriteProtectOn&) = delete;
+    WriteProtectOn& operator=(const WriteProtectOn&) = delete;
 
   private:
-    static constexpr uint64_t kReservedBit = 1 << 13;
+    static constexpr uint64_t kWriteProtect = 1 << 16;
+
+    static uint64_t read_cr0() {
+        uint64_t cr0;
+        asm volatile("mov %%cr0, %0" : "=r"(cr0));
+        return cr0;
+    }
+    static void write_cr0(uint64_t value) { asm volatile("mov %0, %%cr0" : : "r"(value)); }
+
+    uint64_t saved_;
+};
+
+// In an entry that maps a 2 MiB page, bits 13-20 are reserved (SDM 4.5):
+// the CPU refuses an entry with one of them set with a page fault.
+constexpr uint64_t kReservedBit = 1 << 13;
+// R/W, bit 1: boot.asm maps every page writable; without it the page is
+// read-only.
+constexpr uint64_t kWritableBit = 1 << 1;
+
+// Which bits of a page table entry to set, and which to clear.
+struct EntryChange {
+    uint64_t set = 0;
+    uint64_t clear = 0;
+};
+
+// Changes the page directory entry of kLastHugePage for as long as it
+// lives, then puts the entry back as it was.
+class ChangedHugePageEntry {
+  public:
+    explicit ChangedHugePageEntry(EntryChange change)
+        : entry_(page_directory_entry(kLastHugePage)), saved_(*entry_) {
+        *entry_ = (saved_ | change.set) & ~change.clear;
+        forget_translation();
+    }
+    ~ChangedHugePageEntry() {
+        *entry_ = saved_;
+        forget_translation();
+    }
+    ChangedHugePageEntry(const ChangedHugePageEntry&) = delete;
+    ChangedHugePageEntry& operator=(const ChangedHugePageEntry&) = delete;
+
+  private:
     static constexpr uint64_t kTableAddress = 0x000f'ffff'ffff'f000;  // bits 12-51
 
     // The page tables lie in identity-mapped memory, so the physical
@@ -285,12 +325,13 @@ class ReservedBitInHugePageEntry {
     }
 
     volatile uint64_t* entry_;
+    uint64_t saved_;
 };
 
 }  // namespace
 
 KERNEL_TEST(exceptions_page_fault_reserved_bit) {
-    const ReservedBitInHugePageEntry reserved_bit;
+    const ChangedHugePageEntry reserved_bit({.set = kReservedBit});
     const CaughtException caught =
         run_expecting_exception(ExceptionVector::PageFault, read_last_huge_page);
     expect_caught(caught, ExceptionVector::PageFault);
@@ -300,6 +341,24 @@ KERNEL_TEST(exceptions_page_fault_reserved_bit) {
     EXPECT_TRUE(error.reserved_bit());
     EXPECT_FALSE(error.write());
     EXPECT_TRUE(is_in_function(caught.frame.rip, "read_last_huge_page"));
+}
+
+// The one page fault of a page that is present: P is 1, where every other
+// test's page fault has it 0.
+KERNEL_TEST(exceptions_page_fault_write_read_only) {
+    const WriteProtectOn write_protect;
+    const ChangedHugePageEntry read_only({.clear = kWritableBit});
+    const CaughtException caught =
+        run_expecting_exception(ExceptionVector::PageFault, write_last_huge_page);
+    expect_caught(caught, ExceptionVector::PageFault);
+    EXPECT_EQ(caught.cr2, kLastHugePage);
+    const PageFaultErrorCode error(caught.frame.error_code);
+    EXPECT_TRUE(error.present());
+    EXPECT_TRUE(error.write());
+    EXPECT_FALSE(error.user());
+    EXPECT_FALSE(error.reserved_bit());
+    EXPECT_FALSE(error.instruction_fetch());
+    EXPECT_TRUE(is_in_function(caught.frame.rip, "write_last_huge_page"));
 }
 
 KERNEL_TEST(exceptions_page_fault_instruction_fetch) {
