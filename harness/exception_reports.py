@@ -174,7 +174,8 @@ def check_against_cpu(report: Report, delivery: DeliveredInterrupt) -> None:
 
 
 def check_all_against_cpu(reports: list[Report], qemu_log: str) -> None:
-    delivered = interrupt_log.deliveries(qemu_log)
+    """Each report against the delivery that reached its handler, in order."""
+    delivered = interrupt_log.handled(qemu_log)
     assert len(reports) == len(delivered), (
         f"QEMU delivered {len(delivered)} exceptions "
         f"({', '.join(str(d.vector) for d in delivered)}), the kernel reported {len(reports)} "

@@ -15,7 +15,15 @@ matter look like this (TCG only):
 
 A "v=" line is written for every interrupt delivered in protected or long
 mode; for CPU exceptions it follows a check_exception line, for hardware
-interrupts and `int N` (i=1) it does not.
+interrupts and `int N` (i=1) it does not. QEMU writes it as the delivery
+begins, before it reads the gate: a delivery that the gate refuses has its
+"v=" line too, followed by the exception it raised (the #GP above). QEMU
+counts no `int N` as an exception in delivery, so when an `int N`'s gate
+is refused, that line says old: 0xffffffff:
+
+         5: v=80 e=0000 i=1 cpl=0 IP=0008:0000000000102cd4 ...
+    check_exception old: 0xffffffff new 0xd           gate 128 is refused
+         6: v=0d e=0802 i=0 cpl=0 IP=0008:0000000000102cd4 ...
 """
 
 from __future__ import annotations
@@ -110,6 +118,23 @@ def _register_dump(lines: list[str], start: int) -> str:
 def deliveries(log_text: str) -> list[DeliveredInterrupt]:
     """Every interrupt and exception the CPU delivered, in order."""
     return [event for event in parse(log_text) if isinstance(event, DeliveredInterrupt)]
+
+
+def handled(log_text: str) -> list[DeliveredInterrupt]:
+    """The deliveries that reached a handler, in order: all of
+    deliveries() except each `int N` whose gate the CPU refused."""
+    events = parse(log_text)
+    return [event for at, event in enumerate(events)
+            if isinstance(event, DeliveredInterrupt) and not _gate_refused(events, at)]
+
+
+def _gate_refused(events: list[LogEvent], at: int) -> bool:
+    """Whether events[at] is an `int N` whose gate raised an exception: one
+    raised at once, and delivered with RIP still at the `int N`, which
+    never ran. (A handler that faults does so at an address of its own.)"""
+    delivery, following = events[at], events[at + 1:at + 3]
+    return (delivery.software and len(following) == 2 and isinstance(following[0], RaisedException)
+            and isinstance(following[1], DeliveredInterrupt) and following[1].rip == delivery.rip)
 
 
 def has_triple_fault(log_text: str) -> bool:

@@ -84,6 +84,17 @@ EXPECTED = {
     "exceptions_general_protection_selector": Expected(
         13, {"error_code": "0x00000320", "external": "0", "table": "GDT", "index": "100"},
         function="raise_general_protection_with_selector"),
+    # Index 0, and still a selector: TI=1, the LDT's first descriptor.
+    "exceptions_general_protection_ldt_selector": Expected(
+        13, {"error_code": "0x00000004", "external": "0", "table": "LDT", "index": "0"},
+        function="raise_general_protection_ldt_selector"),
+    # Gate 128, which is all zero: the SDM puts the vector in the index,
+    # QEMU 7.2 twice the vector (error_codes.h). RIP points at the `int
+    # 0x80`, which never ran.
+    "exceptions_general_protection_absent_gate": Expected(
+        13, [{"error_code": "0x00000402", "external": "0", "table": "IDT", "index": "128"},
+             {"error_code": "0x00000802", "external": "0", "table": "IDT", "index": "256"}],
+        function="raise_general_protection_absent_gate", code=b"\xcd\x80"),
     "exceptions_general_protection_non_canonical": Expected(
         13, {"error_code": "0x00000000", "selector": "none"}, function="raise_general_protection_non_canonical"),
     "exceptions_page_fault_read": Expected(14, page_fault_bits(0b00000), UNMAPPED, "read_unmapped_memory"),

@@ -50,6 +50,31 @@ extern "C" {
     asm volatile("mov %0, %%ds" : : "r"(kSelectorBeyondGdt));
 }
 
+// A selector with TI (bit 2) set picks a descriptor of the LDT, here the
+// first one. The kernel has no LDT, but the LDTR still holds what the reset
+// put there: 64 KiB at address 0 (QEMU's log shows base 0, limit 0xffff),
+// whose first bytes the load would take for a descriptor, and succeed.
+// lldt with the null selector makes the LDTR unusable, so that every LDT
+// selector faults (SDM vol. 2A, LLDT); the kernel has no use for an LDT
+// afterwards either.
+[[gnu::noinline]] void raise_general_protection_ldt_selector() {
+    constexpr uint16_t kNullSelector = 0;
+    constexpr uint16_t kFirstLdtSelector = 1 << 2;
+    asm volatile(
+        "lldt %0\n"
+        "mov %1, %%ds"
+        :
+        : "r"(kNullSelector), "r"(kFirstLdtSelector));
+}
+
+// The kernel fills the gates of the 32 exception vectors only: gate 128 is
+// all zero. The CPU checks a gate's type before its present bit (SDM vol.
+// 2A, INT n, in IA-32e mode), and type 0 is none of a 64-bit mode gate's:
+// #GP, not the #NP of a gate that is merely not present.
+[[gnu::noinline]] void raise_general_protection_absent_gate() {
+    asm volatile("int $0x80");
+}
+
 // Addresses must be canonical: bits 63-47 all equal (SDM vol. 1, 3.3.7.1).
 [[gnu::noinline]] void raise_general_protection_non_canonical() {
     *reinterpret_cast<volatile uint64_t*>(0x8000'0000'0000'0000);
@@ -178,6 +203,34 @@ KERNEL_TEST(exceptions_general_protection_selector) {
     EXPECT_EQ(error.table(), SelectorErrorCode::Table::Gdt);
     EXPECT_EQ(error.index(), 100);
     EXPECT_TRUE(is_in_function(caught.frame.rip, "raise_general_protection_with_selector"));
+}
+
+KERNEL_TEST(exceptions_general_protection_ldt_selector) {
+    const CaughtException caught = run_expecting_exception(ExceptionVector::GeneralProtection,
+                                                           raise_general_protection_ldt_selector);
+    expect_caught(caught, ExceptionVector::GeneralProtection);
+    const SelectorErrorCode error(caught.frame.error_code);
+    // Index 0, but a selector all the same: it is not the null selector.
+    EXPECT_TRUE(error.names_selector());
+    EXPECT_FALSE(error.external());
+    EXPECT_EQ(error.table(), SelectorErrorCode::Table::Ldt);
+    EXPECT_EQ(error.index(), 0);
+    EXPECT_TRUE(is_in_function(caught.frame.rip, "raise_general_protection_ldt_selector"));
+}
+
+KERNEL_TEST(exceptions_general_protection_absent_gate) {
+    const CaughtException caught = run_expecting_exception(ExceptionVector::GeneralProtection,
+                                                           raise_general_protection_absent_gate);
+    expect_caught(caught, ExceptionVector::GeneralProtection);
+    const SelectorErrorCode error(caught.frame.error_code);
+    EXPECT_FALSE(error.external());
+    EXPECT_EQ(error.table(), SelectorErrorCode::Table::Idt);
+    // Gate 128: the SDM puts the vector in bits 3-15, QEMU 7.2 twice the
+    // vector (error_codes.h).
+    EXPECT_TRUE(error.index() == 128 || error.index() == 256);
+    // The `int 0x80` never ran: RIP points at it, not past it.
+    EXPECT_TRUE(instruction_at(caught.frame.rip, 0xcd, 0x80));
+    EXPECT_TRUE(is_in_function(caught.frame.rip, "raise_general_protection_absent_gate"));
 }
 
 KERNEL_TEST(exceptions_general_protection_non_canonical) {
