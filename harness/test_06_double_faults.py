@@ -34,7 +34,9 @@ ktap.KernelRuns, as every chapter's are):
                             overflow of the kernel stack, one of the double
                             fault stack, and a page fault without gate
     kernel                  `make run`: the overflow's report on screen
-    and chapter 4's and 5's test kernels, which must still pass.
+    and chapter 4's and 5's test kernels, which must still pass; the
+    reports of exception_tests are checked as chapter 5 checks its own,
+    since this chapter carries copies of the code that prints them.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from exception_reports import (Report, check_against_cpu, check_error_code, chec
                                check_screen_shows_the_reports, check_symbol, parse_reports, source_line)
 from interrupt_log import DeliveredInterrupt, RaisedException, deliveries
 from machine import EXIT_SUCCESS
+from test_05_cpu_exceptions import EVERY_VECTOR_TEST, check_every_run_against_cpu, check_int_n_report, check_reports_of
 from vga_screen import Screen
 from x86_exceptions import BREAKPOINT, DOUBLE_FAULT, PAGE_FAULT
 
@@ -342,6 +345,32 @@ def test_normal_kernel_shows_the_double_fault_on_screen(boot, chapter):
     panic_row = screen.lines().index(panic_line())
     screen.expect_text(panic_row, 0, panic_line(), PANIC_COLOUR)
     check_screen_shows_the_reports(screen, reports)
+
+
+# --- chapter 5's exception_tests, with this chapter's copy of the exception code ----------
+
+
+@pytest.mark.parametrize("kernel, test", TESTS.params_of("exception_tests"))
+def test_exception_tests_report_is_right_field_by_field(kernel_runs: ktap.KernelRuns, kernel: ktap.TestKernel,
+                                                         test: ktap.DeclaredTest):
+    """This chapter carries chapter 5's exception code and tests in copies of
+    its own: each report is checked as chapter 5 checks its own
+    (test_05_cpu_exceptions.py), so that a mistake made in this chapter's
+    copy fails here."""
+    result = ktap.check_passed(kernel_runs.run_of(kernel, test), test)
+    reports = parse_reports(result.diagnostics)
+    elf = elf_of("exception_tests")
+    if test.name != EVERY_VECTOR_TEST:
+        check_reports_of(test.name, reports, elf)
+        return
+    assert [r.vector for r in reports] == list(range(32)), "expected one report per vector, 0 to 31, in order"
+    for vector, report in enumerate(reports):
+        check_int_n_report(report, vector, elf)
+
+
+@pytest.mark.parametrize("kernel", TESTS.kernel_params_of(["exception_tests"]))
+def test_exception_tests_reports_agree_with_the_cpu(kernel_runs: ktap.KernelRuns, kernel: ktap.TestKernel):
+    check_every_run_against_cpu(kernel_runs, kernel)
 
 
 # --- the earlier chapters' test kernels, now with the GDT, TSS and guard page --------------
