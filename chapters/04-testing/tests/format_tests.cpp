@@ -54,6 +54,18 @@ KERNEL_TEST(format_width_and_padding) {
     EXPECT_EQ(formatted("{:08x}", 0xb8000u).text(), "0x000b8000");
 }
 
+// Spaces go before the whole number, zeros between its sign or prefix and
+// its digits: either way the sign and the 0x stay next to the number.
+KERNEL_TEST(format_padding_keeps_sign_and_prefix_with_the_digits) {
+    EXPECT_EQ(formatted("[{:6}]", -42).text(), "[   -42]");
+    EXPECT_EQ(formatted("[{:8x}]", 255u).text(), "[      0xff]");
+}
+
+// The sign comes before the prefix, as in std::format (format.h).
+KERNEL_TEST(format_negative_hexadecimal_keeps_its_sign) {
+    EXPECT_EQ(formatted("{:x} {:06x}", -1, -255).text(), "-0x1 -0x000ff");
+}
+
 KERNEL_TEST(format_bool_char_string_pointer) {
     const auto* vga = reinterpret_cast<const void*>(0xb8000);
     EXPECT_EQ(formatted("{} {} {}{}", true, false, 'o', 'k').text(), "true false ok");
