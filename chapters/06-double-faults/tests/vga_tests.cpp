@@ -30,6 +30,28 @@ KERNEL_TEST_ON_SCREEN(vga_color_goes_into_the_attribute) {
     EXPECT_EQ(screen_attribute(0, 1), kDefaultTextColor.value());
 }
 
+// Every row, the last one too, and in the colour of the moment, so that
+// text written afterwards sits on its own background.
+KERNEL_TEST_ON_SCREEN(vga_clear_blanks_every_cell_in_the_current_color) {
+    clear_screen();
+    for (size_t row = 0; row + 1 < VgaWriter::kRows; ++row) {
+        println("");
+    }
+    print("on the last row");
+    EXPECT_TRUE(screen_row_starts_with(VgaWriter::kRows - 1, "on the last row"));
+    set_text_color(kYellowOnBlue);
+    clear_screen();
+    set_text_color(kDefaultTextColor);
+    EXPECT_TRUE(screen_row_is_blank(VgaWriter::kRows - 1));
+    size_t cells_in_other_colors = 0;
+    for (size_t row = 0; row < VgaWriter::kRows; ++row) {
+        for (size_t column = 0; column < VgaWriter::kColumns; ++column) {
+            cells_in_other_colors += screen_attribute(row, column) != kYellowOnBlue.value() ? 1 : 0;
+        }
+    }
+    EXPECT_EQ(cells_in_other_colors, 0u);
+}
+
 KERNEL_TEST_ON_SCREEN(vga_newline_starts_the_next_row) {
     clear_screen();
     print("a\nb");
