@@ -20,8 +20,18 @@ KERNEL_TEST(fails_expect_true) {
     EXPECT_TRUE(one > 2);
 }
 
+// Passes among tests that fail: a failure ends only its own test. Each
+// comparison here holds by a promise of kernel_test.h that a simpler
+// comparison would break.
 KERNEL_TEST(passes_after_failed_tests) {
     EXPECT_NE(-1, 0xffffffffu);
+    // The same 64 bits, but one is negative and the other is not.
+    EXPECT_NE(-1, UINT64_MAX);
+    // A char compares as its byte, though char is signed on x86.
+    EXPECT_EQ('\xfe', 0xfe);
+    // A prefix is not the string, whichever side it is on.
+    EXPECT_NE("hel", "hello");
+    EXPECT_NE("hello", "hel");
     EXPECT_FALSE(false);
 }
 
