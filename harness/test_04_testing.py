@@ -160,10 +160,19 @@ def chapter(build):
 
 
 def test_command_line_selects_tests(boot, chapter):
-    """Only the selected tests run: not the panic between these two, so the
-    second runs, and passes. The run fails all the same, for the first: a
-    pass at the end must not undo a failure before it. The two are in files
-    linked in this order, so both compilers run them in it."""
+    machine = boot(chapter.iso("unit_tests"), command_line="tests=format_zero,vga_long_line_wraps")
+    status = machine.wait_for_exit()
+    report = ktap.parse(machine.serial_text)
+    assert report.plan == 2 and report.complete, report.problems()
+    assert {r.name for r in report.results} == {"format_zero", "vga_long_line_wraps"}
+    assert status == EXIT_SUCCESS
+
+
+def test_a_pass_after_a_failure_leaves_the_run_failed(boot, chapter):
+    """Selected without the panic between them, the second of these tests
+    runs, and passes. The run fails all the same, for the first: a pass at
+    the end must not undo a failure before it. The two are in files linked
+    in this order, so both compilers run them in it."""
     machine = boot(chapter.iso("failing_tests"), command_line="tests=fails_expect_true,not_run_after_a_panic")
     status = machine.wait_for_exit()
     report = ktap.parse(machine.serial_text)
