@@ -53,6 +53,7 @@ _FLAG_NAMES = [(PRESENT, "present"), (WRITABLE, "writable"), (USER, "user"),
 
 CR0_PROTECTED_MODE = 1 << 0
 CR0_PAGING = 1 << 31
+CR0_WRITE_PROTECT = 1 << 16
 CR4_PAE = 1 << 5
 EFER_LONG_MODE_ENABLE = 1 << 8
 EFER_LONG_MODE_ACTIVE = 1 << 10
@@ -139,9 +140,12 @@ def identity_map_problems(tables: PageTables, split_tables: dict[int, list[int]]
 
 
 def control_register_problems(registers: Registers, pml4_address: int) -> list[str]:
-    """The bits that make the CPU run in long mode with boot.asm's tables."""
+    """The bits that make the CPU run in long mode with boot.asm's tables,
+    and hold the kernel to their read-only pages."""
     wanted = [("CR0", CR0_PROTECTED_MODE, "CR0.PE (protected mode)"),
               ("CR0", CR0_PAGING, "CR0.PG (paging)"),
+              ("CR0", CR0_WRITE_PROTECT, "CR0.WP (write protection: without it the kernel writes through "
+                                         "read-only pages)"),
               ("CR4", CR4_PAE, "CR4.PAE (the 64-bit page table format)"),
               ("EFER", EFER_LONG_MODE_ENABLE, "EFER.LME (long mode enabled)"),
               ("EFER", EFER_LONG_MODE_ACTIVE, "EFER.LMA (long mode active)")]

@@ -22,6 +22,7 @@ PAGE_HUGE                equ 1 << 7      ; a 2 MiB page in a page directory
 HUGE_PAGE_SIZE           equ 2 * 1024 * 1024
 
 CR0_PAGING               equ 1 << 31
+CR0_WRITE_PROTECT        equ 1 << 16     ; read-only pages bind the kernel too
 CR4_PAE                  equ 1 << 5
 EFER_MSR                 equ 0xc0000080
 EFER_LONG_MODE_ENABLE    equ 1 << 8
@@ -201,7 +202,7 @@ enable_long_mode:
     wrmsr
 
     mov eax, cr0
-    or eax, CR0_PAGING
+    or eax, CR0_PAGING | CR0_WRITE_PROTECT
     mov cr0, eax
     ret
 

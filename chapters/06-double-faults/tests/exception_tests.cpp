@@ -299,34 +299,6 @@ class ExecuteDisableOn {
     uint64_t saved_;
 };
 
-}  // namespace
-
-namespace {
-
-// Turns on write protection (CR0.WP, bit 16) for as long as it lives:
-// without it the CPU lets the kernel write to read-only pages, and only a
-// write from user mode faults (SDM 4.6.1). The loader left it off (QEMU's
-// log shows CR0=80000011), and boot.asm sets only CR0.PG.
-class WriteProtectOn {
-  public:
-    WriteProtectOn() : saved_(read_cr0()) { write_cr0(saved_ | kWriteProtect); }
-    ~WriteProtectOn() { write_cr0(saved_); }
-    WriteProtectOn(const WriteProtectOn&) = delete;
-    WriteProtectOn& operator=(const WriteProtectOn&) = delete;
-
-  private:
-    static constexpr uint64_t kWriteProtect = 1 << 16;
-
-    static uint64_t read_cr0() {
-        uint64_t cr0;
-        asm volatile("mov %%cr0, %0" : "=r"(cr0));
-        return cr0;
-    }
-    static void write_cr0(uint64_t value) { asm volatile("mov %0, %%cr0" : : "r"(value)); }
-
-    uint64_t saved_;
-};
-
 // In an entry that maps a 2 MiB page, bits 13-20 are reserved (SDM 4.5):
 // the CPU refuses an entry with one of them set with a page fault.
 constexpr uint64_t kReservedBit = 1 << 13;
@@ -397,9 +369,10 @@ KERNEL_TEST(exceptions_page_fault_reserved_bit) {
 }
 
 // The one page fault of a page that is present: P is 1, where every other
-// test's page fault has it 0.
+// test's page fault has it 0. The kernel's own write faults because
+// boot.asm turns on CR0.WP; without it only user code is held to
+// read-only pages (SDM 4.6.1).
 KERNEL_TEST(exceptions_page_fault_write_read_only) {
-    const WriteProtectOn write_protect;
     const ChangedHugePageEntry read_only({.clear = kWritableBit});
     const CaughtException caught =
         run_expecting_exception(ExceptionVector::PageFault, write_last_huge_page);
