@@ -327,6 +327,8 @@ def test_normal_kernel_shows_the_double_fault_on_screen(boot, chapter):
     reports = parse_reports(serial)
     assert [r.vector for r in reports] == [BREAKPOINT, DOUBLE_FAULT], (
         "expected the breakpoint's report, then the double fault's:\n" + "\n".join(serial))
+    assert "It did not crash: the breakpoint handler returned." in serial[serial.index(reports[0].lines[0]):], (
+        "expected on serial, after the breakpoint's report, that the kernel went on:\n" + "\n".join(serial))
     double_fault = reports[1]
     check_double_fault_report(double_fault, layout, elf, "overflow_stack")
     check_overflow(double_fault, layout.kernel_stack_guard, layout.kernel_stack, OVERFLOW_LINE)

@@ -10,21 +10,7 @@
 #include "serial_console.h"
 #include "tss.h"
 
-namespace {
-
-uint64_t current_stack_pointer() {
-    uint64_t rsp;
-    asm volatile("mov %%rsp, %0" : "=r"(rsp));
-    return rsp;
-}
-
-// Set while the handler reports a double fault: one that arrives meanwhile
-// was raised by the report itself.
-constinit bool reporting = false;
-
-// The last line of a report: what the address of the latest page fault
-// says about the cause.
-void write_cause(OutputSink& output, uint64_t cr2) {
+void write_double_fault_cause(OutputSink& output, uint64_t cr2) {
     if (kernel_stack_guard().contains(cr2)) {
         format_to(output, "  The kernel stack overflowed into its guard page, below {:016x}.",
                   kernel_stack().begin);
@@ -39,6 +25,18 @@ void write_cause(OutputSink& output, uint64_t cr2) {
     }
 }
 
+namespace {
+
+uint64_t current_stack_pointer() {
+    uint64_t rsp;
+    asm volatile("mov %%rsp, %0" : "=r"(rsp));
+    return rsp;
+}
+
+// Set while the handler reports a double fault: one that arrives meanwhile
+// was raised by the report itself.
+constinit bool reporting = false;
+
 // One of the panic's outputs: a heading of the panic's own form, since the
 // broken report may have stopped before its own, and the cause.
 template <typename Output>
@@ -48,7 +46,7 @@ void write_interrupted_report_end(Output& output, uint64_t cr2) {
     }
     format_to(output, "KERNEL PANIC at {}:{}: double fault while reporting a double fault\n",
               __builtin_FILE(), __builtin_LINE());
-    write_cause(output, cr2);
+    write_double_fault_cause(output, cr2);
 }
 
 // A double fault raised by the report of another, most likely because the
@@ -81,7 +79,7 @@ void write_interrupted_report_end(Output& output, uint64_t cr2) {
     write_exception_report(output, frame);
     format_to(output, "  cr2={:016x} handler_rsp={:016x}\n", cr2, handler_stack_pointer);
     format_to(output, "  double_fault_stack={:016x}-{:016x}\n", stack.begin, stack.end);
-    write_cause(output, cr2);
+    write_double_fault_cause(output, cr2);
     finish_panic();
 }
 

@@ -13,9 +13,18 @@
 // double fault's frame there would fault a third time, which resets the
 // machine (a triple fault): so its handler gets a stack of its own.
 
+#include <stdint.h>
+
+#include "output_sink.h"
+
 // Makes vector 8 switch to the double fault stack of the TSS, unmaps the
 // guard page below that stack, and installs the handler, which prints a
 // report and panics. Call it after initialize_exceptions and
 // load_gdt_and_tss: the gate must exist, and the CPU reads the stack from
 // the loaded TSS.
 void initialize_double_fault_handler();
+
+// The last line of a double fault's report: what CR2, the address of the
+// latest page fault, says about the cause. The handler's own; declared
+// here for its tests.
+void write_double_fault_cause(OutputSink& output, uint64_t cr2);

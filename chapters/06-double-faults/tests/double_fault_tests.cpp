@@ -1,12 +1,15 @@
 // Integration tests of chapter 6: the GDT and TSS the kernel loaded, the
-// guard pages below the kernel stack and the double fault stack, and a
-// stack overflow that ends in a double fault on the double fault stack.
+// guard pages below the kernel stack and the double fault stack, the cause
+// a double fault's report names for each address in and around them, and
+// a stack overflow that ends in a double fault on the double fault stack.
 // The double fault is caught and the test goes on
 // (tests/expect_exception.h); its report goes to serial, where the harness
 // checks it (harness/test_06_double_faults.py).
 
+#include <stddef.h>
 #include <stdint.h>
 
+#include "double_fault.h"
 #include "exceptions.h"
 #include "expect_exception.h"
 #include "gdt.h"
@@ -15,6 +18,7 @@
 #include "kernel_test.h"
 #include "paging.h"
 #include "stack_overflow.h"
+#include "text_sink.h"
 #include "tss.h"
 
 namespace {
@@ -127,6 +131,43 @@ KERNEL_TEST(double_fault_guard_page_is_unmapped_and_its_neighbours_are_not) {
 
 KERNEL_TEST(double_fault_stack_has_an_unmapped_guard_page_below_it) {
     expect_guard_pages_below(double_fault_stack(), double_fault_stack_guard_page(), 1);
+}
+
+namespace {
+
+// The first words of each cause that write_double_fault_cause can name.
+constexpr const char* kKernelStackOverflowed = "  The kernel stack overflowed";
+constexpr const char* kDoubleFaultStackOverflowed = "  The double fault stack overflowed";
+constexpr const char* kAnotherCause = "  An exception arrived";
+
+bool cause_begins_with(uint64_t cr2, const char* words) {
+    TextSink line;
+    write_double_fault_cause(line, cr2);
+    for (size_t i = 0; words[i] != '\0'; ++i) {
+        if (line.text()[i] != words[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
+// The report names an overflow only when CR2 lies in a guard page, from its
+// first byte to its last: an overflow may fault in either of the kernel
+// stack's two (boot.asm says why two), and an address below a guard page,
+// a stale CR2 among them, tells of no overflow.
+KERNEL_TEST(double_fault_cause_is_the_guard_page_that_cr2_lies_in) {
+    const AddressRange kernel_guard = kernel_stack_guard();
+    EXPECT_TRUE(cause_begins_with(kernel_guard.begin, kKernelStackOverflowed));
+    EXPECT_TRUE(cause_begins_with(kernel_guard.end - 1, kKernelStackOverflowed));
+    EXPECT_TRUE(cause_begins_with(kernel_guard.begin - 1, kAnotherCause));
+    EXPECT_TRUE(cause_begins_with(kernel_guard.end, kAnotherCause));
+    const AddressRange double_fault_guard = double_fault_stack_guard_page();
+    EXPECT_TRUE(cause_begins_with(double_fault_guard.begin, kDoubleFaultStackOverflowed));
+    EXPECT_TRUE(cause_begins_with(double_fault_guard.end - 1, kDoubleFaultStackOverflowed));
+    EXPECT_TRUE(cause_begins_with(double_fault_guard.begin - 1, kAnotherCause));
+    EXPECT_TRUE(cause_begins_with(double_fault_guard.end, kAnotherCause));
 }
 
 KERNEL_TEST(double_fault_stack_overflow_runs_the_handler_on_the_ist_stack) {
