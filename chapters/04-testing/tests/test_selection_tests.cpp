@@ -41,6 +41,11 @@ KERNEL_TEST(selection_rejects_other_words) {
     expect_mistake("tests=format_zero debug=1", "unknown option", "debug=1");
 }
 
+// Reading stops at the first mistake: the word named is the one to fix first.
+KERNEL_TEST(selection_names_the_first_mistake) {
+    expect_mistake("quiet debug=1", "unknown option", "quiet");
+}
+
 KERNEL_TEST(selection_rejects_a_second_tests_option) {
     expect_mistake("tests=format_zero tests=vga_long_line_wraps",
                    "a second tests=", "tests=vga_long_line_wraps");
@@ -57,6 +62,8 @@ KERNEL_TEST(selection_matches_whole_names_only) {
     const TestSelection selection("tests=format_zero");
     EXPECT_FALSE(selection.includes("format"));
     EXPECT_FALSE(selection.includes("format_zero_padding"));
+    // Every character counts, the last one too.
+    EXPECT_FALSE(TestSelection("tests=format_zerx").includes("format_zero"));
 }
 
 KERNEL_TEST(selection_option_must_start_a_word) {
