@@ -47,10 +47,25 @@ KERNEL_TEST(serial_sends_newline_as_crlf) {
     EXPECT_EQ(received.text, "a\r\nb");
 }
 
+// Empty lines too: under the runner's "# " all a test prints, blank lines
+// included, must reach the harness as KTAP diagnostics.
 KERNEL_TEST(serial_puts_the_prefix_before_each_line) {
     const Received received = loop_back([](SerialConsole& console) {
         console.set_line_prefix("> ");
-        format_to(console, "1\n2\n");
+        format_to(console, "1\n\n2\n");
     });
-    EXPECT_EQ(received.text, "> 1\r\n> 2\r\n");
+    EXPECT_EQ(received.text, "> 1\r\n> \r\n> 2\r\n");
+}
+
+// A panic starts a new line unless the console is at the start of one, so
+// the console must know that a line has begun, with no prefix as well.
+KERNEL_TEST(serial_knows_when_a_line_has_begun) {
+    bool at_line_start = true;
+    const Received received = loop_back([&](SerialConsole& console) {
+        format_to(console, "ab");
+        // Checked outside: an EXPECT here would wait for the lock loop_back holds.
+        at_line_start = console.at_line_start();
+    });
+    EXPECT_EQ(received.text, "ab");
+    EXPECT_FALSE(at_line_start);
 }
