@@ -65,8 +65,8 @@ namespace {
 // A loader's mistakes: the walk must end at them, not run on through memory
 // that holds no tags. A command line tag stands after each mistake; finding
 // it means the walk went too far.
-struct alignas(8) InfoWithZeroSizeTag {
-    uint32_t total_size = sizeof(InfoWithZeroSizeTag);
+struct alignas(8) InfoWithTooSmallTag {
+    uint32_t total_size = sizeof(InfoWithTooSmallTag);
     uint32_t reserved = 0;
     uint32_t broken_type = 2;
     uint32_t broken_size = 0;  // would never move on
@@ -114,7 +114,16 @@ template <typename Info>
 }  // namespace
 
 KERNEL_TEST(multiboot2_walk_stops_at_a_zero_size_tag) {
-    const InfoWithZeroSizeTag info;
+    const InfoWithTooSmallTag info;
+    EXPECT_EQ(tags_visited(info), 0);
+    EXPECT_EQ(multiboot2::BootInformation(address_of(&info)).command_line(), "");
+}
+
+// Any size below the tag's own 8-byte header is as wrong as 0: such a tag
+// does not even hold itself, and nothing says where the next one starts.
+KERNEL_TEST(multiboot2_walk_stops_at_a_tag_smaller_than_its_header) {
+    InfoWithTooSmallTag info;
+    info.broken_size = 4;
     EXPECT_EQ(tags_visited(info), 0);
     EXPECT_EQ(multiboot2::BootInformation(address_of(&info)).command_line(), "");
 }
