@@ -1,15 +1,16 @@
 """Chapters 05 and 06, read back: each chapter's cpu_state test kernel
 (tests/cpu_state_tests.cpp) checks what the chapter gave the CPU rather
 than its visible effects. The IDT as the CPU finds it (sidt), gate by gate;
-int N reaching the handler of vector N; every register and flag across
-each exception that resumes (int3, and a #UD, #PF and #GP that a test
-resumes), and every register a handler writes into the frame; int3 while
-the output's lock is held; the direction flag clear and the stack aligned
-as the ABI says inside a handler, whatever the interrupted code set; the
-frame of a real double fault, a page fault whose gate is taken away (in
-chapter 06 on the double fault stack, through IST1); and the stub of every
-vector with an error code, entered with the frame and error code the CPU
-would push.
+int N reaching the handler of vector N; every vector but the breakpoint
+panicking by default; every register and flag across each exception that
+resumes (int3, and a #UD, #PF and #GP that a test resumes), and every
+register a handler writes into the frame; int3 while the output's lock is
+held (its one-line report still on serial while only the screen's is); the
+direction flag clear and the stack aligned as the ABI says inside a
+handler, whatever the interrupted code set; the frame of a real double
+fault, a page fault whose gate is taken away (in chapter 06 on the double
+fault stack, through IST1); and the stub of every vector with an error
+code, entered with the frame and error code the CPU would push.
 
 Each in-kernel test is an item of its own, as in chapter 04, named after
 its chapter: `-k 06-double-faults-cpu_state` or `--chapter 06` selects.
@@ -22,11 +23,16 @@ from __future__ import annotations
 import pytest
 
 import ktap
+from exception_reports import parse_reports
 from machine import EXIT_SUCCESS
+from x86_exceptions import BREAKPOINT
 
 # The whole run takes well under a second; a hang (an exception handler
 # that waits for a lock forever) should not cost the default ten.
 KERNEL = ktap.TestKernel("cpu_state", EXIT_SUCCESS, timeout=3)
+# While the screen's lock is held, the breakpoint handler leaves out only
+# the screen's report: the serial console is free, and gets its one line.
+SCREEN_LOCKED_BREAKPOINT = "cpu_state_breakpoint_while_the_screen_is_locked_returns"
 COLLECTIONS = {chapter: ktap.collect(chapter, [KERNEL]) for chapter in ("05-cpu-exceptions", "06-double-faults")}
 
 
@@ -49,4 +55,14 @@ if BUILD_FAILURES:
     for chapter, tests in COLLECTIONS.items() for param in tests.params])
 def test_in_kernel(kernel_runs: dict[str, ktap.KernelRuns], chapter: str, kernel: ktap.TestKernel,
                    test: ktap.DeclaredTest):
-    ktap.check_passed(kernel_runs[chapter].run_of(kernel, test), test)
+    result = ktap.check_passed(kernel_runs[chapter].run_of(kernel, test), test)
+    if test.name == SCREEN_LOCKED_BREAKPOINT:
+        check_breakpoint_reported(result)
+
+
+def check_breakpoint_reported(result: ktap.Result) -> None:
+    reports = parse_reports(result.diagnostics)
+    assert [(report.vector, report.short) for report in reports] == [(BREAKPOINT, True)], (
+        "expected the breakpoint's one-line report on serial, and nothing else; the diagnostics:\n"
+        + "\n".join(result.diagnostics))
+    assert SCREEN_LOCKED_BREAKPOINT in reports[0].symbol, f"expected rip in the test:\n{reports[0]}"

@@ -188,6 +188,34 @@ KERNEL_TEST(cpu_state_every_vector_reaches_its_own_handler) {
 
 namespace {
 
+// The handler a vector has now. set_exception_handler is the only way to
+// read it: it returns the old handler, which goes back at once. Nothing
+// raises an exception in between, so none finds the null handler.
+ExceptionHandler handler_of(ExceptionVector vector) {
+    const ExceptionHandler handler = set_exception_handler(vector, nullptr);
+    set_exception_handler(vector, handler);
+    return handler;
+}
+
+}  // namespace
+
+// Only a breakpoint may return by default: the handler of a fault that
+// returned would resume the faulting instruction, which faults again,
+// forever. So every other vector has the handler that reports and panics,
+// the page fault's, whose panic the unhandled_exception kernel shows.
+KERNEL_TEST(cpu_state_every_vector_but_the_breakpoint_panics_by_default) {
+    const ExceptionHandler panics = handler_of(ExceptionVector::PageFault);
+    for (uint8_t vector = 0; vector < kExceptionVectorCount; ++vector) {
+        const auto exception = static_cast<ExceptionVector>(vector);
+        if (exception != ExceptionVector::Breakpoint &&
+            !EXPECT_TRUE(handler_of(exception) == panics)) {
+            serial_println("vector {} does not panic by default", vector);
+        }
+    }
+}
+
+namespace {
+
 // The vectors whose exceptions push an error code: SDM vol. 3, table 6-1,
 // and AMD's APM vol. 2, 8.2, for #VC and #SX.
 constexpr ExceptionVector kVectorsWithErrorCode[] = {
