@@ -3,7 +3,8 @@ information only where it can be read.
 
 GRUB passes the section headers of kernel.elf, and the symbol table is
 found through them (kernel_symbols.cpp). A table, or its names, outside the
-identity map, or headers outside their own tag, must be ignored: the
+identity map, a table that runs past its end, one the loader did not load
+(at address 0), or headers outside their own tag, must be ignored: the
 kernel keeps the table it loaded at boot. The unit_tests kernel offers such
 tags in kernel_symbols_tests.cpp; a table taken by mistake page-faults or
 names no function.
@@ -17,6 +18,8 @@ from machine import EXIT_SUCCESS
 CHAPTERS = ["05-cpu-exceptions", "06-double-faults"]
 TESTS = [
     "kernel_symbols_ignore_a_symbol_table_outside_the_identity_map",
+    "kernel_symbols_ignore_a_symbol_table_that_runs_past_the_identity_map",
+    "kernel_symbols_ignore_a_symbol_table_the_loader_did_not_load",
     "kernel_symbols_ignore_names_outside_the_identity_map",
     "kernel_symbols_ignore_headers_outside_their_tag",
 ]

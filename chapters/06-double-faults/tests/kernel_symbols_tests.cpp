@@ -1,21 +1,24 @@
-// Unit tests of the symbol table lookup: where a function ends, and the
-// checks made of an ELF-sections tag, on tags built here by hand. Each
-// table such a tag offers is unusable, so the kernel must keep the table it
-// loaded at boot: if it took the offered one, the next lookup would read
-// memory outside the identity map and page-fault.
+// Unit tests of the symbol table lookup: where a function ends, that only
+// functions are named, and the checks made of an ELF-sections tag, on tags
+// built here by hand. Each table such a tag offers is unusable, so the
+// kernel must keep the table it loaded at boot: if it took the offered
+// one, the next lookup would read memory outside the identity map and
+// page-fault, or read what lies at address 0 and name no function.
 
 #include <stdint.h>
 
 #include "elf64.h"
+#include "identity_map.h"
 #include "kernel_symbols.h"
 #include "kernel_test.h"
 #include "multiboot2.h"
 
 extern "C" void kernel_main(uint32_t multiboot_info_address);
 
-// A function one byte long, followed by a byte of no function. Written in
+// A function one byte long, followed by a byte of no function, and a
+// function of no size, as an assembly routine without .size is. Written in
 // assembly, as only there the bytes around a function are this program's
-// to choose; the symbol table gets its size from .size.
+// to choose; the symbol table gets a function's size from .size.
 asm(R"(
     .pushsection .text
     .globl one_byte_function
@@ -24,9 +27,15 @@ one_byte_function:
     ret
     .size one_byte_function, . - one_byte_function
     int3
+    .globl sizeless_function
+    .type sizeless_function, @function
+sizeless_function:
+    ret
+    int3
     .popsection
 )");
 extern "C" void one_byte_function();
+extern "C" void sizeless_function();
 
 namespace {
 
@@ -93,8 +102,36 @@ KERNEL_TEST(kernel_symbols_a_function_ends_where_its_size_says) {
     EXPECT_TRUE(find_kernel_symbol(start + 1).name == nullptr);
 }
 
+// A size of 0 covers no byte. Counted as a range that ends at address +
+// size - 1, it would wrap around and cover every address above the
+// function, and name it in the report of a fault anywhere there.
+KERNEL_TEST(kernel_symbols_a_function_of_no_size_covers_nothing) {
+    const auto start = reinterpret_cast<uint64_t>(&sizeless_function);
+    EXPECT_TRUE(find_kernel_symbol(start).name == nullptr);
+    EXPECT_TRUE(find_kernel_symbol(start + 1).name == nullptr);
+}
+
+// The symbol table names variables too, but a report names the function
+// that RIP is in: an address in data is in no function.
+KERNEL_TEST(kernel_symbols_a_variable_is_no_function) {
+    EXPECT_TRUE(find_kernel_symbol(reinterpret_cast<uintptr_t>(empty_names)).name == nullptr);
+}
+
 KERNEL_TEST(kernel_symbols_ignore_a_symbol_table_outside_the_identity_map) {
     const InfoWithSymbolTable info(kPastTheIdentityMap, 0x100000);
+    expect_boot_table_kept(info);
+}
+
+// All of the table must lie inside the identity map, not only its start.
+KERNEL_TEST(kernel_symbols_ignore_a_symbol_table_that_runs_past_the_identity_map) {
+    const InfoWithSymbolTable info(kIdentityMapEnd - 64, reinterpret_cast<uintptr_t>(empty_names));
+    expect_boot_table_kept(info);
+}
+
+// GRUB gives a section it did not load the address 0, which is mapped:
+// the table would be read from whatever lies there.
+KERNEL_TEST(kernel_symbols_ignore_a_symbol_table_the_loader_did_not_load) {
+    const InfoWithSymbolTable info(0, reinterpret_cast<uintptr_t>(empty_names));
     expect_boot_table_kept(info);
 }
 
