@@ -62,9 +62,10 @@ CHAPTER = "06-double-faults"
 EARLIER_KERNELS = ["unit_tests", "basic_boot", "should_panic", "exception_tests", "unhandled_exception"]
 TESTS = ktap.collect(CHAPTER, [ktap.TestKernel(name, EXIT_SUCCESS) for name in
                                ["double_fault_tests", "unhandled_double_fault", *EARLIER_KERNELS]])
-# When the gate of the page fault is missing, the SDM raises #NP for the
-# gate; QEMU raises #GP. Either one, raised during a page fault's delivery,
-# is a double fault (SDM vol. 3, table 6-5).
+# The tests take the page fault's gate away by zeroing it: a gate of no
+# valid type, for which the SDM and QEMU raise #GP; a gate merely marked not
+# present would raise #NP. Either one, raised during a page fault's
+# delivery, is a double fault (SDM vol. 3, table 6-5).
 MISSING_GATE_FAULTS = {11, 13}
 PAGE_FAULT_WRITE = 0b10  # error code: not present, write, kernel mode
 UNMAPPED = 0xDEADBEEF  # tests/unhandled_double_fault.cpp

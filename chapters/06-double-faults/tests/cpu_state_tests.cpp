@@ -400,9 +400,10 @@ KERNEL_TEST(cpu_state_handler_runs_on_a_16_byte_aligned_stack) {
     EXPECT_EQ(aligned_local_address % 16, 0u);
 }
 
-// A real double fault: a page fault whose gate is not present. Delivering
-// it raises #NP (segment not present), and a contributory exception while
-// delivering a page fault is a double fault (SDM vol. 3, table 6-5). The
+// A real double fault: a page fault whose gate is gone. Delivering it
+// through an all-zero gate, whose type is no gate's, raises #GP, and a
+// contributory exception while delivering a page fault is a double fault
+// (SDM vol. 3, table 6-5). The
 // double fault's error code is always 0; its frame is the one the CPU
 // pushed for the page fault's instruction. (The SDM leaves the saved RIP of
 // a double fault undefined; QEMU, like real CPUs, gives the faulting one.)
