@@ -33,6 +33,7 @@ DEFAULT = 0x07  # light gray on black
 TITLE = 0x1E  # yellow on blue
 PANIC = 0x4F  # white on red
 LIGHT_GRAY_BACKGROUND = 0x70
+LONG_LINE_COLOUR = 0x30  # black on cyan
 
 COLOUR_NAMES = ["Black", "Blue", "Green", "Cyan", "Red", "Magenta", "Brown", "LightGray",
                 "DarkGray", "LightBlue", "LightGreen", "LightCyan", "LightRed", "Pink", "Yellow", "White"]
@@ -88,10 +89,13 @@ def demo_output() -> list[tuple[bytes, int]]:
           f"int16_t {-2**15} .. {2**15 - 1}  uint16_t {2**16 - 1}\n")
     write(f"int32_t {-2**31} .. {2**31 - 1}  uint32_t {2**32 - 1}\n")
     write(f"hex {255:#x} -{1:#x} {2**64 - 1:#x} 0x{0xB8000:08x} 0x{0xDEADBEEF:016x}\n")
-    write(f"width [{42:6}] [{-42:06}] [{'text':6}] [{'true':6}] [{'c':3}]\n")
+    # The 0x is not counted in the width: four spaces pad the two digits of 0xff to six.
+    write(f"width [{42:6}] [{-42:6}] [{-42:06}] [    0xff] [{'text':6}] [{'true':6}] [{'c':3}]\n")
     write(f"pointers 0x{0xB8000:016x} 0x{0:016x}  bool true false  char ok\n")
+    write("a null string (null)  literal braces { }\n")
     write(RULER + "\n")
-    write(LONG_LINE + "\n")
+    write(LONG_LINE, LONG_LINE_COLOUR)
+    write("\n")
     write(NOT_ASCII)
 
     # The demo leaves that line unfinished: the panic starts a row of its own.
@@ -229,12 +233,16 @@ def test_hexadecimal_and_padding(screen):
     screen.expect_contains([
         "1 << 60 =  1152921504606846976 = 0x1000000000000000",
         "hex 0xff -0x1 0xffffffffffffffff 0x000b8000 0x00000000deadbeef",
-        "width [    42] [-00042] [text  ] [true  ] [c  ]",
+        "width [    42] [   -42] [-00042] [    0xff] [text  ] [true  ] [c  ]",
     ])
 
 
 def test_pointers_bool_and_char(screen):
     screen.expect_contains(["pointers 0x00000000000b8000 0x0000000000000000  bool true false  char ok"])
+
+
+def test_null_string_and_literal_braces(screen):
+    screen.expect_contains(["a null string (null)  literal braces { }"])
 
 
 def test_a_line_of_exactly_80_characters_takes_one_row(screen, expected):
@@ -246,6 +254,14 @@ def test_long_line_wraps_at_column_80(screen, expected):
     assert len(LONG_LINE) > COLUMNS
     row = expected.screen_row_of(LONG_LINE[:COLUMNS])
     screen.expect_lines([LONG_LINE[:COLUMNS], LONG_LINE[COLUMNS:]], first_row=row)
+
+
+def test_a_row_begun_by_wrapping_is_blank_in_the_colour_of_the_moment(screen, expected):
+    # The long line wraps on a full screen: the row it continues on comes
+    # in by scrolling, blanked in the line's colour, so the cells after its
+    # text keep its background rather than the default's.
+    row = expected.screen_row_of(LONG_LINE[:COLUMNS]) + 1
+    screen.expect_text(row, 0, LONG_LINE[COLUMNS:].ljust(COLUMNS), LONG_LINE_COLOUR)
 
 
 def test_bytes_outside_printable_ascii_show_as_a_block(screen, expected):
