@@ -7,7 +7,9 @@ option: packets `$data#checksum`, each acknowledged with `+`. This client
 uses the few commands such a test needs: a breakpoint (`Z0`), continue
 (`c`, answered when the CPU stops), read and write the registers (`g`,
 `G`: QEMU answers `p` and `P` for one register only to a client that read
-its XML register description), and detach (`D`), after which the guest runs on untouched.
+its XML register description), read and write memory (`m`, `M`, at the
+addresses the CPU's page tables give), and detach (`D`), after which the
+guest runs on untouched.
 
     stub = GdbStub(socket_path)     # listens there
     machine = boot(image, qemu_args=stub.qemu_arguments())
@@ -25,6 +27,7 @@ from pathlib import Path
 # sixteen 8-byte general registers, RIP, then the 4-byte EFLAGS. In 32-bit
 # code the general registers read as their low halves.
 RAX, RBX, RCX, RDX = 0, 1, 2, 3
+RDI = 5
 RSP = 7
 RIP = 16
 EFLAGS = 17
@@ -127,6 +130,13 @@ class GdbStub:
         written = registers[:_place_of_end(EFLAGS)]
         if self._command(f"G{written.hex()}") != "OK":
             raise GdbStubError(f"the gdb stub did not write register {number}")
+
+    def read_memory(self, address: int, size: int) -> bytes:
+        return bytes.fromhex(self._command(f"m{address:x},{size:x}"))
+
+    def write_memory(self, address: int, data: bytes) -> None:
+        if self._command(f"M{address:x},{len(data):x}:{data.hex()}") != "OK":
+            raise GdbStubError(f"the gdb stub did not write {len(data)} bytes at {address:#x}")
 
     def detach(self) -> None:
         """Lets the guest run on by itself; the connection is closed."""

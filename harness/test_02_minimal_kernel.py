@@ -5,10 +5,14 @@ The screen is checked cell by cell in guest memory, character and colour,
 and each of the boot code's checks by a CPU that lacks what it checks for:
 a QEMU CPU model without long mode or PAE, or, through QEMU's gdb stub, a
 CPU whose EFLAGS.ID does not flip, one without the extended CPUID leaf that
-reports long mode, and a loader that is not Multiboot2.
+reports long mode, and a loader that is not Multiboot2. Through the stub
+too, a loader whose boot information describes a screen the kernel must
+not write to: chapter 2's and chapter 3's, which read it with the same
+multiboot2.cpp.
 """
 
 import re
+import struct
 import subprocess
 import tempfile
 from pathlib import Path
@@ -18,7 +22,7 @@ import pytest
 import multiboot2_header
 from chapters import all_chapters
 from elf import ElfFile
-from gdb_stub import DIRECTION_FLAG, EFLAGS, RAX, RCX, RSP, GdbStub
+from gdb_stub import DIRECTION_FLAG, EFLAGS, RAX, RCX, RDI, RSP, GdbStub
 from halted import same_boot
 
 CHAPTER = "02-minimal-kernel"
@@ -28,6 +32,21 @@ WHITE_ON_RED = 0x4F
 # (chapter 1 is loaded by Multiboot 1). Those that are here: the build-along
 # path runs this module in a workspace of chapter 2 alone.
 MULTIBOOT2_CHAPTERS = [directory for directory in all_chapters() if directory[:2] != "01"]
+# The chapters whose kernel_main asks the boot information for VGA text
+# mode and says on serial what it cannot show (test_uefi.KERNEL_DEMOS);
+# later chapters read the information with a multiboot2.cpp of their own,
+# which their unit tests check.
+SCREEN_CHECKING_CHAPTERS = {"02-minimal-kernel": "Hello World!", "03-vga-text": "the demo"}
+
+# The Multiboot2 boot information: a block of tags, each 8-byte aligned,
+# starting after the block's 8-byte header with its type and size.
+END_TAG, FRAMEBUFFER_TAG = 0, 8
+TAG_HEADER = struct.Struct("<II")
+# The framebuffer tag's fields after its header: address, pitch, width,
+# height, bits per pixel, type.
+FRAMEBUFFER_FIELDS = {"address": (8, "<Q"), "pitch": (16, "<I"), "width": (20, "<I"), "height": (24, "<I")}
+NOT_80X25 = "the text mode is not 80x25 at 0xb8000."
+NO_SCREEN = "the boot loader describes no screen at all."
 
 
 @pytest.fixture(scope="module")
@@ -146,3 +165,71 @@ def test_boot_error_reads_right_with_the_direction_flag_set(boot, chapter, stub)
     machine = boot_with_direction_flag_set(boot, chapter, stub, qemu_args=["-cpu", "qemu32"])
     stub.detach()
     expect_boot_error(machine, "Boot error: this CPU has no 64-bit long mode")
+
+
+def framebuffer_tag(stub: GdbStub, information: int) -> tuple[int, int]:
+    """The address and size of the framebuffer tag in the boot information
+    at `information`."""
+    total_size, = struct.unpack("<I", stub.read_memory(information, 4))
+    block = stub.read_memory(information, total_size)
+    offset = 8
+    while offset + TAG_HEADER.size <= total_size:
+        tag_type, size = TAG_HEADER.unpack_from(block, offset)
+        assert tag_type != END_TAG, "GRUB passed no framebuffer tag under a BIOS"
+        if tag_type == FRAMEBUFFER_TAG:
+            return information + offset, size
+        offset += (size + 7) & ~7
+    raise AssertionError("the boot information ends without an end tag")
+
+
+def text_mode_of_another_layout(field: str, value: int):
+    def change(stub: GdbStub, tag: int, _size: int) -> None:
+        offset, layout = FRAMEBUFFER_FIELDS[field]
+        stub.write_memory(tag + offset, struct.pack(layout, value))
+    return change
+
+
+def no_framebuffer_tag(stub: GdbStub, tag: int, _size: int) -> None:
+    # A tag of a type the kernel does not know, which a walk steps over.
+    stub.write_memory(tag, struct.pack("<I", 0xFFFF))
+
+
+def end_tag_before_the_framebuffer_tag(stub: GdbStub, tag: int, size: int) -> None:
+    # The framebuffer tag moves 8 bytes on, over the start of the next tag,
+    # and an end tag takes its place: the list ends there, although the
+    # block's total size reaches further. A walk that looked past the end
+    # tag would find the screen.
+    stub.write_memory(tag + 8, stub.read_memory(tag, size))
+    stub.write_memory(tag, TAG_HEADER.pack(END_TAG, TAG_HEADER.size))
+
+
+# What the loader says, and what the kernel must answer; each case differs
+# from GRUB's true description of the BIOS's 80x25 text mode in one way.
+LOADER_PLAYS = {
+    "monochrome_adapter_at_0xb0000": (text_mode_of_another_layout("address", 0xB0000), NOT_80X25),
+    "40_columns": (text_mode_of_another_layout("width", 40), NOT_80X25),
+    "50_rows": (text_mode_of_another_layout("height", 50), NOT_80X25),
+    "rows_of_132_cells": (text_mode_of_another_layout("pitch", 264), NOT_80X25),
+    "no_framebuffer_tag": (no_framebuffer_tag, NO_SCREEN),
+    "end_tag_before_the_framebuffer_tag": (end_tag_before_the_framebuffer_tag, NO_SCREEN),
+}
+
+
+@pytest.mark.parametrize("directory, play", [
+    pytest.param(directory, play, id=f"{directory}-{play}")
+    for directory in all_chapters() if directory in SCREEN_CHECKING_CHAPTERS for play in LOADER_PLAYS])
+def test_kernel_writes_nothing_to_a_screen_the_loader_does_not_describe_as_80x25_text(
+        boot, build, stub, directory, play):
+    """GRUB under a BIOS always describes the same 80x25 text mode, so each
+    of why_no_vga_text_mode's checks is tried by changing the boot
+    information when kernel_main is about to read it."""
+    change, reason = LOADER_PLAYS[play]
+    machine = boot(build.chapter(directory).iso(), qemu_args=stub.qemu_arguments(), timeout=10)
+    stub.run_to(machine.symbol("kernel_main").value)
+    information = stub.read_register(RDI)
+    change(stub, *framebuffer_tag(stub, information))
+    stub.detach()
+    what = re.escape(SCREEN_CHECKING_CHAPTERS[directory])
+    machine.wait_for_serial(rf"No VGA text mode, so {what} is not shown:\s+{re.escape(reason)}")
+    machine.wait_until_halted_in("halt_forever")
+    machine.screen().expect_absent(["Hello World!", "KERNEL PANIC"])
