@@ -16,6 +16,8 @@ Fixtures:
             reads it (halted.py).
     kernel_runs (module) ktap.KernelRuns of the module's TESTS: each test
             kernel booted once, its in-kernel tests read from its report.
+    stub    (function) a gdb_stub.GdbStub listening for the QEMU of a
+            boot given stub.qemu_arguments().
 
 With --ubsan, the chapters are built with the undefined behaviour
 sanitizer (make UBSAN=1, into build/ubsan/) and only the tests of the
@@ -29,6 +31,7 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -40,6 +43,7 @@ import run_timings  # noqa: E402
 from build import Builder  # noqa: E402
 from chapters import BUILD, all_chapters, artifacts, build_with_ubsan, chapter_number, select_chapters, \
     ubsan_chapters  # noqa: E402
+from gdb_stub import GdbStub  # noqa: E402
 from halted import Halted, HaltedKernels  # noqa: E402
 from ktap import KernelRuns  # noqa: E402
 from machine import Machine  # noqa: E402
@@ -257,6 +261,15 @@ def halted_kernels(build: Builder) -> HaltedKernels:
 def halted_kernel(request: pytest.FixtureRequest, halted_kernels: HaltedKernels) -> Halted:
     """The halted kernel of the module's CHAPTER."""
     return halted_kernels(request.module.CHAPTER, request.node)
+
+
+@pytest.fixture
+def stub():
+    # A unix socket path may be at most 107 bytes: pytest's tmp_path can be longer.
+    with tempfile.TemporaryDirectory(prefix="gdb-") as directory:
+        stub = GdbStub(Path(directory) / "gdb.sock")
+        yield stub
+        stub.close()
 
 
 @pytest.fixture(scope="module")

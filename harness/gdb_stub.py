@@ -27,7 +27,7 @@ from pathlib import Path
 # sixteen 8-byte general registers, RIP, then the 4-byte EFLAGS. In 32-bit
 # code the general registers read as their low halves.
 RAX, RBX, RCX, RDX = 0, 1, 2, 3
-RDI = 5
+RSI, RDI = 4, 5
 RSP = 7
 RIP = 16
 EFLAGS = 17

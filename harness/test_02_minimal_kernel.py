@@ -14,8 +14,6 @@ multiboot2.cpp.
 import re
 import struct
 import subprocess
-import tempfile
-from pathlib import Path
 
 import pytest
 
@@ -52,15 +50,6 @@ NO_SCREEN = "the boot loader describes no screen at all."
 @pytest.fixture(scope="module")
 def chapter(build):
     return build.chapter(CHAPTER)
-
-
-@pytest.fixture
-def stub():
-    # A unix socket path may be at most 107 bytes: pytest's tmp_path can be longer.
-    with tempfile.TemporaryDirectory(prefix="gdb-") as directory:
-        stub = GdbStub(Path(directory) / "gdb.sock")
-        yield stub
-        stub.close()
 
 
 def boot_with_direction_flag_set(boot, chapter, stub, qemu_args=()):

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import pytest
 
 from chapters import CHAPTERS
+from gdb_stub import RDI, RIP, RSI
 from halted import same_boot
 from vga_screen import COLUMNS, ROWS, Screen, describe_attribute
 from verdict import KernelFailure, Verdict
@@ -44,6 +45,9 @@ LONG_LINE = ("A line longer than the screen is wide does not get lost: the write
 RULER = "".join(str(column % 10) for column in range(1, COLUMNS + 1))  # exactly one row
 NOT_ASCII = b"Not printable ASCII: caf\xc3\xa9 [\t] [\x01] [\x7f] -> one block per byte"
 BLOCK = 0xFE  # code page 437's filled square, shown for bytes that are not printable ASCII
+# begin_panic(const char*, uint32_t) and finish_panic(), as the ELF names them.
+BEGIN_PANIC = "_Z11begin_panicPKcj"
+FINISH_PANIC = "_Z12finish_panicv"
 
 
 def panic_call_line() -> int:
@@ -295,3 +299,24 @@ def test_the_cpu_halts_with_interrupts_off_after_the_panic(halted_kernel):
         f"after a panic the CPU must halt with interrupts off; registers:\n{registers.text}")
     assert machine.screen().row_text(ROWS - 2).startswith("KERNEL PANIC"), (
         "the CPU halted, but the panic message is not the last line:\n" + machine.screen().render())
+
+
+def test_a_panic_begun_while_a_panic_prints_halts_and_leaves_the_first_message(boot, build, stub):
+    """A fault in the middle of a panic's message would begin another
+    panic, which printed over the first and began again at each fault.
+    Nothing in the demo faults, so the test plays one: when the demo's
+    panic has printed its message and calls finish_panic, the CPU goes
+    into begin_panic instead, as a second panic would (its file a null
+    pointer, line 7). It must halt there and print nothing: the first
+    message stays on the bottom row, without the newline finish_panic
+    would have added."""
+    machine = boot(build.chapter(CHAPTER).iso(), qemu_args=stub.qemu_arguments(), timeout=10)
+    stub.run_to(machine.symbol(FINISH_PANIC).value)
+    stub.write_register(RDI, 0)
+    stub.write_register(RSI, 7)
+    stub.write_register(RIP, machine.symbol(BEGIN_PANIC).value)
+    stub.detach()
+    machine.wait_until_halted_in("halt_forever")
+    screen = machine.screen()
+    screen.expect_absent(["KERNEL PANIC at (null)"])
+    screen.expect_text(ROWS - 1, 0, panic_text(), PANIC)
