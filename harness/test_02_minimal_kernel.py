@@ -45,6 +45,7 @@ TAG_HEADER = struct.Struct("<II")
 FRAMEBUFFER_FIELDS = {"address": (8, "<Q"), "pitch": (16, "<I"), "width": (20, "<I"), "height": (24, "<I")}
 NOT_80X25 = "the text mode is not 80x25 at 0xb8000."
 NO_SCREEN = "the boot loader describes no screen at all."
+IDENTITY_MAP_END = 1 << 30  # identity_map.h
 
 
 @pytest.fixture(scope="module")
@@ -172,24 +173,55 @@ def framebuffer_tag(stub: GdbStub, information: int) -> tuple[int, int]:
 
 
 def text_mode_of_another_layout(field: str, value: int):
-    def change(stub: GdbStub, tag: int, _size: int) -> None:
+    def change(stub: GdbStub, information: int) -> None:
+        tag, _ = framebuffer_tag(stub, information)
         offset, layout = FRAMEBUFFER_FIELDS[field]
         stub.write_memory(tag + offset, struct.pack(layout, value))
     return change
 
 
-def no_framebuffer_tag(stub: GdbStub, tag: int, _size: int) -> None:
+def no_framebuffer_tag(stub: GdbStub, information: int) -> None:
     # A tag of a type the kernel does not know, which a walk steps over.
+    tag, _ = framebuffer_tag(stub, information)
     stub.write_memory(tag, struct.pack("<I", 0xFFFF))
 
 
-def end_tag_before_the_framebuffer_tag(stub: GdbStub, tag: int, size: int) -> None:
+def end_tag_before_the_framebuffer_tag(stub: GdbStub, information: int) -> None:
     # The framebuffer tag moves 8 bytes on, over the start of the next tag,
     # and an end tag takes its place: the list ends there, although the
     # block's total size reaches further. A walk that looked past the end
     # tag would find the screen.
+    tag, size = framebuffer_tag(stub, information)
     stub.write_memory(tag + 8, stub.read_memory(tag, size))
     stub.write_memory(tag, TAG_HEADER.pack(END_TAG, TAG_HEADER.size))
+
+
+def framebuffer_tag_reaching_past_the_block(stub: GdbStub, information: int) -> None:
+    tag, _ = framebuffer_tag(stub, information)
+    total_size, = struct.unpack("<I", stub.read_memory(information, 4))
+    stub.write_memory(tag + 4, struct.pack("<I", total_size))
+
+
+def first_tag_smaller_than_its_header(stub: GdbStub, information: int) -> None:
+    # Its size, 4, does not even cover its own type and size: where the
+    # next tag begins is unknown. A walk that went on all the same, 8 bytes
+    # on, would find a tag there of the size that leads to the second tag,
+    # and so to the screen. (GRUB's first tag, the command line, is at
+    # least 16 bytes long with its padding.)
+    first = information + 8
+    _, size = TAG_HEADER.unpack(stub.read_memory(first, TAG_HEADER.size))
+    assert size > TAG_HEADER.size, f"GRUB's first tag is only {size} bytes long"
+    stub.write_memory(first, TAG_HEADER.pack(0xFFFF, 4) + TAG_HEADER.pack(0xFFFF, ((size + 7) & ~7) - 8))
+
+
+def block_reaching_past_the_identity_map(stub: GdbStub, information: int) -> None:
+    stub.write_memory(information, struct.pack("<I", 0xFFFF_FFF8))
+
+
+def block_beyond_the_identity_map(stub: GdbStub, _information: int) -> None:
+    # At 1 GiB, where boot.asm's identity map ends: reading even the
+    # block's size would be a page fault, and this kernel has no handler.
+    stub.write_register(RDI, IDENTITY_MAP_END)
 
 
 # What the loader says, and what the kernel must answer; each case differs
@@ -201,6 +233,10 @@ LOADER_PLAYS = {
     "rows_of_132_cells": (text_mode_of_another_layout("pitch", 264), NOT_80X25),
     "no_framebuffer_tag": (no_framebuffer_tag, NO_SCREEN),
     "end_tag_before_the_framebuffer_tag": (end_tag_before_the_framebuffer_tag, NO_SCREEN),
+    "framebuffer_tag_reaching_past_the_block": (framebuffer_tag_reaching_past_the_block, NO_SCREEN),
+    "first_tag_smaller_than_its_header": (first_tag_smaller_than_its_header, NO_SCREEN),
+    "block_reaching_past_the_identity_map": (block_reaching_past_the_identity_map, NO_SCREEN),
+    "block_beyond_the_identity_map": (block_beyond_the_identity_map, NO_SCREEN),
 }
 
 
@@ -209,14 +245,15 @@ LOADER_PLAYS = {
     for directory in all_chapters() if directory in SCREEN_CHECKING_CHAPTERS for play in LOADER_PLAYS])
 def test_kernel_writes_nothing_to_a_screen_the_loader_does_not_describe_as_80x25_text(
         boot, build, stub, directory, play):
-    """GRUB under a BIOS always describes the same 80x25 text mode, so each
-    of why_no_vga_text_mode's checks is tried by changing the boot
-    information when kernel_main is about to read it."""
+    """GRUB under a BIOS always describes the same 80x25 text mode in a
+    well-formed block, so each of why_no_vga_text_mode's checks, and each
+    of the tag walk's, is tried by changing the boot information (or its
+    address) when kernel_main is about to read it."""
     change, reason = LOADER_PLAYS[play]
     machine = boot(build.chapter(directory).iso(), qemu_args=stub.qemu_arguments(), timeout=10)
     stub.run_to(machine.symbol("kernel_main").value)
     information = stub.read_register(RDI)
-    change(stub, *framebuffer_tag(stub, information))
+    change(stub, information)
     stub.detach()
     what = re.escape(SCREEN_CHECKING_CHAPTERS[directory])
     machine.wait_for_serial(rf"No VGA text mode, so {what} is not shown:\s+{re.escape(reason)}")
