@@ -261,6 +261,12 @@ class Machine:
         return self._serial.text
 
     @property
+    def serial_bytes(self) -> bytes:
+        """The serial output as the pty passed it on: each "\\n" with the
+        pty's own "\\r" before it, whatever the kernel sent before it."""
+        return bytes(self._serial.received)
+
+    @property
     def serial_lines(self) -> list[str]:
         return self._serial.lines
 

@@ -23,12 +23,16 @@ def normalise_line_endings(text: str) -> tuple[str, str]:
 class SerialOutput:
     def __init__(self) -> None:
         self.text = ""  # line endings normalised
-        self.bytes_received = 0  # as they came from the pty
+        self.received = bytearray()  # as they came from the pty
         self._carriage_returns = ""  # at the end so far: "\r\n" to come, or just "\r"?
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
+    @property
+    def bytes_received(self) -> int:
+        return len(self.received)
+
     def take(self, chunk: bytes) -> None:
-        self.bytes_received += len(chunk)
+        self.received += chunk
         text, self._carriage_returns = normalise_line_endings(self._carriage_returns + self._decoder.decode(chunk))
         self.text += text
 

@@ -255,7 +255,12 @@ def test_kernel_writes_nothing_to_a_screen_the_loader_does_not_describe_as_80x25
     information = stub.read_register(RDI)
     change(stub, information)
     stub.detach()
-    what = re.escape(SCREEN_CHECKING_CHAPTERS[directory])
-    machine.wait_for_serial(rf"No VGA text mode, so {what} is not shown:\s+{re.escape(reason)}")
+    heading = f"No VGA text mode, so {SCREEN_CHECKING_CHAPTERS[directory]} is not shown:"
+    machine.wait_for_serial(rf"{re.escape(heading)}\s+{re.escape(reason)}")
     machine.wait_until_halted_in("halt_forever")
+    # Each line ends as a terminal needs it, "\r\n": back to the start of
+    # the line, then down. The pty puts a "\r" of its own before each "\n".
+    lines = f"{heading}\r\r\n{reason}\r\r\n".encode()
+    assert machine.serial_bytes.endswith(lines), \
+        f"serial output as the pty passed it on: expected it to end {lines!r}, got {machine.serial_bytes[-200:]!r}"
     machine.screen().expect_absent(["Hello World!", "KERNEL PANIC"])
