@@ -320,3 +320,18 @@ def test_a_panic_begun_while_a_panic_prints_halts_and_leaves_the_first_message(b
     screen = machine.screen()
     screen.expect_absent(["KERNEL PANIC at (null)"])
     screen.expect_text(ROWS - 1, 0, panic_text(), PANIC)
+
+
+def test_a_panic_while_the_screen_is_locked_still_shows(boot, build, stub, expected):
+    """A panic that strikes halfway through a print finds the screen's
+    lock held, by code that will never run again: waiting for it would
+    wait forever, with nothing on the screen. The test plays such a panic:
+    as the demo's panic begins, it takes the lock, as a print the panic
+    interrupted would hold it. The screen must end as in a boot without."""
+    machine = boot(build.chapter(CHAPTER).iso(), qemu_args=stub.qemu_arguments(), timeout=10)
+    stub.run_to(machine.symbol(BEGIN_PANIC).value)
+    screen_lock = machine.elf.object_named_like("screen_lock")
+    stub.write_memory(screen_lock.value, b"\x01")  # Spinlock's one member, locked_
+    stub.detach()
+    machine.wait_until_halted_in("halt_forever")
+    machine.screen().expect_lines(expected.screen_lines())
