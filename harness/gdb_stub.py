@@ -34,6 +34,7 @@ EFLAGS = 17
 _GENERAL_REGISTER_SIZE = 8
 _EFLAGS_SIZE = 4
 DIRECTION_FLAG = 1 << 10
+_MEMORY_CHUNK = 1024  # bytes of memory in one m or M packet (_chunks)
 
 
 class GdbStubError(Exception):
@@ -132,11 +133,14 @@ class GdbStub:
             raise GdbStubError(f"the gdb stub did not write register {number}")
 
     def read_memory(self, address: int, size: int) -> bytes:
-        return bytes.fromhex(self._command(f"m{address:x},{size:x}"))
+        return b"".join(bytes.fromhex(self._command(f"m{start:x},{length:x}"))
+                        for start, length in _chunks(address, size))
 
     def write_memory(self, address: int, data: bytes) -> None:
-        if self._command(f"M{address:x},{len(data):x}:{data.hex()}") != "OK":
-            raise GdbStubError(f"the gdb stub did not write {len(data)} bytes at {address:#x}")
+        for start, length in _chunks(address, len(data)):
+            part = data[start - address:start - address + length]
+            if self._command(f"M{start:x},{length:x}:{part.hex()}") != "OK":
+                raise GdbStubError(f"the gdb stub did not write {length} bytes at {start:#x}")
 
     def detach(self) -> None:
         """Lets the guest run on by itself; the connection is closed."""
@@ -154,3 +158,11 @@ def _place_of(number: int) -> tuple[int, int]:
 def _place_of_end(number: int) -> int:
     start, size = _place_of(number)
     return start + size
+
+
+def _chunks(address: int, size: int) -> list[tuple[int, int]]:
+    """The pieces of a memory access that fit a packet: QEMU's stub takes
+    packets of at most 4096 characters, two for each byte, and garbles a
+    longer one rather than refuse it."""
+    return [(start, min(_MEMORY_CHUNK, address + size - start))
+            for start in range(address, address + size, _MEMORY_CHUNK)]
