@@ -9,12 +9,19 @@ one kind of undefined behaviour, on a line marked with the kind:
 
 Each test is booted alone (the report is a panic, which ends the run), and
 must be reported not ok, end QEMU with failure, and leave the report
-`undefined behaviour at tests/undefined_behaviour.cpp:LINE:COLUMN: KIND`
-with the marked line, the marked kind, and a column inside the expression
-at fault. The compilers put the column at different places of the
-expression (clang at the operator or the array, GCC at the right operand,
-the variable initialised, or the closing bracket), so the column is checked
-against the expression's extent on its line.
+
+    KERNEL PANIC at tests/undefined_behaviour.cpp:LINE: undefined behaviour
+    at tests/undefined_behaviour.cpp:LINE:COLUMN: KIND: DETAILS
+
+with the marked line (in the panic's heading too), the marked kind, a
+column inside the expression at fault, and the details the case expects.
+The compilers put the column at different places of the expression (clang
+at the operator or the array, GCC at the right operand, the variable
+initialised, or the closing bracket), so the column is checked against the
+expression's extent on its line. They name types differently too (clang
+'int32_t' (aka 'int'), GCC 'int'), so the details are checked in the parts
+they agree on: the operands' values, as signed or unsigned numbers of their
+width, and the words around them.
 
 The sanitizer's runtime (common/ubsan.cpp), its options
 (common/toolchain.mk) and this test kernel's source are one and the same in
@@ -38,7 +45,7 @@ import pytest
 
 import ktap
 from chapters import CHAPTERS, ubsan_chapters
-from machine import EXIT_FAILURE, UNDEFINED_BEHAVIOUR
+from machine import EXIT_FAILURE
 from verdict import KernelFailure, Verdict
 
 KERNEL = "undefined_behaviour"
@@ -51,6 +58,7 @@ class Case:
     test: str  # the in-kernel test
     kind: str  # what the report must call it, and the marker on its line says
     expression: str  # the part of the marked line the report's column must point into
+    details: tuple[str, ...] = ()  # what the report must say after the kind, in this order
 
     def __repr__(self) -> str:  # pytest shows it in a failure
         return self.test
@@ -61,25 +69,44 @@ class Case:
 # clang's alignment assumption, which GCC does not check), and for each
 # operation of signed overflow.
 CASES = [
-    Case("signed_integer_overflow_is_reported", "signed integer overflow", "largest_int32 + one"),
-    Case("subtraction_overflow_is_reported", "signed integer overflow", "smallest_int32 - one"),
-    Case("multiplication_overflow_is_reported", "signed integer overflow", "largest_int32 * two"),
-    Case("negation_overflow_is_reported", "signed integer overflow", "-smallest_int32"),
-    Case("division_overflow_is_reported", "signed integer overflow", "smallest_int32 / minus_one"),
-    Case("division_by_zero_is_reported", "division by zero", "one / zero"),
-    Case("shift_out_of_bounds_is_reported", "shift out of bounds", "one << thirty_two"),
-    Case("misaligned_access_is_reported", "misaligned access", "value = *word"),
-    Case("null_pointer_is_reported", "null pointer", "value = *no_word"),
-    Case("out_of_bounds_index_is_reported", "index out of bounds", "table[past_the_end]"),
-    Case("invalid_bool_is_reported", "invalid value", "value = *flag"),
-    Case("pointer_overflow_is_reported", "pointer overflow", "near_the_top + thirty_two_bytes"),
+    Case("signed_integer_overflow_is_reported", "signed integer overflow", "largest_int32 + one",
+         ("2147483647 + 1 in type ",)),
+    Case("subtraction_overflow_is_reported", "signed integer overflow", "smallest_int32 - one",
+         ("-2147483648 - 1 in type ",)),
+    Case("multiplication_overflow_is_reported", "signed integer overflow", "largest_int32 * two",
+         ("2147483647 * 2 in type ",)),
+    Case("negation_overflow_is_reported", "signed integer overflow", "-smallest_int32",
+         ("-(-2147483648) in type ",)),
+    Case("division_overflow_is_reported", "signed integer overflow", "smallest_int32 / minus_one",
+         ("-2147483648 / -1 in type ",)),
+    Case("division_by_zero_is_reported", "division by zero", "one / zero", ("1 / 0 in type ",)),
+    Case("shift_out_of_bounds_is_reported", "shift out of bounds", "one << thirty_two",
+         ("1 shifted by 32 in type ",)),
+    Case("misaligned_access_is_reported", "misaligned access", "value = *word",
+         ("load of address 0x", ", which is not 4-byte aligned as type ")),
+    Case("null_pointer_is_reported", "null pointer", "value = *no_word", ("load of a null pointer of type ",)),
+    Case("out_of_bounds_index_is_reported", "index out of bounds", "table[past_the_end]",
+         ("index 4 of type ",)),
+    Case("invalid_bool_is_reported", "invalid value", "value = *flag", ("load of 2, which type ",)),
+    Case("pointer_overflow_is_reported", "pointer overflow", "near_the_top + thirty_two_bytes",
+         ("address 0xfffffffffffffff0 became 0x10",)),
     Case("unreachable_code_is_reported", "unreachable code reached", "__builtin_unreachable()"),
-    Case("invalid_builtin_argument_is_reported", "invalid builtin argument", "__builtin_clz(no_bits)"),
-    Case("non_positive_array_bound_is_reported", "non-positive array bound", "bytes[minus_one]"),
-    Case("null_argument_is_reported", "null argument", "length_of(no_text)"),
-    Case("null_return_is_reported", "null return", "return no_text"),
+    Case("invalid_builtin_argument_is_reported", "invalid builtin argument", "__builtin_clz(no_bits)",
+         ("zero passed to clz()",)),
+    Case("non_positive_array_bound_is_reported", "non-positive array bound", "bytes[minus_one]", ("-1",)),
+    # GCC does not pass the attribute's place (the report says `(null):0`).
+    Case("null_argument_is_reported", "null argument", "length_of(no_text)",
+         ("null passed as argument 1, declared nonnull at ",)),
+    Case("null_return_is_reported", "null return", "return no_text",
+         ("null returned from a function declared returns_nonnull at ",)),
     Case("missing_return_is_reported", "missing return", "answer_as_number"),
 ]
+
+# A report as panic() prints it: the panic's heading, then the sanitizer's
+# message (common/ubsan.cpp, begin_report), its details after the kind.
+REPORT = re.compile(r"KERNEL PANIC at (?P<heading_file>[^\s:]+):(?P<heading_line>\d+): "
+                    r"undefined behaviour at (?P<file>[^\s:]+):(?P<line>\d+):(?P<column>\d+): "
+                    r"(?P<kind>[^:\r\n]+)(?:: (?P<details>[^\r\n]*))?")
 
 
 def marked_line(source: str, case: Case) -> tuple[int, str]:
@@ -95,12 +122,15 @@ def marked_line(source: str, case: Case) -> tuple[int, str]:
 
 def report_problems(report: re.Match[str] | None, source: str, case: Case) -> list[str]:
     """What is wrong with the report of the case's undefined behaviour, in
-    words; [] if it names the file, the marked line and kind, and a column
-    within the expression."""
+    words; [] if it names the file, the marked line (in the heading too) and
+    kind, a column within the expression, and the case's details."""
     if report is None:
         return ["no 'undefined behaviour at' report on serial"]
     number, line = marked_line(source, case)
     problems = []
+    if (report["heading_file"], report["heading_line"]) != (report["file"], report["line"]):
+        problems.append(f"the panic's heading names {report['heading_file']}:{report['heading_line']}, "
+                        f"not the report's {report['file']}:{report['line']}")
     if report["file"] != SOURCE:
         problems.append(f"the report names {report['file']}, not {SOURCE}")
     if int(report["line"]) != number:
@@ -112,6 +142,13 @@ def report_problems(report: re.Match[str] | None, source: str, case: Case) -> li
     if not first <= int(report["column"]) <= last:
         problems.append(f"column {report['column']} is outside `{case.expression}` "
                         f"(columns {first}-{last} of `{line.strip()}`)")
+    details, start = report["details"] or "", 0
+    for part in case.details:
+        found = details.find(part, start)
+        if found < 0:
+            problems.append(f"the details {details!r} do not go on to say {part!r}")
+            break
+        start = found + len(part)
     return problems
 
 
@@ -142,7 +179,7 @@ def test_undefined_behaviour_is_reported_where_it_happens(build, boot, chapter: 
     assert machine.exit_status == EXIT_FAILURE, (
         f"QEMU must exit with {EXIT_FAILURE} (failure), not {machine.exit_status}\n{serial}")
     source = (CHAPTERS / chapter / SOURCE).read_text()
-    problems = report_problems(UNDEFINED_BEHAVIOUR.search(machine.serial_text), source, case)
+    problems = report_problems(REPORT.search(machine.serial_text), source, case)
     assert not problems, "; ".join(problems) + "\n" + serial
 
 
@@ -167,14 +204,20 @@ def test_every_case_has_its_marked_line_in_the_chapters_source(chapter: str):
 MADE_UP_SOURCE = (CHAPTERS / "05-cpu-exceptions" / SOURCE).read_text()
 
 
-def made_up_report(case: Case, *, file: str = SOURCE, line_offset: int = 0, column: int | None = None,
-                   kind: str | None = None) -> re.Match[str] | None:
+def made_up_report(case: Case, *, file: str = SOURCE, heading_line_offset: int = 0, line_offset: int = 0,
+                   column: int | None = None, kind: str | None = None,
+                   details: str | None = None) -> re.Match[str] | None:
     """A report of the case as the kernel would print it, at the marked line
-    and the expression's first column unless told otherwise."""
+    and the expression's first column, with the case's details and
+    something between them, unless told otherwise. line_offset moves the
+    place in both the heading and the message, heading_line_offset the
+    heading's alone."""
     number, text = marked_line(MADE_UP_SOURCE, case)
     column = text.index(case.expression) + 1 if column is None else column
-    return UNDEFINED_BEHAVIOUR.search(f"# KERNEL PANIC at {file}:{number}: undefined behaviour at "
-                                      f"{file}:{number + line_offset}:{column}: {kind or case.kind}: details")
+    details = "|".join(case.details) + "|" if details is None else details
+    return REPORT.search(f"# KERNEL PANIC at {file}:{number + line_offset + heading_line_offset}: "
+                         f"undefined behaviour at {file}:{number + line_offset}:{column}: "
+                         f"{kind or case.kind}: {details}")
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.test)
@@ -182,15 +225,20 @@ def test_report_check_accepts_the_marked_place(case: Case):
     assert report_problems(made_up_report(case), MADE_UP_SOURCE, case) == []
 
 
-def test_report_check_fails_a_wrong_place_or_kind():
-    case = CASES[0]
+def test_report_check_fails_a_wrong_place_kind_or_detail():
+    case = CASES[1]  # "-2147483648 - 1 in type "
     _, line = marked_line(MADE_UP_SOURCE, case)
     past_the_expression = line.index(case.expression) + len(case.expression) + 1
     wrong = [  # a report with one thing wrong, and the problem that says so
         (made_up_report(case, file="tests/other.cpp"), "the report names tests/other.cpp, not"),
+        (made_up_report(case, heading_line_offset=1), "the panic's heading names"),
         (made_up_report(case, line_offset=1), "the report names line"),
         (made_up_report(case, column=past_the_expression), f"column {past_the_expression} is outside"),
         (made_up_report(case, kind="misaligned access"), "the report calls it 'misaligned access'"),
+        # The operand as unsigned, or as a number of another width.
+        (made_up_report(case, details="2147483648 - 1 in type 'int'"), "the details"),
+        (made_up_report(case, details="0 - 1 in type 'int'"), "the details"),
+        (made_up_report(case, details="-2147483648 + 1 in type 'int'"), "the details"),
     ]
     for report, problem in wrong:
         problems = report_problems(report, MADE_UP_SOURCE, case)
