@@ -87,7 +87,7 @@ CASES = [
     Case("null_pointer_is_reported", "null pointer", "value = *no_word", ("load of a null pointer of type ",)),
     Case("out_of_bounds_index_is_reported", "index out of bounds", "table[past_the_end]",
          ("index 4 of type ",)),
-    Case("invalid_bool_is_reported", "invalid value", "value = *flag", ("load of 2, which type ",)),
+    Case("invalid_bool_is_reported", "invalid value", "value = *flag", ("load of 128, which type ",)),
     Case("pointer_overflow_is_reported", "pointer overflow", "near_the_top + thirty_two_bytes",
          ("address 0xfffffffffffffff0 became 0x10",)),
     Case("unreachable_code_is_reported", "unreachable code reached", "__builtin_unreachable()"),

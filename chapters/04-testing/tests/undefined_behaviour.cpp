@@ -32,7 +32,9 @@ uint32_t* volatile no_word = nullptr;
 int32_t table[4] = {};
 volatile size_t past_the_end = 4;
 
-volatile uint8_t two_as_a_byte = 2;
+// Neither 0 nor 1, with the top bit set: the report must show 128, the
+// unsigned number it is, not -128.
+volatile uint8_t top_bit_as_a_byte = 0x80;
 
 // 16 bytes below the top of the address space: 32 further wraps around.
 const uint8_t* volatile near_the_top = reinterpret_cast<const uint8_t*>(UINTPTR_MAX - 15);
@@ -126,7 +128,7 @@ KERNEL_TEST(out_of_bounds_index_is_reported) {
 }
 
 KERNEL_TEST(invalid_bool_is_reported) {
-    const auto* flag = reinterpret_cast<const volatile bool*>(&two_as_a_byte);
+    const auto* flag = reinterpret_cast<const volatile bool*>(&top_bit_as_a_byte);
     const bool value = *flag;  // undefined behaviour: invalid value
     EXPECT_TRUE(value);
 }
