@@ -30,7 +30,9 @@ volatile uintptr_t one_byte = 1;
 uint32_t* volatile no_word = nullptr;
 
 int32_t table[4] = {};
-volatile size_t past_the_end = 4;
+// A signed index, before the start: the report must show -1, as the index's
+// type says, not the unsigned number of the same bits.
+volatile int32_t before_the_start = -1;
 
 // Neither 0 nor 1, with the top bit set: the report must show 128, the
 // unsigned number it is, not -128.
@@ -123,7 +125,7 @@ KERNEL_TEST(null_pointer_is_reported) {
 }
 
 KERNEL_TEST(out_of_bounds_index_is_reported) {
-    const int32_t entry = table[past_the_end];  // undefined behaviour: index out of bounds
+    const int32_t entry = table[before_the_start];  // undefined behaviour: index out of bounds
     EXPECT_EQ(entry, 0);
 }
 
