@@ -12,6 +12,7 @@
 namespace {
 
 constexpr ColorCode kTitleColor{Color::Yellow, Color::Blue};
+constexpr ColorCode kLongLineColor{Color::Black, Color::Cyan};
 
 constexpr const char* kColorNames[] = {
     "Black",    "Blue",      "Green",    "Cyan",      "Red",        "Magenta",
@@ -72,12 +73,16 @@ void show_integers() {
             uint32_t{UINT32_MAX});
     println("hex {:x} {:x} {:x} {:08x} {:016x}", 255, -1, UINT64_MAX, 0xb8000u,
             uint64_t{0xdeadbeef});
-    println("width [{:6}] [{:06}] [{:6}] [{:6}] [{:3}]", 42, -42, "text", true, 'c');
+    // Spaces go before the sign and the 0x, zeros after them.
+    println("width [{:6}] [{:6}] [{:06}] [{:6x}] [{:6}] [{:6}] [{:3}]", 42, -42, -42, 255, "text",
+            true, 'c');
 }
 
 void show_other_types() {
     const auto* vga_buffer = reinterpret_cast<const volatile uint16_t*>(0xb8000);
     println("pointers {} {}  bool {} {}  char {}{}", vga_buffer, nullptr, true, false, 'o', 'k');
+    const char* const no_text = nullptr;
+    println("a null string {}  literal braces {{ }}", no_text);
 }
 
 void show_wrapping() {
@@ -87,9 +92,12 @@ void show_wrapping() {
         print("{}", column % 10);
     }
     println("");
-    println(
-        "A line longer than the screen is wide does not get lost: the writer continues "
-        "it on the next row.");
+    // In a colour of its own: the row it continues on is new, blanked in
+    // the colour of the moment, so the background runs to that row's end.
+    print_in_color(kLongLineColor,
+                   "A line longer than the screen is wide does not get lost: the writer continues "
+                   "it on the next row.");
+    println("");
 }
 
 void show_replacement() {
