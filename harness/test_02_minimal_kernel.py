@@ -160,68 +160,67 @@ def test_boot_error_reads_right_with_the_direction_flag_set(boot, chapter, stub)
     expect_boot_error(machine, "Boot error: this CPU has no 64-bit long mode")
 
 
-def framebuffer_tag(stub: GdbStub, information: int) -> tuple[int, int]:
-    """The address and size of the framebuffer tag in the boot information
-    at `information`."""
-    total_size, = struct.unpack("<I", stub.read_memory(information, 4))
-    block = stub.read_memory(information, total_size)
+def framebuffer_tag(block: bytes) -> tuple[int, int]:
+    """The offset and size of the framebuffer tag in GRUB's block."""
     offset = 8
-    while offset + TAG_HEADER.size <= total_size:
+    while offset + TAG_HEADER.size <= len(block):
         tag_type, size = TAG_HEADER.unpack_from(block, offset)
         assert tag_type != END_TAG, "GRUB passed no framebuffer tag under a BIOS"
         if tag_type == FRAMEBUFFER_TAG:
-            return information + offset, size
+            return offset, size
         offset += (size + 7) & ~7
     raise AssertionError("the boot information ends without an end tag")
 
 
+# Each play changes GRUB's block (`block`, as read from `information`) in
+# guest memory through the stub, or the registers kernel_main reads.
+
 def text_mode_of_another_layout(field: str, value: int):
-    def change(stub: GdbStub, information: int) -> None:
-        tag, _ = framebuffer_tag(stub, information)
+    def change(stub: GdbStub, information: int, block: bytes) -> None:
+        tag, _ = framebuffer_tag(block)
         offset, layout = FRAMEBUFFER_FIELDS[field]
-        stub.write_memory(tag + offset, struct.pack(layout, value))
+        stub.write_memory(information + tag + offset, struct.pack(layout, value))
     return change
 
 
-def no_framebuffer_tag(stub: GdbStub, information: int) -> None:
+def no_framebuffer_tag(stub: GdbStub, information: int, block: bytes) -> None:
     # A tag of a type the kernel does not know, which a walk steps over.
-    tag, _ = framebuffer_tag(stub, information)
-    stub.write_memory(tag, struct.pack("<I", 0xFFFF))
+    tag, _ = framebuffer_tag(block)
+    stub.write_memory(information + tag, struct.pack("<I", 0xFFFF))
 
 
-def end_tag_before_the_framebuffer_tag(stub: GdbStub, information: int) -> None:
+def end_tag_before_the_framebuffer_tag(stub: GdbStub, information: int, block: bytes) -> None:
     # The framebuffer tag moves 8 bytes on, over the start of the next tag,
     # and an end tag takes its place: the list ends there, although the
     # block's total size reaches further. A walk that looked past the end
     # tag would find the screen.
-    tag, size = framebuffer_tag(stub, information)
-    stub.write_memory(tag + 8, stub.read_memory(tag, size))
-    stub.write_memory(tag, TAG_HEADER.pack(END_TAG, TAG_HEADER.size))
+    tag, size = framebuffer_tag(block)
+    stub.write_memory(information + tag + 8, block[tag:tag + size])
+    stub.write_memory(information + tag, TAG_HEADER.pack(END_TAG, TAG_HEADER.size))
 
 
-def framebuffer_tag_reaching_past_the_block(stub: GdbStub, information: int) -> None:
-    tag, _ = framebuffer_tag(stub, information)
-    total_size, = struct.unpack("<I", stub.read_memory(information, 4))
-    stub.write_memory(tag + 4, struct.pack("<I", total_size))
+def framebuffer_tag_reaching_past_the_block(stub: GdbStub, information: int, block: bytes) -> None:
+    tag, _ = framebuffer_tag(block)
+    stub.write_memory(information + tag + 4, struct.pack("<I", len(block)))
 
 
-def first_tag_smaller_than_its_header(stub: GdbStub, information: int) -> None:
+def first_tag_smaller_than_its_header(stub: GdbStub, information: int, block: bytes) -> None:
     # Its size, 4, does not even cover its own type and size: where the
     # next tag begins is unknown. A walk that went on all the same, 8 bytes
     # on, would find a tag there of the size that leads to the second tag,
     # and so to the screen. (GRUB's first tag, the command line, is at
     # least 16 bytes long with its padding.)
-    first = information + 8
-    _, size = TAG_HEADER.unpack(stub.read_memory(first, TAG_HEADER.size))
+    _, size = TAG_HEADER.unpack_from(block, 8)
     assert size > TAG_HEADER.size, f"GRUB's first tag is only {size} bytes long"
-    stub.write_memory(first, TAG_HEADER.pack(0xFFFF, 4) + TAG_HEADER.pack(0xFFFF, ((size + 7) & ~7) - 8))
+    stub.write_memory(information + 8,
+                      TAG_HEADER.pack(0xFFFF, 4) + TAG_HEADER.pack(0xFFFF, ((size + 7) & ~7) - 8))
 
 
-def block_reaching_past_the_identity_map(stub: GdbStub, information: int) -> None:
+def block_reaching_past_the_identity_map(stub: GdbStub, information: int, _block: bytes) -> None:
     stub.write_memory(information, struct.pack("<I", 0xFFFF_FFF8))
 
 
-def block_beyond_the_identity_map(stub: GdbStub, _information: int) -> None:
+def block_beyond_the_identity_map(stub: GdbStub, _information: int, _block: bytes) -> None:
     # At 1 GiB, where boot.asm's identity map ends: reading even the
     # block's size would be a page fault, and this kernel has no handler.
     stub.write_register(RDI, IDENTITY_MAP_END)
@@ -270,7 +269,7 @@ def test_kernel_writes_nothing_to_a_screen_the_loader_does_not_describe_as_80x25
         stub.write_register(RSP, stack)
         stub.write_register(RDI, information)
         stub.write_register(RIP, kernel_main)
-        change(stub, information)
+        change(stub, information, from_grub)
         stub.run_to(halt_forever)  # where kernel_main returns to, and a panic ends
         try:
             machine.wait_for_serial(rf"{re.escape(heading)}\s+{re.escape(reason)}", timeout=2)
