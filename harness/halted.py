@@ -48,7 +48,6 @@ class HaltedKernels:
         self._build = build
         self._boot = boot
         self._outcomes: dict[str, Halted | tuple[KernelFailure, str]] = {}
-        self._machines: dict[str, Machine] = {}
 
     def __call__(self, chapter: str, item: pytest.Item) -> Halted:
         __tracebackhide__ = True
@@ -63,7 +62,6 @@ class HaltedKernels:
                 built = self._build.chapter(chapter)
                 # With the UART's settings logged, for test_boot_state.
                 machine = self._boot(built.iso(), elf=built.elf(), qemu_args=line_settings.QEMU_ARGUMENTS)
-                self._machines[chapter] = machine
                 item.halted_machines = [machine]
                 self._outcomes[chapter] = Halted(machine, machine.wait_until_halted_in("halt_forever"))
             except KernelFailure as failure:
@@ -73,5 +71,5 @@ class HaltedKernels:
         if isinstance(outcome, tuple):
             failure, reported_by = outcome
             pytest.skip(f"not run: the boot of {chapter} failed, {failure.verdict.name} (reported by {reported_by})")
-        item.halted_machines = [self._machines[chapter]]
+        item.halted_machines = [outcome.machine]
         return outcome
