@@ -395,50 +395,35 @@ class Machine:
                                 expects_output=True)
 
     def wait_until_halted_in(self, function: str, timeout: float | None = None) -> Registers:
-        """Waits until the CPU is halted (HLT) with RIP inside the named
-        function; returns the registers then. A halt elsewhere with
-        interrupts off fails at once: nothing but an NMI could wake it."""
+        """Waits until the CPU is halted for good (HLT with interrupts off)
+        with RIP inside the named function; returns the registers then. A
+        halt elsewhere fails: nothing but an NMI could wake the CPU."""
         __tracebackhide__ = True
         symbol = self.symbol(function)
 
-        def halted_there() -> Registers | None:
-            if not self.running:
-                return None
-            registers = self.registers()
-            if not registers.halted:
-                return None
+        def in_function(registers: Registers) -> Registers:
             if symbol.contains(registers.rip) or (symbol.size == 0 and registers.rip == symbol.value):
                 return registers
-            if not registers.interrupts_enabled:
-                raise self._fail(self._diagnose(f"the CPU to halt in {function}", expects_output=False,
-                                                halted_at=registers, wanted_function=function))
-            return None
+            raise self._fail(self._diagnose(f"the CPU to halt in {function}", expects_output=False,
+                                            halted_at=registers, wanted_function=function))
 
-        return self._wait_until(halted_there, f"the CPU to halt in {function}", timeout, expects_output=False,
-                                halt_is_failure=False)
+        return self._wait_until(lambda: None, f"the CPU to halt in {function}", timeout, expects_output=False,
+                                on_halt=in_function)
 
     def wait_until_halted(self, timeout: float | None = None) -> Registers:
         """Waits until the CPU is halted with interrupts off, wherever that
         is (an error path, say); returns the registers then."""
         __tracebackhide__ = True
-
-        def halted_for_good() -> Registers | None:
-            return self._halted_for_good() if self.running else None
-
-        return self._wait_until(halted_for_good, "the CPU to halt", timeout, expects_output=False,
-                                halt_is_failure=False)
+        return self._wait_until(lambda: None, "the CPU to halt", timeout, expects_output=False,
+                                on_halt=lambda registers: registers)
 
     def wait_until_done(self, timeout: float | None = None) -> int | Registers:
         """Waits until the kernel is done either way a kernel can be: QEMU
         exited (returns the status) or the CPU halted for good (returns the
         registers)."""
         __tracebackhide__ = True
-
-        def done() -> int | Registers | None:
-            return self.exit_status if not self.running else self._halted_for_good()
-
-        return self._wait_until(done, "the kernel to exit or halt", timeout, expects_output=False,
-                                halt_is_failure=False)
+        return self._wait_until(lambda: None if self.running else self.exit_status, "the kernel to exit or halt",
+                                timeout, expects_output=False, on_halt=lambda registers: registers)
 
     def wait_for_triple_fault(self, timeout: float | None = None) -> str:
         """For tests that expect one: waits for the reset; returns the
@@ -450,7 +435,7 @@ class Machine:
 
     def _wait_until(self, condition: Callable[[], _Result | None], expecting: str, timeout: float | None,
                     *, expects_output: bool, triple_fault_is_failure: bool = True,
-                    halt_is_failure: bool = True) -> _Result:
+                    on_halt: Callable[[Registers], _Result] | None = None) -> _Result:
         """Polls until `condition` returns something (see _poll_until), and
         fails if a limit stopped the boot meanwhile, or if the kernel
         reported undefined behaviour on the way: the
@@ -460,7 +445,7 @@ class Machine:
         __tracebackhide__ = True
         result = self._poll_until(condition, expecting, timeout, expects_output=expects_output,
                                   triple_fault_is_failure=triple_fault_is_failure,
-                                  halt_is_failure=halt_is_failure)
+                                  on_halt=on_halt)
         # An exit the watchdog caused (QEMU killed at a limit) is no answer.
         if UNDEFINED_BEHAVIOUR.search(self.serial_text) or self.limit_reached is not None:
             raise self._fail(self._diagnose(expecting, expects_output=expects_output))
@@ -468,11 +453,13 @@ class Machine:
 
     def _poll_until(self, condition: Callable[[], _Result | None], expecting: str, timeout: float | None,
                     *, expects_output: bool, triple_fault_is_failure: bool,
-                    halt_is_failure: bool) -> _Result:
+                    on_halt: Callable[[Registers], _Result] | None) -> _Result:
         """Polls until `condition` returns something. Fails as soon as the
         kernel can no longer satisfy it: QEMU exited, the CPU reset (a
-        triple fault), halted for good (unless the condition is about
-        halts), GRUB refused the kernel, or the timeout ran out."""
+        triple fault), halted for good (unless `on_halt` says what that
+        halt gives, from its registers), GRUB refused the kernel, or the
+        timeout ran out. The registers are read only here, between bursts
+        of output: reading them stops QEMU's CPU."""
         __tracebackhide__ = True
         if self.failure is not None:
             raise self.failure
@@ -491,7 +478,7 @@ class Machine:
             # while the condition looks, and then the condition's answer is
             # about a machine that was still running.
             alive = self.running
-            look_for_halt = halt_is_failure and not printing and time.monotonic() >= next_halt_check
+            look_for_halt = not printing and time.monotonic() >= next_halt_check
             try:
                 result = condition()
                 halted = self._halted_for_good() if look_for_halt and result is None and alive else None
@@ -511,6 +498,8 @@ class Machine:
                 self._read_serial(LATE_OUTPUT_WAIT)
                 if (result := condition()) is not None:
                     return result
+                if on_halt is not None:
+                    return on_halt(halted)
                 raise self._fail(self._diagnose(expecting, expects_output=expects_output, halted_at=halted))
             now = time.monotonic()
             if look_for_halt:
