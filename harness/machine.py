@@ -493,9 +493,11 @@ class Machine:
             if not alive:
                 raise self._fail(self._diagnose(expecting, expects_output=expects_output))
             if halted is not None:
-                # What the kernel printed before it halted may still be on
-                # its way through the pty: take it, and look again.
-                self._read_serial(LATE_OUTPUT_WAIT)
+                # The halt was looked for after a poll that brought no
+                # output; what the kernel printed before it halted may
+                # still be on its way through the pty: take it during one
+                # poll more, and look again.
+                self._read_serial(POLL_INTERVAL)
                 if (result := condition()) is not None:
                     return result
                 if on_halt is not None:
