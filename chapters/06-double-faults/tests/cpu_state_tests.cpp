@@ -372,6 +372,31 @@ void record_aligned_local_address(ExceptionFrame&) {
     aligned_local_address = address;
 }
 
+void ignore_breakpoint(ExceptionFrame&) {}
+
+constexpr size_t kLeafLocals = 8;
+
+constexpr uint64_t leaf_local_value(size_t index) {
+    return uint64_t{0x5a5a'0000'0000'0000} | index;
+}
+
+// A leaf function: it calls nothing, so given a red zone the compiler keeps
+// these locals below RSP without moving RSP (clang and GCC both do, at
+// -O2), right where the breakpoint's frame goes.
+[[gnu::noinline]] bool leaf_locals_survive_a_breakpoint() {
+    volatile uint64_t locals[kLeafLocals];
+    for (size_t i = 0; i < kLeafLocals; ++i) {
+        locals[i] = leaf_local_value(i);
+    }
+    asm volatile("int3");
+    for (size_t i = 0; i < kLeafLocals; ++i) {
+        if (locals[i] != leaf_local_value(i)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 }  // namespace
 
 // Compiled code may assume the direction flag clear (System V ABI: string
@@ -398,6 +423,18 @@ KERNEL_TEST(cpu_state_handler_runs_on_a_16_byte_aligned_stack) {
     asm volatile("int3" : : : "memory");
     set_exception_handler(ExceptionVector::Breakpoint, previous);
     EXPECT_EQ(aligned_local_address % 16, 0u);
+}
+
+// The CPU pushes an exception's frame right below the interrupted code's
+// RSP, and the entry stub and the handler go on below that. The System V
+// ABI lets a leaf function keep 128 bytes of data there, the red zone; the
+// kernel is built with -mno-red-zone (common/toolchain.mk) so that none of
+// its code does.
+KERNEL_TEST(cpu_state_a_leaf_functions_locals_survive_a_breakpoint) {
+    const ExceptionHandler previous = set_exception_handler(ExceptionVector::Breakpoint, ignore_breakpoint);
+    const bool survived = leaf_locals_survive_a_breakpoint();
+    set_exception_handler(ExceptionVector::Breakpoint, previous);
+    EXPECT_TRUE(survived);
 }
 
 // A real double fault: a page fault whose gate is gone. Delivering it
