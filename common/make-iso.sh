@@ -49,10 +49,12 @@ modules="iso9660 normal multiboot multiboot2"
 bios_modules="biosdisk iso9660"
 efi_modules="efi_gop $modules"
 
-# The modules a BIOS boot loads from the disc: normal and the boot command's,
-# with every module they need, by GRUB's list of dependencies.
-modules_loaded_from_disc() {
-    awk -F': *' -v wanted="normal $boot_command" '
+# The files a BIOS boot loads from the disc: the modules normal and the boot
+# command's, with every module they need by GRUB's list of dependencies,
+# and command.lst, which tells normal which module holds which command.
+files_loaded_from_disc() {
+    echo "$grub_bios/command.lst"
+    awk -F': *' -v wanted="normal $boot_command" -v directory="$grub_bios" '
         { needs[$1] = $2 }
         END {
             count = split(wanted, queue, " ")
@@ -60,7 +62,7 @@ modules_loaded_from_disc() {
                 module = queue[i]
                 if (module in seen) continue
                 seen[module] = 1
-                print module
+                print directory "/" module ".mod"
                 needed = split(needs[module], more, " ")
                 for (j = 1; j <= needed; j++) queue[++count] = more[j]
             }
@@ -114,10 +116,7 @@ trap 'rm -rf "$staging"' EXIT
 mkdir -p "$staging/boot/grub"
 cp "$bios_image" "$staging/boot/grub/bios.img"
 mkdir "$staging/boot/grub/i386-pc"
-for module in $(modules_loaded_from_disc); do
-    cp "$grub_bios/$module.mod" "$staging/boot/grub/i386-pc/"
-done
-cp "$grub_bios/command.lst" "$staging/boot/grub/i386-pc/"
+cp $(files_loaded_from_disc) "$staging/boot/grub/i386-pc/"
 cp "$kernel" "$staging/boot/kernel.elf"
 sed -e "s|@TITLE@|$title|" -e "s|@BOOT_COMMAND@|$boot_command|" \
     -e "s|@COMMAND_LINE@|$command_line|" \
