@@ -18,6 +18,10 @@ ELFCLASS64 = 2
 PROGRAM_HEADER_TYPES = {0: "NULL", 1: "LOAD", 2: "DYNAMIC", 3: "INTERP", 4: "NOTE", 6: "PHDR", 7: "TLS"}
 SECTION_SYMTAB = 2
 SECTION_NOBITS = 8  # .bss: takes memory, no bytes in the file
+# What a loadable segment lets the loaded code do with its pages (p_flags),
+# and what a section's contents need (sh_flags).
+SEGMENT_EXECUTE, SEGMENT_WRITE, SEGMENT_READ = 1, 2, 4
+SECTION_WRITE, SECTION_ALLOC, SECTION_EXECUTE = 1, 2, 4
 SYMBOL_TYPES = {0: "NOTYPE", 1: "OBJECT", 2: "FUNC", 3: "SECTION", 4: "FILE"}
 SYMBOL_BINDINGS = {0: "LOCAL", 1: "GLOBAL", 2: "WEAK"}
 UNDEFINED_SECTION = 0
@@ -31,12 +35,14 @@ class ProgramHeader:
     virtual_address: int
     file_size: int
     memory_size: int
+    flags: int  # SEGMENT_READ | SEGMENT_WRITE | SEGMENT_EXECUTE
 
 
 @dataclass(frozen=True)
 class Section:
     name: str
     type: int
+    flags: int  # SECTION_WRITE | SECTION_ALLOC | SECTION_EXECUTE
     address: int
     offset: int
     size: int
@@ -88,10 +94,11 @@ class ElfFile:
         for i in range(phnum):
             at = phoff + i * phentsize
             if self.bits == 32:
-                type_, offset, vaddr, _, filesz, memsz, _, _ = struct.unpack_from("<IIIIIIII", self.data, at)
+                type_, offset, vaddr, _, filesz, memsz, flags, _ = struct.unpack_from("<IIIIIIII", self.data, at)
             else:
-                type_, _, offset, vaddr, _, filesz, memsz, _ = struct.unpack_from("<IIQQQQQQ", self.data, at)
-            headers.append(ProgramHeader(PROGRAM_HEADER_TYPES.get(type_, hex(type_)), offset, vaddr, filesz, memsz))
+                type_, flags, offset, vaddr, _, filesz, memsz, _ = struct.unpack_from("<IIQQQQQQ", self.data, at)
+            headers.append(ProgramHeader(PROGRAM_HEADER_TYPES.get(type_, hex(type_)), offset, vaddr, filesz, memsz,
+                                         flags))
         return headers
 
     def _read_sections(self) -> list[Section]:
@@ -100,15 +107,15 @@ class ElfFile:
         for i in range(shnum):
             at = shoff + i * shentsize
             if self.bits == 32:
-                name, type_, _, addr, offset, size, link, _, _, _ = struct.unpack_from("<IIIIIIIIII", self.data, at)
+                name, type_, flags, addr, offset, size, _, _, _, _ = struct.unpack_from("<IIIIIIIIII", self.data, at)
             else:
-                name, type_, _, addr, offset, size, link, _, _, _ = struct.unpack_from("<IIQQQQIIQQ", self.data, at)
-            raw.append((name, type_, addr, offset, size, link))
+                name, type_, flags, addr, offset, size, _, _, _, _ = struct.unpack_from("<IIQQQQIIQQ", self.data, at)
+            raw.append((name, type_, flags, addr, offset, size))
         if not raw:
             return []
-        names_offset = raw[shstrndx][3]
-        return [Section(self._string(names_offset + name), type_, addr, offset, size)
-                for name, type_, addr, offset, size, _ in raw]
+        names_offset = raw[shstrndx][4]
+        return [Section(self._string(names_offset + name), type_, flags, addr, offset, size)
+                for name, type_, flags, addr, offset, size in raw]
 
     def _read_symbols(self) -> list[Symbol]:
         symtab = next((s for s in self.sections if s.type == SECTION_SYMTAB), None)

@@ -10,6 +10,8 @@ UBSAN=1 into build/ubsan/other-compiler/<compiler>/), and checks that
   assembler warning does not stop it),
 - the kernels really came from that compiler (the DWARF producer string
   the compiler leaves in the ELF names it),
+- its linker laid them out as common/linker.ld promises (kernel_layout.py):
+  GNU ld and ld.lld make different files of the same script,
 - the normal kernel ends halted in halt_forever, as every chapter's
   demo does, and from chapter 4 on, the test kernel of the step exits
   with success after reporting every test ok in KTAP.
@@ -32,6 +34,8 @@ import pytest
 import ktap
 from build import ERROR_WORD
 from chapters import CHAPTERS, all_chapters, artifacts, build_root, make_variables
+from elf import ElfFile
+from kernel_layout import layout_problems
 from terminal import make_environment
 from verdict import KernelFailure, Verdict
 
@@ -134,6 +138,10 @@ def test_chapter_builds_and_boots_with_the_other_compiler(build, boot, directory
     assert not warnings, f"{directory} builds with {compiler}, but with warnings:\n" + "\n".join(warnings)
     for name in kernels:
         assert compiler_that_built(path / f"{name}.elf") == compiler, f"{name}.elf was not built by {compiler}"
+    layout = [f"{name}.elf: {problem}" for name in kernels
+              for problem in layout_problems(ElfFile(path / f"{name}.elf"))]
+    assert not layout, f"{directory} built with {compiler} is not laid out as the linker script promises:\n" + \
+        "\n".join(layout)
 
     demo = boot(path / "kernel.iso", name=f"kernel-{compiler}")
     demo.wait_until_halted_in("halt_forever")
