@@ -65,3 +65,29 @@ KERNEL_TEST(memcmp_orders_by_the_first_differing_unsigned_byte) {
     EXPECT_TRUE(memcmp("aba", "ab\x80", 3) < 0);
     EXPECT_TRUE(memcmp("abz", "acA", 3) < 0);
 }
+
+// The start-up code's walk of .init_array (constructors.cpp, chapter 1),
+// with more than the single entry of chapter 1's kernel. The object defined
+// second asks for an early turn: the compiler puts its constructor into a
+// .init_array.NNNNN section of its own, which the linker script sorts before
+// the plain .init_array. So the two are two entries of the array, and the
+// later-defined one must be constructed first.
+namespace {
+
+volatile int constructors_run;
+
+struct ConstructionTurn {
+    ConstructionTurn() : turn(constructors_run + 1) { constructors_run = turn; }
+    int turn;
+};
+
+ConstructionTurn defined_first;
+[[gnu::init_priority(101)]] ConstructionTurn defined_second_with_priority;
+
+}  // namespace
+
+KERNEL_TEST(global_constructors_run_once_each_in_priority_order) {
+    EXPECT_EQ(constructors_run, 2);
+    EXPECT_EQ(defined_second_with_priority.turn, 1);
+    EXPECT_EQ(defined_first.turn, 2);
+}
