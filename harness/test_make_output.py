@@ -2,7 +2,7 @@
 build, `  CXX     04-testing/vga.o`, no line over 120 characters, nothing
 at all when everything is up to date; `V=1` prints the full commands; a
 compiler error is shown whole; a missing tool is named before anything is
-built.
+built. And what it rebuilds: an object whose header changed.
 
 The tests build chapter 04 (sources, test kernels, ISOs; or only vga.o)
 from a copy of its directory beside a copy of the top Makefile, in a
@@ -15,6 +15,7 @@ starts.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -78,6 +79,20 @@ def test_v1_prints_the_full_commands(project):
     compiles = [line for line in result.stdout.splitlines() if " -ffreestanding " in line and "vga.cpp" in line]
     assert compiles, f"make V=1 shows no compiler command for vga.cpp:\n{result.stdout[:3000]}"
     assert not any(STEP.match(line) for line in result.stdout.splitlines()), "make V=1 prints short steps too"
+
+
+def test_a_changed_header_rebuilds_the_object_that_includes_it(project):
+    # Make knows an object's headers only from the list the compiler writes
+    # beside it (-MMD -MP), which kernel.mk includes.
+    assert make_vga_object(project).returncode == 0
+    header = project / "chapters" / CHAPTER / "vga.h"
+    header.write_text(header.read_text() + "\n// changed\n")
+    # Newer than the object by more than any file system's time resolution.
+    made = (project / "build" / CHAPTER / "obj" / "vga.o").stat().st_mtime
+    os.utime(header, (made + 2, made + 2))
+    result = make_vga_object(project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{CHAPTER}/vga.o" in result.stdout, f"vga.h changed, and make did not rebuild vga.o:\n{result.stdout}"
 
 
 def test_a_compiler_error_is_shown_whole(project):
