@@ -2,7 +2,8 @@
 build, `  CXX     04-testing/vga.o`, no line over 120 characters, nothing
 at all when everything is up to date; `V=1` prints the full commands; a
 compiler error is shown whole; a missing tool is named before anything is
-built. And what it rebuilds: an object whose header changed.
+built. And what it rebuilds: an object whose header changed, and one
+built by the other compiler (`make CXX=g++` after `make`).
 
 The tests build chapter 04 (sources, test kernels, ISOs; or only vga.o)
 from a copy of its directory beside a copy of the top Makefile, in a
@@ -93,6 +94,18 @@ def test_a_changed_header_rebuilds_the_object_that_includes_it(project):
     result = make_vga_object(project)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{CHAPTER}/vga.o" in result.stdout, f"vga.h changed, and make did not rebuild vga.o:\n{result.stdout}"
+
+
+def test_another_compiler_rebuilds_the_object(project):
+    # The compiler and its flags are recorded in build/<chapter>/toolchain.txt,
+    # which every object depends on (kernel.mk): else `make CXX=g++` after a
+    # clang build finds everything up to date, and the g++ tests boot clang's
+    # kernels.
+    assert make_vga_object(project, "CXX=clang++").returncode == 0
+    result = make_vga_object(project, "CXX=g++")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{CHAPTER}/vga.o" in result.stdout, \
+        f"make CXX=g++ after a clang build did not rebuild vga.o:\n{result.stdout}"
 
 
 def test_a_compiler_error_is_shown_whole(project):
