@@ -6,6 +6,9 @@ linkers (ld.lld and GNU ld differ in what they make of the same script):
   VGA memory and the ROM;
 - the first of them opens with the Multiboot header, so that no amount of
   code can push the header past the part of the file a loader searches;
+- zero-initialised data (.bss) is memory the loader clears, the part of
+  the data segment beyond its bytes in the file, not zeros stored in the
+  file: the boot stack, the page tables and chapter 1's sieve lie there;
 - no two segments share a page, and each segment's permissions are what
   its sections need: code executable and not writable, read-only data
   neither, data writable and not executable. Nothing enforces them while
@@ -80,4 +83,8 @@ def layout_problems(elf: ElfFile) -> list[str]:
                             "each its own permissions")
     for segment in segments:
         problems += permission_problems(elf, segment)
+    bottom, top = elf.symbol("stack_bottom").value, elf.symbol("stack_top").value
+    if any(bottom < s.virtual_address + s.file_size and s.virtual_address < top for s in segments):
+        problems.append(f"the boot stack ({bottom:#x} to {top:#x}) is stored in the file as {top - bottom} zero bytes: "
+                        ".bss is not the part of the data segment that the loader clears")
     return problems
