@@ -3,8 +3,8 @@
 The checks prove the three claims of the chapter: the kernel file needs
 nothing from a hosted system (no dynamic linking, no C or C++ library), it
 boots, and its C++ really ran: a global constructor and a computation leave
-values in memory that were not in the file. And it ran on the stack that
-start.asm reserved.
+values in memory that were not in the file, the constructors before
+kernel_main. And it ran on the stack that start.asm reserved.
 """
 
 import pytest
@@ -84,8 +84,16 @@ def test_results_are_not_in_the_file(kernel_elf):
             f"{name} is not zero in the ELF image: the compiler computed it, not the kernel"
 
 
-def test_kernel_boots_runs_its_cpp_and_halts(boot, chapter):
-    machine = boot(chapter.elf(), timeout=5)
+def test_kernel_boots_runs_its_cpp_and_halts(boot, chapter, stub):
+    machine = boot(chapter.elf(), qemu_args=stub.qemu_arguments(), timeout=5)
+    # The constructors run before kernel_main, which may use the objects
+    # they construct: counted at the halt, they could have run after it.
+    counter = machine.symbol("global_constructors_run")
+    stub.run_to(machine.symbol("kernel_main").value)
+    at_kernel_main = int.from_bytes(stub.read_memory(counter.value, counter.size), "little")
+    stub.detach()
+    assert at_kernel_main == 2, \
+        f"global_constructors_run is {at_kernel_main} when kernel_main starts, expected 2: constructors called late?"
     registers = machine.wait_until_halted_in("halt_forever")
     assert registers.halted
     constructors = machine.read_symbol("global_constructors_run")
