@@ -23,13 +23,17 @@ failure is reported as it should be.
 from __future__ import annotations
 
 import re
+import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 import ktap
-from chapters import CHAPTERS
+from chapters import CHAPTERS, all_chapters
+from elf import ElfFile
 from machine import EXIT_FAILURE, EXIT_SUCCESS
+from terminal import make_environment
 from verdict import KernelFailure, Verdict
 
 CHAPTER = "04-testing"
@@ -157,6 +161,30 @@ def test_kernel_reports_every_test_and_exits(kernel_runs: ktap.KernelRuns, kerne
 @pytest.fixture(scope="module")
 def chapter(build):
     return build.chapter(CHAPTER)
+
+
+def sanitizer_only_sources(directory: str, scratch: Path) -> set[str]:
+    """The sources of the chapter's UBSAN_TEST_KERNELS, as make reads the
+    Makefile (into a scratch build root: kernel.mk records the compiler
+    there as it reads)."""
+    result = subprocess.run(
+        ["make", "--no-print-directory", "--silent", "-C", str(CHAPTERS / directory), f"BUILD_ROOT={scratch}",
+         "--eval", "sources: ; @echo $(foreach k,$(UBSAN_TEST_KERNELS),$($(k)_SOURCES))", "sources"],
+        env=make_environment(), capture_output=True, text=True, timeout=60, check=True)
+    return {Path(source).name for source in result.stdout.split()}
+
+
+@pytest.mark.parametrize("directory", [d for d in all_chapters() if (CHAPTERS / d / "tests").is_dir()])
+def test_every_file_of_tests_is_linked_into_a_test_kernel(build, directory, tmp_path):
+    # The harness runs the tests a kernel declares: a file of tests that
+    # the Makefile links into no kernel fails nothing, its tests are gone.
+    # The kernels built only with UBSAN=1 are not among the session's.
+    linked = {Path(symbol.name).name for elf in build.chapter(directory).path.glob("*.elf")
+              for symbol in ElfFile(elf).symbols if symbol.type == "FILE"}
+    files = {path.name for path in (CHAPTERS / directory / "tests").iterdir() if path.suffix in (".cpp", ".asm")}
+    unlinked = sorted(files - linked - sanitizer_only_sources(directory, tmp_path))
+    assert not unlinked, f"chapters/{directory}/Makefile links these into no kernel, so their tests do not run: " \
+        + ", ".join(f"tests/{name}" for name in unlinked)
 
 
 def test_command_line_selects_tests(boot, chapter):
