@@ -4,7 +4,7 @@ at all when everything is up to date; `V=1` prints the full commands; a
 compiler error is shown whole; a missing tool is named before anything is
 built. And what it rebuilds: an object whose header changed, one built by
 the other compiler (`make CXX=g++` after `make`), and every kernel when the
-linker script changed.
+linker script changed, every image when the GRUB configuration did.
 
 The tests build chapter 04 (sources, test kernels, ISOs; or only vga.o)
 from a copy of its directory beside copies of the top Makefile and of
@@ -81,6 +81,14 @@ def test_a_build_prints_one_short_line_per_step(project):
     assert relinked.returncode == 0, relinked.stdout + relinked.stderr
     assert f"  LD      {CHAPTER}/kernel.elf" in relinked.stdout.splitlines(), \
         f"linker.ld changed, and make did not link kernel.elf again:\n{relinked.stdout}"
+
+    # And every image on the GRUB configuration it is made with.
+    configuration = project / "common" / "grub.cfg.in"
+    configuration.write_text(configuration.read_text() + "\n# changed\n")
+    remade = make(project)
+    assert remade.returncode == 0, remade.stdout + remade.stderr
+    assert f"  ISO     {CHAPTER}/kernel.iso" in remade.stdout.splitlines(), \
+        f"grub.cfg.in changed, and make did not make kernel.iso again:\n{remade.stdout}"
 
 
 def test_v1_prints_the_full_commands(project):
