@@ -3,14 +3,16 @@ does not show, in the stack_overflow test kernel. Each ends in the double
 fault handler's report, or the test fails.
 
 large_frames_overflow_into_the_guard_page_and_panic
-    (tests/large_frame_overflow.cpp) recurses with a 12,000-byte local in
-    each frame. Without stack clash protection (common/toolchain.mk) each
-    frame is made with one subtraction from RSP, and the one that crosses
-    the bottom of the stack starts pages below the single guard page and
-    writes to what lies there (boot.asm's page tables among it): no report,
-    but a storm of faults or a hang. With it, the frame's pages are touched
-    from the top down, the first touch below the stack faults in the guard
-    page, and the report is that of an ordinary overflow.
+    (tests/large_frame_overflow.cpp) recurses with a 25,000-byte local in
+    each frame, more than the stack and its two guard pages together.
+    Without stack clash protection (common/toolchain.mk) each frame is made
+    with one subtraction from RSP, and the first one's lowest byte, which it
+    writes first, lies below the guard pages: it writes to what lies there,
+    and so does every deeper call: no report of an overflow into the guard
+    pages, but a fault somewhere else, a storm of faults or a hang. With it,
+    the frame's pages are touched from the top down, the first touch below
+    the stack faults in the guard pages, and the report is that of an
+    ordinary overflow.
 
 double_fault_in_the_double_fault_report_finishes_the_report
     (tests/nested_double_fault.cpp) leaves the double fault handler a few

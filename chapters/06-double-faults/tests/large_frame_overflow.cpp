@@ -1,10 +1,10 @@
-// A stack overflow in frames larger than the guard page. Each call of
-// overflow_in_large_frames makes room for a 12,000-byte local in one
-// subtraction from RSP: without stack clash protection
-// (common/toolchain.mk), the frame that crosses the bottom of the stack
-// would start three pages further down, past the one unmapped guard page,
-// and its first write would land in the memory below, the page tables of
-// boot.asm among it. With it, the function touches each page of its frame
+// A stack overflow in frames larger than the guard pages. Each call of
+// overflow_in_large_frames makes room for a 25,000-byte local in one
+// subtraction from RSP: more than the 16 KiB stack and its two 4 KiB guard
+// pages together, so that without stack clash protection
+// (common/toolchain.mk) the first frame's lowest byte lies below both guard
+// pages wherever the stack pointer started, and its first write lands in
+// the memory below. With it, the function touches each page of its frame
 // from the top down, and the first touch below the stack is in the guard
 // page: a page fault, then the double fault of an ordinary overflow, whose
 // report the harness checks (harness/test_overflow.py).
@@ -15,7 +15,7 @@
 
 namespace {
 
-constexpr size_t kLargeFrame = 12'000;  // about three pages
+constexpr size_t kLargeFrame = 25'000;  // the stack and its guard pages are 24 KiB
 
 }  // namespace
 
