@@ -86,5 +86,5 @@ def layout_problems(elf: ElfFile) -> list[str]:
     bottom, top = elf.symbol("stack_bottom").value, elf.symbol("stack_top").value
     if any(bottom < s.virtual_address + s.file_size and s.virtual_address < top for s in segments):
         problems.append(f"the boot stack ({bottom:#x} to {top:#x}) is stored in the file as {top - bottom} zero bytes: "
-                        ".bss is not the part of the data segment that the loader clears")
+                        "it belongs in .bss, and .bss in the part of the data segment that the loader clears")
     return problems
