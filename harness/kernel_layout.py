@@ -24,7 +24,7 @@ from elf import SECTION_ALLOC, SECTION_EXECUTE, SECTION_WRITE, SEGMENT_EXECUTE, 
 
 LOWEST_ADDRESS = 1 << 20
 PAGE_SIZE = 4096
-MULTIBOOT_MAGICS = {0x1BADB002: "Multiboot 1", 0xE85250D6: "Multiboot2"}
+MULTIBOOT_MAGICS = {0x1BADB002, 0xE85250D6}  # Multiboot 1 (chapter 1), Multiboot2
 
 
 def sections_in(elf: ElfFile, segment: ProgramHeader) -> list[Section]:
@@ -74,7 +74,7 @@ def layout_problems(elf: ElfFile) -> list[str]:
     magic = int.from_bytes(elf.data[first.offset:first.offset + 4], "little")
     if magic not in MULTIBOOT_MAGICS:
         problems.append(f"the first loadable segment (at {first.virtual_address:#x}) does not open with the Multiboot "
-                        f"header: does the linker script put .multiboot_header before the code?")
+                        "header: does the linker script put .multiboot_header before the code?")
     for before, after in zip(segments, segments[1:]):
         last_page = (before.virtual_address + before.memory_size - 1) // PAGE_SIZE
         if after.virtual_address // PAGE_SIZE <= last_page:
