@@ -2,9 +2,10 @@
 build, `  CXX     04-testing/vga.o`, no line over 120 characters, nothing
 at all when everything is up to date; `V=1` prints the full commands; a
 compiler error is shown whole; a missing tool is named before anything is
-built. And what it rebuilds: an object whose header changed, one built by
-the other compiler (`make CXX=g++` after `make`), and every kernel when the
-linker script changed, every image when the GRUB configuration did.
+built. And what it rebuilds: an object whose header changed (and a header
+no longer included may go), one built by the other compiler (`make CXX=g++`
+after `make`), and every kernel when the linker script changed, every image
+when the GRUB configuration did.
 
 The tests build chapter 04 (sources, test kernels, ISOs; or only vga.o)
 from a copy of its directory beside copies of the top Makefile and of
@@ -108,6 +109,22 @@ def test_a_changed_header_rebuilds_the_object_that_includes_it(project):
     result = make_vga_object(project)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{CHAPTER}/vga.o" in result.stdout, f"vga.h changed, and make did not rebuild vga.o:\n{result.stdout}"
+
+
+def test_a_header_no_longer_included_may_be_deleted(project):
+    # The list of headers make reads names each one as a target too (-MP):
+    # else a deleted header is a prerequisite nothing can make, and the
+    # build stops until the student deletes the object's list by hand.
+    source = project / "chapters" / CHAPTER / "vga.cpp"
+    header = project / "chapters" / CHAPTER / "soon_deleted.h"
+    header.write_text("#pragma once\n")
+    original = source.read_text()
+    source.write_text('#include "soon_deleted.h"\n' + original)
+    assert make_vga_object(project).returncode == 0
+    source.write_text(original)
+    header.unlink()
+    result = make_vga_object(project)
+    assert result.returncode == 0, f"make stops once a header it saw included is gone:\n{result.stderr}"
 
 
 def test_another_compiler_rebuilds_the_object(project):
