@@ -79,6 +79,7 @@ class Evidence:
     interrupt_log_tail: str = ""  # the end of QEMU's -d int log (whole lines)
     interrupt_log_size: int = 0
     triple_faulted: bool = False
+    reset_by_kernel: bool = False  # a reset with no triple fault before it
     exit_status: int | None = None  # None while QEMU runs
     qemu_messages: str = ""  # what QEMU wrote to its stderr
     boot_loader_text: str | None = None  # GRUB's screen (under UEFI: its serial console), if GRUB booted
@@ -119,7 +120,8 @@ def boot_loader_error(text: str) -> tuple[str, str] | None:
 def diagnose(evidence: Evidence) -> KernelFailure:
     """The one verdict for the evidence: the first of these that applies.
     A limit that stopped the boot, a triple fault, an exception loop,
-    GRUB's refusal, a panic, a halt for good, an exit, no output, a hang."""
+    GRUB's refusal, a panic, a reset the kernel asked for, a halt for good,
+    an exit, no output, a hang."""
     details = failure_details(evidence)
     last_line = evidence.last_serial_line()
     said = f"last serial line: {last_line!r}" if last_line else "no serial output"
@@ -154,6 +156,16 @@ def diagnose(evidence: Evidence) -> KernelFailure:
         return KernelFailure(Verdict.PANIC, f"kernel panic: {panic.strip()}",
                              f"the panic message names the failed check; the test was waiting for "
                              f"{evidence.expecting}", details)
+
+    if evidence.reset_by_kernel:
+        # -no-reboot stopped the machine before the reset: the registers
+        # are still those of the kernel that asked for it.
+        where = f" at {evidence.where(evidence.registers.rip)}" if evidence.registers is not None else ""
+        return KernelFailure(Verdict.FAIL, f"the kernel reset the machine{where} while the test waited for "
+                             f"{evidence.expecting}; {said}",
+                             "no exception came before the reset, so it was no triple fault: the kernel asked "
+                             "for it, as a reboot does (0xfe to the keyboard controller's port 0x64, or 0x06 "
+                             "to port 0xcf9); the code just before that address is the place to look", details)
 
     if evidence.halted_at is not None:
         return _halt_failure(evidence, said, details)

@@ -295,7 +295,15 @@ class Machine:
 
     @property
     def triple_faulted(self) -> bool:
-        return self._reset_by_guest() or interrupt_log.has_triple_fault(self._interrupt_log_tail())
+        return interrupt_log.has_triple_fault(self._interrupt_log_tail())
+
+    @property
+    def reset_by_kernel(self) -> bool:
+        """The kernel reset the machine on purpose (keyboard controller,
+        port 0xcf9): QEMU reported a reset of the guest, which -no-reboot
+        stops just as it stops a triple fault, but its log shows no triple
+        fault before it."""
+        return self._reset_by_guest() and not self.triple_faulted
 
     def qemu_log(self) -> str:
         """QEMU's interrupt log: every exception delivered, and resets.
@@ -429,8 +437,8 @@ class Machine:
         """For tests that expect one: waits for the reset; returns the
         description of the exceptions that led to it."""
         __tracebackhide__ = True
-        self._wait_until(lambda: True if self._reset_by_guest() else None, "a triple fault", timeout,
-                         expects_output=False, triple_fault_is_failure=False)
+        self._wait_until(lambda: True if self._reset_by_guest() and self.triple_faulted else None, "a triple fault",
+                         timeout, expects_output=False, triple_fault_is_failure=False)
         return interrupt_log.describe_triple_fault(self.qemu_log(), self.describe_address)
 
     def _wait_until(self, condition: Callable[[], _Result | None], expecting: str, timeout: float | None,
@@ -456,7 +464,7 @@ class Machine:
                     on_halt: Callable[[Registers], _Result] | None) -> _Result:
         """Polls until `condition` returns something. Fails as soon as the
         kernel can no longer satisfy it: QEMU exited, the CPU reset (a
-        triple fault), halted for good (unless `on_halt` says what that
+        triple fault, or a reset the kernel asked for), halted for good (unless `on_halt` says what that
         halt gives, from its registers), GRUB refused the kernel, or the
         timeout ran out. The registers are read only here, between bursts
         of output: reading them stops QEMU's CPU."""
@@ -472,7 +480,7 @@ class Machine:
             if self.limit_reached is not None:
                 self._exits_within(KILLED_QEMU_WAIT)
                 raise self._fail(self._diagnose(expecting, expects_output=expects_output))
-            if triple_fault_is_failure and self._reset_by_guest():
+            if self._reset_by_guest() and (triple_fault_is_failure or self.reset_by_kernel):
                 raise self._fail(self._diagnose(expecting))
             # Whether QEMU lives is asked before the condition: QEMU may exit
             # while the condition looks, and then the condition's answer is
@@ -539,7 +547,8 @@ class Machine:
 
     def _reset_by_guest(self) -> bool:
         """QMP reported a reset the guest caused: with -no-reboot and
-        shutdown=pause, a triple fault, and QEMU is now paused."""
+        shutdown=pause, a triple fault or a reset the kernel asked for,
+        and QEMU is now paused."""
         return self._qmp is not None and any(
             event["event"] == "SHUTDOWN" and event.get("data", {}).get("reason") == "guest-reset"
             for event in self._qmp.poll_events())
@@ -612,7 +621,7 @@ class Machine:
             expecting=expecting, serial_text=self.serial_text,
             screen=self._post_mortem_screen, registers=self._post_mortem_registers,
             interrupt_log_tail=self._interrupt_log_tail(), interrupt_log_size=file_size(self.qemu_log_path),
-            triple_faulted=self.triple_faulted, exit_status=self.exit_status,
+            triple_faulted=self.triple_faulted, reset_by_kernel=self.reset_by_kernel, exit_status=self.exit_status,
             qemu_messages=read_head_and_tail(self.stderr_path), boot_loader_text=self._grub_text(),
             elf=self.elf, expects_output=expects_output, timed_out_after=timed_out_after,
             halted_at=halted_at, wanted_function=wanted_function, exception_loop_seen=exception_loop_seen,

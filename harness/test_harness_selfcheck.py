@@ -99,6 +99,19 @@ def test_a_wanted_triple_fault_is_returned(boot, fixtures):
     assert "#PF" in machine.wait_for_triple_fault()
 
 
+def test_a_reset_the_kernel_asks_for_is_no_triple_fault(boot, fixtures):
+    # -no-reboot stops QEMU at any reset of the guest, with the same QMP
+    # event as a triple fault's; only the interrupt log tells them apart.
+    failure, machine = boot_until_failure(boot, fixtures / "reset.elf", lambda m: m.wait_for_exit(),
+                                          timeout=TIMEOUT)
+    assert failure.verdict is Verdict.FAIL, failure.describe()
+    assert re.fullmatch(r"the kernel reset the machine at rip=0x[0-9a-f]+ \(_start\.wait_for_the_reset\+0x\d\) "
+                        r"while the test waited for QEMU to exit; "
+                        r"last serial line: 'reset fixture: resetting the machine'", failure.summary), failure.summary
+    assert "keyboard controller" in failure.hint
+    assert not machine.triple_faulted
+
+
 def test_wrong_screen_shows_expected_and_actual(boot, fixtures):
     machine = boot(fixtures / "wrong_text.elf", timeout=TIMEOUT)
     machine.wait_until_halted_in("halt_forever")
