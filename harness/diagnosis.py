@@ -65,7 +65,7 @@ GRUB_ERRORS_EXPLAINED = {
 }
 
 SERIAL_LINES_SHOWN = 20
-SERIAL_LINE_WIDTH = 300  # a flood may be one line of 256 KiB: show its start
+SERIAL_LINE_WIDTH = 300  # a flood may be one line of 256 KiB: show its start, in the summary too
 
 
 @dataclass
@@ -124,7 +124,7 @@ def diagnose(evidence: Evidence) -> KernelFailure:
     an exit, no output, a hang."""
     details = failure_details(evidence)
     last_line = evidence.last_serial_line()
-    said = f"last serial line: {last_line!r}" if last_line else "no serial output"
+    said = f"last serial line: {_shortened(last_line)!r}" if last_line else "no serial output"
     exception_loop = interrupt_log.describe_exception_loop(evidence.interrupt_log_tail, evidence.describe_address)
 
     if evidence.limit_reached is not None:
@@ -206,7 +206,7 @@ def _limit_failure(evidence: Evidence, exception_loop: str | None, said: str, de
     if limit.name == "serial output":
         # The output was cut anywhere: its last whole line is the one to show.
         whole_lines = [line for line in evidence.serial_text.splitlines()[:-1] if line.strip()]
-        said = f"last whole serial line: {whole_lines[-1]!r}" if whole_lines else said
+        said = f"last whole serial line: {_shortened(whole_lines[-1])!r}" if whole_lines else said
         return KernelFailure(Verdict.FAIL, f"the kernel flooded the serial port: {stopped}; {said}",
                              "a loop that prints without end: the repeated line shows which one", details)
     return KernelFailure(Verdict.HANG, f"{stopped}, waiting for {evidence.expecting}; {said}",

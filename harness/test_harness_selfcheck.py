@@ -269,6 +269,19 @@ def test_serial_flood_is_stopped_at_the_serial_limit(boot, fixtures, tmp_path):
     assert (tmp_path / "serial.log").stat().st_size < 4 * LOG_KEEP
 
 
+def test_a_flood_of_one_endless_line_is_quoted_short(boot, fixtures):
+    # The verdict's first line goes to the terminal and into the JUnit XML:
+    # it quotes the start of a 256 KiB line, not the whole of it.
+    failure, machine = boot_until_failure(boot, fixtures / "endless_line.elf", lambda m: m.wait_for_exit(),
+                                          timeout=10)
+    assert failure.verdict is Verdict.FAIL
+    assert machine.limit_reached.name == "serial output"
+    assert failure.summary.startswith("the kernel flooded the serial port"), failure.summary
+    assert "'endless line fixture: no newline ever endless line fixture:" in failure.summary
+    assert len(failure.summary) < 1000, f"a summary of {len(failure.summary)} characters"
+    assert len(failure.describe()) < 10_000, f"a failure message of {len(failure.describe())} characters"
+
+
 def test_output_that_comes_after_the_exit_is_read(tmp_path):
     # Linux hands what QEMU wrote to the pty's reading end in a worker of
     # its own: on a loaded machine the harness may see QEMU dead before its
