@@ -175,15 +175,18 @@ def diagnose(evidence: Evidence) -> KernelFailure:
                              "compare the serial output below with what the test expects", details)
 
     seconds = f"{evidence.timed_out_after:g} s"
-    if evidence.expects_output and not evidence.serial_text.strip():
-        return KernelFailure(Verdict.NO_OUTPUT,
-                             f"nothing on serial after {seconds} of QEMU CPU time (waiting for {evidence.expecting})",
-                             "did the kernel start, and does it set up and write to COM1 (0x3f8)? "
-                             "`make gdb CH=NN` shows whether the entry point is reached", details)
+    # Where the CPU is: for a kernel that printed nothing, the one clue to
+    # whether it reached its own code at all.
     where = ""
     if evidence.registers is not None:
         state = "halted" if evidence.registers.halted else "running"
         where = f"; the CPU is {state} at {evidence.where(evidence.registers.rip)}"
+    if evidence.expects_output and not evidence.serial_text.strip():
+        return KernelFailure(Verdict.NO_OUTPUT,
+                             f"nothing on serial after {seconds} of QEMU CPU time (waiting for {evidence.expecting})"
+                             f"{where}",
+                             "did the kernel start, and does it set up and write to COM1 (0x3f8)? "
+                             "`make gdb CH=NN` shows whether the entry point is reached", details)
     return KernelFailure(Verdict.HANG,
                          f"timed out after {seconds} of QEMU CPU time waiting for {evidence.expecting}; {said}{where}",
                          "an endless loop, or a halt with nothing to wake it; the code after the last "

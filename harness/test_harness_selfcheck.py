@@ -80,6 +80,14 @@ def test_silence_is_no_output(boot, fixtures):
     assert "nothing on serial" in failure.summary
 
 
+def test_a_silent_spin_says_where_the_cpu_spins(boot, fixtures):
+    failure, _ = boot_until_failure(boot, fixtures / "silent_spin.elf", lambda m: m.wait_for_exit(),
+                                    timeout=HANG_TIMEOUT)
+    assert failure.verdict is Verdict.NO_OUTPUT
+    assert re.search(r"; the CPU is running at rip=0x[0-9a-f]+ \(spin_silently\+0x\d\)$", failure.summary), \
+        failure.summary
+
+
 def test_triple_fault_lists_the_exceptions_before_the_reset(boot, fixtures):
     failure, machine = boot_until_failure(boot, fixtures / "triple_fault.elf", lambda m: m.wait_for_exit(),
                                           timeout=TIMEOUT)
