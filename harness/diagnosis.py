@@ -16,6 +16,7 @@ import interrupt_log
 from boot_limits import LimitReached
 from elf import ElfFile
 from registers import Registers
+from serial_output import printable
 from verdict import KernelFailure, Verdict
 from vga_screen import Screen
 
@@ -270,7 +271,7 @@ def failure_details(evidence: Evidence) -> str:
         shown = lines[-SERIAL_LINES_SHOWN:]
         heading = f"serial output (last {len(shown)} of {len(lines)} lines):" if len(lines) > len(shown) \
             else "serial output:"
-        parts.append(heading + "\n" + "\n".join("  " + _shortened(line) for line in shown))
+        parts.append(heading + "\n" + "\n".join("  " + printable(_shortened(line)) for line in shown))
     else:
         parts.append("serial output: none")
     if evidence.screen is not None and not evidence.screen.is_blank():

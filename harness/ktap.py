@@ -49,6 +49,7 @@ from build import Builder
 from chapters import REPOSITORY, chapter_build, chapter_directory, selected
 from elf import SECTION_NOBITS, ElfFile
 from machine import DEFAULT_TIMEOUT, UNDEFINED_BEHAVIOUR, Machine
+from serial_output import printable
 from verdict import KernelFailure, Verdict
 
 # --- the declarations: the kernel_tests section of the ELF -----------------
@@ -317,7 +318,7 @@ class KernelRun:
         shown = self.serial.splitlines()[-lines:]
         if not shown:
             return "serial output: none"
-        return "serial output (last lines):\n" + "\n".join("  " + line for line in shown)
+        return "serial output (last lines):\n" + "\n".join("  " + printable(line) for line in shown)
 
     def how_it_ended(self) -> tuple[Verdict, str]:
         if self.failure is not None:
@@ -476,9 +477,9 @@ def check_passed(run: KernelRun, test: DeclaredTest) -> Result:
     if not result.ok:
         panicked = any(line.startswith("KERNEL PANIC") for line in result.message)
         raise KernelFailure(Verdict.PANIC if panicked else Verdict.FAIL,
-                            f"not ok {result.number} {test.name}: {failure_reason(result.message)}",
+                            f"not ok {result.number} {test.name}: {printable(failure_reason(result.message))}",
                             "the kernel's own report of the failure follows",
-                            "\n".join("  # " + line for line in result.diagnostics))
+                            "\n".join("  # " + printable(line) for line in result.diagnostics))
     return result
 
 
@@ -509,7 +510,7 @@ def reported(run: KernelRun, test: DeclaredTest) -> Result:
         else:
             problems = report.problems() or ["the report does not mention it"]
             summary = f"no result for {test.name}: {problems[0]}; {ended}"
-        printed = "\n".join("  # " + line for line in report.trailing)
+        printed = "\n".join("  # " + printable(line) for line in report.trailing)
         hint = run.failure.hint if run.failure is not None else "the serial output shows how far the kernel got"
         raise KernelFailure(verdict, summary, hint,
                             (f"what the test printed:\n{printed}\n\n" if printed else "") + run.serial_tail())

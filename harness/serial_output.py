@@ -11,6 +11,19 @@ import codecs
 import re
 
 
+# Control characters other than tab and newline: C0, DEL and C1. A kernel
+# may send any byte (a garbage pointer printed as a string), and an escape
+# sequence shown as it came would clear or recolour the terminal that shows
+# the failure, or retitle its window.
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """The text with each control character written as Python writes it in
+    a string (ESC as \\x1b), for failure messages; tab and newline stay."""
+    return _CONTROL_CHARACTER.sub(lambda match: repr(match.group())[1:-1], text)
+
+
 def normalise_line_endings(text: str) -> tuple[str, str]:
     """Turns the pty's "\\r\\n" (and a guest's "\\r\\r\\n") into "\\n". Output
     comes in chunks, and whether carriage returns at the end of one end a

@@ -290,6 +290,28 @@ def test_a_flood_of_one_endless_line_is_quoted_short(boot, fixtures):
     assert len(failure.describe()) < 10_000, f"a failure message of {len(failure.describe())} characters"
 
 
+def test_control_characters_on_serial_reach_no_terminal(boot, fixtures):
+    # pytest prints the failure to the student's terminal, which would act
+    # on an escape sequence (clear the screen, hide the report): they are
+    # shown as escapes instead, and bytes that are no UTF-8 as U+FFFD.
+    failure, machine = boot_until_failure(boot, fixtures / "control_characters.elf",
+                                          lambda m: m.expect_exit_success(), timeout=TIMEOUT)
+    assert failure.verdict is Verdict.FAIL
+    message = failure.describe()
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", message), repr(message)
+    shown = "control characters fixture: \\x1b[2J\\x1b[31mred\\x1b]0;title\\x07\\x08\\x08\ufffd\ufffd\\x00 end"
+    assert shown in failure.details, failure.details
+    run = ktap.KernelRun(ktap.TestKernel("control_characters", EXIT_SUCCESS), None, ktap.parse(machine.serial_text),
+                         machine.exit_status, None, machine.serial_text)
+    assert shown in run.serial_tail()
+    # An in-kernel test's message, first line of its failure, likewise.
+    serial = "KTAP version 1\n1..1\n# expected 'a', got '\x1b[2J'\nnot ok 1 a\n"
+    run = ktap.KernelRun(ktap.TestKernel("k", EXIT_SUCCESS), None, ktap.parse(serial), EXIT_SUCCESS, None, serial)
+    with pytest.raises(KernelFailure) as caught:
+        ktap.check_passed(run, ktap.DeclaredTest("a", "returns"))
+    assert caught.value.summary == "not ok 1 a: expected 'a', got '\\x1b[2J'"
+
+
 def test_output_that_comes_after_the_exit_is_read(tmp_path):
     # Linux hands what QEMU wrote to the pty's reading end in a worker of
     # its own: on a loaded machine the harness may see QEMU dead before its
