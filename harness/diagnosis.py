@@ -248,7 +248,10 @@ def describe_exit(evidence: Evidence) -> str:
     if status == 0:
         return f"QEMU exited with status 0 (which is never a pass) while the test waited for {expecting}"
     if status % 2 == 1:
-        return f"the kernel wrote {(status - 1) >> 1:#x} to isa-debug-exit (QEMU status {status})"
+        # An exit status is one byte: (v << 1) | 1 keeps v's low 7 bits only.
+        low_bits = (status - 1) >> 1
+        return f"the kernel wrote {low_bits:#x} or {low_bits | 0x80:#x} to isa-debug-exit (QEMU status {status} " \
+               f"keeps only the value's low 7 bits) while the test waited for {expecting}"
     return f"QEMU exited with status {status}: " + evidence.qemu_messages.strip()
 
 

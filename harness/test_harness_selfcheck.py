@@ -456,6 +456,14 @@ def test_a_diagnosis_needs_only_its_evidence():
     assert (panic.verdict, panic.summary) == (Verdict.PANIC, "kernel panic: # PANIC at x.cpp:3: broken")
 
 
+def test_an_unknown_exit_code_is_not_misread():
+    # QEMU's status (v << 1) | 1 is one byte: 0xff and 0x7f both end in 255.
+    failure = diagnose(Evidence("QEMU to exit", "writing 0xff\n", exit_status=255))
+    assert (failure.verdict, failure.summary) == (Verdict.FAIL, (
+        "the kernel wrote 0x7f or 0xff to isa-debug-exit (QEMU status 255 keeps only the value's low 7 bits) "
+        "while the test waited for QEMU to exit; last serial line: 'writing 0xff'"))
+
+
 def test_artifacts_past_their_limit_keep_only_the_verdict(tmp_path):
     # Once a run's artifacts pass their limit, a failed boot adds a few
     # hundred bytes, not its logs: a sparse file stands for earlier ones.
