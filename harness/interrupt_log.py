@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from registers import Registers
-from x86_exceptions import PAGE_FAULT, describe, mnemonic
+from x86_exceptions import PAGE_FAULT, SELECTOR_ERROR_CODE_VECTORS, describe, mnemonic
 
 NO_EXCEPTION = 0xFFFFFFFF  # "old" when no exception was being delivered
 
@@ -144,7 +144,10 @@ def has_triple_fault(log_text: str) -> bool:
 def exceptions(log_text: str) -> list[tuple[RaisedException, DeliveredInterrupt | None]]:
     """Every CPU exception since power-on, each with the delivery QEMU
     logged for it (None when delivery itself failed before a v= line)."""
-    events = parse(log_text)
+    return _exceptions_of(parse(log_text))
+
+
+def _exceptions_of(events: list[LogEvent]) -> list[tuple[RaisedException, DeliveredInterrupt | None]]:
     result = []
     for i, event in enumerate(events):
         if isinstance(event, RaisedException):
@@ -153,19 +156,41 @@ def exceptions(log_text: str) -> list[tuple[RaisedException, DeliveredInterrupt 
     return result
 
 
+def describe_selector_error(error_code: int) -> str:
+    """The error code of #TS, #NP, #SS and #GP names a descriptor:
+    `IDT entry 8` (bit 1: the IDT; else bit 2: the LDT, or the GDT)."""
+    table = "IDT" if error_code & 0x2 else "LDT" if error_code & 0x4 else "GDT"
+    return f"{table} entry {error_code >> 3}"
+
+
 def describe_triple_fault(log_text: str, where: Callable[[int], str | None] = lambda rip: None) -> str:
     """`triple fault: #PF (page fault) at rip=0x100123 (kernel_main+0x13), cr2=0x40000000,
     error 0x2 (write of a page not present); then #GP while delivering it, so #DF
     (double fault); then #GP while delivering the #DF; then reset`.
 
+    When a hardware interrupt's delivery raised the first exception, the
+    interrupt comes first: `hardware interrupt 0x8 at rip=...; then #GP
+    while delivering it, error 0x42 (IDT entry 8); ...`.
+
     `where` names the function that holds an address, if it can.
     """
-    chain = _last_chain(exceptions(log_text))
+    events = parse(log_text)
+    chain = _last_chain(_exceptions_of(events))
     if not chain:
         return "triple fault: the CPU reset, and QEMU's log names no exception before it"
     steps = []
-    for raised, delivered in chain:
-        if raised.during is None:
+    interrupt = _hardware_interrupt_refused(events, *chain[0])
+    if interrupt is not None:
+        location = where(interrupt.rip)
+        steps.append(f"hardware interrupt {interrupt.vector:#x} at rip={interrupt.rip:#x}"
+                     + (f" ({location})" if location else "") + ", with interrupts enabled")
+    for index, (raised, delivered) in enumerate(chain):
+        if index == 0 and interrupt is not None:
+            step = f"{mnemonic(raised.vector)} while delivering it"
+            if delivered is not None and delivered.error_code:
+                step += f", error {delivered.error_code:#x}" + _error_code_meaning(raised.vector, delivered.error_code)
+            steps.append(step)
+        elif raised.during is None:
             steps.append(_describe_fresh(raised, delivered, where))
         else:
             step = f"{mnemonic(raised.vector)} while delivering the {mnemonic(raised.during)}"
@@ -173,6 +198,25 @@ def describe_triple_fault(log_text: str, where: Callable[[int], str | None] = la
                 step += f", so {describe(delivered.vector)}"
             steps.append(step)
     return "triple fault: " + "; then ".join(steps + ["reset"])
+
+
+def _hardware_interrupt_refused(events: list[LogEvent], raised: RaisedException,
+                                delivered: DeliveredInterrupt | None) -> DeliveredInterrupt | None:
+    """The hardware interrupt whose delivery raised the exception `raised`:
+    the delivery logged just before it, if no `int N` and no exception
+    (QEMU writes a check_exception line before each exception's), and the
+    exception came at the same rip, before a handler ran."""
+    at = next(i for i in range(len(events) - 1, -1, -1) if events[i] is raised)
+    before = events[at - 1] if at > 0 else None
+    if not isinstance(before, DeliveredInterrupt) or before.software or delivered is None \
+            or delivered.rip != before.rip:
+        return None
+    announced = at >= 2 and isinstance(events[at - 2], RaisedException) and events[at - 2].vector == before.vector
+    return None if announced else before
+
+
+def _error_code_meaning(vector: int, error_code: int) -> str:
+    return f" ({describe_selector_error(error_code)})" if vector in SELECTOR_ERROR_CODE_VECTORS else ""
 
 
 def _last_chain(logged):
@@ -195,7 +239,7 @@ def _describe_fresh(raised: RaisedException, delivered: DeliveredInterrupt | Non
         text += f", cr2={delivered.cr2:#x}, error {delivered.error_code:#x} " \
                 f"({describe_page_fault_error(delivered.error_code)})"
     elif delivered.error_code:
-        text += f", error {delivered.error_code:#x}"
+        text += f", error {delivered.error_code:#x}" + _error_code_meaning(raised.vector, delivered.error_code)
     return text
 
 

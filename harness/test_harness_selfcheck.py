@@ -102,6 +102,17 @@ def test_triple_fault_lists_the_exceptions_before_the_reset(boot, fixtures):
     assert machine.running and machine.triple_faulted
 
 
+def test_a_triple_fault_from_a_hardware_interrupt_names_the_interrupt(boot, fixtures):
+    # The #GP comes at the hlt the timer's interrupt woke: that rip is not
+    # the fault, the gate of the interrupt's vector is.
+    failure, _ = boot_until_failure(boot, fixtures / "interrupt_without_idt.elf", lambda m: m.wait_for_exit(),
+                                    timeout=TIMEOUT)
+    assert failure.verdict is Verdict.TRIPLE_FAULT
+    assert re.match(r"triple fault: hardware interrupt 0x8 at rip=0x[0-9a-f]+ \(_start\.wait_for_an_interrupt\+0x1\), "
+                    r"with interrupts enabled; then #GP while delivering it, error 0x42 \(IDT entry 8\); "
+                    r"then #GP while delivering the #GP, so #DF \(double fault\);", failure.summary), failure.summary
+
+
 def test_a_wanted_triple_fault_is_returned(boot, fixtures):
     machine = boot(fixtures / "triple_fault.elf", timeout=TIMEOUT)
     assert "#PF" in machine.wait_for_triple_fault()
