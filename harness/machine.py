@@ -340,9 +340,26 @@ class Machine:
         return int.from_bytes(self.read_memory(address, size), "little")
 
     def symbol(self, name: str) -> Symbol:
+        """A symbol of the kernel's ELF. The tests find the kernel's
+        functions and variables by name: a kernel without the name fails
+        with a FAIL that says so, and names a C++ name that holds it (a
+        function declared without extern "C")."""
         if self.elf is None:
             raise ValueError(f"{self.name}: no ELF file to look symbols up in")
-        return self.elf.symbol(name)
+        try:
+            return self.elf.symbol(name)
+        except KeyError:
+            # The Itanium C++ ABI writes an identifier as its length and
+            # itself: halt_forever() becomes _Z12halt_foreverv.
+            mangled = [s.name for s in self.elf.symbols
+                       if s.defined and s.type in ("FUNC", "OBJECT") and f"{len(name)}{name}" in s.name]
+            if mangled:
+                raise KernelFailure(Verdict.FAIL, f"{self.elf.path.name} has no symbol {name!r}, which the test "
+                                    f"looks for, but the C++ name {mangled[0]!r}",
+                                    f'declare {name} extern "C", so that C++ keeps its name as it is') from None
+            raise KernelFailure(Verdict.FAIL, f"{self.elf.path.name} has no symbol {name!r}, which the test looks for",
+                                "the tests find the kernel's functions and variables by name: was it renamed, "
+                                "or removed?") from None
 
     def read_symbol(self, name: str, size: int | None = None) -> int:
         """The value of a global variable, by its (unmangled) name."""

@@ -131,6 +131,18 @@ def test_a_reset_the_kernel_asks_for_is_no_triple_fault(boot, fixtures):
     assert not machine.triple_faulted
 
 
+def test_a_function_without_its_c_name_is_a_verdict(boot, fixtures):
+    # halt_forever() declared without extern "C" is _Z12halt_foreverv in
+    # the ELF: the test's wait must fail with a verdict, not a KeyError.
+    machine = boot(fixtures / "mangled_halt.elf", timeout=TIMEOUT)
+    with pytest.raises(KernelFailure) as caught:
+        machine.wait_until_halted_in("halt_forever")
+    assert caught.value.verdict is Verdict.FAIL
+    assert caught.value.summary == "mangled_halt.elf has no symbol 'halt_forever', which the test looks for, " \
+                                   "but the C++ name '_Z12halt_foreverv'"
+    assert 'extern "C"' in caught.value.hint
+
+
 def test_wrong_screen_shows_expected_and_actual(boot, fixtures):
     machine = boot(fixtures / "wrong_text.elf", timeout=TIMEOUT)
     machine.wait_until_halted_in("halt_forever")
