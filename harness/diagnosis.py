@@ -61,6 +61,11 @@ GRUB_ERRORS_EXPLAINED = {
         "GRUB could not load the kernel (see the error above it on the screen)",
     "invalid arch-dependent ELF magic":
         "the kernel file is not an x86 ELF executable GRUB can load",
+    "entry point isn't in a segment":
+        "the ELF's entry point (ENTRY(_start) in the linker script) lies in none of the segments GRUB "
+        "loads: is _start global (`global _start` in boot.asm)? Without it the linker only warns and "
+        "leaves the entry point 0. "
+        "`readelf -lh kernel.elf` shows the entry point and the segments",
     "unsupported tag":
         "the Multiboot2 header holds a tag GRUB does not know: check the tag types and sizes",
 }

@@ -479,6 +479,16 @@ def test_a_diagnosis_needs_only_its_evidence():
     assert (panic.verdict, panic.summary) == (Verdict.PANIC, "kernel panic: # PANIC at x.cpp:3: broken")
 
 
+def test_an_entry_point_outside_the_kernel_is_explained():
+    # GRUB's screen when the ELF's entry point lies in no loaded segment.
+    grub_screen = ("  Booting `kernel'\n\nerror: entry point isn't in a segment.\n"
+                   "error: you need to load the kernel first.\n\nPress any key to continue...")
+    failure = diagnose(Evidence("the CPU to halt in halt_forever", "", boot_loader_text=grub_screen))
+    assert (failure.verdict, failure.summary) == (Verdict.BOOT_REJECTED,
+                                                  "GRUB refused the kernel: \"entry point isn't in a segment\"")
+    assert "readelf -lh kernel.elf" in failure.hint, failure.hint
+
+
 def test_an_unknown_exit_code_is_not_misread():
     # QEMU's status (v << 1) | 1 is one byte: 0xff and 0x7f both end in 255.
     failure = diagnose(Evidence("QEMU to exit", "writing 0xff\n", exit_status=255))
