@@ -448,13 +448,25 @@ def check_whole_run(run: KernelRun, group: list[DeclaredTest], skipped: frozense
     assert not run.triple_faulted, f"{run.kernel.name} triple-faulted\n{run.serial_tail()}"
     problems = run.report.problems()
     assert not problems, f"{run.kernel.name}: {'; '.join(problems)}\n{run.serial_tail()}"
-    assert [r.name for r in run.report.results] == [t.name for t in group], (
-        f"{run.kernel.name} reported other tests than it declares, or in another order")
+    reported_names, declared_names = [r.name for r in run.report.results], [t.name for t in group]
+    assert reported_names == declared_names, (
+        f"{run.kernel.name} reported other tests than it declares, or in another order: "
+        + _name_differences(reported_names, declared_names) + f"\n{run.serial_tail()}")
     failed = [r.name for r in run.report.results if not r.ok or r.skipped and r.name not in skipped]
     assert not failed, f"{run.kernel.name}: failed {', '.join(failed)}\n{run.serial_tail()}"
     assert run.exit_status == run.kernel.exit_status, (
         f"{run.kernel.name} must exit with status {run.kernel.exit_status}, but exited with {run.exit_status}\n"
         + run.serial_tail())
+
+
+def _name_differences(reported: list[str], declared: list[str]) -> str:
+    """What tells a report's test names from the declared ones, in words."""
+    differences = [f"{what}: {', '.join(names)}" for what, names in (
+        ("not declared", [name for name in reported if name not in declared]),
+        ("not reported", [name for name in declared if name not in reported]),
+        ("reported twice", sorted({name for name in reported if reported.count(name) > 1})))
+        if names]
+    return "; ".join(differences) or f"reported in the order {', '.join(reported)}"
 
 
 def check_every_run_passed(runs: KernelRuns, kernel: TestKernel) -> None:

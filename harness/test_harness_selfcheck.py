@@ -497,6 +497,18 @@ def test_an_unknown_exit_code_is_not_misread():
         "while the test waited for QEMU to exit; last serial line: 'writing 0xff'"))
 
 
+def test_a_report_of_other_tests_names_them():
+    # A complete, well-numbered report whose names are not the declared
+    # ones: the failure says which are extra, missing or repeated.
+    declared = [ktap.DeclaredTest(name, "returns") for name in ("a", "b", "c")]
+    serial = "KTAP version 1\n1..3\nok 1 a\nok 2 a\nok 3 made_up\n"
+    run = ktap.KernelRun(ktap.TestKernel("k", EXIT_SUCCESS), None, ktap.parse(serial), EXIT_SUCCESS, None, serial)
+    with pytest.raises(AssertionError) as caught:
+        ktap.check_whole_run(run, declared)
+    assert str(caught.value).splitlines()[0] == ("k reported other tests than it declares, or in another order: "
+                                                 "not declared: made_up; not reported: b, c; reported twice: a")
+
+
 def test_artifacts_past_their_limit_keep_only_the_verdict(tmp_path):
     # Once a run's artifacts pass their limit, a failed boot adds a few
     # hundred bytes, not its logs: a sparse file stands for earlier ones.
