@@ -92,6 +92,7 @@ class Evidence:
     elf: ElfFile | None = None  # to name the functions that hold addresses
     expects_output: bool = True  # the kernel should have printed on serial by now
     timed_out_after: float = 0.0  # seconds of QEMU CPU time, when the wait timed out
+    timed_out_on_wall_time: float | None = None  # seconds, when the wall clock ended the wait, not the CPU time
     halted_at: Registers | None = None  # the CPU halted for good there
     wanted_function: str | None = None  # the test waited for a halt in this function
     exception_loop_seen: bool = False  # the waits saw one before a limit did
@@ -148,8 +149,7 @@ def diagnose(evidence: Evidence) -> KernelFailure:
         if evidence.exception_loop_seen:
             why_stopped = f"stopped after {evidence.interrupt_log_size / 2**20:.0f} MB of QEMU's interrupt log"
         else:
-            why_stopped = f"timed out after {evidence.timed_out_after:g} s of QEMU CPU time " \
-                          f"waiting for {evidence.expecting}"
+            why_stopped = f"timed out after {_waited(evidence)} waiting for {evidence.expecting}"
         return _exception_loop_failure(f"{exception_loop}; {why_stopped}", details)
 
     rejection = boot_loader_error(evidence.boot_loader_text) if evidence.boot_loader_text else None
@@ -180,7 +180,6 @@ def diagnose(evidence: Evidence) -> KernelFailure:
         return KernelFailure(Verdict.FAIL, describe_exit(evidence) + f"; {said}",
                              "compare the serial output below with what the test expects", details)
 
-    seconds = f"{evidence.timed_out_after:g} s"
     # Where the CPU is: for a kernel that printed nothing, the one clue to
     # whether it reached its own code at all.
     where = ""
@@ -189,14 +188,22 @@ def diagnose(evidence: Evidence) -> KernelFailure:
         where = f"; the CPU is {state} at {evidence.where(evidence.registers.rip)}"
     if evidence.expects_output and not evidence.serial_text.strip():
         return KernelFailure(Verdict.NO_OUTPUT,
-                             f"nothing on serial after {seconds} of QEMU CPU time (waiting for {evidence.expecting})"
+                             f"nothing on serial after {_waited(evidence)} (waiting for {evidence.expecting})"
                              f"{where}",
                              "did the kernel start, and does it set up and write to COM1 (0x3f8)? "
                              "`make gdb CH=NN` shows whether the entry point is reached", details)
     return KernelFailure(Verdict.HANG,
-                         f"timed out after {seconds} of QEMU CPU time waiting for {evidence.expecting}; {said}{where}",
+                         f"timed out after {_waited(evidence)} waiting for {evidence.expecting}; {said}{where}",
                          "an endless loop, or a halt with nothing to wake it; the code after the last "
                          "line printed is the place to look", details)
+
+
+def _waited(evidence: Evidence) -> str:
+    """How long a wait that timed out took, on the clock that ended it."""
+    if evidence.timed_out_on_wall_time is not None:
+        return f"{evidence.timed_out_on_wall_time:g} s of wall time (QEMU used only " \
+               f"{evidence.timed_out_after:g} s of CPU time in it: a halted guest, or a busy host)"
+    return f"{evidence.timed_out_after:g} s of QEMU CPU time"
 
 
 def _exception_loop_failure(summary: str, details: str) -> KernelFailure:

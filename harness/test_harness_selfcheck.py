@@ -71,6 +71,18 @@ def test_hang_names_the_last_serial_line(boot, fixtures):
     assert "_start.spin" in failure.summary, "the hang should say where the CPU spins"
 
 
+def test_a_halt_that_waits_names_the_wall_clock(boot, fixtures):
+    # Halted with interrupts on, the CPU may yet wake, so the wait runs to
+    # its wall time limit; the CPU time it used is no measure of the wait.
+    failure, _ = boot_until_failure(boot, fixtures / "masked_halt.elf", lambda m: m.wait_for_exit(),
+                                    timeout=HANG_TIMEOUT)
+    assert failure.verdict is Verdict.HANG
+    assert re.match(r"timed out after [\d.]+ s of wall time \(QEMU used only [\d.]+ s of CPU time in it: "
+                    r"a halted guest, or a busy host\) waiting for QEMU to exit; last serial line: 'masked halt "
+                    r"fixture: halting with every interrupt line masked'; the CPU is halted at rip=0x[0-9a-f]+ "
+                    r"\(_start\.wait_for_an_interrupt\+0x1\)$", failure.summary), failure.summary
+
+
 def test_silence_is_no_output(boot, fixtures):
     # wrong_text prints nothing on serial and halts: waiting for a line
     # must end in NO_OUTPUT, not in a hang with a last line.
