@@ -86,6 +86,7 @@ class Evidence:
     interrupt_log_size: int = 0
     triple_faulted: bool = False
     reset_by_kernel: bool = False  # a reset with no triple fault before it
+    powered_off_by_kernel: bool = False  # an ACPI power-off, which left QEMU paused
     exit_status: int | None = None  # None while QEMU runs
     qemu_messages: str = ""  # what QEMU wrote to its stderr
     boot_loader_text: str | None = None  # GRUB's screen (under UEFI: its serial console), if GRUB booted
@@ -127,8 +128,8 @@ def boot_loader_error(text: str) -> tuple[str, str] | None:
 def diagnose(evidence: Evidence) -> KernelFailure:
     """The one verdict for the evidence: the first of these that applies.
     A limit that stopped the boot, a triple fault, an exception loop,
-    GRUB's refusal, a panic, a reset the kernel asked for, a halt for good,
-    an exit, no output, a hang."""
+    GRUB's refusal, a panic, a reset or a power-off the kernel asked for,
+    a halt for good, an exit, no output, a hang."""
     details = failure_details(evidence)
     last_line = evidence.last_serial_line()
     said = f"last serial line: {_shortened(last_line)!r}" if last_line else "no serial output"
@@ -172,6 +173,13 @@ def diagnose(evidence: Evidence) -> KernelFailure:
                              "no exception came before the reset, so it was no triple fault: the kernel asked "
                              "for it, as a reboot does (0xfe to the keyboard controller's port 0x64, or 0x06 "
                              "to port 0xcf9); the code just before that address is the place to look", details)
+
+    if evidence.powered_off_by_kernel:
+        return KernelFailure(Verdict.FAIL, f"the kernel turned the machine off (an ACPI power-off) while the test "
+                             f"waited for {evidence.expecting}; {said}",
+                             "a power-off says nothing of how the kernel did: a test kernel ends through "
+                             "isa-debug-exit (0x10 to port 0xf4 for success, 0x11 for failure), and any other "
+                             "kernel halts when it is done", details)
 
     if evidence.halted_at is not None:
         return _halt_failure(evidence, said, details)

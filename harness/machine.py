@@ -481,7 +481,8 @@ class Machine:
                     on_halt: Callable[[Registers], _Result] | None) -> _Result:
         """Polls until `condition` returns something. Fails as soon as the
         kernel can no longer satisfy it: QEMU exited, the CPU reset (a
-        triple fault, or a reset the kernel asked for), halted for good (unless `on_halt` says what that
+        triple fault, or a reset the kernel asked for), the kernel turned
+        the machine off, halted for good (unless `on_halt` says what that
         halt gives, from its registers), GRUB refused the kernel, or the
         timeout ran out. The registers are read only here, between bursts
         of output: reading them stops QEMU's CPU."""
@@ -497,7 +498,8 @@ class Machine:
             if self.limit_reached is not None:
                 self._exits_within(KILLED_QEMU_WAIT)
                 raise self._fail(self._diagnose(expecting, expects_output=expects_output))
-            if self._reset_by_guest() and (triple_fault_is_failure or self.reset_by_kernel):
+            if (self._reset_by_guest() and (triple_fault_is_failure or self.reset_by_kernel)
+                    or self.powered_off_by_kernel):
                 raise self._fail(self._diagnose(expecting))
             # Whether QEMU lives is asked before the condition: QEMU may exit
             # while the condition looks, and then the condition's answer is
@@ -569,9 +571,22 @@ class Machine:
         """QMP reported a reset the guest caused: with -no-reboot and
         shutdown=pause, a triple fault or a reset the kernel asked for,
         and QEMU is now paused."""
-        return self._qmp is not None and any(
-            event["event"] == "SHUTDOWN" and event.get("data", {}).get("reason") == "guest-reset"
-            for event in self._qmp.poll_events())
+        return self._guest_shutdown_reason() == "guest-reset"
+
+    @property
+    def powered_off_by_kernel(self) -> bool:
+        """The kernel turned the machine off (ACPI): QEMU, told by
+        shutdown=pause to keep the machine for a post-mortem, paused it
+        instead of exiting, so no exit status will ever come."""
+        return self._guest_shutdown_reason() == "guest-shutdown"
+
+    def _guest_shutdown_reason(self) -> str | None:
+        """The reason of the SHUTDOWN event the guest caused, if QMP sent
+        one: "guest-reset" or "guest-shutdown"."""
+        if self._qmp is None:
+            return None
+        return next((event.get("data", {}).get("reason") for event in self._qmp.poll_events()
+                     if event["event"] == "SHUTDOWN" and event.get("data", {}).get("guest")), None)
 
     def _read_serial(self, wait: float) -> bool:
         """Takes what the kernel printed, waiting up to `wait` seconds for
@@ -642,7 +657,8 @@ class Machine:
             expecting=expecting, serial_text=self.serial_text,
             screen=self._post_mortem_screen, registers=self._post_mortem_registers,
             interrupt_log_tail=self._interrupt_log_tail(), interrupt_log_size=file_size(self.qemu_log_path),
-            triple_faulted=self.triple_faulted, reset_by_kernel=self.reset_by_kernel, exit_status=self.exit_status,
+            triple_faulted=self.triple_faulted, reset_by_kernel=self.reset_by_kernel,
+            powered_off_by_kernel=self.powered_off_by_kernel, exit_status=self.exit_status,
             qemu_messages=read_head_and_tail(self.stderr_path), boot_loader_text=self._grub_text(),
             elf=self.elf, expects_output=expects_output, timed_out_after=timed_out_after,
             timed_out_on_wall_time=timed_out_on_wall_time,

@@ -155,6 +155,17 @@ def test_a_function_without_its_c_name_is_a_verdict(boot, fixtures):
     assert 'extern "C"' in caught.value.hint
 
 
+def test_a_power_off_is_named_at_once(boot, fixtures):
+    # shutdown=pause keeps QEMU, paused, after the guest turns it off: no
+    # exit comes, and a paused CPU uses no CPU time.
+    failure, machine = boot_until_failure(boot, fixtures / "power_off.elf", lambda m: m.wait_for_exit(),
+                                          timeout=TIMEOUT)
+    assert failure.verdict is Verdict.FAIL, failure.describe()
+    assert failure.summary == "the kernel turned the machine off (an ACPI power-off) while the test waited for " \
+                              "QEMU to exit; last serial line: 'power off fixture: turning the machine off'"
+    assert machine.elapsed() < 2, f"the power-off was named after {machine.elapsed():.1f} s"
+
+
 def test_wrong_screen_shows_expected_and_actual(boot, fixtures):
     machine = boot(fixtures / "wrong_text.elf", timeout=TIMEOUT)
     machine.wait_until_halted_in("halt_forever")
