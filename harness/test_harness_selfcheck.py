@@ -388,6 +388,20 @@ def test_line_endings_are_normalised_across_chunks():
     assert (text, pending) == ("one\ntwo\nthree\rfour", "\r")
 
 
+def test_a_screen_out_of_text_mode_is_not_called_blank(boot, fixtures):
+    # In a graphics mode the VGA decodes no memory at 0xb8000, which reads
+    # 0xff: cells that would show as blanks (0xff is a non-breaking space).
+    machine = boot(fixtures / "graphics_mode.elf", timeout=TIMEOUT)
+    machine.wait_until_halted_in("halt_forever")
+    screen = machine.screen()
+    with pytest.raises(KernelFailure) as caught:
+        screen.expect_text(0, 0, "Hello World!")
+    assert caught.value.verdict is Verdict.FAIL
+    assert caught.value.hint.startswith("no text screen: every byte at 0xb8000 reads 0xff"), caught.value.hint
+    assert "the VGA is not in text mode" in screen.render()
+    assert not screen.is_blank()
+
+
 def test_screen_shows_every_byte_as_one_glyph():
     # Cell i holds byte i % 256: control bytes must not break the rendering
     # into extra lines, and each shows as the IBM PC drew it.

@@ -39,6 +39,11 @@ CP437 = [" "] + list(_CONTROL_GLYPHS) + [bytes([b]).decode("cp437") for b in ran
     [bytes([b]).decode("cp437") for b in range(0x80, 0x100)]
 
 
+NOT_TEXT_MODE = ("no text screen: every byte at 0xb8000 reads 0xff, where no memory answers; the VGA is not in "
+                 "text mode (under UEFI it never is; under a BIOS, the kernel switched it to a graphics mode, or "
+                 "moved its memory window through the Graphics Controller's Miscellaneous register)")
+
+
 @dataclass(frozen=True)
 class Cell:
     byte: int  # the character's code in code page 437
@@ -71,12 +76,22 @@ class Screen:
     def text(self) -> str:
         return "\n".join(self.lines()).rstrip("\n")
 
+    @property
+    def unmapped(self) -> bool:
+        """No memory answered at 0xb8000: a read from an address nothing
+        decodes gives 0xff in every byte. The VGA maps its memory there
+        only in text mode (its Miscellaneous register says where)."""
+        return self.memory == b"\xff" * SIZE
+
     def is_blank(self) -> bool:
-        return not self.text().strip()
+        return not self.unmapped and not self.text().strip()
 
     def render(self, mark_rows: frozenset[int] = frozenset()) -> str:
         """The screen framed, with row numbers; rows in `mark_rows` are
-        marked with '>' so that a reader finds them at once."""
+        marked with '>' so that a reader finds them at once. An unmapped
+        text buffer is said to be one: its cells would look blank."""
+        if self.unmapped:
+            return NOT_TEXT_MODE
         ruler = "     +" + "-" * COLUMNS + "+"
         rows = [ruler]
         for r in range(ROWS):
@@ -87,6 +102,9 @@ class Screen:
 
     # Checks. Each raises a KernelFailure (verdict FAIL) whose message shows
     # what was expected beside the screen that was there.
+
+    def _hint(self, hint: str) -> str:
+        return NOT_TEXT_MODE if self.unmapped else hint
 
     def expect_text(self, row: int, column: int, text: str, attribute: int | None = None) -> None:
         """The cells from (row, column) on hold exactly `text` (and, if
@@ -114,7 +132,7 @@ class Screen:
             raise KernelFailure(
                 Verdict.FAIL,
                 summary,
-                "the cells are read from guest memory at 0xb8000: character byte, then attribute byte",
+                self._hint("the cells are read from guest memory at 0xb8000: character byte, then attribute byte"),
                 "\n".join(wrong[:10] + ([f"... and {len(wrong) - 10} more"] if len(wrong) > 10 else []))
                 + "\n\n" + self.render(frozenset({row})))
 
@@ -140,7 +158,7 @@ class Screen:
                 Verdict.FAIL,
                 f"wrong screen: {len(bad_rows)} of {len(expected)} expected rows differ "
                 f"(first at row {min(bad_rows)})",
-                "compare the expected rows with the screen below",
+                self._hint("compare the expected rows with the screen below"),
                 "\n".join(report) + "\n\n" + self.render(frozenset(bad_rows)))
 
     def expect_contains(self, expected: list[str | re.Pattern[str]]) -> None:
@@ -163,7 +181,7 @@ class Screen:
             raise KernelFailure(
                 Verdict.FAIL,
                 f"wrong screen: {missing} of {len(expected)} expected lines missing",
-                "expected lines must appear in this order",
+                self._hint("expected lines must appear in this order"),
                 "\n".join(report) + "\n\n" + self.render(frozenset(found_rows)))
 
     def expect_absent(self, unwanted: list[str | re.Pattern[str]]) -> None:
@@ -175,7 +193,7 @@ class Screen:
             raise KernelFailure(
                 Verdict.FAIL,
                 f"wrong screen: {_show(found[0][0])} appears on row {found[0][1]}",
-                "this text should not be on the screen",
+                self._hint("this text should not be on the screen"),
                 "\n".join(f"BAD     {_show(w)} (row {r})" for w, r in found)
                 + "\n\n" + self.render(frozenset(r for _, r in found)))
 
