@@ -24,13 +24,19 @@ def printable(text: str) -> str:
     return _CONTROL_CHARACTER.sub(lambda match: repr(match.group())[1:-1], text)
 
 
-def normalise_line_endings(text: str) -> tuple[str, str]:
-    """Turns the pty's "\\r\\n" (and a guest's "\\r\\r\\n") into "\\n". Output
-    comes in chunks, and whether carriage returns at the end of one end a
-    line shows only with the next: they are returned apart, to be put in
-    front of the next chunk. Returns (normalised text, carriage returns)."""
+def normalise_line_endings(text: str, at_line_start: bool = False) -> tuple[str, str]:
+    """Turns the pty's "\\r\\n" (and a guest's "\\r\\r\\n") into "\\n", and drops
+    carriage returns at the start of a line, where they move nothing: a
+    guest that ends its lines with "\\n\\r" sends one before each line, which
+    would keep `^` from matching there. Output comes in chunks, and whether
+    carriage returns at the end of one end a line shows only with the next:
+    they are returned apart, to be put in front of the next chunk, which
+    `at_line_start` says begins a line. Returns (normalised text, carriage
+    returns)."""
     pending = len(text) - len(text.rstrip("\r"))
-    return re.sub(r"\r+\n", "\n", text[:len(text) - pending]), text[len(text) - pending:]
+    lines = re.sub(r"\r+\n", "\n", text[:len(text) - pending])
+    lines = re.sub(r"(?:^|(?<=\n))\r+" if at_line_start else r"(?<=\n)\r+", "", lines)
+    return lines, text[len(text) - pending:]
 
 
 class SerialOutput:
@@ -46,7 +52,8 @@ class SerialOutput:
 
     def take(self, chunk: bytes) -> None:
         self.received += chunk
-        text, self._carriage_returns = normalise_line_endings(self._carriage_returns + self._decoder.decode(chunk))
+        text, self._carriage_returns = normalise_line_endings(self._carriage_returns + self._decoder.decode(chunk),
+                                                              at_line_start=self.text.endswith("\n") or not self.text)
         self.text += text
 
     @property

@@ -28,7 +28,7 @@ from boot_limits import (ARTIFACTS_LIMIT, INTERRUPT_LOG_LIMIT, LOG_KEEP, SERIAL_
 from diagnosis import Evidence, diagnose
 from machine import EXIT_SUCCESS
 from qemu_process import READ_SIZE, QemuProcess
-from serial_output import normalise_line_endings
+from serial_output import SerialOutput, normalise_line_endings
 from vga_screen import COLUMNS, ROWS, Screen
 from verdict import KernelFailure, Verdict
 
@@ -400,6 +400,20 @@ def test_a_screen_out_of_text_mode_is_not_called_blank(boot, fixtures):
     assert caught.value.hint.startswith("no text screen: every byte at 0xb8000 reads 0xff"), caught.value.hint
     assert "the VGA is not in text mode" in screen.render()
     assert not screen.is_blank()
+
+
+def test_lines_ended_the_other_way_round_still_match(boot, fixtures):
+    # "\n\r" reaches us as "\r\n\r": the "\r" left at the start of the
+    # next line would keep a wait for /^1..N$/ from ever matching.
+    machine = boot(fixtures / "line_feed_first.elf", timeout=TIMEOUT)
+    assert machine.wait_for_serial(r"^1\.\.(\d+)$")[1] == "1"
+    machine.expect_exit_success()
+    assert machine.serial_lines == ["KTAP version 1", "1..1", "ok 1 line_feed_first"]
+    # Wherever the pty cuts the output.
+    serial = SerialOutput()
+    for chunk in (b"\rone\r\n", b"\rtwo\r\n\r", b"three\rfour"):
+        serial.take(chunk)
+    assert serial.text == "one\ntwo\nthree\rfour"
 
 
 def test_screen_shows_every_byte_as_one_glyph():
