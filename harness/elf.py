@@ -80,6 +80,16 @@ class ElfFile:
         self.sections = self._read_sections()
         self.symbols = self._read_symbols()
 
+    @property
+    def entry(self) -> int:
+        """The entry point: where the loader jumps to start the kernel."""
+        return self._header()[3]
+
+    def loads(self, address: int) -> bool:
+        """Whether the address lies in a segment the loader puts in memory."""
+        return any(header.type == "LOAD" and header.virtual_address <= address
+                   < header.virtual_address + header.memory_size for header in self.program_headers)
+
     # The header fields differ between ELF32 and ELF64 only in the width of
     # addresses and offsets, and in the order of a few fields.
 

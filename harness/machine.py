@@ -36,7 +36,8 @@ from boot_limits import (INTERRUPT_LOG_LIMIT, SERIAL_LIMIT, WALL_CLOCK_ALLOWANCE
 from chapters import artifacts
 # The exit statuses and the sanitizer's report are the diagnosis's facts;
 # tests compare with them as machine.EXIT_SUCCESS and so on.
-from diagnosis import EXIT_FAILURE, EXIT_SUCCESS, UNDEFINED_BEHAVIOUR, Evidence, boot_loader_error, diagnose  # noqa: F401
+from diagnosis import (EXIT_FAILURE, EXIT_SUCCESS, GRUB_ERRORS_EXPLAINED, UNDEFINED_BEHAVIOUR,  # noqa: F401
+                       Evidence, boot_loader_error, diagnose)
 from elf import ElfFile, Symbol
 from isos import iso_with_command_line
 from ppm import ppm_to_png
@@ -74,6 +75,7 @@ UEFI_FIRMWARE_ALLOWANCE = 10.0
 # QEMU's -kernel finds a Multiboot 1 header in an ELF32's first 8 KiB.
 MULTIBOOT1_MAGIC = (0x1BADB002).to_bytes(4, "little")
 MULTIBOOT1_SEARCH_LIMIT = 8192
+MULTIBOOT1_AOUT_KLUDGE = 1 << 16  # a header flag: the header, not the ELF, gives the load and entry addresses
 
 DEFAULT_TIMEOUT = 10.0  # seconds of QEMU CPU time for a whole boot
 
@@ -171,6 +173,7 @@ class Machine:
         if not self.image.exists():
             raise KernelFailure(Verdict.BUILD_FAILED, f"{self.image} does not exist",
                                 "build it first: make (or make build CH=NN)")
+        self._check_entry_point()
         socket_path = self.work_dir / "qmp.sock"
         self.command = [
             host.QEMU,
@@ -192,6 +195,22 @@ class Machine:
                                   wall_seconds=self._process.wall_seconds, interrupt_log=self.qemu_log_path,
                                   kill=self._process.kill)
         self._qmp = self._connect(socket_path)
+
+    def _check_entry_point(self) -> None:
+        """GRUB refuses a kernel whose entry point lies in none of its
+        segments; QEMU's -kernel jumps there all the same, into whatever
+        memory holds, and the kernel fails far from its cause. (A kernel
+        whose Multiboot header gives the addresses, the a.out kludge, is
+        entered where the header says.)"""
+        if self.through_grub or self.elf is None or self.elf.loads(self.elf.entry):
+            return
+        header = self.elf.data.find(MULTIBOOT1_MAGIC, 0, MULTIBOOT1_SEARCH_LIMIT)
+        if int.from_bytes(self.elf.data[header + 4:header + 8], "little") & MULTIBOOT1_AOUT_KLUDGE:
+            return
+        raise KernelFailure(Verdict.BOOT_REJECTED,
+                            f"{self.elf.path.name}'s entry point {self.elf.entry:#x} lies in none of its segments: "
+                            "QEMU's -kernel would jump there into whatever memory holds, GRUB refuses it",
+                            GRUB_ERRORS_EXPLAINED["entry point isn't in a segment"])
 
     def _firmware_arguments(self) -> list[str]:
         if self.firmware == "bios":

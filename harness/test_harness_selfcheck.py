@@ -220,6 +220,17 @@ def test_missing_multiboot_header_is_explained(boot, fixtures):
     assert "first 32 KiB" in failure.hint or "within 32 KiB" in failure.hint
 
 
+def test_an_entry_point_outside_the_segments_is_refused_before_the_boot(boot, fixtures):
+    # QEMU's -kernel does not check what GRUB checks: the harness does, and
+    # boots nothing.
+    with pytest.raises(KernelFailure) as caught:
+        boot(fixtures / "entry_outside_segments.elf", timeout=TIMEOUT)
+    assert caught.value.verdict is Verdict.BOOT_REJECTED
+    assert caught.value.summary.startswith("entry_outside_segments.elf's entry point 0x800000 lies in none of its "
+                                           "segments"), caught.value.summary
+    assert "global _start" in caught.value.hint
+
+
 def test_failed_build_quotes_make(tmp_path):
     (tmp_path / "Makefile").write_text("all:\n\t@echo 'clang++ -Wall -Werror -c kernel.cpp'\n"
                                        "\t@echo 'kernel.cpp:3: error: expected ;'\n\t@false\n")
