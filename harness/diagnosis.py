@@ -70,6 +70,8 @@ GRUB_ERRORS_EXPLAINED = {
         "the Multiboot2 header holds a tag GRUB does not know: check the tag types and sizes",
 }
 
+EXCEPTION_VECTORS = 32  # 0-31 belong to the CPU's exceptions
+
 SERIAL_LINES_SHOWN = 20
 SERIAL_LINE_WIDTH = 300  # a flood may be one line of 256 KiB: show its start, in the summary too
 
@@ -160,9 +162,7 @@ def diagnose(evidence: Evidence) -> KernelFailure:
 
     panic = panic_line(evidence)
     if panic is not None:
-        return KernelFailure(Verdict.PANIC, f"kernel panic: {panic.strip()}",
-                             f"the panic message names the failed check; the test was waiting for "
-                             f"{evidence.expecting}", details)
+        return KernelFailure(Verdict.PANIC, f"kernel panic: {panic.strip()}", _panic_hint(evidence), details)
 
     if evidence.reset_by_kernel:
         # -no-reboot stopped the machine before the reset: the registers
@@ -204,6 +204,20 @@ def diagnose(evidence: Evidence) -> KernelFailure:
                          f"timed out after {_waited(evidence)} waiting for {evidence.expecting}; {said}{where}",
                          "an endless loop, or a halt with nothing to wake it; the code after the last "
                          "line printed is the place to look", details)
+
+
+def _panic_hint(evidence: Evidence) -> str:
+    # Until a kernel remaps the PIC, IRQs 0-7 come on vectors 8-15, where
+    # the CPU's exceptions are: the timer's tick reaches the double fault
+    # handler, which reports a double fault that never happened.
+    stray = next((interrupt for interrupt in interrupt_log.hardware_interrupts(evidence.interrupt_log_tail)
+                  if interrupt.vector < EXCEPTION_VECTORS), None)
+    if stray is not None:
+        return (f"QEMU's log shows hardware interrupt {stray.vector:#x} at {evidence.where(stray.rip)}, on a "
+                "vector that belongs to the CPU's exceptions: until the kernel remaps the PIC, IRQs 0-7 (IRQ 0 "
+                "is the timer) come on vectors 8-15, so the exception the panic reports may be an IRQ; remap the "
+                "PIC, or mask it, before sti")
+    return f"the panic message names the failed check; the test was waiting for {evidence.expecting}"
 
 
 def _waited(evidence: Evidence) -> str:

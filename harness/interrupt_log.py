@@ -200,19 +200,31 @@ def describe_triple_fault(log_text: str, where: Callable[[int], str | None] = la
     return "triple fault: " + "; then ".join(steps + ["reset"])
 
 
+def _is_hardware_interrupt(events: list[LogEvent], at: int) -> bool:
+    """Whether events[at] is a hardware interrupt's delivery: no `int N`,
+    and no exception's (QEMU writes a check_exception line before each)."""
+    event = events[at]
+    if not isinstance(event, DeliveredInterrupt) or event.software:
+        return False
+    return not (at > 0 and isinstance(events[at - 1], RaisedException) and events[at - 1].vector == event.vector)
+
+
+def hardware_interrupts(log_text: str) -> list[DeliveredInterrupt]:
+    """The hardware interrupts the CPU delivered, in order."""
+    events = parse(log_text)
+    return [event for at, event in enumerate(events) if _is_hardware_interrupt(events, at)]
+
+
 def _hardware_interrupt_refused(events: list[LogEvent], raised: RaisedException,
                                 delivered: DeliveredInterrupt | None) -> DeliveredInterrupt | None:
     """The hardware interrupt whose delivery raised the exception `raised`:
-    the delivery logged just before it, if no `int N` and no exception
-    (QEMU writes a check_exception line before each exception's), and the
+    the delivery logged just before it, if a hardware interrupt's, and the
     exception came at the same rip, before a handler ran."""
     at = next(i for i in range(len(events) - 1, -1, -1) if events[i] is raised)
-    before = events[at - 1] if at > 0 else None
-    if not isinstance(before, DeliveredInterrupt) or before.software or delivered is None \
-            or delivered.rip != before.rip:
+    if at == 0 or not _is_hardware_interrupt(events, at - 1) or delivered is None \
+            or delivered.rip != events[at - 1].rip:
         return None
-    announced = at >= 2 and isinstance(events[at - 2], RaisedException) and events[at - 2].vector == before.vector
-    return None if announced else before
+    return events[at - 1]
 
 
 def _error_code_meaning(vector: int, error_code: int) -> str:

@@ -203,6 +203,19 @@ def test_panic_is_quoted(boot, fixtures):
     assert failure.summary == "kernel panic: PANIC at panic.asm:10: the fixture panics on purpose"
 
 
+def test_a_panic_on_a_timer_tick_names_the_interrupt(boot, fixtures):
+    # The kernel's double fault handler takes the timer's tick for a double
+    # fault; QEMU's log knows better.
+    failure, _ = boot_until_failure(boot, fixtures / "timer_on_exception_vector.elf",
+                                    lambda m: m.expect_exit_success(), timeout=TIMEOUT)
+    assert failure.verdict is Verdict.PANIC
+    assert failure.summary == "kernel panic: PANIC: double fault"
+    assert re.match(r"QEMU's log shows hardware interrupt 0x8 at rip=0x[0-9a-f]+ "
+                    r"\(_start\.wait_for_an_interrupt\+0x1\), on a vector that belongs to the CPU's exceptions",
+                    failure.hint), failure.hint
+    assert "remap the PIC" in failure.hint
+
+
 def test_reported_failure_names_the_failed_test(boot, fixtures):
     failure, _ = boot_until_failure(boot, fixtures / "failing_test.elf", lambda m: m.expect_exit_success(),
                                     timeout=TIMEOUT)
