@@ -162,7 +162,10 @@ def diagnose(evidence: Evidence) -> KernelFailure:
 
     panic = panic_line(evidence)
     if panic is not None:
-        return KernelFailure(Verdict.PANIC, f"kernel panic: {panic.strip()}", _panic_hint(evidence), details)
+        # A message may be a garbage string: long, and full of bytes a
+        # terminal would act on.
+        return KernelFailure(Verdict.PANIC, f"kernel panic: {printable(_shortened(panic.strip()))}",
+                             _panic_hint(evidence), details)
 
     if evidence.reset_by_kernel:
         # -no-reboot stopped the machine before the reset: the registers
@@ -274,7 +277,7 @@ def describe_exit(evidence: Evidence) -> str:
         return f"the kernel exited with success (isa-debug-exit 0x10) before {expecting}"
     if status == EXIT_FAILURE:
         failed = KTAP_FAILED_TEST.search(evidence.serial_text)
-        first_failure = f"; first failed test: {failed.group(1)!r}" if failed else ""
+        first_failure = f"; first failed test: {_shortened(failed.group(1))!r}" if failed else ""
         return f"the kernel reported failure (isa-debug-exit 0x11, QEMU status 35) while the test " \
                f"waited for {expecting}{first_failure}"
     if status < 0:

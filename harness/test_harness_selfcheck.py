@@ -216,6 +216,15 @@ def test_a_panic_on_a_timer_tick_names_the_interrupt(boot, fixtures):
     assert "remap the PIC" in failure.hint
 
 
+def test_an_endless_panic_message_is_quoted_short_and_escaped(boot, fixtures):
+    failure, _ = boot_until_failure(boot, fixtures / "endless_panic.elf", lambda m: m.wait_for_exit(),
+                                    timeout=TIMEOUT)
+    assert failure.verdict is Verdict.PANIC
+    assert failure.summary.startswith("kernel panic: PANIC: the message is \\x1b[2J\\x1b[2J"), failure.summary[:100]
+    assert len(failure.summary) < 2000, f"a summary of {len(failure.summary)} characters"
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", failure.describe())
+
+
 def test_reported_failure_names_the_failed_test(boot, fixtures):
     failure, _ = boot_until_failure(boot, fixtures / "failing_test.elf", lambda m: m.expect_exit_success(),
                                     timeout=TIMEOUT)
