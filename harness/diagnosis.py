@@ -103,6 +103,10 @@ class Evidence:
 
     def where(self, rip: int) -> str:
         location = self.describe_address(rip)
+        if location is None and self.elf is not None and not self.elf.loads(rip):
+            # Not the kernel's code at all: a jump through a bad pointer,
+            # or a return to a smashed address.
+            location = f"outside every segment of {self.elf.path.name}"
         return f"rip={rip:#x}" + (f" ({location})" if location else "")
 
     def describe_address(self, address: int) -> str | None:

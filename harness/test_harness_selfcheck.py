@@ -26,6 +26,8 @@ import boot_artifacts
 from boot_limits import (ARTIFACTS_LIMIT, INTERRUPT_LOG_LIMIT, LOG_KEEP, SERIAL_LIMIT, WALL_CLOCK_ALLOWANCE, WATCHDOG_GRACE,
                          LimitReached, mebibytes)
 from diagnosis import Evidence, diagnose
+from elf import ElfFile
+from registers import Registers
 from machine import EXIT_SUCCESS
 from qemu_process import READ_SIZE, QemuProcess
 from serial_output import SerialOutput, normalise_line_endings
@@ -571,6 +573,16 @@ def test_an_entry_point_outside_the_kernel_is_explained():
     assert (failure.verdict, failure.summary) == (Verdict.BOOT_REJECTED,
                                                   "GRUB refused the kernel: \"entry point isn't in a segment\"")
     assert "readelf -lh kernel.elf" in failure.hint, failure.hint
+
+
+def test_a_cpu_outside_the_kernel_is_said_to_be(fixtures):
+    # A jump through a bad pointer: no function holds RIP, nor does any
+    # segment of the kernel.
+    registers = Registers("EIP=d0080fa8 EFL=00000002 [-------] CPL=0 II=0 A20=1 SMM=0 HLT=0")
+    failure = diagnose(Evidence("QEMU to exit", "jumping\n", registers=registers, timed_out_after=2.0,
+                                elf=ElfFile(fixtures / "hang.elf")))
+    assert failure.summary.endswith("; the CPU is running at rip=0xd0080fa8 (outside every segment of hang.elf)"), \
+        failure.summary
 
 
 def test_an_unknown_exit_code_is_not_misread():
