@@ -117,18 +117,36 @@ class Evidence:
         return lines[-1] if lines else None
 
 
+# What the firmware shows when it tried every disk and could start none:
+# a line for each, the one attached first (the image) first. SeaBIOS then
+# says "No bootable device."; OVMF starts its shell.
+FIRMWARE_NOTHING_TO_BOOT = re.compile(r"^No bootable device\.|^UEFI Interactive Shell", re.MULTILINE)
+FIRMWARE_BOOT_FAILED = re.compile(
+    r"^(?:Boot failed: (.+?)|BdsDxe: failed to load (Boot\d+ \".*?\") from .*?: (.+?))\s*$", re.MULTILINE)
+FIRMWARE_NOTHING_TO_BOOT_EXPLAINED = (
+    "the image holds nothing the firmware can start: is it the ISO `make` built, with grub-pc-bin (BIOS) and "
+    "grub-efi-amd64-bin (UEFI) installed? grub-mkrescue leaves out the boot image of a firmware whose package "
+    "is missing. Attached as a disk (IDE, USB), an image also needs the hybrid MBR (BIOS) or the EFI system "
+    "partition (UEFI) that grub-mkrescue writes")
+
+
 def boot_loader_error(text: str) -> tuple[str, str] | None:
-    """GRUB's complaint, and what it means, if its screen shows one after
-    it announced the kernel's menu entry."""
+    """What stopped the boot before the kernel, in one line, and what it
+    means: GRUB's complaint, if its screen shows one after it announced the
+    kernel's menu entry, or the firmware's finding nothing to boot."""
     text = TERMINAL_ESCAPE.sub("", text).replace("\r", "")
     booting = GRUB_BOOTING_LINE.search(text)
     match = GRUB_ERROR_LINE.search(text, booting.end()) if booting else None
-    if match is None:
-        return None
-    message = match.group(1)
-    explanation = next((meaning for known, meaning in GRUB_ERRORS_EXPLAINED.items() if known in message),
-                       "GRUB's own message; the screen below shows it in full")
-    return message, explanation
+    if match is not None:
+        message = match.group(1)
+        explanation = next((meaning for known, meaning in GRUB_ERRORS_EXPLAINED.items() if known in message),
+                           "GRUB's own message; the screen below shows it in full")
+        return f"GRUB refused the kernel: {message!r}", explanation
+    if FIRMWARE_NOTHING_TO_BOOT.search(text):
+        failure = FIRMWARE_BOOT_FAILED.search(text)
+        first = (failure[1] or f"{failure[2]}: {failure[3]}") if failure else FIRMWARE_NOTHING_TO_BOOT.search(text)[0]
+        return f"the firmware found nothing to boot: {first!r}", FIRMWARE_NOTHING_TO_BOOT_EXPLAINED
+    return None
 
 
 def diagnose(evidence: Evidence) -> KernelFailure:
@@ -161,8 +179,7 @@ def diagnose(evidence: Evidence) -> KernelFailure:
 
     rejection = boot_loader_error(evidence.boot_loader_text) if evidence.boot_loader_text else None
     if rejection is not None:
-        return KernelFailure(Verdict.BOOT_REJECTED, f"GRUB refused the kernel: {rejection[0]!r}", rejection[1],
-                             details)
+        return KernelFailure(Verdict.BOOT_REJECTED, rejection[0], rejection[1], details)
 
     panic = panic_line(evidence)
     if panic is not None:

@@ -255,6 +255,26 @@ def test_an_entry_point_outside_the_segments_is_refused_before_the_boot(boot, fi
     assert "global _start" in caught.value.hint
 
 
+def test_an_image_the_firmware_cannot_boot_is_refused_at_once(boot, tmp_path):
+    # No boot record at all: SeaBIOS tries each disk, says so on the screen
+    # and waits, halted with interrupts on, for ever.
+    image = tmp_path / "not_bootable.iso"
+    image.write_bytes(bytes(2 * 2**20))
+    failure, machine = boot_until_failure(boot, image, lambda m: m.wait_for_exit(), timeout=TIMEOUT)
+    assert failure.verdict is Verdict.BOOT_REJECTED
+    assert failure.summary == "the firmware found nothing to boot: 'Could not read from CDROM (code 0005)'"
+    assert "grub-pc-bin" in failure.hint
+    assert machine.elapsed() < 2, f"the refusal was named after {machine.elapsed():.1f} s"
+    # OVMF says it on serial (escape sequences and all), and starts its shell.
+    ovmf = ('\x1b[2J\x1b[01;01HBdsDxe: failed to load Boot0001 "UEFI QEMU DVD-ROM QM00003 " from '
+            'PciRoot(0x0)/Pci(0x1,0x1)/Ata(Secondary,Master,0x0): Not Found\r\n'
+            'BdsDxe: starting Boot0002 "EFI Internal Shell" from Fv(7CB8BDC9)/FvFile(7C04A583)\r\n'
+            '\x1b[2J\x1b[01;01H\x1b[01;01HUEFI Interactive Shell v2.2\r\n')
+    failure = diagnose(Evidence("QEMU to exit", ovmf, boot_loader_text=ovmf))
+    assert (failure.verdict, failure.summary) == (Verdict.BOOT_REJECTED, (
+        "the firmware found nothing to boot: 'Boot0001 \"UEFI QEMU DVD-ROM QM00003 \": Not Found'"))
+
+
 def test_failed_build_quotes_make(tmp_path):
     (tmp_path / "Makefile").write_text("all:\n\t@echo 'clang++ -Wall -Werror -c kernel.cpp'\n"
                                        "\t@echo 'kernel.cpp:3: error: expected ;'\n\t@false\n")
