@@ -259,11 +259,17 @@ def describe_exception_loop(log_text: str, where: Callable[[int], str | None] = 
                             repeats: int = 10) -> str | None:
     """`#UD (invalid opcode) at rip=0x100040 (_start+0x30) again and again`
     when the last `repeats` exceptions logged are the same one at the same
-    place (a handler that returns to the instruction that faulted); else None.
-    Works on the tail of a log too."""
+    place with the same registers (a handler that returns to the
+    instruction that faulted, which changes nothing); else None. A kernel
+    that runs a faulting instruction in a loop of its own, its handler
+    skipping it, takes the same exception at the same place too, but
+    makes progress: its loop counter differs each time. Works on the tail
+    of a log too."""
     delivered = [d for _, d in exceptions(log_text) if d is not None]
     last = delivered[-repeats:]
     if len(last) < repeats or len({(d.vector, d.rip) for d in last}) != 1:
+        return None
+    if len({d.dump for d in last[:-1]}) != 1:  # the last dump may be half written yet
         return None
     location = where(last[0].rip)
     return f"{describe(last[0].vector)} at rip={last[0].rip:#x}" + \

@@ -348,6 +348,14 @@ def test_exception_loop_is_named_and_stopped(boot, fixtures):
     assert not machine.running, "QEMU must be stopped once the loop is named: its log grows 20 MB a second"
 
 
+def test_the_same_exception_handled_again_and_again_is_no_loop(boot, fixtures):
+    # Same vector, same rip, 1500 times, but the registers differ each time:
+    # a loop of the kernel's own, whose handler skips the instruction.
+    machine = boot(fixtures / "handled_exceptions.elf", timeout=10)
+    machine.expect_exit_success()
+    assert len(machine.exceptions()) == 1500
+
+
 def test_exception_storm_is_stopped_at_the_interrupt_log_limit(boot, fixtures, tmp_path):
     # No one exception repeats, so no loop can be named: the watchdog stops
     # the boot when the log passes its limit, and the artifacts stay small.
