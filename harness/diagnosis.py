@@ -156,7 +156,7 @@ def diagnose(evidence: Evidence) -> KernelFailure:
     a halt for good, an exit, no output, a hang."""
     details = failure_details(evidence)
     last_line = evidence.last_serial_line()
-    said = f"last serial line: {_shortened(last_line)!r}" if last_line else "no serial output"
+    said = f"last serial line: {shortened(last_line)!r}" if last_line else "no serial output"
     exception_loop = interrupt_log.describe_exception_loop(evidence.interrupt_log_tail, evidence.describe_address)
 
     if evidence.limit_reached is not None:
@@ -185,7 +185,7 @@ def diagnose(evidence: Evidence) -> KernelFailure:
     if panic is not None:
         # A message may be a garbage string: long, and full of bytes a
         # terminal would act on.
-        return KernelFailure(Verdict.PANIC, f"kernel panic: {printable(_shortened(panic.strip()))}",
+        return KernelFailure(Verdict.PANIC, f"kernel panic: {printable(shortened(panic.strip()))}",
                              _panic_hint(evidence), details)
 
     if evidence.reset_by_kernel:
@@ -268,7 +268,7 @@ def _limit_failure(evidence: Evidence, exception_loop: str | None, said: str, de
     if limit.name == "serial output":
         # The output was cut anywhere: its last whole line is the one to show.
         whole_lines = [line for line in evidence.serial_text.splitlines()[:-1] if line.strip()]
-        said = f"last whole serial line: {_shortened(whole_lines[-1])!r}" if whole_lines else said
+        said = f"last whole serial line: {shortened(whole_lines[-1])!r}" if whole_lines else said
         return KernelFailure(Verdict.FAIL, f"the kernel flooded the serial port: {stopped}; {said}",
                              "a loop that prints without end: the repeated line shows which one", details)
     return KernelFailure(Verdict.HANG, f"{stopped}, waiting for {evidence.expecting}; {said}",
@@ -298,7 +298,7 @@ def describe_exit(evidence: Evidence) -> str:
         return f"the kernel exited with success (isa-debug-exit 0x10) before {expecting}"
     if status == EXIT_FAILURE:
         failed = KTAP_FAILED_TEST.search(evidence.serial_text)
-        first_failure = f"; first failed test: {_shortened(failed.group(1))!r}" if failed else ""
+        first_failure = f"; first failed test: {shortened(failed.group(1))!r}" if failed else ""
         return f"the kernel reported failure (isa-debug-exit 0x11, QEMU status 35) while the test " \
                f"waited for {expecting}{first_failure}"
     if status < 0:
@@ -320,7 +320,8 @@ def panic_line(evidence: Evidence) -> str | None:
     return match.group(0) if match else None
 
 
-def _shortened(line: str) -> str:
+def shortened(line: str) -> str:
+    """A line the kernel printed, cut to its first SERIAL_LINE_WIDTH characters if longer."""
     return line if len(line) <= SERIAL_LINE_WIDTH else line[:SERIAL_LINE_WIDTH] + f" [... {len(line)} characters]"
 
 
@@ -332,7 +333,7 @@ def failure_details(evidence: Evidence) -> str:
         shown = lines[-SERIAL_LINES_SHOWN:]
         heading = f"serial output (last {len(shown)} of {len(lines)} lines):" if len(lines) > len(shown) \
             else "serial output:"
-        parts.append(heading + "\n" + "\n".join("  " + printable(_shortened(line)) for line in shown))
+        parts.append(heading + "\n" + "\n".join("  " + printable(shortened(line)) for line in shown))
     else:
         parts.append("serial output: none")
     if evidence.screen is not None and not evidence.screen.is_blank():

@@ -46,6 +46,7 @@ from pathlib import Path
 import pytest
 
 from build import Builder
+from diagnosis import shortened
 from chapters import REPOSITORY, chapter_build, chapter_directory, selected
 from elf import SECTION_NOBITS, ElfFile
 from machine import DEFAULT_TIMEOUT, UNDEFINED_BEHAVIOUR, Machine
@@ -488,8 +489,9 @@ def check_passed(run: KernelRun, test: DeclaredTest) -> Result:
     result = reported(run, test)
     if not result.ok:
         panicked = any(line.startswith("KERNEL PANIC") for line in result.message)
+        reason = printable(shortened(failure_reason(result.message)))
         raise KernelFailure(Verdict.PANIC if panicked else Verdict.FAIL,
-                            f"not ok {result.number} {test.name}: {printable(failure_reason(result.message))}",
+                            f"not ok {result.number} {test.name}: {reason}",
                             "the kernel's own report of the failure follows",
                             "\n".join("  # " + printable(line) for line in result.diagnostics))
     return result

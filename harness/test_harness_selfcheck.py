@@ -225,6 +225,13 @@ def test_an_endless_panic_message_is_quoted_short_and_escaped(boot, fixtures):
     assert failure.summary.startswith("kernel panic: PANIC: the message is \\x1b[2J\\x1b[2J"), failure.summary[:100]
     assert len(failure.summary) < 2000, f"a summary of {len(failure.summary)} characters"
     assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", failure.describe())
+    # An in-kernel test's failure begins with its message's first line: likewise.
+    serial = "KTAP version 1\n1..1\n# expected a name, got " + "x" * 100_000 + "\nnot ok 1 a\n"
+    run = ktap.KernelRun(ktap.TestKernel("k", EXIT_SUCCESS), None, ktap.parse(serial), EXIT_SUCCESS, None, serial)
+    with pytest.raises(KernelFailure) as caught:
+        ktap.check_passed(run, ktap.DeclaredTest("a", "returns"))
+    assert caught.value.summary.startswith("not ok 1 a: expected a name, got xxx")
+    assert len(caught.value.summary) < 2000, f"a summary of {len(caught.value.summary)} characters"
 
 
 def test_reported_failure_names_the_failed_test(boot, fixtures):
