@@ -440,13 +440,16 @@ class Machine:
 
     def wait_until_halted_in(self, function: str, timeout: float | None = None) -> Registers:
         """Waits until the CPU is halted for good (HLT with interrupts off)
-        with RIP inside the named function; returns the registers then. A
+        at a hlt inside the named function; returns the registers then. A
         halt elsewhere fails: nothing but an NMI could wake the CPU."""
         __tracebackhide__ = True
         symbol = self.symbol(function)
 
         def in_function(registers: Registers) -> Registers:
-            if symbol.contains(registers.rip) or (symbol.size == 0 and registers.rip == symbol.value):
+            # A halted CPU's RIP is past its hlt, which is one byte long: a
+            # function that ends with its hlt halts at the next one's start.
+            halt = registers.rip - 1
+            if symbol.contains(halt) or (symbol.size == 0 and registers.rip == symbol.value):
                 return registers
             raise self._fail(self._diagnose(f"the CPU to halt in {function}", expects_output=False,
                                             halted_at=registers, wanted_function=function))

@@ -145,6 +145,13 @@ def test_a_reset_the_kernel_asks_for_is_no_triple_fault(boot, fixtures):
     assert not machine.triple_faulted
 
 
+def test_a_halt_at_the_end_of_the_function_is_in_it(boot, fixtures):
+    # RIP points past the hlt, at the next function: the hlt is what counts.
+    machine = boot(fixtures / "hlt_at_the_end.elf", timeout=TIMEOUT)
+    registers = machine.wait_until_halted_in("halt_forever")
+    assert registers.rip == machine.symbol("after_halt_forever").value
+
+
 def test_a_function_without_its_c_name_is_a_verdict(boot, fixtures):
     # halt_forever() declared without extern "C" is _Z12halt_foreverv in
     # the ELF: the test's wait must fail with a verdict, not a KeyError.
