@@ -51,6 +51,10 @@ TERMINAL_ESCAPE = re.compile(r"\x1b\[[0-9;=?]*[A-Za-z]")
 # complains of modules the slimmed-down ISO leaves out, and boots on.
 GRUB_BOOTING_LINE = re.compile(r"^\s*Booting `", re.MULTILINE)
 GRUB_ERROR_LINE = re.compile(r"^error: (.+?)\.?$", re.MULTILINE)
+# GRUB waits for a key once it gave up on the entry. Under UEFI its console
+# is the serial port the kernel prints on: an "error: " line of the
+# kernel's own is not followed by this.
+GRUB_GAVE_UP = re.compile(r"Press any key to continue")
 GRUB_ERRORS_EXPLAINED = {
     "no multiboot header found":
         "GRUB found no Multiboot header in the kernel file: the header must come first "
@@ -137,7 +141,7 @@ def boot_loader_error(text: str) -> tuple[str, str] | None:
     text = TERMINAL_ESCAPE.sub("", text).replace("\r", "")
     booting = GRUB_BOOTING_LINE.search(text)
     match = GRUB_ERROR_LINE.search(text, booting.end()) if booting else None
-    if match is not None:
+    if match is not None and GRUB_GAVE_UP.search(text, match.end()):
         message = match.group(1)
         explanation = next((meaning for known, meaning in GRUB_ERRORS_EXPLAINED.items() if known in message),
                            "GRUB's own message; the screen below shows it in full")

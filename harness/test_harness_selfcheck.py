@@ -607,6 +607,21 @@ def test_a_diagnosis_needs_only_its_evidence():
     assert (panic.verdict, panic.summary) == (Verdict.PANIC, "kernel panic: # PANIC at x.cpp:3: broken")
 
 
+def test_a_kernels_own_error_line_is_no_refusal_of_grubs():
+    # Under UEFI, GRUB's console and the kernel's output share the serial
+    # port: GRUB's refusal is followed by its wait for a key, a kernel's
+    # "error: " line is not.
+    serial = ("\x1b[2J\x1b[01;01H  Booting `harness fixture err_line'\r\n\r\n"
+              "error: the kernel's own message, not GRUB's\r\nstill running\r\n")
+    failure = diagnose(Evidence("serial output matching /ready/", serial.replace("\r", ""), timed_out_after=2.0,
+                                boot_loader_text=serial))
+    assert failure.verdict is Verdict.HANG, failure.summary
+    refused = serial.replace("still running", "\r\nPress any key to continue...")
+    failure = diagnose(Evidence("serial output matching /ready/", "", boot_loader_text=refused))
+    assert (failure.verdict, failure.summary) == (
+        Verdict.BOOT_REJECTED, "GRUB refused the kernel: \"the kernel's own message, not GRUB's\"")
+
+
 def test_an_entry_point_outside_the_kernel_is_explained():
     # GRUB's screen when the ELF's entry point lies in no loaded segment.
     grub_screen = ("  Booting `kernel'\n\nerror: entry point isn't in a segment.\n"
