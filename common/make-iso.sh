@@ -108,8 +108,11 @@ efi_image=$folder/grub-efi-$script_hash.img
 make_once "$bios_image" make_bios_image
 make_once "$efi_image" make_efi_image
 # Those an earlier make-iso.sh made are of no more use. (A half-made one
-# ends in mktemp's suffix, not in .img, and is left alone.)
-find "$folder" -maxdepth 1 -name 'grub-*.img' ! -name "grub-*-$script_hash.img" -delete
+# ends in mktemp's suffix, not in .img, and is left alone.) Every disc of the
+# folder being made in parallel removes them, so each may find one gone.
+for image in "$folder"/grub-*.img; do
+    [[ $image == */grub-*-$script_hash.img ]] || rm -f "$image"
+done
 
 staging=$(mktemp -d "${iso%.iso}.staging.XXXXXX")
 trap 'rm -rf "$staging"' EXIT
