@@ -89,8 +89,11 @@ LOG_TAIL_BYTES = 256 * 1024  # enough of the log's end to see a loop in, or a tr
 POLL_INTERVAL = 0.01  # seconds between looks at serial and QMP
 # Seconds between looks at the registers for a CPU halted for good, taken
 # only after a look found no new output. Reading them stops QEMU's CPU;
-# taken at every poll, that was a tenth of a test kernel's boot.
-HALT_CHECK_INTERVAL = 0.05
+# taken at every poll, that was a tenth of a test kernel's boot. A kernel
+# that halts when it is done waits for the next look: every 50 ms made
+# chapter 3's boot 0.49 s where every 20 ms makes it 0.46 s, and test
+# kernels, which exit, no slower.
+HALT_CHECK_INTERVAL = 0.02
 SLOW_CHECK_INTERVAL = 0.25  # seconds between looks at GRUB's screen and the log's end
 LATE_OUTPUT_WAIT = 0.05  # read this long after a verdict for late output
 END_OF_OUTPUT_WAIT = 5.0  # seconds to wait for the rest of an exited QEMU's output
