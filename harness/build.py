@@ -12,6 +12,7 @@ import fcntl
 import os
 import re
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ import host
 import run_timings
 from chapters import BUILD, CHAPTERS, FIXTURES_BUILD, REPOSITORY, artifacts, chapter_build, chapter_directory, \
     make_variables
+from terminal import make_environment
 from verdict import KernelFailure, Verdict
 
 OUTPUT_TAIL_LINES = 40
@@ -42,6 +44,26 @@ class ChapterBuild:
 
     def iso(self, name: str = "kernel") -> Path:
         return self.path / f"{name}.iso"
+
+    def kernels(self) -> list[str]:
+        """The kernels the chapter's Makefile links (KERNELS in
+        common/kernel.mk): not every ELF of the build directory, where an
+        earlier Makefile may have left others."""
+        return makefile_values(self.directory, "$(KERNELS)")[0].split()
+
+
+def makefile_values(directory: str, *expressions: str) -> list[str]:
+    """What make expressions come to in a chapter's Makefile, one line
+    each, with the session's variables (UBSAN=1 with --ubsan). Read into a
+    scratch build root: common/kernel.mk records the compiler in the build
+    root as it reads the Makefiles."""
+    recipe = "; ".join(f"echo {expression}" for expression in expressions)
+    with tempfile.TemporaryDirectory() as scratch:
+        result = subprocess.run(
+            ["make", "--no-print-directory", "--silent", "-C", str(CHAPTERS / directory), f"BUILD_ROOT={scratch}",
+             *make_variables(), "--eval", f"values: ; @{recipe}", "values"],
+            env=make_environment(), capture_output=True, text=True, timeout=60, check=True)
+    return result.stdout.splitlines()
 
 
 class Builder:

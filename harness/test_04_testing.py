@@ -23,17 +23,16 @@ failure is reported as it should be.
 from __future__ import annotations
 
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 import ktap
-from chapters import CHAPTERS, all_chapters, make_variables
+from build import makefile_values
+from chapters import CHAPTERS, all_chapters
 from elf import ElfFile
 from machine import EXIT_FAILURE, EXIT_SUCCESS
-from terminal import make_environment
 from verdict import KernelFailure, Verdict
 
 CHAPTER = "04-testing"
@@ -163,33 +162,19 @@ def chapter(build):
     return build.chapter(CHAPTER)
 
 
-def kernels_and_sanitizer_only_sources(directory: str, scratch: Path) -> tuple[list[str], set[str]]:
-    """The kernels the session's build of the chapter links (KERNELS in
-    kernel.mk) and the sources of its UBSAN_TEST_KERNELS, as make reads the
-    Makefile (into a scratch build root: kernel.mk records the compiler
-    there as it reads)."""
-    result = subprocess.run(
-        ["make", "--no-print-directory", "--silent", "-C", str(CHAPTERS / directory), f"BUILD_ROOT={scratch}",
-         *make_variables(), "--eval",
-         "lists: ; @echo $(KERNELS); echo $(foreach k,$(UBSAN_TEST_KERNELS),$($(k)_SOURCES))", "lists"],
-        env=make_environment(), capture_output=True, text=True, timeout=60, check=True)
-    kernels, sources = result.stdout.splitlines()
-    return kernels.split(), {Path(source).name for source in sources.split()}
-
-
 @pytest.mark.parametrize("directory", [d for d in all_chapters() if (CHAPTERS / d / "tests").is_dir()])
-def test_every_file_of_tests_is_linked_into_a_test_kernel(build, directory, tmp_path):
+def test_every_file_of_tests_is_linked_into_a_test_kernel(build, directory):
     # The harness runs the tests a kernel declares: a file of tests that
     # the Makefile links into no kernel fails nothing, its tests are gone.
     # The kernels built only with UBSAN=1 are not among the session's. Only
     # the kernels the Makefile names count: an ELF left in the build
     # directory by an earlier Makefile may hold what the present one drops.
-    kernels, sanitizer_only = kernels_and_sanitizer_only_sources(directory, tmp_path)
     chapter = build.chapter(directory)
-    linked = {Path(symbol.name).name for kernel in kernels
+    [sanitizer_only] = makefile_values(directory, "$(foreach k,$(UBSAN_TEST_KERNELS),$($(k)_SOURCES))")
+    linked = {Path(symbol.name).name for kernel in chapter.kernels()
               for symbol in ElfFile(chapter.elf(kernel)).symbols if symbol.type == "FILE"}
     files = {path.name for path in (CHAPTERS / directory / "tests").iterdir() if path.suffix in (".cpp", ".asm")}
-    unlinked = sorted(files - linked - sanitizer_only)
+    unlinked = sorted(files - linked - {Path(source).name for source in sanitizer_only.split()})
     assert not unlinked, f"chapters/{directory}/Makefile links these into no kernel, so their tests do not run: " \
         + ", ".join(f"tests/{name}" for name in unlinked)
 

@@ -13,6 +13,7 @@ from kernel_layout import layout_problems
 
 @pytest.mark.parametrize("directory", all_chapters())
 def test_every_kernel_is_laid_out_as_the_linker_script_promises(build, directory):
-    kernels = sorted(build.chapter(directory).path.glob("*.elf"))
-    problems = [f"{kernel.name}: {problem}" for kernel in kernels for problem in layout_problems(ElfFile(kernel))]
+    chapter = build.chapter(directory)
+    problems = [f"{kernel}.elf: {problem}" for kernel in chapter.kernels()
+                for problem in layout_problems(ElfFile(chapter.elf(kernel)))]
     assert not problems, "\n".join(problems)

@@ -108,25 +108,17 @@ def make(directory: str, compiler: str, *arguments: str) -> str:
     return result.stdout
 
 
-def kernels_of(directory: str, compiler: str) -> list[str]:
-    """The chapter's kernels: the normal one and its TEST_KERNELS."""
-    # Asked with the same variables as the build: common/kernel.mk records
-    # the compiler while it reads the Makefiles.
-    output = make(directory, compiler, "--silent", "--eval", "test-kernels: ; @echo $(TEST_KERNELS)",
-                  "test-kernels")
-    return ["kernel", *output.split()]
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("directory", all_chapters())
 def test_chapter_builds_and_boots_with_the_other_compiler(build, boot, directory: str):
-    compiler = other_compiler(compiler_that_built(build.chapter(directory).elf()))
+    chapter = build.chapter(directory)
+    compiler = other_compiler(compiler_that_built(chapter.elf()))
     check_tools(compiler)
     path = other_build_root(compiler) / directory
     booted = ["kernel"] + ([STEP_TEST_KERNELS[directory]] if directory in STEP_TEST_KERNELS else [])
     # Every kernel is linked, so that every source is compiled; only the
     # ones booted here need an ISO.
-    kernels = kernels_of(directory, compiler)
+    kernels = chapter.kernels()
     output = make(directory, compiler, *[str(path / f"{name}.elf") for name in kernels],
                   *[str(path / f"{name}.iso") for name in booted])
 
