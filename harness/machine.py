@@ -1,7 +1,7 @@
 """Boots a kernel in QEMU and watches it until it reaches a verdict.
 
 A Machine is one boot: QEMU under TCG with no display (qemu_process.py),
-the kernel's serial port read through a pty (serial_output.py), QMP on a
+the kernel's serial port read through a pipe (serial_output.py), QMP on a
 unix socket in the machine's own temporary directory (qmp.py), so that
 parallel tests share nothing, and a watchdog that holds the boot to its
 limits (boot_limits.py). It can wait for the kernel to exit, to halt in a
@@ -278,14 +278,13 @@ class Machine:
 
     @property
     def serial_text(self) -> str:
-        """Everything the kernel printed on serial so far, with the pty's
-        "\\r\\n" (and a guest's "\\r\\r\\n") turned into "\\n"."""
+        """Everything the kernel printed on serial so far, with its line
+        endings ("\\r\\n", "\\n", "\\n\\r") turned into "\\n"."""
         return self._serial.text
 
     @property
     def serial_bytes(self) -> bytes:
-        """The serial output as the pty passed it on: each "\\n" with the
-        pty's own "\\r" before it, whatever the kernel sent before it."""
+        """The serial output, byte for byte as the kernel sent it."""
         return bytes(self._serial.received)
 
     @property
@@ -547,7 +546,7 @@ class Machine:
             if halted is not None:
                 # The halt was looked for after a poll that brought no
                 # output; what the kernel printed before it halted may
-                # still be on its way through the pty: take it during one
+                # still be on its way through the pipe: take it during one
                 # poll more, and look again.
                 self._read_serial(POLL_INTERVAL)
                 if (result := condition()) is not None:
@@ -637,7 +636,7 @@ class Machine:
 
     def _read_to_end(self) -> None:
         """Once QEMU has exited: the rest of its output, and its status. The
-        pty says when its last byte has been read (QemuProcess.read), and a
+        pipe says when its last byte has been read (QemuProcess.read), and a
         pause in between is no end: on a loaded machine the last bytes may
         come late."""
         deadline = time.monotonic() + END_OF_OUTPUT_WAIT

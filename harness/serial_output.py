@@ -1,8 +1,7 @@
 """What a kernel printed on its serial port, as text a test can match.
 
-The bytes come through a pty, which turns "\\n" into "\\r\\n" (and a guest's
-"\\r\\n" into "\\r\\r\\n"); they are decoded as UTF-8 and the line endings
-normalised to "\\n" as they arrive.
+The bytes come through a pipe as the kernel sent them; they are decoded as
+UTF-8 and the line endings normalised to "\\n" as they arrive.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ def printable(text: str) -> str:
 
 
 def normalise_line_endings(text: str, at_line_start: bool = False) -> tuple[str, str]:
-    """Turns the pty's "\\r\\n" (and a guest's "\\r\\r\\n") into "\\n", and drops
+    """Turns "\\r\\n" (and "\\r\\r\\n") into "\\n", and drops
     carriage returns at the start of a line, where they move nothing: a
     guest that ends its lines with "\\n\\r" sends one before each line, which
     would keep `^` from matching there. Output comes in chunks, and whether
@@ -42,7 +41,7 @@ def normalise_line_endings(text: str, at_line_start: bool = False) -> tuple[str,
 class SerialOutput:
     def __init__(self) -> None:
         self.text = ""  # line endings normalised
-        self.received = bytearray()  # as they came from the pty
+        self.received = bytearray()  # as they came
         self._carriage_returns = ""  # at the end so far: "\r\n" to come, or just "\r"?
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 

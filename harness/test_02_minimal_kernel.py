@@ -277,9 +277,8 @@ def test_kernel_writes_nothing_to_a_screen_the_loader_does_not_describe_as_80x25
         except KernelFailure as failure:
             pytest.fail(f"the loader that plays {play}: {failure}")
         # Each line ends as a terminal needs it, "\r\n": back to the start
-        # of the line, then down. The pty puts a "\r" of its own before each
-        # "\n".
-        lines = f"{heading}\r\r\n{reason}\r\r\n".encode()
+        # of the line, then down.
+        lines = f"{heading}\r\n{reason}\r\n".encode()
         assert machine.serial_bytes.endswith(lines), (
-            f"the loader that plays {play}: serial output as the pty passed it on: expected it to end "
+            f"the loader that plays {play}: serial output as the kernel sent it: expected it to end "
             f"{lines!r}, got {machine.serial_bytes[-200:]!r}")

@@ -1,10 +1,11 @@
 """Chapter 4: serial output under back-pressure.
 
 The harness stops reading the serial port for a while, as a slow terminal
-or a busy log would. The pseudo-terminal between QEMU and the harness
-fills, QEMU's UART keeps its byte until the host takes it, and the kernel
-must wait for the transmit holding register to be empty before each byte:
-a kernel that does not overwrites the waiting byte, and text is lost. It
+or a busy log would. The pipe between QEMU and the harness fills (64 KiB,
+under a third of the flood), QEMU's UART keeps its byte until the host
+takes it, and the kernel must wait for the transmit holding register to be
+empty before each byte: a kernel that does not overwrites the waiting
+byte, and text is lost. It
 must also wait long enough: one that calls the UART stuck within the pause
 (10 million polls took 0.55 s) drops the rest of its output. serial_flood
 writes 3000 numbered lines; every one must arrive whole.
@@ -31,7 +32,7 @@ def chapter(request, build):
 def test_no_byte_is_lost_while_the_reader_pauses(boot, chapter):
     machine = boot(chapter.iso("serial_flood"), timeout=60)
     machine.wait_for_serial(r"^# flood 0000 ")
-    time.sleep(PAUSE)  # nobody reads the pseudo-terminal now
+    time.sleep(PAUSE)  # nobody reads the pipe now
     machine.expect_exit_success()
 
     flood = [line for line in machine.serial_lines if line.startswith("# flood")]

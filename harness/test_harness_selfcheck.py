@@ -436,10 +436,10 @@ def test_control_characters_on_serial_reach_no_terminal(boot, fixtures):
 
 
 def test_output_that_comes_after_the_exit_is_read(tmp_path):
-    # Linux hands what QEMU wrote to the pty's reading end in a worker of
-    # its own: on a loaded machine the harness may see QEMU dead before its
-    # last output is readable (seen: a test kernel's whole report lost). A
-    # child that keeps the pty open makes that moment last: the process
+    # QEMU's death is no end of its output: on a loaded machine the
+    # harness may see QEMU dead before its last output is read (seen, when
+    # the serial port was a pty: a test kernel's whole report lost). A
+    # child that keeps the pipe open makes that moment last: the process
     # exits at once, and its output comes 0.3 s later.
     late_writer = "(sleep 0.3; echo '1..1') & exit 33"
     process = QemuProcess(["/bin/sh", "-c", late_writer], tmp_path / "stderr.log")
@@ -457,12 +457,12 @@ def test_output_that_comes_after_the_exit_is_read(tmp_path):
 
 
 def test_line_endings_are_normalised_across_chunks():
-    # A guest's "\r\n" reaches us as "\r\r\n", split anywhere.
-    chunks, pending, text = ["one\r", "\r\ntwo\r\r", "\nthree\rfour\r"], "", ""
+    # "\r\n", "\n" and "\r\r\n" all end a line, wherever a read splits them.
+    chunks, pending, text = ["one\r", "\ntwo\r\r", "\nthree\rfour\n", "five\r"], "", ""
     for chunk in chunks:
         normalised, pending = normalise_line_endings(pending + chunk)
         text += normalised
-    assert (text, pending) == ("one\ntwo\nthree\rfour", "\r")
+    assert (text, pending) == ("one\ntwo\nthree\rfour\nfive", "\r")
 
 
 def test_a_screen_out_of_text_mode_is_not_called_blank(boot, fixtures):
@@ -480,15 +480,15 @@ def test_a_screen_out_of_text_mode_is_not_called_blank(boot, fixtures):
 
 
 def test_lines_ended_the_other_way_round_still_match(boot, fixtures):
-    # "\n\r" reaches us as "\r\n\r": the "\r" left at the start of the
-    # next line would keep a wait for /^1..N$/ from ever matching.
+    # With "\n\r", the "\r" left at the start of the next line would keep
+    # a wait for /^1..N$/ from ever matching.
     machine = boot(fixtures / "line_feed_first.elf", timeout=TIMEOUT)
     assert machine.wait_for_serial(r"^1\.\.(\d+)$")[1] == "1"
     machine.expect_exit_success()
     assert machine.serial_lines == ["KTAP version 1", "1..1", "ok 1 line_feed_first"]
-    # Wherever the pty cuts the output.
+    # Wherever a read cuts the output.
     serial = SerialOutput()
-    for chunk in (b"\rone\r\n", b"\rtwo\r\n\r", b"three\rfour"):
+    for chunk in (b"\rone\n", b"\rtwo\n\r", b"three\rfour"):
         serial.take(chunk)
     assert serial.text == "one\ntwo\nthree\rfour"
 
