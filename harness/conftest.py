@@ -40,6 +40,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run_timings  # noqa: E402
+import scratch  # noqa: E402
 from build import Builder  # noqa: E402
 from chapters import BUILD, all_chapters, artifacts, build_with_ubsan, chapter_number, select_chapters, \
     ubsan_chapters  # noqa: E402
@@ -266,7 +267,7 @@ def halted_kernel(request: pytest.FixtureRequest, halted_kernels: HaltedKernels)
 @pytest.fixture
 def stub():
     # A unix socket path may be at most 107 bytes: pytest's tmp_path can be longer.
-    with tempfile.TemporaryDirectory(prefix="gdb-") as directory:
+    with tempfile.TemporaryDirectory(prefix="gdb-", dir=scratch.directory()) as directory:
         stub = GdbStub(Path(directory) / "gdb.sock")
         yield stub
         stub.close()

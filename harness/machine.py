@@ -31,6 +31,7 @@ import boot_artifacts
 import host
 import interrupt_log
 import run_timings
+import scratch
 from boot_limits import (INTERRUPT_LOG_LIMIT, SERIAL_LIMIT, WALL_CLOCK_ALLOWANCE, LimitReached, Watchdog,
                          file_size, mebibytes, read_head_and_tail, read_tail)
 from chapters import artifacts
@@ -139,7 +140,7 @@ class Machine:
         self.timeout = timeout + (UEFI_FIRMWARE_ALLOWANCE if firmware == "uefi" else 0.0)
         self.elf = self._find_elf(self.image, elf)
         # Short and private: a unix socket path may be at most 107 bytes.
-        self.work_dir = Path(tempfile.mkdtemp(prefix="kernel-boot-"))
+        self.work_dir = Path(tempfile.mkdtemp(prefix="kernel-boot-", dir=scratch.directory()))
         self.qemu_log_path = self.work_dir / "qemu.log"
         self.stderr_path = self.work_dir / "qemu-stderr.log"
         self.screenshot_path = self.work_dir / "screen.png"

@@ -30,6 +30,7 @@ import pytest
 import host
 from chapters import REPOSITORY
 from ppm import ppm_to_png
+from scratch import directory as scratch_directory
 
 # The module's fixture renders the book and runs Chromium, once on every
 # worker that runs one of its tests: kept on one worker (make test runs
@@ -180,7 +181,7 @@ def run_checker(checker: Path, profile: Path) -> dict:
 @pytest.fixture(scope="module")
 def book_check() -> tuple[list[Path], dict]:
     """Renders the book, adds the broken page, and runs the checker once."""
-    with tempfile.TemporaryDirectory(prefix="book-html-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="book-html-", dir=scratch_directory()) as scratch:
         output, profile = Path(scratch) / "book", Path(scratch) / "chromium-profile"
         render_book(output)
         book_pages = sorted(output.glob("*.html"))

@@ -20,6 +20,7 @@ import pytest
 import build as build_module
 import host
 import ktap
+import scratch
 from chapters import artifacts
 from isos import iso_with_command_line
 import boot_artifacts
@@ -433,6 +434,25 @@ def test_control_characters_on_serial_reach_no_terminal(boot, fixtures):
     with pytest.raises(KernelFailure) as caught:
         ktap.check_passed(run, ktap.DeclaredTest("a", "returns"))
     assert caught.value.summary == "not ok 1 a: expected 'a', got '\\x1b[2J'"
+
+
+def test_what_a_killed_harness_left_is_removed_by_the_next(fixtures):
+    # A harness killed mid-boot closes nothing: its boot's directory, with a
+    # QEMU log that may have grown to 16 MiB, stays until the next harness
+    # starts and finds its process gone.
+    booting = ("import sys, time; sys.path.insert(0, sys.argv[1]); from machine import Machine; "
+               "print(Machine(sys.argv[2]).work_dir, flush=True); time.sleep(60)")
+    child = subprocess.Popen([sys.executable, "-c", booting, str(Path(__file__).parent), str(fixtures / "hang.elf")],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        work_dir = Path(child.stdout.readline().strip())
+    finally:
+        child.kill()
+        child.wait()
+    assert work_dir.is_dir() and (work_dir / "qemu.log").exists(), "the killed harness should have left its boot"
+    scratch.remove_abandoned()
+    assert not work_dir.parent.exists(), f"{work_dir.parent} outlived the harness that made it"
+    assert scratch.directory().is_dir(), "a running harness's directory is its own"
 
 
 def test_output_that_comes_after_the_exit_is_read(tmp_path):
