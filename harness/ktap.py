@@ -107,7 +107,10 @@ VERSION_LINE = "KTAP version 1"
 # The runner announces each test with this diagnostic before it starts it,
 # so that output which stops names the test it stopped in.
 RUNNING_PREFIX = "running "
-_PLAN = re.compile(r"^1\.\.(\d+)$", re.MULTILINE)
+# Blanks after the count change nothing (Linux's own parser, kunit_parser.py,
+# reads no further than the count); the boot waits for this line before it
+# gives the tests their time, so a plan it missed would fail a run that passed.
+_PLAN = re.compile(r"^1\.\.(\d+)[ \t]*$", re.MULTILINE)
 _RESULT = re.compile(r"^(ok|not ok) (\d+) ([^#]*?)\s*(?:# (.*))?$")
 
 

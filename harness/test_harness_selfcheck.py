@@ -251,6 +251,19 @@ def test_reported_failure_names_the_failed_test(boot, fixtures):
     assert "# expected 4, got 5" in failure.details
 
 
+def test_a_plan_with_trailing_spaces_is_the_plan(request, boot, fixtures):
+    # "1..3  " says what "1..3" says. The boot waits for the plan before it
+    # gives the tests their time: a plan it does not see fails the whole
+    # run of a kernel whose every test passed.
+    kernel = ktap.TestKernel("plan_with_trailing_spaces", EXIT_SUCCESS, timeout=TIMEOUT, boot_timeout=TIMEOUT)
+    declared = [ktap.DeclaredTest(name, "returns") for name in ("a", "b", "c")]
+    collection = ktap.Collection("harness-fixtures", fixtures, [kernel], {kernel.name: declared}, None)
+    run = ktap.KernelRuns(request, collection, boot).run_of(kernel, declared[0])
+    assert run.failure is None, run.failure.describe()
+    assert run.report.plan == 3
+    ktap.check_whole_run(run, declared)
+
+
 def test_missing_multiboot_header_is_explained(boot, fixtures):
     failure, _ = boot_until_failure(boot, fixtures / "no_multiboot_header.iso", lambda m: m.wait_for_exit(),
                                     timeout=5)
