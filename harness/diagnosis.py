@@ -297,24 +297,35 @@ def _halt_failure(evidence: Evidence, said: str, details: str) -> KernelFailure:
 
 
 def describe_exit(evidence: Evidence) -> str:
-    status, expecting = evidence.exit_status, evidence.expecting
-    if status == EXIT_SUCCESS:
-        return f"the kernel exited with success (isa-debug-exit 0x10) before {expecting}"
+    status = evidence.exit_status
+    said = f"{exit_meaning(status)} while the test waited for {evidence.expecting}"
     if status == EXIT_FAILURE:
         failed = KTAP_FAILED_TEST.search(evidence.serial_text)
-        first_failure = f"; first failed test: {shortened(failed.group(1))!r}" if failed else ""
-        return f"the kernel reported failure (isa-debug-exit 0x11, QEMU status 35) while the test " \
-               f"waited for {expecting}{first_failure}"
+        return said + (f"; first failed test: {shortened(failed.group(1))!r}" if failed else "")
+    if status > 0 and status % 2 == 0:
+        # No value from isa-debug-exit: QEMU ended on its own, and says why.
+        return f"{said}: " + evidence.qemu_messages.strip()
+    return said
+
+
+def exit_meaning(status: int) -> str:
+    """What QEMU's exit status says the kernel did, in words: the status is
+    (v << 1) | 1 of the value v written to isa-debug-exit, so a bare 33 is a
+    number to look up, where the kernel reported success."""
+    if status == EXIT_SUCCESS:
+        return "the kernel exited with success (isa-debug-exit 0x10, QEMU status 33)"
+    if status == EXIT_FAILURE:
+        return "the kernel reported failure (isa-debug-exit 0x11, QEMU status 35)"
     if status < 0:
         return f"QEMU was killed by signal {-status}"
     if status == 0:
-        return f"QEMU exited with status 0 (which is never a pass) while the test waited for {expecting}"
+        return "QEMU exited with status 0 (which is never a pass)"
     if status % 2 == 1:
         # An exit status is one byte: (v << 1) | 1 keeps v's low 7 bits only.
         low_bits = (status - 1) >> 1
         return f"the kernel wrote {low_bits:#x} or {low_bits | 0x80:#x} to isa-debug-exit (QEMU status {status} " \
-               f"keeps only the value's low 7 bits) while the test waited for {expecting}"
-    return f"QEMU exited with status {status}: " + evidence.qemu_messages.strip()
+               f"keeps only the value's low 7 bits)"
+    return f"QEMU exited with status {status}"
 
 
 def panic_line(evidence: Evidence) -> str | None:

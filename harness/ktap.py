@@ -46,7 +46,7 @@ from pathlib import Path
 import pytest
 
 from build import Builder
-from diagnosis import shortened
+from diagnosis import exit_meaning, shortened
 from chapters import REPOSITORY, chapter_build, chapter_directory, selected
 from elf import SECTION_NOBITS, ElfFile
 from machine import DEFAULT_TIMEOUT, UNDEFINED_BEHAVIOUR, Machine
@@ -327,7 +327,7 @@ class KernelRun:
     def how_it_ended(self) -> tuple[Verdict, str]:
         if self.failure is not None:
             return self.failure.verdict, self.failure.summary
-        return Verdict.FAIL, f"QEMU exited with status {self.exit_status}"
+        return Verdict.FAIL, exit_meaning(self.exit_status)
 
 
 class KernelRuns:

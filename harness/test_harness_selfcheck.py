@@ -683,6 +683,18 @@ def test_an_unknown_exit_code_is_not_misread():
         "while the test waited for QEMU to exit; last serial line: 'writing 0xff'"))
 
 
+def test_a_test_without_a_result_says_how_the_kernel_exited_in_words():
+    # QEMU's status is (v << 1) | 1 of what the kernel wrote: 33 alone reads
+    # as a number to look up, not as the kernel's success.
+    declared = [ktap.DeclaredTest(name, "returns") for name in ("a", "b")]
+    serial = "KTAP version 1\n1..2\n# running a\nok 1 a\n# running b\n"
+    run = ktap.KernelRun(ktap.TestKernel("k", EXIT_SUCCESS), None, ktap.parse(serial), EXIT_SUCCESS, None, serial)
+    with pytest.raises(KernelFailure) as caught:
+        ktap.check_passed(run, declared[1])
+    assert caught.value.summary == "b did not finish: the kernel exited with success (isa-debug-exit 0x10, " \
+                                   "QEMU status 33)"
+
+
 def test_a_report_of_other_tests_names_them():
     # A complete, well-numbered report whose names are not the declared
     # ones: the failure says which are extra, missing or repeated.
