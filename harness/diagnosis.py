@@ -75,6 +75,7 @@ GRUB_ERRORS_EXPLAINED = {
 }
 
 EXCEPTION_VECTORS = 32  # 0-31 belong to the CPU's exceptions
+HLT = b"\xf4"  # the one-byte instruction a CPU halted for good last ran
 
 SERIAL_LINES_SHOWN = 20
 SERIAL_LINE_WIDTH = 300  # a flood may be one line of 256 KiB: show its start, in the summary too
@@ -112,6 +113,17 @@ class Evidence:
             # or a return to a smashed address.
             location = f"outside every segment of {self.elf.path.name}"
         return f"rip={rip:#x}" + (f" ({location})" if location else "")
+
+    def where_halted(self, rip: int) -> str:
+        """Where a halted CPU stopped: at the hlt before RIP, which points to
+        the next instruction, the next function's first if the hlt ended
+        its own. The byte is read from the ELF, as diagnose reads no guest
+        memory; a kernel does not rewrite its code."""
+        hlt = rip - 1
+        if self.elf is None or not self.elf.loads(hlt) or self.elf.initial_bytes(hlt, 1) != HLT:
+            return self.where(rip)
+        function = self.describe_address(hlt)
+        return f"the hlt {f'in {function}' if function else f'at {hlt:#x}'} (rip={rip:#x}, just past it)"
 
     def describe_address(self, address: int) -> str | None:
         return self.elf.function_at(address) if self.elf is not None else None
@@ -281,7 +293,7 @@ def _limit_failure(evidence: Evidence, exception_loop: str | None, said: str, de
 
 
 def _halt_failure(evidence: Evidence, said: str, details: str) -> KernelFailure:
-    where = evidence.where(evidence.halted_at.rip)
+    where = evidence.where_halted(evidence.halted_at.rip)
     top_line = evidence.screen.lines()[0].strip() if evidence.screen is not None else ""
     seen = f"; the screen's first line reads {top_line!r}" if top_line else ""
     if evidence.expects_output and not evidence.serial_text.strip():

@@ -153,6 +153,19 @@ def test_a_halt_at_the_end_of_the_function_is_in_it(boot, fixtures):
     assert registers.rip == machine.symbol("after_halt_forever").value
 
 
+def test_a_halt_elsewhere_is_named_by_its_hlt(boot, fixtures):
+    # RIP past a hlt at a function's end is the next function's start: a
+    # halt described by RIP alone would be "after_halt_forever+0x0, not in
+    # after_halt_forever".
+    machine = boot(fixtures / "hlt_at_the_end.elf", timeout=TIMEOUT)
+    with pytest.raises(KernelFailure) as caught:
+        machine.wait_until_halted_in("after_halt_forever")
+    rip = machine.symbol("after_halt_forever").value
+    assert caught.value.summary.split("; ")[0] == (
+        f"the CPU halted at the hlt in halt_forever+0x1 (rip={rip:#x}, just past it), not in after_halt_forever"), \
+        caught.value.summary
+
+
 def test_a_function_without_its_c_name_is_a_verdict(boot, fixtures):
     # halt_forever() declared without extern "C" is _Z12halt_foreverv in
     # the ELF: the test's wait must fail with a verdict, not a KeyError.
