@@ -9,7 +9,7 @@ and size come as numbers ready to compare with a register.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 ELFCLASS32 = 1
@@ -23,6 +23,7 @@ SECTION_NOBITS = 8  # .bss: takes memory, no bytes in the file
 SEGMENT_EXECUTE, SEGMENT_WRITE, SEGMENT_READ = 1, 2, 4
 SECTION_WRITE, SECTION_ALLOC, SECTION_EXECUTE = 1, 2, 4
 SYMBOL_TYPES = {0: "NOTYPE", 1: "OBJECT", 2: "FUNC", 3: "SECTION", 4: "FILE"}
+CODE_SYMBOL_TYPES = ("FUNC", "NOTYPE")  # NOTYPE: an assembly label
 SYMBOL_BINDINGS = {0: "LOCAL", 1: "GLOBAL", 2: "WEAK"}
 UNDEFINED_SECTION = 0
 RESERVED_SECTIONS = 0xFF00  # and up: absolute values (NASM's equ), common symbols
@@ -56,13 +57,19 @@ class Symbol:
     type: str  # "FUNC", "OBJECT", "NOTYPE", ...
     binding: str  # "LOCAL", "GLOBAL", "WEAK"
     section_index: int
+    # The bytes it covers: its size; for a code label without one (an
+    # assembly label, st_size 0), up to the next label that is not one of
+    # its own local ones (NASM names halt_forever's .again
+    # halt_forever.again), or to the end of its section. Read as empty,
+    # such a label would hold not even the hlt it was named for.
+    extent: int
 
     @property
     def defined(self) -> bool:
         return self.section_index != UNDEFINED_SECTION
 
     def contains(self, address: int) -> bool:
-        return self.value <= address < self.value + self.size
+        return self.value <= address < self.value + self.extent
 
 
 class ElfFile:
@@ -143,8 +150,21 @@ class ElfFile:
                 name, info, _, shndx, value, size = struct.unpack_from("<IBBHQQ", self.data, at)
             symbols.append(Symbol(self._string(strtab.offset + name), value, size,
                                   SYMBOL_TYPES.get(info & 0xF, str(info & 0xF)),
-                                  SYMBOL_BINDINGS.get(info >> 4, str(info >> 4)), shndx))
-        return symbols
+                                  SYMBOL_BINDINGS.get(info >> 4, str(info >> 4)), shndx, size))
+        return [replace(symbol, extent=self._label_extent(symbol, symbols)) if self._is_label(symbol) else symbol
+                for symbol in symbols]
+
+    def _is_label(self, symbol: Symbol) -> bool:
+        """A defined code symbol without a size, in a section of the file."""
+        return (symbol.size == 0 and symbol.type in CODE_SYMBOL_TYPES and symbol.defined
+                and symbol.section_index < min(RESERVED_SECTIONS, len(self.sections)))
+
+    def _label_extent(self, label: Symbol, symbols: list[Symbol]) -> int:
+        section = self.sections[label.section_index]
+        next_labels = [other.value for other in symbols
+                       if other.section_index == label.section_index and other.type in CODE_SYMBOL_TYPES
+                       and other.value > label.value and not other.name.startswith(label.name + ".")]
+        return min(next_labels, default=section.address + section.size) - label.value
 
     def _string(self, offset: int) -> str:
         return self.data[offset:self.data.index(b"\0", offset)].decode()
@@ -177,13 +197,16 @@ class ElfFile:
 
     def function_at(self, address: int) -> str | None:
         """Names the function that holds the address, as `name+0xoffset`:
-        by size where the symbol has one, else the nearest symbol below."""
+        the symbol that covers it (Symbol.extent), else the nearest below."""
         candidates = [s for s in self.symbols
                       if s.defined and s.section_index < RESERVED_SECTIONS
-                      and s.type in ("FUNC", "NOTYPE") and s.name and not s.name.startswith(".")]
-        for symbol in candidates:
-            if symbol.contains(address):
-                return f"{symbol.name}+{address - symbol.value:#x}"
+                      and s.type in CODE_SYMBOL_TYPES and s.name and not s.name.startswith(".")]
+        containing = [s for s in candidates if s.contains(address)]
+        if containing:
+            # A size is the compiler's word; among labels, the innermost
+            # (a local one, _start.spin inside _start) names the place best.
+            symbol = max(containing, key=lambda s: (s.size > 0, s.value))
+            return f"{symbol.name}+{address - symbol.value:#x}"
         below = [s for s in candidates if s.value <= address]
         if not below:
             return None

@@ -166,6 +166,18 @@ def test_a_halt_elsewhere_is_named_by_its_hlt(boot, fixtures):
         caught.value.summary
 
 
+@pytest.mark.parametrize("kernel, hlt_named", [("sizeless_halt", "halt_forever+0x1"),
+                                               ("sizeless_halt_with_a_local_label", "halt_forever.again+0x0")])
+def test_a_halt_in_a_label_without_a_size_is_in_it(boot, fixtures, kernel, hlt_named):
+    # An assembly label has no size (st_size 0): it reaches to the next
+    # label that is not its own local one. Read as empty, it gave "the CPU
+    # halted at rip=... (halt_forever+0x2), not in halt_forever".
+    machine = boot(fixtures / f"{kernel}.elf", timeout=TIMEOUT)
+    assert machine.symbol("halt_forever").size == 0
+    registers = machine.wait_until_halted_in("halt_forever")
+    assert machine.describe_address(registers.rip - 1) == hlt_named
+
+
 def test_a_function_without_its_c_name_is_a_verdict(boot, fixtures):
     # halt_forever() declared without extern "C" is _Z12halt_foreverv in
     # the ELF: the test's wait must fail with a verdict, not a KeyError.
