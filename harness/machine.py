@@ -452,7 +452,7 @@ class Machine:
             # A halted CPU's RIP is past its hlt, which is one byte long: a
             # function that ends with its hlt halts at the next one's start.
             halt = registers.rip - 1
-            if symbol.contains(halt) or (symbol.size == 0 and registers.rip == symbol.value):
+            if symbol.contains(halt):
                 return registers
             raise self._fail(self._diagnose(f"the CPU to halt in {function}", expects_output=False,
                                             halted_at=registers, wanted_function=function))

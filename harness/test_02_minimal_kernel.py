@@ -91,7 +91,7 @@ def expect_boot_error(machine, message):
     assert not machine.triple_faulted
     machine.screen().expect_text(0, 0, message, attribute=WHITE_ON_RED)
     machine.screen().expect_absent(["Hello World!"])
-    where = machine.describe_address(registers.rip)
+    where = machine.describe_address(registers.rip - 1)  # the hlt, which RIP is past
     assert where is not None and where.startswith("boot_error"), f"halted at {where}, not in the boot error path"
 
 
