@@ -232,8 +232,9 @@ def diagnose(evidence: Evidence) -> KernelFailure:
     # whether it reached its own code at all.
     where = ""
     if evidence.registers is not None:
-        state = "halted" if evidence.registers.halted else "running"
-        where = f"; the CPU is {state} at {evidence.where(evidence.registers.rip)}"
+        rip = evidence.registers.rip
+        where = (f"; the CPU is halted at {evidence.where_halted(rip)}" if evidence.registers.halted
+                 else f"; the CPU is running at {evidence.where(rip)}")
     if evidence.expects_output and not evidence.serial_text.strip():
         return KernelFailure(Verdict.NO_OUTPUT,
                              f"nothing on serial after {_waited(evidence)} (waiting for {evidence.expecting})"

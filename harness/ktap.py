@@ -458,9 +458,17 @@ def check_whole_run(run: KernelRun, group: list[DeclaredTest], skipped: frozense
         + _name_differences(reported_names, declared_names) + f"\n{run.serial_tail()}")
     failed = [r.name for r in run.report.results if not r.ok or r.skipped and r.name not in skipped]
     assert not failed, f"{run.kernel.name}: failed {', '.join(failed)}\n{run.serial_tail()}"
-    assert run.exit_status == run.kernel.exit_status, (
-        f"{run.kernel.name} must exit with status {run.kernel.exit_status}, but exited with {run.exit_status}\n"
-        + run.serial_tail())
+    assert run.exit_status == run.kernel.exit_status, wrong_exit(run)
+
+
+def wrong_exit(run: KernelRun) -> str:
+    """A whole run that ended otherwise than its kernel must, in words: the
+    statuses alone (33, 35) are numbers to look up."""
+    def said(status: int | None) -> str:
+        return "QEMU did not exit" if status is None else exit_meaning(status)
+
+    return f"{run.kernel.name}: {said(run.exit_status)}, where it must end as: " \
+           f"{said(run.kernel.exit_status)}\n{run.serial_tail()}"
 
 
 def _name_differences(reported: list[str], declared: list[str]) -> str:

@@ -150,9 +150,7 @@ def test_kernel_reports_every_test_and_exits(kernel_runs: ktap.KernelRuns, kerne
         assert not problems, f"{kernel.name}: {'; '.join(problems)}\n{run.serial_tail()}"
         assert [r.name for r in run.report.results] == [t.name for t in group], (
             f"{kernel.name} reported other tests than it declares, or in another order")
-        assert run.exit_status == kernel.exit_status, (
-            f"{kernel.name} must exit with status {kernel.exit_status}, but exited with {run.exit_status}\n"
-            + run.serial_tail())
+        assert run.exit_status == kernel.exit_status, ktap.wrong_exit(run)
 
 
 # --- the command line ------------------------------------------------------------

@@ -29,7 +29,7 @@ from boot_limits import (ARTIFACTS_LIMIT, INTERRUPT_LOG_LIMIT, LOG_KEEP, SERIAL_
 from diagnosis import Evidence, diagnose
 from elf import ElfFile
 from registers import Registers
-from machine import EXIT_SUCCESS
+from machine import EXIT_FAILURE, EXIT_SUCCESS
 from qemu_process import READ_SIZE, QemuProcess
 from serial_output import SerialOutput, normalise_line_endings
 from vga_screen import COLUMNS, ROWS, Screen
@@ -82,8 +82,9 @@ def test_a_halt_that_waits_names_the_wall_clock(boot, fixtures):
     assert failure.verdict is Verdict.HANG
     assert re.match(r"timed out after [\d.]+ s of wall time \(QEMU used only [\d.]+ s of CPU time in it: "
                     r"a halted guest, or a busy host\) waiting for QEMU to exit; last serial line: 'masked halt "
-                    r"fixture: halting with every interrupt line masked'; the CPU is halted at rip=0x[0-9a-f]+ "
-                    r"\(_start\.wait_for_an_interrupt\+0x1\)$", failure.summary), failure.summary
+                    r"fixture: halting with every interrupt line masked'; the CPU is halted at the hlt in "
+                    r"_start\.wait_for_an_interrupt\+0x0 \(rip=0x[0-9a-f]+, just past it\)$", failure.summary), \
+        failure.summary
 
 
 def test_silence_is_no_output(boot, fixtures):
@@ -718,6 +719,19 @@ def test_a_test_without_a_result_says_how_the_kernel_exited_in_words():
         ktap.check_passed(run, declared[1])
     assert caught.value.summary == "b did not finish: the kernel exited with success (isa-debug-exit 0x10, " \
                                    "QEMU status 33)"
+
+
+def test_a_run_that_ends_otherwise_says_both_endings_in_words():
+    # Every test passed, yet the kernel reported failure: 35 against 33
+    # would be two numbers to look up.
+    declared = [ktap.DeclaredTest("a", "returns")]
+    serial = "KTAP version 1\n1..1\n# running a\nok 1 a\n"
+    run = ktap.KernelRun(ktap.TestKernel("k", EXIT_SUCCESS), None, ktap.parse(serial), EXIT_FAILURE, None, serial)
+    with pytest.raises(AssertionError) as caught:
+        ktap.check_whole_run(run, declared)
+    assert str(caught.value).startswith(
+        "k: the kernel reported failure (isa-debug-exit 0x11, QEMU status 35), where it must end as: "
+        "the kernel exited with success (isa-debug-exit 0x10, QEMU status 33)\n"), caught.value
 
 
 def test_a_report_of_other_tests_names_them():
