@@ -678,11 +678,13 @@ class Machine:
             # Every further moment writes megabytes of log: the evidence is taken.
             self._process.kill()
             self._exits_within(KILLED_QEMU_WAIT)
+        log_tail = self._interrupt_log_tail()  # up to 256 KiB: read and searched once
+        triple_faulted = interrupt_log.has_triple_fault(log_tail)
         return diagnose(Evidence(
             expecting=expecting, serial_text=self.serial_text,
             screen=self._post_mortem_screen, registers=self._post_mortem_registers,
-            interrupt_log_tail=self._interrupt_log_tail(), interrupt_log_size=file_size(self.qemu_log_path),
-            triple_faulted=self.triple_faulted, reset_by_kernel=self.reset_by_kernel,
+            interrupt_log_tail=log_tail, interrupt_log_size=file_size(self.qemu_log_path),
+            triple_faulted=triple_faulted, reset_by_kernel=self._reset_by_guest() and not triple_faulted,
             powered_off_by_kernel=self.powered_off_by_kernel, exit_status=self.exit_status,
             qemu_messages=read_head_and_tail(self.stderr_path), boot_loader_text=self._grub_text(),
             elf=self.elf, expects_output=expects_output, timed_out_after=timed_out_after,
