@@ -6,7 +6,8 @@ recurs, panic again until the stack runs out. So panic.cpp (chapter 3 on)
 halts when a panic begins while another prints, and leaves the first
 message as far as it got. The nested_panic test kernel panics inside its
 own panic: the CPU must halt in halt_forever, with the first message on
-serial and on the screen, and nothing of the second. Without the guard,
+serial and on the screen, in white on red as every panic, and nothing of
+the second. Without the guard,
 the second panic ends the test as a panic that passes, and QEMU exits
 instead of halting. Chapters 05 and 06 carry panic.cpp and the test kernel
 unchanged.
@@ -26,6 +27,7 @@ LINE_BEFORE = "the line before the panic"
 HEADING = r"KERNEL PANIC at tests/nested_panic\.cpp:\d+: "
 FIRST_MESSAGE = "the first panic,"
 SECOND_MESSAGE = "the second panic"
+WHITE_ON_RED = 0x4F
 
 
 @pytest.mark.parametrize("directory", CHAPTERS)
@@ -44,3 +46,4 @@ def test_a_panic_inside_a_panic_halts_with_the_first_message(boot, build, direct
     assert panic_row is not None and lines[panic_row - 1].startswith(LINE_BEFORE), (
         f"expected the first panic's heading and message at the start of the row after {LINE_BEFORE!r}:\n"
         + screen.render())
+    screen.expect_text(panic_row, 0, lines[panic_row].rstrip(), attribute=WHITE_ON_RED)
