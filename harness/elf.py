@@ -181,9 +181,17 @@ class ElfFile:
         """The one variable whose (perhaps mangled) name contains `part`:
         a variable in an anonymous namespace has no plain name
         (_ZN12_GLOBAL__N_118task_state_segmentE)."""
-        found = [s for s in self.symbols if part in s.name and s.type == "OBJECT" and s.defined]
+        return self._one_named_like(part, "OBJECT", "variable")
+
+    def function_named_like(self, part: str) -> Symbol:
+        """The one function whose (perhaps mangled) name contains `part`
+        (_ZN12_GLOBAL__N_114show_scrollingEv)."""
+        return self._one_named_like(part, "FUNC", "function")
+
+    def _one_named_like(self, part: str, symbol_type: str, what: str) -> Symbol:
+        found = [s for s in self.symbols if part in s.name and s.type == symbol_type and s.defined]
         if len(found) != 1:
-            raise KeyError(f"expected one variable named like {part!r} in {self.path.name}, "
+            raise KeyError(f"expected one {what} named like {part!r} in {self.path.name}, "
                            f"found {[s.name for s in found]}")
         return found[0]
 

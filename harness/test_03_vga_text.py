@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import pytest
 
 from chapters import CHAPTERS
-from gdb_stub import RDI, RIP, RSI
+from gdb_stub import RDI, RIP, RSI, RSP
 from halted import same_boot
 from vga_screen import COLUMNS, ROWS, Screen, describe_attribute
 from verdict import KernelFailure, Verdict
@@ -74,9 +74,7 @@ def demo_output() -> list[tuple[bytes, int]]:
     write(TITLE_TEXT, TITLE)
     write("\n")
 
-    write("Powers of two, enough rows to make the screen scroll:\n")
-    for shift in range(0, 64, 4):
-        write(f"1 << {shift:2} = {1 << shift:20} = 0x{1 << shift:016x}\n")
+    output += powers_of_two()
 
     for index, name in enumerate(COLOUR_NAMES):
         write("Colours:    " if index == 0 else "\n            " if index == 8 else "")
@@ -107,6 +105,13 @@ def demo_output() -> list[tuple[bytes, int]]:
     write(panic_text(), PANIC)
     write("\n")
     return output
+
+
+def powers_of_two() -> list[tuple[bytes, int]]:
+    """What show_scrolling() writes: a title and a table of 16 rows."""
+    lines = ["Powers of two, enough rows to make the screen scroll:"]
+    lines += [f"1 << {shift:2} = {1 << shift:20} = 0x{1 << shift:016x}" for shift in range(0, 64, 4)]
+    return [(f"{line}\n".encode(), DEFAULT) for line in lines]
 
 
 @dataclass(repr=False)
@@ -188,8 +193,47 @@ def test_screen_shows_the_last_25_rows_of_the_output(request, halted_kernels, ex
 def test_every_cell_matches_in_character_and_colour(screen, expected):
     # Stricter than the rows' text: blanks must be spaces (not zero bytes)
     # and every cell, blank or not, must have its colour.
+    expect_cells(screen, expected.last_screen)
+
+
+def test_clear_blanks_a_full_screen_and_starts_again_at_the_top(boot, build, stub):
+    """By the demo's end the screen it cleared first has scrolled away, so
+    the demo alone cannot show what clear() does. The test plays it on a
+    full screen: when the demo's panic reaches halt_forever, the CPU calls
+    show_replacement() (a line without its newline, on the bottom row the
+    panic left blank), then clear_screen(), then show_scrolling() (the
+    demo's powers of two), each returning to halt_forever. The table must
+    stand on a blank screen in the default colour, from the top left. (The
+    panic took the screen's lock for good: the test frees it first.)"""
+    machine = boot(build.chapter(CHAPTER).iso(), qemu_args=stub.qemu_arguments(), timeout=10)
+    halt_forever = machine.symbol("halt_forever").value
+    stub.run_to(halt_forever)
+    stub.write_memory(machine.elf.object_named_like("screen_lock").value, b"\x00")
+    for function in "show_replacement", "clear_screen", "show_scrolling":
+        call_from_halt_forever(stub, halt_forever, machine.elf.function_named_like(function).value)
+        stub.run_to(halt_forever)
+    stub.detach()
+    machine.wait_until_halted_in("halt_forever")
+    table = lay_out(powers_of_two()).rows
+    expect_cells(machine.screen(), table + [[(ord(" "), DEFAULT)] * COLUMNS] * (ROWS - len(table)))
+
+
+def call_from_halt_forever(stub, halt_forever: int, function: int) -> None:
+    """Makes the CPU, stopped at halt_forever's first instruction, enter
+    `function` as a call would, with halt_forever as its return address,
+    on a stack aligned as the ABI wants at a function's entry (RSP + 8 a
+    multiple of 16), below what the halted code used."""
+    top = (stub.read_register(RSP) & ~0xF) - 0x100
+    stub.write_memory(top - 8, halt_forever.to_bytes(8, "little"))
+    stub.write_register(RSP, top - 8)
+    stub.write_register(RIP, function)
+
+
+def expect_cells(screen: Screen, rows: list[list[tuple[int, int]]]) -> None:
+    """Each cell holds its byte in its colour."""
+    __tracebackhide__ = True
     wrong = []
-    for row, cells in enumerate(expected.last_screen):
+    for row, cells in enumerate(rows):
         for column, (byte, attribute) in enumerate(cells):
             found = screen.cell(row, column)
             if (found.byte, found.attribute) != (byte, attribute):
