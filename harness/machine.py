@@ -123,12 +123,15 @@ class Machine:
         boots only GRUB ISOs.
     attach: how an ISO reaches the machine (ATTACHMENTS): "cdrom" (the
         default), "ide" (a raw hard disk) or "usb" (a USB stick).
+    serial_buffer: the bytes of serial output the host holds while the
+        harness does not read (the pipe's size): 64 KiB unless given, at
+        least 4096. A test of back-pressure makes it small.
     """
 
     def __init__(self, image: Path | str, *, elf: Path | str | None = None,
                  qemu_args: Iterable[str] = (), command_line: str | None = None,
                  timeout: float = DEFAULT_TIMEOUT, name: str | None = None, firmware: str = "bios",
-                 attach: str = "cdrom"):
+                 attach: str = "cdrom", serial_buffer: int | None = None):
         if firmware not in FIRMWARES:
             raise ValueError(f"firmware must be one of {FIRMWARES}, not {firmware!r}")
         if attach not in ATTACHMENTS:
@@ -137,6 +140,7 @@ class Machine:
         self.name = name or self.image.name
         self.firmware = firmware
         self.attach = attach
+        self.serial_buffer = serial_buffer
         self.timeout = timeout + (UEFI_FIRMWARE_ALLOWANCE if firmware == "uefi" else 0.0)
         self.elf = self._find_elf(self.image, elf)
         # Short and private: a unix socket path may be at most 107 bytes.
@@ -194,7 +198,7 @@ class Machine:
             *self._boot_arguments(command_line),
             *qemu_args,
         ]
-        self._process = QemuProcess(self.command, self.stderr_path)
+        self._process = QemuProcess(self.command, self.stderr_path, self.serial_buffer)
         self._watchdog = Watchdog(timeout=self.timeout, cpu_seconds=self._process.cpu_seconds,
                                   wall_seconds=self._process.wall_seconds, interrupt_log=self.qemu_log_path,
                                   kill=self._process.kill)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import fcntl
 import os
 import select
 import signal
@@ -48,7 +49,10 @@ def _die_with_the_harness() -> None:
 
 
 class QemuProcess:
-    def __init__(self, argv: list[str], stderr_path: Path):
+    """serial_buffer: the bytes the pipe holds for a reader that pauses,
+    Linux's 64 KiB unless given (at least 4096, one page)."""
+
+    def __init__(self, argv: list[str], stderr_path: Path, serial_buffer: int | None = None):
         self.argv = argv
         self.stderr_path = stderr_path
         self.started = time.monotonic()
@@ -60,6 +64,8 @@ class QemuProcess:
         self._lock = threading.Lock()
         self._serial, guest_serial = os.pipe()
         try:
+            if serial_buffer is not None:
+                fcntl.fcntl(guest_serial, fcntl.F_SETPIPE_SZ, serial_buffer)
             with open(stderr_path, "wb") as stderr:
                 # QEMU's -serial stdio also reads its standard input, which
                 # no test writes to.
