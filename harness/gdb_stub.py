@@ -5,11 +5,11 @@ register changed at one instruction.
 QEMU speaks the GDB remote serial protocol on the socket of its `-gdb`
 option: packets `$data#checksum`, each acknowledged with `+`. This client
 uses the few commands such a test needs: a breakpoint (`Z0`), continue
-(`c`, answered when the CPU stops), read and write the registers (`g`,
-`G`: QEMU answers `p` and `P` for one register only to a client that read
-its XML register description), read and write memory (`m`, `M`, at the
-addresses the CPU's page tables give), and detach (`D`), after which the
-guest runs on untouched.
+(`c`, answered when the CPU stops), a single step (`s`), read and write
+the registers (`g`, `G`: QEMU answers `p` and `P` for one register only
+to a client that read its XML register description), read and write
+memory (`m`, `M`, at the addresses the CPU's page tables give), and detach
+(`D`), after which the guest runs on untouched.
 
     stub = GdbStub(socket_path)     # listens there
     machine = boot(image, qemu_args=stub.qemu_arguments())
@@ -115,6 +115,12 @@ class GdbStub:
         self._command(f"z0,{address:x},1")
         if not reply.startswith(("S05", "T05")):
             raise GdbStubError(f"the CPU stopped for another reason than the breakpoint at {address:#x}: {reply}")
+
+    def step(self) -> None:
+        """Executes one instruction, and stops after it."""
+        reply = self._command("s")
+        if not reply.startswith(("S05", "T05")):
+            raise GdbStubError(f"the CPU stopped for another reason than the single step: {reply}")
 
     def read_register(self, number: int) -> int:
         registers = bytes.fromhex(self._command("g"))

@@ -1,0 +1,67 @@
+"""Chapters 04-06: what the kernel writes to isa-debug-exit, read at the out.
+
+QEMU ends with status (value << 1) | 1, and an exit status keeps only its
+low 8 bits: a kernel that writes 0x90 for success ends with 33 as one that
+writes 0x10 does, and every test that reads the status passes it. So the
+test stops the CPU at the out instruction of qemu_exit, through QEMU's gdb
+stub, and reads the port and the value there, as the device will get them.
+basic_boot ends its run with success; chapters 05 and 06 carry qemu_exit
+unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from gdb_stub import RAX, RDX, RIP
+
+CHAPTERS = ["04-testing", "05-cpu-exceptions", "06-double-faults"]
+DEBUG_EXIT_PORT = 0xF4
+SUCCESS = 0x10
+# qemu_exit writes first thing: if no out comes within this many
+# instructions, it writes nothing at all.
+STEPS_TO_THE_OUT = 50
+OPERAND_SIZE_PREFIX = 0x66
+
+
+@dataclass(frozen=True)
+class Out:
+    """An out instruction: where it writes (None: the port is in DX) and how
+    many bytes of RAX."""
+    port: int | None
+    size: int
+
+
+def decode_out(code: bytes) -> Out | None:
+    """The out instruction at the start of `code`, if one is there (SDM
+    vol. 2B, OUT: E6/E7 with the port as an immediate byte, EE/EF with it in
+    DX; the E7/EF forms write EAX, or AX after the 0x66 prefix)."""
+    prefixed = code[0] == OPERAND_SIZE_PREFIX
+    opcode = code[1] if prefixed else code[0]
+    if opcode not in (0xE6, 0xE7, 0xEE, 0xEF):
+        return None
+    size = 1 if opcode in (0xE6, 0xEE) else 2 if prefixed else 4
+    return Out(code[2 if prefixed else 1] if opcode in (0xE6, 0xE7) else None, size)
+
+
+@pytest.mark.parametrize("directory", CHAPTERS)
+def test_success_is_exactly_0x10_on_the_exit_port(boot, build, stub, directory):
+    machine = boot(build.chapter(directory).iso("basic_boot"), qemu_args=stub.qemu_arguments(), timeout=10)
+    stub.run_to(machine.elf.function_named_like("qemu_exit").value)
+    for _ in range(STEPS_TO_THE_OUT):
+        out = decode_out(stub.read_memory(stub.read_register(RIP), 3))
+        if out is not None:
+            break
+        stub.step()
+    else:
+        pytest.fail(f"qemu_exit ran {STEPS_TO_THE_OUT} instructions without an out instruction")
+    port = out.port if out.port is not None else stub.read_register(RDX) & 0xFFFF
+    value = stub.read_register(RAX) & ((1 << 8 * out.size) - 1)
+    stub.detach()
+    assert port == DEBUG_EXIT_PORT, f"qemu_exit writes to port {port:#x}, not to isa-debug-exit's {DEBUG_EXIT_PORT:#x}"
+    assert value == SUCCESS, (
+        f"basic_boot ends its run writing {value:#x} to isa-debug-exit, not {SUCCESS:#x}: QEMU keeps the low 7 "
+        f"bits only, so its status ({(value << 1 | 1) & 0xFF}) may still read as success")
+    machine.expect_exit_success()
