@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import pytest
 
 from chapters import CHAPTERS
-from gdb_stub import RDI, RIP, RSI, RSP
+from gdb_stub import RDI, RIP, RSI, RSP, GdbStub
 from halted import same_boot
 from vga_screen import COLUMNS, ROWS, Screen, describe_attribute
 from verdict import KernelFailure, Verdict
@@ -218,7 +218,7 @@ def test_clear_blanks_a_full_screen_and_starts_again_at_the_top(boot, build, stu
     expect_cells(machine.screen(), table + [[(ord(" "), DEFAULT)] * COLUMNS] * (ROWS - len(table)))
 
 
-def call_from_halt_forever(stub, halt_forever: int, function: int) -> None:
+def call_from_halt_forever(stub: GdbStub, halt_forever: int, function: int) -> None:
     """Makes the CPU, stopped at halt_forever's first instruction, enter
     `function` as a call would, with halt_forever as its return address,
     on a stack aligned as the ABI wants at a function's entry (RSP + 8 a
