@@ -79,6 +79,16 @@ def expected_failures() -> dict[tuple[str, str], ExpectedFailure]:
             '  greeting: "help"', '  "hello": "hello"')),
         ("failing_tests", "fails_expect_true"): ExpectedFailure(Verdict.FAIL, (
             f"EXPECT_TRUE(one > 2) failed at {source_line(expectations, 'EXPECT_TRUE(one > 2)')}",)),
+        # A failed EXPECT_NE or EXPECT_FALSE that returned true panics:
+        # reported as PANIC, not FAIL.
+        ("failing_tests", "fails_expect_ne"): ExpectedFailure(Verdict.FAIL, (
+            f"EXPECT_NE(sum, 4) failed at {source_line(expectations, 'if (EXPECT_NE(sum, 4))')}",
+            "  sum: 4", "  4: 4")),
+        ("failing_tests", "fails_expect_false"): ExpectedFailure(Verdict.FAIL, (
+            f"EXPECT_FALSE(one < 2) failed at {source_line(expectations, 'if (EXPECT_FALSE(one < 2))')}",)),
+        ("failing_tests", "fails_expect_eq_on_characters"): ExpectedFailure(Verdict.FAIL, (
+            f"EXPECT_EQ(grade, 'a') failed at {source_line(expectations, 'EXPECT_EQ(grade')}",
+            "  grade: 'b' (0x62)", "  'a': 'a' (0x61)")),
         ("failing_tests", "fails_by_returning_instead_of_panicking"): ExpectedFailure(Verdict.FAIL, (
             "expected a panic, but fails_by_returning_instead_of_panicking returned",)),
         ("failing_tests", "fails_an_expectation_then_panics"): ExpectedFailure(Verdict.PANIC, (
@@ -126,9 +136,13 @@ def test_in_kernel(request: pytest.FixtureRequest, kernel_runs: ktap.KernelRuns,
         return
     # A test that fails on purpose: its failure must be reported as the
     # harness reports a real one.
-    with pytest.raises(KernelFailure) as caught:
-        ktap.check_passed(run, test)
-    failure = caught.value
+    try:
+        result = ktap.check_passed(run, test)
+    except KernelFailure as caught:
+        failure = caught
+    else:
+        pytest.fail(f"{test.name} must fail, but passed; what it printed:\n"
+                    + "\n".join("  # " + d for d in result.diagnostics))
     assert failure.verdict == expected.verdict, (
         f"{test.name} must be reported as {expected.verdict.name}, but was:\n{failure.describe()}")
     for line in expected.lines:

@@ -35,6 +35,29 @@ KERNEL_TEST(passes_after_failed_tests) {
     EXPECT_FALSE(false);
 }
 
+// Each expectation returns whether it held, for a test that cannot go on
+// without it (kernel_test.h): one that failed must return false, or the
+// test would go on where it meant to stop.
+KERNEL_TEST(fails_expect_ne) {
+    const int sum = 2 + 2;
+    if (EXPECT_NE(sum, 4)) {
+        panic("EXPECT_NE(sum, 4) returned true, as if it held");
+    }
+}
+
+KERNEL_TEST(fails_expect_false) {
+    const int one = 1;
+    if (EXPECT_FALSE(one < 2)) {
+        panic("EXPECT_FALSE(one < 2) returned true, as if it held");
+    }
+}
+
+// A char is shown as itself and as the byte it compares by.
+KERNEL_TEST(fails_expect_eq_on_characters) {
+    const char grade = 'b';
+    EXPECT_EQ(grade, 'a');
+}
+
 KERNEL_TEST_SHOULD_PANIC(fails_by_returning_instead_of_panicking) {}
 
 // It panics as declared, but an expectation failed before the panic: the
