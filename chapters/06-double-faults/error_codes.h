@@ -41,6 +41,9 @@ static_assert(SelectorErrorCode(0x322).table() == SelectorErrorCode::Table::Idt)
 static_assert(SelectorErrorCode(0x320).index() == 100);
 static_assert(SelectorErrorCode(0x1c).table() == SelectorErrorCode::Table::Ldt);
 static_assert(SelectorErrorCode(0x19).external() && SelectorErrorCode(0x19).index() == 3);
+// The index is all of bits 3-15: a selector of garbage, such as 0xdead
+// loaded into a segment register, names one above 4095.
+static_assert(SelectorErrorCode(0xdead).index() == 0x1bd5);
 
 // The error code of a page fault (SDM 4.7). The address whose
 // access faulted is not in it but in CR2.
