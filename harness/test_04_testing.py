@@ -214,12 +214,18 @@ def test_a_pass_after_a_failure_leaves_the_run_failed(boot, chapter):
     assert status == EXIT_FAILURE, f"exit status {status}, not {EXIT_FAILURE} (failure):\n{machine.serial_text}"
 
 
-def test_unknown_test_name_fails_the_run(boot, chapter):
-    machine = boot(chapter.iso("unit_tests"), command_line="tests=no_such_test")
+# A name no test has fails the run wherever it stands in the list: a
+# mistyped name beside a right one must not pass as a run of that one.
+@pytest.mark.parametrize("command_line", ["tests=no_such_test", "tests=no_such_test,format_zero",
+                                          "tests=format_zero,no_such_test"])
+def test_unknown_test_name_fails_the_run(boot, chapter, command_line):
+    machine = boot(chapter.iso("unit_tests"), command_line=command_line)
     status = machine.wait_for_exit()
-    assert "# tests=: no test is named no_such_test" in machine.serial_lines
-    assert ktap.parse(machine.serial_text).plan == 0
-    assert status == EXIT_FAILURE
+    assert "# tests=: no test is named no_such_test" in machine.serial_lines, (
+        f"no line '# tests=: no test is named no_such_test' on serial:\n{machine.serial_text}")
+    report = ktap.parse(machine.serial_text)
+    assert report.plan == 0 and not report.results, f"tests ran beside an unknown name: {[r.name for r in report.results]}"
+    assert status == EXIT_FAILURE, f"exit status {status}, not {EXIT_FAILURE} (failure)"
 
 
 # --- the normal kernel -----------------------------------------------------------
