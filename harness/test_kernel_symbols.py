@@ -4,10 +4,10 @@ information only where it can be read.
 GRUB passes the section headers of kernel.elf, and the symbol table is
 found through them (kernel_symbols.cpp). A table, or its names, outside the
 identity map, a table that runs past its end, one the loader did not load
-(at address 0), or headers outside their own tag, must be ignored: the
-kernel keeps the table it loaded at boot. The unit_tests kernel offers such
-tags in kernel_symbols_tests.cpp; a table taken by mistake page-faults or
-names no function.
+(at address 0), headers outside their own tag, or names in a section the
+tag does not count, must be ignored: the kernel keeps the table it loaded
+at boot. The unit_tests kernel offers such tags in kernel_symbols_tests.cpp;
+a table taken by mistake page-faults or names no function.
 """
 
 import pytest
@@ -22,6 +22,7 @@ TESTS = [
     "kernel_symbols_ignore_a_symbol_table_the_loader_did_not_load",
     "kernel_symbols_ignore_names_outside_the_identity_map",
     "kernel_symbols_ignore_headers_outside_their_tag",
+    "kernel_symbols_ignore_a_link_past_the_last_section",
 ]
 
 

@@ -148,3 +148,13 @@ KERNEL_TEST(kernel_symbols_ignore_headers_outside_their_tag) {
     info.size = 20 + sizeof(Elf64SectionHeader);
     expect_boot_table_kept(info);
 }
+
+// The table's link must name a section the tag counts; one past the last
+// names whatever follows the headers. Here what follows is the names'
+// header, valid but not counted, so that such a link would be followed.
+KERNEL_TEST(kernel_symbols_ignore_a_link_past_the_last_section) {
+    InfoWithSymbolTable info(reinterpret_cast<uintptr_t>(empty_symbols),
+                             reinterpret_cast<uintptr_t>(empty_names));
+    info.section_count = 2;
+    expect_boot_table_kept(info);
+}
