@@ -42,11 +42,15 @@ SCREEN_CHECKING_CHAPTERS = {"02-minimal-kernel": "Hello World!", "03-vga-text": 
 END_TAG, FRAMEBUFFER_TAG = 0, 8
 TAG_HEADER = struct.Struct("<II")
 # The framebuffer tag's fields after its header: address, pitch, width,
-# height, bits per pixel, type.
-FRAMEBUFFER_FIELDS = {"address": (8, "<Q"), "pitch": (16, "<I"), "width": (20, "<I"), "height": (24, "<I")}
+# height, bits per pixel, type (0 indexed pixels, 1 RGB pixels, 2 EGA text).
+FRAMEBUFFER_FIELDS = {"address": (8, "<Q"), "pitch": (16, "<I"), "width": (20, "<I"), "height": (24, "<I"),
+                      "type": (29, "<B")}
+RGB_PIXELS = 1
 NOT_80X25 = "the text mode is not 80x25 at 0xb8000."
+PIXELS = "the screen is a framebuffer of pixels, as UEFI leaves it."
 NO_SCREEN = "the boot loader describes no screen at all."
 IDENTITY_MAP_END = 1 << 30  # identity_map.h
+ID_FLAG = 1 << 21  # EFLAGS.ID: software can flip it where CPUID exists
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +97,10 @@ def expect_boot_error(machine, message):
     machine.screen().expect_absent(["Hello World!"])
     where = machine.describe_address(registers.rip - 1)  # the hlt, which RIP is past
     assert where is not None and where.startswith("boot_error"), f"halted at {where}, not in the boot error path"
+    # As a terminal needs it: back to the start of the line, then down.
+    line = f"{message}\r\n".encode()
+    assert machine.serial_bytes.endswith(line), (
+        f"serial output as the kernel sent it: expected it to end {line!r}, got {machine.serial_bytes[-100:]!r}")
 
 
 # Each CPU lacks exactly what its message names. A 32-bit CPU, qemu32, is
@@ -117,17 +125,36 @@ def test_cpu_without_cpuid_gets_its_own_error(boot, chapter, stub):
     expect_boot_error(machine, "Boot error: this CPU has no CPUID instruction")
 
 
-def test_cpu_without_the_extended_feature_leaf_gets_the_long_mode_error(boot, chapter, stub):
-    # CPUID answers a leaf above the highest with another leaf's data, so
-    # the LM bit of leaf 0x80000001 means nothing unless leaf 0x80000000
-    # says the CPU has that leaf. Every QEMU model has it: the test plays
-    # an older CPU, whose highest extended leaf is 0x80000000, while the
-    # real leaf 0x80000001 still says LM.
+# CPUID answers a leaf above the highest with another leaf's data, so the
+# LM bit of leaf 0x80000001 means nothing unless leaf 0x80000000 says the
+# CPU has that leaf. Every QEMU model has it: the test plays older CPUs,
+# while the real leaf 0x80000001 still says LM. One has extended leaves up
+# to 0x80000000; one has none at all, and answers leaf 0x80000000 with the
+# data of its highest basic leaf (SDM vol. 2, CPUID), whose EAX can be any
+# small number: compared as signed, it would pass for more than 0x80000001.
+@pytest.mark.parametrize("highest_extended_leaf", [0x80000000, 0x0000000D],
+                         ids=["0x80000000", "a_basic_leafs_data"])
+def test_cpu_without_the_extended_feature_leaf_gets_the_long_mode_error(boot, chapter, stub,
+                                                                        highest_extended_leaf):
     machine = boot(chapter.iso(), qemu_args=stub.qemu_arguments(), timeout=10)
     stub.run_to(machine.symbol("check_long_mode.highest_extended_leaf").value)
-    stub.write_register(RAX, 0x80000000)
+    stub.write_register(RAX, highest_extended_leaf)
     stub.detach()
     expect_boot_error(machine, "Boot error: this CPU has no 64-bit long mode")
+
+
+def test_cpu_with_the_id_flag_already_set_boots(boot, chapter, stub):
+    # Multiboot2 leaves EFLAGS.ID undefined, so the loader may hand over
+    # with it set. CPUID exists if the bit flips, whichever way: a check
+    # that only tries to set it finds it unchanged and calls a CPU with
+    # CPUID one without.
+    machine = boot(chapter.iso(), qemu_args=stub.qemu_arguments(), timeout=10)
+    stub.run_to(machine.symbol("_start").value)
+    stub.write_register(EFLAGS, stub.read_register(EFLAGS) | ID_FLAG)
+    stub.detach()
+    machine.wait_until_halted_in("halt_forever")
+    machine.screen().expect_absent(["Boot error"])
+    machine.screen().expect_text(0, 0, "Hello World!", attribute=LIGHT_GREEN_ON_BLACK)
 
 
 def test_kernel_not_loaded_by_multiboot2_gets_its_own_error(boot, chapter, stub):
@@ -151,6 +178,23 @@ def test_first_cpp_call_finds_the_direction_flag_clear_and_the_stack_aligned(boo
         f"EFLAGS={flags:#x}: the direction flag set at _start is still set at the first C++ call (no cld)"
     assert (rsp + 8) % 16 == 0, \
         f"RSP={rsp:#x} at the first C++ call: RSP+8 must be a multiple of 16 (its return address just pushed)"
+
+
+def test_stack_pointer_is_loaded_whole_in_long_mode(boot, chapter, stub):
+    # The upper halves of the registers are undefined after the switch to
+    # 64-bit mode; QEMU leaves them zero, so the test plays a CPU that
+    # does not, at the first 64-bit instruction. The 32-bit stack pointer
+    # with garbage above it points far from the stack, into memory that
+    # the identity map leaves unmapped.
+    machine = boot(chapter.iso(), qemu_args=stub.qemu_arguments(), timeout=10)
+    stub.run_to(machine.symbol("long_mode_start").value)
+    stub.write_register(RSP, stub.read_register(RSP) | 0xFFFF_FFFF_0000_0000)
+    stub.detach()
+    try:
+        machine.wait_until_halted_in("halt_forever")
+    except KernelFailure as failure:
+        pytest.fail(f"with RSP's upper half not zero at long_mode_start (no mov rsp, stack_top?): {failure}")
+    machine.screen().expect_text(0, 0, "Hello World!", attribute=LIGHT_GREEN_ON_BLACK)
 
 
 def test_boot_error_reads_right_with_the_direction_flag_set(boot, chapter, stub):
@@ -233,6 +277,8 @@ LOADER_PLAYS = {
     "40_columns": (text_mode_of_another_layout("width", 40), NOT_80X25),
     "50_rows": (text_mode_of_another_layout("height", 50), NOT_80X25),
     "rows_of_132_cells": (text_mode_of_another_layout("pitch", 264), NOT_80X25),
+    # The text mode's address and size, but pixels: 80x25 of them.
+    "pixels_where_the_text_mode_would_be": (text_mode_of_another_layout("type", RGB_PIXELS), PIXELS),
     "no_framebuffer_tag": (no_framebuffer_tag, NO_SCREEN),
     "end_tag_before_the_framebuffer_tag": (end_tag_before_the_framebuffer_tag, NO_SCREEN),
     "framebuffer_tag_reaching_past_the_block": (framebuffer_tag_reaching_past_the_block, NO_SCREEN),
