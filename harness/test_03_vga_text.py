@@ -13,6 +13,7 @@ that layout, character for character and colour for colour.
 from __future__ import annotations
 
 import re
+import subprocess
 from dataclasses import dataclass
 
 import pytest
@@ -295,6 +296,64 @@ def test_pointers_bool_and_char(screen):
 
 def test_null_string_and_literal_braces(screen):
     screen.expect_contains(["a null string (null)  literal braces { }"])
+
+
+# format.h promises that a wrong format call does not compile. A kernel that
+# let one through would print something, and nothing at run time says it is
+# wrong: each call here must fail to compile, naming its error.
+FORMAT_CALLS_THAT_MUST_NOT_COMPILE = {
+    "placeholder_without_argument": ('"{} {}", 1', "format_error_placeholder_without_argument"),
+    "argument_without_placeholder": ('"{}", 1, 2', "format_error_argument_without_placeholder"),
+    "unknown_spec_letter": ('"{:d}", 1', "format_error_malformed_placeholder"),
+    "width_of_three_digits": ('"{:100}", 1', "format_error_malformed_placeholder"),
+    "unclosed_placeholder": ('"{", 1', "format_error_malformed_placeholder"),
+    "unmatched_closing_brace": ('"}"', "format_error_unmatched_closing_brace"),
+    "hex_string": ('"{:x}", "text"', "format_error_spec_does_not_suit_the_argument_type"),
+    "zero_padded_bool": ('"{:05}", true', "format_error_spec_does_not_suit_the_argument_type"),
+    "pointer_with_a_width": ('"{:20}", &sink', "format_error_spec_does_not_suit_the_argument_type"),
+    # No FormatArgument constructor takes an enum class or a struct.
+    "enum_class": ('"{}", Shade::dark', "FormatArgument"),
+}
+FORMAT_CALL_SOURCE = """#include "format.h"
+enum class Shade {{ dark }};
+struct Sink : OutputSink {{
+    void put_char(char) override {{}}
+}};
+void call() {{
+    Sink sink;
+    format_to(sink, {arguments});
+}}
+"""
+
+
+def compile_format_call(tmp_path, arguments: str) -> subprocess.CompletedProcess:
+    """Compiles one format_to call against this chapter's format.h, with the
+    compiler and flags the kernel was built with (as make has them)."""
+    chapter = CHAPTERS / CHAPTER
+    flags = subprocess.run(["make", "-s", "-C", str(chapter), "--eval", "print-cxx: ; @echo $(CXX) $(CXXFLAGS)",
+                            "print-cxx"], capture_output=True, text=True, check=True).stdout.split()
+    source = tmp_path / "format_call.cpp"
+    source.write_text(FORMAT_CALL_SOURCE.format(arguments=arguments))
+    # Only checked, not compiled: no object and no dependency file.
+    command = [word for word in flags if word not in ("-MMD", "-MP")] + ["-fsyntax-only", "-I", str(chapter),
+                                                                          str(source)]
+    return subprocess.run(command, capture_output=True, text=True)
+
+
+def test_a_right_format_call_compiles(tmp_path):
+    # The premise of the next test: its calls fail for their error alone.
+    result = compile_format_call(tmp_path, '"{} {:06x} {:3} {}", -1, 255u, "a", &sink')
+    assert result.returncode == 0, f"a correct format_to call does not compile:\n{result.stderr}"
+
+
+@pytest.mark.parametrize("call", FORMAT_CALLS_THAT_MUST_NOT_COMPILE)
+def test_a_wrong_format_call_does_not_compile(tmp_path, call):
+    arguments, error = FORMAT_CALLS_THAT_MUST_NOT_COMPILE[call]
+    result = compile_format_call(tmp_path, arguments)
+    assert result.returncode != 0, f"format_to(sink, {arguments}) compiles, but format.h says it must not"
+    assert error in result.stderr, (
+        f"format_to(sink, {arguments}) does not compile, but the compiler does not name {error}:\n"
+        f"{result.stderr}")
 
 
 def test_a_line_of_exactly_80_characters_takes_one_row(screen, expected):
