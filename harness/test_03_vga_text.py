@@ -211,7 +211,7 @@ def test_clear_blanks_a_full_screen_and_starts_again_at_the_top(boot, build, stu
     stub.run_to(halt_forever)
     stub.write_memory(machine.elf.object_named_like("screen_lock").value, b"\x00")
     for function in "show_replacement", "clear_screen", "show_scrolling":
-        call_from_halt_forever(stub, halt_forever, machine.elf.function_named_like(function).value)
+        call_returning_to(stub, halt_forever, machine.elf.function_named_like(function).value)
         stub.run_to(halt_forever)
     stub.detach()
     machine.wait_until_halted_in("halt_forever")
@@ -219,15 +219,47 @@ def test_clear_blanks_a_full_screen_and_starts_again_at_the_top(boot, build, stu
     expect_cells(machine.screen(), table + [[(ord(" "), DEFAULT)] * COLUMNS] * (ROWS - len(table)))
 
 
-def call_from_halt_forever(stub: GdbStub, halt_forever: int, function: int) -> None:
-    """Makes the CPU, stopped at halt_forever's first instruction, enter
-    `function` as a call would, with halt_forever as its return address,
-    on a stack aligned as the ABI wants at a function's entry (RSP + 8 a
-    multiple of 16), below what the halted code used."""
+def call_returning_to(stub: GdbStub, return_address: int, function: int) -> None:
+    """Makes the CPU, stopped at a function's first instruction
+    (return_address), enter `function` as a call would, returning to where
+    it stopped, on a stack aligned as the ABI wants at a function's entry
+    (RSP + 8 a multiple of 16), below what the stopped code used."""
     top = (stub.read_register(RSP) & ~0xF) - 0x100
-    stub.write_memory(top - 8, halt_forever.to_bytes(8, "little"))
+    stub.write_memory(top - 8, return_address.to_bytes(8, "little"))
     stub.write_register(RSP, top - 8)
     stub.write_register(RIP, function)
+
+
+def test_every_byte_shows_as_its_ascii_character_or_a_block(boot, build, stub):
+    """The demo shows a few bytes outside printable ASCII, and no edge of
+    the range but 0x7f. The test plays every byte: when the demo's panic
+    reaches halt_forever, the CPU clears the screen and puts each byte but
+    the newline, 0x00 to 0xff, through VgaWriter::put_char, each call
+    returning to halt_forever. 0x20 (space) to 0x7e (~) must show as
+    themselves, every other byte as the block, in the default colour."""
+    machine = boot(build.chapter(CHAPTER).iso(), qemu_args=stub.qemu_arguments(), timeout=10)
+    halt_forever = machine.symbol("halt_forever").value
+    stub.run_to(halt_forever)
+    stub.write_memory(machine.elf.object_named_like("screen_lock").value, b"\x00")
+    call_returning_to(stub, halt_forever, machine.elf.function_named_like("clear_screen").value)
+    stub.run_to(halt_forever)
+    writer = machine.elf.object_named_like("16screenE").value  # print.cpp's VgaWriter
+    put_char = machine.symbol("_ZN9VgaWriter8put_charEc").value
+    played = [byte for byte in range(256) if byte != ord("\n")]
+    # Each call starts from the same stack, or 255 calls would go down it.
+    stack = stub.read_register(RSP)
+    for byte in played:
+        stub.write_register(RSP, stack)
+        call_returning_to(stub, halt_forever, put_char)
+        stub.write_register(RDI, writer)
+        stub.write_register(RSI, byte)
+        stub.run_to(halt_forever)
+    stub.detach()
+    machine.wait_until_halted_in("halt_forever")
+    cells = [(byte if 0x20 <= byte <= 0x7E else BLOCK, DEFAULT) for byte in played]
+    rows = [cells[start:start + COLUMNS] for start in range(0, len(cells), COLUMNS)]
+    rows[-1] += [(ord(" "), DEFAULT)] * (COLUMNS - len(rows[-1]))
+    expect_cells(machine.screen(), rows)
 
 
 def expect_cells(screen: Screen, rows: list[list[tuple[int, int]]]) -> None:
@@ -427,6 +459,27 @@ def test_a_panic_begun_while_a_panic_prints_halts_and_leaves_the_first_message(b
     screen = machine.screen()
     screen.expect_absent(["KERNEL PANIC at (null)"])
     screen.expect_text(ROWS - 1, 0, panic_text(), PANIC)
+
+
+def test_a_panic_at_the_start_of_a_line_starts_no_other(boot, build, stub):
+    """The demo panics in the middle of a line, so its panic must start a
+    row of its own. At the start of a line it must not: a blank row
+    between the text and the panic would be a newline nobody printed. The
+    test plays it: as the demo's panic begins, the CPU first clears the
+    screen, then begins the panic with its own arguments again. The panic
+    must stand on the top row."""
+    machine = boot(build.chapter(CHAPTER).iso(), qemu_args=stub.qemu_arguments(), timeout=10)
+    begin_panic = machine.symbol(BEGIN_PANIC).value
+    stub.run_to(begin_panic)
+    stack, file, line = (stub.read_register(register) for register in (RSP, RDI, RSI))
+    call_returning_to(stub, begin_panic, machine.elf.function_named_like("clear_screen").value)
+    stub.run_to(begin_panic)
+    stub.write_register(RSP, stack)
+    stub.write_register(RDI, file)
+    stub.write_register(RSI, line)
+    stub.detach()
+    machine.wait_until_halted_in("halt_forever")
+    machine.screen().expect_text(0, 0, panic_text(), PANIC)
 
 
 def test_a_panic_while_the_screen_is_locked_still_shows(boot, build, stub, expected):
