@@ -358,18 +358,69 @@ void call() {{
 """
 
 
+def make_variable(name: str) -> list[str]:
+    """A variable of this chapter's Makefile, in words, as make has it."""
+    return subprocess.run(["make", "-s", "-C", str(CHAPTERS / CHAPTER), "--eval", f"print-variable: ; @echo $({name})",
+                           "print-variable"], capture_output=True, text=True, check=True).stdout.split()
+
+
 def compile_format_call(tmp_path, arguments: str) -> subprocess.CompletedProcess:
     """Compiles one format_to call against this chapter's format.h, with the
     compiler and flags the kernel was built with (as make has them)."""
     chapter = CHAPTERS / CHAPTER
-    flags = subprocess.run(["make", "-s", "-C", str(chapter), "--eval", "print-cxx: ; @echo $(CXX) $(CXXFLAGS)",
-                            "print-cxx"], capture_output=True, text=True, check=True).stdout.split()
+    flags = make_variable("CXX") + make_variable("CXXFLAGS")
     source = tmp_path / "format_call.cpp"
     source.write_text(FORMAT_CALL_SOURCE.format(arguments=arguments))
     # Only checked, not compiled: no object and no dependency file.
     command = [word for word in flags if word not in ("-MMD", "-MP")] + ["-fsyntax-only", "-I", str(chapter),
                                                                           str(source)]
     return subprocess.run(command, capture_output=True, text=True)
+
+
+# Edges the demo does not reach, each call's output beside what format.h
+# promises: text one shorter than its width, a value as wide as its width
+# or wider, the widest width, zeros after a sign and a prefix.
+FORMAT_EDGES = [
+    ('"[{:5}]", "text"', "[text ]"),
+    ('"[{:4}]", "text"', "[text]"),
+    ('"[{:3}]", "text"', "[text]"),
+    ('"[{:2}]", \'c\'', "[c ]"),
+    ('"[{:5}] [{:5}]", true, false', "[true ] [false]"),
+    ('"[{:3}] [{:2}] [{:1}]", 42, 42, 42', "[ 42] [42] [42]"),
+    ('"[{:3}] [{:4}] [{:04}]", -42, -42, -42', "[-42] [ -42] [-042]"),
+    ('"[{:2x}] [{:3x}] [{:03x}]", 255u, 255u, 255u', "[0xff] [ 0xff] [0x0ff]"),
+    ('"[{:99}]", 1', "[" + "1".rjust(99) + "]"),
+    ('"{:x} {:x}", INT64_MIN, INT64_MAX', f"-{2**63:#x} {2**63 - 1:#x}"),
+    ('"{} {}", static_cast<signed char>(-1), static_cast<unsigned char>(200)', "-1 200"),
+    ('"{{}}{}{}}}", 1, 2', "{}12}"),
+    ('""', ""),
+]
+
+
+def test_format_edges_on_the_host(tmp_path):
+    """Chapter 3's format.cpp, compiled for the host with a sink that
+    writes to standard output, formats each edge as format.h says."""
+    calls = "".join(f"    format_to(sink, {arguments});\n    putchar('\\n');\n" for arguments, _ in FORMAT_EDGES)
+    driver = tmp_path / "format_edges.cpp"
+    driver.write_text(f"""#include <stdio.h>
+#include "format.h"
+struct Sink : OutputSink {{
+    void put_char(char character) override {{ putchar(character); }}
+}};
+int main() {{
+    Sink sink;
+{calls}}}
+""")
+    compiler = make_variable("CXX")[0]
+    program = tmp_path / "format_edges"
+    built = subprocess.run([compiler, "-std=c++20", "-I", str(CHAPTERS / CHAPTER),
+                            str(CHAPTERS / CHAPTER / "format.cpp"), str(driver), "-o", str(program)],
+                           capture_output=True, text=True)
+    assert built.returncode == 0, f"format.cpp does not build for the host:\n{built.stderr}"
+    lines = subprocess.run([str(program)], capture_output=True, text=True, check=True).stdout.split("\n")
+    wrong = [f"format_to(sink, {arguments}) wrote {line!r}, not {wanted!r}"
+             for (arguments, wanted), line in zip(FORMAT_EDGES, lines) if line != wanted]
+    assert not wrong, "\n".join(wrong)
 
 
 def test_a_right_format_call_compiles(tmp_path):
