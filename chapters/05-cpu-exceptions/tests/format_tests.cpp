@@ -51,6 +51,7 @@ KERNEL_TEST(format_width_and_padding) {
     EXPECT_EQ(formatted("[{:6}]", 42).text(), "[    42]");
     EXPECT_EQ(formatted("[{:06}]", -42).text(), "[-00042]");
     EXPECT_EQ(formatted("[{:6}]", "text").text(), "[text  ]");
+    EXPECT_EQ(formatted("[{:5}] [{:4}]", "text", "text").text(), "[text ] [text]");
     EXPECT_EQ(formatted("{:08x}", 0xb8000u).text(), "0x000b8000");
 }
 
