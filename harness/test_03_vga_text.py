@@ -533,6 +533,24 @@ def test_a_panic_at_the_start_of_a_line_starts_no_other(boot, build, stub):
     machine.screen().expect_text(0, 0, panic_text(), PANIC)
 
 
+def test_a_panic_before_the_screen_is_known_to_be_there_writes_nothing_to_it(boot, build, stub):
+    """Until kernel_main has found VGA text mode in the boot information,
+    the writer must not touch 0xb8000, which under UEFI may be plain
+    memory or nothing (chapter 2's main.cpp): a panic then shows nowhere.
+    The test plays such a panic: as kernel_main begins, the CPU goes into
+    begin_panic (its file a null pointer, line 7), which returns into
+    finish_panic, as a panic would go on. GRUB's screen must stay as it
+    was."""
+    machine = boot(build.chapter(CHAPTER).iso(), qemu_args=stub.qemu_arguments(), timeout=10)
+    stub.run_to(machine.symbol("kernel_main").value)
+    call_returning_to(stub, machine.symbol(FINISH_PANIC).value, machine.symbol(BEGIN_PANIC).value)
+    stub.write_register(RDI, 0)
+    stub.write_register(RSI, 7)
+    stub.detach()
+    machine.wait_until_halted_in("halt_forever")
+    machine.screen().expect_absent(["KERNEL PANIC"])
+
+
 def test_a_panic_while_the_screen_is_locked_still_shows(boot, build, stub, expected):
     """A panic that strikes halfway through a print finds the screen's
     lock held, by code that will never run again: waiting for it would
