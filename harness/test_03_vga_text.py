@@ -392,6 +392,8 @@ FORMAT_EDGES = [
     ('"[{:99}]", 1', "[" + "1".rjust(99) + "]"),
     ('"{:x} {:x}", INT64_MIN, INT64_MAX', f"-{2**63:#x} {2**63 - 1:#x}"),
     ('"{} {}", static_cast<signed char>(-1), static_cast<unsigned char>(200)', "-1 200"),
+    # A char* is text, not an address, as a const char* is.
+    ('"{}", const_cast<char*>("text")', "text"),
     ('"{{}}{}{}}}", 1, 2', "{}12}"),
     ('""', ""),
 ]
