@@ -12,12 +12,14 @@ that layout, character for character and colour for colour.
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
 from dataclasses import dataclass
 
 import pytest
 
+from build import makefile_values
 from chapters import CHAPTERS
 from gdb_stub import RDI, RIP, RSI, RSP, GdbStub
 from halted import same_boot
@@ -358,22 +360,23 @@ void call() {{
 """
 
 
-def make_variable(name: str) -> list[str]:
-    """A variable of this chapter's Makefile, in words, as make has it."""
-    return subprocess.run(["make", "-s", "-C", str(CHAPTERS / CHAPTER), "--eval", f"print-variable: ; @echo $({name})",
-                           "print-variable"], capture_output=True, text=True, check=True).stdout.split()
+@functools.cache
+def kernel_compiler() -> tuple[list[str], list[str]]:
+    """The compiler and the flags make builds this chapter's kernel with."""
+    compiler, flags = makefile_values(CHAPTER, "$(CXX)", "$(CXXFLAGS)")
+    return compiler.split(), flags.split()
 
 
 def compile_format_call(tmp_path, arguments: str) -> subprocess.CompletedProcess:
     """Compiles one format_to call against this chapter's format.h, with the
     compiler and flags the kernel was built with (as make has them)."""
     chapter = CHAPTERS / CHAPTER
-    flags = make_variable("CXX") + make_variable("CXXFLAGS")
+    compiler, flags = kernel_compiler()
     source = tmp_path / "format_call.cpp"
     source.write_text(FORMAT_CALL_SOURCE.format(arguments=arguments))
     # Only checked, not compiled: no object and no dependency file.
-    command = [word for word in flags if word not in ("-MMD", "-MP")] + ["-fsyntax-only", "-I", str(chapter),
-                                                                          str(source)]
+    command = compiler + [word for word in flags if word not in ("-MMD", "-MP")] + [
+        "-fsyntax-only", "-I", str(chapter), str(source)]
     return subprocess.run(command, capture_output=True, text=True)
 
 
@@ -413,13 +416,14 @@ int main() {{
     Sink sink;
 {calls}}}
 """)
-    compiler = make_variable("CXX")[0]
+    compiler, _ = kernel_compiler()
     program = tmp_path / "format_edges"
-    built = subprocess.run([compiler, "-std=c++20", "-I", str(CHAPTERS / CHAPTER),
+    built = subprocess.run([*compiler, "-std=c++20", "-I", str(CHAPTERS / CHAPTER),
                             str(CHAPTERS / CHAPTER / "format.cpp"), str(driver), "-o", str(program)],
                            capture_output=True, text=True)
     assert built.returncode == 0, f"format.cpp does not build for the host:\n{built.stderr}"
-    lines = subprocess.run([str(program)], capture_output=True, text=True, check=True).stdout.split("\n")
+    lines = subprocess.run([str(program)], capture_output=True, text=True, check=True).stdout.split("\n")[:-1]
+    assert len(lines) == len(FORMAT_EDGES), f"expected {len(FORMAT_EDGES)} lines, one per call, got:\n{lines}"
     wrong = [f"format_to(sink, {arguments}) wrote {line!r}, not {wanted!r}"
              for (arguments, wanted), line in zip(FORMAT_EDGES, lines) if line != wanted]
     assert not wrong, "\n".join(wrong)
