@@ -21,7 +21,8 @@ initialised, or the closing bracket), so the column is checked against the
 expression's extent on its line. They name types differently too (clang
 'int32_t' (aka 'int'), GCC 'int'), so the details are checked in the parts
 they agree on: the operands' values, as signed or unsigned numbers of their
-width, and the words around them.
+width, and the words around them; the type named after them may be either
+compiler's name for it.
 
 The sanitizer's runtime (common/ubsan.cpp), its options
 (common/toolchain.mk) and this test kernel's source are one and the same in
@@ -59,10 +60,22 @@ class Case:
     kind: str  # what the report must call it, and the marker on its line says
     expression: str  # the part of the marked line the report's column must point into
     details: tuple[str, ...] = ()  # what the report must say after the kind, in this order
+    # The type the report names right after the details, each way clang or
+    # GCC spells it: a runtime that took the name from the wrong record, or
+    # from the wrong place in it, names another type or none.
+    type_names: tuple[str, ...] = ()
+    # Text of the line that declares the attribute a null pointer broke:
+    # the report names that line right after the details (GCC passes no
+    # place, and the report says `(null):0`).
+    declared_at: str = ""
 
     def __repr__(self) -> str:  # pytest shows it in a failure
         return self.test
 
+
+# The names of the cases' types: clang's alias and what it stands for, or
+# GCC's one name.
+INT32 = ("'int'", "'int32_t' (aka 'int')")
 
 # One case for each handler of common/ubsan.cpp that the kernel's code can
 # reach (all but float-cast-overflow, which needs floating point, and
@@ -70,35 +83,38 @@ class Case:
 # operation of signed overflow.
 CASES = [
     Case("signed_integer_overflow_is_reported", "signed integer overflow", "largest_int32 + one",
-         ("2147483647 + 1 in type ",)),
+         ("2147483647 + 1 in type ",), INT32),
     Case("subtraction_overflow_is_reported", "signed integer overflow", "smallest_int32 - one",
-         ("-2147483648 - 1 in type ",)),
+         ("-2147483648 - 1 in type ",), INT32),
     Case("multiplication_overflow_is_reported", "signed integer overflow", "largest_int32 * two",
-         ("2147483647 * 2 in type ",)),
+         ("2147483647 * 2 in type ",), INT32),
     Case("negation_overflow_is_reported", "signed integer overflow", "-smallest_int32",
-         ("-(-2147483648) in type ",)),
+         ("-(-2147483648) in type ",), INT32),
     Case("division_overflow_is_reported", "signed integer overflow", "smallest_int32 / minus_one",
-         ("-2147483648 / -1 in type ",)),
-    Case("division_by_zero_is_reported", "division by zero", "one / zero", ("1 / 0 in type ",)),
+         ("-2147483648 / -1 in type ",), INT32),
+    Case("division_by_zero_is_reported", "division by zero", "one / zero", ("1 / 0 in type ",), INT32),
     Case("shift_out_of_bounds_is_reported", "shift out of bounds", "one << thirty_two",
-         ("1 shifted by 32 in type ",)),
+         ("1 shifted by 32 in type ",), INT32),
     Case("misaligned_access_is_reported", "misaligned access", "value = *word",
-         ("load of address 0x", ", which is not 4-byte aligned as type ")),
-    Case("null_pointer_is_reported", "null pointer", "value = *no_word", ("load of a null pointer of type ",)),
+         ("load of address 0x", ", which is not 4-byte aligned as type "),
+         ("'const uint32_t' (aka 'const unsigned int')", "'const unsigned int'")),
+    Case("null_pointer_is_reported", "null pointer", "value = *no_word", ("load of a null pointer of type ",),
+         ("'uint32_t' (aka 'unsigned int')", "'uint32_t'")),
     Case("out_of_bounds_index_is_reported", "index out of bounds", "table[before_the_start]",
-         ("index -1 of type ",)),
-    Case("invalid_bool_is_reported", "invalid value", "value = *flag", ("load of 128, which type ",)),
+         ("index -1 of type ",), ("'int32_t[4]' (aka 'int[4]')", "'int [4]'")),
+    Case("invalid_bool_is_reported", "invalid value", "value = *flag", ("load of 128, which type ",),
+         ("'const volatile bool'", "'bool'")),
     Case("pointer_overflow_is_reported", "pointer overflow", "near_the_top + thirty_two_bytes",
          ("address 0xfffffffffffffff0 became 0x10",)),
     Case("unreachable_code_is_reported", "unreachable code reached", "__builtin_unreachable()"),
     Case("invalid_builtin_argument_is_reported", "invalid builtin argument", "__builtin_clz(no_bits)",
          ("zero passed to clz()",)),
     Case("non_positive_array_bound_is_reported", "non-positive array bound", "bytes[minus_one]", ("-1",)),
-    # GCC does not pass the attribute's place (the report says `(null):0`).
     Case("null_argument_is_reported", "null argument", "length_of(no_text)",
-         ("null passed as argument 1, declared nonnull at ",)),
+         ("null passed as argument 1, declared nonnull at ",), declared_at="gnu::nonnull]]"),
     Case("null_return_is_reported", "null return", "return no_text",
-         ("null returned from a function declared returns_nonnull at ",)),
+         ("null returned from a function declared returns_nonnull at ",),
+         declared_at="gnu::returns_nonnull]]"),
     Case("missing_return_is_reported", "missing return", "answer_as_number"),
 ]
 
@@ -118,6 +134,16 @@ def marked_line(source: str, case: Case) -> tuple[int, str]:
     assert len(found) == 1, (f"expected {marker!r} at the end of one line of {SOURCE} with "
                              f"`{case.expression}`, found {len(found)}")
     return found[0]
+
+
+def named_after_details(source: str, case: Case) -> tuple[str, ...]:
+    """What the report of the case may name right after its details: the
+    type, or the place of the attribute's declaration."""
+    if not case.declared_at:
+        return case.type_names
+    found = [number for number, line in enumerate(source.splitlines(), start=1) if case.declared_at in line]
+    assert len(found) == 1, f"expected one line of {SOURCE} with `{case.declared_at}`, found {len(found)}"
+    return f"{SOURCE}:{found[0]}", "(null):0"
 
 
 def report_problems(report: re.Match[str] | None, source: str, case: Case) -> list[str]:
@@ -149,6 +175,10 @@ def report_problems(report: re.Match[str] | None, source: str, case: Case) -> li
             problems.append(f"the details {details!r} do not go on to say {part!r}")
             break
         start = found + len(part)
+    else:
+        names = named_after_details(source, case)
+        if names and not details.startswith(names, start):
+            problems.append(f"the details {details!r} do not name {' or '.join(names)} after {case.details[-1]!r}")
     return problems
 
 
@@ -209,12 +239,14 @@ def made_up_report(case: Case, *, file: str = SOURCE, heading_line_offset: int =
                    details: str | None = None) -> re.Match[str] | None:
     """A report of the case as the kernel would print it, at the marked line
     and the expression's first column, with the case's details and
-    something between them, unless told otherwise. line_offset moves the
+    something between them, and the first name the case expects after
+    them, unless told otherwise. line_offset moves the
     place in both the heading and the message, heading_line_offset the
     heading's alone."""
     number, text = marked_line(MADE_UP_SOURCE, case)
     column = text.index(case.expression) + 1 if column is None else column
-    details = "|".join(case.details) + "|" if details is None else details
+    details = "|".join(case.details) + "".join(named_after_details(MADE_UP_SOURCE, case)[:1]) + "|" \
+        if details is None else details
     return REPORT.search(f"# KERNEL PANIC at {file}:{number + line_offset + heading_line_offset}: "
                          f"undefined behaviour at {file}:{number + line_offset}:{column}: "
                          f"{kind or case.kind}: {details}")
@@ -239,6 +271,9 @@ def test_report_check_fails_a_wrong_place_kind_or_detail():
         (made_up_report(case, details="2147483648 - 1 in type 'int'"), "the details"),
         (made_up_report(case, details="0 - 1 in type 'int'"), "the details"),
         (made_up_report(case, details="-2147483648 + 1 in type 'int'"), "the details"),
+        # The type of another operand, or none.
+        (made_up_report(case, details="-2147483648 - 1 in type 'unsigned int'"), "the details"),
+        (made_up_report(case, details="-2147483648 - 1 in type "), "the details"),
     ]
     for report, problem in wrong:
         problems = report_problems(report, MADE_UP_SOURCE, case)
