@@ -21,9 +21,12 @@ volatile int32_t one = 1;
 volatile int32_t two = 2;
 volatile int32_t zero = 0;
 volatile int32_t minus_one = -1;
-volatile int32_t thirty_two = 32;
 volatile bool reached = true;
 volatile uint32_t no_bits = 0;
+// Shifted by minus_one: operands of two types, each of which the other
+// would read as another number. The report must show each as its own type
+// says, 2147483648 and -1, not -2147483648 or 4294967295.
+volatile uint32_t top_bit = 1u << 31;
 
 uint32_t words[2] = {};
 volatile uintptr_t one_byte = 1;
@@ -108,8 +111,8 @@ KERNEL_TEST(division_by_zero_is_reported) {
 }
 
 KERNEL_TEST(shift_out_of_bounds_is_reported) {
-    const int32_t shifted = one << thirty_two;  // undefined behaviour: shift out of bounds
-    EXPECT_EQ(shifted, 1);
+    const uint32_t shifted = top_bit << minus_one;  // undefined behaviour: shift out of bounds
+    EXPECT_EQ(shifted, 0u);
 }
 
 KERNEL_TEST(misaligned_access_is_reported) {
