@@ -28,7 +28,10 @@ volatile uint32_t no_bits = 0;
 // says, 2147483648 and -1, not -2147483648 or 4294967295.
 volatile uint32_t top_bit = 1u << 31;
 
-uint32_t words[2] = {};
+// Aligned to 8 bytes, so that one byte in is 1 past a multiple of 8: off
+// in the bits below 4, which a uint32_t's alignment asks to be clear, while
+// the bit of 4 itself is clear, and a check of that bit would see nothing.
+alignas(8) uint32_t words[2] = {};
 volatile uintptr_t one_byte = 1;
 uint32_t* volatile no_word = nullptr;
 
