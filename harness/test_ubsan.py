@@ -79,8 +79,9 @@ INT32 = ("'int'", "'int32_t' (aka 'int')")
 
 # One case for each handler of common/ubsan.cpp that the kernel's code can
 # reach (all but float-cast-overflow, which needs floating point, and
-# clang's alignment assumption, which GCC does not check), and for each
-# operation of signed overflow.
+# clang's alignment assumption, which GCC does not check), for each
+# operation of signed overflow, and for an invalid value of a signed type as
+# well as of an unsigned one.
 CASES = [
     Case("signed_integer_overflow_is_reported", "signed integer overflow", "largest_int32 + one",
          ("2147483647 + 1 in type ",), INT32),
@@ -104,6 +105,8 @@ CASES = [
          ("index -1 of type ",), ("'int32_t[4]' (aka 'int[4]')", "'int [4]'")),
     Case("invalid_bool_is_reported", "invalid value", "value = *flag", ("load of 128, which type ",),
          ("'const volatile bool'", "'bool'")),
+    Case("invalid_enum_is_reported", "invalid value", "value = *sign", ("load of -4, which type ",),
+         ("'const volatile (anonymous namespace)::Sign'", "'Sign'")),
     Case("pointer_overflow_is_reported", "pointer overflow", "near_the_top + thirty_two_bytes",
          ("address 0xfffffffffffffff0 became 0x10",)),
     Case("unreachable_code_is_reported", "unreachable code reached", "__builtin_unreachable()"),

@@ -44,6 +44,12 @@ volatile int32_t before_the_start = -1;
 // unsigned number it is, not -128.
 volatile uint8_t top_bit_as_a_byte = 0x80;
 
+// An enum without a fixed underlying type holds only the values of the bits
+// its enumerators need, -2 to 1 here. -4 is outside, and the report must
+// show it as the signed number it is, not as its bits (4294967292).
+enum Sign { negative = -1, positive = 1 };
+volatile int32_t minus_four = -4;
+
 // 16 bytes below the top of the address space: 32 further wraps around.
 const uint8_t* volatile near_the_top = reinterpret_cast<const uint8_t*>(UINTPTR_MAX - 15);
 volatile size_t thirty_two_bytes = 32;
@@ -139,6 +145,12 @@ KERNEL_TEST(invalid_bool_is_reported) {
     const auto* flag = reinterpret_cast<const volatile bool*>(&top_bit_as_a_byte);
     const bool value = *flag;  // undefined behaviour: invalid value
     EXPECT_TRUE(value);
+}
+
+KERNEL_TEST(invalid_enum_is_reported) {
+    const auto* sign = reinterpret_cast<const volatile Sign*>(&minus_four);
+    const Sign value = *sign;  // undefined behaviour: invalid value
+    EXPECT_EQ(static_cast<int32_t>(value), -4);
 }
 
 KERNEL_TEST(pointer_overflow_is_reported) {
