@@ -5,7 +5,8 @@ int N reaching the handler of vector N; every vector but the breakpoint
 panicking by default; every register and flag across each exception that
 resumes (int3, and a #UD, #PF and #GP that a test resumes), and every
 register a handler writes into the frame; int3 while the output's lock is
-held (its one-line report still on serial while only the screen's is); the
+held (its one-line report still on serial while only the screen's is,
+and none on serial while the console's is); the
 direction flag clear and the stack aligned as the ABI says inside a
 handler, whatever the interrupted code set; the frame of a real double
 fault, a page fault whose gate is taken away (in chapter 06 on the double
@@ -33,6 +34,10 @@ KERNEL = ktap.TestKernel("cpu_state", EXIT_SUCCESS, timeout=3)
 # While the screen's lock is held, the breakpoint handler leaves out only
 # the screen's report: the serial console is free, and gets its one line.
 SCREEN_LOCKED_BREAKPOINT = "cpu_state_breakpoint_while_the_screen_is_locked_returns"
+# While the console's lock is held, the report goes to the screen alone: one
+# on serial would be written into the middle of what the lock's holder
+# prints, which the lock is there to prevent.
+SERIAL_LOCKED_BREAKPOINT = "cpu_state_breakpoint_while_the_serial_console_is_locked_returns"
 COLLECTIONS = {chapter: ktap.collect(chapter, [KERNEL]) for chapter in ("05-cpu-exceptions", "06-double-faults")}
 
 
@@ -58,6 +63,10 @@ def test_in_kernel(kernel_runs: dict[str, ktap.KernelRuns], chapter: str, kernel
     result = ktap.check_passed(kernel_runs[chapter].run_of(kernel, test), test)
     if test.name == SCREEN_LOCKED_BREAKPOINT:
         check_breakpoint_reported(result)
+    elif test.name == SERIAL_LOCKED_BREAKPOINT:
+        reports = parse_reports(result.diagnostics)
+        assert not reports, ("expected no report on serial while its lock was held, found:\n"
+                             + "\n".join(result.diagnostics))
 
 
 def check_breakpoint_reported(result: ktap.Result) -> None:
