@@ -99,7 +99,7 @@ CASES = [
     Case("misaligned_access_is_reported", "misaligned access", "value = *word",
          ("load of address 0x", ", which is not 4-byte aligned as type "),
          ("'const uint32_t' (aka 'const unsigned int')", "'const unsigned int'")),
-    Case("null_pointer_is_reported", "null pointer", "value = *no_word", ("load of a null pointer of type ",),
+    Case("null_pointer_is_reported", "null pointer", "*no_word = 1", ("store to a null pointer of type ",),
          ("'uint32_t' (aka 'unsigned int')", "'uint32_t'")),
     Case("out_of_bounds_index_is_reported", "index out of bounds", "table[before_the_start]",
          ("index -1 of type ",), ("'int32_t[4]' (aka 'int[4]')", "'int [4]'")),

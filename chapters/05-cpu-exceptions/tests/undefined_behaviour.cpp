@@ -131,9 +131,9 @@ KERNEL_TEST(misaligned_access_is_reported) {
     EXPECT_EQ(value, 0u);
 }
 
+// A store, where the misaligned access is a load: the report must say which.
 KERNEL_TEST(null_pointer_is_reported) {
-    const uint32_t value = *no_word;  // undefined behaviour: null pointer
-    EXPECT_EQ(value, 0u);
+    *no_word = 1;  // undefined behaviour: null pointer
 }
 
 KERNEL_TEST(out_of_bounds_index_is_reported) {
