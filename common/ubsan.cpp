@@ -216,11 +216,19 @@ extern "C" {
 }
 
 // a / b or a % b with b zero, or the one signed quotient that does not fit:
-// the most negative value divided by -1.
+// the most negative value divided by -1. The record does not say which of
+// the two it was, so the report names the division that both do rather
+// than show a % b as a / b.
 [[noreturn]] void __ubsan_handle_divrem_overflow_abort(const OverflowData* data, ValueHandle left,
                                                        ValueHandle right) {
-    report_arithmetic(*data, right == 0 ? "division by zero" : "signed integer overflow", left, "/",
-                      right);
+    OutputSink& output =
+        begin_report(data->location, right == 0 ? "division by zero" : "signed integer overflow");
+    format_to(output, ": division of ");
+    put_integer(output, *data->type, left);
+    format_to(output, " by ");
+    put_integer(output, *data->type, right);
+    format_to(output, " in type {}", data->type->name());
+    finish_panic();
 }
 
 // a << b or a >> b with b negative or not below a's width, or a left shift
