@@ -239,6 +239,15 @@ def test_normal_kernel_reports_on_serial_and_halts(boot, chapter):
     machine.screen().expect_contains(['Serial: COM1 at 115200 baud, 8N1. Command line: "hello from grub.cfg"'])
 
 
+def test_normal_kernel_says_so_when_no_uart_answers_at_com1(boot, chapter):
+    """The machine's one UART moved to COM2's ports: at COM1 the bus reads
+    0xff, and the kernel must tell that no UART is there rather than claim
+    a serial port that all its output is lost on."""
+    machine = boot(chapter.iso(), qemu_args=("-global", "isa-serial.iobase=0x2f8"))
+    machine.wait_until_halted_in("halt_forever")
+    machine.screen().expect_contains(["Serial: no UART answers at COM1."])
+
+
 # --- the reading of KTAP, on made-up output ---------------------------------------
 
 def test_ktap_output_without_a_plan_says_so():
