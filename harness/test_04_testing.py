@@ -224,7 +224,8 @@ def test_unknown_test_name_fails_the_run(boot, chapter, command_line):
     assert "# tests=: no test is named no_such_test" in machine.serial_lines, (
         f"no line '# tests=: no test is named no_such_test' on serial:\n{machine.serial_text}")
     report = ktap.parse(machine.serial_text)
-    assert report.plan == 0 and not report.results, f"tests ran beside an unknown name: {[r.name for r in report.results]}"
+    assert report.plan == 0 and not report.results, (
+        f"tests ran beside an unknown name: {[r.name for r in report.results]}")
     assert status == EXIT_FAILURE, f"exit status {status}, not {EXIT_FAILURE} (failure)"
 
 
