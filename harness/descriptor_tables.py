@@ -192,6 +192,32 @@ def _segment_descriptor_problems(what: str, bits: int, flags: tuple[tuple[int, s
     return problems
 
 
+# QEMU's `info registers` line of CS: the selector, then the copy of its
+# descriptor the CPU keeps, as base, limit and the descriptor's upper dword
+# (type, S, DPL, P, L, D, G at their places).
+_CODE_SEGMENT_LINE = re.compile(r"^CS =([0-9a-f]{4}) [0-9a-f]+ [0-9a-f]+ ([0-9a-f]{8})", re.MULTILINE)
+_ACCESSED = 1 << 8  # the type's lowest bit, in the upper dword: the CPU may set it on loading
+_ATTRIBUTES = 0x00F0FF00  # type, S, DPL, P, AVL, L, D, G, in the upper dword
+
+
+def code_segment_copy_problems(gdtr: TableRegister, table: bytes, registers: Registers) -> list[str]:
+    """CS holds a copy of the descriptor it was loaded from, which LGDT
+    leaves alone: the copy must agree with the GDT's entry, or CS was not
+    loaded again after the GDT changed."""
+    match = _CODE_SEGMENT_LINE.search(registers.text)
+    if match is None:
+        return [f"no CS in the monitor's registers:\n{registers.text}"]
+    selector, held = int(match[1], 16), int(match[2], 16)
+    descriptor = _descriptor(table, selector)
+    if descriptor is None:
+        return [f"CS selector {selector:#06x} lies past the GDT's limit {gdtr.limit:#x}"]
+    in_table = int.from_bytes(descriptor, "little") >> 32
+    if (held ^ in_table) & _ATTRIBUTES & ~_ACCESSED:
+        return [f"CS={selector:#06x} holds a descriptor whose upper half is {held:#010x}, but the GDT's entry "
+                f"{selector:#06x} has {in_table:#010x}"]
+    return []
+
+
 DATA_SEGMENT_REGISTERS = ("SS", "DS", "ES", "FS", "GS")
 
 
