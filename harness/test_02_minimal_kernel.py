@@ -97,10 +97,17 @@ def expect_boot_error(machine, message):
     machine.screen().expect_absent(["Hello World!"])
     where = machine.describe_address(registers.rip - 1)  # the hlt, which RIP is past
     assert where is not None and where.startswith("boot_error"), f"halted at {where}, not in the boot error path"
-    # As a terminal needs it: back to the start of the line, then down.
-    line = f"{message}\r\n".encode()
-    assert machine.serial_bytes.endswith(line), (
-        f"serial output as the kernel sent it: expected it to end {line!r}, got {machine.serial_bytes[-100:]!r}")
+    expect_serial_to_end_with_lines(machine, message)
+
+
+def expect_serial_to_end_with_lines(machine, *lines: str, context: str = "") -> None:
+    """Each line ends as a terminal needs it, "\\r\\n": back to the start
+    of the line, then down."""
+    __tracebackhide__ = True
+    ending = "".join(f"{line}\r\n" for line in lines).encode()
+    assert machine.serial_bytes.endswith(ending), (
+        f"{context}serial output as the kernel sent it: expected it to end {ending!r}, "
+        f"got {machine.serial_bytes[-200:]!r}")
 
 
 # Each CPU lacks exactly what its message names. A 32-bit CPU, qemu32, is
@@ -322,9 +329,4 @@ def test_kernel_writes_nothing_to_a_screen_the_loader_does_not_describe_as_80x25
             machine.screen().expect_absent(["Hello World!", "KERNEL PANIC"])
         except KernelFailure as failure:
             pytest.fail(f"the loader that plays {play}: {failure}")
-        # Each line ends as a terminal needs it, "\r\n": back to the start
-        # of the line, then down.
-        lines = f"{heading}\r\n{reason}\r\n".encode()
-        assert machine.serial_bytes.endswith(lines), (
-            f"the loader that plays {play}: serial output as the kernel sent it: expected it to end "
-            f"{lines!r}, got {machine.serial_bytes[-200:]!r}")
+        expect_serial_to_end_with_lines(machine, heading, reason, context=f"the loader that plays {play}: ")

@@ -143,13 +143,14 @@ class Layout:
         return rows[0]
 
 
+def blank_row(attribute: int = DEFAULT) -> list[tuple[int, int]]:
+    return [(ord(" "), attribute)] * COLUMNS
+
+
 def lay_out(output: list[tuple[bytes, int]]) -> Layout:
     # The demo starts by clearing the whole screen in the default colour;
     # a row that appears by scrolling is blank in the colour of that moment.
-    def blank_row(attribute: int) -> list[tuple[int, int]]:
-        return [(ord(" "), attribute)] * COLUMNS
-
-    rows = [blank_row(DEFAULT)]
+    rows = [blank_row()]
     column = 0
 
     def start_row(attribute: int) -> None:
@@ -218,7 +219,7 @@ def test_clear_blanks_a_full_screen_and_starts_again_at_the_top(boot, build, stu
     stub.detach()
     machine.wait_until_halted_in("halt_forever")
     table = lay_out(powers_of_two()).rows
-    expect_cells(machine.screen(), table + [[(ord(" "), DEFAULT)] * COLUMNS] * (ROWS - len(table)))
+    expect_cells(machine.screen(), table + [blank_row()] * (ROWS - len(table)))
 
 
 def call_returning_to(stub: GdbStub, return_address: int, function: int) -> None:
@@ -260,7 +261,7 @@ def test_every_byte_shows_as_its_ascii_character_or_a_block(boot, build, stub):
     machine.wait_until_halted_in("halt_forever")
     cells = [(byte if 0x20 <= byte <= 0x7E else BLOCK, DEFAULT) for byte in played]
     rows = [cells[start:start + COLUMNS] for start in range(0, len(cells), COLUMNS)]
-    rows[-1] += [(ord(" "), DEFAULT)] * (COLUMNS - len(rows[-1]))
+    rows[-1] += blank_row()[len(rows[-1]):]
     expect_cells(machine.screen(), rows)
 
 
