@@ -321,10 +321,13 @@ def describe_exit(evidence: Evidence) -> str:
     return said
 
 
-def exit_meaning(status: int) -> str:
+def exit_meaning(status: int | None) -> str:
     """What QEMU's exit status says the kernel did, in words: the status is
     (v << 1) | 1 of the value v written to isa-debug-exit, so a bare 33 is a
-    number to look up, where the kernel reported success."""
+    number to look up, where the kernel reported success. None: no exit,
+    as a kernel that must hang ends."""
+    if status is None:
+        return "QEMU did not exit"
     if status == EXIT_SUCCESS:
         return "the kernel exited with success (isa-debug-exit 0x10, QEMU status 33)"
     if status == EXIT_FAILURE:

@@ -464,11 +464,8 @@ def check_whole_run(run: KernelRun, group: list[DeclaredTest], skipped: frozense
 def wrong_exit(run: KernelRun) -> str:
     """A whole run that ended otherwise than its kernel must, in words: the
     statuses alone (33, 35) are numbers to look up."""
-    def said(status: int | None) -> str:
-        return "QEMU did not exit" if status is None else exit_meaning(status)
-
-    return f"{run.kernel.name}: {said(run.exit_status)}, where it must end as: " \
-           f"{said(run.kernel.exit_status)}\n{run.serial_tail()}"
+    return f"{run.kernel.name}: {exit_meaning(run.exit_status)}, where it must end as: " \
+           f"{exit_meaning(run.kernel.exit_status)}\n{run.serial_tail()}"
 
 
 def _name_differences(reported: list[str], declared: list[str]) -> str:
