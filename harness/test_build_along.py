@@ -12,15 +12,20 @@ chapter's whole test module, against the workspace.
 
 Every chapter's steps must name exactly the files its step changes, so
 that a student who follows them ends with the chapter (the test of that
-needs no build).
+needs no build), and every name a check gives pytest's -k must be part of
+the name of a test in the module it runs: a name that matches none selects
+nothing, and the check passes on fewer tests than the book promises.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+import shlex
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,6 +118,48 @@ def test_the_steps_add_up_to_the_chapter(chapter):
         problems.append("not true of the code: " + ", ".join(f"{kind} {name}" for kind, name in extra))
     if not steps[-1].checks:
         problems.append("the last step has no check")
+    if problems:
+        fail(f"book/{chapter}.md, \"{SECTION}\": " + "; ".join(problems))
+
+
+@functools.lru_cache(maxsize=None)
+def tests_of(module: str) -> tuple[str, ...]:
+    """The ids of the tests a module of the harness holds, as pytest
+    collects them in this repository (without a workspace)."""
+    environment = {name: value for name, value in os.environ.items()
+                   if not name.startswith(("PYTEST_", "KERNEL_WORKSPACE"))}
+    result = subprocess.run([sys.executable, "-m", "pytest", module, "--collect-only", "-q", "-n", "0",
+                             "-p", "no:cacheprovider"], cwd=REPOSITORY, env=environment,
+                            capture_output=True, text=True, timeout=120)
+    ids = [line.split("::", 1)[1] for line in result.stdout.splitlines() if "::" in line]
+    if result.returncode != 0 or not ids:
+        fail(f"pytest could not collect {module}:\n{(result.stdout + result.stderr)[-2000:]}")
+    return tuple(ids)
+
+
+@pytest.mark.parametrize("chapter", book_chapters())
+def test_every_name_a_check_selects_is_a_test(chapter):
+    """A check that chooses tests with -k must name tests that exist: pytest
+    matches -k's names as parts of the test names, so a name that matches
+    none (a test renamed since) selects nothing and the check still passes,
+    with fewer tests, or none, behind it."""
+    problems = []
+    for step in steps_of(chapter):
+        for command in step.checks:
+            words = shlex.split(command)
+            if "pytest" not in words or "-k" not in words:
+                continue
+            module = next((word for word in words if word.startswith("harness/") and word.endswith(".py")), None)
+            if module is None:
+                problems.append(f"step {step.number}: `{command}` chooses tests with -k but names no module")
+                continue
+            tests = [test.lower() for test in tests_of(module)]
+            expression = words[words.index("-k") + 1]
+            for name in re.findall(r"[\w.\[\]-]+", expression):
+                if name in ("and", "or", "not"):
+                    continue
+                if not any(name.lower() in test for test in tests):
+                    problems.append(f"step {step.number}: -k names \"{name}\", which is part of no test's name in {module}")
     if problems:
         fail(f"book/{chapter}.md, \"{SECTION}\": " + "; ".join(problems))
 
