@@ -22,7 +22,11 @@ just before its fenced block (book/README.md documents this):
     ...whole lines copied from the file, unchanged...
     ```
 
-The tests need no build and no QEMU: run them with
+And where the book shows what a command prints, the output must be what
+the command prints today.
+
+The tests need no QEMU, and no build but chapter 1's (half a second): run
+them with
     /usr/bin/python3 -m pytest harness -k book
 """
 
@@ -33,6 +37,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
+from elf import ElfFile
 
 # A test of the book, not of a chapter's kernel: --chapter leaves it out.
 pytestmark = pytest.mark.book
@@ -295,3 +301,93 @@ def test_excerpt_check_notices_a_changed_line():
     lines = code.splitlines()
     lines[-1] += "  // changed"
     assert not contains_lines(text, "\n".join(lines)), "an excerpt with a changed line still matched"
+
+
+# --- what the book shows a command print ---------------------------------------
+
+
+def block_after(lines, first_line):
+    """The lines of the first fenced block of a book file whose first line
+    starts with first_line, and of the block that follows it, as two lists
+    ([] if there is none)."""
+    blocks, current, in_code = [], None, False
+    for line in lines:
+        if FENCE.match(line):
+            if in_code:
+                blocks.append(current)
+            in_code, current = not in_code, []
+        elif in_code:
+            current.append(line)
+    for index, block in enumerate(blocks):
+        if block and block[0].startswith(first_line):
+            return block, (blocks[index + 1] if index + 1 < len(blocks) else [])
+    return [], []
+
+
+@pytest.fixture(scope="module")
+def chapter_1_kernel(tmp_path_factory):
+    """Chapter 1's kernel as the book's author built it: with clang, the
+    default compiler (g++ lays it out at other addresses), into a build
+    directory of this test's own."""
+    build_root = tmp_path_factory.mktemp("book-chapter-1")
+    result = subprocess.run(["make", "--no-print-directory", "-C", str(CHAPTERS / "01-freestanding"),
+                             "CXX=clang++", f"BUILD_ROOT={build_root}"],
+                            capture_output=True, text=True, timeout=300)
+    if result.returncode != 0:
+        fail(f"chapter 1 did not build:\n{result.stdout}{result.stderr}")
+    return ElfFile(build_root / "01-freestanding" / "kernel.elf")
+
+
+def test_chapter_1_shows_what_nm_and_the_monitor_print(chapter_1_kernel):
+    """The nm listing and the monitor's answers in "Looking into the
+    machine" are those of today's kernel: the variables' addresses, the
+    values the kernel leaves there, and EIP just after halt_forever's hlt.
+    A change of the code that moves them makes the book's transcript
+    stale, and a reader who types the commands reads other numbers."""
+    lines = book_chapter("01-freestanding").read_text(encoding="utf-8").splitlines()
+    where = "book/01-freestanding.md, \"Looking into the machine\""
+    elf = chapter_1_kernel
+    _, listing = block_after(lines, "nm build/01-freestanding/kernel.elf")
+    problems = []
+    shown = {}
+    for line in listing:
+        fields = line.split()
+        if len(fields) != 3 or not re.fullmatch(r"[0-9a-f]{8}", fields[0]):
+            problems.append(f"\"{line}\" after the nm command is not a line that nm prints")
+            continue
+        shown[fields[2]] = int(fields[0], 16)
+    for name in ("global_constructors_run", "primes_below_10000", "halt_forever"):
+        real = elf.symbol(name).value
+        if shown.get(name) != real:
+            problems.append(f"nm shows {name} at {shown.get(name, 0):#x}; it is at {real:#x}")
+
+    monitor, _ = block_after(lines, "(qemu) xp /2wd ")
+    if not monitor:
+        fail(f"{where}: no block starting \"(qemu) xp /2wd \"")
+    address = int(monitor[0].split()[-1], 16)
+    variables = {elf.symbol(name).value: name for name in ("global_constructors_run", "primes_below_10000")}
+    if sorted(variables) != [address, address + 4]:
+        problems.append(f"xp reads the words at {address:#x} and {address + 4:#x}; the variables are at "
+                        + " and ".join(f"{a:#x}" for a in sorted(variables)))
+    main = (CHAPTERS / "01-freestanding" / "main.cpp").read_text(encoding="utf-8")
+    limit = int(re.search(r"kSieveLimit = (\d+);", main)[1])
+    composite = bytearray(limit)
+    for n in range(2, limit):
+        for multiple in range(n * n, limit, n):
+            composite[multiple] = 1
+    expected = {"global_constructors_run": len(re.findall(r"^ConstructorWitness \w+;", main, re.MULTILINE)),
+                "primes_below_10000": sum(1 for n in range(2, limit) if not composite[n])}
+    answer = f"{address:016x}: " + " ".join(
+        f"{expected.get(variables.get(address + 4 * i), '?'):>10}" for i in range(2))
+    if monitor[1].split() != answer.split():
+        problems.append(f"xp's answer is shown as \"{monitor[1]}\"; it is \"{answer}\"")
+
+    halt = elf.symbol("halt_forever")
+    code = elf.initial_bytes(halt.value, halt.extent)
+    after_hlt = halt.value + code.find(b"\xfa\xf4") + 2  # cli; hlt
+    eip = next((re.search(r"EIP=([0-9a-f]{8})", line) for line in monitor if "EIP=" in line), None)
+    if eip is None or int(eip[1], 16) != after_hlt:
+        problems.append(f"info registers shows {eip[0] if eip else 'no EIP'}; "
+                        f"the CPU halts with EIP={after_hlt:08x}, after halt_forever's hlt")
+    if problems:
+        fail(f"{where}: " + "; ".join(problems))
