@@ -391,3 +391,43 @@ def test_chapter_1_shows_what_nm_and_the_monitor_print(chapter_1_kernel):
                         f"the CPU halts with EIP={after_hlt:08x}, after halt_forever's hlt")
     if problems:
         fail(f"{where}: " + "; ".join(problems))
+
+
+def string_literals(directory):
+    """Every string literal of a chapter's C++ and NASM sources."""
+    found = set()
+    for path in sorted(directory.iterdir()):
+        if path.suffix in (".cpp", ".h", ".asm"):
+            found |= set(re.findall(r'"((?:[^"\\]|\\.)*)"', path.read_text(encoding="utf-8")))
+    return found
+
+
+def test_chapter_2_quotes_the_kernels_own_messages():
+    """The boot error and the UEFI message the book says chapter 2's kernel
+    prints are strings of that kernel, word for word."""
+    text = book_chapter("02-minimal-kernel").read_text(encoding="utf-8")
+    literals = string_literals(CHAPTERS / "02-minimal-kernel")
+    _, uefi = block_after(text.splitlines(), "make run CH=02 FIRMWARE=uefi")
+    quoted = re.findall(r"`(Boot error: [^`]+)`", text) + uefi
+    missing = [line for line in quoted if line not in literals]
+    if not uefi:
+        missing.append("(no block of the UEFI boot's output after `make run CH=02 FIRMWARE=uefi`)")
+    if missing:
+        fail("book/02-minimal-kernel.md shows chapter 2's kernel printing what no string of "
+             "chapters/02-minimal-kernel holds: " + " | ".join(missing))
+
+
+def test_chapter_3_shows_the_demos_panic_line():
+    """The panic line under "Run it" names the line of main.cpp where the
+    demo calls panic(), and its message as that call formats it."""
+    main = (CHAPTERS / "03-vga-text" / "main.cpp").read_text(encoding="utf-8").splitlines()
+    calls = [(number, match) for number, line in enumerate(main, 1)
+             if (match := re.match(r'\s*panic\("([^"]*)", (\d+)\);', line))]
+    if len(calls) != 1:
+        fail(f"chapters/03-vga-text/main.cpp has {len(calls)} panic(\"...\", number) calls, not one")
+    number, call = calls[0]
+    expected = f"KERNEL PANIC at main.cpp:{number}: " + call[1].replace("{}", call[2])
+    shown, _ = block_after(book_chapter("03-vga-text").read_text(encoding="utf-8").splitlines(),
+                           "KERNEL PANIC at ")
+    if shown != [expected]:
+        fail(f"book/03-vga-text.md shows the demo's panic as {shown}; the kernel prints \"{expected}\"")
