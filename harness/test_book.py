@@ -431,3 +431,19 @@ def test_chapter_3_shows_the_demos_panic_line():
                            "KERNEL PANIC at ")
     if shown != [expected]:
         fail(f"book/03-vga-text.md shows the demo's panic as {shown}; the kernel prints \"{expected}\"")
+
+
+@pytest.mark.parametrize("chapter", chapter_dirs())
+def test_a_chapter_quotes_no_later_chapter(chapter):
+    """A chapter quotes its own code, an earlier chapter's (to show what it
+    changes) or common/'s. A marker that names a later chapter's copy of a
+    file, which the carry-forward keeps identical for now, passes until the
+    two differ; a change to this chapter's file alone then leaves the book
+    showing code the chapter does not have, and the excerpt check content."""
+    path = book_chapter(chapter)
+    if not path.is_file():
+        pytest.skip(f"book/{chapter}.md does not exist (another test says so)")
+    later = [f"book/{path.name}:{line}: {source}" for line, source, _ in excerpts(path)[0]
+             if (match := re.match(r"chapters/(\d\d-[^/]+)/", source)) and match[1] > chapter]
+    if later:
+        fail(f"chapter {chapter} quotes later chapters' files: " + "; ".join(later))
