@@ -447,3 +447,32 @@ def test_a_chapter_quotes_no_later_chapter(chapter):
              if (match := re.match(r"chapters/(\d\d-[^/]+)/", source)) and match[1] > chapter]
     if later:
         fail(f"chapter {chapter} quotes later chapters' files: " + "; ".join(later))
+
+
+BUILD_OUTPUT = re.compile(r"\bbuild/(\d\d-[\w-]+)/([\w.-]+)")
+
+
+@pytest.mark.parametrize("book_file", book_files(), ids=lambda p: p.name)
+def test_the_build_outputs_the_book_names_are_made(book_file):
+    """A command of the book that reads build/<chapter>/<file> names a
+    chapter that exists and a file its build or make run writes there: the
+    kernel's ELF or ISO, a test kernel's (TEST_KERNELS in the chapter's
+    Makefile), serial.log or qemu.log. A renamed chapter or kernel leaves
+    the reader's nm, objdump or qemu-system-x86_64 with "No such file"."""
+    problems = []
+    for number, line in enumerate(book_file.read_text(encoding="utf-8").splitlines(), 1):
+        for chapter, name in BUILD_OUTPUT.findall(line):
+            makefile = CHAPTERS / chapter / "Makefile"
+            if not makefile.is_file():
+                problems.append(f"book/{book_file.name}:{number}: build/{chapter}/: there is no chapter {chapter}")
+                continue
+            declared = re.findall(r"^(?:UBSAN_)?TEST_KERNELS\s*[:+]?=\s*(.*)$",
+                                  makefile.read_text(encoding="utf-8"), re.MULTILINE)
+            kernels = {"kernel"} | {kernel for value in declared for kernel in value.split()}
+            # fdisk names a partition of an image file by the file's name and its number.
+            stem, _, kind = re.sub(r"(\.iso)\d$", r"\1", name).rpartition(".")
+            if name not in ("serial.log", "qemu.log") and not (kind in ("elf", "iso") and stem in kernels):
+                problems.append(f"book/{book_file.name}:{number}: build/{chapter}/{name} is not a file "
+                                f"that chapter's build writes (its kernels: {', '.join(sorted(kernels))})")
+    if problems:
+        fail("\n".join(problems))
