@@ -123,7 +123,7 @@ def test_the_steps_add_up_to_the_chapter(chapter):
 
 
 @functools.lru_cache(maxsize=None)
-def tests_of(module: str) -> tuple[str, ...]:
+def collected_tests(module: str) -> tuple[str, ...]:
     """The ids of the tests a module of the harness holds, as pytest
     collects them in this repository (without a workspace)."""
     environment = {name: value for name, value in os.environ.items()
@@ -153,7 +153,7 @@ def test_every_name_a_check_selects_is_a_test(chapter):
             if module is None:
                 problems.append(f"step {step.number}: `{command}` chooses tests with -k but names no module")
                 continue
-            tests = [test.lower() for test in tests_of(module)]
+            tests = [test.lower() for test in collected_tests(module)]
             expression = words[words.index("-k") + 1]
             for name in re.findall(r"[\w.\[\]-]+", expression):
                 if name in ("and", "or", "not"):
