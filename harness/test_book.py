@@ -25,8 +25,10 @@ just before its fenced block (book/README.md documents this):
 And where the book shows what a command prints, the output must be what
 the command prints today.
 
-The tests need no QEMU, and no build but chapter 1's (half a second): run
-them with
+Most of the tests need no build and no QEMU; the check of chapter 1's
+transcript builds chapter 1 (half a second), and the check of chapter 3's
+screen reads the halted kernel that chapter 3's own tests boot. Run them
+with
     /usr/bin/python3 -m pytest harness -k book
 """
 
@@ -38,7 +40,9 @@ from pathlib import Path
 
 import pytest
 
+import chapters
 from elf import ElfFile
+from halted import same_boot
 
 # A test of the book, not of a chapter's kernel: --chapter leaves it out.
 pytestmark = pytest.mark.book
@@ -476,3 +480,27 @@ def test_the_build_outputs_the_book_names_are_made(book_file):
                                 f"that chapter's build writes (its kernels: {', '.join(sorted(kernels))})")
     if problems:
         fail("\n".join(problems))
+
+
+@same_boot("03-vga-text")
+def test_chapter_3_run_it_describes_the_screen_the_kernel_leaves(halted_kernels, request):
+    """"Run it" quotes chapter 3's last screen: the row it starts with, the
+    texts on it, and the panic line. Each quote must be on the screen the
+    kernel leaves when it halts (the boot test_03 reads, shared with it).
+    A change of the demo that the text does not follow would otherwise
+    leave the reader looking for rows that are not there."""
+    if chapters.WORKSPACE:
+        pytest.skip("the book describes this repository's kernels, not a workspace's")
+    lines = book_chapter("03-vga-text").read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("The screen fills from the top"))
+    end = next(i for i in range(start, len(lines)) if FENCE.match(lines[i]))
+    quotes = re.findall(r"`([^`]+)`", " ".join(lines[start:end]))
+    panic, _ = block_after(lines, "KERNEL PANIC at ")
+    screen = halted_kernels("03-vga-text", request.node).machine.screen().lines()
+    problems = [f"`{quote}` is on no row" for quote in quotes if not any(quote in row for row in screen)]
+    if quotes and not screen[0].startswith(quotes[0]):
+        problems.append(f"the top row is \"{screen[0]}\", not the `{quotes[0]}` the text begins with")
+    problems += [f"the panic line \"{line}\" is no row of the screen" for line in panic if line not in screen]
+    if problems:
+        fail("book/03-vga-text.md, \"Run it\", against the screen chapter 3's kernel leaves: "
+             + "; ".join(problems) + "\nThe screen:\n" + "\n".join(screen))
