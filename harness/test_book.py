@@ -504,3 +504,43 @@ def test_chapter_3_run_it_describes_the_screen_the_kernel_leaves(halted_kernels,
     if problems:
         fail("book/03-vga-text.md, \"Run it\", against the screen chapter 3's kernel leaves: "
              + "; ".join(problems) + "\nThe screen:\n" + "\n".join(screen))
+
+
+def code_span_after(text, phrase):
+    """The first code span (`x`, or ``x`` around a backquote) after a
+    phrase of a book text, or None."""
+    at = text.find(phrase)
+    if at < 0:
+        return None
+    span = re.search(r"``(.+?)``|`([^`]+)`", text[at + len(phrase):])
+    return (span[1] or span[2]) if span else None
+
+
+@pytest.mark.parametrize("chapter", [pytest.param(chapter, marks=same_boot(chapter))
+                                     for chapter in ("01-freestanding", "02-minimal-kernel")])
+def test_chapters_1_and_2_describe_the_screen_the_kernel_leaves(chapter, halted_kernels, request):
+    """What "Run it" says the screen shows: GRUB's line under chapter 1,
+    "Hello World!" over the rest of it under chapter 2, and the cells the
+    monitor's xp prints there (the halted kernel the chapter's tests boot)."""
+    if chapters.WORKSPACE:
+        pytest.skip("the book describes this repository's kernels, not a workspace's")
+    text = " ".join(book_chapter(chapter).read_text(encoding="utf-8").split())  # lines joined
+    screen = halted_kernels(chapter, request.node).machine.screen()
+    problems = []
+    if chapter == "01-freestanding":
+        grub = code_span_after(text, "You will see GRUB's line")
+        if grub is None or not any(grub in row for row in screen.lines()):
+            problems.append(f"GRUB's line `{grub}` is on no row")
+    else:
+        top = code_span_after(text, "So you see")
+        if top is None or not screen.lines()[0].startswith(top):
+            problems.append(f"the top row is \"{screen.lines()[0]}\", which does not start with `{top}`")
+        shown = (code_span_after(text, "`xp /12hx 0xb8000` prints the first 12 cells,") or "").split()
+        cells = [f"{screen.memory[2 * i] | screen.memory[2 * i + 1] << 8:#06x}" for i in range(12)]
+        values = [value for value in shown if value != "..."]
+        if not values or values != cells[:len(values)]:
+            problems.append(f"xp /12hx 0xb8000 is shown printing {' '.join(shown) or 'nothing'}; "
+                            f"the cells are {' '.join(cells)}")
+    if problems:
+        fail(f"book/{chapter}.md, against the screen the kernel leaves: " + "; ".join(problems)
+             + "\nThe screen:\n" + screen.text())
