@@ -26,8 +26,9 @@ And where the book shows what a command prints, the output must be what
 the command prints today.
 
 Most of the tests need no build and no QEMU; the check of chapter 1's
-transcript builds chapter 1 (half a second), and the check of chapter 3's
-screen reads the halted kernel that chapter 3's own tests boot. Run them
+transcript builds chapter 1 (half a second), one compiles a call that
+chapter 3 says clang refuses, and the checks of the screens read the
+halted kernels that the chapters' own tests boot. Run them
 with
     /usr/bin/python3 -m pytest harness -k book
 """
@@ -544,3 +545,29 @@ def test_chapters_1_and_2_describe_the_screen_the_kernel_leaves(chapter, halted_
     if problems:
         fail(f"book/{chapter}.md, against the screen the kernel leaves: " + "; ".join(problems)
              + "\nThe screen:\n" + screen.text())
+
+
+def test_chapter_3_shows_the_compilers_own_complaint(tmp_path):
+    """The error message chapter 3 shows for a format string with a
+    placeholder too many is what clang says today for that call, line by
+    line (each after its file:line:column). A renamed format_error_*
+    function, or another wording of clang's, leaves the book's lines
+    matching nothing the reader sees."""
+    lines = book_chapter("03-vga-text").read_text(encoding="utf-8").splitlines()
+    flat = " ".join(lines)
+    call = re.search(r"`(println\([^`]*\))` fails to compile with:", flat)
+    if call is None:
+        fail("book/03-vga-text.md: no \"`println(...)` fails to compile with:\" to check")
+    shown, _ = block_after(lines, "error: call to consteval function")
+    source = tmp_path / "refused.cpp"
+    source.write_text(f'#include "print.h"\n\nvoid refused(int x) {{ {call[1]}; }}\n', encoding="utf-8")
+    result = subprocess.run(
+        ["clang++", "--target=x86_64-unknown-none-elf", "-std=c++20", "-ffreestanding", "-fno-exceptions",
+         "-fno-rtti", "-fsyntax-only", f"-I{CHAPTERS / '03-vga-text'}", f"-I{ROOT / 'common'}", str(source)],
+        capture_output=True, text=True, timeout=120)
+    said = [re.sub(r"^\S+:\d+:\d+: ", "", line) for line in result.stderr.splitlines()]
+    missing = [line for line in shown if line not in said]
+    if result.returncode == 0 or not shown or missing:
+        fail(f"book/03-vga-text.md shows `{call[1]}` failing with lines clang does not print: "
+             + (" | ".join(missing) if missing else "(no block of them)")
+             + "\nclang said:\n" + result.stderr[-3000:])
