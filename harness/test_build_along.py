@@ -4,9 +4,10 @@ Chapters 2 to 6 of the book open with "Build it yourself": `make workspace
 CH=NN` copies the previous chapter into a workspace outside the repository,
 then steps list the files to add, change and remove, each step followed by
 the command that checks it. This module reads those sections and, for the
-chapters in WALKED, follows them in a temporary workspace: it makes the
-workspace with make, applies each step by taking the step's files from the
-chapter's directory, and runs each step's check as the book prints it (with
+chapters in WALKED, follows them in a temporary workspace: it runs the
+section's `make workspace` command as printed (with a temporary home for
+~), applies each step by taking the step's files from the chapter's
+directory, and runs each step's check as the book prints it (with
 the temporary workspace for ~/kernel-workspace). The last check is the
 chapter's whole test module, against the workspace.
 
@@ -94,6 +95,23 @@ def steps_of(chapter: str) -> list[Step]:
     return steps
 
 
+def workspace_commands(chapter: str) -> list[str]:
+    """The commands of the sh blocks of "Build it yourself" before its
+    first step: the ones that start the workspace."""
+    lines = (BOOK / f"{chapter}.md").read_text(encoding="utf-8").splitlines()
+    if SECTION not in lines:
+        fail(f"book/{chapter}.md has no section \"{SECTION}\"")
+    commands, in_code = [], False
+    for line in lines[lines.index(SECTION) + 1:]:
+        if STEP.match(line) or line.startswith("## "):
+            break
+        if line.startswith("```"):
+            in_code = not in_code
+        elif in_code and line.strip():
+            commands.append(line.strip())
+    return commands
+
+
 def fail(message: str) -> None:
     pytest.fail(message, pytrace=False)
 
@@ -118,6 +136,12 @@ def test_the_steps_add_up_to_the_chapter(chapter):
         problems.append("not true of the code: " + ", ".join(f"{kind} {name}" for kind, name in extra))
     if not steps[-1].checks:
         problems.append("the last step has no check")
+    starts = workspace_commands(chapter)
+    chosen = [match[1] for command in starts if (match := re.fullmatch(r"make workspace CH=(\S+)", command))]
+    if len(chosen) != 1 or len(starts) != 1 or not (
+            chosen[0] == chapter or chosen[0].lstrip("0") == chapter[:2].lstrip("0")):
+        problems.append(f"before step 1 the section must give the one command `make workspace CH={chapter[:2]}`, "
+                        f"not {starts or 'none'}")
     if problems:
         fail(f"book/{chapter}.md, \"{SECTION}\": " + "; ".join(problems))
 
@@ -164,12 +188,22 @@ def test_every_name_a_check_selects_is_a_test(chapter):
         fail(f"book/{chapter}.md, \"{SECTION}\": " + "; ".join(problems))
 
 
-def make_workspace(chapter: str, workspace: Path) -> Path:
-    result = subprocess.run(["make", "--no-print-directory", "workspace", f"CH={chapter[:2]}",
-                             f"WORKSPACE={workspace}"], cwd=REPOSITORY, capture_output=True, text=True)
-    if result.returncode != 0:
-        fail(f"make workspace CH={chapter[:2]} failed:\n{result.stdout}{result.stderr}")
-    return workspace / "chapters" / chapter
+def make_workspace(chapter: str, home: Path) -> Path:
+    """Runs the section's command that starts the workspace, as printed,
+    with home as the student's home: ~/kernel-workspace is then
+    home/kernel-workspace, where make workspace puts it by default."""
+    environment = {name: value for name, value in os.environ.items()
+                   if not name.startswith(("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "WORKSPACE"))}
+    environment["HOME"] = str(home)
+    for command in workspace_commands(chapter):
+        result = subprocess.run(["bash", "-c", command], cwd=REPOSITORY, env=environment,
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            fail(f"book/{chapter}.md: `{command}` failed:\n{result.stdout}{result.stderr}")
+    target = home / "kernel-workspace" / "chapters" / chapter
+    if not target.is_dir():
+        fail(f"book/{chapter}.md: after {workspace_commands(chapter)} there is no {target}")
+    return target
 
 
 def apply(step: Step, chapter: str, target: Path) -> None:
@@ -206,7 +240,7 @@ def run_check(command: str, workspace: Path, where: str) -> None:
 @pytest.mark.parametrize("chapter", WALKED)
 def test_walking_the_steps_ends_with_a_kernel_that_passes_the_chapter(chapter, tmp_path):
     steps = steps_of(chapter)
-    target = make_workspace(chapter, tmp_path / "kernel-workspace")
+    target = make_workspace(chapter, tmp_path)
     for step in steps:
         apply(step, chapter, target)
         for command in step.checks:
