@@ -344,7 +344,7 @@ def chapter_1_kernel(tmp_path_factory):
 
 
 def test_chapter_1_shows_what_nm_and_the_monitor_print(chapter_1_kernel):
-    """The nm listing and the monitor's answers in "Looking into the
+    """The nm listing, the monitor's and gdb's answers in "Looking into the
     machine" are those of today's kernel: the variables' addresses, the
     values the kernel leaves there, and EIP just after halt_forever's hlt.
     A change of the code that moves them makes the book's transcript
@@ -386,6 +386,15 @@ def test_chapter_1_shows_what_nm_and_the_monitor_print(chapter_1_kernel):
         f"{expected.get(variables.get(address + 4 * i), '?'):>10}" for i in range(2))
     if monitor[1].split() != answer.split():
         problems.append(f"xp's answer is shown as \"{monitor[1]}\"; it is \"{answer}\"")
+
+    gdb, _ = block_after(lines, "qemu-system-x86_64 -kernel build/01-freestanding/kernel.elf -display none -S -s")
+    printed = {}
+    for asked, answer in zip(gdb, gdb[1:]):
+        if (question := re.fullmatch(r"\(gdb\) print (\w+)", asked)):
+            printed[question[1]] = answer
+    for name in ("primes_below_10000", "global_constructors_run"):
+        if not re.fullmatch(rf"\$\d+ = {expected[name]}", printed.get(name, "")):
+            problems.append(f"gdb's print {name} is shown as \"{printed.get(name)}\"; it prints {expected[name]}")
 
     halt = elf.symbol("halt_forever")
     code = elf.initial_bytes(halt.value, halt.extent)
