@@ -27,9 +27,10 @@ enum class Color : uint8_t {
 };
 
 // The attribute byte of a screen cell: background colour in the high four
-// bits, foreground in the low four. By default the VGA hardware reads the
-// top bit as "blink" rather than as part of the background, so backgrounds
-// 8-15 show as their darker twins 0-7 with blinking text.
+// bits, foreground in the low four. By default a real VGA reads the top
+// bit as "blink" rather than as part of the background, so backgrounds 8-15
+// show as their darker twins 0-7 with blinking text. (QEMU's VGA ignores
+// that setting: it shows all sixteen backgrounds and never blinks.)
 class ColorCode {
   public:
     constexpr ColorCode(Color foreground, Color background)
