@@ -14,9 +14,22 @@
 #include "multiboot2.h"
 #include "print.h"
 #include "serial_console.h"
+#include "test_main.h"
 #include "tss.h"
 
+namespace {
+
+// Where the loader left the boot information, for booted_information().
+constinit uint32_t booted_information_address = 0;
+
+}  // namespace
+
+multiboot2::BootInformation booted_information() {
+    return multiboot2::BootInformation(booted_information_address);
+}
+
 extern "C" void kernel_main(uint32_t multiboot_info_address) {
+    booted_information_address = multiboot_info_address;
     // A test that faults by mistake gets a report and fails, instead of
     // resetting the machine and taking the whole run with it.
     initialize_exceptions();

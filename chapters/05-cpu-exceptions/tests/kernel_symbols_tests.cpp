@@ -12,6 +12,8 @@
 #include "kernel_symbols.h"
 #include "kernel_test.h"
 #include "multiboot2.h"
+#include "serial_console.h"
+#include "test_main.h"
 
 extern "C" void kernel_main(uint32_t multiboot_info_address);
 
@@ -56,11 +58,12 @@ struct alignas(8) InfoWithSymbolTable {
     uint32_t end_type = 0;
     uint32_t end_size = 8;
 
-    InfoWithSymbolTable(uint64_t symbols_address, uint64_t names_address) {
+    InfoWithSymbolTable(uint64_t symbols_address, uint64_t names_address,
+                        uint64_t symbols_size = 64 * sizeof(Elf64Symbol)) {
         Elf64SectionHeader symbols{};
         symbols.type = static_cast<uint32_t>(ElfSectionType::SymbolTable);
         symbols.address = symbols_address;
-        symbols.size = 64 * sizeof(Elf64Symbol);
+        symbols.size = symbols_size;
         symbols.link = 2;
         symbols.entry_size = sizeof(Elf64Symbol);
         set_header(1, symbols);
@@ -157,4 +160,44 @@ KERNEL_TEST(kernel_symbols_ignore_a_link_past_the_last_section) {
                              reinterpret_cast<uintptr_t>(empty_names));
     info.section_count = 2;
     expect_boot_table_kept(info);
+}
+
+namespace {
+
+// Two functions at addresses of no code: the symbols are only looked up.
+constexpr uint64_t kCountedFunction = 0x1000;
+constexpr uint64_t kUncountedFunction = 0x2000;
+constexpr uint8_t kGlobalFunction = 0x12;  // STB_GLOBAL << 4 | STT_FUNC
+
+// A table of two symbols, the null one and "counted", and in the bytes
+// after it a third, "uncounted", that a lookup must not reach.
+constinit Elf64Symbol two_symbols_and_one_more[3] = {
+    {},
+    {1, kGlobalFunction, 0, 1, kCountedFunction, 16},
+    {9, kGlobalFunction, 0, 1, kUncountedFunction, 16},
+};
+constinit char names_of_the_three[4096] = "\0counted\0uncounted";
+
+}  // namespace
+
+// A symbol table's size is in bytes: it holds size / 24 symbols, and the
+// bytes after them are no symbols of it, however much they look like one.
+// Counted in bytes, the lookup would read 24 times as far, past the table
+// into whatever lies there, and name a function from it.
+KERNEL_TEST(kernel_symbols_a_table_ends_where_its_size_says) {
+    const InfoWithSymbolTable info(reinterpret_cast<uintptr_t>(two_symbols_and_one_more),
+                                   reinterpret_cast<uintptr_t>(names_of_the_three),
+                                   2 * sizeof(Elf64Symbol));
+    load_kernel_symbols(multiboot2::BootInformation(reinterpret_cast<uintptr_t>(&info)));
+    const SymbolLocation counted = find_kernel_symbol(kCountedFunction + 4);
+    const SymbolLocation uncounted = find_kernel_symbol(kUncountedFunction + 4);
+    load_kernel_symbols(booted_information());
+
+    EXPECT_EQ(counted.name, "counted");
+    if (!EXPECT_TRUE(uncounted.name == nullptr)) {
+        serial_println("the lookup named {}, which lies past the table's {} bytes", uncounted.name,
+                       2 * sizeof(Elf64Symbol));
+    }
+    // The boot's own table is back, for the tests after this one.
+    EXPECT_EQ(find_kernel_symbol(reinterpret_cast<uintptr_t>(&kernel_main)).name, "kernel_main");
 }
