@@ -89,6 +89,10 @@ static_assert(offsetof(GateDescriptor, reserved) == 12);
 // The byte every tutorial quotes: present, DPL 0, 64-bit interrupt gate.
 static_assert(GateDescriptor::encode_attributes(GateType::Interrupt, PrivilegeLevel::Kernel) ==
               0x8e);
+// And a gate that user code may reach with `int N`, as a system call's
+// will: the kernel's own gates have DPL 0, which reads the same shifted to
+// any place, so only this one shows that the DPL lands in bits 5-6.
+static_assert(GateDescriptor::encode_attributes(GateType::Trap, PrivilegeLevel::User) == 0xef);
 static_assert(GateDescriptor(0x1122334455667788, 0x08, GateType::Interrupt, PrivilegeLevel::Kernel,
                              InterruptStack::Current)
                   .handler() == 0x1122334455667788);
