@@ -40,6 +40,9 @@ class SelectorErrorCode {
 static_assert(SelectorErrorCode(0x322).table() == SelectorErrorCode::Table::Idt);
 static_assert(SelectorErrorCode(0x320).index() == 100);
 static_assert(SelectorErrorCode(0x1c).table() == SelectorErrorCode::Table::Ldt);
+// TI counts only where IDT is clear (SDM 6.13): an IDT gate's error code
+// with bit 2 set still names the IDT.
+static_assert(SelectorErrorCode(0x406).table() == SelectorErrorCode::Table::Idt);
 static_assert(SelectorErrorCode(0x19).external() && SelectorErrorCode(0x19).index() == 3);
 // The index is all of bits 3-15: a selector of garbage, such as 0xdead
 // loaded into a segment register, names one above 4095.
