@@ -164,10 +164,28 @@ KERNEL_TEST(kernel_symbols_ignore_a_link_past_the_last_section) {
 
 namespace {
 
-// Two functions at addresses of no code: the symbols are only looked up.
+// Functions at addresses of no code: the symbols are only looked up.
 constexpr uint64_t kCountedFunction = 0x1000;
 constexpr uint64_t kUncountedFunction = 0x2000;
 constexpr uint8_t kGlobalFunction = 0x12;  // STB_GLOBAL << 4 | STT_FUNC
+
+// The names of the tables below: "counted" at 1, "uncounted" at 9.
+constinit char test_symbol_names[4096] = "\0counted\0uncounted";
+
+// Loads a symbol table of the test's own, named from test_symbol_names.
+// The kernel takes it: the test must give it the boot's table back, with
+// restore_boot_symbol_table().
+void load_test_symbol_table(const Elf64Symbol* symbols, uint64_t size) {
+    const InfoWithSymbolTable info(reinterpret_cast<uintptr_t>(symbols),
+                                   reinterpret_cast<uintptr_t>(test_symbol_names), size);
+    load_kernel_symbols(multiboot2::BootInformation(reinterpret_cast<uintptr_t>(&info)));
+}
+
+// For the tests after this one.
+void restore_boot_symbol_table() {
+    load_kernel_symbols(booted_information());
+    EXPECT_EQ(find_kernel_symbol(reinterpret_cast<uintptr_t>(&kernel_main)).name, "kernel_main");
+}
 
 // A table of two symbols, the null one and "counted", and in the bytes
 // after it a third, "uncounted", that a lookup must not reach.
@@ -176,7 +194,12 @@ constinit Elf64Symbol two_symbols_and_one_more[3] = {
     {1, kGlobalFunction, 0, 1, kCountedFunction, 16},
     {9, kGlobalFunction, 0, 1, kUncountedFunction, 16},
 };
-constinit char names_of_the_three[4096] = "\0counted\0uncounted";
+
+// A function whose name would start just past the end of the names.
+constinit Elf64Symbol symbol_named_past_the_names[2] = {
+    {},
+    {sizeof(test_symbol_names), kGlobalFunction, 0, 1, kCountedFunction, 16},
+};
 
 }  // namespace
 
@@ -185,19 +208,28 @@ constinit char names_of_the_three[4096] = "\0counted\0uncounted";
 // Counted in bytes, the lookup would read 24 times as far, past the table
 // into whatever lies there, and name a function from it.
 KERNEL_TEST(kernel_symbols_a_table_ends_where_its_size_says) {
-    const InfoWithSymbolTable info(reinterpret_cast<uintptr_t>(two_symbols_and_one_more),
-                                   reinterpret_cast<uintptr_t>(names_of_the_three),
-                                   2 * sizeof(Elf64Symbol));
-    load_kernel_symbols(multiboot2::BootInformation(reinterpret_cast<uintptr_t>(&info)));
+    load_test_symbol_table(two_symbols_and_one_more, 2 * sizeof(Elf64Symbol));
     const SymbolLocation counted = find_kernel_symbol(kCountedFunction + 4);
     const SymbolLocation uncounted = find_kernel_symbol(kUncountedFunction + 4);
-    load_kernel_symbols(booted_information());
+    restore_boot_symbol_table();
 
     EXPECT_EQ(counted.name, "counted");
     if (!EXPECT_TRUE(uncounted.name == nullptr)) {
         serial_println("the lookup named {}, which lies past the table's {} bytes", uncounted.name,
                        2 * sizeof(Elf64Symbol));
     }
-    // The boot's own table is back, for the tests after this one.
-    EXPECT_EQ(find_kernel_symbol(reinterpret_cast<uintptr_t>(&kernel_main)).name, "kernel_main");
+}
+
+// A name is an offset into the string table, which a broken table may put
+// anywhere: one outside the names would be read from whatever lies there.
+// Such a symbol names no function.
+KERNEL_TEST(kernel_symbols_a_name_past_the_string_table_is_no_name) {
+    load_test_symbol_table(symbol_named_past_the_names, sizeof(symbol_named_past_the_names));
+    const SymbolLocation location = find_kernel_symbol(kCountedFunction + 4);
+    restore_boot_symbol_table();
+
+    if (!EXPECT_TRUE(location.name == nullptr)) {
+        serial_println("a name at offset {} was read from a string table of {} bytes",
+                       sizeof(test_symbol_names), sizeof(test_symbol_names));
+    }
 }
