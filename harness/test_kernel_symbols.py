@@ -4,8 +4,9 @@ information only where it can be read.
 GRUB passes the section headers of kernel.elf, and the symbol table is
 found through them (kernel_symbols.cpp). A table, or its names, outside the
 identity map, a table that runs past its end, one the loader did not load
-(at address 0), headers outside their own tag, or names in a section the
-tag does not count, must be ignored: the kernel keeps the table it loaded
+(at address 0), headers outside their own tag, names in a section the tag
+does not count, a tag too small for its own fields, or headers smaller
+than an ELF-64 one, must be ignored: the kernel keeps the table it loaded
 at boot. The unit_tests kernel offers such tags in kernel_symbols_tests.cpp;
 a table taken by mistake page-faults or names no function.
 """
@@ -23,6 +24,8 @@ TESTS = [
     "kernel_symbols_ignore_names_outside_the_identity_map",
     "kernel_symbols_ignore_headers_outside_their_tag",
     "kernel_symbols_ignore_a_link_past_the_last_section",
+    "kernel_symbols_ignore_a_tag_too_small_for_its_fields",
+    "kernel_symbols_ignore_headers_smaller_than_elf64s",
 ]
 
 

@@ -86,9 +86,18 @@ constexpr uint64_t kPastTheIdentityMap = 0x8000'0000;  // 2 GiB
 alignas(8) constinit uint8_t empty_symbols[64 * sizeof(Elf64Symbol)] = {};
 constinit char empty_names[4096] = {};
 
+// Gives the kernel the boot's own table back, for the tests after this
+// one: a test that loads a table of its own must, and so must one whose
+// table the kernel should have ignored, in case it took it.
+void restore_boot_symbol_table() {
+    load_kernel_symbols(booted_information());
+    EXPECT_EQ(find_kernel_symbol(reinterpret_cast<uintptr_t>(&kernel_main)).name, "kernel_main");
+}
+
 void expect_boot_table_kept(const InfoWithSymbolTable& info) {
     load_kernel_symbols(multiboot2::BootInformation(reinterpret_cast<uintptr_t>(&info)));
     const SymbolLocation location = find_kernel_symbol(reinterpret_cast<uintptr_t>(&kernel_main));
+    restore_boot_symbol_table();
     EXPECT_EQ(location.name, "kernel_main");
 }
 
@@ -152,6 +161,32 @@ KERNEL_TEST(kernel_symbols_ignore_headers_outside_their_tag) {
     expect_boot_table_kept(info);
 }
 
+// A tag too small for its own fields: the counts, and the headers after
+// them, would be read from whatever follows it.
+KERNEL_TEST(kernel_symbols_ignore_a_tag_too_small_for_its_fields) {
+    InfoWithSymbolTable info(reinterpret_cast<uintptr_t>(empty_symbols),
+                             reinterpret_cast<uintptr_t>(empty_names));
+    info.size = 16;  // the header's index of the section names would lie past it
+    expect_boot_table_kept(info);
+}
+
+// Headers smaller than the ELF-64 header this code reads (an ELF-32
+// kernel's are 40 bytes) would each be read into the next; at a size of 0,
+// every index reads the first one. Here that one is a symbol table whose
+// names are itself: read as if the size were 0, it would be taken.
+KERNEL_TEST(kernel_symbols_ignore_headers_smaller_than_elf64s) {
+    InfoWithSymbolTable info(reinterpret_cast<uintptr_t>(empty_symbols),
+                             reinterpret_cast<uintptr_t>(empty_names));
+    Elf64SectionHeader own_names{};
+    own_names.type = static_cast<uint32_t>(ElfSectionType::SymbolTable);
+    own_names.address = reinterpret_cast<uintptr_t>(empty_symbols);
+    own_names.size = sizeof(empty_symbols);
+    own_names.link = 0;
+    info.set_header(0, own_names);
+    info.section_header_size = 0;
+    expect_boot_table_kept(info);
+}
+
 // The table's link must name a section the tag counts; one past the last
 // names whatever follows the headers. Here what follows is the names'
 // header, valid but not counted, so that such a link would be followed.
@@ -173,18 +208,11 @@ constexpr uint8_t kGlobalFunction = 0x12;  // STB_GLOBAL << 4 | STT_FUNC
 constinit char test_symbol_names[4096] = "\0counted\0uncounted";
 
 // Loads a symbol table of the test's own, named from test_symbol_names.
-// The kernel takes it: the test must give it the boot's table back, with
-// restore_boot_symbol_table().
+// The kernel takes it: the test must give it the boot's table back.
 void load_test_symbol_table(const Elf64Symbol* symbols, uint64_t size) {
     const InfoWithSymbolTable info(reinterpret_cast<uintptr_t>(symbols),
                                    reinterpret_cast<uintptr_t>(test_symbol_names), size);
     load_kernel_symbols(multiboot2::BootInformation(reinterpret_cast<uintptr_t>(&info)));
-}
-
-// For the tests after this one.
-void restore_boot_symbol_table() {
-    load_kernel_symbols(booted_information());
-    EXPECT_EQ(find_kernel_symbol(reinterpret_cast<uintptr_t>(&kernel_main)).name, "kernel_main");
 }
 
 // A table of two symbols, the null one and "counted", and in the bytes
