@@ -44,6 +44,9 @@ static_assert(SelectorErrorCode(0x1c).table() == SelectorErrorCode::Table::Ldt);
 // with bit 2 set still names the IDT.
 static_assert(SelectorErrorCode(0x406).table() == SelectorErrorCode::Table::Idt);
 static_assert(SelectorErrorCode(0x19).external() && SelectorErrorCode(0x19).index() == 3);
+// EXT is bit 0 alone: an error code of every index bit is not external.
+// Checked here, as the tests raise no fault with EXT set.
+static_assert(!SelectorErrorCode(0xfff8).external());
 // The index is all of bits 3-15: a selector of garbage, such as 0xdead
 // loaded into a segment register, names one above 4095.
 static_assert(SelectorErrorCode(0xdead).index() == 0x1bd5);
@@ -76,8 +79,16 @@ class PageFaultErrorCode {
     uint64_t value_;
 };
 
-static_assert(PageFaultErrorCode(0b00010).write() && !PageFaultErrorCode(0b00010).present());
-static_assert(PageFaultErrorCode(0b11001).instruction_fetch());
+// Each field is its bit and no other: set alone, it reads 1; with every
+// other bit set, 0. Checked here, as no test can raise a fault with U set:
+// the kernel runs no user code.
+static_assert(PageFaultErrorCode(0b00001).present() && !PageFaultErrorCode(0b11110).present());
+static_assert(PageFaultErrorCode(0b00010).write() && !PageFaultErrorCode(0b11101).write());
+static_assert(PageFaultErrorCode(0b00100).user() && !PageFaultErrorCode(0b11011).user());
+static_assert(PageFaultErrorCode(0b01000).reserved_bit() &&
+              !PageFaultErrorCode(0b10111).reserved_bit());
+static_assert(PageFaultErrorCode(0b10000).instruction_fetch() &&
+              !PageFaultErrorCode(0b01111).instruction_fetch());
 
 // The linear address of the access that caused the last page fault. Read
 // it before anything can fault again: a second page fault overwrites it.
