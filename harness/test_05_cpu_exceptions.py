@@ -77,6 +77,7 @@ def page_fault_bits(error_code: int) -> dict[str, str]:
 UNMAPPED = 0xDEADBEEF
 UNMAPPED_CODE = 0xDEAD0000
 LAST_HUGE_PAGE = 0x3FE00000  # the tests set a reserved bit in the entry that maps it, or make it read-only
+IDENTITY_MAP_END = 0x40000000  # boot.asm maps the first GiB
 
 EXPECTED = {
     "exceptions_divide_error": Expected(0, function="raise_divide_error", code=b"\xf7\xf1"),  # div ecx
@@ -108,6 +109,9 @@ EXPECTED = {
                                                       "write_last_huge_page"),
     "exceptions_page_fault_instruction_fetch": Expected(14, page_fault_bits(0b10000), UNMAPPED_CODE, None,
                                                         rip=UNMAPPED_CODE),
+    # Only the byte at the end faults, not the one before it.
+    "exceptions_page_fault_where_the_identity_map_ends": Expected(14, page_fault_bits(0b00000), IDENTITY_MAP_END,
+                                                                  "read_first_byte_past_the_identity_map"),
 }
 BREAKPOINT_TEST = "exceptions_breakpoint_returns_and_execution_continues"
 EVERY_VECTOR_TEST = "exceptions_every_vector_reaches_its_handler"

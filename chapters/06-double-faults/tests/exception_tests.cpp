@@ -8,6 +8,7 @@
 #include "error_codes.h"
 #include "exceptions.h"
 #include "expect_exception.h"
+#include "identity_map.h"
 #include "kernel_symbols.h"
 #include "kernel_test.h"
 
@@ -94,6 +95,14 @@ extern "C" {
 
 [[gnu::noinline]] void write_last_huge_page() {
     *reinterpret_cast<volatile uint64_t*>(kLastHugePage) = 1;
+}
+
+[[gnu::noinline]] void read_last_identity_mapped_byte() {
+    *reinterpret_cast<volatile uint8_t*>(kIdentityMapEnd - 1);
+}
+
+[[gnu::noinline]] void read_first_byte_past_the_identity_map() {
+    *reinterpret_cast<volatile uint8_t*>(kIdentityMapEnd);
 }
 
 }  // extern "C"
@@ -385,6 +394,21 @@ KERNEL_TEST(exceptions_page_fault_write_read_only) {
     EXPECT_FALSE(error.reserved_bit());
     EXPECT_FALSE(error.instruction_fetch());
     EXPECT_TRUE(is_in_function(caught.frame.rip, "write_last_huge_page"));
+}
+
+// identity_map.h says where boot.asm's identity map ends, and the kernel
+// reads the boot information and the symbol table only below that: the
+// last byte before kIdentityMapEnd must read, the byte at it must fault.
+KERNEL_TEST(exceptions_page_fault_where_the_identity_map_ends) {
+    const bool faulted_below_the_end =
+        run_expecting_exception(ExceptionVector::PageFault, read_last_identity_mapped_byte).raised;
+    EXPECT_FALSE(faulted_below_the_end);
+    const CaughtException at_the_end =
+        run_expecting_exception(ExceptionVector::PageFault, read_first_byte_past_the_identity_map);
+    EXPECT_TRUE(at_the_end.raised);
+    EXPECT_EQ(at_the_end.cr2, kIdentityMapEnd);
+    EXPECT_FALSE(PageFaultErrorCode(at_the_end.frame.error_code).present());
+    EXPECT_TRUE(is_in_function(at_the_end.frame.rip, "read_first_byte_past_the_identity_map"));
 }
 
 KERNEL_TEST(exceptions_page_fault_instruction_fetch) {
