@@ -42,24 +42,30 @@ extern "C" void sizeless_function();
 namespace {
 
 constexpr uint32_t kSections = 3;  // the null section, .symtab, .strtab
+// A section header may be larger than the ELF-64 fields this code reads;
+// the tag says how large. Room for headers of up to this size:
+constexpr uint32_t kLargestHeader = 96;
 
 // Boot information with one ELF-sections tag: 20 bytes of tag header, the
-// section headers, padding to 8 bytes, the end tag.
+// section headers, padding to 8 bytes, the end tag. Past a tag of smaller
+// headers than kLargestHeader, the zeros of the room left read as the end.
 struct alignas(8) InfoWithSymbolTable {
     uint32_t total_size = sizeof(InfoWithSymbolTable);
     uint32_t reserved = 0;
     uint32_t type = 9;
-    uint32_t size = 20 + kSections * sizeof(Elf64SectionHeader);
+    uint32_t size;
     uint32_t section_count = kSections;
-    uint32_t section_header_size = sizeof(Elf64SectionHeader);
+    uint32_t section_header_size;
     uint32_t section_name_table_index = 0;
-    uint8_t headers[kSections * sizeof(Elf64SectionHeader)] = {};
+    uint8_t headers[kSections * kLargestHeader] = {};
     uint8_t padding[4] = {};
     uint32_t end_type = 0;
     uint32_t end_size = 8;
 
     InfoWithSymbolTable(uint64_t symbols_address, uint64_t names_address,
-                        uint64_t symbols_size = 64 * sizeof(Elf64Symbol)) {
+                        uint64_t symbols_size = 64 * sizeof(Elf64Symbol),
+                        uint32_t header_size = sizeof(Elf64SectionHeader))
+        : size(20 + kSections * header_size), section_header_size(header_size) {
         Elf64SectionHeader symbols{};
         symbols.type = static_cast<uint32_t>(ElfSectionType::SymbolTable);
         symbols.address = symbols_address;
@@ -75,7 +81,7 @@ struct alignas(8) InfoWithSymbolTable {
     }
 
     void set_header(uint32_t index, const Elf64SectionHeader& header) {
-        __builtin_memcpy(headers + index * sizeof(Elf64SectionHeader), &header, sizeof(header));
+        __builtin_memcpy(headers + index * section_header_size, &header, sizeof(header));
     }
 };
 static_assert(sizeof(InfoWithSymbolTable) % 8 == 0);
@@ -209,9 +215,11 @@ constinit char test_symbol_names[4096] = "\0counted\0uncounted";
 
 // Loads a symbol table of the test's own, named from test_symbol_names.
 // The kernel takes it: the test must give it the boot's table back.
-void load_test_symbol_table(const Elf64Symbol* symbols, uint64_t size) {
+void load_test_symbol_table(const Elf64Symbol* symbols, uint64_t size,
+                            uint32_t header_size = sizeof(Elf64SectionHeader)) {
     const InfoWithSymbolTable info(reinterpret_cast<uintptr_t>(symbols),
-                                   reinterpret_cast<uintptr_t>(test_symbol_names), size);
+                                   reinterpret_cast<uintptr_t>(test_symbol_names), size,
+                                   header_size);
     load_kernel_symbols(multiboot2::BootInformation(reinterpret_cast<uintptr_t>(&info)));
 }
 
@@ -260,4 +268,15 @@ KERNEL_TEST(kernel_symbols_a_name_past_the_string_table_is_no_name) {
         serial_println("a name at offset {} was read from a string table of {} bytes",
                        sizeof(test_symbol_names), sizeof(test_symbol_names));
     }
+}
+
+// ELF lets a section header be larger than the fields this code reads
+// (e_shentsize), and the tag passes its size on: the headers lie that many
+// bytes apart. Read 64 bytes apart, these would name no symbol table.
+KERNEL_TEST(kernel_symbols_headers_lie_as_far_apart_as_the_tag_says) {
+    load_test_symbol_table(two_symbols_and_one_more, 2 * sizeof(Elf64Symbol), kLargestHeader);
+    const SymbolLocation counted = find_kernel_symbol(kCountedFunction + 4);
+    restore_boot_symbol_table();
+
+    EXPECT_EQ(counted.name, "counted");
 }
