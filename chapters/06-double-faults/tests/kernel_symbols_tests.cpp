@@ -1,9 +1,11 @@
 // Unit tests of the symbol table lookup: where a function ends, that only
 // functions are named, and the checks made of an ELF-sections tag, on tags
-// built here by hand. Each table such a tag offers is unusable, so the
-// kernel must keep the table it loaded at boot: if it took the offered
-// one, the next lookup would read memory outside the identity map and
-// page-fault, or read what lies at address 0 and name no function.
+// built here by hand. Most offer a table that is unusable, so the kernel
+// must keep the table it loaded at boot: if it took the offered one, the
+// next lookup would read memory outside the identity map and page-fault,
+// or read what lies at address 0 and name no function. The last few offer
+// a table of their own that the kernel must take, and read as it says;
+// each gives the kernel the boot's table back (test_main.h).
 
 #include <stdint.h>
 
