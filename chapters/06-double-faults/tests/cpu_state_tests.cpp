@@ -480,3 +480,58 @@ KERNEL_TEST(cpu_state_unmapped_page_faults_at_once) {
     EXPECT_TRUE(caught.raised);
     EXPECT_EQ(caught.cr2, address);
 }
+
+namespace {
+
+// A page for the unmap that runs one instruction at a time, beside the
+// one above.
+alignas(kPageSize) uint8_t page_to_unmap_stepwise[kPageSize];
+
+void read_page_to_unmap_stepwise() {
+    *static_cast<volatile uint8_t*>(page_to_unmap_stepwise);
+}
+
+constexpr uint64_t kTrapFlag = uint64_t{1} << 8;  // RFLAGS.TF
+
+// What the debug exception's handler did while unmap_page ran.
+constinit uint64_t steps = 0;
+constinit uint64_t reads_while_mapped = 0;
+
+// With TF set, the CPU raises a debug exception after every instruction.
+// Its handler reads the page whenever the tables in memory still map it,
+// so the TLB holds the page's translation at every moment it may: a real
+// CPU loads translations when it likes, ahead of any access (SDM vol. 3,
+// 4.10.2.2).
+void read_page_while_mapped(ExceptionFrame&) {
+    ++steps;
+    if (is_mapped(reinterpret_cast<uint64_t>(page_to_unmap_stepwise))) {
+        read_page_to_unmap_stepwise();
+        ++reads_while_mapped;
+    }
+}
+
+}  // namespace
+
+// A translation the CPU took while the entry was still present must be gone
+// when unmap_page returns: the entry is cleared first, and its TLB copy
+// removed after. An invlpg before the clear leaves a window in which the
+// CPU takes the translation again, and keeps it.
+KERNEL_TEST(cpu_state_unmapped_page_faults_whenever_its_translation_was_taken) {
+    const auto address = reinterpret_cast<uint64_t>(page_to_unmap_stepwise);
+    const ExceptionHandler previous =
+        set_exception_handler(ExceptionVector::Debug, read_page_while_mapped);
+    asm volatile("pushfq\n\torq %0, (%%rsp)\n\tpopfq" : : "i"(kTrapFlag) : "cc", "memory");
+    unmap_page(address);
+    asm volatile("pushfq\n\tandq %0, (%%rsp)\n\tpopfq" : : "i"(~kTrapFlag) : "cc", "memory");
+    set_exception_handler(ExceptionVector::Debug, previous);
+    // The test itself: unmap_page ran step by step, and the page was read
+    // while still mapped.
+    EXPECT_TRUE(steps > 10);
+    EXPECT_TRUE(reads_while_mapped > 0);
+
+    EXPECT_FALSE(is_mapped(address));
+    const CaughtException caught =
+        run_expecting_exception(ExceptionVector::PageFault, read_page_to_unmap_stepwise);
+    EXPECT_TRUE(caught.raised);
+    EXPECT_EQ(caught.cr2, address);
+}
