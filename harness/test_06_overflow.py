@@ -19,7 +19,8 @@ double_fault_in_the_double_fault_report_finishes_the_report
     hundred bytes of stack: its report overflows the double fault stack, and
     the CPU raises a second double fault at the top of that stack. Its
     handler must end the panic with the cause, although the first report's
-    panic is under way.
+    panic is under way: on serial, and on the screen, which is read with the
+    CPU stopped on its way out of QEMU.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ CHAPTER = "06-double-faults"
 KERNEL = ktap.TestKernel("stack_overflow", EXIT_SUCCESS, timeout=5)
 TESTS = ktap.collect(CHAPTER, [KERNEL])
 PAGE_SIZE = 4096
+PANIC_COLOUR = 0x4F  # white on red
+COLUMNS = 80  # of the text screen
 
 LARGE_FRAMES = "large_frames_overflow_into_the_guard_page_and_panic"
 NESTED = "double_fault_in_the_double_fault_report_finishes_the_report"
@@ -95,3 +98,37 @@ def test_overflow_ends_in_the_double_fault_report(kernel_runs: ktap.KernelRuns, 
     symbols = ElfFile(chapter_build(CHAPTER) / f"{kernel.name}.elf")
     check = {LARGE_FRAMES: check_large_frames, NESTED: check_nested}[test.name]
     check(result.diagnostics, symbols, report)
+
+
+def test_nested_report_ends_on_the_screen_too(boot, build, stub):
+    """The second double fault ends the broken report on both outputs, as
+    every panic is shown: serial is for a log or a harness, the screen for
+    the person at the machine. The test kernel exits once the panic is
+    finished, and the screen goes with QEMU, so the CPU is stopped in
+    qemu_exit and the screen read there. The heading and the cause must
+    each start a row, in the panic's colours; the cause is longer than a
+    row, and wraps."""
+    machine = boot(build.chapter(CHAPTER).iso(KERNEL.name), command_line=f"tests={NESTED}",
+                   qemu_args=stub.qemu_arguments(), timeout=10)
+    stub.run_to(machine.elf.function_named_like("qemu_exit").value)
+    screen = machine.screen()
+    stub.detach()
+    # The rows one after the other, as the writer filled them: a line
+    # longer than a row goes on at the start of the next.
+    cells = [screen.cell(row, column) for row in range(len(screen.lines())) for column in range(COLUMNS)]
+    text = "".join(cell.character for cell in cells)
+    heading = re.search(r"KERNEL PANIC at double_fault\.cpp:\d+: double fault while reporting a double fault", text)
+    double_fault_stack = machine.elf.object_named_like("double_fault_stack_memory").value + PAGE_SIZE
+    cause = f"  The double fault stack overflowed into its guard page, below {double_fault_stack:#018x}."
+    at = text.find(cause)
+    assert heading is not None and at >= 0, (
+        "the second double fault's heading and cause must be on the screen as on serial: "
+        "finish_interrupted_report ends the panic on both outputs\n" + screen.render())
+    assert heading.start() % COLUMNS == 0 and at % COLUMNS == 0 and heading.end() <= at, (
+        "the heading and then the cause must each begin a row of the screen\n" + screen.render())
+    wrong_colour = [i for i in [*range(heading.start(), heading.end()), *range(at, at + len(cause))]
+                    if cells[i].attribute != PANIC_COLOUR]
+    assert not wrong_colour, (
+        f"the end of the report must be in the panic's colours, white on red ({PANIC_COLOUR:#04x}); "
+        f"row {wrong_colour[0] // COLUMNS} column {wrong_colour[0] % COLUMNS} has "
+        f"{cells[wrong_colour[0]].attribute:#04x}\n" + screen.render())

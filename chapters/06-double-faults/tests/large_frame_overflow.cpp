@@ -7,7 +7,7 @@
 // the memory below. With it, the function touches each page of its frame
 // from the top down, and the first touch below the stack is in the guard
 // page: a page fault, then the double fault of an ordinary overflow, whose
-// report the harness checks (harness/test_overflow.py).
+// report the harness checks (harness/test_06_overflow.py).
 
 #include <stdint.h>
 

@@ -4,7 +4,7 @@
 // double fault, at the top of the double fault stack again. That handler
 // must finish the broken report with its cause (double_fault.cpp), not halt
 // in silence because a panic is already under way. The harness checks the
-// report (harness/test_overflow.py).
+// report (harness/test_06_overflow.py).
 //
 // The report needs far less than the 16 KiB of the stack, so the test
 // leaves it little: a handler of the test's takes the first double fault,
