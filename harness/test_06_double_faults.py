@@ -51,6 +51,7 @@ import interrupt_log
 import ktap
 from chapters import chapter_build
 from elf import ElfFile
+from gdb_stub import RSP
 from exception_reports import (Report, check_against_cpu, check_error_code, check_full_report, check_heading,
                                check_screen_shows_the_reports, check_symbol, parse_reports, source_line)
 from interrupt_log import DeliveredInterrupt, RaisedException, deliveries
@@ -368,6 +369,34 @@ def test_code_segment_is_loaded_from_the_kernels_gdt(boot, chapter, stub):
                                                             registers)
     assert not problems, (f"after load_gdt_and_tss, {'; '.join(problems)}: CS was not loaded again after lgdt "
                           "(reload_code_segment), or was loaded before it")
+
+
+def test_handler_rsp_is_the_handlers_stack_pointer(boot, chapter, stub):
+    """The report's handler_rsp is the stack pointer the handler runs with.
+    Any register that points into the double fault stack passes the check
+    that the CPU switched stacks; RBP, the frame pointer, does too, but it
+    points at the top of the handler's frame, above the stack pointer. The
+    test stops the CPU where report_double_fault calls begin_panic: RSP + 8
+    (above the return address the call pushed) is the handler's own RSP,
+    and no stack pointer of the handler, or of a function it calls, lies
+    above it."""
+    machine = boot(chapter.iso(), qemu_args=stub.qemu_arguments(), timeout=10)
+    stub.run_to(machine.elf.function_named_like("begin_panic").value)
+    rsp = stub.read_register(RSP)
+    return_address = int.from_bytes(stub.read_memory(rsp, 8), "little")
+    stub.detach()
+    handler = machine.elf.function_named_like("report_double_fault")
+    assert handler.contains(return_address), (
+        f"the first panic must come from report_double_fault, but begin_panic returns to "
+        f"{machine.elf.function_at(return_address)}")
+    machine.wait_for_serial(r"^  The kernel stack overflowed.*\n")
+    reports = [r for r in parse_reports(machine.serial_lines) if r.vector == DOUBLE_FAULT]
+    assert len(reports) == 1, "expected one double fault report on serial:\n" + "\n".join(machine.serial_lines)
+    handler_rsp, handler_stack_pointer = reports[0].value("handler_rsp"), rsp + 8
+    assert handler_rsp <= handler_stack_pointer, (
+        f"handler_rsp={handler_rsp:#x}, but the handler ran with RSP={handler_stack_pointer:#x}: the report shows "
+        f"an address {handler_rsp - handler_stack_pointer:#x} bytes above the stack pointer, in the handler's frame "
+        f"or its callers'. Is it RBP, the frame pointer?\n{reports[0]}")
 
 
 # --- chapter 5's exception_tests, with this chapter's copy of the exception code ----------
