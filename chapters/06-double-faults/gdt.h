@@ -83,6 +83,10 @@ static_assert(sizeof(SegmentDescriptor) == 8);
 static_assert(SegmentDescriptor::kernel_code().bits() == 0x0020'9b00'0000'0000);
 static_assert(SegmentDescriptor::task_state_segment_low(0x1234'5678, 0x67).bits() ==
               0x1200'8934'5678'0067);
+// A limit of 0x67 leaves the limit's upper part (bits 48-51) zero, wherever
+// it goes: a larger one shows that its bits 16-19 land there.
+static_assert(SegmentDescriptor::task_state_segment_low(0x1234'5678, 0xa'bcde).bits() ==
+              0x120a'8934'5678'bcde);
 
 // In 64-bit mode a TSS may lie anywhere in the address space, so its
 // descriptor takes two entries: the usual 8 bytes, then base 63:32 and a
