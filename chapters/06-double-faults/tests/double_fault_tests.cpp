@@ -133,6 +133,21 @@ KERNEL_TEST(double_fault_stack_has_an_unmapped_guard_page_below_it) {
     expect_guard_pages_below(double_fault_stack(), double_fault_stack_guard_page(), 1);
 }
 
+// unmap_page's pool holds a table for a second 2 MiB page, in case the two
+// stacks' guard pages lie in different ones. Here they share one, so the
+// test spends the second table on a page of the last 2 MiB page that
+// boot.asm maps, where nothing of the kernel lies: the split must take a
+// table of its own, not refill the first one, which maps the kernel itself.
+KERNEL_TEST(double_fault_unmap_page_splits_a_second_2_mib_page_with_a_table_of_its_own) {
+    constexpr uint64_t kFarPage = 0x3ff0'0000;  // 1 GiB - 1 MiB
+    unmap_page(kFarPage);
+    EXPECT_FALSE(is_mapped(kFarPage));
+    EXPECT_TRUE(is_mapped(kFarPage - kPageSize));
+    EXPECT_TRUE(is_mapped(kFarPage + kPageSize));
+    expect_guard_pages_below(kernel_stack(), kernel_stack_guard(), 2);
+    expect_guard_pages_below(double_fault_stack(), double_fault_stack_guard_page(), 1);
+}
+
 namespace {
 
 // The first words of each cause that write_double_fault_cause can name.
