@@ -17,6 +17,7 @@
 #include "kernel_symbols.h"
 #include "kernel_test.h"
 #include "paging.h"
+#include "serial_console.h"
 #include "stack_overflow.h"
 #include "text_sink.h"
 #include "tss.h"
@@ -133,14 +134,66 @@ KERNEL_TEST(double_fault_stack_has_an_unmapped_guard_page_below_it) {
     expect_guard_pages_below(double_fault_stack(), double_fault_stack_guard_page(), 1);
 }
 
+namespace {
+
+uint64_t control_register_3() {
+    uint64_t value;
+    asm volatile("mov %%cr3, %0" : "=r"(value));
+    return value;
+}
+
+// The page directory entry that translates address, found as the CPU
+// finds it: from CR3, through the PML4 and the page directory pointer
+// table, whose entries boot.asm made.
+PageTableEntry& page_directory_entry_of(uint64_t address) {
+    auto table_at = [](uint64_t physical) { return reinterpret_cast<PageTable*>(physical); };
+    PageTable* pml4 = table_at(control_register_3() & page_bits(PageBits::Address));
+    PageTable* pointer_table = table_at(pml4->entry_for(address, PageTableLevel::Pml4).address());
+    PageTable* directory = table_at(
+        pointer_table->entry_for(address, PageTableLevel::PageDirectoryPointerTable).address());
+    return directory->entry_for(address, PageTableLevel::PageDirectory);
+}
+
+// A bit of a page's memory type, at the same place in both kinds of entry.
+constexpr uint64_t kWriteThrough = uint64_t{1} << 3;
+
+}  // namespace
+
 // unmap_page's pool holds a table for a second 2 MiB page, in case the two
 // stacks' guard pages lie in different ones. Here they share one, so the
 // test spends the second table on a page of the last 2 MiB page that
 // boot.asm maps, where nothing of the kernel lies: the split must take a
 // table of its own, not refill the first one, which maps the kernel itself.
+// The 2 MiB page gets two bits of a memory type first, which boot.asm sets
+// on no page: write-through, which keeps its place in a 4 KiB entry, and
+// PAT, which moves from bit 12 to bit 7 (paging.h). Memory types make no
+// difference that a test could see in QEMU, so the table is read back.
 KERNEL_TEST(double_fault_unmap_page_splits_a_second_2_mib_page_with_a_table_of_its_own) {
     constexpr uint64_t kFarPage = 0x3ff0'0000;  // 1 GiB - 1 MiB
+    PageTableEntry& directory_entry = page_directory_entry_of(kFarPage);
+    const uint64_t huge_page = directory_entry.address() & page_bits(PageBits::HugePageAddress);
+    directory_entry = PageTableEntry{directory_entry.bits() | kWriteThrough |
+                                     page_bits(PageBits::HugePageAttributeTable)};
     unmap_page(kFarPage);
+
+    EXPECT_FALSE(directory_entry.has(PageBits::Huge));
+    const auto& table = *reinterpret_cast<const PageTable*>(directory_entry.address());
+    const uint64_t small_page_bits =
+        page_bits(PageBits::Present, PageBits::Writable, PageBits::SmallPageAttributeTable) |
+        kWriteThrough;
+    size_t wrong_entries = 0;
+    for (size_t i = 0; i < kEntriesPerTable; ++i) {
+        const uint64_t page = huge_page + i * kPageSize;
+        const uint64_t expected = page == kFarPage ? 0 : page | small_page_bits;
+        if (table.entries[i].bits() != expected && wrong_entries++ == 0) {
+            serial_println(
+                "entry {} of the new table, for the page at {:016x}, is {:016x}, not {:016x}: bits "
+                "{:x} differ (PAT is bit 12 of a 2 MiB entry, 0x1000, and bit 7 of a 4 KiB one, "
+                "0x80; write-through is bit 3 of both, 0x8)",
+                i, page, table.entries[i].bits(), expected, table.entries[i].bits() ^ expected);
+        }
+    }
+    EXPECT_EQ(wrong_entries, 0);
     EXPECT_FALSE(is_mapped(kFarPage));
     EXPECT_TRUE(is_mapped(kFarPage - kPageSize));
     EXPECT_TRUE(is_mapped(kFarPage + kPageSize));
