@@ -524,8 +524,8 @@ KERNEL_TEST(cpu_state_unmapped_page_faults_whenever_its_translation_was_taken) {
     unmap_page(address);
     asm volatile("pushfq\n\tandq %0, (%%rsp)\n\tpopfq" : : "i"(~kTrapFlag) : "cc", "memory");
     set_exception_handler(ExceptionVector::Debug, previous);
-    // The test itself: unmap_page ran step by step, and the page was read
-    // while still mapped.
+    // The test's premises: unmap_page ran step by step, and the page was
+    // read while still mapped.
     EXPECT_TRUE(steps > 10);
     EXPECT_TRUE(reads_while_mapped > 0);
 
