@@ -42,6 +42,7 @@ ktap.KernelRuns, as every chapter's are):
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
@@ -51,11 +52,11 @@ import interrupt_log
 import ktap
 from chapters import chapter_build
 from elf import ElfFile
-from gdb_stub import RSP
+from gdb_stub import RSP, GdbStub, GdbStubError
 from exception_reports import (Report, check_against_cpu, check_error_code, check_full_report, check_heading,
                                check_screen_shows_the_reports, check_symbol, parse_reports, source_line)
 from interrupt_log import DeliveredInterrupt, RaisedException, deliveries
-from machine import EXIT_SUCCESS
+from machine import EXIT_SUCCESS, Machine
 from test_05_cpu_exceptions import EVERY_VECTOR_TEST, check_every_run_against_cpu, check_int_n_report, check_reports_of
 from vga_screen import Screen
 from x86_exceptions import BREAKPOINT, DOUBLE_FAULT, PAGE_FAULT
@@ -371,6 +372,22 @@ def test_code_segment_is_loaded_from_the_kernels_gdt(boot, chapter, stub):
                           "(reload_code_segment), or was loaded before it")
 
 
+def run_to_or_diagnose(machine: Machine, stub: GdbStub, function: str, wait_for_the_end: Callable[[], object]) -> None:
+    """Stops the CPU as it enters function, through the gdb stub. A kernel
+    that never gets there is let go and waited for as the test would wait
+    for its end (wait_for_the_end), which fails with the boot's verdict: a
+    triple fault, a hang, a halt elsewhere. One that ends as expected all
+    the same fails here."""
+    try:
+        stub.run_to(machine.elf.function_named_like(function).value)
+        return
+    except GdbStubError as error:
+        missed = error
+    stub.detach()
+    wait_for_the_end()
+    pytest.fail(f"the kernel never entered {function} ({missed})")
+
+
 def test_handler_rsp_is_the_handlers_stack_pointer(boot, chapter, stub):
     """The report's handler_rsp is the stack pointer the handler runs with.
     Any register that points into the double fault stack passes the check
@@ -381,7 +398,7 @@ def test_handler_rsp_is_the_handlers_stack_pointer(boot, chapter, stub):
     and no stack pointer of the handler, or of a function it calls, lies
     above it."""
     machine = boot(chapter.iso(), qemu_args=stub.qemu_arguments(), timeout=10)
-    stub.run_to(machine.elf.function_named_like("begin_panic").value)
+    run_to_or_diagnose(machine, stub, "begin_panic", lambda: machine.wait_until_halted_in("halt_forever"))
     rsp = stub.read_register(RSP)
     return_address = int.from_bytes(stub.read_memory(rsp, 8), "little")
     stub.detach()

@@ -32,8 +32,8 @@ import pytest
 import ktap
 from chapters import chapter_build
 from elf import ElfFile
-from gdb_stub import GdbStubError
 from machine import EXIT_SUCCESS
+from test_06_double_faults import run_to_or_diagnose
 
 CHAPTER = "06-double-faults"
 KERNEL = ktap.TestKernel("stack_overflow", EXIT_SUCCESS, timeout=5)
@@ -111,11 +111,7 @@ def test_nested_report_ends_on_the_screen_too(boot, build, stub):
     row, and wraps."""
     machine = boot(build.chapter(CHAPTER).iso(KERNEL.name), command_line=f"tests={NESTED}",
                    qemu_args=stub.qemu_arguments(), timeout=10)
-    try:
-        stub.run_to(machine.elf.function_named_like("qemu_exit").value)
-    except GdbStubError as error:
-        pytest.fail(f"the kernel never reached qemu_exit ({error}): the second double fault did not end the test "
-                    f"(test_overflow_ends_in_the_double_fault_report[...{NESTED}] says how the run ended)")
+    run_to_or_diagnose(machine, stub, "qemu_exit", machine.expect_exit_success)
     screen = machine.screen()
     stub.detach()
     # The rows one after the other, as the writer filled them: a line
