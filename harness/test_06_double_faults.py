@@ -145,7 +145,8 @@ def check_double_fault_report(report: Report, layout: Layout, elf: ElfFile, func
     shown = report.fields["double_fault_stack"]
     expected = f"{layout.double_fault_stack.start:#018x}-{layout.double_fault_stack.stop:#018x}"
     assert shown == expected, f"double_fault_stack={shown}, the ELF says {expected}\n{report}"
-    assert re.fullmatch(r"0x[0-9a-f]{16}", report.fields["cr2"]), f"cr2 must be 0x and 16 digits:\n{report}"
+    for field in ("cr2", "handler_rsp"):  # 64-bit addresses, shown as every address of the report is
+        assert re.fullmatch(r"0x[0-9a-f]{16}", report.fields[field]), f"{field} must be 0x and 16 digits:\n{report}"
 
 
 def check_overflow(report: Report, guard_page: range, stack: range, last_line: str) -> None:
