@@ -164,22 +164,30 @@ constexpr uint64_t kWriteThrough = uint64_t{1} << 3;
 // test spends the second table on a page of the last 2 MiB page that
 // boot.asm maps, where nothing of the kernel lies: the split must take a
 // table of its own, not refill the first one, which maps the kernel itself.
-// The 2 MiB page gets two bits of a memory type first, which boot.asm sets
-// on no page: write-through, which keeps its place in a 4 KiB entry, and
-// PAT, which moves from bit 12 to bit 7 (paging.h). Memory types make no
-// difference that a test could see in QEMU, so the table is read back.
+// The 2 MiB page gets bits first that boot.asm sets on no page: the user
+// bit, a right that the directory entry must pass on too, since the CPU
+// combines the rights of every level; and two bits of a memory type,
+// write-through, which keeps its place in a 4 KiB entry, and PAT, which
+// moves from bit 12 to bit 7 (paging.h). Neither the user bit in kernel
+// mode nor a memory type in QEMU makes a difference that a test could see,
+// so the tables are read back.
 KERNEL_TEST(double_fault_unmap_page_splits_a_second_2_mib_page_with_a_table_of_its_own) {
     constexpr uint64_t kFarPage = 0x3ff0'0000;  // 1 GiB - 1 MiB
     PageTableEntry& directory_entry = page_directory_entry_of(kFarPage);
     const uint64_t huge_page = directory_entry.address() & page_bits(PageBits::HugePageAddress);
-    directory_entry = PageTableEntry{directory_entry.bits() | kWriteThrough |
-                                     page_bits(PageBits::HugePageAttributeTable)};
+    directory_entry =
+        PageTableEntry{directory_entry.bits() | kWriteThrough |
+                       page_bits(PageBits::UserAccessible, PageBits::HugePageAttributeTable)};
     unmap_page(kFarPage);
 
     EXPECT_FALSE(directory_entry.has(PageBits::Huge));
+    EXPECT_TRUE(directory_entry.has(PageBits::Present));
+    EXPECT_TRUE(directory_entry.has(PageBits::Writable));
+    EXPECT_TRUE(directory_entry.has(PageBits::UserAccessible));
     const auto& table = *reinterpret_cast<const PageTable*>(directory_entry.address());
     const uint64_t small_page_bits =
-        page_bits(PageBits::Present, PageBits::Writable, PageBits::SmallPageAttributeTable) |
+        page_bits(PageBits::Present, PageBits::Writable, PageBits::UserAccessible,
+                  PageBits::SmallPageAttributeTable) |
         kWriteThrough;
     size_t wrong_entries = 0;
     for (size_t i = 0; i < kEntriesPerTable; ++i) {
@@ -189,7 +197,7 @@ KERNEL_TEST(double_fault_unmap_page_splits_a_second_2_mib_page_with_a_table_of_i
             serial_println(
                 "entry {} of the new table, for the page at {:016x}, is {:016x}, not {:016x}: bits "
                 "{:x} differ (PAT is bit 12 of a 2 MiB entry, 0x1000, and bit 7 of a 4 KiB one, "
-                "0x80; write-through is bit 3 of both, 0x8)",
+                "0x80; write-through is bit 3 of both, 0x8, and user bit 2, 0x4)",
                 i, page, table.entries[i].bits(), expected, table.entries[i].bits() ^ expected);
         }
     }
