@@ -10,8 +10,11 @@ and none on serial while the console's is); the
 direction flag clear and the stack aligned as the ABI says inside a
 handler, whatever the interrupted code set; the frame of a real double
 fault, a page fault whose gate is taken away (in chapter 06 on the double
-fault stack, through IST1); and the stub of every vector with an error
-code, entered with the frame and error code the CPU would push.
+fault stack, through IST1); the stub of every vector with an error code,
+entered with the frame and error code the CPU would push; and in chapter 06
+a page unmapped one instruction at a time under the trap flag, its
+translation taken into the TLB after each one, that must fault all the same
+(invlpg before the entry is cleared would leave a stale translation).
 
 Each in-kernel test is an item of its own, as in chapter 04, named after
 its chapter: `-k 06-double-faults-cpu_state` or `--chapter 06` selects.
