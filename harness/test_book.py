@@ -580,3 +580,101 @@ def test_chapter_3_shows_the_compilers_own_complaint(tmp_path):
         fail(f"book/03-vga-text.md shows `{call[1]}` failing with lines clang does not print: "
              + (" | ".join(missing) if missing else "(no block of them)")
              + "\nclang said:\n" + result.stderr[-3000:])
+
+
+def shown_rows_problems(shown, rows):
+    """What is wrong with a block of the book that shows rows of a screen:
+    its lines, in order, each on a row of its own; a line "..." stands for
+    any number of rows, "0x..." for any hexadecimal number and "=..." for
+    the rest of its row. The lines between two "..." are rows that follow
+    one another."""
+    groups, current = [], []
+    for line in shown + ["..."]:
+        if line.strip() == "...":
+            if current:
+                groups.append(current)
+            current = []
+            continue
+        pattern = re.escape(line.rstrip()).replace(r"0x\.\.\.", "0x[0-9a-f]+")
+        current.append((line, re.compile(re.sub(r"=\\\.\\\.\\\.$", "=.*", pattern))))
+    problems, at = [], 0
+    for group in groups:
+        found = next((start for start in range(at, len(rows) - len(group) + 1)
+                      if all(pattern.fullmatch(rows[start + i].rstrip()) for i, (_, pattern) in enumerate(group))), None)
+        if found is None:
+            nowhere = [line.strip() for line, pattern in group
+                       if not any(pattern.fullmatch(row.rstrip()) for row in rows)]
+            lines = " / ".join(line.strip() for line, _ in group)
+            problems.append(" | ".join(f"\"{line}\" is on no row" for line in nowhere) if nowhere else
+                            f"the lines \"{lines}\" are no rows that follow one another"
+                            + (f" after row {at}" if at else ""))
+            continue
+        at = found + len(group)
+    return problems
+
+
+def monitor_problems(text, halted, names):
+    """What the "Run it" of chapters 5 and 6 says the QEMU monitor shows
+    and xp reads: the lines of info registers in a block that starts with
+    one of the names (as info registers prints them, only its spaces
+    counted loosely), and the quadwords that `xp /Ngx address` is said to
+    print, read from the halted machine's memory."""
+    lines = text.splitlines()
+    problems = []
+    shown, _ = block_after(lines, names[0])
+    printed = {line.split("=")[0].strip(): line.split() for line in halted.registers.text.splitlines()
+               if "=" in line}
+    for name in names:
+        line = next((line for line in shown if line.startswith(name)), None)
+        if line is None:
+            problems.append(f"the block of info registers has no {name} line")
+        elif line.split() != printed.get(name.rstrip("= ")):
+            problems.append(f"info registers is shown printing \"{line}\"; it prints "
+                            f"\"{' '.join(printed.get(name.rstrip('= '), ['nothing']))}\"")
+    flat = " ".join(lines)
+    for count, address, values in re.findall(r"`xp /(\d+)gx (0x[0-9a-f]+)`[^`]*`((?:0x[0-9a-f]+ ?)+)`", flat):
+        memory = halted.machine.read_memory(int(address, 16), 8 * int(count))
+        real = [f"{int.from_bytes(memory[i:i + 8], 'little'):#018x}" for i in range(0, len(memory), 8)]
+        if values.split() != real:
+            problems.append(f"xp /{count}gx {address} is shown printing {values}; it prints {' '.join(real)}")
+    return problems
+
+
+RUN_IT_SCREENS = {"05-cpu-exceptions": ("Chapter 5: CPU exceptions", ["IDT="]),
+                  "06-double-faults": ("Overflowing the kernel stack on purpose...", ["TR =", "GDT="])}
+
+
+@pytest.mark.parametrize("chapter", [pytest.param(chapter, marks=same_boot(chapter)) for chapter in RUN_IT_SCREENS])
+def test_chapters_5_and_6_show_the_screen_and_tables_the_kernel_leaves(chapter, halted_kernels, request):
+    """"Run it" of chapters 5 and 6 shows the end of the screen the demo
+    leaves (the reports, the panic's file and line, the addresses of the
+    clang build), then what the QEMU monitor shows of the IDT, the GDT and
+    the task register, and the entries xp reads there: each against the
+    kernel halted at the end (the boot test_boot_state reads, shared with
+    it). A change of the kernel that moves a line or an address leaves the
+    reader comparing their screen with numbers it never shows."""
+    if chapters.WORKSPACE:
+        pytest.skip("the book describes this repository's kernels, not a workspace's")
+    halted = halted_kernels(chapter, request.node)
+    toolchain = (halted.elf.path.parent / "toolchain.txt").read_text(encoding="utf-8")
+    if not toolchain.startswith("clang++"):
+        pytest.skip("the book shows the addresses of the kernels clang builds, and these are g++'s")
+    text = book_chapter(chapter).read_text(encoding="utf-8")
+    first, registers = RUN_IT_SCREENS[chapter]
+    shown, _ = block_after(text.splitlines(), first)
+    screen = halted.machine.screen().lines()
+    problems = shown_rows_problems(shown, screen) if shown else [f"no block starting \"{first}\""]
+    problems += monitor_problems(text, halted, registers)
+    if chapter == "05-cpu-exceptions":
+        entry = halted.elf.symbol("exception_entry_0").value
+        flat = " ".join(text.split())
+        said = code_span_after(flat, "`exception_entry_0` is at")
+        if said != f"{entry:#x}":
+            problems.append(f"exception_entry_0 is said to be at {said}; it is at {entry:#x}")
+        for bits, value in (("0-15", entry & 0xffff), ("16-31", entry >> 16 & 0xffff)):
+            said = code_span_after(flat, f"offset bits {bits}")
+            if said != f"{value:04x}":
+                problems.append(f"gate 0's offset bits {bits} are said to be {said}; they are {value:04x}")
+    if problems:
+        fail(f"book/{chapter}.md, \"Run it\", against the kernel halted at its end: " + "; ".join(problems)
+             + "\nThe screen:\n" + "\n".join(screen))
