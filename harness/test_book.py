@@ -678,3 +678,72 @@ def test_chapters_5_and_6_show_the_screen_and_tables_the_kernel_leaves(chapter, 
     if problems:
         fail(f"book/{chapter}.md, \"Run it\", against the kernel halted at its end: " + "; ".join(problems)
              + "\nThe screen:\n" + "\n".join(screen))
+
+
+# Intel SDM vol. 3, table 6-1 (the class of each exception) and table 6-4
+# (the classes the double fault rules sort them into); 28-30, AMD's, have
+# no class in the chapter's table.
+EXCEPTION_CLASSES = {0: "fault", 1: "fault or trap", 2: "interrupt", 3: "trap", 4: "trap", 5: "fault", 6: "fault",
+                     7: "fault", 8: "abort", 9: "fault", 10: "fault", 11: "fault", 12: "fault", 13: "fault",
+                     14: "fault", 16: "fault", 17: "fault", 18: "abort", 19: "fault", 20: "fault", 21: "fault"}
+CONTRIBUTORY = {0, 10, 11, 12, 13, 21}
+PAGE_FAULT_CLASS = {14, 20}
+ERROR_CODE_ALWAYS_0 = {8, 17}
+
+
+def test_chapter_5_tables_the_exceptions_as_the_manuals_do():
+    """Chapter 5's table of the exceptions gives each vector the mnemonic
+    and name of the manuals (x86_exceptions.py, the harness's own table),
+    its class, and an error code exactly where the CPU pushes one; the
+    double fault rules list the contributory and page fault classes of the
+    SDM. A vector off by one, or an error code the CPU never pushes, would
+    pass every other check of the book and mislead the reader of a
+    report."""
+    import x86_exceptions
+    text = book_chapter("05-cpu-exceptions").read_text(encoding="utf-8")
+    rows = [tuple(cell.strip() for cell in row)
+            for row in re.findall(r"^\|\s*(\d+(?:-\d+)?)\s*\|(.*?)\|(.*?)\|(.*?)\|$", text, re.MULTILINE)]
+    problems, listed = [], set()
+
+    def name_of(words):
+        return re.sub(r"\s+", " ", re.sub(r"`[^`]*`|\([^)]*\)", "", words)).strip().lower()
+
+    for vectors, name, kind, error_code in rows:
+        first, _, last = vectors.partition("-")
+        numbers = list(range(int(first), int(last or first) + 1))
+        listed |= set(numbers)
+        mnemonics = re.findall(r"`(#[A-Z]+)`", name)
+        expected = [x86_exceptions.NAMES[n][0] for n in numbers if x86_exceptions.NAMES[n][0]]
+        if mnemonics != expected:
+            problems.append(f"vector {vectors} is shown as {' '.join(mnemonics) or 'no mnemonic'}; "
+                            f"the manuals name it {' '.join(expected) or 'with none'}")
+        if len(numbers) > 1:
+            said = set(re.findall(r"`(#[A-Z]+)`", error_code)) if "yes" in error_code else set()
+            real = {x86_exceptions.NAMES[n][0] for n in numbers if n in x86_exceptions.ERROR_CODE_VECTORS}
+            if said != real:
+                problems.append(f"vectors {vectors}: the error code is shown for {sorted(said)}, "
+                                f"the CPU pushes one for {sorted(real)}")
+            continue
+        number = numbers[0]
+        if name_of(name) != name_of(x86_exceptions.NAMES[number][1]):
+            problems.append(f"vector {number} is called \"{name}\"; the manuals call it "
+                            f"\"{x86_exceptions.NAMES[number][1]}\"")
+        if kind != EXCEPTION_CLASSES.get(number, ""):
+            problems.append(f"vector {number} is shown as \"{kind}\", the SDM says "
+                            f"\"{EXCEPTION_CLASSES.get(number, '(none: reserved)')}\"")
+        has = number in x86_exceptions.ERROR_CODE_VECTORS
+        if error_code.startswith("yes") != has or ("always 0" in error_code) != (number in ERROR_CODE_ALWAYS_0):
+            problems.append(f"vector {number}'s error code is shown as \"{error_code}\"; the CPU pushes "
+                            + ("one" + (", always 0" if number in ERROR_CODE_ALWAYS_0 else "") if has else "none"))
+    named = {n for n, (mnemonic, _) in x86_exceptions.NAMES.items() if mnemonic or n in (2, 9)}
+    if not named <= listed:
+        problems.append(f"the table leaves out vectors {sorted(named - listed)}")
+    flat = " ".join(text.split())
+    for kind, members in (("contributory", CONTRIBUTORY), ("page faults", PAGE_FAULT_CLASS)):
+        shown = re.search(rf"\*{kind}\* \(([^)]*)\)", flat)
+        said = set(re.findall(r"`(#[A-Z]+)`", shown[1])) if shown else set()
+        real = {x86_exceptions.NAMES[n][0] for n in members}
+        if said != real:
+            problems.append(f"the {kind} class is shown as {sorted(said)}; the SDM's is {sorted(real)}")
+    if problems:
+        fail("book/05-cpu-exceptions.md, \"The exception types\": " + "; ".join(problems))
