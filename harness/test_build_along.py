@@ -8,8 +8,8 @@ chapters in WALKED, follows them in a temporary workspace: it runs the
 section's `make workspace` command as printed (with a temporary home for
 ~), applies each step by taking the step's files from the chapter's
 directory, and runs each step's check as the book prints it (with
-the temporary workspace for ~/kernel-workspace). The last check is the
-chapter's whole test module, against the workspace.
+the temporary workspace for ~/kernel-workspace). The last step's checks
+run every module of the chapter's tests, against the workspace.
 
 Every chapter's steps must name exactly the files its step changes, so
 that a student who follows them ends with the chapter (the test of that
@@ -188,6 +188,33 @@ def test_every_name_a_check_selects_is_a_test(chapter):
         fail(f"book/{chapter}.md, \"{SECTION}\": " + "; ".join(problems))
 
 
+# Chapters whose last check is known to leave modules out, with why the
+# test still expects it; strict, so that the fix of the book is noticed.
+LAST_CHECK_KNOWN_SHORT = {
+    "04-testing": "book/04-testing.md's last check runs test_04_testing.py only, not test_04_exit, "
+                  "test_04_panic, test_04_selection and test_04_serial (reported, not yet fixed)",
+}
+
+
+@pytest.mark.parametrize("chapter", [
+    pytest.param(chapter, marks=pytest.mark.xfail(strict=True, reason=LAST_CHECK_KNOWN_SHORT[chapter]))
+    if chapter in LAST_CHECK_KNOWN_SHORT else chapter for chapter in book_chapters()])
+def test_the_last_step_runs_every_module_of_the_chapter(chapter):
+    """The last step's checks, without -k, name every module of the
+    chapter's tests, test_NN_*.py: a chapter may have more than one
+    (chapter 6 has two), and a module the book never runs is a part of the
+    chapter a student's kernel is never checked against, though the book
+    says a finished chapter passes the same tests as its own."""
+    steps = steps_of(chapter)
+    modules = sorted(str(path.relative_to(REPOSITORY))
+                     for path in (REPOSITORY / "harness").glob(f"test_{chapter[:2]}_*.py"))
+    run = {word for command in (steps[-1].checks if steps else [])
+           if "-k" not in shlex.split(command) for word in shlex.split(command)}
+    if not modules or not set(modules) <= run:
+        fail(f"book/{chapter}.md: the last step's checks are not the whole chapter: "
+             f"they leave out {', '.join(sorted(set(modules) - run)) or 'every module'}")
+
+
 def make_workspace(chapter: str, home: Path) -> Path:
     """Runs the section's command that starts the workspace, as printed,
     with home as the student's home: ~/kernel-workspace is then
@@ -245,6 +272,3 @@ def test_walking_the_steps_ends_with_a_kernel_that_passes_the_chapter(chapter, t
         apply(step, chapter, target)
         for command in step.checks:
             run_check(command, tmp_path / "kernel-workspace", f"book/{chapter}.md, step {step.number}")
-    module = next((REPOSITORY / "harness").glob(f"test_{chapter[:2]}_*.py")).relative_to(REPOSITORY)
-    if not any(command.endswith(str(module)) for command in steps[-1].checks):
-        fail(f"book/{chapter}.md: the last step's check is not the whole chapter, {module}")
