@@ -4,12 +4,14 @@ Chapters 2 to 6 of the book open with "Build it yourself": `make workspace
 CH=NN` copies the previous chapter into a workspace outside the repository,
 then steps list the files to add, change and remove, each step followed by
 the command that checks it. This module reads those sections and, for the
-chapters in WALKED, follows them in a temporary workspace: it runs the
-section's `make workspace` command as printed (with a temporary home for
-~), applies each step by taking the step's files from the chapter's
-directory, and runs each step's check as the book prints it (with
-the temporary workspace for ~/kernel-workspace). The last step's checks
-run every module of the chapter's tests, against the workspace.
+chapters in WALKED, follows them in a temporary workspace: it builds the
+chapter before along (its own `make workspace` and its steps' files, as a
+student who built it has it), runs the section's `make workspace` command
+as printed (with a temporary home for ~), applies each step by taking the
+step's files from the chapter's directory, and runs each step's check as
+the book prints it (with the temporary workspace for ~/kernel-workspace).
+The last step's checks run every module of the chapter's tests, against
+the workspace.
 
 Every chapter's steps must name exactly the files its step changes, so
 that a student who follows them ends with the chapter (the test of that
@@ -47,10 +49,14 @@ ITEM = re.compile(r"^- (add|change|remove) `([^`]+)`: \S")
 PAST = {"add": "added", "change": "changed", "remove": "removed"}
 WORKSPACE_IN_THE_BOOK = "~/kernel-workspace"
 # The chapters whose path this module walks; each walk builds and boots the
-# chapter's kernels in a workspace of its own, and runs the chapter's module
-# again, so the later chapters (whose walks take minutes) are left out; add
-# them here to walk them once after changing their steps.
-WALKED = ("02-minimal-kernel", "03-vga-text")
+# chapter's kernels in a workspace of its own, and runs the chapter's
+# modules again. Measured on this 2-core machine under a load of 5 to 7
+# (2026-12), one walk on one worker: 02 and 03 25-33 s each, 05 23-40 s,
+# 06 42-62 s. 05 is walked for its first step, 30 files whose test kernels
+# are built before main.cpp changes: a file left to the wrong step hides
+# there, as test_main.cpp once did. 04 and 06 are left out for make test's
+# time; add them here to walk them once after changing their steps.
+WALKED = ("02-minimal-kernel", "03-vga-text", "05-cpu-exceptions")
 STEP_TIMEOUT = 900  # seconds for one check: a chapter's whole module on a loaded machine
 
 
@@ -263,10 +269,27 @@ def run_check(command: str, workspace: Path, where: str) -> None:
              f"{(result.stdout + result.stderr)[-4000:]}")
 
 
+def build_previous_chapter_along(chapter: str, home: Path) -> None:
+    """Leaves in home's workspace the chapter before this one as a student
+    who built it along has it: started with its section's command, and its
+    steps' files in place (their checks are that chapter's walk). The
+    chapter's own `make workspace` then copies it, and its checks run with
+    it there, as they do for that student."""
+    chapters = book_chapters()
+    index = chapters.index(chapter)
+    if index == 0:
+        return  # the first chapter of the book has no steps: make workspace copies the repository's
+    previous = chapters[index - 1]
+    target = make_workspace(previous, home)
+    for step in steps_of(previous):
+        apply(step, previous, target)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("chapter", WALKED)
 def test_walking_the_steps_ends_with_a_kernel_that_passes_the_chapter(chapter, tmp_path):
     steps = steps_of(chapter)
+    build_previous_chapter_along(chapter, tmp_path)
     target = make_workspace(chapter, tmp_path)
     for step in steps:
         apply(step, chapter, target)
