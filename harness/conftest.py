@@ -117,6 +117,8 @@ def _wanted(config: pytest.Config, item: pytest.Item, numbers: set[str] | None) 
     chapters = _chapters_of(item)
     if numbers is not None and not chapters & numbers:
         return False
+    if chapters and not chapters & {chapter[:2] for chapter in all_chapters()}:
+        return False  # a chapter that a student's workspace does not hold yet
     if item.get_closest_marker("uefi_all") is not None and not config.getoption("--uefi-all"):
         return False
     if config.getoption("--ubsan"):

@@ -152,15 +152,24 @@ def test_the_steps_add_up_to_the_chapter(chapter):
         fail(f"book/{chapter}.md, \"{SECTION}\": " + "; ".join(problems))
 
 
+def collect_only(modules: list[str], workspace: Path | None = None) -> subprocess.CompletedProcess:
+    """pytest's collection of modules of the harness, in this repository or
+    (KERNEL_WORKSPACE) in a workspace; its stdout lists the items as
+    module::id."""
+    environment = {name: value for name, value in os.environ.items()
+                   if not name.startswith(("PYTEST_", "KERNEL_WORKSPACE"))}
+    if workspace is not None:
+        environment["KERNEL_WORKSPACE"] = str(workspace)
+    return subprocess.run([sys.executable, "-m", "pytest", *modules, "--collect-only", "-q", "-n", "0",
+                           "-p", "no:cacheprovider"], cwd=REPOSITORY, env=environment,
+                          capture_output=True, text=True, timeout=120)
+
+
 @functools.lru_cache(maxsize=None)
 def collected_tests(module: str) -> tuple[str, ...]:
     """The ids of the tests a module of the harness holds, as pytest
     collects them in this repository (without a workspace)."""
-    environment = {name: value for name, value in os.environ.items()
-                   if not name.startswith(("PYTEST_", "KERNEL_WORKSPACE"))}
-    result = subprocess.run([sys.executable, "-m", "pytest", module, "--collect-only", "-q", "-n", "0",
-                             "-p", "no:cacheprovider"], cwd=REPOSITORY, env=environment,
-                            capture_output=True, text=True, timeout=120)
+    result = collect_only([module])
     ids = [line.split("::", 1)[1] for line in result.stdout.splitlines() if "::" in line]
     if result.returncode != 0 or not ids:
         fail(f"pytest could not collect {module}:\n{(result.stdout + result.stderr)[-2000:]}")
@@ -219,6 +228,24 @@ def test_the_last_step_runs_every_module_of_the_chapter(chapter):
     if not modules or not set(modules) <= run:
         fail(f"book/{chapter}.md: the last step's checks are not the whole chapter: "
              f"they leave out {', '.join(sorted(set(modules) - run)) or 'every module'}")
+
+
+def test_a_workspace_without_the_chapter_before_collects_its_own(tmp_path):
+    """`make workspace CH=06` in a new workspace makes chapters/06 alone,
+    and test_06 imports test_05's checks. Chapter 5's absence must leave
+    test_05's items out, not stop the collection of test_06's: a student
+    who starts at chapter 6 runs its checks. (The chapter here is an empty
+    directory: its build fails at once, which its items report.)"""
+    (tmp_path / "chapters" / "06-double-faults").mkdir(parents=True)
+    modules = ["harness/test_05_cpu_exceptions.py", "harness/test_06_double_faults.py"]
+    result = collect_only(modules, workspace=tmp_path)
+    items = [line for line in result.stdout.splitlines() if "::" in line]
+    elsewhere = [item for item in items if not item.startswith("test_06_double_faults.py::")]
+    if result.returncode != 0 or not items or elsewhere:
+        fail(f"in a workspace that holds chapter 6 alone, pytest {' '.join(modules)} --collect-only "
+             f"should list chapter 6's tests and no others (status {result.returncode}"
+             + (f", also {elsewhere[:3]}" if elsewhere else "") + "):\n"
+             + (result.stdout + result.stderr)[-2000:])
 
 
 def make_workspace(chapter: str, home: Path) -> Path:
