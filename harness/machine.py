@@ -69,6 +69,12 @@ ATTACHMENTS = {
                           "-device", "usb-storage,drive=stick,bootindex=0"],
 }
 
+# The device through which the kernels of chapter 4 on end QEMU with a
+# status (qemu-machine.args adds it). A machine may leave it out: a kernel's
+# exit then writes to nothing and the kernel halts (qemu_exit.h), and what
+# it left on the screen can be read.
+EXIT_DEVICE = "isa-debug-exit"
+
 # Under TCG, OVMF takes some 4 s of CPU time to reach GRUB, where SeaBIOS
 # takes a tenth of one: a UEFI boot's timeout has this much more.
 UEFI_FIRMWARE_ALLOWANCE = 10.0
@@ -106,6 +112,15 @@ KILLED_QEMU_WAIT = 5.0
 _Result = TypeVar("_Result")
 
 
+def without_device(arguments: Iterable[str], device: str) -> tuple[str, ...]:
+    """QEMU's arguments without the -device option that adds `device`."""
+    arguments = tuple(arguments)
+    for index, argument in enumerate(arguments[:-1]):
+        if argument == "-device" and arguments[index + 1].split(",")[0] == device:
+            return arguments[:index] + arguments[index + 2:]
+    raise ValueError(f"no -device {device} among QEMU's arguments to leave out")
+
+
 class Machine:
     """One boot of a kernel in QEMU.
 
@@ -126,12 +141,17 @@ class Machine:
     serial_buffer: the bytes of serial output the host holds while the
         harness does not read (the pipe's size): 64 KiB unless given, at
         least 4096. A test of back-pressure makes it small.
+    exit_device: whether the machine has isa-debug-exit (EXIT_DEVICE), as
+        every machine of the project does unless told not to.
+    uart: whether the machine has its serial port, at COM1. Without it no
+        UART answers there, and the harness reads nothing on serial.
     """
 
     def __init__(self, image: Path | str, *, elf: Path | str | None = None,
                  qemu_args: Iterable[str] = (), command_line: str | None = None,
                  timeout: float = DEFAULT_TIMEOUT, name: str | None = None, firmware: str = "bios",
-                 attach: str = "cdrom", serial_buffer: int | None = None):
+                 attach: str = "cdrom", serial_buffer: int | None = None, exit_device: bool = True,
+                 uart: bool = True):
         if firmware not in FIRMWARES:
             raise ValueError(f"firmware must be one of {FIRMWARES}, not {firmware!r}")
         if attach not in ATTACHMENTS:
@@ -141,6 +161,8 @@ class Machine:
         self.firmware = firmware
         self.attach = attach
         self.serial_buffer = serial_buffer
+        self.exit_device = exit_device
+        self.uart = uart
         self.timeout = timeout + (UEFI_FIRMWARE_ALLOWANCE if firmware == "uefi" else 0.0)
         self.elf = self._find_elf(self.image, elf)
         # Short and private: a unix socket path may be at most 107 bytes.
@@ -185,13 +207,13 @@ class Machine:
         socket_path = self.work_dir / "qmp.sock"
         self.command = [
             host.QEMU,
-            *MACHINE_ARGS,
+            *(MACHINE_ARGS if self.exit_device else without_device(MACHINE_ARGS, EXIT_DEVICE)),
             *self._firmware_arguments(),
             # A triple fault stops the machine instead of rebooting it, and
             # leaves it paused rather than gone, so that QMP can still read
             # its screen, registers and memory (a post-mortem).
             "-action", "shutdown=pause",
-            "-serial", "stdio",
+            "-serial", "stdio" if self.uart else "none",
             "-monitor", "none",
             "-qmp", f"unix:{socket_path},server=on,wait=on",  # the guest starts once we are connected
             "-d", "int,cpu_reset", "-D", str(self.qemu_log_path),

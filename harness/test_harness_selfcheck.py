@@ -154,6 +154,21 @@ def test_a_halt_at_the_end_of_the_function_is_in_it(boot, fixtures):
     assert registers.rip == machine.symbol("after_halt_forever").value
 
 
+@pytest.mark.parametrize("options, devices", [
+    ({}, {"isa-debug-exit", "isa-serial"}),
+    ({"exit_device": False}, {"isa-serial"}),
+    ({"uart": False}, {"isa-debug-exit"}),
+], ids=["both", "no-exit-device", "no-uart"])
+def test_a_machine_leaves_out_the_exit_device_or_the_uart_when_told(boot, fixtures, options, devices):
+    # QEMU's own tree of devices says what the machine has.
+    machine = boot(fixtures / "hlt_at_the_end.elf", timeout=TIMEOUT, **options)
+    machine.wait_until_halted_in("halt_forever")
+    tree = machine._monitor().human_monitor("info qtree")
+    present = {name for name in ("isa-debug-exit", "isa-serial") if f"dev: {name}," in tree}
+    assert present == devices, f"the machine has {sorted(present)}, not {sorted(devices)}:\n{tree}"
+    assert bool(machine.serial_text) == ("isa-serial" in devices), machine.serial_text
+
+
 def test_a_halt_elsewhere_is_named_by_its_hlt(boot, fixtures):
     # RIP past a hlt at a function's end is the next function's start: a
     # halt described by RIP alone would be "after_halt_forever+0x0, not in
