@@ -9,17 +9,26 @@ own panic: the CPU must halt in halt_forever, with the first message on
 serial and on the screen, in white on red as every panic, and nothing of
 the second. Without the guard,
 the second panic ends the test as a panic that passes, and QEMU exits
-instead of halting. Chapters 05 and 06 carry panic.cpp and the test kernel
+instead of halting. Chapters 05 and 06 carry panic.cpp and the test kernels
 unchanged.
 
 The test leaves both outputs in the middle of a line before it panics, as
 a test's own output may be: the message must begin a line of its own on
 each, and the screen must show the message, not only its heading.
+
+A panic on the bottom row scrolls the screen with the newline that ends
+its message, and the row that comes in is blanked in the colour of that
+moment: the normal one again, or the red runs on below the message. A test
+kernel ends QEMU after its panic, before anyone can look, so the should_panic
+kernel's test on a full screen is booted on a machine without the exit
+device: its exit writes to nothing, and it halts (qemu_exit.h).
 """
 
 import re
 
 import pytest
+
+from vga_screen import COLUMNS, ROWS, describe_attribute
 
 CHAPTERS = ["04-testing", "05-cpu-exceptions", "06-double-faults"]
 LINE_BEFORE = "the line before the panic"
@@ -28,6 +37,9 @@ HEADING = r"KERNEL PANIC at tests/nested_panic\.cpp:\d+: "
 FIRST_MESSAGE = "the first panic,"
 SECOND_MESSAGE = "the second panic"
 WHITE_ON_RED = 0x4F
+NORMAL_COLOUR = 0x07  # light grey on black, print.h's kDefaultTextColor
+FULL_SCREEN_TEST = "should_panic_on_the_bottom_row"
+FULL_SCREEN_PANIC = r"KERNEL PANIC at tests/should_panic\.cpp:\d+: on the bottom row"
 
 
 @pytest.mark.parametrize("directory", CHAPTERS)
@@ -47,3 +59,24 @@ def test_a_panic_inside_a_panic_halts_with_the_first_message(boot, build, direct
         f"expected the first panic's heading and message at the start of the row after {LINE_BEFORE!r}:\n"
         + screen.render())
     screen.expect_text(panic_row, 0, lines[panic_row].rstrip(), attribute=WHITE_ON_RED)
+
+
+@pytest.mark.parametrize("directory", CHAPTERS)
+def test_a_panic_that_scrolls_leaves_the_new_bottom_row_in_the_normal_colour(boot, build, directory):
+    machine = boot(build.chapter(directory).iso("should_panic"), command_line=f"tests={FULL_SCREEN_TEST}",
+                   exit_device=False, timeout=5)
+    machine.wait_until_halted_in("halt_forever")
+    assert f"ok 1 {FULL_SCREEN_TEST}" in machine.serial_lines, (
+        f"the kernel halted before its run reported {FULL_SCREEN_TEST} passed:\n{machine.serial_text}")
+    screen = machine.screen()
+    panic_row = screen.row_text(ROWS - 2)
+    assert re.fullmatch(FULL_SCREEN_PANIC, panic_row) and screen.row_text(ROWS - 1) == "", (
+        f"expected the panic on the last row but one, scrolled up by its newline, and the bottom row blank:\n"
+        + screen.render())
+    screen.expect_text(ROWS - 2, 0, panic_row, attribute=WHITE_ON_RED)
+    colours = sorted({screen.cell(ROWS - 1, column).attribute for column in range(COLUMNS)})
+    assert colours == [NORMAL_COLOUR], (
+        f"the panic's newline scrolled the screen, and the new bottom row is blank in "
+        f"{', '.join(describe_attribute(colour) for colour in colours)}, not in the normal "
+        f"{describe_attribute(NORMAL_COLOUR)}: the panic must set the normal colour back before its last newline, "
+        f"not after it\n{screen.render()}")
