@@ -21,13 +21,16 @@ its message, and the row that comes in is blanked in the colour of that
 moment: the normal one again, or the red runs on below the message. A test
 kernel ends QEMU after its panic, before anyone can look, so the should_panic
 kernel's test on a full screen is booted on a machine without the exit
-device: its exit writes to nothing, and it halts (qemu_exit.h).
+device: its exit writes to nothing, and it halts (qemu_exit.h). That test
+panics at the start of a line, on the screen and on serial, where the panic
+must begin no new one.
 """
 
 import re
 
 import pytest
 
+import ktap
 from vga_screen import COLUMNS, ROWS, describe_attribute
 
 CHAPTERS = ["04-testing", "05-cpu-exceptions", "06-double-faults"]
@@ -40,6 +43,7 @@ WHITE_ON_RED = 0x4F
 NORMAL_COLOUR = 0x07  # light grey on black, print.h's kDefaultTextColor
 FULL_SCREEN_TEST = "should_panic_on_the_bottom_row"
 FULL_SCREEN_PANIC = r"KERNEL PANIC at tests/should_panic\.cpp:\d+: on the bottom row"
+LAST_FILLING_LINE = "filling the screen, row 24"  # the test's last println before its panic
 
 
 @pytest.mark.parametrize("directory", CHAPTERS)
@@ -63,19 +67,29 @@ def test_a_panic_inside_a_panic_halts_with_the_first_message(boot, build, direct
 
 @pytest.mark.parametrize("directory", CHAPTERS)
 def test_a_panic_that_scrolls_leaves_the_new_bottom_row_in_the_normal_colour(boot, build, directory):
+    """The test fills the screen with lines and panics at the start of the
+    next: on each output the panic must begin where the cursor stands, with
+    no empty line before it."""
     machine = boot(build.chapter(directory).iso("should_panic"), command_line=f"tests={FULL_SCREEN_TEST}",
                    exit_device=False, timeout=5)
     machine.wait_until_halted_in("halt_forever")
-    assert f"ok 1 {FULL_SCREEN_TEST}" in machine.serial_lines, (
+    report = ktap.parse(machine.serial_text)
+    assert report.complete and report.result(FULL_SCREEN_TEST).ok, (
         f"the kernel halted before its run reported {FULL_SCREEN_TEST} passed:\n{machine.serial_text}")
+    first = next(iter(report.result(FULL_SCREEN_TEST).message), "")
+    assert re.fullmatch(FULL_SCREEN_PANIC, first), (
+        f"on serial, the panic must begin on the line after '# running {FULL_SCREEN_TEST}', where the console "
+        f"stood at the start of a line, but the first line after it is {first!r}: begin_panic must start "
+        f"a new line only when the console is in the middle of one")
     screen = machine.screen()
     panic_row = screen.row_text(ROWS - 2)
-    assert re.fullmatch(FULL_SCREEN_PANIC, panic_row) and screen.row_text(ROWS - 1) == "", (
-        f"expected the panic on the last row but one, scrolled up by its newline, and the bottom row blank:\n"
-        + screen.render())
+    assert screen.row_text(ROWS - 3) == LAST_FILLING_LINE and re.fullmatch(FULL_SCREEN_PANIC, panic_row), (
+        f"expected {LAST_FILLING_LINE!r}, then the panic, on the last rows but one (the panic's newline scrolled "
+        f"the screen); a blank row between them is a newline the panic put before its heading where the cursor "
+        f"stood at the start of a row:\n" + screen.render())
     screen.expect_text(ROWS - 2, 0, panic_row, attribute=WHITE_ON_RED)
     colours = sorted({screen.cell(ROWS - 1, column).attribute for column in range(COLUMNS)})
-    assert colours == [NORMAL_COLOUR], (
+    assert screen.row_text(ROWS - 1) == "" and colours == [NORMAL_COLOUR], (
         f"the panic's newline scrolled the screen, and the new bottom row is blank in "
         f"{', '.join(describe_attribute(colour) for colour in colours)}, not in the normal "
         f"{describe_attribute(NORMAL_COLOUR)}: the panic must set the normal colour back before its last newline, "
