@@ -387,6 +387,18 @@ class Machine:
         """A little-endian unsigned integer from guest memory."""
         return int.from_bytes(self.read_memory(address, size), "little")
 
+    def read_port(self, port: int) -> int:
+        """A byte from an I/O port, read as an in instruction would: a
+        device register the kernel set, say (a read of a register that
+        changes when read, such as the UART's data, changes it)."""
+        answer = self._monitor().human_monitor(f"i/b {port:#x}")
+        return int(re.fullmatch(r"\s*portb\[0x[0-9a-f]+\] = (0x[0-9a-f]+)\s*", answer)[1], 16)
+
+    def write_port(self, port: int, value: int) -> None:
+        """A byte to an I/O port, written as an out instruction would: to
+        play a device state a firmware may leave."""
+        self._monitor().human_monitor(f"o/b {port:#x} {value:#x}")
+
     def symbol(self, name: str) -> Symbol:
         """A symbol of the kernel's ELF. The tests find the kernel's
         functions and variables by name: a kernel without the name fails

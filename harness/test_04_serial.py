@@ -1,4 +1,4 @@
-"""Chapter 4: serial output under back-pressure.
+"""Chapters 04-06: the serial port under back-pressure, and as it is left.
 
 The harness stops reading the serial port for a while, as a slow terminal
 or a busy log would. The pipe between QEMU and the harness fills (made
@@ -13,6 +13,14 @@ when the pause ended: a flood the pipe took whole would prove nothing.
 (The pipe is small so that it cannot: the kernel can never be more than
 4 KiB ahead of the harness when the pause begins.)
 Chapters 05 and 06 carry the serial port and the kernel unchanged.
+
+Under QEMU a UART sends whatever its interrupt enable, FIFO control and
+modem control registers hold, so the output proves none of them. The
+kernel promises a polled port with its FIFOs on, DTR and RTS raised, and no
+loopback (serial_port.h): the registers are read back through QEMU's
+monitor where the normal kernel halts. A firmware may leave the UART's
+interrupts on and its FIFOs off, as SeaBIOS and GRUB do not: the test
+plays one, by writing the registers when the kernel begins.
 """
 
 import re
@@ -26,6 +34,15 @@ SERIAL_BUFFER = 4096  # bytes the pipe holds: the least Linux allows, one page
 PAYLOAD = "the quick brown fox jumps over the lazy dog 0123456789abcdef"
 PAUSE = 1.0  # seconds without reading: the kernel writes on meanwhile
 FLOOD_LINE = re.compile(r"# flood (\d{4}) (.*)")
+
+COM1 = 0x3F8
+INTERRUPT_ENABLE = COM1 + 1
+FIFO_CONTROL = COM1 + 2  # written; read, the same port is the interrupt identification
+INTERRUPT_IDENTIFICATION = COM1 + 2
+MODEM_CONTROL = COM1 + 4
+EVERY_INTERRUPT = 0x0F  # received data, transmitter empty, line status, modem status
+FIFOS_ENABLED = 0xC0  # interrupt identification, bits 7-6: both set on a 16550 whose FIFOs are on
+DATA_TERMINAL_READY, REQUEST_TO_SEND, LOOPBACK = 0x01, 0x02, 0x10
 
 
 @pytest.fixture(params=CHAPTERS)
@@ -49,3 +66,26 @@ def test_no_byte_is_lost_while_the_reader_pauses(boot, chapter):
     assert held_back, (
         f"the kernel had written its whole flood before the {PAUSE} s pause ended, so nothing held it back "
         f"and the test proved nothing: the flood must be larger than the {SERIAL_BUFFER}-byte pipe")
+
+
+def test_the_uart_is_left_polled_with_fifos_on_and_dtr_rts_raised(boot, chapter, stub):
+    machine = boot(chapter.iso(), qemu_args=stub.qemu_arguments(), timeout=10)
+    stub.run_to(machine.symbol("kernel_main").value)
+    machine.write_port(INTERRUPT_ENABLE, EVERY_INTERRUPT)
+    machine.write_port(FIFO_CONTROL, 0)
+    stub.detach()
+    machine.wait_until_halted_in("halt_forever")
+    interrupts = machine.read_port(INTERRUPT_ENABLE)
+    fifos = machine.read_port(INTERRUPT_IDENTIFICATION) & FIFOS_ENABLED
+    modem = machine.read_port(MODEM_CONTROL)
+    problems = []
+    if interrupts:
+        problems.append(f"its interrupt enable register holds {interrupts:#04x}, where a firmware left "
+                        f"{EVERY_INTERRUPT:#04x}: the kernel polls, and initialize() must turn every interrupt off (0)")
+    if fifos != FIFOS_ENABLED:
+        problems.append("its FIFOs are off, as a firmware left them: initialize() must enable them "
+                        "(FIFO control 0xc7)")
+    if modem & (DATA_TERMINAL_READY | REQUEST_TO_SEND | LOOPBACK) != DATA_TERMINAL_READY | REQUEST_TO_SEND:
+        problems.append(f"its modem control register holds {modem:#04x}: Data Terminal Ready (0x01) and Request "
+                        f"To Send (0x02) must be raised, loopback (0x10) off, or a real terminal may not listen")
+    assert not problems, "the UART at COM1 is not left as serial_port.h promises: " + "; ".join(problems)

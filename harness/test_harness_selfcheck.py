@@ -169,6 +169,16 @@ def test_a_machine_leaves_out_the_exit_device_or_the_uart_when_told(boot, fixtur
     assert bool(machine.serial_text) == ("isa-serial" in devices), machine.serial_text
 
 
+def test_an_io_port_is_written_and_read_back(boot, fixtures):
+    # The UART's scratch register holds what was written, and nothing else.
+    scratch_register = 0x3FF
+    machine = boot(fixtures / "hlt_at_the_end.elf", timeout=TIMEOUT)
+    machine.wait_until_halted_in("halt_forever")
+    for value in (0x5A, 0xA5):
+        machine.write_port(scratch_register, value)
+        assert machine.read_port(scratch_register) == value
+
+
 def test_a_halt_elsewhere_is_named_by_its_hlt(boot, fixtures):
     # RIP past a hlt at a function's end is the next function's start: a
     # halt described by RIP alone would be "after_halt_forever+0x0, not in
