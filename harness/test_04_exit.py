@@ -7,6 +7,10 @@ test stops the CPU at the out instruction of qemu_exit, through QEMU's gdb
 stub, and reads the port and the value there, as the device will get them.
 basic_boot ends its run with success; chapters 05 and 06 carry qemu_exit
 unchanged.
+
+Where no such device is (real hardware, or QEMU without it), the write goes
+nowhere and qemu_exit must halt the CPU, as qemu_exit.h promises: a kernel
+that ran on, or spun, would heat a real machine with nothing left to do.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ from dataclasses import dataclass
 
 import pytest
 
+import ktap
 from gdb_stub import RAX, RDX, RIP
+from verdict import KernelFailure
 
 CHAPTERS = ["04-testing", "05-cpu-exceptions", "06-double-faults"]
 DEBUG_EXIT_PORT = 0xF4
@@ -65,3 +71,19 @@ def test_success_is_exactly_0x10_on_the_exit_port(boot, build, stub, directory):
         f"basic_boot ends its run writing {value:#x} to isa-debug-exit, not {SUCCESS:#x}: QEMU keeps the low 7 "
         f"bits only, so its status ({(value << 1 | 1) & 0xFF}) may still read as success")
     machine.expect_exit_success()
+
+
+@pytest.mark.parametrize("directory", CHAPTERS)
+def test_without_the_exit_device_the_kernel_halts_after_its_run(boot, build, directory):
+    machine = boot(build.chapter(directory).iso("basic_boot"), exit_device=False, timeout=3)
+    failure = None
+    try:
+        machine.wait_until_halted_in("halt_forever")
+    except KernelFailure as caught:
+        failure = caught
+    if failure is not None:
+        pytest.fail("on a machine without isa-debug-exit, basic_boot's run did not end halted in halt_forever: "
+                    "qemu_exit must halt the CPU when its write goes nowhere (qemu_exit.h)\n" + failure.describe())
+    report = ktap.parse(machine.serial_text)
+    assert report.complete and all(result.ok for result in report.results), (
+        f"basic_boot halted, but its run did not pass whole:\n{machine.serial_text}")
