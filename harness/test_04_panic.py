@@ -24,6 +24,10 @@ kernel's test on a full screen is booted on a machine without the exit
 device: its exit writes to nothing, and it halts (qemu_exit.h). That test
 panics at the start of a line, on the screen and on serial, where the panic
 must begin no new one.
+
+A panic calls the ending the test runner set, and only one that is set:
+a panic before the runner sets it must halt after its message. Played
+through the gdb stub, by taking the ending away as a test panics.
 """
 
 import re
@@ -31,6 +35,8 @@ import re
 import pytest
 
 import ktap
+import x86_exceptions
+from verdict import KernelFailure
 from vga_screen import COLUMNS, ROWS, describe_attribute
 
 CHAPTERS = ["04-testing", "05-cpu-exceptions", "06-double-faults"]
@@ -41,6 +47,8 @@ FIRST_MESSAGE = "the first panic,"
 SECOND_MESSAGE = "the second panic"
 WHITE_ON_RED = 0x4F
 NORMAL_COLOUR = 0x07  # light grey on black, print.h's kDefaultTextColor
+SHOULD_PANIC_TEST = "should_panic_panic_ends_the_test"
+SHOULD_PANIC_HEADING = r"KERNEL PANIC at tests/should_panic\.cpp:\d+: on purpose, code 42"
 FULL_SCREEN_TEST = "should_panic_on_the_bottom_row"
 FULL_SCREEN_PANIC = r"KERNEL PANIC at tests/should_panic\.cpp:\d+: on the bottom row"
 LAST_FILLING_LINE = "filling the screen, row 24"  # the test's last println before its panic
@@ -94,3 +102,30 @@ def test_a_panic_that_scrolls_leaves_the_new_bottom_row_in_the_normal_colour(boo
         f"{', '.join(describe_attribute(colour) for colour in colours)}, not in the normal "
         f"{describe_attribute(NORMAL_COLOUR)}: the panic must set the normal colour back before its last newline, "
         f"not after it\n{screen.render()}")
+
+
+@pytest.mark.parametrize("directory", CHAPTERS)
+def test_a_panic_with_no_ending_set_halts_after_its_message(boot, build, stub, directory):
+    """Until the test runner sets a panic ending, there is none: a panic in
+    test_main.cpp's setup, or in a kernel that never sets one, must print
+    its message and halt. The test plays one: as should_panic's test
+    panics, the ending the runner set is taken away."""
+    machine = boot(build.chapter(directory).iso("should_panic"), command_line=f"tests={SHOULD_PANIC_TEST}",
+                   qemu_args=stub.qemu_arguments(), timeout=5)
+    stub.run_to(machine.elf.function_named_like("begin_panic").value)
+    ending = machine.elf.object_named_like("panic_ending")
+    stub.write_memory(ending.value, bytes(ending.size))
+    stub.detach()
+    failure = None
+    try:
+        machine.wait_until_halted_in("halt_forever")
+    except KernelFailure as caught:
+        failure = caught
+    raised = [exception for exception, _ in machine.exceptions()]
+    if failure is not None or raised:
+        pytest.fail("a panic with no panic ending set must print its message and halt, but "
+                    + (f"the CPU raised {x86_exceptions.describe(raised[0].vector)}" if raised else "it did not halt in halt_forever")
+                    + ": finish_panic must call the ending only when one is set (nullptr until the runner sets one)\n"
+                    + (failure.describe() if failure is not None else machine.serial_text))
+    assert re.fullmatch(f"# {SHOULD_PANIC_HEADING}", machine.serial_lines[-1]), (
+        f"expected the panic's message last on serial, and no report of the run after it:\n{machine.serial_text}")
