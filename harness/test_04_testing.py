@@ -23,6 +23,7 @@ failure is reported as it should be.
 from __future__ import annotations
 
 import re
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +33,9 @@ import ktap
 from build import makefile_values
 from chapters import CHAPTERS, all_chapters
 from elf import ElfFile
+from gdb_stub import RDI
 from machine import EXIT_FAILURE, EXIT_SUCCESS
+from test_02_minimal_kernel import RGB_PIXELS, text_mode_of_another_layout
 from verdict import KernelFailure, Verdict
 
 CHAPTER = "04-testing"
@@ -228,6 +231,35 @@ def test_unknown_test_name_fails_the_run(boot, chapter, command_line):
     assert report.plan == 0 and not report.results, (
         f"tests ran beside an unknown name: {[r.name for r in report.results]}")
     assert status == EXIT_FAILURE, f"exit status {status}, not {EXIT_FAILURE} (failure)"
+
+
+# --- a machine without a text screen ---------------------------------------------
+
+@pytest.mark.parametrize("directory", ["04-testing", "05-cpu-exceptions", "06-double-faults"])
+def test_a_test_kernel_writes_nothing_to_a_screen_described_as_pixels(boot, build, stub, directory):
+    """Under UEFI the screen is a framebuffer of pixels, and 0xb8000 is no
+    screen: test_main.cpp tells the writer that there is a text screen only
+    where the boot information describes one. QEMU's UEFI machine drops
+    writes to 0xb8000, so the test plays that loader under a BIOS, where
+    they would show: as kernel_main begins, the framebuffer tag is made to
+    describe pixels. should_panic's test on a full screen prints 25 lines
+    and panics; none of it may reach 0xb8000."""
+    test = "should_panic_on_the_bottom_row"
+    machine = boot(build.chapter(directory).iso("should_panic"), command_line=f"tests={test}",
+                   qemu_args=stub.qemu_arguments(), exit_device=False, timeout=5)
+    stub.run_to(machine.symbol("kernel_main").value)
+    information = stub.read_register(RDI)
+    size, = struct.unpack("<I", stub.read_memory(information, 4))
+    text_mode_of_another_layout("type", RGB_PIXELS)(stub, information, stub.read_memory(information, size))
+    stub.detach()
+    machine.wait_until_halted_in("halt_forever")
+    assert f"ok 1 {test}" in machine.serial_lines, f"{test} did not pass:\n{machine.serial_text}"
+    screen = machine.screen()
+    written = [line for line in screen.lines() if line.startswith(("filling the screen", "KERNEL PANIC"))]
+    assert not written, (
+        f"the boot information describes pixels, not a text screen, but the test kernel wrote {written[0]!r} "
+        f"to 0xb8000 all the same: test_main.cpp must tell the screen's writer it is there only where "
+        f"why_no_vga_text_mode() says so\n{screen.render()}")
 
 
 # --- the normal kernel -----------------------------------------------------------
