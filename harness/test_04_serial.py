@@ -19,14 +19,18 @@ modem control registers hold, so the output proves none of them. The
 kernel promises a polled port with its FIFOs on, DTR and RTS raised, and no
 loopback (serial_port.h): the registers are read back through QEMU's
 monitor where the normal kernel halts. A firmware may leave the UART's
-interrupts on and its FIFOs off, as SeaBIOS and GRUB do not: the test
-plays one, by writing the registers when the kernel begins.
+interrupts on, its FIFOs off and another speed and framing, as SeaBIOS and
+GRUB do not: the test plays one, by writing the registers when the kernel
+begins, and reads the settings the UART took from QEMU's log (as
+test_boot_state does without the play).
 """
 
 import re
 import time
 
 import pytest
+
+import line_settings
 
 CHAPTERS = ["04-testing", "05-cpu-exceptions", "06-double-faults"]
 LINES = 300
@@ -36,10 +40,16 @@ PAUSE = 1.0  # seconds without reading: the kernel writes on meanwhile
 FLOOD_LINE = re.compile(r"# flood (\d{4}) (.*)")
 
 COM1 = 0x3F8
+DIVISOR_LOW, DIVISOR_HIGH = COM1, COM1 + 1  # while the line control register's bit 7 is set
 INTERRUPT_ENABLE = COM1 + 1
 FIFO_CONTROL = COM1 + 2  # written; read, the same port is the interrupt identification
 INTERRUPT_IDENTIFICATION = COM1 + 2
+LINE_CONTROL = COM1 + 3
 MODEM_CONTROL = COM1 + 4
+DIVISOR_LATCH_ACCESS = 0x80
+FIRMWARE_DIVISOR = 0x0180  # 300 baud: both bytes of the divisor differ from 115200's 1
+FIRMWARE_LINE_CONTROL = 0x1B  # 8 data bits, even parity, 1 stop bit
+PROMISED_LINE = line_settings.LineSettings(baud=115200, parity="N", data_bits=8, stop_bits=1)
 EVERY_INTERRUPT = 0x0F  # received data, transmitter empty, line status, modem status
 FIFOS_ENABLED = 0xC0  # interrupt identification, bits 7-6: both set on a 16550 whose FIFOs are on
 DATA_TERMINAL_READY, REQUEST_TO_SEND, LOOPBACK = 0x01, 0x02, 0x10
@@ -68,17 +78,26 @@ def test_no_byte_is_lost_while_the_reader_pauses(boot, chapter):
         f"and the test proved nothing: the flood must be larger than the {SERIAL_BUFFER}-byte pipe")
 
 
-def test_the_uart_is_left_polled_with_fifos_on_and_dtr_rts_raised(boot, chapter, stub):
-    machine = boot(chapter.iso(), qemu_args=stub.qemu_arguments(), timeout=10)
+def test_the_uart_is_left_as_serial_port_h_promises(boot, chapter, stub):
+    machine = boot(chapter.iso(), qemu_args=[*stub.qemu_arguments(), *line_settings.QEMU_ARGUMENTS], timeout=10)
     stub.run_to(machine.symbol("kernel_main").value)
+    machine.write_port(LINE_CONTROL, DIVISOR_LATCH_ACCESS)
+    machine.write_port(DIVISOR_LOW, FIRMWARE_DIVISOR & 0xFF)
+    machine.write_port(DIVISOR_HIGH, FIRMWARE_DIVISOR >> 8)
+    machine.write_port(LINE_CONTROL, FIRMWARE_LINE_CONTROL)
     machine.write_port(INTERRUPT_ENABLE, EVERY_INTERRUPT)
     machine.write_port(FIFO_CONTROL, 0)
+    firmware_line = line_settings.history(machine.qemu_log())[-1]
     stub.detach()
     machine.wait_until_halted_in("halt_forever")
+    line = line_settings.history(machine.qemu_log())[-1]
     interrupts = machine.read_port(INTERRUPT_ENABLE)
     fifos = machine.read_port(INTERRUPT_IDENTIFICATION) & FIFOS_ENABLED
     modem = machine.read_port(MODEM_CONTROL)
     problems = []
+    if line != PROMISED_LINE:
+        problems.append(f"it sends at {line}, where a firmware left {firmware_line}: initialize() must write "
+                        f"both bytes of the divisor (1, for 115200 baud) and the line control register (0x03, 8N1)")
     if interrupts:
         problems.append(f"its interrupt enable register holds {interrupts:#04x}, where a firmware left "
                         f"{EVERY_INTERRUPT:#04x}: the kernel polls, and initialize() must turn every interrupt off (0)")
