@@ -218,6 +218,31 @@ def test_a_pass_after_a_failure_leaves_the_run_failed(boot, chapter):
     assert status == EXIT_FAILURE, f"exit status {status}, not {EXIT_FAILURE} (failure):\n{machine.serial_text}"
 
 
+def test_a_panic_outside_any_test_fails_the_run(boot, chapter, stub):
+    """A panic in the runner itself, between tests or in its report, has
+    no test to blame, and must fail the run all the same. The test plays
+    one: as should_panic's test panics, the runner's pointer to the running
+    test (in kernel_test.cpp's `run`, which the compiler may keep as one
+    variable or split into one per member) is cleared."""
+    test = "should_panic_panic_ends_the_test"
+    machine = boot(chapter.iso("should_panic"), command_line=f"tests={test}", qemu_args=stub.qemu_arguments())
+    stub.run_to(machine.elf.function_named_like("begin_panic").value)
+    record = machine.elf.object_named_like(f"{test}_record").value.to_bytes(8, "little")
+    pointers = [variable.value + offset for variable in machine.elf.symbols
+                if variable.type == "OBJECT" and "_GLOBAL__N_13runE" in variable.name
+                for offset in range(0, variable.size - 7, 8)
+                if stub.read_memory(variable.value + offset, 8) == record]
+    assert len(pointers) == 1, f"expected one pointer to {test}'s record in the runner's state, found {len(pointers)}"
+    stub.write_memory(pointers[0], bytes(8))
+    stub.detach()
+    status = machine.wait_for_exit()
+    report = ktap.parse(machine.serial_text)
+    assert not report.results and status == EXIT_FAILURE, (
+        f"a panic outside any test must end the run as a failure (exit status {EXIT_FAILURE}), with no result, but "
+        f"the kernel exited with status {status} and results {[(r.name, r.ok) for r in report.results]}: "
+        f"end_run_after_panic must fail the run when no test is running\n{machine.serial_text}")
+
+
 # A name no test has fails the run wherever it stands in the list: a
 # mistyped name beside a right one must not pass as a run of that one.
 @pytest.mark.parametrize("command_line", ["tests=no_such_test", "tests=no_such_test,format_zero",
