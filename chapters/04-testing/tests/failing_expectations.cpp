@@ -32,6 +32,10 @@ KERNEL_TEST(passes_after_failed_tests) {
     // A prefix is not the string, whichever side it is on.
     EXPECT_NE("hel", "hello");
     EXPECT_NE("hello", "hel");
+    // A bool compares as true or false, not as the number its bytes would make.
+    const int sum = 2 + 2;
+    EXPECT_EQ(sum == 4, true);
+    EXPECT_NE(sum == 5, true);
     EXPECT_FALSE(false);
 }
 
