@@ -36,6 +36,11 @@ KERNEL_TEST(passes_after_failed_tests) {
     const int sum = 2 + 2;
     EXPECT_EQ(sum == 4, true);
     EXPECT_NE(sum == 5, true);
+    // Pointers compare by address, not by what they point at.
+    const int first = 1;
+    const int second = 1;
+    EXPECT_EQ(&first, &first);
+    EXPECT_NE(&first, &second);
     EXPECT_FALSE(false);
 }
 
