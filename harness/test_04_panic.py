@@ -81,10 +81,11 @@ def test_a_panic_that_scrolls_leaves_the_new_bottom_row_in_the_normal_colour(boo
     machine = boot(build.chapter(directory).iso("should_panic"), command_line=f"tests={FULL_SCREEN_TEST}",
                    exit_device=False, timeout=5)
     machine.wait_until_halted_in("halt_forever")
-    report = ktap.parse(machine.serial_text)
-    assert report.complete and report.result(FULL_SCREEN_TEST).ok, (
-        f"the kernel halted before its run reported {FULL_SCREEN_TEST} passed:\n{machine.serial_text}")
-    first = next(iter(report.result(FULL_SCREEN_TEST).message), "")
+    result = ktap.parse(machine.serial_text).result(FULL_SCREEN_TEST)
+    assert result is not None and result.ok, (
+        f"expected the run to report {FULL_SCREEN_TEST} passed ('ok 1 {FULL_SCREEN_TEST}') before the kernel "
+        f"halted:\n{machine.serial_text}")
+    first = next(iter(result.message), "")
     assert re.fullmatch(FULL_SCREEN_PANIC, first), (
         f"on serial, the panic must begin on the line after '# running {FULL_SCREEN_TEST}', where the console "
         f"stood at the start of a line, but the first line after it is {first!r}: begin_panic must start "
