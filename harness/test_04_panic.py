@@ -25,6 +25,12 @@ device: its exit writes to nothing, and it halts (qemu_exit.h). That test
 panics at the start of a line, on the screen and on serial, where the panic
 must begin no new one.
 
+A panic turns interrupts off before it prints: an interrupt handler that
+printed would write into its message. Chapters 04-06 never turn them on,
+so the test plays a kernel that has: with both PICs masked, so that no
+interrupt comes, it sets the interrupt flag as a panic begins, and reads
+it back as the panic puts its first character on the screen.
+
 A panic calls the ending the test runner set, and only one that is set:
 a panic before the runner sets it must halt after its message. Played
 through the gdb stub, by taking the ending away as a test panics.
@@ -36,6 +42,7 @@ import pytest
 
 import ktap
 import x86_exceptions
+from gdb_stub import EFLAGS
 from verdict import KernelFailure
 from vga_screen import COLUMNS, ROWS, describe_attribute
 
@@ -47,6 +54,9 @@ FIRST_MESSAGE = "the first panic,"
 SECOND_MESSAGE = "the second panic"
 WHITE_ON_RED = 0x4F
 NORMAL_COLOUR = 0x07  # light grey on black, print.h's kDefaultTextColor
+PIC_MASK_PORTS = (0x21, 0xA1)  # the interrupt mask registers of the two 8259 PICs
+INTERRUPT_FLAG = 1 << 9  # EFLAGS.IF
+SCREEN_PUT_CHAR = "_ZN9VgaWriter8put_charEc"
 SHOULD_PANIC_TEST = "should_panic_panic_ends_the_test"
 SHOULD_PANIC_HEADING = r"KERNEL PANIC at tests/should_panic\.cpp:\d+: on purpose, code 42"
 FULL_SCREEN_TEST = "should_panic_on_the_bottom_row"
@@ -130,3 +140,20 @@ def test_a_panic_with_no_ending_set_halts_after_its_message(boot, build, stub, d
                     + (failure.describe() if failure is not None else machine.serial_text))
     assert re.fullmatch(f"# {SHOULD_PANIC_HEADING}", machine.serial_lines[-1]), (
         f"expected the panic's message last on serial, and no report of the run after it:\n{machine.serial_text}")
+
+
+@pytest.mark.parametrize("directory", CHAPTERS)
+def test_a_panic_turns_interrupts_off_before_it_prints(boot, build, stub, directory):
+    machine = boot(build.chapter(directory).iso("should_panic"), command_line=f"tests={SHOULD_PANIC_TEST}",
+                   qemu_args=stub.qemu_arguments(), timeout=5)
+    stub.run_to(machine.elf.function_named_like("begin_panic").value)
+    for port in PIC_MASK_PORTS:
+        machine.write_port(port, 0xFF)
+    stub.write_register(EFLAGS, stub.read_register(EFLAGS) | INTERRUPT_FLAG)
+    stub.run_to(machine.symbol(SCREEN_PUT_CHAR).value)  # the panic's first character
+    flags = stub.read_register(EFLAGS)
+    stub.detach()
+    assert not flags & INTERRUPT_FLAG, (
+        "interrupts were on as the panic began, and still on when it printed: begin_panic must turn them off "
+        "(cli) before it prints, or an interrupt handler that prints would write into the message")
+    machine.expect_exit_success()
