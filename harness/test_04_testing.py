@@ -287,6 +287,18 @@ def test_a_test_kernel_writes_nothing_to_a_screen_described_as_pixels(boot, buil
         f"why_no_vga_text_mode() says so\n{screen.render()}")
 
 
+def test_a_test_kernel_without_a_uart_says_so_on_the_screen(boot, chapter):
+    """Its report has nowhere to go, and the screen says so before the
+    tests run. Booted without the exit device, so that the screen can be
+    read at the end: should_panic's test, which prints nothing but its
+    panic."""
+    machine = boot(chapter.iso("should_panic"), command_line="tests=should_panic_panic_ends_the_test", uart=False,
+                   exit_device=False)
+    machine.wait_until_halted_in("halt_forever")
+    machine.screen().expect_lines(["No serial port: test results cannot be reported.",
+                                   re.compile(r"KERNEL PANIC at tests/should_panic\.cpp:\d+: on purpose, code 42")])
+
+
 # --- the normal kernel -----------------------------------------------------------
 
 def test_normal_kernel_reports_on_serial_and_halts(boot, chapter):
