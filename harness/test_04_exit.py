@@ -5,7 +5,8 @@ low 8 bits: a kernel that writes 0x90 for success ends with 33 as one that
 writes 0x10 does, and every test that reads the status passes it. So the
 test stops the CPU at the out instruction of qemu_exit, through QEMU's gdb
 stub, and reads the port and the value there, as the device will get them.
-basic_boot ends its run with success; chapters 05 and 06 carry qemu_exit
+basic_boot ends its run with success, failing_tests with failure (0x91
+would end QEMU with 35 as 0x11 does); chapters 05 and 06 carry qemu_exit
 unchanged.
 
 Where no such device is (real hardware, or QEMU without it), the write goes
@@ -25,7 +26,9 @@ from verdict import KernelFailure
 
 CHAPTERS = ["04-testing", "05-cpu-exceptions", "06-double-faults"]
 DEBUG_EXIT_PORT = 0xF4
-SUCCESS = 0x10
+SUCCESS, FAILURE = 0x10, 0x11
+# A kernel that ends its run each way, and the value it must write.
+ENDINGS = [("basic_boot", SUCCESS, "success"), ("failing_tests", FAILURE, "failure")]
 # qemu_exit writes first thing: if no out comes within this many
 # instructions, it writes nothing at all.
 STEPS_TO_THE_OUT = 50
@@ -52,9 +55,10 @@ def decode_out(code: bytes) -> Out | None:
     return Out(code[2 if prefixed else 1] if opcode in (0xE6, 0xE7) else None, size)
 
 
+@pytest.mark.parametrize("kernel, code, verdict", ENDINGS, ids=[verdict for _, _, verdict in ENDINGS])
 @pytest.mark.parametrize("directory", CHAPTERS)
-def test_success_is_exactly_0x10_on_the_exit_port(boot, build, stub, directory):
-    machine = boot(build.chapter(directory).iso("basic_boot"), qemu_args=stub.qemu_arguments(), timeout=10)
+def test_the_verdict_is_exactly_its_code_on_the_exit_port(boot, build, stub, directory, kernel, code, verdict):
+    machine = boot(build.chapter(directory).iso(kernel), qemu_args=stub.qemu_arguments(), timeout=10)
     stub.run_to(machine.elf.function_named_like("qemu_exit").value)
     for _ in range(STEPS_TO_THE_OUT):
         out = decode_out(stub.read_memory(stub.read_register(RIP), 3))
@@ -67,10 +71,10 @@ def test_success_is_exactly_0x10_on_the_exit_port(boot, build, stub, directory):
     value = stub.read_register(RAX) & ((1 << 8 * out.size) - 1)
     stub.detach()
     assert port == DEBUG_EXIT_PORT, f"qemu_exit writes to port {port:#x}, not to isa-debug-exit's {DEBUG_EXIT_PORT:#x}"
-    assert value == SUCCESS, (
-        f"basic_boot ends its run writing {value:#x} to isa-debug-exit, not {SUCCESS:#x}: QEMU keeps the low 7 "
-        f"bits only, so its status ({(value << 1 | 1) & 0xFF}) may still read as success")
-    machine.expect_exit_success()
+    assert value == code, (
+        f"{kernel} ends its run with {verdict} writing {value:#x} to isa-debug-exit, not {code:#x}: QEMU keeps "
+        f"the low 7 bits only, so its status ({(value << 1 | 1) & 0xFF}) may still read as {verdict}")
+    assert machine.wait_for_exit() == (code << 1 | 1)
 
 
 @pytest.mark.parametrize("directory", CHAPTERS)
