@@ -100,7 +100,9 @@ def test_the_uart_is_left_as_serial_port_h_promises(boot, chapter, stub):
                         f"both bytes of the divisor (1, for 115200 baud) and the line control register (0x03, 8N1)")
     if interrupts:
         problems.append(f"its interrupt enable register holds {interrupts:#04x}, where a firmware left "
-                        f"{EVERY_INTERRUPT:#04x}: the kernel polls, and initialize() must turn every interrupt off (0)")
+                        f"{EVERY_INTERRUPT:#04x}: the kernel polls, and initialize() must turn every interrupt off, "
+                        f"writing 0 while the divisor latch is closed (with it open, offset 1 is the divisor's high "
+                        f"byte)")
     if fifos != FIFOS_ENABLED:
         problems.append("its FIFOs are off, as a firmware left them: initialize() must enable them "
                         "(FIFO control 0xc7)")
