@@ -1,4 +1,6 @@
-"""Chapters 04-06: a panic raised while a panic prints halts at once.
+"""Chapters 04-06: the panic path, where no passing run goes.
+
+A panic raised while a panic prints halts at once.
 
 A fault in the middle of a panic's message raises a panic of its own. Begun
 again, the panic would print over the first message and, if its cause
@@ -32,8 +34,8 @@ interrupt comes, it sets the interrupt flag as a panic begins, and reads
 it back as the panic puts its first character on the screen.
 
 A panic calls the ending the test runner set, and only one that is set:
-a panic before the runner sets it must halt after its message. Played
-through the gdb stub, by taking the ending away as a test panics.
+a panic before the runner sets it must halt after its message. The test
+plays it through the gdb stub, taking the ending away as a test panics.
 """
 
 import re
