@@ -147,6 +147,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items[:] = sorted(selected, key=lambda item: item.get_closest_marker("slow") is None)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A module whose chapter did not build (its TESTS say so) has one
+    verdict, the failure of test_chapter_builds with make's output; each
+    other item of it is skipped naming that failure, as the items of a boot
+    that failed before its test runner are (ktap.py), before a fixture or a
+    check looks for a kernel that is not there and fails in words of its
+    own."""
+    failure = getattr(getattr(item.module, "TESTS", None), "build_failure", None)
+    if failure is not None and getattr(item, "originalname", None) != "test_chapter_builds":
+        pytest.skip(f"not run: {failure.summary.splitlines()[0]} (test_chapter_builds fails with make's output)")
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """With --ubsan, a selection of chapters before 03 (make test
     PYTEST_ARGS="--chapter 02" runs both suites) leaves nothing to run,

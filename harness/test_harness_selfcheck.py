@@ -637,6 +637,31 @@ def test_a_hang_before_the_test_runner_is_one_failure(tmp_path):
     assert boot_seconds and float(boot_seconds[1]) >= HANG_TIMEOUT, summary
 
 
+def test_a_chapter_that_does_not_build_is_one_failure(tmp_path):
+    # A workspace whose chapter 5 has no Makefile: its build fails at once.
+    # test_chapter_builds fails with the build's verdict, and every other
+    # item of the module is skipped naming it, instead of failing on a
+    # kernel that is not there (a KeyError, a missing ELF file).
+    (tmp_path / "chapters" / "05-cpu-exceptions").mkdir(parents=True)
+    results = tmp_path / "results.xml"
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("PYTEST_")}
+    environment["KERNEL_WORKSPACE"] = str(tmp_path)
+    finished = subprocess.run([sys.executable, "-m", "pytest", "harness/test_05_cpu_exceptions.py", "-q", "-n", "0",
+                               "-p", "no:cacheprovider", f"--junitxml={results}"], cwd=Path(__file__).parent.parent,
+                              env=environment, capture_output=True, text=True, timeout=120)
+    output = finished.stdout + finished.stderr
+    outcomes = {case.get("name"): [(child.tag, child.get("message", "")) for child in case
+                                   if child.tag in ("failure", "error", "skipped")]
+                for case in ElementTree.parse(results).getroot().iter("testcase")}
+    built = outcomes.pop("test_chapter_builds", None)
+    assert built and built[0][0] == "failure" and "BUILD_FAILED" in built[0][1], output
+    others = {name: outcome for name, outcome in outcomes.items()
+              if [tag for tag, _ in outcome] != ["skipped"]
+              or "not run: chapter 05-cpu-exceptions did not build" not in outcome[0][1]}
+    assert outcomes and not others, (f"{len(others)} items are not skipped naming the build's failure, "
+                                     f"the first: {list(others.items())[:3]}")
+
+
 def test_one_chapter_selected_builds_only_that_chapter(tmp_path):
     # A student's loop (--chapter 02) must not wait for every other chapter
     # to build while pytest collects. make is watched through a wrapper
