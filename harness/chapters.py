@@ -31,8 +31,10 @@ _ubsan = False
 _selected: set[str] | None = None  # the chapter numbers --chapter names; None for all
 
 
-def all_chapters() -> list[str]:
-    return sorted(p.name for p in CHAPTERS.iterdir() if re.fullmatch(r"\d\d-.+", p.name) and p.is_dir())
+def all_chapters(root: Path = CHAPTERS) -> list[str]:
+    """The chapters of the session (a workspace holds those its student has
+    begun), or of another root's chapters/, such as REPOSITORY's."""
+    return sorted(p.name for p in root.iterdir() if re.fullmatch(r"\d\d-.+", p.name) and p.is_dir())
 
 
 def chapter_directory(name: str) -> str:

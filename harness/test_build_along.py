@@ -203,48 +203,45 @@ def test_every_name_a_check_selects_is_a_test(chapter):
         fail(f"book/{chapter}.md, \"{SECTION}\": " + "; ".join(problems))
 
 
-# Chapters whose last check is known to leave modules out, with why the
-# test still expects it; strict, so that the fix of the book is noticed.
-LAST_CHECK_KNOWN_SHORT = {
-    "04-testing": "book/04-testing.md's last check runs test_04_testing.py only, not test_04_exit, "
-                  "test_04_panic, test_04_selection and test_04_serial (reported, not yet fixed)",
-}
-
-
-@pytest.mark.parametrize("chapter", [
-    pytest.param(chapter, marks=pytest.mark.xfail(strict=True, reason=LAST_CHECK_KNOWN_SHORT[chapter]))
-    if chapter in LAST_CHECK_KNOWN_SHORT else chapter for chapter in book_chapters()])
+@pytest.mark.parametrize("chapter", book_chapters())
 def test_the_last_step_runs_every_module_of_the_chapter(chapter):
     """The last step's checks, without -k, name every module of the
-    chapter's tests, test_NN_*.py: a chapter may have more than one
-    (chapter 6 has two), and a module the book never runs is a part of the
-    chapter a student's kernel is never checked against, though the book
-    says a finished chapter passes the same tests as its own."""
+    chapter's tests, test_NN_*.py, one by one or by a pattern the shell
+    expands: a chapter may have more than one (chapter 4 has five), and a
+    module the book never runs is a part of the chapter a student's kernel
+    is never checked against, though the book says a finished chapter
+    passes the same tests as its own."""
     steps = steps_of(chapter)
     modules = sorted(str(path.relative_to(REPOSITORY))
                      for path in (REPOSITORY / "harness").glob(f"test_{chapter[:2]}_*.py"))
-    run = {word for command in (steps[-1].checks if steps else [])
-           if "-k" not in shlex.split(command) for word in shlex.split(command)}
+    words = {word for command in (steps[-1].checks if steps else [])
+             if "-k" not in shlex.split(command) for word in shlex.split(command)}
+    run = {str(path.relative_to(REPOSITORY)) for word in words if word.startswith("harness/")
+           for path in REPOSITORY.glob(word)}
     if not modules or not set(modules) <= run:
         fail(f"book/{chapter}.md: the last step's checks are not the whole chapter: "
              f"they leave out {', '.join(sorted(set(modules) - run)) or 'every module'}")
 
 
-def test_a_workspace_without_the_chapter_before_collects_its_own(tmp_path):
-    """`make workspace CH=06` in a new workspace makes chapters/06 alone,
-    and test_06 imports test_05's checks. Chapter 5's absence must leave
-    test_05's items out, not stop the collection of test_06's: a student
-    who starts at chapter 6 runs its checks. (The chapter here is an empty
-    directory: its build fails at once, which its items report.)"""
-    (tmp_path / "chapters" / "06-double-faults").mkdir(parents=True)
-    modules = ["harness/test_05_cpu_exceptions.py", "harness/test_06_double_faults.py"]
+def test_a_workspace_collects_the_chapters_it_holds(tmp_path):
+    """A workspace holds the chapters its student has begun: `make
+    workspace CH=06` in a new one makes chapters/06 alone. test_06 imports
+    test_05's checks, and chapter 5's absence must leave test_05's items
+    out, not stop the collection of test_06's. Likewise a module of chapter
+    4's that runs chapters 4 to 6 (test_04_exit.py) runs only those the
+    workspace holds: at chapter 4 the others are not there yet. Here the
+    workspace holds chapters 4 and 6, as empty directories: their builds
+    fail at once, which their items report."""
+    for chapter in ("04-testing", "06-double-faults"):
+        (tmp_path / "chapters" / chapter).mkdir(parents=True)
+    modules = ["harness/test_04_exit.py", "harness/test_05_cpu_exceptions.py", "harness/test_06_double_faults.py"]
     result = collect_only(modules, workspace=tmp_path)
     items = [line for line in result.stdout.splitlines() if "::" in line]
-    elsewhere = [item for item in items if not item.startswith("test_06_double_faults.py::")]
-    if result.returncode != 0 or not items or elsewhere:
-        fail(f"in a workspace that holds chapter 6 alone, pytest {' '.join(modules)} --collect-only "
-             f"should list chapter 6's tests and no others (status {result.returncode}"
-             + (f", also {elsewhere[:3]}" if elsewhere else "") + "):\n"
+    of_chapter_5 = [item for item in items if item.startswith("test_05_") or "05-cpu-exceptions" in item]
+    if result.returncode != 0 or not items or of_chapter_5:
+        fail(f"in a workspace that holds chapters 4 and 6, pytest {' '.join(modules)} --collect-only "
+             f"should list their tests and none of chapter 5's (status {result.returncode}"
+             + (f", also {of_chapter_5[:3]}" if of_chapter_5 else "") + "):\n"
              + (result.stdout + result.stderr)[-2000:])
 
 
