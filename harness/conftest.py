@@ -251,7 +251,7 @@ def _machines_of(item: pytest.Item) -> list[Machine]:
 @pytest.fixture
 def boot(request: pytest.FixtureRequest):
     """boot(image, elf=None, qemu_args=(), command_line=None, timeout=10, name=None, firmware="bios",
-    attach="cdrom") -> Machine"""
+    attach="cdrom", serial_buffer=None, exit_device=True, uart=True) -> Machine"""
     boots = _Boots()
     request.node._kernel_boots = boots
     yield boots
