@@ -39,6 +39,7 @@ SECTOR = 512
 CD_SECTOR = 2048
 BOOT_SIGNATURE = b"\x55\xaa"
 BOOTABLE = 0x80
+UNUSED_PARTITION = 0x00
 EFI_SYSTEM_PARTITION = 0xEF
 EFI_APPLICATION = "::/EFI/BOOT/BOOTX64.EFI"
 
@@ -129,6 +130,11 @@ def test_image_has_an_mbr_and_an_efi_system_partition(build, chapter: str):
     iso, esp = partitions[:2]
     assert iso.bootable and iso.sectors > 0, \
         "partition 1 (the ISO file system) must be there and marked active: some BIOSes boot nothing else"
+    assert iso.type != UNUSED_PARTITION, \
+        "partition 1 has type 0x00, which marks an unused entry: firmware and operating systems skip it"
+    assert iso.first_sector > 0, \
+        "partition 1 starts at sector 0, over the MBR and its partition table, which a partition must leave out " \
+        "(-partition_offset 16 starts it at sector 64)"
     assert esp.type == EFI_SYSTEM_PARTITION, \
         f"partition 2 has type {esp.type:#04x}, not {EFI_SYSTEM_PARTITION:#04x} (EFI system partition)"
     assert esp.first_sector * SECTOR + esp.sectors * SECTOR <= image.stat().st_size, \
