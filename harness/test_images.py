@@ -3,9 +3,12 @@ it boots written raw to a hard disk or a USB stick, under a BIOS and under
 UEFI, as an image made by grub-mkrescue does (common/make-iso.sh).
 
 First the image's layout is read, in the order a PC reads it: the MBR with
-its boot code and two partitions, the second an EFI system partition with
-GRUB's EFI application in it, and El Torito's UEFI entry pointing at that
-same partition. Then the image is booted the ways a PC meets a stick: as
+its boot code and two partitions, the first the ISO 9660 file system, the
+second an EFI system partition with GRUB's EFI application in it, and
+El Torito's UEFI entry pointing at that same partition. Then what GRUB
+reads there: a grub.cfg that boots at once, with a command the EFI
+application has built in (GRUB can load no module from the disc under
+UEFI). Then the image is booted the ways a PC meets a stick: as
 a raw IDE disk and as a USB mass-storage device (on an xHCI controller),
 under SeaBIOS and under OVMF, and each boot must show the kernel's own
 output: its screen under a BIOS, its words on serial under UEFI, which has
@@ -42,6 +45,10 @@ BOOTABLE = 0x80
 UNUSED_PARTITION = 0x00
 EFI_SYSTEM_PARTITION = 0xEF
 EFI_APPLICATION = "::/EFI/BOOT/BOOTX64.EFI"
+GRUB_CONFIG = "/boot/grub/grub.cfg"
+# Which module of GRUB's EFI build holds which command, as GRUB's normal
+# reads it: "multiboot2: multiboot2", and "*search: search" for some.
+EFI_COMMAND_LIST = Path("/usr/lib/grub/x86_64-efi/command.lst")
 
 # El Torito: the boot record volume descriptor in CD sector 17 names the
 # sector of the boot catalog, whose 32-byte entries name each boot image.
@@ -89,6 +96,51 @@ def master_boot_record(image: Path) -> tuple[bytes, list[Partition]]:
     assert sector[510:512] == BOOT_SIGNATURE, \
         f"{image.name} has no MBR (no 0x55 0xaa at byte 510): a BIOS will not boot it from a disk"
     return sector[:440], [Partition(sector[446 + 16 * n:462 + 16 * n]) for n in range(4)]
+
+
+def grub_config(image: Path, folder: Path) -> str:
+    """The grub.cfg GRUB reads on the image, as the image holds it."""
+    copy = folder / "grub.cfg"
+    subprocess.run(["xorriso", "-osirrox", "on", "-indev", str(image), "-extract", GRUB_CONFIG, str(copy)],
+                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=True)
+    return copy.read_text()
+
+
+def efi_application_modules(image: Path, esp: Partition) -> set[str]:
+    """The names of the GRUB modules built into the EFI application on the
+    EFI system partition. grub-mkimage puts them in the PE section "mods":
+    a grub_module_info64 (magic "mimg", then the offset of the first
+    module and the size of the whole), then each module behind a header of
+    its type and size; type 0 is an ELF object, whose section .modname
+    holds its name (GRUB's include/grub/kernel.h)."""
+    application = subprocess.run(["mcopy", "-n", "-i", f"{image}@@{esp.first_sector * SECTOR}", EFI_APPLICATION, "-"],
+                                 stdout=subprocess.PIPE, check=True).stdout
+    pe = struct.unpack_from("<I", application, 0x3C)[0]
+    section_count, optional_header_size = struct.unpack_from("<H12xH", application, pe + 6)
+    sections = [struct.unpack_from("<8s12xI", application, pe + 24 + optional_header_size + 40 * n)
+                for n in range(section_count)]
+    mods = next(offset for name, offset in sections if name.rstrip(b"\0") == b"mods")
+    magic, first, size = struct.unpack_from("<4s4xQQ", application, mods)
+    assert magic == b"mimg", f"{image.name}: no GRUB module list in the EFI application's mods section"
+    names = set()
+    at = mods + first
+    while at < mods + size:
+        kind, length = struct.unpack_from("<II", application, at)
+        if kind == 0:
+            names.add(_elf_module_name(application[at + 8:at + length]))
+        at += length
+    return names
+
+
+def _elf_module_name(module: bytes) -> str:
+    """The contents of an ELF64 object's section .modname."""
+    table, entry_size, count, names_index = struct.unpack_from("<Q10xHHH", module, 0x28)
+    headers = [struct.unpack_from("<I20xQQ", module, table + n * entry_size) for n in range(count)]
+    names = headers[names_index][1]
+    for name, offset, size in headers:
+        if module[names + name:module.index(b"\0", names + name)] == b".modname":
+            return module[offset:offset + size].rstrip(b"\0").decode()
+    raise AssertionError("a GRUB module without a .modname section")
 
 
 def without_el_torito(image: Path, folder: Path) -> Path:
@@ -144,6 +196,30 @@ def test_image_has_an_mbr_and_an_efi_system_partition(build, chapter: str):
     assert listing.returncode == 0, f"no {EFI_APPLICATION} in the EFI system partition: {listing.stdout}"
     assert el_torito_efi_image_sector(image) == esp.first_sector, \
         "El Torito's UEFI entry and the EFI system partition should be one copy of the same FAT image"
+
+
+@pytest.mark.ubsan_changes_nothing
+@pytest.mark.parametrize("chapter", all_chapters())
+def test_grub_boots_the_kernel_at_once(build, tmp_path: Path, chapter: str):
+    timeouts = re.findall(r"^\s*set timeout=(\S*)\s*$", grub_config(build.chapter(chapter).iso(), tmp_path), re.M)
+    waits = (f"sets timeout={timeouts[-1]}: GRUB shows its menu for {timeouts[-1]} s" if timeouts
+             else "sets no timeout: GRUB shows its menu and waits for a key")
+    assert timeouts == ["0"], (f"the image's grub.cfg (from common/grub.cfg.in) {waits} before it boots the kernel, "
+                               "in every test and every make run; set timeout=0 boots at once")
+
+
+@pytest.mark.ubsan_changes_nothing
+@pytest.mark.parametrize("chapter", all_chapters())
+def test_the_efi_application_has_the_command_grub_cfg_boots_with(build, tmp_path: Path, chapter: str):
+    image = build.chapter(chapter).iso()
+    command = re.search(r"^\s*(\S+) /boot/kernel\.elf", grub_config(image, tmp_path), re.M)[1]
+    holders = dict(line.lstrip("*").split(": ") for line in EFI_COMMAND_LIST.read_text().splitlines())
+    module = holders[command]
+    _, partitions = master_boot_record(image)
+    assert module in efi_application_modules(image, partitions[1]), (
+        f"grub.cfg loads the kernel with {command}, and GRUB's EFI application has no {module} module built in: "
+        f"under UEFI it says \"can't find command `{command}'\" (the disc holds modules for a BIOS only; "
+        "efi_modules in common/make-iso.sh)")
 
 
 def _boot_params() -> list:
