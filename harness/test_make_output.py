@@ -5,7 +5,7 @@ compiler error is shown whole; a missing tool is named before anything is
 built. And what it rebuilds: an object whose header changed (and a header
 no longer included may go), one built by the other compiler (`make CXX=g++`
 after `make`), and every kernel when the linker script changed, every image
-when the GRUB configuration did.
+when its kernel or the GRUB configuration did.
 
 The tests build chapter 04 (sources, test kernels, ISOs; or only vga.o)
 from a copy of its directory beside copies of the top Makefile and of
@@ -82,6 +82,10 @@ def test_a_build_prints_one_short_line_per_step(project):
     assert relinked.returncode == 0, relinked.stdout + relinked.stderr
     assert f"  LD      {CHAPTER}/kernel.elf" in relinked.stdout.splitlines(), \
         f"linker.ld changed, and make did not link kernel.elf again:\n{relinked.stdout}"
+    # The image holds a copy of the kernel: a new kernel makes a new image.
+    assert f"  ISO     {CHAPTER}/kernel.iso" in relinked.stdout.splitlines(), \
+        "kernel.elf was linked again, and make did not make kernel.iso again: it boots the old kernel:\n" \
+        f"{relinked.stdout}"
 
     # And every image on the GRUB configuration it is made with.
     configuration = project / "common" / "grub.cfg.in"
