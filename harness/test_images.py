@@ -8,7 +8,8 @@ second an EFI system partition with GRUB's EFI application in it, and
 El Torito's UEFI entry pointing at that same partition. Then what GRUB
 reads there: a grub.cfg that boots at once, with a command the EFI
 application has built in (GRUB can load no module from the disc under
-UEFI). Then the image is booted the ways a PC meets a stick: as
+UEFI), and a kernel with its symbol table and without its debug
+information. Then the image is booted the ways a PC meets a stick: as
 a raw IDE disk and as a USB mass-storage device (on an xHCI controller),
 under SeaBIOS and under OVMF, and each boot must show the kernel's own
 output: its screen under a BIOS, its words on serial under UEFI, which has
@@ -36,6 +37,7 @@ from pathlib import Path
 import pytest
 
 from chapters import all_chapters
+from elf import ElfFile
 from test_uefi import KERNEL_DEMOS, NO_TEXT_MODE_REASON
 
 SECTOR = 512
@@ -46,6 +48,7 @@ UNUSED_PARTITION = 0x00
 EFI_SYSTEM_PARTITION = 0xEF
 EFI_APPLICATION = "::/EFI/BOOT/BOOTX64.EFI"
 GRUB_CONFIG = "/boot/grub/grub.cfg"
+KERNEL = "/boot/kernel.elf"
 # Which module of GRUB's EFI build holds which command, as GRUB's normal
 # reads it: "multiboot2: multiboot2", and "*search: search" for some.
 EFI_COMMAND_LIST = Path("/usr/lib/grub/x86_64-efi/command.lst")
@@ -98,12 +101,17 @@ def master_boot_record(image: Path) -> tuple[bytes, list[Partition]]:
     return sector[:440], [Partition(sector[446 + 16 * n:462 + 16 * n]) for n in range(4)]
 
 
+def file_on_image(image: Path, path: str, folder: Path) -> Path:
+    """A copy, in the folder, of a file of the image's ISO 9660 file system."""
+    copy = folder / Path(path).name
+    subprocess.run(["xorriso", "-osirrox", "on", "-indev", str(image), "-extract", path, str(copy)],
+                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=True)
+    return copy
+
+
 def grub_config(image: Path, folder: Path) -> str:
     """The grub.cfg GRUB reads on the image, as the image holds it."""
-    copy = folder / "grub.cfg"
-    subprocess.run(["xorriso", "-osirrox", "on", "-indev", str(image), "-extract", GRUB_CONFIG, str(copy)],
-                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=True)
-    return copy.read_text()
+    return file_on_image(image, GRUB_CONFIG, folder).read_text()
 
 
 def efi_application_modules(image: Path, esp: Partition) -> set[str]:
@@ -220,6 +228,18 @@ def test_the_efi_application_has_the_command_grub_cfg_boots_with(build, tmp_path
         f"grub.cfg loads the kernel with {command}, and GRUB's EFI application has no {module} module built in: "
         f"under UEFI it says \"can't find command `{command}'\" (the disc holds modules for a BIOS only; "
         "efi_modules in common/make-iso.sh)")
+
+
+@pytest.mark.ubsan_changes_nothing
+@pytest.mark.parametrize("chapter", all_chapters())
+def test_the_kernel_on_the_image_has_its_symbols_and_no_debug_information(build, tmp_path: Path, chapter: str):
+    kernel = ElfFile(file_on_image(build.chapter(chapter).iso(), KERNEL, tmp_path))
+    debug = [section.name for section in kernel.sections if section.name.startswith(".debug")]
+    assert not debug, (f"the image's kernel carries its debug information ({', '.join(debug)}): GRUB reads every "
+                       "section into memory at each boot, under a BIOS slowly; make-iso.sh copies the kernel with "
+                       "objcopy --strip-debug (build's kernel.elf keeps it for gdb)")
+    assert kernel.symbols, ("the image's kernel has no symbol table: chapter 5's exception reports name the function "
+                            "that faulted with it; strip the debug information only (objcopy --strip-debug)")
 
 
 def _boot_params() -> list:
