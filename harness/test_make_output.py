@@ -5,7 +5,8 @@ compiler error is shown whole; a missing tool is named before anything is
 built. And what it rebuilds: an object whose header changed (and a header
 no longer included may go), one built by the other compiler (`make CXX=g++`
 after `make`), and every kernel when the linker script changed, every image
-when its kernel or the GRUB configuration did.
+when its kernel or the GRUB configuration did, and GRUB's boot images,
+which make-iso.sh keeps in each folder, when make-iso.sh did.
 
 The tests build chapter 04 (sources, test kernels, ISOs; or only vga.o)
 from a copy of its directory beside copies of the top Makefile and of
@@ -27,6 +28,7 @@ import pytest
 
 from chapters import CHAPTERS, REPOSITORY
 from terminal import make_environment
+from test_images import file_on_image
 
 CHAPTER = "04-testing"
 LONGEST_LINE = 120
@@ -94,6 +96,30 @@ def test_a_build_prints_one_short_line_per_step(project):
     assert remade.returncode == 0, remade.stdout + remade.stderr
     assert f"  ISO     {CHAPTER}/kernel.iso" in remade.stdout.splitlines(), \
         f"grub.cfg.in changed, and make did not make kernel.iso again:\n{remade.stdout}"
+
+
+def test_a_changed_make_iso_makes_new_grub_images(project, build, tmp_path):
+    """make-iso.sh makes GRUB's boot images once per folder and reuses
+    them: a change to how they are made must make new ones, or every
+    folder built before it keeps booting the old GRUB."""
+    make_iso = project / "common" / "make-iso.sh"
+    kernel = build.chapter("02").elf()
+
+    def bios_image(name: str) -> bytes:
+        image = tmp_path / name
+        subprocess.run([str(make_iso), "multiboot2", str(kernel), str(image), name], check=True)
+        folder = tmp_path / image.stem
+        folder.mkdir()
+        return file_on_image(image, "/boot/grub/bios.img", folder).read_bytes()
+
+    before = bios_image("before.iso")
+    script, changes = re.subn(r'^bios_modules="(.*)"$', r'bios_modules="\1 echo"', make_iso.read_text(), flags=re.M)
+    assert changes == 1, "this test adds a module to make-iso.sh's line bios_modules=\"...\", which it no longer has"
+    make_iso.write_text(script)
+    reused = bios_image("after.iso") == before
+    assert not reused, \
+        "make-iso.sh builds GRUB's BIOS core with one more module, and the next image in the same folder has the " \
+        "old core: the boot images it reuses must be named after the script that made them"
 
 
 def test_v1_prints_the_full_commands(project):
