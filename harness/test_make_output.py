@@ -4,11 +4,12 @@ at all when everything is up to date; `V=1` prints the full commands; a
 compiler error is shown whole; a missing tool is named before anything is
 built. And what it rebuilds: an object whose header changed (and a header
 no longer included may go), one built by the other compiler (`make CXX=g++`
-after `make`), and every kernel when the linker script changed, every image
-when its kernel or the GRUB configuration did, and GRUB's boot images,
-which make-iso.sh keeps in each folder, when make-iso.sh did.
+after `make`; the shared runtime's too), and every kernel when the linker
+script changed, every image when its kernel or the GRUB configuration did,
+and GRUB's boot images, which make-iso.sh keeps in each folder, when
+make-iso.sh did.
 
-The tests build chapter 04 (sources, test kernels, ISOs; or only vga.o)
+The tests build chapter 04 (sources, test kernels, ISOs; or one object)
 from a copy of its directory beside copies of the top Makefile and of
 common/, in a temporary folder: the output names files as a student sees
 them, and the repository's own build/ and common/ are left alone. The make that
@@ -49,12 +50,17 @@ def make(project: Path, *arguments: str, environment: dict[str, str] | None = No
                           env=environment or make_environment(), capture_output=True, text=True, timeout=600)
 
 
-def make_vga_object(project: Path, *arguments: str) -> subprocess.CompletedProcess:
-    """The chapter's make, for vga.o alone: one compile."""
-    target = project / "build" / CHAPTER / "obj" / "vga.o"
+def make_object(project: Path, name: str, *arguments: str) -> subprocess.CompletedProcess:
+    """The chapter's make, for one object alone (vga.o, common/runtime.o):
+    one compile."""
+    target = project / "build" / CHAPTER / "obj" / name
     return subprocess.run(["make", "--no-print-directory", "-C", str(project / "chapters" / CHAPTER),
                            str(target), *arguments], env=make_environment(), capture_output=True, text=True,
                           timeout=600)
+
+
+def make_vga_object(project: Path, *arguments: str) -> subprocess.CompletedProcess:
+    return make_object(project, "vga.o", *arguments)
 
 
 @pytest.mark.slow
@@ -157,16 +163,17 @@ def test_a_header_no_longer_included_may_be_deleted(project):
     assert result.returncode == 0, f"make stops once a header it saw included is gone:\n{result.stderr}"
 
 
-def test_another_compiler_rebuilds_the_object(project):
+@pytest.mark.parametrize("name", ["vga.o", "common/runtime.o"])
+def test_another_compiler_rebuilds_the_object(project, name):
     # The compiler and its flags are recorded in build/<chapter>/toolchain.txt,
     # which every object depends on (kernel.mk): else `make CXX=g++` after a
     # clang build finds everything up to date, and the g++ tests boot clang's
-    # kernels.
-    assert make_vga_object(project, "CXX=clang++").returncode == 0
-    result = make_vga_object(project, "CXX=g++")
+    # kernels. The runtime every chapter shares (common/) has a rule of its own.
+    assert make_object(project, name, "CXX=clang++").returncode == 0
+    result = make_object(project, name, "CXX=g++")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"{CHAPTER}/vga.o" in result.stdout, \
-        f"make CXX=g++ after a clang build did not rebuild vga.o:\n{result.stdout}"
+    assert f"{CHAPTER}/{name}" in result.stdout, \
+        f"make CXX=g++ after a clang build did not rebuild {name}:\n{result.stdout}"
 
 
 def test_a_compiler_error_is_shown_whole(project):
