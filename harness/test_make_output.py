@@ -12,7 +12,8 @@ make-iso.sh did.
 The tests build chapter 04 (sources, test kernels, ISOs; or one object)
 from a copy of its directory beside copies of the top Makefile and of
 common/, in a temporary folder: the output names files as a student sees
-them, and the repository's own build/ and common/ are left alone. The make that
+them, and the repository's own build/ and common/ are left alone (the
+test of GRUB's boot images only reads chapter 02's kernel there). The make that
 runs `make test` passes its flags down in the environment (MAKEFLAGS,
 MAKELEVEL); they are cleared, so that the build is the one a student
 starts.
