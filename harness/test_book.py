@@ -42,6 +42,7 @@ from pathlib import Path
 import pytest
 
 import chapters
+import x86_exceptions
 from elf import ElfFile
 from halted import same_boot
 
@@ -699,7 +700,6 @@ def test_chapter_5_tables_the_exceptions_as_the_manuals_do():
     SDM. A vector off by one, or an error code the CPU never pushes, would
     pass every other check of the book and mislead the reader of a
     report."""
-    import x86_exceptions
     text = book_chapter("05-cpu-exceptions").read_text(encoding="utf-8")
     rows = [tuple(cell.strip() for cell in row)
             for row in re.findall(r"^\|\s*(\d+(?:-\d+)?)\s*\|(.*?)\|(.*?)\|(.*?)\|$", text, re.MULTILINE)]
