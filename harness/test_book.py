@@ -747,3 +747,148 @@ def test_chapter_5_tables_the_exceptions_as_the_manuals_do():
             problems.append(f"the {kind} class is shown as {sorted(said)}; the SDM's is {sorted(real)}")
     if problems:
         fail("book/05-cpu-exceptions.md, \"The exception types\": " + "; ".join(problems))
+
+
+# --- chapter 4: the reports of the test kernels, the exit status, the UART -----
+
+NUMBER_WORDS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+                "fifteen sixteen seventeen eighteen nineteen").split()
+TENS_WORDS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
+
+
+def number_in_words(number):
+    """0 to 99 as the book spells them: "eleven", "fifty-two"."""
+    if number < 20:
+        return NUMBER_WORDS[number]
+    tens, ones = divmod(number, 10)
+    return TENS_WORDS[tens - 2] + (f"-{NUMBER_WORDS[ones]}" if ones else "")
+
+
+def cpp_constant(path, name):
+    """The value of `name = <integer literal>` (a constexpr or an enum's
+    member) in a chapter source file."""
+    match = re.search(rf"\b{name}(?:\{{|\s*=\s*)(0x[0-9a-fA-F]+|\d+)(?:'\d+)*", path.read_text(encoding="utf-8"))
+    if match is None:
+        fail(f"{path.relative_to(ROOT)} gives {name} no value")
+    return int(match[1], 0)
+
+
+def ktap_block_problems(block, declared, failures, where):
+    """What is wrong with a block that shows part of failing_tests' KTAP
+    report: the plan against the tests the ELF declares; each result's
+    number, name and ok against the declared order and the tests that fail
+    on purpose; each "failed at FILE:LINE" against the line of the source
+    that holds the expression; each value line against what the harness
+    expects that test to print (test_04_testing.py, checked on a real
+    boot). "..." stands for lines left out."""
+    problems, pending = [], []  # pending: diagnostics of the result still to come
+    names = [test.name for test in declared]
+    for line in block + ["..."]:
+        if line == "..." or line.startswith("KTAP version"):
+            if line.startswith("KTAP") and line != "KTAP version 1":
+                problems.append(f"{where}: \"{line}\" is not what the runner prints, \"KTAP version 1\"")
+            continue
+        if (plan := re.fullmatch(r"1\.\.(\d+)", line)):
+            if int(plan[1]) != len(names):
+                problems.append(f"{where}: the plan is shown as {line}; failing_tests declares {len(names)} tests")
+            continue
+        result = re.fullmatch(r"(not ok|ok) (\d+) (\w+)", line)
+        if result is None:
+            pending.append(line)
+            continue
+        number, name = int(result[2]), result[3]
+        if not 1 <= number <= len(names) or names[number - 1] != name:
+            real = names.index(name) + 1 if name in names else None
+            problems.append(f"{where}: \"{line}\": " + (f"{name} is test {real}" if real else
+                                                        f"failing_tests declares no {name}"))
+        expected = failures.get(("failing_tests", name))
+        if (result[1] == "ok") != (expected is None):
+            problems.append(f"{where}: \"{line}\": {name} " + ("passes" if expected is None else "fails on purpose"))
+        for diagnostic in pending:
+            running = re.fullmatch(r"# running (\w+)", diagnostic)
+            if running and running[1] != name:
+                problems.append(f"{where}: \"{diagnostic}\" is followed by the result of {name}")
+            failed = re.fullmatch(r"# (.+) failed at (\S+):(\d+)", diagnostic)
+            if failed:
+                source = (CHAPTERS / "04-testing" / failed[2])
+                lines = source.read_text(encoding="utf-8").splitlines() if source.is_file() else []
+                at = int(failed[3])
+                if not (at <= len(lines) and failed[1] in lines[at - 1]):
+                    holding = [n for n, text in enumerate(lines, 1) if failed[1] in text]
+                    problems.append(f"{where}: \"{diagnostic}\": {failed[1]} is on line "
+                                    f"{holding or 'none'} of chapters/04-testing/{failed[2]}")
+            value = re.fullmatch(r"# ( {2}\S.*)", diagnostic)
+            if value and expected is not None and not any(value[1] in text for text in expected.lines):
+                problems.append(f"{where}: \"{diagnostic}\" is not what {name} prints "
+                                f"(the harness expects {' | '.join(expected.lines)})")
+        pending = []
+    return problems
+
+
+def test_chapter_4_shows_the_reports_and_statuses_the_test_kernels_give(build):
+    """What chapter 4 and the harness appendix show the test kernels print:
+    the plan of unit_tests and its exit status, failing_tests' report (the
+    failed expectation in "Expectations", the KTAP of "The report: KTAP"),
+    its panic, the results left unrun after it, and its exit status; the
+    statuses of isa-debug-exit's arithmetic, here and in the solutions.
+    Read from the ELF files the chapter's tests collect from, the sources,
+    qemu_exit.h and what test_04_testing expects of a real boot: no boot of
+    its own. A test added or a line moved in failing_expectations.cpp
+    would otherwise leave the reader's QEMU printing other numbers."""
+    if chapters.WORKSPACE:
+        pytest.skip("the book describes this repository's kernels, not a workspace's")
+    import ktap
+    from test_04_testing import expected_failures
+    chapter = build.chapter("04-testing")
+    if not (chapter.elf().parent / "toolchain.txt").read_text(encoding="utf-8").startswith("clang++"):
+        pytest.skip("the book shows the order of tests clang links; g++ reverses each file's")
+    text = book_chapter("04-testing").read_text(encoding="utf-8")
+    flat = " ".join(text.split())
+    appendix = (BOOK / "test-harness.md").read_text(encoding="utf-8")
+    solutions = " ".join((BOOK / "solutions.md").read_text(encoding="utf-8").split())
+    header = CHAPTERS / "04-testing" / "qemu_exit.h"
+    codes = {name: cpp_constant(header, name) for name in ("success", "failure")}
+    status = {name: ((code << 1) | 1) & 0xff for name, code in codes.items()}
+    problems = []
+
+    def said(where, pattern, source, *expected):
+        match = re.search(pattern, source)
+        if match is None:
+            problems.append(f"{where}: no text matches {pattern}")
+        elif list(match.groups()) != [str(value) for value in expected]:
+            problems.append(f"{where}: \"{match[0]}\" should say {', '.join(map(str, expected))}")
+
+    unit_tests = ktap.declared_tests(chapter.elf("unit_tests"))
+    declared = ktap.declared_tests(chapter.elf("failing_tests"))
+    failures = expected_failures()
+    said("Run it", r"`1\.\.(\d+)`, ([\w-]+) `ok` lines\) and then `(\d+)`", flat,
+         len(unit_tests), number_in_words(len(unit_tests)), status["success"])
+    panicked = next(test.name for test in declared
+                    if failures.get(("failing_tests", test.name), None) is not None
+                    and failures[("failing_tests", test.name)].verdict.name == "PANIC")
+    after = len(declared) - 1 - [test.name for test in declared].index(panicked)
+    said("Run it", r"then a panic in `(\w+)` after which the last (\w+) tests are reported as not run, "
+                   r"and exits with `(\d+)`", flat, panicked, number_in_words(after), status["failure"])
+    said("\"Ending QEMU with a verdict\"", r"`(0x[0-9a-f]+)` is (\d+); shifted left it is (\d+), and with the "
+         r"low bit set, (\d+)\. `(0x[0-9a-f]+)` is (\d+), giving (\d+)\.", flat,
+         f"{codes['success']:#x}", codes["success"], codes["success"] << 1, status["success"],
+         f"{codes['failure']:#x}", codes["failure"], status["failure"])
+    top_bit = re.search(r"`(0x[0-9a-f]+)` gives (\d+) as well", flat)
+    if top_bit is None or int(top_bit[1], 16) == codes["success"] or \
+            ((int(top_bit[1], 16) << 1) | 1) & 0xff != int(top_bit[2]) or int(top_bit[2]) != status["success"]:
+        problems.append(f"\"Ending QEMU with a verdict\": \"{top_bit[0] if top_bit else '(no `0x..` gives N as well)'}\""
+                        f" should name another value that gives {status['success']}")
+    said("test-harness.md", r"exit status \((\d+) or (\d+)\)", " ".join(appendix.split()),
+         status["success"], status["failure"])
+    said("solutions.md, chapter 4", r"`unit_tests\.iso` ends with (\d+), `failing_tests\.iso` with (\d+)",
+         solutions, status["success"], status["failure"])
+
+    expectation, _ = block_after(text.splitlines(), "# EXPECT_EQ(")
+    report, _ = block_after(appendix.splitlines(), "KTAP version 1")
+    for where, block in (("book/04-testing.md, \"Expectations\"", expectation),
+                         ("book/test-harness.md, \"The report: KTAP\"", report)):
+        if not block:
+            problems.append(f"{where}: no block of failing_tests' report")
+        problems += ktap_block_problems(block, declared, failures, where)
+    if problems:
+        fail("what the book shows of chapter 4's test kernels is not what they print:\n" + "\n".join(problems))
