@@ -892,3 +892,79 @@ def test_chapter_4_shows_the_reports_and_statuses_the_test_kernels_give(build):
         problems += ktap_block_problems(block, declared, failures, where)
     if problems:
         fail("what the book shows of chapter 4's test kernels is not what they print:\n" + "\n".join(problems))
+
+
+# The 16550's registers as National Semiconductor's PC16550D datasheet
+# gives them: the bits chapter 4 names, and the receive FIFO's trigger
+# levels (FIFO control bits 6-7) in bytes.
+UART_CLOCK = 1_843_200  # Hz, divided by 16 and then by the divisor
+LINE_CONTROL_DIVISOR_LATCH_BIT = 7
+LINE_CONTROL_STOP_BITS_BIT, LINE_CONTROL_PARITY_ENABLE_BIT = 2, 3
+FIFO_ENABLE_BIT, FIFO_CLEAR_RECEIVE_BIT, FIFO_CLEAR_TRANSMIT_BIT = 0, 1, 2
+FIFO_TRIGGER_LEVELS = {1: 0b00, 4: 0b01, 8: 0b10, 14: 0b11}
+LINE_STATUS_TRANSMIT_HOLDING_EMPTY_BIT = 5
+
+
+def test_chapter_4_gives_the_uart_the_bits_the_datasheet_does():
+    """"The serial port" explains each value serial_port.cpp writes, bit by
+    bit: COM1's ports, the divisor latch bit, the divisor, 8N1, the FIFO
+    control byte and the line status bit the transmitter waits on. Each must
+    be what the driver's constant holds and what the 16550's datasheet says
+    that bit does: the excerpts are checked against the source, but not the
+    prose that explains them, where a bit off by one teaches the reader a
+    register that is not so."""
+    flat = " ".join(book_chapter("04-testing").read_text(encoding="utf-8").split())
+    driver = CHAPTERS / "04-testing" / "serial_port.cpp"
+    problems = []
+
+    def claim(pattern):
+        match = re.search(pattern, flat)
+        if match is None:
+            problems.append(f"no text matches {pattern}")
+        return match
+
+    if (ports := claim(r"COM1, has its eight registers at I/O ports `(0x[0-9A-Fa-f]+)` to `(0x[0-9A-Fa-f]+)`")):
+        base = cpp_constant(CHAPTERS / "04-testing" / "serial_port.h", "kCom1")
+        if (int(ports[1], 16), int(ports[2], 16)) != (base, base + 7):
+            problems.append(f"\"{ports[0]}\": kCom1 is {base:#x}, so its eight registers are "
+                            f"{base:#x} to {base + 7:#x}")
+    if (latch := claim(r"Bit (\d+) of the line control register, the \*divisor latch access bit\*")):
+        if int(latch[1]) != LINE_CONTROL_DIVISOR_LATCH_BIT or \
+                1 << int(latch[1]) != cpp_constant(driver, "kDivisorLatchAccess"):
+            problems.append(f"\"{latch[0]}\": the divisor latch access bit is bit {LINE_CONTROL_DIVISOR_LATCH_BIT} "
+                            f"(kDivisorLatchAccess = {cpp_constant(driver, 'kDivisorLatchAccess'):#x})")
+    if (divisor := claim(r"A divisor of (\d+) means (\d+) bits per second")):
+        written = cpp_constant(driver, "kDivisorFor115200Baud")
+        if int(divisor[1]) != written or int(divisor[2]) != UART_CLOCK // 16 // written:
+            problems.append(f"\"{divisor[0]}\": the driver writes the divisor {written}, "
+                            f"{UART_CLOCK // 16 // written} baud")
+    if (line := claim(r"sets (\d) data bits \(bits 0-1 = `([01]{2})`\), no parity \(bit (\d) clear\) "
+                      r"and one stop bit \(bit (\d) clear\): `(0x[0-9a-fA-F]+)`")):
+        data_bits, length, parity, stop, value = int(line[1]), line[2], int(line[3]), int(line[4]), int(line[5], 16)
+        if (int(length, 2) != data_bits - 5 or parity != LINE_CONTROL_PARITY_ENABLE_BIT
+                or stop != LINE_CONTROL_STOP_BITS_BIT or value != data_bits - 5
+                or value != cpp_constant(driver, "kEightDataBitsNoParityOneStop")):
+            problems.append(f"\"{line[0]}\": 8N1 is bits 0-1 = `11` (8 - 5), parity enable (bit "
+                            f"{LINE_CONTROL_PARITY_ENABLE_BIT}) and two stop bits (bit {LINE_CONTROL_STOP_BITS_BIT}) "
+                            f"clear: 0x03, and the driver writes "
+                            f"{cpp_constant(driver, 'kEightDataBitsNoParityOneStop'):#04x}")
+    if (fifo := claim(r"`(0x[0-9A-Fa-f]+)` enables them \(bit (\d)\), empties both \(bits (\d) and (\d)\), "
+                      r"and sets the receive interrupt threshold to (\d+) bytes \(bits 6-7")):
+        value, enable, clears, level = int(fifo[1], 16), int(fifo[2]), {int(fifo[3]), int(fifo[4])}, int(fifo[5])
+        real = 1 << FIFO_ENABLE_BIT | 1 << FIFO_CLEAR_RECEIVE_BIT | 1 << FIFO_CLEAR_TRANSMIT_BIT \
+            | FIFO_TRIGGER_LEVELS.get(level, 0) << 6
+        if (enable != FIFO_ENABLE_BIT or clears != {FIFO_CLEAR_RECEIVE_BIT, FIFO_CLEAR_TRANSMIT_BIT}
+                or level not in FIFO_TRIGGER_LEVELS or value != real
+                or value != cpp_constant(driver, "kEnableAndClearFifos")):
+            problems.append(f"\"{fifo[0]}\": FIFO control bit {FIFO_ENABLE_BIT} enables, bits "
+                            f"{FIFO_CLEAR_RECEIVE_BIT} and {FIFO_CLEAR_TRANSMIT_BIT} empty, bits 6-7 choose "
+                            f"1, 4, 8 or 14 bytes; the driver writes {cpp_constant(driver, 'kEnableAndClearFifos'):#04x}")
+    if (status := claim(r"\(bit (\d) of the line status register\)")):
+        if int(status[1]) != LINE_STATUS_TRANSMIT_HOLDING_EMPTY_BIT or \
+                1 << int(status[1]) != cpp_constant(driver, "kTransmitHoldingEmpty"):
+            problems.append(f"\"{status[0]}\": the transmit holding register is empty at line status bit "
+                            f"{LINE_STATUS_TRANSMIT_HOLDING_EMPTY_BIT} "
+                            f"(kTransmitHoldingEmpty = {cpp_constant(driver, 'kTransmitHoldingEmpty'):#04x})")
+    if problems:
+        fail("book/04-testing.md, \"The serial port\", against serial_port.cpp and the 16550's datasheet:\n"
+             + "\n".join(problems))
