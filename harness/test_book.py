@@ -869,6 +869,8 @@ def test_chapter_4_shows_the_reports_and_statuses_the_test_kernels_give(build):
     after = len(declared) - 1 - [test.name for test in declared].index(panicked)
     said("Run it", r"then a panic in `(\w+)` after which the last (\w+) tests are reported as not run, "
                    r"and exits with `(\d+)`", flat, panicked, number_in_words(after), status["failure"])
+    said("Run it", r"so that run panics in its first test and reports the other (\w+) as not run", flat,
+         number_in_words(len(declared) - 1))
     said("\"Ending QEMU with a verdict\"", r"`(0x[0-9a-f]+)` is (\d+); shifted left it is (\d+), and with the "
          r"low bit set, (\d+)\. `(0x[0-9a-f]+)` is (\d+), giving (\d+)\.", flat,
          f"{codes['success']:#x}", codes["success"], codes["success"] << 1, status["success"],
