@@ -896,6 +896,30 @@ def test_chapter_4_shows_the_reports_and_statuses_the_test_kernels_give(build):
         fail("what the book shows of chapter 4's test kernels is not what they print:\n" + "\n".join(problems))
 
 
+
+@same_boot("04-testing")
+def test_chapter_4_run_it_shows_the_last_row_and_serial_line_the_kernel_leaves(halted_kernels, request):
+    """"Run it" says chapter 4's demo ends with the serial port's row on the
+    screen and sends one line on serial: the row must be the last the
+    kernel leaves written when it halts, and the line one of its serial
+    output (the boot test_boot_state reads, shared with it). A reworded
+    message in main.cpp would leave the reader looking for a line that
+    never comes."""
+    if chapters.WORKSPACE:
+        pytest.skip("the book describes this repository's kernels, not a workspace's")
+    flat = " ".join(book_chapter("04-testing").read_text(encoding="utf-8").split())
+    halted = halted_kernels("04-testing", request.node)
+    rows = [row.rstrip() for row in halted.machine.screen().lines() if row.strip()]
+    serial = [line.rstrip("\r") for line in halted.machine.serial_text.split("\n")]
+    last_row, line = code_span_after(flat, "ending with"), code_span_after(flat, "shows the serial line")
+    problems = []
+    if not rows or last_row != rows[-1]:
+        problems.append(f"the demo is said to end with `{last_row}`; its last row is \"{rows[-1] if rows else ''}\"")
+    if line not in serial:
+        problems.append(f"the serial line `{line}` is not a line the kernel sent; it sent:\n" + "\n".join(serial))
+    if problems:
+        fail("book/04-testing.md, \"Run it\", against the kernel halted at its end: " + "; ".join(problems))
+
 # The 16550's registers as National Semiconductor's PC16550D datasheet
 # gives them: the bits chapter 4 names, and the receive FIFO's trigger
 # levels (FIFO control bits 6-7) in bytes.
