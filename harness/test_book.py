@@ -885,6 +885,19 @@ def test_chapter_4_shows_the_reports_and_statuses_the_test_kernels_give(build):
     said("solutions.md, chapter 4", r"`unit_tests\.iso` ends with (\d+), `failing_tests\.iso` with (\d+)",
          solutions, status["success"], status["failure"])
 
+    names = {test.name for test in unit_tests}
+    for where, source in (("book/04-testing.md", text), ("book/test-harness.md", appendix)):
+        for selection in re.findall(r"tests=([a-z0-9_]+(?:,[a-z0-9_]+)*)", source):
+            unknown = [name for name in selection.split(",") if name not in names]
+            if unknown:
+                problems.append(f"{where}: tests={selection} names what unit_tests does not declare: "
+                                + ", ".join(unknown))
+    chosen = re.search(r"pytest harness -k (\w+)", flat)
+    matching = sorted(name for name in names if chosen and chosen[1] in name)
+    if len(matching) != 1 or code_span_after(flat, "boots with the command line") != f"tests={matching[0]}":
+        problems.append(f"Run it: -k {chosen[1] if chosen else '?'} selects {matching or 'no test'} of unit_tests; "
+                        f"the command line shown is `{code_span_after(flat, 'boots with the command line')}`")
+
     expectation, _ = block_after(text.splitlines(), "# EXPECT_EQ(")
     report, _ = block_after(appendix.splitlines(), "KTAP version 1")
     for where, block in (("book/04-testing.md, \"Expectations\"", expectation),
