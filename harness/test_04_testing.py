@@ -5,9 +5,12 @@ kernel_tests and report them in KTAP on serial (see ktap.py). This module
 reads the declarations while pytest collects, without booting anything, and
 makes one item per in-kernel test, named after its kernel and test:
 
-    pytest harness -k vga_scroll     boots the unit test kernel once, with
+    pytest harness/test_04_testing.py -k vga_scroll
+                                     boots the unit test kernel once, with
                                      the command line tests=vga_scroll_...,
-                                     and runs that one test
+                                     and runs that one test (the whole
+                                     harness's -k boots it under UEFI too,
+                                     test_uefi.py's item of the same name)
 
 A full run boots each test kernel once and shares its report among the
 kernel's items. A failed item shows what the kernel printed about the test

@@ -42,6 +42,7 @@ from pathlib import Path
 import pytest
 
 import chapters
+import ktap
 import x86_exceptions
 from elf import ElfFile
 from halted import same_boot
@@ -837,7 +838,8 @@ def test_chapter_4_shows_the_reports_and_statuses_the_test_kernels_give(build):
     would otherwise leave the reader's QEMU printing other numbers."""
     if chapters.WORKSPACE:
         pytest.skip("the book describes this repository's kernels, not a workspace's")
-    import ktap
+    # Imported here, not with the others: importing test_04_testing collects
+    # chapter 4, which builds it, and the other book tests need no build.
     from test_04_testing import expected_failures
     chapter = build.chapter("04-testing")
     if not (chapter.elf().parent / "toolchain.txt").read_text(encoding="utf-8").startswith("clang++"):
@@ -909,7 +911,6 @@ def test_chapter_4_shows_the_reports_and_statuses_the_test_kernels_give(build):
         fail("what the book shows of chapter 4's test kernels is not what they print:\n" + "\n".join(problems))
 
 
-
 @same_boot("04-testing")
 def test_chapter_4_run_it_shows_the_last_row_and_serial_line_the_kernel_leaves(halted_kernels, request):
     """"Run it" says chapter 4's demo ends with the serial port's row on the
@@ -932,6 +933,7 @@ def test_chapter_4_run_it_shows_the_last_row_and_serial_line_the_kernel_leaves(h
         problems.append(f"the serial line `{line}` is not a line the kernel sent; it sent:\n" + "\n".join(serial))
     if problems:
         fail("book/04-testing.md, \"Run it\", against the kernel halted at its end: " + "; ".join(problems))
+
 
 # The 16550's registers as National Semiconductor's PC16550D datasheet
 # gives them: the bits chapter 4 names, and the receive FIFO's trigger
