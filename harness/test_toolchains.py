@@ -12,6 +12,9 @@ UBSAN=1 into build/ubsan/other-compiler/<compiler>/), and checks that
   the compiler leaves in the ELF names it),
 - its linker laid them out as common/linker.ld promises (kernel_layout.py):
   GNU ld and ld.lld make different files of the same script,
+- no function keeps data below RSP, where an interrupt would write over it
+  (red_zone.py); test_no_kernel_keeps_data_below_rsp checks the same of the
+  kernels the rest of the suite boots,
 - the normal kernel ends halted in halt_forever, as every chapter's
   demo does, and from chapter 4 on, the test kernel of the step exits
   with success after reporting every test ok in KTAP.
@@ -36,6 +39,7 @@ from build import ERROR_WORD
 from chapters import CHAPTERS, all_chapters, artifacts, build_root, make_variables
 from elf import ElfFile
 from kernel_layout import layout_problems
+from red_zone import uses_below_rsp
 from terminal import make_environment
 from verdict import KernelFailure, Verdict
 
@@ -68,6 +72,21 @@ def compiler_that_built(elf: Path) -> str:
 
 def other_compiler(compiler: str) -> str:
     return next(other for other in PRODUCER_MARKS if other != compiler)
+
+
+def red_zone_problems(directory: str, compiler: str, path: Path, kernels: list[str]) -> str:
+    """What a chapter's kernels keep below RSP, one line per function, or
+    "" when nothing."""
+    functions: dict[str, tuple[str, list[str]]] = {}
+    for name in kernels:
+        for function, instruction in uses_below_rsp(path / f"{name}.elf").items():
+            functions.setdefault(function, (instruction, []))[1].append(f"{name}.elf")
+    if not functions:
+        return ""
+    return (f"{directory} built with {compiler} keeps data below RSP, in the red zone, where an interrupt or "
+            "exception pushes its frame over it: is -mno-red-zone missing from common/toolchain.mk?\n"
+            + "\n".join(f"  {function} ({', '.join(elfs[:2])}{', ...' if len(elfs) > 2 else ''}): {instruction}"
+                        for function, (instruction, elfs) in functions.items()))
 
 
 def check_tools(compiler: str) -> None:
@@ -134,6 +153,8 @@ def test_chapter_builds_and_boots_with_the_other_compiler(build, boot, directory
               for problem in layout_problems(ElfFile(path / f"{name}.elf"))]
     assert not layout, f"{directory} built with {compiler} is not laid out as the linker script promises:\n" + \
         "\n".join(layout)
+    red_zone = red_zone_problems(directory, compiler, path, kernels)
+    assert not red_zone, red_zone
 
     demo = boot(path / "kernel.iso", name=f"kernel-{compiler}")
     demo.wait_until_halted_in("halt_forever")
@@ -144,3 +165,10 @@ def test_chapter_builds_and_boots_with_the_other_compiler(build, boot, directory
         assert not report.problems(), f"{name}: {'; '.join(report.problems())}"
         failed = [result.name for result in report.results if not result.ok]
         assert not failed, f"{name} built with {compiler} fails {failed}"
+
+
+@pytest.mark.parametrize("directory", all_chapters())
+def test_no_kernel_keeps_data_below_rsp(build, directory: str):
+    chapter = build.chapter(directory)
+    red_zone = red_zone_problems(directory, compiler_that_built(chapter.elf()), chapter.path, chapter.kernels())
+    assert not red_zone, red_zone
