@@ -833,3 +833,29 @@ def test_a_chapters_kernel_runs_give_no_machines_for_another_chapters_item(tmp_p
         "chapter": "05-cpu-exceptions", "kernel": ktap.TestKernel("unhandled_exception", EXIT_SUCCESS),
         "test": panics}))
     assert runs.machines_of(item) == []
+
+
+@pytest.mark.parametrize("ingredient", ["make-iso.sh", "grub.cfg.in"])
+def test_an_iso_made_for_a_command_line_is_made_anew_when_what_makes_it_changes(fixtures, tmp_path, monkeypatch,
+                                                                                ingredient):
+    # The ISO cache outlives a run: an ISO named after the kernel alone
+    # would keep booting what an older make-iso.sh or grub.cfg.in made.
+    # A stand-in script that only writes its output keeps this to
+    # milliseconds, and the real cache untouched.
+    script, template = tmp_path / "make-iso.sh", tmp_path / "grub.cfg.in"
+    script.write_text('#!/bin/sh\necho "$@" > "$3"\n')
+    script.chmod(0o755)
+    template.write_text("menuentry\n")
+    monkeypatch.setattr("isos.CACHE", tmp_path / "cache")
+    monkeypatch.setattr("isos.MAKE_ISO", script)
+    monkeypatch.setattr("isos.GRUB_CONFIG_TEMPLATE", template)
+    elf = ElfFile(fixtures / "multiboot2_exit.elf")
+    before = iso_with_command_line(elf, "tests=selfcheck")
+    changed = tmp_path / ingredient
+    changed.write_text(changed.read_text() + "# changed\n")
+    after = iso_with_command_line(elf, "tests=selfcheck")
+    assert after != before, f"the harness kept booting an ISO made before {ingredient} changed: " \
+        f"isos.py must make the ISO anew when {ingredient} changes"
+    assert after.exists() and not before.exists(), \
+        "the ISO made before the change was left in the cache: a newer ISO of the same kernel and command line " \
+        "replaces it"
