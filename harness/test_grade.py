@@ -100,6 +100,19 @@ def test_a_chapter_over_its_time_limit_is_stopped_and_earns_nothing(tmp_path):
     assert chapter["notes"][0] == "stopped after 1 s, the chapter's time limit", table
 
 
+def test_a_chapter_that_does_not_build_earns_nothing(tmp_path):
+    # Chapter 3's host-side checks of format.cpp compile it alone, and
+    # would pass without a kernel.
+    student = copy_of_this_repository(tmp_path / "student")
+    vga = student / VGA_CPP
+    vga.write_text(vga.read_text() + "\nthis is no C++\n")
+    table, report = run_grade(tmp_path, student, "--chapters", "03")
+    [chapter] = report["chapters"]
+    assert chapter["earned"] == 0, f"a chapter whose kernels do not build earned points:\n{table}"
+    assert chapter["notes"][0].startswith("chapters/03-vga-text does not build, so no test counts: "), table
+    assert "vga.cpp" in chapter["notes"][0], f"the note does not quote the compiler's first error:\n{table}"
+
+
 def test_points_are_shared_within_the_first_pattern_that_matches():
     chapter = grade.ChapterPoints("04-testing", 10.0, {"test_in_kernel[*]": 6.0, "test_in_*": 3.0})
     outcomes = [grade.Outcome("test_in_kernel[a]", True, ""),

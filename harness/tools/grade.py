@@ -10,11 +10,15 @@ replaced by this repository's: the tests are the instructors', and a test
 that a student changed cannot grade itself. Everything else (the chapters,
 common/, the Makefiles) is the student's.
 
-Each chapter's test modules (harness/test_NN_*.py, or those the points file
-names) run in a pytest of their own that writes JUnit XML. Every boot has its time limit in the harness; the
-chapter as a whole has one more (--chapter-timeout), so that a build or a
-kernel that stalls in a way no boot's limit catches costs that chapter its
-points, and grading goes on with the next.
+Each chapter is built first, with make, as a student builds it: a chapter
+whose kernels do not build earns nothing, not even from the tests that
+check its sources on the host (chapter 3's format checks compile
+format.cpp alone). Then its test modules (harness/test_NN_*.py, or those
+the points file names) run in a pytest of their own that writes JUnit XML.
+Every boot has its time limit in the harness; the chapter as a whole has
+one more (--chapter-timeout), for its build and tests together, so that a
+build or a kernel that stalls in a way no boot's limit catches costs that
+chapter its points, and grading goes on with the next.
 
 The points come from a TOML file (harness/points.toml, whose comments say
 how a chapter's points are shared among its tests). The result is printed as
@@ -160,8 +164,8 @@ def read_junit(path: Path, qualified: bool = False) -> list[Outcome]:
 
 
 def stop(process: subprocess.Popen) -> None:
-    """Ends the pytest run and every process it started (its own process
-    group; QEMU dies with the harness process that started it)."""
+    """Ends a chapter's make or pytest and every process it started (its
+    own process group; QEMU dies with the harness process that started it)."""
     for signal_number in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(process.pid, signal_number)
@@ -174,9 +178,58 @@ def stop(process: subprocess.Popen) -> None:
             continue
 
 
+def run_limited(command: list[str], checkout: Path, log: Path, timeout: float,
+                environment: dict[str, str] | None = None) -> int | None:
+    """Runs a command in the copy, its output into log; its exit status, or
+    None when it was stopped at the time limit."""
+    with log.open("w") as output:
+        process = subprocess.Popen(command, cwd=checkout, stdout=output, stderr=subprocess.STDOUT,
+                                   env=environment, start_new_session=True)
+        try:
+            return process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            stop(process)
+            return None
+        except BaseException:  # Ctrl-C: the run is in a session of its own and did not get it
+            stop(process)
+            raise
+
+
+def stopped(timeout: float) -> str:
+    return f"stopped after {timeout:g} s, the chapter's time limit"
+
+
+def build_problem(checkout: Path, name: str, results: Path, timeout: float) -> str:
+    """Why the chapter's kernels do not build with `make -C chapters/DIR`, or
+    "" when they do (or when there is no such chapter, which pytest's
+    --chapter reports). The harness's own make then finds them up to date."""
+    directories = sorted((checkout / "chapters").glob(f"{name[:2]}-*"))
+    if not directories:
+        return ""
+    directory = directories[0].relative_to(checkout)
+    log = results / f"{name}-build.log"
+    # Without what `make grade` hands its children (a jobserver this make
+    # cannot reach, MAKELEVEL), as the make a student types.
+    environment = {variable: value for variable, value in os.environ.items()
+                   if variable not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "V")}
+    status = run_limited(["make", "--no-print-directory", f"--jobs={os.cpu_count() or 1}", "-C", str(directory)],
+                         checkout, log, timeout, environment)
+    if status == 0:
+        return ""
+    if status is None:
+        return stopped(timeout)
+    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    errors = [line for line in lines if re.search(r"\berror\b", line, re.IGNORECASE)]
+    return f"{directory} does not build, so no test counts: {(errors or lines or ['no output'])[0]}"
+
+
 def run_chapter(checkout: Path, name: str, modules: list[Path], results: Path, timeout: float) -> ChapterRun:
-    """Runs a chapter's test modules in the copy under pytest, with a time
-    limit."""
+    """Builds a chapter in the copy and runs its test modules under pytest,
+    both within the chapter's time limit."""
+    started = time.monotonic()
+    problem = build_problem(checkout, name, results, timeout)
+    if problem:
+        return ChapterRun([], problem)
     junit = results / f"{name}.xml"
     log = results / f"{name}.log"
     # --chapter: a module that tests several chapters (test_cpu_state.py)
@@ -184,17 +237,9 @@ def run_chapter(checkout: Path, name: str, modules: list[Path], results: Path, t
     # In parallel, each test kernel booted once for all its items (pytest.ini).
     command = [sys.executable, "-m", "pytest", *(f"harness/{module.name}" for module in modules),
                "--chapter", name[:2], "-q", f"--junitxml={junit}"]
-    with log.open("w") as output:
-        process = subprocess.Popen(command, cwd=checkout, stdout=output, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
-        try:
-            status = process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            stop(process)
-            return ChapterRun([], f"stopped after {timeout:g} s, the chapter's time limit")
-        except BaseException:  # Ctrl-C: the run is in a session of its own and did not get it
-            stop(process)
-            raise
+    status = run_limited(command, checkout, log, timeout - (time.monotonic() - started))
+    if status is None:
+        return ChapterRun([], stopped(timeout))
     outcomes = read_junit(junit, qualified=len(modules) > 1) if junit.exists() else []
     # 0: all passed, 1: some failed; anything else means pytest could not run the tests.
     if status in (0, 1) and outcomes:
