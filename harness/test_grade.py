@@ -126,6 +126,36 @@ def test_points_are_shared_within_the_first_pattern_that_matches():
     assert (result.earned, result.possible) == (7, 10)
 
 
+def test_in_kernel_results_count_only_from_a_runner_that_reports_failures():
+    # A chapter 4 whose test runner printed "ok" whatever happened, and
+    # whose VGA writer wrapped a column early, earned 17.78 of its 20
+    # points: every in-kernel test "passed". failing_tests' items show the
+    # runner lying, and the in-kernel results then earn nothing.
+    [chapter] = [chapter for chapter in grade.load_points(grade.DEFAULT_POINTS) if chapter.number == "04"]
+    lying = grade.Outcome("test_in_kernel[failing_tests-fails_expect_true]", False, "Failed: must fail, but passed")
+    outcomes = [lying,
+                grade.Outcome("test_in_kernel[failing_tests-passes_after_failed_tests]", True, ""),
+                grade.Outcome("test_in_kernel[unit_tests-vga_long_line_wraps]", True, ""),
+                grade.Outcome("test_command_line_selects_tests", True, "")]
+
+    def earning(outcomes: list[grade.Outcome]) -> dict[str, bool]:
+        return {test.outcome.name: test.earned > 0
+                for test in grade.grade_chapter(chapter, grade.ChapterRun(outcomes, "")).tests}
+
+    assert not earning(outcomes)["test_in_kernel[unit_tests-vga_long_line_wraps]"], \
+        "an in-kernel ok earned points from a test runner that reports failing_tests' failures as passes"
+    assert earning(outcomes)["test_in_kernel[failing_tests-passes_after_failed_tests]"], \
+        "a test of the runner itself lost its points to the runner's other failures"
+    [held_back] = [t for t in grade.with_requirements(chapter, outcomes) if t.name.endswith("vga_long_line_wraps]")]
+    assert held_back.message == ("passed, but counts only when test_in_kernel[failing_tests-*] pass, "
+                                 f"and {lying.name} failed")
+    honest = [outcome for outcome in outcomes if outcome is not lying]
+    assert all(earning(honest).values()), "with the runner shown honest, each in-kernel test counts on its own"
+    without_failing_tests = [o for o in honest if "failing_tests" not in o.name]
+    assert not earning(without_failing_tests)["test_in_kernel[unit_tests-vga_long_line_wraps]"], \
+        "in-kernel results counted from a checkout without the failing_tests kernel that shows its runner honest"
+
+
 def test_a_long_reason_is_wrapped_between_words():
     path = "build/test-artifacts/test_04_testing.py-test_in_kernel-unit_tests-vga_scroll/boot-1-unit_tests"
     message = ("HANG: timed out after 10 s of QEMU CPU time waiting for serial output matching /^1..N$/; "

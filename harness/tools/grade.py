@@ -73,6 +73,8 @@ class ChapterPoints:
     points: float
     patterns: dict[str, float]  # in the order written
     modules: tuple[str, ...] = ()  # the test modules that grade it; () for harness/test_NN_*.py
+    # pattern -> patterns of the tests that must all pass for its tests to count
+    requires: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def number(self) -> str:
@@ -95,10 +97,15 @@ def load_points(path: Path) -> list[ChapterPoints]:
         points = entry.get("points")
         patterns = entry.get("tests", {})
         modules = entry.get("modules", [])
-        unknown = set(entry) - {"points", "tests", "modules"}
+        requires = entry.get("requires", {})
+        unknown = set(entry) - {"points", "tests", "modules", "requires"}
         if unknown:
-            raise PointsFileError(f"{where}: unknown keys {sorted(unknown)}; a chapter has points, tests "
-                                  "and modules")
+            raise PointsFileError(f"{where}: unknown keys {sorted(unknown)}; a chapter has points, tests, "
+                                  "modules and requires")
+        if not isinstance(requires, dict) or not all(
+                isinstance(needed, list) and needed and all(isinstance(p, str) for p in needed)
+                for needed in requires.values()):
+            raise PointsFileError(f"{where}: requires must map patterns to lists of patterns")
         if not isinstance(modules, list) or not all(isinstance(m, str) and m.endswith(".py") for m in modules):
             raise PointsFileError(f"{where}: modules must be a list of test module file names")
         if not _is_points(points):
@@ -109,7 +116,7 @@ def load_points(path: Path) -> list[ChapterPoints]:
             raise PointsFileError(f"{where}: its patterns have {sum(patterns.values())} points, "
                                   f"more than the chapter's {points}")
         result.append(ChapterPoints(name, float(points), {p: float(v) for p, v in patterns.items()},
-                                    tuple(modules)))
+                                    tuple(modules), {p: tuple(needed) for p, needed in requires.items()}))
     numbers = [chapter.number for chapter in result]
     if len(set(numbers)) != len(numbers):
         raise PointsFileError(f"{path}: a chapter is listed twice")
@@ -275,16 +282,40 @@ class ChapterGrade:
         return sum(test.earned for test in self.tests)
 
 
+def matches(pattern: str, name: str) -> bool:
+    """A pattern without "::" matches a test's name without its module."""
+    return bool(pattern_regex(pattern).fullmatch(name if "::" in pattern else name.split("::")[-1]))
+
+
+def with_requirements(chapter: ChapterPoints, outcomes: list[Outcome]) -> list[Outcome]:
+    """The outcomes, with each passed test that a `requires` pattern
+    matches counted as failed when a test it requires (other than itself)
+    failed or is not there: the in-kernel results are the word of the
+    student's own test runner, and count only when the runner is shown to
+    report a failure as one."""
+    result = []
+    for outcome in outcomes:
+        for pattern, needed in chapter.requires.items():
+            if not outcome.passed or not matches(pattern, outcome.name) or \
+                    any(matches(p, outcome.name) for p in needed):
+                continue
+            required = [other for other in outcomes if any(matches(p, other.name) for p in needed)]
+            failed = [other.name for other in required if not other.passed]
+            if failed or not required:
+                why = f"{failed[0]} failed" if failed else "there are none"
+                outcome = Outcome(outcome.name, False, f"passed, but counts only when {', '.join(needed)} "
+                                                       f"pass, and {why}")
+        result.append(outcome)
+    return result
+
+
 def grade_chapter(chapter: ChapterPoints, run: ChapterRun) -> ChapterGrade:
     """Shares the chapter's points among its tests, as points.toml explains."""
     groups: list[tuple[str, float, list[Outcome]]] = [
         (pattern, points, []) for pattern, points in chapter.patterns.items()]
     rest: list[Outcome] = []
-    regexes = [pattern_regex(pattern) for pattern in chapter.patterns]
-    for outcome in run.outcomes:
-        index = next((i for i, (pattern, regex) in enumerate(zip(chapter.patterns, regexes))
-                      if regex.fullmatch(outcome.name if "::" in pattern else outcome.name.split("::")[-1])),
-                     None)
+    for outcome in with_requirements(chapter, run.outcomes):
+        index = next((i for i, pattern in enumerate(chapter.patterns) if matches(pattern, outcome.name)), None)
         (rest if index is None else groups[index][2]).append(outcome)
     groups.append(("the tests no pattern matches", chapter.points - sum(chapter.patterns.values()), rest))
 
