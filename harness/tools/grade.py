@@ -185,13 +185,12 @@ def stop(process: subprocess.Popen) -> None:
             continue
 
 
-def run_limited(command: list[str], checkout: Path, log: Path, timeout: float,
-                environment: dict[str, str] | None = None) -> int | None:
+def run_limited(command: list[str], checkout: Path, log: Path, timeout: float) -> int | None:
     """Runs a command in the copy, its output into log; its exit status, or
     None when it was stopped at the time limit."""
     with log.open("w") as output:
         process = subprocess.Popen(command, cwd=checkout, stdout=output, stderr=subprocess.STDOUT,
-                                   env=environment, start_new_session=True)
+                                   start_new_session=True)
         try:
             return process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -215,12 +214,10 @@ def build_problem(checkout: Path, name: str, results: Path, timeout: float) -> s
         return ""
     directory = directories[0].relative_to(checkout)
     log = results / f"{name}-build.log"
-    # Without what `make grade` hands its children (a jobserver this make
-    # cannot reach, MAKELEVEL), as the make a student types.
-    environment = {variable: value for variable, value in os.environ.items()
-                   if variable not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "V")}
+    # The harness's own command (build.py), in the same environment, so
+    # that the same variables (make grade CXX=g++) build the same kernels.
     status = run_limited(["make", "--no-print-directory", f"--jobs={os.cpu_count() or 1}", "-C", str(directory)],
-                         checkout, log, timeout, environment)
+                         checkout, log, timeout)
     if status == 0:
         return ""
     if status is None:
