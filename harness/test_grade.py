@@ -113,6 +113,22 @@ def test_a_chapter_that_does_not_build_earns_nothing(tmp_path):
     assert "vga.cpp" in chapter["notes"][0], f"the note does not quote the compiler's first error:\n{table}"
 
 
+def test_a_pytest_py_in_the_checkout_does_not_run_in_place_of_pytest(tmp_path):
+    # One that writes a JUnit report of passes of its own.
+    checkout = tmp_path / "checkout"
+    (checkout / "harness").mkdir(parents=True)
+    (checkout / "pytest.py").write_text(
+        "import sys\n"
+        "junit = next(a.split('=', 1)[1] for a in sys.argv if a.startswith('--junitxml='))\n"
+        "open(junit, 'w').write('<testsuites><testsuite><testcase classname=\"t\" name=\"test_x\"/>'\n"
+        "                       '</testsuite></testsuites>')\n")
+    results = tmp_path / "results"
+    results.mkdir()
+    run = grade.run_chapter(checkout, "02", [grade.HARNESS / "test_02_minimal_kernel.py"], results, 60)
+    assert not any(outcome.passed for outcome in run.outcomes), \
+        "the checkout's own pytest.py ran in place of pytest, and its made-up results were graded"
+
+
 def test_points_are_shared_within_the_first_pattern_that_matches():
     chapter = grade.ChapterPoints("04-testing", 10.0, {"test_in_kernel[*]": 6.0, "test_in_*": 3.0})
     outcomes = [grade.Outcome("test_in_kernel[a]", True, ""),

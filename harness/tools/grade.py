@@ -239,7 +239,9 @@ def run_chapter(checkout: Path, name: str, modules: list[Path], results: Path, t
     # --chapter: a module that tests several chapters (test_cpu_state.py)
     # gives this one only its own items, and only this chapter is built.
     # In parallel, each test kernel booted once for all its items (pytest.ini).
-    command = [sys.executable, "-m", "pytest", *(f"harness/{module.name}" for module in modules),
+    # -P: python -m would put the working directory, the checkout, first on
+    # sys.path, and a pytest.py there would run in place of pytest.
+    command = [sys.executable, "-P", "-m", "pytest", *(f"harness/{module.name}" for module in modules),
                "--chapter", name[:2], "-q", f"--junitxml={junit}"]
     status = run_limited(command, checkout, log, timeout - (time.monotonic() - started))
     if status is None:
