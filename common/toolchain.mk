@@ -52,7 +52,9 @@ endif
 # No hosted environment: no libc, no libstdc++, no exceptions, no RTTI, no
 # thread-safe statics (they call into a runtime we do not have).
 # -mno-red-zone: an interrupt pushes its frame right below RSP, where the
-#   red zone would let a leaf function keep data.
+#   red zone would let a leaf function keep data. Nothing goes wrong until an
+#   interrupt comes at that moment, so harness/test_toolchains.py reads every
+#   kernel's code for data kept below RSP.
 # -mgeneral-regs-only: nobody saves SSE/x87 state on interrupts, so the
 #   compiler must not use those registers.
 CXXFLAGS := $(TARGET_FLAGS) -std=c++20 -O2 -g \
