@@ -172,6 +172,15 @@ def test_in_kernel_results_count_only_from_a_runner_that_reports_failures():
         "in-kernel results counted from a checkout without the failing_tests kernel that shows its runner honest"
 
 
+def test_a_requirement_is_a_list_of_patterns(tmp_path):
+    # A string in its place would be read as a list of its characters.
+    points = tmp_path / "points.toml"
+    points.write_text('[chapters.04]\npoints = 10\n[chapters.04.requires]\n'
+                      '"test_in_kernel[*]" = "test_in_kernel[failing_tests-*]"\n')
+    with pytest.raises(grade.PointsFileError, match="chapter 04: requires must map patterns to lists of patterns"):
+        grade.load_points(points)
+
+
 def test_a_long_reason_is_wrapped_between_words():
     path = "build/test-artifacts/test_04_testing.py-test_in_kernel-unit_tests-vga_scroll/boot-1-unit_tests"
     message = ("HANG: timed out after 10 s of QEMU CPU time waiting for serial output matching /^1..N$/; "
