@@ -383,7 +383,8 @@ def compile_format_call(tmp_path, arguments: str) -> subprocess.CompletedProcess
 
 # Edges the demo does not reach, each call's output beside what format.h
 # promises: text one shorter than its width, a value as wide as its width
-# or wider, the widest width, zeros after a sign and a prefix.
+# or wider, the widest width, zeros after a sign and a prefix; and the
+# longest numbers, whose every digit the sanitizer sees written.
 FORMAT_EDGES = [
     ('"[{:5}]", "text"', "[text ]"),
     ('"[{:4}]", "text"', "[text]"),
@@ -395,6 +396,7 @@ FORMAT_EDGES = [
     ('"[{:2x}] [{:3x}] [{:03x}]", 255u, 255u, 255u', "[0xff] [ 0xff] [0x0ff]"),
     ('"[{:99}]", 1', "[" + "1".rjust(99) + "]"),
     ('"{:x} {:x}", INT64_MIN, INT64_MAX', f"-{2**63:#x} {2**63 - 1:#x}"),
+    ('"{} {}", UINT64_MAX, INT64_MIN', f"{2**64 - 1} {-2**63}"),
     ('"{} {}", static_cast<signed char>(-1), static_cast<unsigned char>(200)', "-1 200"),
     # A char* is text, not an address, as a const char* is.
     ('"{}", const_cast<char*>("text")', "text"),
@@ -405,7 +407,11 @@ FORMAT_EDGES = [
 
 def test_format_edges_on_the_host(tmp_path):
     """Chapter 3's format.cpp, compiled for the host with a sink that
-    writes to standard output, formats each edge as format.h says."""
+    writes to standard output, formats each edge as format.h says. The
+    undefined behaviour sanitizer watches it: a digit written past the end
+    of its buffer, or INT64_MIN negated as a signed number, prints the
+    right text here and in the kernel, until the compiler or the stack
+    around it changes."""
     calls = "".join(f"    format_to(sink, {arguments});\n    putchar('\\n');\n" for arguments, _ in FORMAT_EDGES)
     driver = tmp_path / "format_edges.cpp"
     driver.write_text(f"""#include <stdio.h>
@@ -419,11 +425,14 @@ int main() {{
 """)
     compiler, _ = kernel_compiler()
     program = tmp_path / "format_edges"
-    built = subprocess.run([*compiler, "-std=c++20", "-I", str(CHAPTERS / CHAPTER),
+    built = subprocess.run([*compiler, "-std=c++20", "-g", "-fsanitize=undefined", "-fno-sanitize-recover=all",
+                            "-I", str(CHAPTERS / CHAPTER),
                             str(CHAPTERS / CHAPTER / "format.cpp"), str(driver), "-o", str(program)],
                            capture_output=True, text=True)
     assert built.returncode == 0, f"format.cpp does not build for the host:\n{built.stderr}"
-    lines = subprocess.run([str(program)], capture_output=True, text=True, check=True).stdout.split("\n")[:-1]
+    run = subprocess.run([str(program)], capture_output=True, text=True)
+    assert run.returncode == 0, f"format.cpp breaks a rule of C++ (undefined behaviour):\n{run.stderr}"
+    lines = run.stdout.split("\n")[:-1]
     assert len(lines) == len(FORMAT_EDGES), f"expected {len(FORMAT_EDGES)} lines, one per call, got:\n{lines}"
     wrong = [f"format_to(sink, {arguments}) wrote {line!r}, not {wanted!r}"
              for (arguments, wanted), line in zip(FORMAT_EDGES, lines) if line != wanted]
