@@ -21,7 +21,7 @@ import pytest
 
 from build import makefile_values
 from chapters import CHAPTERS
-from gdb_stub import RDI, RIP, RSI, RSP, GdbStub
+from gdb_stub import EFLAGS, RDI, RIP, RSI, RSP, GdbStub
 from halted import same_boot
 from vga_screen import COLUMNS, ROWS, Screen, describe_attribute
 from verdict import KernelFailure, Verdict
@@ -49,6 +49,9 @@ RULER = "".join(str(column % 10) for column in range(1, COLUMNS + 1))  # exactly
 NOT_ASCII = b"Not printable ASCII: caf\xc3\xa9 [\t] [\x01] [\x7f] -> one block per byte"
 BLOCK = 0xFE  # code page 437's filled square, shown for bytes that are not printable ASCII
 # begin_panic(const char*, uint32_t) and finish_panic(), as the ELF names them.
+INTERRUPT_FLAG = 1 << 9  # EFLAGS.IF: maskable interrupts are taken
+# The 8259 PICs' mask registers: a set bit keeps that line's interrupts out.
+PIC_MASK_PORTS = (0x21, 0xA1)
 BEGIN_PANIC = "_Z11begin_panicPKcj"
 FINISH_PANIC = "_Z12finish_panicv"
 
@@ -526,6 +529,27 @@ def test_a_panic_begun_while_a_panic_prints_halts_and_leaves_the_first_message(b
     screen = machine.screen()
     screen.expect_absent(["KERNEL PANIC at (null)"])
     screen.expect_text(ROWS - 1, 0, panic_text(), PANIC)
+
+
+def test_a_panic_masks_interrupts_before_it_prints(boot, build, stub):
+    """GRUB hands over with interrupts masked and chapter 3 never unmasks
+    them, so a begin_panic without its cli showed the same; from chapter 5
+    on they can be on, and a handler that printed would write into the
+    middle of the message. The test plays a panic begun with them on: at
+    begin_panic it sets EFLAGS.IF (after masking every line of the PICs,
+    since this kernel has no IDT to take an interrupt), and when the
+    message is printed, at finish_panic, IF must be clear."""
+    machine = boot(build.chapter(CHAPTER).iso(), qemu_args=stub.qemu_arguments(), timeout=10)
+    stub.run_to(machine.symbol(BEGIN_PANIC).value)
+    for port in PIC_MASK_PORTS:
+        machine.write_port(port, 0xFF)
+    stub.write_register(EFLAGS, stub.read_register(EFLAGS) | INTERRUPT_FLAG)
+    stub.run_to(machine.symbol(FINISH_PANIC).value)
+    flags = stub.read_register(EFLAGS)
+    stub.detach()
+    assert not flags & INTERRUPT_FLAG, (
+        f"EFLAGS={flags:#x} at finish_panic: a panic begun with interrupts on printed its message with them "
+        "still on (no cli in begin_panic?), so an interrupt handler could print into the middle of it")
 
 
 def test_a_panic_at_the_start_of_a_line_starts_no_other(boot, build, stub):
