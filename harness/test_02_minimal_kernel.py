@@ -20,7 +20,7 @@ import pytest
 import multiboot2_header
 from chapters import all_chapters
 from elf import ElfFile
-from gdb_stub import DIRECTION_FLAG, EFLAGS, RAX, RCX, RDI, RIP, RSP, GdbStub
+from gdb_stub import DIRECTION_FLAG, EFLAGS, RAX, RCX, RDI, RIP, RSP, GdbStub, GdbStubError
 from halted import same_boot
 from verdict import KernelFailure
 
@@ -178,7 +178,11 @@ def test_first_cpp_call_finds_the_direction_flag_clear_and_the_stack_aligned(boo
     stos), and RSP+8 a multiple of 16 (SSE's aligned moves, alignas(16)
     locals). A misaligned stack goes unnoticed until such code runs."""
     machine = boot_with_direction_flag_set(boot, chapter, stub)
-    stub.run_to(machine.symbol("run_global_constructors").value)
+    try:
+        stub.run_to(machine.symbol("run_global_constructors").value)
+    except GdbStubError as error:
+        pytest.fail(f"the CPU never reached run_global_constructors, which long_mode_start must call before "
+                    f"kernel_main ({error})")
     flags, rsp = stub.read_register(EFLAGS), stub.read_register(RSP)
     stub.detach()
     assert not flags & DIRECTION_FLAG, \
