@@ -259,6 +259,15 @@ def framebuffer_tag_reaching_past_the_block(stub: GdbStub, information: int, blo
     stub.write_memory(information + tag + 4, struct.pack("<I", len(block)))
 
 
+def framebuffer_tag_too_short_for_its_fields(stub: GdbStub, information: int, block: bytes) -> None:
+    # Its size says it ends after the address: the pitch, width, height
+    # and type GRUB wrote after it still read 80x25 text, but they are no
+    # part of the tag, and after a tag this short at the end of a block
+    # they would be whatever memory follows.
+    tag, _ = framebuffer_tag(block)
+    stub.write_memory(information + tag + 4, struct.pack("<I", FRAMEBUFFER_FIELDS["address"][0] + 8))
+
+
 def first_tag_smaller_than_its_header(stub: GdbStub, information: int, block: bytes) -> None:
     # Its size, 4, does not even cover its own type and size: where the
     # next tag begins is unknown. A walk that went on all the same, 8 bytes
@@ -293,6 +302,7 @@ LOADER_PLAYS = {
     "no_framebuffer_tag": (no_framebuffer_tag, NO_SCREEN),
     "end_tag_before_the_framebuffer_tag": (end_tag_before_the_framebuffer_tag, NO_SCREEN),
     "framebuffer_tag_reaching_past_the_block": (framebuffer_tag_reaching_past_the_block, NO_SCREEN),
+    "framebuffer_tag_too_short_for_its_fields": (framebuffer_tag_too_short_for_its_fields, NO_SCREEN),
     "first_tag_smaller_than_its_header": (first_tag_smaller_than_its_header, NO_SCREEN),
     "block_reaching_past_the_identity_map": (block_reaching_past_the_identity_map, NO_SCREEN),
     "block_beyond_the_identity_map": (block_beyond_the_identity_map, NO_SCREEN),

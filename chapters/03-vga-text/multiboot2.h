@@ -95,7 +95,8 @@ class BootInformation {
     }
     [[nodiscard]] EndOfTags end() const { return {}; }
 
-    // The framebuffer tag, or nullptr when the loader passed none.
+    // The framebuffer tag, or nullptr when the loader passed none, or one
+    // too short to hold its fields.
     [[nodiscard]] const FramebufferTag* framebuffer() const;
 
     // nullptr when the screen is in the VGA text mode this kernel writes

@@ -100,7 +100,8 @@ class BootInformation {
     // The kernel's command line, or "" when the loader passed none.
     [[nodiscard]] const char* command_line() const;
 
-    // The framebuffer tag, or nullptr when the loader passed none.
+    // The framebuffer tag, or nullptr when the loader passed none, or one
+    // too short to hold its fields.
     [[nodiscard]] const FramebufferTag* framebuffer() const;
 
     // nullptr when the screen is in the VGA text mode this kernel writes

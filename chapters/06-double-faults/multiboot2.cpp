@@ -56,7 +56,9 @@ const char* BootInformation::command_line() const {
 
 const FramebufferTag* BootInformation::framebuffer() const {
     for (const Tag& tag : *this) {
-        if (tag.type == TagType::framebuffer) {
+        // A tag too short for the fields describes no screen: what lies
+        // where they would be belongs to whatever follows it.
+        if (tag.type == TagType::framebuffer && tag.size >= sizeof(FramebufferTag)) {
             return reinterpret_cast<const FramebufferTag*>(&tag);
         }
     }
