@@ -21,9 +21,9 @@ import pytest
 
 from build import makefile_values
 from chapters import CHAPTERS
-from gdb_stub import EFLAGS, RDI, RIP, RSI, RSP, GdbStub
+from gdb_stub import EFLAGS, RAX, RCX, RDI, RIP, RSI, RSP, GdbStub
 from halted import same_boot
-from vga_screen import COLUMNS, ROWS, Screen, describe_attribute
+from vga_screen import ADDRESS as SCREEN_ADDRESS, COLUMNS, ROWS, Screen, describe_attribute
 from verdict import KernelFailure, Verdict
 
 CHAPTER = "03-vga-text"
@@ -38,6 +38,8 @@ TITLE = 0x1E  # yellow on blue
 PANIC = 0x4F  # white on red
 LIGHT_GRAY_BACKGROUND = 0x70
 LONG_LINE_COLOUR = 0x30  # black on cyan
+LOADERS_SCREEN = 0x5F  # white on magenta: a screen the kernel did not write
+REP_STOSW_RET = bytes([0xF3, 0x66, 0xAB, 0xC3])  # rep stosw (AX into RCX cells at RDI), ret
 
 COLOUR_NAMES = ["Black", "Blue", "Green", "Cyan", "Red", "Magenta", "Brown", "LightGray",
                 "DarkGray", "LightBlue", "LightGreen", "LightCyan", "LightRed", "Pink", "Yellow", "White"]
@@ -223,6 +225,37 @@ def test_clear_blanks_a_full_screen_and_starts_again_at_the_top(boot, build, stu
     machine.wait_until_halted_in("halt_forever")
     table = lay_out(powers_of_two()).rows
     expect_cells(machine.screen(), table + [blank_row()] * (ROWS - len(table)))
+
+
+def test_the_demo_clears_the_screen_the_loader_left(boot, build, stub):
+    """GRUB leaves its own screen, under a BIOS one line that the demo's
+    title covers, so a demo that did not clear it passed every other test;
+    but a boot menu or a firmware's messages can fill the screen, and the
+    demo's tables would stand among them. The test plays a full screen: as
+    kernel_main begins, the CPU first fills every cell with '#' in white on
+    magenta (the stub cannot write the VGA's memory itself). When the demo
+    has written its title and goes on to show_scrolling, the title must
+    stand on an otherwise blank screen in the default colour."""
+    machine = boot(build.chapter(CHAPTER).iso(), qemu_args=stub.qemu_arguments(), timeout=10)
+    kernel_main = machine.symbol("kernel_main").value
+    stub.run_to(kernel_main)
+    stack, information = stub.read_register(RSP), stub.read_register(RDI)
+    # The bottom of the boot stack, far below what the kernel uses of it.
+    fill = machine.symbol("stack_bottom").value
+    stub.write_memory(fill, REP_STOSW_RET)
+    call_returning_to(stub, kernel_main, fill)
+    stub.write_register(RDI, SCREEN_ADDRESS)
+    stub.write_register(RCX, ROWS * COLUMNS)
+    stub.write_register(RAX, LOADERS_SCREEN << 8 | ord("#"))
+    stub.run_to(kernel_main)
+    stub.write_register(RSP, stack)
+    stub.write_register(RDI, information)
+    stub.run_to(machine.elf.function_named_like("show_scrolling").value)
+    title = lay_out([(TITLE_TEXT.encode(), TITLE), (b"\n", DEFAULT)]).rows
+    try:
+        expect_cells(machine.screen(), title + [blank_row()] * (ROWS - len(title)))
+    except KernelFailure as failure:
+        pytest.fail(f"the screen the loader left shows around the demo's title (is it cleared first?): {failure}")
 
 
 def call_returning_to(stub: GdbStub, return_address: int, function: int) -> None:
