@@ -439,6 +439,12 @@ FORMAT_EDGES = [
     ('"{{}}{}{}}}", 1, 2', "{}12}"),
     ('""', ""),
 ]
+# vformat_to called directly, as by a caller with a format string of its
+# own making that no compiler checked: a placeholder without its argument
+# writes nothing, and a brace that starts no valid placeholder is text.
+VFORMAT_EDGES = [
+    ('sink, "[{}] [{:q}] [{", nullptr, 0', "[] [{:q}] [{"),
+]
 
 
 def test_format_edges_on_the_host(tmp_path):
@@ -448,7 +454,9 @@ def test_format_edges_on_the_host(tmp_path):
     of its buffer, or INT64_MIN negated as a signed number, prints the
     right text here and in the kernel, until the compiler or the stack
     around it changes."""
-    calls = "".join(f"    format_to(sink, {arguments});\n    putchar('\\n');\n" for arguments, _ in FORMAT_EDGES)
+    edges = [(f"format_to(sink, {arguments})", wanted) for arguments, wanted in FORMAT_EDGES] + \
+        [(f"vformat_to({arguments})", wanted) for arguments, wanted in VFORMAT_EDGES]
+    calls = "".join(f"    {call};\n    putchar('\\n');\n" for call, _ in edges)
     driver = tmp_path / "format_edges.cpp"
     driver.write_text(f"""#include <stdio.h>
 #include "format.h"
@@ -467,11 +475,11 @@ int main() {{
                            capture_output=True, text=True)
     assert built.returncode == 0, f"format.cpp does not build for the host:\n{built.stderr}"
     run = subprocess.run([str(program)], capture_output=True, text=True)
+    assert run.returncode >= 0, f"the program crashed (signal {-run.returncode}) in the calls:\n{run.stdout}"
     assert run.returncode == 0, f"format.cpp breaks a rule of C++ (undefined behaviour):\n{run.stderr}"
     lines = run.stdout.split("\n")[:-1]
-    assert len(lines) == len(FORMAT_EDGES), f"expected {len(FORMAT_EDGES)} lines, one per call, got:\n{lines}"
-    wrong = [f"format_to(sink, {arguments}) wrote {line!r}, not {wanted!r}"
-             for (arguments, wanted), line in zip(FORMAT_EDGES, lines) if line != wanted]
+    assert len(lines) == len(edges), f"expected {len(edges)} lines, one per call, got:\n{lines}"
+    wrong = [f"{call} wrote {line!r}, not {wanted!r}" for (call, wanted), line in zip(edges, lines) if line != wanted]
     assert not wrong, "\n".join(wrong)
 
 
