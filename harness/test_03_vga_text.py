@@ -551,6 +551,16 @@ def test_the_cpu_halts_with_interrupts_off_after_the_panic(halted_kernel):
         "the CPU halted, but the panic message is not the last line:\n" + machine.screen().render())
 
 
+def test_the_panic_keeps_the_screen_locked(halted_kernel):
+    # screen_for_panic takes the lock when it is free and never lets it go:
+    # nothing may print into the message, from another CPU or a handler
+    # (none runs in this chapter, so only the lock itself shows it).
+    lock = halted_kernel.elf.object_named_like("screen_lock")
+    held = halted_kernel.machine.read_memory(lock.value, 1)[0]
+    assert held == 1, (f"after the panic print.cpp's screen_lock holds {held}, not 1 (locked): "
+                       "the panic must take it, so that nothing else prints into its message")
+
+
 def test_a_panic_begun_while_a_panic_prints_halts_and_leaves_the_first_message(boot, build, stub):
     """A fault in the middle of a panic's message would begin another
     panic, which printed over the first and began again at each fault.
