@@ -11,7 +11,8 @@ monitor, and list every way they differ from what chapter 2 promises:
   first 1 GiB onto itself (virtual = physical), present and writable, and
   nothing else mapped; in chapter 6, with its guard pages unmapped, each
   2 MiB page that holds one split into 512 pages of 4 KiB, mapped as the
-  2 MiB page was but for the guard pages;
+  2 MiB page was but for the guard pages; and no 513th entry written just
+  past the page directory;
 - CR0.PE and CR0.PG, CR4.PAE, EFER.LME and EFER.LMA set, CR3 = the PML4;
 - the stack pointer inside the boot stack, stack_bottom to stack_top.
 
@@ -137,6 +138,21 @@ def identity_map_problems(tables: PageTables, split_tables: dict[int, list[int]]
         problems += [problem for index, (entry, want) in enumerate(zip(entries, expected))
                      if (problem := _entry_problem(name, index, entry, want, small_pages)) is not None]
     return problems
+
+
+def past_the_page_directory_problems(machine: Machine, tables: PageTables) -> list[str]:
+    """The 8 bytes just past the page directory, where a loop that fills
+    one entry too many (jle or jbe for jne) writes a 513th: no table
+    entry, so the CPU never reads it, but it lands on whatever follows,
+    in chapters 02-05 the bottom of the boot stack, which nothing else
+    reaches."""
+    address = tables.page_directory_address + TABLE_SIZE
+    entry = int.from_bytes(machine.read_memory(address, ENTRY_SIZE), "little")
+    if entry == 0:
+        return []
+    return [f"the 8 bytes just past the page directory, at {address:#x}, hold {entry:#x} "
+            f"({describe_flags(entry)}, to {entry & ADDRESS_MASK:#x}): the loop that fills the directory "
+            f"wrote a {ENTRIES_PER_TABLE + 1}th entry past its end"]
 
 
 def control_register_problems(registers: Registers, pml4_address: int) -> list[str]:

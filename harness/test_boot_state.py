@@ -54,6 +54,13 @@ def test_page_tables_identity_map_the_first_gigabyte(halted_kernel):
         "\n".join(problems[:20])
 
 
+@pytest.mark.parametrize("chapter", halted(UNCHANGED_BOOT_CODE))
+def test_nothing_is_written_past_the_page_directory(halted_kernel):
+    machine = halted_kernel.machine
+    problems = boot_state.past_the_page_directory_problems(machine, boot_state.read_page_tables(machine))
+    assert not problems, "\n".join(problems)
+
+
 @pytest.mark.parametrize("chapter", halted(WITH_GUARD_PAGES))
 def test_page_tables_identity_map_the_first_gigabyte_but_the_guard_pages(halted_kernel):
     # The kernel stack's guard pages and the double fault stack's.
