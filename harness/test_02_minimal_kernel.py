@@ -23,6 +23,7 @@ from elf import ElfFile
 from gdb_stub import DIRECTION_FLAG, EFLAGS, RAX, RCX, RDI, RIP, RSP, GdbStub, GdbStubError
 from halted import same_boot
 from verdict import KernelFailure
+from vga_screen import COLUMNS, ROWS
 
 CHAPTER = "02-minimal-kernel"
 LIGHT_GREEN_ON_BLACK = 0x0A
@@ -84,7 +85,17 @@ def test_multiboot2_header_is_as_the_specification_lays_it_out(build, directory)
 @same_boot(CHAPTER)
 def test_prints_hello_world_and_halts(request, halted_kernels):
     machine = halted_kernels(CHAPTER, request.node).machine
-    machine.screen().expect_text(0, 0, "Hello World!", attribute=LIGHT_GREEN_ON_BLACK)
+    screen, message = machine.screen(), "Hello World!"
+    screen.expect_text(0, 0, message, attribute=LIGHT_GREEN_ON_BLACK)
+    # The rest is GRUB's, in its light grey: a cell in the kernel's colour
+    # is one the kernel wrote past its message.
+    extra = [(row, column) for row in range(ROWS) for column in range(COLUMNS)
+             if screen.cell(row, column).attribute == LIGHT_GREEN_ON_BLACK
+             and (row, column) >= (0, len(message))]
+    assert not extra, (
+        f"a cell in light green besides {message!r}, at row {extra[0][0]} column {extra[0][1]} (byte "
+        f"{screen.cell(*extra[0]).byte:#04x}; {len(extra)} in all): the kernel writes past its message "
+        f"(its terminating zero?)\n" + screen.render())
 
 
 def expect_boot_error(machine, message):
