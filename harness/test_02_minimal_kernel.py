@@ -23,7 +23,7 @@ from elf import ElfFile
 from gdb_stub import DIRECTION_FLAG, EFLAGS, RAX, RCX, RDI, RIP, RSP, GdbStub, GdbStubError
 from halted import same_boot
 from verdict import KernelFailure
-from vga_screen import COLUMNS, ROWS
+from vga_screen import COLUMNS, ROWS, describe_attribute
 
 CHAPTER = "02-minimal-kernel"
 LIGHT_GREEN_ON_BLACK = 0x0A
@@ -85,17 +85,21 @@ def test_multiboot2_header_is_as_the_specification_lays_it_out(build, directory)
 @same_boot(CHAPTER)
 def test_prints_hello_world_and_halts(request, halted_kernels):
     machine = halted_kernels(CHAPTER, request.node).machine
-    screen, message = machine.screen(), "Hello World!"
-    screen.expect_text(0, 0, message, attribute=LIGHT_GREEN_ON_BLACK)
-    # The rest is GRUB's, in its light grey: a cell in the kernel's colour
-    # is one the kernel wrote past its message.
+    expect_alone_at_the_top_left(machine.screen(), "Hello World!", LIGHT_GREEN_ON_BLACK)
+
+
+def expect_alone_at_the_top_left(screen, message: str, attribute: int) -> None:
+    """The message at the top left in its colour, and no other cell in that
+    colour: the rest is GRUB's, in light grey, so such a cell is one the
+    kernel wrote past its message."""
+    __tracebackhide__ = True
+    screen.expect_text(0, 0, message, attribute=attribute)
     extra = [(row, column) for row in range(ROWS) for column in range(COLUMNS)
-             if screen.cell(row, column).attribute == LIGHT_GREEN_ON_BLACK
-             and (row, column) >= (0, len(message))]
+             if screen.cell(row, column).attribute == attribute and (row, column) >= (0, len(message))]
     assert not extra, (
-        f"a cell in light green besides {message!r}, at row {extra[0][0]} column {extra[0][1]} (byte "
-        f"{screen.cell(*extra[0]).byte:#04x}; {len(extra)} in all): the kernel writes past its message "
-        f"(its terminating zero?)\n" + screen.render())
+        f"a cell in {describe_attribute(attribute)} besides {message!r}, at row {extra[0][0]} column "
+        f"{extra[0][1]} (byte {screen.cell(*extra[0]).byte:#04x}; {len(extra)} in all): the kernel writes "
+        f"past its message (its terminating zero?)\n" + screen.render())
 
 
 def expect_boot_error(machine, message):
@@ -104,7 +108,7 @@ def expect_boot_error(machine, message):
     machine.wait_for_serial("^" + re.escape(message) + "$")
     registers = machine.wait_until_halted()
     assert not machine.triple_faulted
-    machine.screen().expect_text(0, 0, message, attribute=WHITE_ON_RED)
+    expect_alone_at_the_top_left(machine.screen(), message, WHITE_ON_RED)
     machine.screen().expect_absent(["Hello World!"])
     where = machine.describe_address(registers.rip - 1)  # the hlt, which RIP is past
     assert where is not None and where.startswith("boot_error"), f"halted at {where}, not in the boot error path"
