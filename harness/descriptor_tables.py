@@ -40,6 +40,7 @@ IST_ALIGNMENT = 16  # the CPU aligns RSP down to 16 before it pushes a frame
 
 # Segment descriptor bits (SDM figure 3-8).
 WRITABLE = 1 << 41  # in a data segment's type
+CONFORMING = 1 << 42  # in a code segment's type
 EXECUTABLE = 1 << 43
 CODE_OR_DATA = 1 << 44  # S: clear for a system descriptor
 PRESENT = 1 << 47
@@ -165,7 +166,8 @@ def _selector_problems(name: str, selector: int) -> list[str]:
 def gdt_problems(gdtr: TableRegister, table: bytes, code_selector: int) -> list[str]:
     """The GDT as boot.asm and chapter 6 build it: whole 8-byte entries,
     the null descriptor first, and CS naming a present 64-bit code segment
-    of DPL 0 (L set, D clear, as the SDM requires with L)."""
+    of DPL 0 (L set, D clear, as the SDM requires with L), not conforming
+    (which would let code of any privilege run it at its own)."""
     problems = []
     if gdtr.size % DESCRIPTOR_SIZE:
         problems.append(f"GDTR's limit {gdtr.limit:#x} is not a whole number of 8-byte descriptors minus one "
@@ -179,6 +181,7 @@ def gdt_problems(gdtr: TableRegister, table: bytes, code_selector: int) -> list[
     return problems + _segment_descriptor_problems(
         "the code segment's descriptor", int.from_bytes(descriptor, "little"),
         ((PRESENT, "present", True), (CODE_OR_DATA, "S (code or data)", True), (EXECUTABLE, "executable", True),
+         (CONFORMING, "C (conforming: code of any privilege could run it)", False),
          (LONG_MODE, "L (64-bit code)", True), (DEFAULT_SIZE, "D (must be clear with L)", False)))
 
 
