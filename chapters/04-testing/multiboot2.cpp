@@ -47,8 +47,16 @@ BootInformation::BootInformation(uintptr_t address)
 const char* BootInformation::command_line() const {
     for (const Tag& tag : *this) {
         if (tag.type == TagType::command_line) {
-            // A zero-terminated string fills the rest of the tag.
-            return reinterpret_cast<const char*>(&tag + 1);
+            // A zero-terminated string fills the rest of the tag. One whose
+            // zero is not inside the tag would be read on into whatever
+            // follows it: such a tag gives no command line.
+            const char* text = reinterpret_cast<const char*>(&tag + 1);
+            for (uint32_t i = 0; i < tag.size - sizeof(Tag); ++i) {
+                if (text[i] == '\0') {
+                    return text;
+                }
+            }
+            return "";
         }
     }
     return "";

@@ -50,6 +50,16 @@ KERNEL_TEST(multiboot2_without_command_line_gives_empty_text) {
     EXPECT_EQ(boot_information.command_line(), "");
 }
 
+// A command line tag whose string does not end inside it: read on, the
+// text would run into the padding and the tags after it.
+KERNEL_TEST(multiboot2_command_line_without_its_zero_gives_empty_text) {
+    InfoWithCommandLine info;
+    info.command_line_size = 8 + 4;  // "test", and no room for the rest
+    EXPECT_EQ(multiboot2::BootInformation(address_of(&info)).command_line(), "");
+    info.command_line_size = 8;  // not even a zero
+    EXPECT_EQ(multiboot2::BootInformation(address_of(&info)).command_line(), "");
+}
+
 KERNEL_TEST(multiboot2_walk_visits_every_tag_until_the_end) {
     const InfoWithCommandLine info;
     size_t tags = 0;
@@ -183,6 +193,14 @@ struct alignas(8) InfoWithFramebuffer {
 KERNEL_TEST(multiboot2_text_framebuffer_at_0xb8000_is_vga_text_mode) {
     const InfoWithFramebuffer info;
     EXPECT_EQ(why_no_vga_text_mode(info), static_cast<const char*>(nullptr));
+}
+
+// The fields a tag too short for them would be read from belong to the
+// next tag (here the end tag), or to no tag at all.
+KERNEL_TEST(multiboot2_framebuffer_tag_too_short_for_its_fields_is_no_screen) {
+    InfoWithFramebuffer info;
+    info.framebuffer.tag.size = 16;
+    EXPECT_EQ(why_no_vga_text_mode(info), "the boot loader describes no screen at all.");
 }
 
 KERNEL_TEST(multiboot2_pixel_framebuffer_is_no_text_mode) {
