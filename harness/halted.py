@@ -29,6 +29,13 @@ def same_boot(chapter: str) -> pytest.MarkDecorator:
     return pytest.mark.xdist_group(f"halted-{chapter}")
 
 
+def boots_its_own(test: Callable) -> Callable:
+    """For a test of a module marked same_boot that boots a kernel of its
+    own (a play through the gdb stub): a group of its own, the closest
+    mark, so that any worker may take it instead of the halted kernel's."""
+    return pytest.mark.xdist_group(f"own-{test.__name__}")(test)
+
+
 @dataclass(frozen=True)
 class Halted:
     machine: Machine  # booted with its kernel's ELF

@@ -22,13 +22,14 @@ import pytest
 from build import makefile_values
 from chapters import CHAPTERS
 from gdb_stub import EFLAGS, RAX, RCX, RDI, RIP, RSI, RSP, GdbStub
-from halted import same_boot
+from halted import boots_its_own, same_boot
 from vga_screen import ADDRESS as SCREEN_ADDRESS, COLUMNS, ROWS, Screen, describe_attribute
 from verdict import KernelFailure, Verdict
 
 CHAPTER = "03-vga-text"
 # The demo is deterministic and ends halted: one boot for every test of
-# this module, and test_boot_state's of chapter 3 (halted.py).
+# this module that reads it, and test_boot_state's of chapter 3 (halted.py).
+# The plays through the gdb stub boot their own (boots_its_own).
 pytestmark = same_boot(CHAPTER)
 MAIN_CPP = CHAPTERS / CHAPTER / "main.cpp"
 
@@ -205,6 +206,7 @@ def test_every_cell_matches_in_character_and_colour(screen, expected):
     expect_cells(screen, expected.last_screen)
 
 
+@boots_its_own
 def test_clear_blanks_a_full_screen_and_starts_again_at_the_top(boot, build, stub):
     """By the demo's end the screen it cleared first has scrolled away, so
     the demo alone cannot show what clear() does. The test plays it on a
@@ -227,6 +229,7 @@ def test_clear_blanks_a_full_screen_and_starts_again_at_the_top(boot, build, stu
     expect_cells(machine.screen(), table + [blank_row()] * (ROWS - len(table)))
 
 
+@boots_its_own
 def test_the_demo_clears_the_screen_the_loader_left(boot, build, stub):
     """GRUB leaves its own screen, under a BIOS one line that the demo's
     title covers, so a demo that did not clear it passed every other test;
@@ -269,6 +272,7 @@ def call_returning_to(stub: GdbStub, return_address: int, function: int) -> None
     stub.write_register(RIP, function)
 
 
+@boots_its_own
 def test_every_byte_shows_as_its_ascii_character_or_a_block(boot, build, stub):
     """The demo shows a few bytes outside printable ASCII, and no edge of
     the range but 0x7f. The test plays every byte: when the demo's panic
@@ -561,6 +565,7 @@ def test_the_panic_keeps_the_screen_locked(halted_kernel):
                        "the panic must take it, so that nothing else prints into its message")
 
 
+@boots_its_own
 def test_a_panic_begun_while_a_panic_prints_halts_and_leaves_the_first_message(boot, build, stub):
     """A fault in the middle of a panic's message would begin another
     panic, which printed over the first and began again at each fault.
@@ -582,6 +587,7 @@ def test_a_panic_begun_while_a_panic_prints_halts_and_leaves_the_first_message(b
     screen.expect_text(ROWS - 1, 0, panic_text(), PANIC)
 
 
+@boots_its_own
 def test_a_panic_masks_interrupts_before_it_prints(boot, build, stub):
     """GRUB hands over with interrupts masked and chapter 3 never unmasks
     them, so a begin_panic without its cli showed the same; from chapter 5
@@ -603,6 +609,7 @@ def test_a_panic_masks_interrupts_before_it_prints(boot, build, stub):
         "still on (no cli in begin_panic?), so an interrupt handler could print into the middle of it")
 
 
+@boots_its_own
 def test_a_panic_at_the_start_of_a_line_starts_no_other(boot, build, stub):
     """The demo panics in the middle of a line, so its panic must start a
     row of its own. At the start of a line it must not: a blank row
@@ -624,6 +631,7 @@ def test_a_panic_at_the_start_of_a_line_starts_no_other(boot, build, stub):
     machine.screen().expect_text(0, 0, panic_text(), PANIC)
 
 
+@boots_its_own
 def test_a_panic_before_the_screen_is_known_to_be_there_writes_nothing_to_it(boot, build, stub):
     """Until kernel_main has found VGA text mode in the boot information,
     the writer must not touch 0xb8000, which under UEFI may be plain
@@ -642,6 +650,7 @@ def test_a_panic_before_the_screen_is_known_to_be_there_writes_nothing_to_it(boo
     machine.screen().expect_absent(["KERNEL PANIC"])
 
 
+@boots_its_own
 def test_a_panic_while_the_screen_is_locked_still_shows(boot, build, stub, expected):
     """A panic that strikes halfway through a print finds the screen's
     lock held, by code that will never run again: waiting for it would
