@@ -111,7 +111,11 @@ class GdbStub:
     def run_to(self, address: int) -> None:
         """Continues the CPU until it is about to execute address."""
         self._command(f"Z0,{address:x},1")
-        reply = self._command("c")
+        try:
+            reply = self._command("c")
+        except GdbStubError as error:
+            # A kernel that never gets there: a play's failure names where.
+            raise GdbStubError(f"the CPU did not reach the breakpoint at {address:#x}: {error}") from error
         self._command(f"z0,{address:x},1")
         if not reply.startswith(("S05", "T05")):
             raise GdbStubError(f"the CPU stopped for another reason than the breakpoint at {address:#x}: {reply}")

@@ -9,6 +9,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 import zlib
 import xml.etree.ElementTree as ElementTree
@@ -28,6 +29,7 @@ from boot_limits import (ARTIFACTS_LIMIT, INTERRUPT_LOG_LIMIT, LOG_KEEP, SERIAL_
                          LimitReached, mebibytes)
 from diagnosis import Evidence, diagnose
 from elf import ElfFile
+from gdb_stub import GdbStub, GdbStubError
 from registers import Registers
 from machine import EXIT_FAILURE, EXIT_SUCCESS
 from qemu_process import READ_SIZE, QemuProcess
@@ -152,6 +154,22 @@ def test_a_halt_at_the_end_of_the_function_is_in_it(boot, fixtures):
     machine = boot(fixtures / "hlt_at_the_end.elf", timeout=TIMEOUT)
     registers = machine.wait_until_halted_in("halt_forever")
     assert registers.rip == machine.symbol("after_halt_forever").value
+
+
+def test_a_breakpoint_never_reached_is_named(boot, fixtures):
+    # A play through the gdb stub on a kernel that halts before the place
+    # it stops at: the error says which place, not only that the stub was
+    # silent. (A stub of its own, with a short timeout.)
+    with tempfile.TemporaryDirectory(prefix="gdb-", dir=scratch.directory()) as directory:
+        stub = GdbStub(Path(directory) / "gdb.sock", timeout=0.5)
+        try:
+            machine = boot(fixtures / "hlt_at_the_end.elf", qemu_args=stub.qemu_arguments(), timeout=TIMEOUT)
+            never = machine.symbol("after_halt_forever").value
+            with pytest.raises(GdbStubError) as caught:
+                stub.run_to(never)
+        finally:
+            stub.close()
+    assert f"the CPU did not reach the breakpoint at {never:#x}" in str(caught.value)
 
 
 @pytest.mark.parametrize("options, devices", [
