@@ -33,6 +33,7 @@ RIP = 16
 EFLAGS = 17
 _GENERAL_REGISTER_SIZE = 8
 _EFLAGS_SIZE = 4
+INTERRUPT_FLAG = 1 << 9  # IF: maskable interrupts are taken
 DIRECTION_FLAG = 1 << 10
 _MEMORY_CHUNK = 1024  # bytes of memory in one m or M packet (_chunks)
 

@@ -21,8 +21,9 @@ import pytest
 
 from build import makefile_values
 from chapters import CHAPTERS
-from gdb_stub import EFLAGS, RAX, RCX, RDI, RIP, RSI, RSP, GdbStub
+from gdb_stub import EFLAGS, INTERRUPT_FLAG, RAX, RCX, RDI, RIP, RSI, RSP, GdbStub
 from halted import boots_its_own, same_boot
+from machine import Machine
 from vga_screen import ADDRESS as SCREEN_ADDRESS, COLUMNS, ROWS, Screen, describe_attribute
 from verdict import KernelFailure, Verdict
 
@@ -51,10 +52,9 @@ LONG_LINE = ("A line longer than the screen is wide does not get lost: the write
 RULER = "".join(str(column % 10) for column in range(1, COLUMNS + 1))  # exactly one row
 NOT_ASCII = b"Not printable ASCII: caf\xc3\xa9 [\t] [\x01] [\x7f] -> one block per byte"
 BLOCK = 0xFE  # code page 437's filled square, shown for bytes that are not printable ASCII
-# begin_panic(const char*, uint32_t) and finish_panic(), as the ELF names them.
-INTERRUPT_FLAG = 1 << 9  # EFLAGS.IF: maskable interrupts are taken
 # The 8259 PICs' mask registers: a set bit keeps that line's interrupts out.
 PIC_MASK_PORTS = (0x21, 0xA1)
+# begin_panic(const char*, uint32_t) and finish_panic(), as the ELF names them.
 BEGIN_PANIC = "_Z11begin_panicPKcj"
 FINISH_PANIC = "_Z12finish_panicv"
 
@@ -587,6 +587,21 @@ def test_a_panic_begun_while_a_panic_prints_halts_and_leaves_the_first_message(b
     screen.expect_text(ROWS - 1, 0, panic_text(), PANIC)
 
 
+def flags_of_a_panic_begun_with_interrupts_on(machine: Machine, stub: GdbStub, printing: int) -> int:
+    """Plays a panic begun with interrupts on, in a kernel that never turns
+    them on: at begin_panic every line of both PICs is masked (no interrupt
+    may come, the kernel may have no IDT to take it) and EFLAGS.IF set.
+    EFLAGS where the CPU reaches `printing`, the stub detached."""
+    stub.run_to(machine.elf.function_named_like("begin_panic").value)
+    for port in PIC_MASK_PORTS:
+        machine.write_port(port, 0xFF)
+    stub.write_register(EFLAGS, stub.read_register(EFLAGS) | INTERRUPT_FLAG)
+    stub.run_to(printing)
+    flags = stub.read_register(EFLAGS)
+    stub.detach()
+    return flags
+
+
 @boots_its_own
 def test_a_panic_masks_interrupts_before_it_prints(boot, build, stub):
     """GRUB hands over with interrupts masked and chapter 3 never unmasks
@@ -597,13 +612,7 @@ def test_a_panic_masks_interrupts_before_it_prints(boot, build, stub):
     since this kernel has no IDT to take an interrupt), and when the
     message is printed, at finish_panic, IF must be clear."""
     machine = boot(build.chapter(CHAPTER).iso(), qemu_args=stub.qemu_arguments(), timeout=10)
-    stub.run_to(machine.symbol(BEGIN_PANIC).value)
-    for port in PIC_MASK_PORTS:
-        machine.write_port(port, 0xFF)
-    stub.write_register(EFLAGS, stub.read_register(EFLAGS) | INTERRUPT_FLAG)
-    stub.run_to(machine.symbol(FINISH_PANIC).value)
-    flags = stub.read_register(EFLAGS)
-    stub.detach()
+    flags = flags_of_a_panic_begun_with_interrupts_on(machine, stub, machine.symbol(FINISH_PANIC).value)
     assert not flags & INTERRUPT_FLAG, (
         f"EFLAGS={flags:#x} at finish_panic: a panic begun with interrupts on printed its message with them "
         "still on (no cli in begin_panic?), so an interrupt handler could print into the middle of it")

@@ -44,7 +44,8 @@ import pytest
 
 import ktap
 import x86_exceptions
-from gdb_stub import EFLAGS
+from gdb_stub import INTERRUPT_FLAG
+from test_03_vga_text import flags_of_a_panic_begun_with_interrupts_on
 from verdict import KernelFailure
 from vga_screen import COLUMNS, ROWS, describe_attribute
 
@@ -56,8 +57,6 @@ FIRST_MESSAGE = "the first panic,"
 SECOND_MESSAGE = "the second panic"
 WHITE_ON_RED = 0x4F
 NORMAL_COLOUR = 0x07  # light grey on black, print.h's kDefaultTextColor
-PIC_MASK_PORTS = (0x21, 0xA1)  # the interrupt mask registers of the two 8259 PICs
-INTERRUPT_FLAG = 1 << 9  # EFLAGS.IF
 SCREEN_PUT_CHAR = "_ZN9VgaWriter8put_charEc"
 SHOULD_PANIC_TEST = "should_panic_panic_ends_the_test"
 SHOULD_PANIC_HEADING = r"KERNEL PANIC at tests/should_panic\.cpp:\d+: on purpose, code 42"
@@ -148,13 +147,8 @@ def test_a_panic_with_no_ending_set_halts_after_its_message(boot, build, stub, d
 def test_a_panic_turns_interrupts_off_before_it_prints(boot, build, stub, directory):
     machine = boot(build.chapter(directory).iso("should_panic"), command_line=f"tests={SHOULD_PANIC_TEST}",
                    qemu_args=stub.qemu_arguments(), timeout=5)
-    stub.run_to(machine.elf.function_named_like("begin_panic").value)
-    for port in PIC_MASK_PORTS:
-        machine.write_port(port, 0xFF)
-    stub.write_register(EFLAGS, stub.read_register(EFLAGS) | INTERRUPT_FLAG)
-    stub.run_to(machine.symbol(SCREEN_PUT_CHAR).value)  # the panic's first character
-    flags = stub.read_register(EFLAGS)
-    stub.detach()
+    # EFLAGS as the panic puts its first character on the screen.
+    flags = flags_of_a_panic_begun_with_interrupts_on(machine, stub, machine.symbol(SCREEN_PUT_CHAR).value)
     assert not flags & INTERRUPT_FLAG, (
         "interrupts were on as the panic began, and still on when it printed: begin_panic must turn them off "
         "(cli) before it prints, or an interrupt handler that prints would write into the message")
