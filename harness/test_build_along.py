@@ -23,7 +23,6 @@ nothing, and the check passes on fewer tests than the book promises.
 from __future__ import annotations
 
 import functools
-import os
 import re
 import shlex
 import shutil
@@ -35,6 +34,7 @@ from pathlib import Path
 import pytest
 
 from chapters import REPOSITORY
+from terminal import make_environment
 from test_book import real_changes
 
 # A test of the book, not of a chapter's kernel: --chapter leaves it out.
@@ -152,14 +152,20 @@ def test_the_steps_add_up_to_the_chapter(chapter):
         fail(f"book/{chapter}.md, \"{SECTION}\": " + "; ".join(problems))
 
 
+def students_shell(**settings: str) -> dict[str, str]:
+    """The environment of a student's shell, for a command of the book, with
+    the settings given: without what this session's make passes down
+    (terminal.make_environment), its pytest's (PYTEST_*: the workers, the
+    selection) and its workspace (KERNEL_WORKSPACE, make's WORKSPACE)."""
+    return {name: value for name, value in make_environment().items()
+            if not name.startswith(("PYTEST_", "KERNEL_WORKSPACE", "WORKSPACE"))} | settings
+
+
 def collect_only(modules: list[str], workspace: Path | None = None) -> subprocess.CompletedProcess:
     """pytest's collection of modules of the harness, in this repository or
     (KERNEL_WORKSPACE) in a workspace; its stdout lists the items as
     module::id."""
-    environment = {name: value for name, value in os.environ.items()
-                   if not name.startswith(("PYTEST_", "KERNEL_WORKSPACE"))}
-    if workspace is not None:
-        environment["KERNEL_WORKSPACE"] = str(workspace)
+    environment = students_shell(**({"KERNEL_WORKSPACE": str(workspace)} if workspace is not None else {}))
     return subprocess.run([sys.executable, "-m", "pytest", *modules, "--collect-only", "-q", "-n", "0",
                            "-p", "no:cacheprovider"], cwd=REPOSITORY, env=environment,
                           capture_output=True, text=True, timeout=120)
@@ -249,11 +255,8 @@ def make_workspace(chapter: str, home: Path) -> Path:
     """Runs the section's command that starts the workspace, as printed,
     with home as the student's home: ~/kernel-workspace is then
     home/kernel-workspace, where make workspace puts it by default."""
-    environment = {name: value for name, value in os.environ.items()
-                   if not name.startswith(("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "WORKSPACE"))}
-    environment["HOME"] = str(home)
     for command in workspace_commands(chapter):
-        result = subprocess.run(["bash", "-c", command], cwd=REPOSITORY, env=environment,
+        result = subprocess.run(["bash", "-c", command], cwd=REPOSITORY, env=students_shell(HOME=str(home)),
                                 capture_output=True, text=True)
         if result.returncode != 0:
             fail(f"book/{chapter}.md: `{command}` failed:\n{result.stdout}{result.stderr}")
@@ -279,12 +282,9 @@ def run_check(command: str, workspace: Path, where: str) -> None:
     if WORKSPACE_IN_THE_BOOK not in command:
         fail(f"{where}: the check `{command}` does not work in the student's workspace ({WORKSPACE_IN_THE_BOOK})")
     command = command.replace(WORKSPACE_IN_THE_BOOK, str(workspace))
-    # The checks run as a student types them, outside this test session:
-    # without the session's own selection, workers, workspace or make.
-    environment = {name: value for name, value in os.environ.items()
-                   if not name.startswith(("PYTEST_", "KERNEL_WORKSPACE", "MAKEFLAGS", "MFLAGS", "MAKELEVEL"))}
+    # The checks run as a student types them, outside this test session.
     try:
-        result = subprocess.run(["bash", "-c", command], cwd=REPOSITORY, env=environment,
+        result = subprocess.run(["bash", "-c", command], cwd=REPOSITORY, env=students_shell(),
                                 capture_output=True, text=True, timeout=STEP_TIMEOUT)
     except subprocess.TimeoutExpired:
         fail(f"{where}: `{command}` did not finish within {STEP_TIMEOUT} s")
