@@ -46,6 +46,7 @@ import ktap
 import x86_exceptions
 from elf import ElfFile
 from halted import same_boot
+from test_toolchains import compiler_that_built
 
 # A test of the book, not of a chapter's kernel: --chapter leaves it out.
 pytestmark = pytest.mark.book
@@ -658,8 +659,7 @@ def test_chapters_5_and_6_show_the_screen_and_tables_the_kernel_leaves(chapter, 
     if chapters.WORKSPACE:
         pytest.skip("the book describes this repository's kernels, not a workspace's")
     halted = halted_kernels(chapter, request.node)
-    toolchain = (halted.elf.path.parent / "toolchain.txt").read_text(encoding="utf-8")
-    if not toolchain.startswith("clang++"):
+    if compiler_that_built(halted.elf.path) != "clang++":
         pytest.skip("the book shows the addresses of the kernels clang builds, and these are g++'s")
     text = book_chapter(chapter).read_text(encoding="utf-8")
     first, registers = RUN_IT_SCREENS[chapter]
@@ -842,7 +842,7 @@ def test_chapter_4_shows_the_reports_and_statuses_the_test_kernels_give(build):
     # chapter 4, which builds it, and the other book tests need no build.
     from test_04_testing import expected_failures
     chapter = build.chapter("04-testing")
-    if not (chapter.elf().parent / "toolchain.txt").read_text(encoding="utf-8").startswith("clang++"):
+    if compiler_that_built(chapter.elf()) != "clang++":
         pytest.skip("the book shows the order of tests clang links; g++ reverses each file's")
     text = book_chapter("04-testing").read_text(encoding="utf-8")
     flat = " ".join(text.split())
