@@ -23,17 +23,6 @@ uint64_t read_cr3() {
     return value;
 }
 
-// The page directory entry that translates address in the active tables.
-// The kernel runs identity-mapped, so the physical addresses in CR3 and the
-// entries can be used as pointers.
-PageTableEntry& page_directory_entry(uint64_t address) {
-    PageTable& pml4 = table_at(read_cr3() & page_bits(PageBits::Address));
-    PageTable& pointer_table = next_table(pml4.entry_for(address, PageTableLevel::Pml4), address);
-    PageTable& directory = next_table(
-        pointer_table.entry_for(address, PageTableLevel::PageDirectoryPointerTable), address);
-    return directory.entry_for(address, PageTableLevel::PageDirectory);
-}
-
 // Stores an entry that makes the CPU use other memory (a new table) only
 // after everything before it in the program is stored. The CPU's page walk
 // reads memory behind the compiler's back: as far as C++ can tell, nothing
@@ -89,6 +78,16 @@ void invalidate_tlb_entry(uint64_t address) {
 }
 
 }  // namespace
+
+// The kernel runs identity-mapped, so the physical addresses in CR3 and the
+// entries can be used as pointers.
+PageTableEntry& page_directory_entry(uint64_t address) {
+    PageTable& pml4 = table_at(read_cr3() & page_bits(PageBits::Address));
+    PageTable& pointer_table = next_table(pml4.entry_for(address, PageTableLevel::Pml4), address);
+    PageTable& directory = next_table(
+        pointer_table.entry_for(address, PageTableLevel::PageDirectoryPointerTable), address);
+    return directory.entry_for(address, PageTableLevel::PageDirectory);
+}
 
 bool is_mapped(uint64_t address) {
     const PageTableEntry& directory_entry = page_directory_entry(address);

@@ -84,6 +84,10 @@ struct alignas(kPageSize) PageTable {
 };
 static_assert(sizeof(PageTable) == kPageSize);
 
+// The page directory entry that translates address in the active tables
+// (CR3's), which boot.asm built with table entries down to that level.
+[[nodiscard]] PageTableEntry& page_directory_entry(uint64_t address);
+
 // Whether an access to address would find a page, for addresses in the
 // part of memory the page directories cover (the first GiB).
 [[nodiscard]] bool is_mapped(uint64_t address);

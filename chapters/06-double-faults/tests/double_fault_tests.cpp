@@ -136,24 +136,6 @@ KERNEL_TEST(double_fault_stack_has_an_unmapped_guard_page_below_it) {
 
 namespace {
 
-uint64_t control_register_3() {
-    uint64_t value;
-    asm volatile("mov %%cr3, %0" : "=r"(value));
-    return value;
-}
-
-// The page directory entry that translates address, found as the CPU
-// finds it: from CR3, through the PML4 and the page directory pointer
-// table, whose entries boot.asm made.
-PageTableEntry& page_directory_entry_of(uint64_t address) {
-    auto table_at = [](uint64_t physical) { return reinterpret_cast<PageTable*>(physical); };
-    PageTable* pml4 = table_at(control_register_3() & page_bits(PageBits::Address));
-    PageTable* pointer_table = table_at(pml4->entry_for(address, PageTableLevel::Pml4).address());
-    PageTable* directory = table_at(
-        pointer_table->entry_for(address, PageTableLevel::PageDirectoryPointerTable).address());
-    return directory->entry_for(address, PageTableLevel::PageDirectory);
-}
-
 // A bit of a page's memory type, at the same place in both kinds of entry.
 constexpr uint64_t kWriteThrough = uint64_t{1} << 3;
 
@@ -173,7 +155,7 @@ constexpr uint64_t kWriteThrough = uint64_t{1} << 3;
 // so the tables are read back.
 KERNEL_TEST(double_fault_unmap_page_splits_a_second_2_mib_page_with_a_table_of_its_own) {
     constexpr uint64_t kFarPage = 0x3ff0'0000;  // 1 GiB - 1 MiB
-    PageTableEntry& directory_entry = page_directory_entry_of(kFarPage);
+    PageTableEntry& directory_entry = page_directory_entry(kFarPage);
     const uint64_t huge_page = directory_entry.address() & page_bits(PageBits::HugePageAddress);
     directory_entry =
         PageTableEntry{directory_entry.bits() | kWriteThrough |
