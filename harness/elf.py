@@ -73,9 +73,12 @@ class Symbol:
 
 
 class ElfFile:
-    def __init__(self, path: Path | str):
+    """An ELF file, read from path, or given as data (an object inside
+    another file) with path only naming it."""
+
+    def __init__(self, path: Path | str, data: bytes | None = None):
         self.path = Path(path)
-        self.data = self.path.read_bytes()
+        self.data = self.path.read_bytes() if data is None else data
         if self.data[:4] != b"\x7fELF":
             raise ValueError(f"{self.path} is not an ELF file")
         self.elf_class = self.data[4]

@@ -135,20 +135,17 @@ def efi_application_modules(image: Path, esp: Partition) -> set[str]:
     while at < mods + size:
         kind, length = struct.unpack_from("<II", application, at)
         if kind == 0:
-            names.add(_elf_module_name(application[at + 8:at + length]))
+            names.add(_module_name(ElfFile(f"{EFI_APPLICATION}'s module {len(names) + 1}",
+                                           data=application[at + 8:at + length])))
         at += length
     return names
 
 
-def _elf_module_name(module: bytes) -> str:
-    """The contents of an ELF64 object's section .modname."""
-    table, entry_size, count, names_index = struct.unpack_from("<Q10xHHH", module, 0x28)
-    headers = [struct.unpack_from("<I20xQQ", module, table + n * entry_size) for n in range(count)]
-    names = headers[names_index][1]
-    for name, offset, size in headers:
-        if module[names + name:module.index(b"\0", names + name)] == b".modname":
-            return module[offset:offset + size].rstrip(b"\0").decode()
-    raise AssertionError("a GRUB module without a .modname section")
+def _module_name(module: ElfFile) -> str:
+    """The contents of a GRUB module's section .modname."""
+    section = next((section for section in module.sections if section.name == ".modname"), None)
+    assert section is not None, f"{module.path}: a GRUB module without a .modname section"
+    return module.data[section.offset:section.offset + section.size].rstrip(b"\0").decode()
 
 
 def without_el_torito(image: Path, folder: Path) -> Path:
