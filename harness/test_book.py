@@ -378,7 +378,7 @@ def test_chapter_1_shows_what_nm_and_the_monitor_print(chapter_1_kernel):
         problems.append(f"xp reads the words at {address:#x} and {address + 4:#x}; the variables are at "
                         + " and ".join(f"{a:#x}" for a in sorted(variables)))
     main = (CHAPTERS / "01-freestanding" / "main.cpp").read_text(encoding="utf-8")
-    limit = int(re.search(r"kSieveLimit = (\d+);", main)[1])
+    limit = cpp_constant(CHAPTERS / "01-freestanding" / "main.cpp", "kSieveLimit")
     composite = bytearray(limit)
     for n in range(2, limit):
         for multiple in range(n * n, limit, n):
