@@ -16,7 +16,9 @@ monitor, and list every way they differ from what chapter 2 promises:
 - CR0.PE and CR0.PG, CR4.PAE, EFER.LME and EFER.LMA set, CR3 = the PML4;
 - the stack pointer inside the boot stack, stack_bottom to stack_top.
 
-Each returns a list of problems in words; empty means as promised.
+Each returns a list of problems in words; empty means as promised. And,
+through QEMU's gdb stub, a play of the one event that can end a halt with
+interrupts off: a non-maskable interrupt.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from gdb_stub import RIP, GdbStub
 from machine import Machine
 from registers import Registers
 
@@ -32,6 +35,8 @@ ENTRY_SIZE = 8
 TABLE_SIZE = ENTRIES_PER_TABLE * ENTRY_SIZE
 PAGE_SIZE = 4096
 HUGE_PAGE_SIZE = 2 * 1024 * 1024
+HLT = 0xF4  # the opcode, one byte long
+INSTRUCTIONS_BEFORE_THE_HLT = 32  # how far step_to_the_hlt looks: past a loop's alignment padding
 
 PRESENT = 1 << 0
 WRITABLE = 1 << 1
@@ -182,3 +187,36 @@ def stack_problems(machine: Machine, registers: Registers) -> list[str]:
     where = "below stack_bottom" if registers.rsp <= bottom else "above stack_top"
     name = "RSP" if "RSP" in registers.values else "ESP"  # chapter 1 halts in 32-bit mode
     return [f"{name}={registers.rsp:#x} is {where}: the stack is {bottom:#x}-{top:#x}"]
+
+
+def step_to_the_hlt(stub: GdbStub, start: int) -> int:
+    """Runs the CPU to start, then steps it until it is about to execute a
+    hlt; returns the hlt's address. A cli may come first, or nothing."""
+    stub.run_to(start)
+    for _ in range(INSTRUCTIONS_BEFORE_THE_HLT):
+        address = stub.read_register(RIP)
+        if stub.read_memory(address, 1)[0] == HLT:
+            return address
+        stub.step()
+    raise AssertionError(f"no hlt within {INSTRUCTIONS_BEFORE_THE_HLT} instructions of {start:#x}")
+
+
+def play_a_non_maskable_interrupt(stub: GdbStub, hlt: int) -> None:
+    """With the CPU about to execute the hlt at hlt, plays what a
+    non-maskable interrupt does to a halt that cli cannot guard: it wakes
+    the CPU, and its handler returns to the instruction after the hlt,
+    with the flags as they were. The stub lets the CPU go on from there.
+    A halt that is to last must be a loop back to its hlt."""
+    stub.write_register(RIP, hlt + 1)
+    stub.detach()
+
+
+def halted_again_problems(machine: Machine, registers: Registers, hlt: int) -> list[str]:
+    """After play_a_non_maskable_interrupt: the CPU halted again at the
+    same hlt (RIP is past it)."""
+    if registers.rip - 1 == hlt:
+        return []
+    return [f"after a non-maskable interrupt woke the CPU from the hlt at {hlt:#x} "
+            f"({machine.describe_address(hlt)}), it halted at {registers.rip - 1:#x} "
+            f"({machine.describe_address(registers.rip - 1)}) instead: the halt must be a loop back to its hlt, "
+            "since cli masks every interrupt but that one"]

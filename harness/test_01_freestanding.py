@@ -104,6 +104,18 @@ def test_kernel_boots_runs_its_cpp_and_halts(boot, chapter, stub):
     assert primes == 1229, f"primes_below_10000 is {primes}, expected 1229"
 
 
+def test_halt_forever_halts_again_after_a_non_maskable_interrupt(boot, chapter, stub):
+    """cli masks every interrupt but the non-maskable one, which wakes the
+    CPU from hlt; its handler returns after the hlt, so only a loop back
+    to it keeps the CPU halted. This kernel has no handler to take a real
+    NMI: the test plays one at halt_forever's hlt."""
+    machine = boot(chapter.elf(), qemu_args=stub.qemu_arguments(), timeout=5)
+    hlt = boot_state.step_to_the_hlt(stub, machine.symbol("halt_forever").value)
+    boot_state.play_a_non_maskable_interrupt(stub, hlt)
+    problems = boot_state.halted_again_problems(machine, machine.wait_until_halted(), hlt)
+    assert not problems, "\n".join(problems)
+
+
 def test_the_kernel_runs_within_its_stack(boot, chapter, stub):
     """The stack grows down from stack_top. Started at stack_bottom
     instead, it grows into whatever lies below, and this small kernel still

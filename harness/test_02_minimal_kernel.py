@@ -17,6 +17,7 @@ import subprocess
 
 import pytest
 
+import boot_state
 import multiboot2_header
 from chapters import all_chapters
 from elf import ElfFile
@@ -185,6 +186,30 @@ def test_kernel_not_loaded_by_multiboot2_gets_its_own_error(boot, chapter, stub)
     stub.write_register(RAX, 0x2BADB002)  # the magic of Multiboot 1
     stub.detach()
     expect_boot_error(machine, "Boot error: not loaded by a Multiboot2 loader")
+
+
+def test_boot_error_halts_again_after_a_non_maskable_interrupt(boot, chapter, stub):
+    """cli masks every interrupt but the non-maskable one, which wakes the
+    CPU from hlt; its handler returns after the hlt. A halt without the
+    jump back falls through into the code after it (write_serial_byte,
+    whose ret leads back into _start, and on to boot the kernel the error
+    stopped). No handler of this kernel's is there to take a real NMI, so
+    the test plays one at boot_error's hlt."""
+    machine = boot(chapter.iso(), qemu_args=stub.qemu_arguments(), timeout=10)
+    stub.run_to(machine.symbol("_start").value)
+    stub.write_register(RAX, 0x2BADB002)  # the magic of Multiboot 1: the cheapest boot error
+    hlt = boot_state.step_to_the_hlt(stub, machine.symbol("boot_error.halt").value)
+    boot_state.play_a_non_maskable_interrupt(stub, hlt)
+    problems = boot_state.halted_again_problems(machine, machine.wait_until_halted(), hlt)
+    assert not problems, "\n".join(problems)
+
+
+def test_halt_forever_halts_again_after_a_non_maskable_interrupt(boot, chapter, stub):
+    machine = boot(chapter.iso(), qemu_args=stub.qemu_arguments(), timeout=10)
+    hlt = boot_state.step_to_the_hlt(stub, machine.symbol("halt_forever").value)
+    boot_state.play_a_non_maskable_interrupt(stub, hlt)
+    problems = boot_state.halted_again_problems(machine, machine.wait_until_halted(), hlt)
+    assert not problems, "\n".join(problems)
 
 
 def test_first_cpp_call_finds_the_direction_flag_clear_and_the_stack_aligned(boot, chapter, stub):
