@@ -12,6 +12,7 @@ import pytest
 import boot_state
 from chapters import CHAPTERS, REPOSITORY
 from elf import ElfFile
+from gdb_stub import DIRECTION_FLAG, EFLAGS, RSP
 
 MULTIBOOT1_MAGIC = (0x1BADB002).to_bytes(4, "little")
 MULTIBOOT1_SEARCH_LIMIT = 8192  # the header must lie in the first 8 KiB
@@ -102,6 +103,23 @@ def test_kernel_boots_runs_its_cpp_and_halts(boot, chapter, stub):
     assert constructors == 2, f"global_constructors_run is {constructors}, expected 2: .init_array not walked?"
     primes = machine.read_symbol("primes_below_10000")
     assert primes == 1229, f"primes_below_10000 is {primes}, expected 1229"
+
+
+def test_first_cpp_call_finds_the_direction_flag_clear_and_the_stack_aligned(boot, chapter, stub):
+    """What the i386 System V ABI promises every function on entry, and
+    the compiler relies on: DF=0 for its string instructions (rep movs,
+    rep stos), and ESP+4 a multiple of 16 (alignas(16) locals). Multiboot
+    leaves the direction flag undefined: the test sets it at _start."""
+    machine = boot(chapter.elf(), qemu_args=stub.qemu_arguments(), timeout=5)
+    stub.run_to(machine.symbol("_start").value)
+    stub.write_register(EFLAGS, stub.read_register(EFLAGS) | DIRECTION_FLAG)
+    stub.run_to(machine.symbol("run_global_constructors").value)
+    flags, esp = stub.read_register(EFLAGS), stub.read_register(RSP)
+    stub.detach()
+    assert not flags & DIRECTION_FLAG, \
+        f"EFLAGS={flags:#x}: the direction flag set at _start is still set at the first C++ call (no cld)"
+    assert (esp + 4) % 16 == 0, \
+        f"ESP={esp:#x} at the first C++ call: ESP+4 must be a multiple of 16 (its return address just pushed)"
 
 
 def test_halt_forever_halts_again_after_a_non_maskable_interrupt(boot, chapter, stub):

@@ -3,8 +3,9 @@
 ; own.
 ;
 ; A Multiboot 1 loader jumps to _start in 32-bit protected mode with paging
-; off, interrupts off and no stack, so the one thing C++ cannot do for
-; itself is to set up a stack.
+; off, interrupts off and no stack, and leaves the direction flag undefined.
+; C++ cannot set up either for itself: compiled code assumes a stack, and
+; the flag clear (the System V ABI promises it at every call).
 
 MULTIBOOT_MAGIC equ 0x1badb002
 MULTIBOOT_FLAGS equ 0                   ; we ask the loader for nothing
@@ -31,6 +32,7 @@ extern kernel_main
 extern halt_forever
 
 _start:
+    cld                         ; string instructions step upwards, as C++ assumes
     mov esp, stack_top          ; the stack grows down from its top
     call run_global_constructors
     call kernel_main
