@@ -14,7 +14,8 @@ monitor, and list every way they differ from what chapter 2 promises:
   2 MiB page was but for the guard pages; and no 513th entry written just
   past the page directory;
 - CR0.PE and CR0.PG, CR4.PAE, EFER.LME and EFER.LMA set, CR3 = the PML4;
-- the stack pointer inside the boot stack, stack_bottom to stack_top.
+- the stack pointer inside the boot stack, stack_bottom to stack_top, and
+  the kernel's writes well above its bottom.
 
 Each returns a list of problems in words; empty means as promised. And,
 through QEMU's gdb stub, a play of the one event that can end a halt with
@@ -36,6 +37,8 @@ TABLE_SIZE = ENTRIES_PER_TABLE * ENTRY_SIZE
 PAGE_SIZE = 4096
 HUGE_PAGE_SIZE = 2 * 1024 * 1024
 HLT = 0xF4  # the opcode, one byte long
+STACK_PAINT = b"\xa5"  # written over the whole stack before the kernel starts
+STACK_HEADROOM = 16  # bytes at the stack's bottom the kernel must leave unwritten
 INSTRUCTIONS_BEFORE_THE_HLT = 32  # how far step_to_the_hlt looks: past a loop's alignment padding
 
 PRESENT = 1 << 0
@@ -157,7 +160,8 @@ def past_the_page_directory_problems(machine: Machine, tables: PageTables) -> li
         return []
     return [f"the 8 bytes just past the page directory, at {address:#x}, hold {entry:#x} "
             f"({describe_flags(entry)}, to {entry & ADDRESS_MASK:#x}): the loop that fills the directory "
-            f"wrote a {ENTRIES_PER_TABLE + 1}th entry past its end"]
+            f"wrote a {ENTRIES_PER_TABLE + 1}th entry past its end, or, where the boot stack starts there, "
+            "the kernel used its stack to the very bottom"]
 
 
 def control_register_problems(registers: Registers, pml4_address: int) -> list[str]:
@@ -187,6 +191,29 @@ def stack_problems(machine: Machine, registers: Registers) -> list[str]:
     where = "below stack_bottom" if registers.rsp <= bottom else "above stack_top"
     name = "RSP" if "RSP" in registers.values else "ESP"  # chapter 1 halts in 32-bit mode
     return [f"{name}={registers.rsp:#x} is {where}: the stack is {bottom:#x}-{top:#x}"]
+
+
+def paint_the_stack(machine: Machine, stub: GdbStub) -> None:
+    """Fills the boot stack with STACK_PAINT, through the stub with the
+    CPU stopped at _start, for stack_depth_problems to read at the halt."""
+    bottom, top = machine.symbol("stack_bottom").value, machine.symbol("stack_top").value
+    stub.write_memory(bottom, STACK_PAINT * (top - bottom))
+
+
+def stack_depth_problems(machine: Machine) -> list[str]:
+    """After paint_the_stack: the kernel's writes left the last
+    STACK_HEADROOM bytes of its stack as painted. A stack reserved too
+    small is overrun, and the stack pointer is back inside it at the halt:
+    stack_problems cannot tell. (An overrun that skipped those bytes, a
+    frame's unused locals lying there, would go unseen.)"""
+    bottom, top = machine.symbol("stack_bottom").value, machine.symbol("stack_top").value
+    stack = machine.read_memory(bottom, top - bottom)
+    untouched = len(stack) - len(stack.lstrip(STACK_PAINT))
+    if untouched >= STACK_HEADROOM:
+        return []
+    return [f"the kernel wrote into its {top - bottom}-byte stack down to {bottom + untouched:#x}, {untouched} "
+            f"bytes above stack_bottom: it ran out of stack or came within {STACK_HEADROOM} bytes of it; reserve "
+            "more (an overrun writes into whatever lies below the stack)"]
 
 
 def step_to_the_hlt(stub: GdbStub, start: int) -> int:

@@ -16,8 +16,6 @@ from gdb_stub import DIRECTION_FLAG, EFLAGS, RSP
 
 MULTIBOOT1_MAGIC = (0x1BADB002).to_bytes(4, "little")
 MULTIBOOT1_SEARCH_LIMIT = 8192  # the header must lie in the first 8 KiB
-STACK_PAINT = b"\xa5"  # written over the whole stack before the kernel starts
-STACK_HEADROOM = 16  # bytes at the stack's bottom the kernel must leave unwritten
 
 # Names that only a hosted C or C++ runtime provides. One of them in the
 # kernel means a library or the start-up files of the host were linked in.
@@ -139,20 +137,12 @@ def test_the_kernel_runs_within_its_stack(boot, chapter, stub):
     instead, it grows into whatever lies below, and this small kernel still
     runs: ESP at the halt shows it. A stack reserved too small is overrun
     the same way, and ESP at the halt is back inside it: the stack is
-    painted at _start, and the kernel's writes must not reach its last
-    STACK_HEADROOM bytes. (An overrun that skipped them, a frame's unused
-    locals lying there, would go unseen: what lies below the stack is
-    other variables, which the kernel writes anyway.)"""
+    painted at _start, and the kernel's writes must not reach its bottom
+    (boot_state.stack_depth_problems)."""
     machine = boot(chapter.elf(), qemu_args=stub.qemu_arguments(), timeout=5)
-    bottom, top = machine.symbol("stack_bottom").value, machine.symbol("stack_top").value
     stub.run_to(machine.symbol("_start").value)
-    stub.write_memory(bottom, STACK_PAINT * (top - bottom))
+    boot_state.paint_the_stack(machine, stub)
     stub.detach()
     problems = boot_state.stack_problems(machine, machine.wait_until_halted_in("halt_forever"))
+    problems += boot_state.stack_depth_problems(machine)
     assert not problems, "\n".join(problems)
-    stack = machine.read_memory(bottom, top - bottom)
-    untouched = len(stack) - len(stack.lstrip(STACK_PAINT))
-    assert untouched >= STACK_HEADROOM, (
-        f"the kernel wrote into its {top - bottom}-byte stack down to {bottom + untouched:#x}, {untouched} bytes "
-        f"above stack_bottom: it ran out of stack or came within {STACK_HEADROOM} bytes of it; reserve more "
-        f"(an overrun writes into whatever lies below the stack)")

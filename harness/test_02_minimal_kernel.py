@@ -249,6 +249,20 @@ def test_stack_pointer_is_loaded_whole_in_long_mode(boot, chapter, stub):
     machine.screen().expect_text(0, 0, "Hello World!", attribute=LIGHT_GREEN_ON_BLACK)
 
 
+def test_the_kernel_runs_within_its_stack(boot, chapter, stub):
+    """The stack is painted at _start, and at the halt the kernel's writes
+    must not have reached its bottom (boot_state.stack_depth_problems).
+    Below it lies the page directory, which an overrun would change under
+    the CPU, and whose last entries only a 2 MiB page near 1 GiB uses."""
+    machine = boot(chapter.iso(), qemu_args=stub.qemu_arguments(), timeout=10)
+    stub.run_to(machine.symbol("_start").value)
+    boot_state.paint_the_stack(machine, stub)
+    stub.detach()
+    machine.wait_until_halted_in("halt_forever")
+    problems = boot_state.stack_depth_problems(machine)
+    assert not problems, "\n".join(problems)
+
+
 def test_boot_error_reads_right_with_the_direction_flag_set(boot, chapter, stub):
     # On a 32-bit CPU, qemu32.
     machine = boot_with_direction_flag_set(boot, chapter, stub, qemu_args=["-cpu", "qemu32"])
