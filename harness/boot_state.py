@@ -220,6 +220,13 @@ def step_to_the_hlt(stub: GdbStub, start: int) -> int:
     """Runs the CPU to start, then steps it until it is about to execute a
     hlt; returns the hlt's address. A cli may come first, or nothing."""
     stub.run_to(start)
+    return step_on_to_the_hlt(stub)
+
+
+def step_on_to_the_hlt(stub: GdbStub) -> int:
+    """step_to_the_hlt from where the CPU stands. QEMU's stub takes no
+    interrupt while it steps the CPU, whatever EFLAGS.IF says."""
+    start = stub.read_register(RIP)
     for _ in range(INSTRUCTIONS_BEFORE_THE_HLT):
         address = stub.read_register(RIP)
         if stub.read_memory(address, 1)[0] == HLT:
