@@ -18,8 +18,8 @@ monitor, and list every way they differ from what chapter 2 promises:
   the kernel's writes well above its bottom.
 
 Each returns a list of problems in words; empty means as promised. And,
-through QEMU's gdb stub, a play of the one event that can end a halt with
-interrupts off: a non-maskable interrupt.
+through QEMU's gdb stub, a play of the interrupt that can end a halt with
+interrupts off: a non-maskable one.
 """
 
 from __future__ import annotations
@@ -237,10 +237,10 @@ def step_on_to_the_hlt(stub: GdbStub) -> int:
 
 def play_a_non_maskable_interrupt(stub: GdbStub, hlt: int) -> None:
     """With the CPU about to execute the hlt at hlt, plays what a
-    non-maskable interrupt does to a halt that cli cannot guard: it wakes
-    the CPU, and its handler returns to the instruction after the hlt,
-    with the flags as they were. The stub lets the CPU go on from there.
-    A halt that is to last must be a loop back to its hlt."""
+    non-maskable interrupt, which cli does not hold back, does to the
+    halt: it wakes the CPU, and its handler returns to the instruction
+    after the hlt, with the flags as they were. The stub lets the CPU go
+    on from there. A halt that is to last must be a loop back to its hlt."""
     stub.write_register(RIP, hlt + 1)
     stub.detach()
 

@@ -4,7 +4,8 @@ The checks prove the three claims of the chapter: the kernel file needs
 nothing from a hosted system (no dynamic linking, no C or C++ library), it
 boots, and its C++ really ran: a global constructor and a computation leave
 values in memory that were not in the file, the constructors before
-kernel_main. And it ran on the stack that start.asm reserved.
+kernel_main. And it ran on the stack that start.asm reserved, and halts
+for good, even when a non-maskable interrupt comes.
 """
 
 import pytest

@@ -8,7 +8,8 @@ CPU whose EFLAGS.ID does not flip, one without the extended CPUID leaf that
 reports long mode, and a loader that is not Multiboot2. Through the stub
 too, a loader whose boot information describes a screen the kernel must
 not write to: chapter 2's and chapter 3's, which read it with the same
-multiboot2.cpp.
+multiboot2.cpp; and a non-maskable interrupt at each halt, and a call of
+halt_forever with interrupts on.
 """
 
 import re
