@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from gdb_stub import RIP, GdbStub
+from gdb_stub import EFLAGS, INTERRUPT_FLAG, RIP, GdbStub
 from machine import Machine
 from registers import Registers
 
@@ -216,16 +216,11 @@ def stack_depth_problems(machine: Machine) -> list[str]:
             "more (an overrun writes into whatever lies below the stack)"]
 
 
-def step_to_the_hlt(stub: GdbStub, start: int) -> int:
-    """Runs the CPU to start, then steps it until it is about to execute a
-    hlt; returns the hlt's address. A cli may come first, or nothing."""
-    stub.run_to(start)
-    return step_on_to_the_hlt(stub)
-
-
-def step_on_to_the_hlt(stub: GdbStub) -> int:
-    """step_to_the_hlt from where the CPU stands. QEMU's stub takes no
-    interrupt while it steps the CPU, whatever EFLAGS.IF says."""
+def step_to_the_hlt(stub: GdbStub) -> int:
+    """Steps the CPU from where it stands until it is about to execute a
+    hlt; returns the hlt's address. A cli may come first, or nothing.
+    QEMU's stub takes no interrupt while it steps the CPU, whatever
+    EFLAGS.IF says."""
     start = stub.read_register(RIP)
     for _ in range(INSTRUCTIONS_BEFORE_THE_HLT):
         address = stub.read_register(RIP)
@@ -235,22 +230,40 @@ def step_on_to_the_hlt(stub: GdbStub) -> int:
     raise AssertionError(f"no hlt within {INSTRUCTIONS_BEFORE_THE_HLT} instructions of {start:#x}")
 
 
-def play_a_non_maskable_interrupt(stub: GdbStub, hlt: int) -> None:
-    """With the CPU about to execute the hlt at hlt, plays what a
-    non-maskable interrupt, which cli does not hold back, does to the
-    halt: it wakes the CPU, and its handler returns to the instruction
-    after the hlt, with the flags as they were. The stub lets the CPU go
-    on from there. A halt that is to last must be a loop back to its hlt."""
+def non_maskable_interrupt_problems(machine: Machine, stub: GdbStub, halt: int) -> list[str]:
+    """Runs the CPU to halt, the start of a halt loop, and steps it to the
+    hlt there. Then plays what a non-maskable interrupt, which cli does
+    not hold back, does to the halt: it wakes the CPU, and its handler
+    returns to the instruction after the hlt, with the flags as they were.
+    The CPU goes on from there, and must halt again at the same hlt: a
+    halt that is to last is a loop back to its hlt."""
+    stub.run_to(halt)
+    hlt = step_to_the_hlt(stub)
     stub.write_register(RIP, hlt + 1)
     stub.detach()
-
-
-def halted_again_problems(machine: Machine, registers: Registers, hlt: int) -> list[str]:
-    """After play_a_non_maskable_interrupt: the CPU halted again at the
-    same hlt (RIP is past it)."""
-    if registers.rip - 1 == hlt:
+    halted_at = machine.wait_until_halted().rip - 1  # RIP is past the hlt
+    if halted_at == hlt:
         return []
     return [f"after a non-maskable interrupt woke the CPU from the hlt at {hlt:#x} "
-            f"({machine.describe_address(hlt)}), it halted at {registers.rip - 1:#x} "
-            f"({machine.describe_address(registers.rip - 1)}) instead: the halt must be a loop back to its hlt, "
+            f"({machine.describe_address(hlt)}), it halted at {halted_at:#x} "
+            f"({machine.describe_address(halted_at)}) instead: the halt must be a loop back to its hlt, "
             "since cli masks every interrupt but that one"]
+
+
+def interrupts_left_on_problems(machine: Machine, stub: GdbStub) -> list[str]:
+    """The loader hands over with interrupts off, and chapters 1 and 2
+    never turn them on; a later chapter does, and halts in the same
+    halt_forever. This plays such a caller: EFLAGS.IF set at
+    halt_forever's entry, and read at its hlt, where it must be clear, or
+    the halt lasts only until the next interrupt. The CPU is stepped to
+    the hlt, not let run: these kernels have no handlers, and would
+    triple-fault on an interrupt pending from before the cli."""
+    stub.run_to(machine.symbol("halt_forever").value)
+    stub.write_register(EFLAGS, stub.read_register(EFLAGS) | INTERRUPT_FLAG)
+    hlt = step_to_the_hlt(stub)
+    flags = stub.read_register(EFLAGS)
+    stub.detach()
+    if not flags & INTERRUPT_FLAG:
+        return []
+    return [f"EFLAGS={flags:#x} at halt_forever's hlt ({machine.describe_address(hlt)}), called with interrupts "
+            "on: the interrupt flag is still set (no cli before the hlt)"]
