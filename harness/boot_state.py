@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from gdb_stub import EFLAGS, INTERRUPT_FLAG, RIP, GdbStub
+from gdb_stub import DIRECTION_FLAG, EFLAGS, INTERRUPT_FLAG, RIP, GdbStub
 from machine import Machine
 from registers import Registers
 
@@ -191,6 +191,23 @@ def stack_problems(machine: Machine, registers: Registers) -> list[str]:
     where = "below stack_bottom" if registers.rsp <= bottom else "above stack_top"
     name = "RSP" if "RSP" in registers.values else "ESP"  # chapter 1 halts in 32-bit mode
     return [f"{name}={registers.rsp:#x} is {where}: the stack is {bottom:#x}-{top:#x}"]
+
+
+def first_call_problems(flags: int, stack_pointer: int, mode_bits: int) -> list[str]:
+    """What the System V ABI promises every function on entry, and the
+    compiler relies on, read at the first C++ call: DF=0 for its string
+    instructions (rep movs, rep stos), and the stack pointer plus the
+    return address just pushed a multiple of 16 (alignas(16) locals, and
+    SSE's aligned moves in 64-bit code)."""
+    name, return_address = ("ESP", 4) if mode_bits == 32 else ("RSP", 8)
+    problems = []
+    if flags & DIRECTION_FLAG:
+        problems.append(f"EFLAGS={flags:#x}: the direction flag set at _start is still set at the first C++ call "
+                        "(no cld)")
+    if (stack_pointer + return_address) % 16:
+        problems.append(f"{name}={stack_pointer:#x} at the first C++ call: {name}+{return_address} must be a "
+                        "multiple of 16 (its return address just pushed)")
+    return problems
 
 
 def paint_the_stack(machine: Machine, stub: GdbStub) -> None:

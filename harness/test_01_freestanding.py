@@ -105,20 +105,16 @@ def test_kernel_boots_runs_its_cpp_and_halts(boot, chapter, stub):
 
 
 def test_first_cpp_call_finds_the_direction_flag_clear_and_the_stack_aligned(boot, chapter, stub):
-    """What the i386 System V ABI promises every function on entry, and
-    the compiler relies on: DF=0 for its string instructions (rep movs,
-    rep stos), and ESP+4 a multiple of 16 (alignas(16) locals). Multiboot
-    leaves the direction flag undefined: the test sets it at _start."""
+    """boot_state.first_call_problems, in 32-bit code. Multiboot leaves
+    the direction flag undefined: the test sets it at _start."""
     machine = boot(chapter.elf(), qemu_args=stub.qemu_arguments(), timeout=5)
     stub.run_to(machine.symbol("_start").value)
     stub.write_register(EFLAGS, stub.read_register(EFLAGS) | DIRECTION_FLAG)
     stub.run_to(machine.symbol("run_global_constructors").value)
     flags, esp = stub.read_register(EFLAGS), stub.read_register(RSP)
     stub.detach()
-    assert not flags & DIRECTION_FLAG, \
-        f"EFLAGS={flags:#x}: the direction flag set at _start is still set at the first C++ call (no cld)"
-    assert (esp + 4) % 16 == 0, \
-        f"ESP={esp:#x} at the first C++ call: ESP+4 must be a multiple of 16 (its return address just pushed)"
+    problems = boot_state.first_call_problems(flags, esp, mode_bits=32)
+    assert not problems, "\n".join(problems)
 
 
 def test_halt_forever_masks_interrupts_itself(boot, chapter, stub):

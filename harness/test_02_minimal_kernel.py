@@ -221,10 +221,8 @@ def test_halt_forever_halts_again_after_a_non_maskable_interrupt(boot, chapter, 
 
 
 def test_first_cpp_call_finds_the_direction_flag_clear_and_the_stack_aligned(boot, chapter, stub):
-    """What the System V ABI promises every function on entry, and the
-    compiler relies on: DF=0 for its string instructions (rep movs, rep
-    stos), and RSP+8 a multiple of 16 (SSE's aligned moves, alignas(16)
-    locals). A misaligned stack goes unnoticed until such code runs."""
+    """boot_state.first_call_problems, in 64-bit code. A misaligned stack
+    goes unnoticed until code that needs the alignment runs."""
     machine = boot_with_direction_flag_set(boot, chapter, stub)
     try:
         stub.run_to(machine.symbol("run_global_constructors").value)
@@ -233,10 +231,8 @@ def test_first_cpp_call_finds_the_direction_flag_clear_and_the_stack_aligned(boo
                     f"kernel_main ({error})")
     flags, rsp = stub.read_register(EFLAGS), stub.read_register(RSP)
     stub.detach()
-    assert not flags & DIRECTION_FLAG, \
-        f"EFLAGS={flags:#x}: the direction flag set at _start is still set at the first C++ call (no cld)"
-    assert (rsp + 8) % 16 == 0, \
-        f"RSP={rsp:#x} at the first C++ call: RSP+8 must be a multiple of 16 (its return address just pushed)"
+    problems = boot_state.first_call_problems(flags, rsp, mode_bits=64)
+    assert not problems, "\n".join(problems)
 
 
 def test_stack_pointer_is_loaded_whole_in_long_mode(boot, chapter, stub):
