@@ -202,6 +202,34 @@ KERNEL_TEST(double_fault_unmap_page_splits_a_second_2_mib_page_with_a_table_of_i
 
 namespace {
 
+uint64_t control_register_3() {
+    uint64_t value;
+    asm volatile("mov %%cr3, %0" : "=r"(value));
+    return value;
+}
+
+void load_control_register_3(uint64_t value) {
+    asm volatile("mov %0, %%cr3" : : "r"(value) : "memory");
+}
+
+}  // namespace
+
+// CR3 holds more than the PML4's address: its low 12 bits hold flags, bit 3
+// write-through and bit 4 cache-disable for the accesses to the PML4 itself
+// (SDM vol. 3, 4.5). boot.asm sets none, so a walk that took all of CR3 for
+// the address would go unnoticed: the test sets write-through, which
+// changes no translation, and wants the walk to find the same entry.
+KERNEL_TEST(double_fault_page_directory_entry_leaves_out_the_flags_of_cr3) {
+    const uint64_t cr3 = control_register_3();
+    const PageTableEntry* expected = &page_directory_entry(kernel_stack().begin);
+    load_control_register_3(cr3 | kWriteThrough);
+    const PageTableEntry* found = &page_directory_entry(kernel_stack().begin);
+    load_control_register_3(cr3);
+    EXPECT_EQ(found, expected);
+}
+
+namespace {
+
 // The first words of each cause that write_double_fault_cause can name.
 constexpr const char* kKernelStackOverflowed = "  The kernel stack overflowed";
 constexpr const char* kDoubleFaultStackOverflowed = "  The double fault stack overflowed";
