@@ -28,8 +28,11 @@ Kernels booted, each once per selection (the test kernels through
 ktap.KernelRuns, as every chapter's are):
 
     double_fault_tests      in-kernel tests: the GDT, TSS and IDT gate as the
-                            CPU holds them, the two guard pages, and a stack
-                            overflow whose double fault is caught
+                            CPU holds them, the two guard pages, the split of
+                            a 2 MiB page, and a stack overflow whose double
+                            fault is caught
+    page_table_pool         a should-panic test: unmap_page's pool of tables
+                            used up, the next split must panic
     unhandled_double_fault  three should-panic tests, each booted alone: an
                             overflow of the kernel stack, one of the double
                             fault stack, and a page fault without gate
@@ -64,7 +67,8 @@ from x86_exceptions import BREAKPOINT, DOUBLE_FAULT, PAGE_FAULT
 CHAPTER = "06-double-faults"
 EARLIER_KERNELS = ["unit_tests", "basic_boot", "should_panic", "exception_tests", "unhandled_exception"]
 TESTS = ktap.collect(CHAPTER, [ktap.TestKernel(name, EXIT_SUCCESS) for name in
-                               ["double_fault_tests", "unhandled_double_fault", *EARLIER_KERNELS]])
+                               ["double_fault_tests", "unhandled_double_fault", "page_table_pool",
+                                *EARLIER_KERNELS]])
 # The tests take the page fault's gate away by zeroing it: a gate of no
 # valid type, for which the SDM and QEMU raise #GP; a gate merely marked not
 # present would raise #NP. Either one, raised during a page fault's
@@ -207,6 +211,22 @@ def elf_of(kernel: str) -> ElfFile:
 # --- in-kernel tests --------------------------------------------------------------------
 
 OVERFLOW_TEST = "double_fault_stack_overflow_runs_the_handler_on_the_ist_stack"
+POOL_TEST = "unmap_page_panics_once_no_table_is_left_to_split"
+
+
+def check_pool_refused(diagnostics: list[str]) -> None:
+    """The should-panic test's panic is unmap_page's own, for the page the
+    test unmapped once the pool was used up, and comes right after it said
+    so: a split that took a table from past the pool's end returns instead,
+    and one that broke memory there panics later, or elsewhere."""
+    said = [(n, match[1]) for n, line in enumerate(diagnostics)
+            if (match := re.fullmatch(r"no table is left: unmapping (0x[0-9a-f]{16}) must panic", line))]
+    assert len(said) == 1, f"{POOL_TEST} must say once which page it unmaps last:\n" + "\n".join(diagnostics)
+    (at, page), = said
+    panic = (f"KERNEL PANIC at {source_line(CHAPTER, 'paging.cpp', 'no page table left to split')}: "
+             f"no page table left to split the 2 MiB page of {page}")
+    following = diagnostics[at + 1:at + 2]
+    assert following == [panic], f"expected unmap_page's panic {panic!r}, got {following}:\n" + "\n".join(diagnostics)
 
 
 @pytest.mark.parametrize("kernel, test", TESTS.params_of("double_fault_tests"))
@@ -235,6 +255,15 @@ def test_in_kernel(kernel_runs: ktap.KernelRuns, kernel: ktap.TestKernel, test: 
     delivered = [d for d in deliveries(run.qemu_log) if d.vector == DOUBLE_FAULT and not d.software]
     assert len(delivered) == 1, f"QEMU delivered {len(delivered)} double faults, the kernel caused one"
     check_against_cpu(report, delivered[0])
+
+
+@pytest.mark.parametrize("kernel, test", TESTS.params_of("page_table_pool"))
+def test_page_table_pool_refuses_the_split_past_its_end(kernel_runs: ktap.KernelRuns, kernel: ktap.TestKernel,
+                                                        test: ktap.DeclaredTest):
+    """unmap_page, with every table of its pool in use, panics for the next
+    split (tests/page_table_pool.cpp)."""
+    assert test.name == POOL_TEST, f"page_table_pool declares {test.name}, which this module does not know"
+    check_pool_refused(ktap.check_passed(kernel_runs.run_of(kernel, test), test).diagnostics)
 
 
 @pytest.mark.parametrize("kernel", TESTS.kernel_params_of(["double_fault_tests"]))

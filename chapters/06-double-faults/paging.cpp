@@ -38,7 +38,6 @@ void publish_entry(PageTableEntry& entry, PageTableEntry value) {
 }
 
 // The tables that unmap_page splits 2 MiB pages into, and how many it used.
-constexpr size_t kSplitTables = 2;
 PageTable split_tables[kSplitTables];
 size_t split_tables_used = 0;
 

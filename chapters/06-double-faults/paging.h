@@ -92,8 +92,12 @@ static_assert(sizeof(PageTable) == kPageSize);
 // part of memory the page directories cover (the first GiB).
 [[nodiscard]] bool is_mapped(uint64_t address);
 
+// How many 2 MiB pages unmap_page can split: room for the two guard pages
+// this kernel makes, in case they lie in different 2 MiB pages. The kernel
+// has no memory allocator yet, so the tables are a pool in .bss.
+inline constexpr size_t kSplitTables = 2;
+
 // Unmaps the 4 KiB page at address, so that every access to it raises a
 // page fault: what makes a guard page. If a 2 MiB page still maps it, that
-// is split first, into a table from a pool with room for the two guard
-// pages this kernel makes, in case they lie in different 2 MiB pages.
+// is split first, into a table from the pool; with none left, it panics.
 void unmap_page(uint64_t address);
