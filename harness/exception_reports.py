@@ -30,7 +30,7 @@ from chapters import CHAPTERS
 from elf import ElfFile
 from interrupt_log import DeliveredInterrupt
 from vga_screen import Screen
-from x86_exceptions import BREAKPOINT, ERROR_CODE_VECTORS, NAMES, PAGE_FAULT
+from x86_exceptions import ERROR_CODE_VECTORS, NAMES, PAGE_FAULT
 
 GENERAL_REGISTERS = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp",
                      "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15")
@@ -147,17 +147,33 @@ def check_error_code(report: Report, expected: dict[str, str] | list[dict[str, s
     assert got in allowed, f"error code fields: expected {' or '.join(map(str, allowed))}, got {got}:\n{report}"
 
 
-def check_against_cpu(report: Report, delivery: DeliveredInterrupt) -> None:
-    """The report shows what the CPU had when it delivered the exception."""
+# The lengths of the instructions that raise a software interrupt, by their
+# first byte: int3 (cc) and int N (cd nn). QEMU logs the address of the
+# instruction, the CPU pushes the address of the next one.
+SOFTWARE_INTERRUPT_LENGTHS = {0xCC: 1, 0xCD: 2}
+
+
+def pushed_rip(delivery: DeliveredInterrupt, elf: ElfFile) -> int:
+    """The RIP the CPU pushed for a delivery: a fault's own address, so
+    that returning runs the instruction again; past the instruction of a
+    software interrupt, a trap."""
+    if not delivery.software:
+        return delivery.rip
+    opcode = elf.initial_bytes(delivery.rip, 1)[0]
+    assert opcode in SOFTWARE_INTERRUPT_LENGTHS, (
+        f"QEMU delivered a software interrupt at {delivery.rip:#x}, where {elf.path.name} has {opcode:#04x}, "
+        f"no int3 or int N")
+    return delivery.rip + SOFTWARE_INTERRUPT_LENGTHS[opcode]
+
+
+def check_against_cpu(report: Report, delivery: DeliveredInterrupt, elf: ElfFile) -> None:
+    """The report shows what the CPU had when it delivered the exception;
+    `elf` is the kernel that raised it."""
     assert report.vector == delivery.vector, (
         f"QEMU delivered vector {delivery.vector}, the kernel reported:\n{report}")
-    if delivery.software:
-        # int3 and int N are traps: the frame's RIP is past the instruction.
-        assert report.rip - delivery.rip in (1, 2), (
-            f"{'int3' if delivery.vector == BREAKPOINT else 'int N'} at {delivery.rip:#x}: the report's RIP "
-            f"must point past it:\n{report}")
-    else:
-        assert report.rip == delivery.rip, f"the CPU faulted at rip={delivery.rip:#x}:\n{report}"
+    rip = pushed_rip(delivery, elf)
+    how = "trapped" if delivery.software else "faulted"
+    assert report.rip == rip, f"the CPU {how} at rip={delivery.rip:#x} and pushed rip={rip:#x}:\n{report}"
     if report.short:
         return
     if not delivery.software and delivery.vector in ERROR_CODE_VECTORS:
@@ -173,15 +189,16 @@ def check_against_cpu(report: Report, delivery: DeliveredInterrupt) -> None:
     assert report.value("rflags") & ~RESUME_FLAG == cpu.flags, f"rflags was {cpu.flags:#x}:\n{report}"
 
 
-def check_all_against_cpu(reports: list[Report], qemu_log: str) -> None:
-    """Each report against the delivery that reached its handler, in order."""
+def check_all_against_cpu(reports: list[Report], qemu_log: str, elf: ElfFile) -> None:
+    """Each report against the delivery that reached its handler, in order;
+    `elf` is the kernel that raised them."""
     delivered = interrupt_log.handled(qemu_log)
     assert len(reports) == len(delivered), (
         f"QEMU delivered {len(delivered)} exceptions "
         f"({', '.join(str(d.vector) for d in delivered)}), the kernel reported {len(reports)} "
         f"({', '.join(str(r.vector) for r in reports)})")
     for report, delivery in zip(reports, delivered):
-        check_against_cpu(report, delivery)
+        check_against_cpu(report, delivery, elf)
 
 
 def check_screen_shows_the_reports(screen: Screen, reports: list[Report]) -> None:

@@ -230,20 +230,21 @@ def check_no_cr2(report: Report) -> None:
 
 
 @pytest.mark.parametrize("kernel", TESTS.kernel_params_of(["exception_tests"]))
-def test_exception_tests_reports_agree_with_the_cpu(kernel_runs: ktap.KernelRuns, kernel: ktap.TestKernel):
+def test_exception_tests_reports_agree_with_the_cpu(kernel_runs: ktap.KernelRuns, elf: ElfFile,
+                                                    kernel: ktap.TestKernel):
     """Each report, in the order the kernel printed them, against QEMU's log
     of what the CPU delivered: vector, RIP, error code, CR2, and every
     general register, RSP and RFLAGS."""
-    check_every_run_against_cpu(kernel_runs, kernel)
+    check_every_run_against_cpu(kernel_runs, kernel, elf)
 
 
-def check_every_run_against_cpu(kernel_runs: ktap.KernelRuns, kernel: ktap.TestKernel) -> None:
+def check_every_run_against_cpu(kernel_runs: ktap.KernelRuns, kernel: ktap.TestKernel, elf: ElfFile) -> None:
     """test_exception_tests_reports_agree_with_the_cpu's check, which
-    chapter 6 makes of its copy too."""
+    chapter 6 makes of its copy too; `elf` is the kernel's."""
     __tracebackhide__ = True
     for _, run in kernel_runs.all_runs(kernel):
         run.raise_failure_once(f"the reports of {kernel.name}")
-        check_all_against_cpu(parse_reports(ktap_diagnostics(run.serial)), run.qemu_log)
+        check_all_against_cpu(parse_reports(ktap_diagnostics(run.serial)), run.qemu_log, elf)
 
 
 def ktap_diagnostics(serial: str) -> list[str]:
@@ -277,8 +278,9 @@ def test_unhandled_exception_reports_and_panics(kernel_runs: ktap.KernelRuns, ke
     check_full_report(report)
     check_error_code(report, page_fault_bits(0b00010))
     assert report.value("cr2") == UNMAPPED
-    check_symbol(report, ElfFile(chapter_build(CHAPTER) / "unhandled_exception.elf"), "write_to_unmapped_memory")
-    check_all_against_cpu(reports, run.qemu_log)
+    elf = ElfFile(chapter_build(CHAPTER) / "unhandled_exception.elf")
+    check_symbol(report, elf, "write_to_unmapped_memory")
+    check_all_against_cpu(reports, run.qemu_log, elf)
 
 
 # --- the kernel of `make run` --------------------------------------------------------
@@ -313,7 +315,7 @@ def test_normal_kernel_shows_breakpoint_then_fault_report(boot, chapter):
     check_error_code(fault, page_fault_bits(0b00010))
     assert fault.value("cr2") == UNMAPPED
     check_symbol(fault, elf, "write_to_unmapped_memory")
-    check_all_against_cpu(reports, machine.qemu_log())
+    check_all_against_cpu(reports, machine.qemu_log(), elf)
 
     # The screen shows the same, field for field.
     screen = machine.screen()

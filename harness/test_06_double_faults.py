@@ -195,7 +195,7 @@ def check_exception_chain(run_log: str, elf: ElfFile, function: str, first_cr2: 
         f"the CPU must deliver a double fault with error code 0:\n{described}")
     assert len(double_fault_deliveries) == 1, (
         f"expected one double fault, QEMU delivered {len(double_fault_deliveries)}")
-    check_against_cpu(report, double_fault_deliveries[0])
+    check_against_cpu(report, double_fault_deliveries[0], elf)
 
 
 if TESTS.build_failure is not None:
@@ -254,7 +254,7 @@ def test_in_kernel(kernel_runs: ktap.KernelRuns, kernel: ktap.TestKernel, test: 
         f"the overflowing code's rsp must be at the bottom of the kernel stack:\n{report}")
     delivered = [d for d in deliveries(run.qemu_log) if d.vector == DOUBLE_FAULT and not d.software]
     assert len(delivered) == 1, f"QEMU delivered {len(delivered)} double faults, the kernel caused one"
-    check_against_cpu(report, delivered[0])
+    check_against_cpu(report, delivered[0], elf)
 
 
 @pytest.mark.parametrize("kernel, test", TESTS.params_of("page_table_pool"))
@@ -469,7 +469,7 @@ def test_exception_tests_report_is_right_field_by_field(kernel_runs: ktap.Kernel
 
 @pytest.mark.parametrize("kernel", TESTS.kernel_params_of(["exception_tests"]))
 def test_exception_tests_reports_agree_with_the_cpu(kernel_runs: ktap.KernelRuns, kernel: ktap.TestKernel):
-    check_every_run_against_cpu(kernel_runs, kernel)
+    check_every_run_against_cpu(kernel_runs, kernel, elf_of("exception_tests"))
 
 
 # --- the earlier chapters' test kernels, now with the GDT, TSS and guard page --------------
