@@ -60,3 +60,47 @@ KERNEL_TEST(exception_report_shows_an_external_event) {
               "EXCEPTION 13 #GP General Protection\n"
               "  error_code=0x00000103 external=1 table=IDT index=32\n");
 }
+
+// Each name of exceptions.h is the vector the SDM gives that exception, as
+// the report's heading (which the harness holds against its own copy of the
+// SDM's table) shows it. A handler installed for ExceptionVector::Overflow
+// must be the one that #OF runs: most of the names are used by no test
+// kernel, so nothing else would notice one that named its neighbour.
+KERNEL_TEST(exception_report_headings_of_the_named_vectors) {
+    struct NamedVector {
+        ExceptionVector vector;
+        const char* heading;
+    };
+    constexpr NamedVector kNamedVectors[] = {
+        {ExceptionVector::DivideError, "EXCEPTION 0 #DE Divide Error\n"},
+        {ExceptionVector::Debug, "EXCEPTION 1 #DB Debug\n"},
+        {ExceptionVector::NonMaskableInterrupt, "EXCEPTION 2 Non-Maskable Interrupt\n"},
+        {ExceptionVector::Breakpoint, "EXCEPTION 3 #BP Breakpoint\n"},
+        {ExceptionVector::Overflow, "EXCEPTION 4 #OF Overflow\n"},
+        {ExceptionVector::BoundRangeExceeded, "EXCEPTION 5 #BR BOUND Range Exceeded\n"},
+        {ExceptionVector::InvalidOpcode, "EXCEPTION 6 #UD Invalid Opcode\n"},
+        {ExceptionVector::DeviceNotAvailable, "EXCEPTION 7 #NM Device Not Available\n"},
+        {ExceptionVector::DoubleFault, "EXCEPTION 8 #DF Double Fault\n"},
+        {ExceptionVector::CoprocessorSegmentOverrun,
+         "EXCEPTION 9 Coprocessor Segment Overrun (reserved)\n"},
+        {ExceptionVector::InvalidTss, "EXCEPTION 10 #TS Invalid TSS\n"},
+        {ExceptionVector::SegmentNotPresent, "EXCEPTION 11 #NP Segment Not Present\n"},
+        {ExceptionVector::StackSegmentFault, "EXCEPTION 12 #SS Stack-Segment Fault\n"},
+        {ExceptionVector::GeneralProtection, "EXCEPTION 13 #GP General Protection\n"},
+        {ExceptionVector::PageFault, "EXCEPTION 14 #PF Page Fault\n"},
+        {ExceptionVector::X87FloatingPointError, "EXCEPTION 16 #MF x87 Floating-Point Error\n"},
+        {ExceptionVector::AlignmentCheck, "EXCEPTION 17 #AC Alignment Check\n"},
+        {ExceptionVector::MachineCheck, "EXCEPTION 18 #MC Machine Check\n"},
+        {ExceptionVector::SimdFloatingPointException,
+         "EXCEPTION 19 #XM SIMD Floating-Point Exception\n"},
+        {ExceptionVector::VirtualizationException, "EXCEPTION 20 #VE Virtualization Exception\n"},
+        {ExceptionVector::ControlProtection, "EXCEPTION 21 #CP Control Protection\n"},
+        {ExceptionVector::HypervisorInjection,
+         "EXCEPTION 28 #HV Hypervisor Injection Exception (AMD)\n"},
+        {ExceptionVector::VmmCommunication, "EXCEPTION 29 #VC VMM Communication Exception (AMD)\n"},
+        {ExceptionVector::SecurityException, "EXCEPTION 30 #SX Security Exception (AMD)\n"},
+    };
+    for (const NamedVector& named : kNamedVectors) {
+        EXPECT_EQ(report_start(named.vector, 0, 1).text, named.heading);
+    }
+}
