@@ -6,7 +6,7 @@ panicking by default; every register and flag across each exception that
 resumes (int3, and a #UD, #PF and #GP that a test resumes), and every
 register a handler writes into the frame; int3 while the output's lock is
 held (its one-line report still on serial while only the screen's is,
-and none on serial while the console's is); the
+and on the screen but not on serial while the console's is); the
 direction flag clear and the stack aligned as the ABI says inside a
 handler, whatever the interrupted code set; the frame of a real double
 fault, a page fault whose gate is taken away (in chapter 06 on the double

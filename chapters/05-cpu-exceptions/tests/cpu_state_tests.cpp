@@ -12,6 +12,7 @@
 #include "idt.h"
 #include "kernel_test.h"
 #include "print.h"
+#include "screen.h"
 #include "serial_console.h"
 
 // The assembly half, tests/known_registers.asm.
@@ -330,6 +331,17 @@ KERNEL_TEST(cpu_state_breakpoint_while_the_screen_is_locked_returns) {
 KERNEL_TEST(cpu_state_breakpoint_while_the_serial_console_is_locked_returns) {
     LockedSerialConsole serial;
     asm volatile("int3");
+}
+
+// And the screen still gets its report: the console's lock says nothing
+// about the screen's, which is free.
+KERNEL_TEST_ON_SCREEN(cpu_state_breakpoint_while_the_serial_console_is_locked_reports_on_screen) {
+    clear_screen();
+    {
+        LockedSerialConsole serial;
+        asm volatile("int3");
+    }
+    EXPECT_TRUE(screen_row_starts_with(0, "EXCEPTION 3 #BP Breakpoint at rip="));
 }
 
 namespace {
