@@ -20,14 +20,11 @@ table, read here with elf.py). `int N` for each of the 32 vectors is an item
 per vector. And every report is compared with QEMU's interrupt log
 (-d int), which records the vector, error code, CR2 and all registers at the
 moment the CPU delivered each exception: the kernel's register dump must
-show the same values. No boot may triple-fault. Booted once more (in
-chapter 6 too) with the boot information describing a screen of pixels,
-exception_tests must leave the VGA text window as it found it.
+show the same values. No boot may triple-fault.
 """
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass, field
 
 import pytest
@@ -37,9 +34,7 @@ from chapters import chapter_build
 from elf import ElfFile
 from exception_reports import (Report, check_all_against_cpu, check_error_code, check_full_report, check_heading,
                                check_screen_shows_the_reports, check_symbol, parse_reports, source_line)
-from gdb_stub import RDI
 from machine import EXIT_SUCCESS
-from test_02_minimal_kernel import RGB_PIXELS, text_mode_of_another_layout
 from x86_exceptions import BREAKPOINT, ERROR_CODE_VECTORS, PAGE_FAULT, SELECTOR_ERROR_CODE_VECTORS
 
 CHAPTER = "05-cpu-exceptions"
@@ -327,46 +322,6 @@ def test_normal_kernel_shows_breakpoint_then_fault_report(boot, chapter):
     screen.expect_contains(["It did not crash: the breakpoint handler returned.",
                             f"KERNEL PANIC at {source_line(CHAPTER, 'exceptions.cpp', 'begin_panic(')}: unhandled CPU exception"])
     check_screen_shows_the_reports(screen, reports)
-
-
-# --- a machine without a text screen --------------------------------------------------
-
-# The window of VGA text memory, 0xb8000 to 0xbffff. Where there is no text
-# screen (a UEFI machine's is a framebuffer of pixels), it may be plain
-# memory.
-VGA_TEXT_WINDOW = range(0xB8000, 0xC0000)
-
-
-@pytest.mark.parametrize("directory", [CHAPTER, "06-double-faults"])
-def test_exceptions_write_nothing_to_a_screen_described_as_pixels(boot, build, stub, directory):
-    """The exception_tests kernel raises every vector, and its breakpoint
-    goes to the kernel's own handler, which reports on the screen when
-    there is one; told that the screen is pixels, no entry stub or handler
-    may write to the VGA text window (an entry stub that marks the screen
-    to show that it ran would). QEMU's UEFI machine drops writes there, so
-    the test plays that loader under a BIOS, as test_04_testing.py's test
-    of a screen described as pixels does: as kernel_main begins, the
-    framebuffer tag is made to describe pixels, and the window must read
-    the same at the end."""
-    machine = boot(build.chapter(directory).iso("exception_tests"), qemu_args=stub.qemu_arguments(),
-                   exit_device=False, timeout=10)
-    stub.run_to(machine.symbol("kernel_main").value)
-    information = stub.read_register(RDI)
-    size, = struct.unpack("<I", stub.read_memory(information, 4))
-    text_mode_of_another_layout("type", RGB_PIXELS)(stub, information, stub.read_memory(information, size))
-    before = machine.read_memory(VGA_TEXT_WINDOW.start, len(VGA_TEXT_WINDOW))
-    stub.detach()
-    machine.wait_until_halted_in("halt_forever")
-    report = ktap.parse(machine.serial_text)
-    failed = [result.name for result in report.results if not result.ok]
-    assert report.complete and not failed, (
-        f"exception_tests must pass under the play, failed: {failed}\n{machine.serial_text}")
-    after = machine.read_memory(VGA_TEXT_WINDOW.start, len(VGA_TEXT_WINDOW))
-    changed = [VGA_TEXT_WINDOW.start + at for at, (old, new) in enumerate(zip(before, after)) if old != new]
-    assert not changed, (
-        f"the boot information describes pixels, not a text screen, yet {len(changed)} bytes of the VGA text "
-        f"window changed, the first at {changed[0]:#x}: an entry stub or handler wrote there without asking "
-        f"whether there is a text screen\n{machine.screen().render()}")
 
 
 # --- chapter 4's test kernels, now with exception handlers installed ----------------

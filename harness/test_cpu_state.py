@@ -15,6 +15,8 @@ entered with the frame and error code the CPU would push; and in chapter 06
 a page unmapped one instruction at a time under the trap flag, its
 translation taken into the TLB after each one, that must fault all the same
 (invlpg before the entry is cleared would leave a stale translation).
+And booted once more with the boot information describing a screen of
+pixels, the kernel must leave the VGA text window as it found it.
 
 Each in-kernel test is an item of its own, as in chapter 04, named after
 its chapter: `-k 06-double-faults-cpu_state` or `--chapter 06` selects.
@@ -24,11 +26,15 @@ it among the modules of both.)
 
 from __future__ import annotations
 
+import struct
+
 import pytest
 
 import ktap
 from exception_reports import parse_reports
+from gdb_stub import RDI
 from machine import EXIT_SUCCESS
+from test_02_minimal_kernel import RGB_PIXELS, text_mode_of_another_layout
 from x86_exceptions import BREAKPOINT
 
 # The whole run takes well under a second; a hang (an exception handler
@@ -78,3 +84,43 @@ def check_breakpoint_reported(result: ktap.Result) -> None:
         "expected the breakpoint's one-line report on serial, and nothing else; the diagnostics:\n"
         + "\n".join(result.diagnostics))
     assert SCREEN_LOCKED_BREAKPOINT in reports[0].symbol, f"expected rip in the test:\n{reports[0]}"
+
+
+# --- a machine without a text screen --------------------------------------------------
+
+# The window of VGA text memory, 0xb8000 to 0xbffff. Where there is no text
+# screen (a UEFI machine's is a framebuffer of pixels), it may be plain
+# memory.
+VGA_TEXT_WINDOW = range(0xB8000, 0xC0000)
+
+
+@pytest.mark.parametrize("chapter", list(COLLECTIONS))
+def test_exceptions_write_nothing_to_a_screen_described_as_pixels(boot, build, stub, chapter):
+    """The cpu_state kernel takes every vector through its stub, and int3
+    through the kernel's own breakpoint handler, which reports on the
+    screen when there is one. Told that the screen is pixels, no stub or
+    handler may write to the VGA text window (an entry stub that marks the
+    screen to show that it ran would). QEMU's UEFI machine drops writes
+    there, so the test plays that loader under a BIOS, as
+    test_04_testing.py's test of a screen described as pixels does: as
+    kernel_main begins, the framebuffer tag is made to describe pixels, and
+    the window must read the same at the end."""
+    machine = boot(build.chapter(chapter).iso(KERNEL.name), qemu_args=stub.qemu_arguments(), exit_device=False,
+                   timeout=10)
+    stub.run_to(machine.symbol("kernel_main").value)
+    information = stub.read_register(RDI)
+    size, = struct.unpack("<I", stub.read_memory(information, 4))
+    text_mode_of_another_layout("type", RGB_PIXELS)(stub, information, stub.read_memory(information, size))
+    before = machine.read_memory(VGA_TEXT_WINDOW.start, len(VGA_TEXT_WINDOW))
+    stub.detach()
+    machine.wait_until_halted_in("halt_forever")
+    report = ktap.parse(machine.serial_text)
+    failed = [result.name for result in report.results if not result.ok]
+    assert report.complete and not failed, (
+        f"{KERNEL.name} must pass under the play, failed: {failed}\n{machine.serial_text}")
+    after = machine.read_memory(VGA_TEXT_WINDOW.start, len(VGA_TEXT_WINDOW))
+    changed = [VGA_TEXT_WINDOW.start + at for at, (old, new) in enumerate(zip(before, after)) if old != new]
+    assert not changed, (
+        f"the boot information describes pixels, not a text screen, yet {len(changed)} bytes of the VGA text "
+        f"window changed, the first at {changed[0]:#x}: an entry stub or handler wrote there without asking "
+        f"whether there is a text screen\n{machine.screen().render()}")
