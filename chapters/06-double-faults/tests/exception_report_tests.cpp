@@ -1,8 +1,9 @@
 // Unit tests of the exception report, of frames made up in memory: error
 // codes that none of the exceptions the test kernels raise carries, as the
 // kernel runs no user code and QEMU's CPU has neither SGX nor AMD's
-// reverse map table. The exceptions that are raised for real are checked
-// in harness/test_05_cpu_exceptions.py.
+// reverse map table, and the heading of each vector exceptions.h names.
+// The exceptions that are raised for real are checked in
+// harness/test_05_cpu_exceptions.py.
 
 #include <stddef.h>
 #include <stdint.h>
