@@ -23,6 +23,7 @@ struct ReportStart {
 // The first `line_count` lines of the report of a frame that holds only a
 // vector and an error code: its heading and the lines of the error code.
 // The rest would show the made-up registers, and CR2 as the CPU has it.
+// Cut short where `text` is full, keeping its terminating zero.
 ReportStart report_start(ExceptionVector vector, uint64_t error_code, size_t line_count) {
     ExceptionFrame frame{};
     frame.vector = static_cast<uint8_t>(vector);
@@ -32,7 +33,8 @@ ReportStart report_start(ExceptionVector vector, uint64_t error_code, size_t lin
 
     ReportStart start;
     size_t lines = 0;
-    for (size_t i = 0; report.text()[i] != '\0' && lines < line_count; ++i) {
+    for (size_t i = 0; i + 1 < sizeof(start.text) && report.text()[i] != '\0' && lines < line_count;
+         ++i) {
         start.text[i] = report.text()[i];
         lines += report.text()[i] == '\n' ? 1 : 0;
     }
