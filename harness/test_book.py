@@ -50,6 +50,10 @@ from test_toolchains import compiler_that_built
 
 # A test of the book, not of a chapter's kernel: --chapter leaves it out.
 pytestmark = pytest.mark.book
+# On the tests that hold the book against this repository's kernels, which a
+# student's workspace has rebuilt from its own sources.
+WRITTEN_FOR_THIS_REPOSITORY = pytest.mark.skipif(
+    bool(chapters.WORKSPACE), reason="the book describes this repository's kernels, not a workspace's")
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = ROOT / "chapters"
@@ -495,6 +499,7 @@ def test_the_build_outputs_the_book_names_are_made(book_file):
         fail("\n".join(problems))
 
 
+@WRITTEN_FOR_THIS_REPOSITORY
 @same_boot("03-vga-text")
 def test_chapter_3_run_it_describes_the_screen_the_kernel_leaves(halted_kernels, request):
     """"Run it" quotes chapter 3's last screen: the row it starts with, the
@@ -502,8 +507,6 @@ def test_chapter_3_run_it_describes_the_screen_the_kernel_leaves(halted_kernels,
     kernel leaves when it halts (the boot test_03 reads, shared with it).
     A change of the demo that the text does not follow would otherwise
     leave the reader looking for rows that are not there."""
-    if chapters.WORKSPACE:
-        pytest.skip("the book describes this repository's kernels, not a workspace's")
     lines = book_chapter("03-vga-text").read_text(encoding="utf-8").splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("The screen fills from the top"))
     end = next(i for i in range(start, len(lines)) if FENCE.match(lines[i]))
@@ -529,14 +532,13 @@ def code_span_after(text, phrase):
     return (span[1] or span[2]) if span else None
 
 
+@WRITTEN_FOR_THIS_REPOSITORY
 @pytest.mark.parametrize("chapter", [pytest.param(chapter, marks=same_boot(chapter))
                                      for chapter in ("01-freestanding", "02-minimal-kernel")])
 def test_chapters_1_and_2_describe_the_screen_the_kernel_leaves(chapter, halted_kernels, request):
     """What "Run it" says the screen shows: GRUB's line under chapter 1,
     "Hello World!" over the rest of it under chapter 2, and the cells the
     monitor's xp prints there (the halted kernel the chapter's tests boot)."""
-    if chapters.WORKSPACE:
-        pytest.skip("the book describes this repository's kernels, not a workspace's")
     text = " ".join(book_chapter(chapter).read_text(encoding="utf-8").split())  # lines joined
     screen = halted_kernels(chapter, request.node).machine.screen()
     problems = []
@@ -647,6 +649,7 @@ RUN_IT_SCREENS = {"05-cpu-exceptions": ("Chapter 5: CPU exceptions", ["IDT="]),
                   "06-double-faults": ("Overflowing the kernel stack on purpose...", ["TR =", "GDT="])}
 
 
+@WRITTEN_FOR_THIS_REPOSITORY
 @pytest.mark.parametrize("chapter", [pytest.param(chapter, marks=same_boot(chapter)) for chapter in RUN_IT_SCREENS])
 def test_chapters_5_and_6_show_the_screen_and_tables_the_kernel_leaves(chapter, halted_kernels, request):
     """"Run it" of chapters 5 and 6 shows the end of the screen the demo
@@ -656,8 +659,6 @@ def test_chapters_5_and_6_show_the_screen_and_tables_the_kernel_leaves(chapter, 
     kernel halted at the end (the boot test_boot_state reads, shared with
     it). A change of the kernel that moves a line or an address leaves the
     reader comparing their screen with numbers it never shows."""
-    if chapters.WORKSPACE:
-        pytest.skip("the book describes this repository's kernels, not a workspace's")
     halted = halted_kernels(chapter, request.node)
     if compiler_that_built(halted.elf.path) != "clang++":
         pytest.skip("the book shows the addresses of the kernels clang builds, and these are g++'s")
@@ -826,6 +827,7 @@ def ktap_block_problems(block, declared, failures, where):
     return problems
 
 
+@WRITTEN_FOR_THIS_REPOSITORY
 def test_chapter_4_shows_the_reports_and_statuses_the_test_kernels_give(build):
     """What chapter 4 and the harness appendix show the test kernels print:
     the plan of unit_tests and its exit status, failing_tests' report (the
@@ -836,8 +838,6 @@ def test_chapter_4_shows_the_reports_and_statuses_the_test_kernels_give(build):
     qemu_exit.h and what test_04_testing expects of a real boot: no boot of
     its own. A test added or a line moved in failing_expectations.cpp
     would otherwise leave the reader's QEMU printing other numbers."""
-    if chapters.WORKSPACE:
-        pytest.skip("the book describes this repository's kernels, not a workspace's")
     # Imported here, not with the others: importing test_04_testing collects
     # chapter 4, which builds it, and the other book tests need no build.
     from test_04_testing import expected_failures
@@ -911,6 +911,7 @@ def test_chapter_4_shows_the_reports_and_statuses_the_test_kernels_give(build):
         fail("what the book shows of chapter 4's test kernels is not what they print:\n" + "\n".join(problems))
 
 
+@WRITTEN_FOR_THIS_REPOSITORY
 @same_boot("04-testing")
 def test_chapter_4_run_it_shows_the_last_row_and_serial_line_the_kernel_leaves(halted_kernels, request):
     """"Run it" says chapter 4's demo ends with the serial port's row on the
@@ -919,8 +920,6 @@ def test_chapter_4_run_it_shows_the_last_row_and_serial_line_the_kernel_leaves(h
     output (the boot test_boot_state reads, shared with it). A reworded
     message in main.cpp would leave the reader looking for a line that
     never comes."""
-    if chapters.WORKSPACE:
-        pytest.skip("the book describes this repository's kernels, not a workspace's")
     flat = " ".join(book_chapter("04-testing").read_text(encoding="utf-8").split())
     halted = halted_kernels("04-testing", request.node)
     rows = [row.rstrip() for row in halted.machine.screen().lines() if row.strip()]
