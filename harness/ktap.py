@@ -136,7 +136,8 @@ class Result:
 @dataclass
 class Report:
     version_seen: bool = False
-    plan: int | None = None
+    plan: int | None = None  # the first plan line's count
+    plan_lines: int = 0
     results: list[Result] = field(default_factory=list)
     # Diagnostics after the last result: what the test that was running
     # when the output stopped had printed.
@@ -162,6 +163,10 @@ class Report:
         if self.plan is None:
             return ["no plan line (1..N): the runner stopped before it counted its tests"]
         problems = []
+        if self.plan_lines > 1:
+            # A runner that prints its plan again (once more after it read
+            # its command line, say) has counted twice: which one is meant?
+            problems.append(f"{self.plan_lines} plan lines, where KTAP has one: the first is 1..{self.plan}")
         if len(self.results) < self.plan:
             stopped = f" while running {self.running}" if self.running else ""
             problems.append(f"only {len(self.results)} of {self.plan} planned results: output stopped{stopped}")
@@ -192,7 +197,9 @@ def parse(text: str) -> Report:
         if not report.version_seen:
             continue
         if plan := _PLAN.match(line):
-            report.plan = int(plan.group(1))
+            report.plan_lines += 1
+            if report.plan is None:
+                report.plan = int(plan.group(1))
         elif line.startswith("#"):
             pending.append(line[1:].removeprefix(" "))
         elif result := _RESULT.match(line):

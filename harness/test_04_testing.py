@@ -256,8 +256,8 @@ def test_unknown_test_name_fails_the_run(boot, chapter, command_line):
     assert "# tests=: no test is named no_such_test" in machine.serial_lines, (
         f"no line '# tests=: no test is named no_such_test' on serial:\n{machine.serial_text}")
     report = ktap.parse(machine.serial_text)
-    assert report.plan == 0 and not report.results, (
-        f"tests ran beside an unknown name: {[r.name for r in report.results]}")
+    assert report.plan == 0 and not report.results and not report.problems(), (
+        f"tests ran beside an unknown name: {[r.name for r in report.results]}; {report.problems()}")
     assert status == EXIT_FAILURE, f"exit status {status}, not {EXIT_FAILURE} (failure)"
 
 
@@ -338,6 +338,41 @@ def test_ktap_output_with_fewer_results_than_planned_names_the_running_test():
     assert report.running == "b"
     assert report.trailing == ["running b", "half way"]
     assert report.problems() == ["only 1 of 3 planned results: output stopped while running b"]
+
+
+# What a broken runner prints, and the harness must not read as a pass.
+
+def test_ktap_results_numbered_otherwise_than_one_by_one_say_so():
+    # A runner that counts from 0, or numbers a test before it counts it.
+    report = ktap.parse("KTAP version 1\n1..2\nok 0 a\nok 1 b\n")
+    assert report.problems() == ["result 'a' is numbered 0, expected 1"]
+
+
+def test_ktap_more_results_than_planned_say_so():
+    # A runner that reports the test that panicked among the tests it
+    # did not run.
+    report = ktap.parse("KTAP version 1\n1..1\n# running a\nnot ok 1 a\nnot ok 2 a\n")
+    assert report.problems() == ["2 results, but only 1 planned"]
+
+
+def test_ktap_second_plan_line_says_so():
+    # A runner that prints its plan, reads its command line, then prints
+    # the plan again.
+    report = ktap.parse("KTAP version 1\n1..2\n1..2\nok 1 a\nok 2 b\n")
+    assert report.problems() == ["2 plan lines, where KTAP has one: the first is 1..2"]
+
+
+def test_ktap_lines_before_the_version_line_are_not_the_report():
+    # A runner that prints its version line after its plan.
+    report = ktap.parse("1..1\nKTAP version 1\nok 1 a\n")
+    assert report.plan is None and not report.complete, report
+
+
+def test_ktap_running_test_is_the_last_one_announced():
+    # A runner that printed no result for a (the branch of a test that
+    # should have panicked, say), then stopped in b: b is the one to blame.
+    report = ktap.parse("KTAP version 1\n1..2\n# running a\n# running b\n")
+    assert report.running == "b"
 
 
 def test_ktap_diagnostics_belong_to_the_result_that_follows():
