@@ -20,7 +20,9 @@ triple fault, an exit).
 
 Two test kernels fail on purpose: failing_tests, whose tests fail in each
 way the framework reports, and hanging_test. Their items pass when the
-failure is reported as it should be.
+failure is reported as it should be. Chapters 05 and 06 copy the framework
+and build the same two; those are booted and judged here too
+(test_later_chapter_...), as their own modules boot only kernels that pass.
 """
 
 from __future__ import annotations
@@ -42,7 +44,6 @@ from test_02_minimal_kernel import RGB_PIXELS, text_mode_of_another_layout
 from verdict import KernelFailure, Verdict
 
 CHAPTER = "04-testing"
-SOURCES = CHAPTERS / CHAPTER
 HANG_TIMEOUT = 1.0  # seconds of QEMU CPU time, for the kernel that hangs on purpose
 
 KERNELS = [
@@ -55,11 +56,11 @@ KERNELS = [
 TESTS = ktap.collect(CHAPTER, KERNELS)
 
 
-def source_line(path: str, text: str) -> str:
-    """`path:N`, N the line of the chapter source file that holds `text`:
+def source_line(path: str, text: str, chapter: str = CHAPTER) -> str:
+    """`path:N`, N the line of the chapter's source file that holds `text`:
     where the kernel must say a failure happened. Looked up, so that an
     edit above it keeps the test right."""
-    lines = (SOURCES / path).read_text().splitlines()
+    lines = (CHAPTERS / chapter / path).read_text().splitlines()
     numbers = [n for n, line in enumerate(lines, start=1)
                if text in line and not line.lstrip().startswith("//")]
     assert len(numbers) == 1, f"expected {text!r} on one line of {path}, found it on lines {numbers}"
@@ -72,34 +73,39 @@ class ExpectedFailure:
     lines: tuple[str, ...]  # each must appear in the failure's message
 
 
-def expected_failures() -> dict[tuple[str, str], ExpectedFailure]:
-    """How each test of the kernels that fail on purpose must be reported."""
+def expected_failures(chapter: str = CHAPTER) -> dict[tuple[str, str], ExpectedFailure]:
+    """How each test of the kernels that fail on purpose must be reported,
+    in this chapter or in a later one, which has the same tests."""
     expectations = "tests/failing_expectations.cpp"
-    panic_at = source_line("tests/failing_panic.cpp", "panic(")
+
+    def line_of(path: str, text: str) -> str:
+        return source_line(path, text, chapter)
+
+    panic_at = line_of("tests/failing_panic.cpp", "panic(")
     return {
         ("failing_tests", "fails_expect_eq_on_integers"): ExpectedFailure(Verdict.FAIL, (
-            f"EXPECT_EQ(sum, 5) failed at {source_line(expectations, 'EXPECT_EQ(sum, 5)')}",
+            f"EXPECT_EQ(sum, 5) failed at {line_of(expectations, 'EXPECT_EQ(sum, 5)')}",
             "  sum: 4", "  5: 5")),
         ("failing_tests", "fails_expect_eq_on_strings"): ExpectedFailure(Verdict.FAIL, (
-            f'EXPECT_EQ(greeting, "hello") failed at {source_line(expectations, "EXPECT_EQ(greeting")}',
+            f'EXPECT_EQ(greeting, "hello") failed at {line_of(expectations, "EXPECT_EQ(greeting")}',
             '  greeting: "help"', '  "hello": "hello"')),
         ("failing_tests", "fails_expect_true"): ExpectedFailure(Verdict.FAIL, (
-            f"EXPECT_TRUE(one > 2) failed at {source_line(expectations, 'EXPECT_TRUE(one > 2)')}",)),
+            f"EXPECT_TRUE(one > 2) failed at {line_of(expectations, 'EXPECT_TRUE(one > 2)')}",)),
         # A failed EXPECT_NE or EXPECT_FALSE that returned true panics:
         # reported as PANIC, not FAIL.
         ("failing_tests", "fails_expect_ne"): ExpectedFailure(Verdict.FAIL, (
-            f"EXPECT_NE(sum, 4) failed at {source_line(expectations, 'if (EXPECT_NE(sum, 4))')}",
+            f"EXPECT_NE(sum, 4) failed at {line_of(expectations, 'if (EXPECT_NE(sum, 4))')}",
             "  sum: 4", "  4: 4")),
         ("failing_tests", "fails_expect_false"): ExpectedFailure(Verdict.FAIL, (
-            f"EXPECT_FALSE(one < 2) failed at {source_line(expectations, 'if (EXPECT_FALSE(one < 2))')}",)),
+            f"EXPECT_FALSE(one < 2) failed at {line_of(expectations, 'if (EXPECT_FALSE(one < 2))')}",)),
         ("failing_tests", "fails_expect_eq_on_characters"): ExpectedFailure(Verdict.FAIL, (
-            f"EXPECT_EQ(grade, 'a') failed at {source_line(expectations, 'EXPECT_EQ(grade')}",
+            f"EXPECT_EQ(grade, 'a') failed at {line_of(expectations, 'EXPECT_EQ(grade')}",
             "  grade: 'b' (0x62)", "  'a': 'a' (0x61)")),
         ("failing_tests", "fails_by_returning_instead_of_panicking"): ExpectedFailure(Verdict.FAIL, (
             "expected a panic, but fails_by_returning_instead_of_panicking returned",)),
         ("failing_tests", "fails_an_expectation_then_panics"): ExpectedFailure(Verdict.PANIC, (
             f"not ok 1 fails_an_expectation_then_panics: EXPECT_EQ(product, 7) failed at "
-            f"{source_line(expectations, 'EXPECT_EQ(product, 7)')}",
+            f"{line_of(expectations, 'EXPECT_EQ(product, 7)')}",
             "  product: 6")),
         ("failing_tests", "fails_by_panicking"): ExpectedFailure(Verdict.PANIC, (
             f"KERNEL PANIC at {panic_at}: unexpected, code 7",)),
@@ -141,8 +147,13 @@ def test_in_kernel(request: pytest.FixtureRequest, kernel_runs: ktap.KernelRuns,
                 f"{test.name} passed, but did not print {line!r}; it printed:\n"
                 + "\n".join("  # " + d for d in result.diagnostics))
         return
-    # A test that fails on purpose: its failure must be reported as the
-    # harness reports a real one.
+    check_failed_as_expected(run, test, expected)
+
+
+def check_failed_as_expected(run: ktap.KernelRun, test: ktap.DeclaredTest, expected: ExpectedFailure) -> None:
+    """A test that fails on purpose: its failure must be reported as the
+    harness reports a real one."""
+    __tracebackhide__ = True
     try:
         result = ktap.check_passed(run, test)
     except KernelFailure as caught:
@@ -158,8 +169,13 @@ def test_in_kernel(request: pytest.FixtureRequest, kernel_runs: ktap.KernelRuns,
 
 @pytest.mark.parametrize("kernel", TESTS.kernel_params)
 def test_kernel_reports_every_test_and_exits(kernel_runs: ktap.KernelRuns, kernel: ktap.TestKernel):
+    check_whole_runs(kernel_runs, kernel)
+
+
+def check_whole_runs(kernel_runs: ktap.KernelRuns, kernel: ktap.TestKernel) -> None:
     """Whole runs: a complete KTAP report of every declared test, in order,
     and the exit status the kernel must end with."""
+    __tracebackhide__ = True
     for group, run in kernel_runs.all_runs(kernel):
         if kernel.exit_status is None:
             assert run.failure is not None and run.failure.verdict == Verdict.HANG, (
@@ -172,6 +188,56 @@ def test_kernel_reports_every_test_and_exits(kernel_runs: ktap.KernelRuns, kerne
         assert [r.name for r in run.report.results] == [t.name for t in group], (
             f"{kernel.name} reported other tests than it declares, or in another order")
         assert run.exit_status == kernel.exit_status, ktap.wrong_exit(run)
+
+
+# --- the framework's copies in chapters 05 and 06 --------------------------------
+
+# Chapters 05 and 06 copy the framework, beside a panic of their own, and
+# their modules boot only the test kernels that must pass: there, a runner
+# that reported every test as passed would pass them all. Their kernels
+# that fail or hang on purpose are judged here, as chapter 4's are.
+LATER_CHAPTERS = ["05-cpu-exceptions", "06-double-faults"]
+LATER_TESTS = {chapter: ktap.collect(chapter, [kernel for kernel in KERNELS if kernel.exit_status != EXIT_SUCCESS])
+               for chapter in LATER_CHAPTERS}
+LATER_BUILD_FAILURES = {chapter: tests.build_failure for chapter, tests in LATER_TESTS.items()
+                        if tests.build_failure is not None}
+
+if LATER_BUILD_FAILURES:
+    @pytest.mark.parametrize("chapter", list(LATER_BUILD_FAILURES))
+    def test_later_chapter_builds(chapter: str):
+        """Stands in for the tests that could not be collected."""
+        raise LATER_BUILD_FAILURES[chapter]
+
+
+@pytest.fixture(scope="module")
+def later_runs(request: pytest.FixtureRequest, shared_boot) -> dict[str, ktap.KernelRuns]:
+    return {chapter: ktap.KernelRuns(request, tests, shared_boot) for chapter, tests in LATER_TESTS.items()}
+
+
+LATER_IN_KERNEL_PARAMS = [
+    pytest.param(chapter, kernel, test, id=f"{chapter}-{kernel.name}-{test.name}", marks=tests.same_worker(kernel))
+    for chapter, tests in LATER_TESTS.items() for kernel in tests.kernels
+    for test in tests.declared.get(kernel.name, [])]
+
+# None where --chapter leaves both chapters out: they are not even built.
+if LATER_IN_KERNEL_PARAMS:
+    @pytest.mark.parametrize("chapter, kernel, test", LATER_IN_KERNEL_PARAMS)
+    def test_later_chapter_reports_a_failure(later_runs: dict[str, ktap.KernelRuns], chapter: str,
+                                             kernel: ktap.TestKernel, test: ktap.DeclaredTest):
+        run = later_runs[chapter].run_of(kernel, test)
+        expected = expected_failures(chapter).get((kernel.name, test.name))
+        if expected is None:
+            ktap.check_passed(run, test)  # one that passes among those that fail
+        else:
+            check_failed_as_expected(run, test, expected)
+
+
+@pytest.mark.parametrize("chapter, kernel", [
+    pytest.param(chapter, kernel, id=f"{chapter}-{kernel.name}", marks=tests.same_worker(kernel))
+    for chapter, tests in LATER_TESTS.items() for kernel in tests.kernels])
+def test_later_chapter_reports_every_test_and_exits(later_runs: dict[str, ktap.KernelRuns], chapter: str,
+                                                    kernel: ktap.TestKernel):
+    check_whole_runs(later_runs[chapter], kernel)
 
 
 # --- the command line ------------------------------------------------------------
