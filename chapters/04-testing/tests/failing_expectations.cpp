@@ -32,6 +32,9 @@ KERNEL_TEST(passes_after_failed_tests) {
     // A prefix is not the string, whichever side it is on.
     EXPECT_NE("hel", "hello");
     EXPECT_NE("hello", "hel");
+    // A null string has no text, not even an empty one.
+    const char* none = nullptr;
+    EXPECT_NE(none, "");
     // A bool compares as true or false, not as the number its bytes would make.
     const int sum = 2 + 2;
     EXPECT_EQ(sum == 4, true);
