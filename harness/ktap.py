@@ -124,8 +124,10 @@ class Result:
 
     @property
     def skipped(self) -> bool:
-        """KTAP writes a skipped test as ok, with "# SKIP reason"."""
-        return self.ok and self.directive.startswith("SKIP")
+        """KTAP writes a skipped test as ok, with "# SKIP reason". TAP, which
+        KTAP extends, takes the directive in any case: a runner that writes
+        "# skip" has not run the test either."""
+        return self.ok and self.directive.upper().startswith("SKIP")
 
     @property
     def message(self) -> list[str]:

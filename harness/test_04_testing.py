@@ -459,6 +459,12 @@ def test_skipped_test_is_not_a_pass():
         ktap.check_passed(run, ktap.DeclaredTest("a", "returns"))
 
 
+def test_skipped_test_in_lower_case_is_not_a_pass():
+    run = made_up_run("KTAP version 1\n1..1\nok 1 a # skip no VGA text mode: none here\n")
+    with pytest.raises(KernelFailure, match="^FAIL: a was skipped, not run: skip no VGA text mode"):
+        ktap.check_passed(run, ktap.DeclaredTest("a", "returns"))
+
+
 def test_a_failure_is_summed_up_by_its_reason_not_by_a_report_made_on_purpose():
     # A test that raises exceptions on purpose reports each before whatever
     # went wrong; an expectation that failed before a panic is the reason.
