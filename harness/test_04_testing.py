@@ -82,6 +82,7 @@ def expected_failures(chapter: str = CHAPTER) -> dict[tuple[str, str], ExpectedF
         return source_line(path, text, chapter)
 
     panic_at = line_of("tests/failing_panic.cpp", "panic(")
+    printable_edges = "EXPECT_EQ(' ', '~')"
     return {
         ("failing_tests", "fails_expect_eq_on_integers"): ExpectedFailure(Verdict.FAIL, (
             f"EXPECT_EQ(sum, 5) failed at {line_of(expectations, 'EXPECT_EQ(sum, 5)')}",
@@ -100,7 +101,9 @@ def expected_failures(chapter: str = CHAPTER) -> dict[tuple[str, str], ExpectedF
             f"EXPECT_FALSE(one < 2) failed at {line_of(expectations, 'if (EXPECT_FALSE(one < 2))')}",)),
         ("failing_tests", "fails_expect_eq_on_characters"): ExpectedFailure(Verdict.FAIL, (
             f"EXPECT_EQ(grade, 'a') failed at {line_of(expectations, 'EXPECT_EQ(grade')}",
-            "  grade: 'b' (0x62)", "  'a': 'a' (0x61)")),
+            "  grade: 'b' (0x62)", "  'a': 'a' (0x61)",
+            f"{printable_edges} failed at {line_of(expectations, printable_edges)}",
+            "  ' ': ' ' (0x20)", "  '~': '~' (0x7e)")),
         ("failing_tests", "fails_by_returning_instead_of_panicking"): ExpectedFailure(Verdict.FAIL, (
             "expected a panic, but fails_by_returning_instead_of_panicking returned",)),
         ("failing_tests", "fails_an_expectation_then_panics"): ExpectedFailure(Verdict.PANIC, (

@@ -68,6 +68,8 @@ KERNEL_TEST(fails_expect_false) {
 KERNEL_TEST(fails_expect_eq_on_characters) {
     const char grade = 'b';
     EXPECT_EQ(grade, 'a');
+    // The first and the last printable character are shown as themselves.
+    EXPECT_EQ(' ', '~');
 }
 
 KERNEL_TEST_SHOULD_PANIC(fails_by_returning_instead_of_panicking) {}
