@@ -298,7 +298,16 @@ def collect_built(name: str, images: Path, kernels: list[TestKernel], hint: str)
     if missing:
         return Collection(name, images, kernels, {}, KernelFailure(
             Verdict.BUILD_FAILED, f"make built no {', '.join(missing)} in {images.relative_to(REPOSITORY)}", hint))
-    return Collection(name, images, kernels, {kernel: declared_tests(elf) for kernel, elf in elves.items()}, None)
+    try:
+        declared = {kernel: declared_tests(elf) for kernel, elf in elves.items()}
+    except ValueError as unreadable:
+        # Raised while pytest collects, it would stop the collection of
+        # every module; as the collection's failure, it fails the chapter.
+        return Collection(name, images, kernels, {}, KernelFailure(
+            Verdict.FAIL, f"the tests a kernel declares cannot be read: {unreadable}",
+            "kernel_test.h's TestCase must keep the layout its static_asserts give it (32 bytes, aligned "
+            "to 32), which harness/ktap.py reads"))
+    return Collection(name, images, kernels, declared, None)
 
 
 @dataclass

@@ -410,6 +410,23 @@ def test_ktap_output_with_fewer_results_than_planned_names_the_running_test():
     assert report.problems() == ["only 1 of 3 planned results: output stopped while running b"]
 
 
+def test_records_of_another_size_fail_the_chapter_not_the_collection(chapter, tmp_path):
+    """A kernel_tests section that is not a whole number of 32-byte records
+    (a TestCase without its alignas(32) is 24 bytes) cannot be read. The
+    chapter's stand-in item must say so: an exception while pytest collects
+    would stop the collection of every module, other chapters' too."""
+    elf = ElfFile(chapter.elf("unit_tests"))
+    index = next(i for i, section in enumerate(elf.sections) if section.name == ktap.SECTION)
+    # ELF64: the section headers' offset, their size, and each one's sh_size.
+    [headers], [header_size] = struct.unpack_from("<Q", elf.data, 0x28), struct.unpack_from("<H", elf.data, 0x3a)
+    data = bytearray(elf.data)
+    struct.pack_into("<Q", data, headers + index * header_size + 32, elf.sections[index].size - 8)
+    (tmp_path / "unit_tests.elf").write_bytes(data)
+    collection = ktap.collect_built("made-up", tmp_path, [ktap.TestKernel("unit_tests", EXIT_SUCCESS)], "")
+    assert collection.build_failure is not None and not collection.declared
+    assert "not a whole number of 32-byte records" in collection.build_failure.summary, collection.build_failure
+
+
 # What a broken runner prints, and the harness must not read as a pass.
 
 def test_ktap_results_numbered_otherwise_than_one_by_one_say_so():
