@@ -481,7 +481,7 @@ def test_skipped_test_is_not_a_pass():
         ktap.check_passed(run, ktap.DeclaredTest("a", "returns"))
 
 
-def test_skipped_test_in_lower_case_is_not_a_pass():
+def test_ktap_skip_in_lower_case_is_not_a_pass():
     run = made_up_run("KTAP version 1\n1..1\nok 1 a # skip no VGA text mode: none here\n")
     with pytest.raises(KernelFailure, match="^FAIL: a was skipped, not run: skip no VGA text mode"):
         ktap.check_passed(run, ktap.DeclaredTest("a", "returns"))
