@@ -24,7 +24,7 @@ from chapters import CHAPTERS
 from gdb_stub import EFLAGS, INTERRUPT_FLAG, RAX, RCX, RDI, RIP, RSI, RSP, GdbStub
 from halted import boots_its_own, same_boot
 from machine import Machine
-from vga_screen import ADDRESS as SCREEN_ADDRESS, COLUMNS, ROWS, Screen, describe_attribute
+from vga_screen import ADDRESS as SCREEN_ADDRESS, COLUMNS, ROWS, SIZE as SCREEN_SIZE, Screen, describe_attribute
 from verdict import KernelFailure, Verdict
 
 CHAPTER = "03-vga-text"
@@ -303,6 +303,34 @@ def test_every_byte_shows_as_its_ascii_character_or_a_block(boot, build, stub):
     rows = [cells[start:start + COLUMNS] for start in range(0, len(cells), COLUMNS)]
     rows[-1] += blank_row()[len(rows[-1]):]
     expect_cells(machine.screen(), rows)
+
+
+@boots_its_own
+def test_the_writer_stores_one_cell_at_a_time(boot, build, stub):
+    """vga.cpp's text buffer is volatile: each cell the source writes is
+    one two-byte store, made where the source makes it. A compiler that
+    took the buffer for plain memory may merge a scroll's copies into
+    wider moves (clang copies four cells at a time), or leave out a write
+    it finds overwritten; the screen ends the same in QEMU either way, so
+    the test watches the stores as they happen. It steps the CPU through
+    the end of the demo's panic, whose newline scrolls a full screen, one
+    instruction at a time, reading the screen after each: no instruction
+    may change more than one cell."""
+    machine = boot(build.chapter(CHAPTER).iso(), qemu_args=stub.qemu_arguments(), timeout=10)
+    halt_forever = machine.symbol("halt_forever").value
+    stub.run_to(machine.symbol(FINISH_PANIC).value)
+    first = before = stub.read_memory(SCREEN_ADDRESS, SCREEN_SIZE)
+    while (address := stub.read_register(RIP)) != halt_forever:
+        stub.step()
+        after = stub.read_memory(SCREEN_ADDRESS, SCREEN_SIZE)
+        changed = [f"row {cell // COLUMNS} column {cell % COLUMNS}" for cell in range(ROWS * COLUMNS)
+                   if before[2 * cell:2 * cell + 2] != after[2 * cell:2 * cell + 2]]
+        assert len(changed) <= 1, (
+            f"the instruction at {address:#x} ({machine.elf.function_at(address)}) changed {len(changed)} cells "
+            f"at once ({', '.join(changed)}): is the text buffer still volatile?")
+        before = after
+    # The premise: the stores watched include a scroll's copies.
+    assert before[:-2 * COLUMNS] == first[2 * COLUMNS:], "the panic's last newline did not scroll the screen"
 
 
 def expect_cells(screen: Screen, rows: list[list[tuple[int, int]]]) -> None:
