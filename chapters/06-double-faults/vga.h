@@ -37,8 +37,6 @@ class ColorCode {
         : value_(static_cast<uint8_t>(static_cast<uint8_t>(background) << 4 |
                                       static_cast<uint8_t>(foreground))) {}
 
-    [[nodiscard]] constexpr Color foreground() const { return static_cast<Color>(value_ & 0x0f); }
-    [[nodiscard]] constexpr Color background() const { return static_cast<Color>(value_ >> 4); }
     [[nodiscard]] constexpr uint8_t value() const { return value_; }
 
   private:
