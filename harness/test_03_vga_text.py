@@ -413,7 +413,9 @@ FORMAT_CALLS_THAT_MUST_NOT_COMPILE = {
     "unmatched_closing_brace": ('"}"', "format_error_unmatched_closing_brace"),
     "hex_string": ('"{:x}", "text"', "format_error_spec_does_not_suit_the_argument_type"),
     "zero_padded_bool": ('"{:05}", true', "format_error_spec_does_not_suit_the_argument_type"),
+    "hex_char": ('"{:x}", \'c\'', "format_error_spec_does_not_suit_the_argument_type"),
     "pointer_with_a_width": ('"{:20}", &sink', "format_error_spec_does_not_suit_the_argument_type"),
+    "zero_padded_pointer": ('"{:0x}", &sink', "format_error_spec_does_not_suit_the_argument_type"),
     # No FormatArgument constructor takes an enum class or a struct.
     "enum_class": ('"{}", Shade::dark', "FormatArgument"),
 }
@@ -466,6 +468,8 @@ FORMAT_EDGES = [
     ('"{:x} {:x}", INT64_MIN, INT64_MAX', f"-{2**63:#x} {2**63 - 1:#x}"),
     ('"{} {}", UINT64_MAX, INT64_MIN', f"{2**64 - 1} {-2**63}"),
     ('"{} {}", static_cast<signed char>(-1), static_cast<unsigned char>(200)', "-1 200"),
+    # long long is no intN_t on x86_64 (int64_t is long): a literal like -1LL.
+    ('"{} {}", -1LL, 18446744073709551615ULL', f"-1 {2**64 - 1}"),
     # A char* is text, not an address, as a const char* is.
     ('"{}", const_cast<char*>("text")', "text"),
     ('"{{}}{}{}}}", 1, 2', "{}12}"),
