@@ -470,6 +470,14 @@ void call() {{
 """
 
 
+# panic() takes a format string as format_to does, checked the same way.
+PANIC_CALL_SOURCE = """#include "panic.h"
+void call() {{
+    panic({arguments});
+}}
+"""
+
+
 @functools.cache
 def kernel_compiler() -> tuple[list[str], list[str]]:
     """The compiler and the flags make builds this chapter's kernel with."""
@@ -477,13 +485,14 @@ def kernel_compiler() -> tuple[list[str], list[str]]:
     return compiler.split(), flags.split()
 
 
-def compile_format_call(tmp_path, arguments: str) -> subprocess.CompletedProcess:
-    """Compiles one format_to call against this chapter's format.h, with the
-    compiler and flags the kernel was built with (as make has them)."""
+def compile_format_call(tmp_path, arguments: str, template: str = FORMAT_CALL_SOURCE) -> subprocess.CompletedProcess:
+    """Compiles one format_to call (or the call of another template) against
+    this chapter's headers, with the compiler and flags the kernel was built
+    with (as make has them)."""
     chapter = CHAPTERS / CHAPTER
     compiler, flags = kernel_compiler()
     source = tmp_path / "format_call.cpp"
-    source.write_text(FORMAT_CALL_SOURCE.format(arguments=arguments))
+    source.write_text(template.format(arguments=arguments))
     # Only checked, not compiled: no object and no dependency file.
     command = compiler + [word for word in flags if word not in ("-MMD", "-MP")] + [
         "-fsyntax-only", "-I", str(chapter), str(source)]
@@ -572,6 +581,19 @@ def test_a_wrong_format_call_does_not_compile(tmp_path, call):
     assert error in result.stderr, (
         f"format_to(sink, {arguments}) does not compile, but the compiler does not name {error}:\n"
         f"{result.stderr}")
+
+
+def test_a_wrong_panic_call_does_not_compile(tmp_path):
+    """A panic() that took its message as a plain string, and formatted it
+    with vformat_to, would show the demo's panic just as well, and print a
+    wrong call's message without its missing argument."""
+    right = compile_format_call(tmp_path, '"page {} of {}", 1, 2', PANIC_CALL_SOURCE)
+    assert right.returncode == 0, f"a correct panic call does not compile:\n{right.stderr}"
+    wrong = compile_format_call(tmp_path, '"page {} of {}", 1', PANIC_CALL_SOURCE)
+    assert wrong.returncode != 0, 'panic("page {} of {}", 1) compiles: is its format string checked?'
+    assert "format_error_placeholder_without_argument" in wrong.stderr, (
+        f'panic("page {{}} of {{}}", 1) does not compile, but the compiler does not name '
+        f"format_error_placeholder_without_argument:\n{wrong.stderr}")
 
 
 def test_a_line_of_exactly_80_characters_takes_one_row(screen, expected):
