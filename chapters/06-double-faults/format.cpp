@@ -23,12 +23,15 @@ void put_string(OutputSink& sink, const char* text) {
 }
 
 // Text is padded on the right, as in std::format.
-void put_text(OutputSink& sink, const char* text, FormatSpec spec) {
-    const size_t length = string_length(text);
-    put_string(sink, text);
+void pad_text(OutputSink& sink, size_t length, FormatSpec spec) {
     if (length < spec.width) {
         put_repeated(sink, ' ', spec.width - length);
     }
+}
+
+void put_text(OutputSink& sink, const char* text, FormatSpec spec) {
+    put_string(sink, text);
+    pad_text(sink, string_length(text), spec);
 }
 
 // Writes a number given as sign and magnitude. Taking the magnitude as an
@@ -76,11 +79,12 @@ void put_argument(OutputSink& sink, const FormatArgument& argument, FormatSpec s
         case ArgumentKind::Unsigned:
             put_number(sink, false, argument.as_unsigned(), spec);
             break;
-        case ArgumentKind::Character: {
-            const char text[] = {argument.as_character(), '\0'};
-            put_text(sink, text, spec);
+        case ArgumentKind::Character:
+            // Written as itself rather than as a string of one, where a
+            // '\0' would end the string before it and be lost.
+            sink.put_char(argument.as_character());
+            pad_text(sink, 1, spec);
             break;
-        }
         case ArgumentKind::Boolean:
             put_text(sink, argument.as_boolean() ? "true" : "false", spec);
             break;
