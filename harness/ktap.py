@@ -83,6 +83,21 @@ def _string_at(elf: ElfFile, address: int) -> str:
     raise ValueError(f"{elf.path.name}: address {address:#x} is in no section with contents")
 
 
+# What most often makes the records unreadable, and so the hint for a
+# ValueError of declared_tests that gives none of its own.
+RECORD_LAYOUT_HINT = ("kernel_test.h's TestCase must keep the layout its static_asserts give it (32 bytes, "
+                      "aligned to 32), which harness/ktap.py reads")
+
+
+class UnreadableTests(ValueError):
+    """Declarations of tests that the harness cannot go by, with a hint
+    of their own."""
+
+    def __init__(self, message: str, hint: str):
+        super().__init__(message)
+        self.hint = hint
+
+
 def declared_tests(elf_path: Path | str) -> list[DeclaredTest]:
     """The tests a kernel ELF declares, in the order its runner runs them."""
     elf = ElfFile(elf_path)
@@ -98,6 +113,13 @@ def declared_tests(elf_path: Path | str) -> list[DeclaredTest]:
         tests.append(DeclaredTest(_string_at(elf, name_address),
                                   ENDINGS.get(ending, f"unknown ending {ending}"),
                                   NEEDS.get(needs, f"unknown need {needs}")))
+    names = [test.name for test in tests]
+    if twice := sorted({name for name in names if names.count(name) > 1}):
+        # KERNEL_TEST's function and record are static: two files of one
+        # kernel may each declare a test of the same name, and both run.
+        raise UnreadableTests(
+            f"{elf.path.name} declares more than one test named {', '.join(twice)}",
+            "a test is selected (tests=) and reported by its name: rename one of them")
     return tests
 
 
@@ -305,8 +327,7 @@ def collect_built(name: str, images: Path, kernels: list[TestKernel], hint: str)
         # every module; as the collection's failure, it fails the chapter.
         return Collection(name, images, kernels, {}, KernelFailure(
             Verdict.FAIL, f"the tests a kernel declares cannot be read: {unreadable}",
-            "kernel_test.h's TestCase must keep the layout its static_asserts give it (32 bytes, aligned "
-            "to 32), which harness/ktap.py reads"))
+            getattr(unreadable, "hint", RECORD_LAYOUT_HINT)))
     return Collection(name, images, kernels, declared, None)
 
 

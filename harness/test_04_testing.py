@@ -428,6 +428,24 @@ def test_ktap_records_of_another_size_fail_the_chapter_not_the_collection(chapte
     assert "not a whole number of 32-byte records" in collection.build_failure.summary, collection.build_failure
 
 
+def test_ktap_a_name_declared_twice_fails_the_chapter(chapter, tmp_path):
+    """KERNEL_TEST's function and record are static, so two files of one
+    kernel can each declare a test of the same name: both run, and both
+    report under it. Selection by name and the pytest items, one per name,
+    cannot tell them apart, and the run passed unnoticed. The test gives
+    the second record the first one's name. (test_ktap_: no points.)"""
+    elf = ElfFile(chapter.elf("unit_tests"))
+    table = next(section for section in elf.sections if section.name == ktap.SECTION)
+    first_name, = struct.unpack_from("<Q", elf.data, table.offset)
+    data = bytearray(elf.data)
+    struct.pack_into("<Q", data, table.offset + ktap.RECORD.size, first_name)
+    (tmp_path / "unit_tests.elf").write_bytes(data)
+    collection = ktap.collect_built("made-up", tmp_path, [ktap.TestKernel("unit_tests", EXIT_SUCCESS)], "")
+    assert collection.build_failure is not None and not collection.declared
+    first = ktap.declared_tests(chapter.elf("unit_tests"))[0].name
+    assert f"more than one test named {first}" in collection.build_failure.summary, collection.build_failure
+
+
 # What a broken runner prints, and the harness must not read as a pass.
 
 def test_ktap_results_numbered_otherwise_than_one_by_one_say_so():
