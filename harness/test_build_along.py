@@ -282,9 +282,12 @@ def run_check(command: str, workspace: Path, where: str) -> None:
     if WORKSPACE_IN_THE_BOOK not in command:
         fail(f"{where}: the check `{command}` does not work in the student's workspace ({WORKSPACE_IN_THE_BOOK})")
     command = command.replace(WORKSPACE_IN_THE_BOOK, str(workspace))
-    # The checks run as a student types them, outside this test session.
+    # The checks run as a student types them, outside this test session,
+    # but their pytest without workers of its own (-n 0): this session's
+    # workers already take every CPU, and a nested session's workers would
+    # only add their start and their own collection, a second each.
     try:
-        result = subprocess.run(["bash", "-c", command], cwd=REPOSITORY, env=students_shell(),
+        result = subprocess.run(["bash", "-c", command], cwd=REPOSITORY, env=students_shell(PYTEST_ADDOPTS="-n 0"),
                                 capture_output=True, text=True, timeout=STEP_TIMEOUT)
     except subprocess.TimeoutExpired:
         fail(f"{where}: `{command}` did not finish within {STEP_TIMEOUT} s")
