@@ -28,8 +28,12 @@ pytestmark = pytest.mark.commands
 
 PROMPT = rb"\(gdb\) "
 # How often Ctrl-C is typed before the test gives up: gdb may not yet wait
-# for the guest when the first one comes, on a loaded machine.
+# for the guest when the first one comes, on a loaded machine. Each one
+# comes a moment after the last (PAUSE, in seconds) and is given 2 s to
+# stop the guest: a short pause, because the guest only halts meanwhile
+# and the worker would sit idle; the next Ctrl-C makes up for a lost one.
 INTERRUPTS = 5
+PAUSE = 0.1
 
 
 def free_port() -> int:
@@ -54,7 +58,7 @@ def continue_then_interrupt(session, lap: int) -> None:
     session.sendline(b"continue")
     expect(session, rb"Continuing\.", f"gdb to continue (lap {lap})")
     for _ in range(INTERRUPTS):
-        time.sleep(0.5)
+        time.sleep(PAUSE)
         session.sendintr()
         outcome = session.expect([rb"received signal SIGINT", pexpect.TIMEOUT, pexpect.EOF], timeout=2)
         if outcome == 0:
