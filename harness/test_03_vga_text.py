@@ -24,6 +24,7 @@ from chapters import CHAPTERS
 from gdb_stub import EFLAGS, INTERRUPT_FLAG, RAX, RCX, RDI, RIP, RSI, RSP, GdbStub, GdbStubError
 from halted import boots_its_own, same_boot
 from machine import Machine
+from test_02_minimal_kernel import RGB_PIXELS, text_mode_of_another_layout
 from vga_screen import ADDRESS as SCREEN_ADDRESS, COLUMNS, ROWS, SIZE as SCREEN_SIZE, Screen, describe_attribute
 from verdict import KernelFailure, Verdict
 
@@ -53,6 +54,12 @@ LONG_LINE = ("A line longer than the screen is wide does not get lost: the write
 RULER = "".join(str(column % 10) for column in range(1, COLUMNS + 1))  # exactly one row
 NOT_ASCII = b"Not printable ASCII: caf\xc3\xa9 [\t] [\x01] [\x7f] -> one block per byte"
 BLOCK = 0xFE  # code page 437's filled square, shown for bytes that are not printable ASCII
+# The VGA CRT controller: its registers are reached through an index port
+# and a data port; bit 5 of its Cursor Start register hides the cursor.
+CRTC_INDEX_PORT, CRTC_DATA_PORT = 0x3D4, 0x3D5
+CURSOR_START_REGISTER = 0x0A
+CURSOR_LOCATION_LOW_REGISTER = 0x0F
+CURSOR_DISABLE = 1 << 5
 # The 8259 PICs' mask registers: a set bit keeps that line's interrupts out.
 PIC_MASK_PORTS = (0x21, 0xA1)
 # begin_panic(const char*, uint32_t) and finish_panic(), as the ELF names them.
@@ -260,6 +267,72 @@ def test_the_demo_clears_the_screen_the_loader_left(boot, build, stub):
         expect_cells(machine.screen(), title + [blank_row()] * (ROWS - len(title)))
     except KernelFailure as failure:
         pytest.fail(f"the screen the loader left shows around the demo's title (is it cleared first?): {failure}")
+
+
+def cursor_start_register(machine: Machine) -> int:
+    """The VGA CRT controller's Cursor Start register (0x0a), read through
+    its index and data ports (0x3d4, 0x3d5), as a kernel would read it."""
+    machine.write_port(CRTC_INDEX_PORT, CURSOR_START_REGISTER)
+    return machine.read_port(CRTC_DATA_PORT)
+
+
+@boots_its_own
+def test_the_writer_hides_the_hardware_cursor_and_keeps_its_shape(boot, build, stub):
+    """The writer keeps its own place on the screen, so the blinking
+    hardware cursor must not stay where the loader left it, among the
+    demo's text. Bit 5 of the Cursor Start register disables it; the
+    register's other bits (the cursor's first scan line, two reserved
+    bits) are the firmware's, and must be as it left them. The register
+    is read as the kernel starts, at _start, and when it has halted."""
+    machine = boot(build.chapter(CHAPTER).iso(), qemu_args=stub.qemu_arguments(), timeout=10)
+    stub.run_to(machine.symbol("_start").value)
+    loaders = cursor_start_register(machine)
+    assert not loaders & CURSOR_DISABLE, (
+        f"the loader left the cursor disabled (Cursor Start {loaders:#04x}), so the test cannot see the kernel "
+        "disable it")
+    stub.detach()
+    machine.wait_until_halted_in("halt_forever")
+    final = cursor_start_register(machine)
+    assert final & CURSOR_DISABLE, (
+        f"the Cursor Start register reads {final:#04x} at the halt: bit 5 (cursor disable) is clear, so the "
+        "hardware cursor blinks among the demo's text")
+    assert final & ~CURSOR_DISABLE == loaders & ~CURSOR_DISABLE, (
+        f"the Cursor Start register went from {loaders:#04x} to {final:#04x}: beside bit 5 (cursor disable) "
+        "the kernel changed bits the firmware set (the cursor's first scan line); read the register and set "
+        "the one bit")
+
+
+@boots_its_own
+def test_a_kernel_told_the_screen_is_pixels_leaves_the_crt_controller_alone(boot, build, stub):
+    """When the boot information says the screen is a framebuffer of
+    pixels, as under UEFI, there may be no VGA behind ports 0x3d4 and
+    0x3d5: the kernel must not touch them. Under OVMF the test's gdb stub
+    could wait longer than it allows, so it plays such a boot under a
+    BIOS, where QEMU's VGA answers there and it can watch: as kernel_main
+    begins, it changes the framebuffer tag's type to RGB pixels, turns the
+    cursor on (bit 5 of Cursor Start clear, should GRUB ever leave it
+    set), and leaves another register (Cursor Location Low) selected in
+    the index port. At the halt both must be as it left them: a kernel
+    that hid the cursor would have selected Cursor Start and set bit 5."""
+    machine = boot(build.chapter(CHAPTER).iso(), qemu_args=stub.qemu_arguments(), timeout=10)
+    stub.run_to(machine.symbol("kernel_main").value)
+    information = stub.read_register(RDI)
+    total_size = int.from_bytes(stub.read_memory(information, 4), "little")
+    text_mode_of_another_layout("type", RGB_PIXELS)(stub, information, stub.read_memory(information, total_size))
+    played = cursor_start_register(machine) & ~CURSOR_DISABLE
+    machine.write_port(CRTC_DATA_PORT, played)
+    machine.write_port(CRTC_INDEX_PORT, CURSOR_LOCATION_LOW_REGISTER)
+    stub.detach()
+    machine.wait_until_halted_in("halt_forever")
+    selected = machine.read_port(CRTC_INDEX_PORT)
+    assert selected == CURSOR_LOCATION_LOW_REGISTER, (
+        f"the CRT controller's index port selects register {selected:#04x} at the halt, not "
+        f"{CURSOR_LOCATION_LOW_REGISTER:#04x} as the test left it: the kernel wrote to port 0x3d4 although the "
+        "boot information says the screen is pixels")
+    final = cursor_start_register(machine)
+    assert final == played, (
+        f"the Cursor Start register went from {played:#04x} to {final:#04x}: the kernel wrote to the VGA's "
+        "ports although the boot information says the screen is pixels")
 
 
 def call_returning_to(stub: GdbStub, return_address: int, function: int) -> None:

@@ -1,5 +1,7 @@
 #include "vga.h"
 
+#include "io_port.h"
+
 namespace {
 
 // The text buffer as the hardware lays it out: row after row of cells, each
@@ -27,7 +29,38 @@ constexpr uint8_t kReplacementCharacter = 0xfe;
     return static_cast<uint16_t>(color.value() << 8 | glyph);
 }
 
+// The VGA's CRT controller draws the screen, the hardware cursor included.
+// Its many registers share two ports: the number of a register goes to the
+// index port, then its value is read or written at the data port. In a
+// colour text mode, the one whose buffer is at 0xb8000, they are at
+// 0x3d4 and 0x3d5.
+constexpr IoPort kCrtcIndex{0x3d4};
+constexpr IoPort kCrtcData{0x3d5};
+constexpr uint8_t kCursorStartRegister = 0x0a;
+constexpr uint8_t kCursorDisable = 1 << 5;
+
+// Sets only the disable bit. The register's other bits are the cursor's
+// first scan line in its cell, which the firmware chose for the font, and
+// two reserved bits; writing the bare bit would zero them, and a cursor
+// turned on again later would be a tall block instead of the firmware's
+// underline. Hence a read, then a write of what was read, bit 5 set.
+void hide_hardware_cursor() {
+    kCrtcIndex.write(kCursorStartRegister);
+    const uint8_t cursor_start = kCrtcData.read();
+    kCrtcData.write(cursor_start | kCursorDisable);
+}
+
 }  // namespace
+
+void VgaWriter::set_present(bool present) {
+    present_ = present;
+    // The ports are touched only once the boot information has said that
+    // the screen is in VGA text mode: with a framebuffer of pixels there
+    // may be no VGA behind them at all.
+    if (present_) {
+        hide_hardware_cursor();
+    }
+}
 
 void VgaWriter::put_char(char character) {
     if (!present_) {

@@ -55,7 +55,9 @@ static_assert(sizeof(ColorCode) == 1, "the hardware reads the attribute as one b
 // It writes nothing until told that the screen is in VGA text mode
 // (set_present): under UEFI there is no text mode, and 0xb8000 may be plain
 // memory, or nothing. Only the boot information can say, so the kernel's
-// entry tells the writer what it says.
+// entry tells the writer what it says. Told that the screen is there, the
+// writer hides the hardware cursor: it keeps its own place on the screen,
+// and the blinking underline would stay wherever the loader left it.
 class VgaWriter final : public OutputSink {
   public:
     static constexpr size_t kColumns = 80;
@@ -68,7 +70,7 @@ class VgaWriter final : public OutputSink {
     void put_char(char character) override;
 
     void clear();
-    void set_present(bool present) { present_ = present; }
+    void set_present(bool present);
     void set_color(ColorCode color) { color_ = color; }
     [[nodiscard]] ColorCode color() const { return color_; }
     // Whether the cursor is at the start of a row.
