@@ -40,12 +40,20 @@ def make_in_terminal(target: str, *arguments: str, terminal: str, ci: bool = Fal
     """`make TARGET ARGUMENTS` (UBSAN=1 with --ubsan) in an 80x25 terminal
     of the given TERM type, with no window system, and outside CI (as on a
     student's machine over SSH) unless ci is set (CI=true)."""
+    return in_terminal("make", "--no-print-directory", target, *arguments, *make_variables(),
+                       terminal=terminal, ci=ci)
+
+
+def in_terminal(program: str, *arguments: str, terminal: str, ci: bool = False) -> pexpect.spawn:
+    """A program of the repository (a make target's own script, to give it
+    a kernel no make target builds) in the terminal make_in_terminal
+    describes."""
     environment = {name: value for name, value in make_environment().items()
                    if name not in ("DISPLAY", "WAYLAND_DISPLAY", "CI")} | {"TERM": terminal}
     if ci:
         environment["CI"] = "true"
-    session = pexpect.spawn("make", ["--no-print-directory", target, *arguments, *make_variables()],
-                            cwd=REPOSITORY, env=environment, dimensions=(25, 80), timeout=SESSION_TIMEOUT)
+    session = pexpect.spawn(program, list(arguments), cwd=REPOSITORY, env=environment, dimensions=(25, 80),
+                            timeout=SESSION_TIMEOUT)
     session.logfile_read = io.BytesIO()  # for shown()
     return session
 

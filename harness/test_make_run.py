@@ -4,20 +4,28 @@ for Enter, so that the notice can be read before QEMU draws the VGA text
 screen over it; QEMU quits through its monitor with Esc then 2, then
 `quit`; the serial log is named then, and only when the kernel wrote to it
 (chapter 4 on). Under UEFI, which has no text screen, the
-serial port prints in the terminal instead, and Ctrl-C quits.
+serial port prints in the terminal instead, and Ctrl-C quits. Whichever way
+QEMU ends, the last line says how: a triple fault (which ends QEMU at once,
+screen and all, with the status of a quit), the kernel's exit through
+isa-debug-exit, or a quit.
 
 The sessions are driven through the make target in a pseudo-terminal, as a
 student would type them; the rest of the suite boots the same ISOs with the
-harness's own QEMU command line.
+harness's own QEMU command line. The harness's own broken kernels
+(harness/fixtures), which no make target boots, go through make run's
+script, common/run.sh.
 """
 
 from __future__ import annotations
+
+import shutil
+from pathlib import Path
 
 import pexpect
 import pytest
 
 from chapters import REPOSITORY, all_chapters, chapter_build
-from terminal import expect, make_in_terminal, writes_the_serial_log_of
+from terminal import expect, in_terminal, make_in_terminal, shown, writes_the_serial_log_of
 
 # A test of the project's commands: no --chapter selects it (conftest.py).
 pytestmark = pytest.mark.commands
@@ -27,10 +35,25 @@ LAST_CHAPTER = all_chapters()[-1]
 # OVMF and GRUB take some 5 s under QEMU's emulator on an idle machine, and
 # were seen to take over 30 s on a loaded one (load average 20 on 2 cores).
 UEFI_BOOT_TIMEOUT = 120
+# make run's last line when QEMU ended on a triple fault, and when it quit.
+TRIPLE_FAULT_LINE = rb"QEMU stopped: the kernel triple-faulted, and the CPU reset itself\."
+QUIT_LINE = rb"QEMU has quit, with no triple fault\."
 
 
 def make_run(*arguments: str, ci: bool = False) -> pexpect.spawn:
     return make_in_terminal("run", *arguments, terminal="xterm", ci=ci)
+
+
+def run_script(iso: Path) -> pexpect.spawn:
+    """make run's own script, for a kernel no make target builds."""
+    return in_terminal("common/run.sh", str(iso), terminal="xterm")
+
+
+def copy_of(iso: Path, directory: Path) -> Path:
+    """The ISO as directory/kernel.iso, where run.sh also writes its serial
+    log: each test its own, and a name like make run's."""
+    directory.mkdir(parents=True, exist_ok=True)
+    return Path(shutil.copy(iso, directory / "kernel.iso"))
 
 
 def start_after_the_notice(session: pexpect.spawn) -> None:
@@ -41,15 +64,20 @@ def start_after_the_notice(session: pexpect.spawn) -> None:
     session.send(b"\r")
 
 
-def quit_through_the_monitor(session: pexpect.spawn) -> None:
-    """What the banner tells a student: Esc then 2, then type quit."""
+def quit_through_the_monitor(session: pexpect.spawn) -> str:
+    """What the banner tells a student: Esc then 2, then type quit. Returns
+    what make run printed once QEMU had quit, up to its last line."""
     __tracebackhide__ = True
     session.send(b"\x1b2")
     expect(session, rb"\(qemu\)", "the QEMU monitor's prompt after Esc 2")
     session.sendline(b"quit")
+    expect(session, QUIT_LINE, "make run's line that QEMU has quit")
+    after_the_quit = session.before.decode("latin-1")
+    assert "triple-faulted" not in after_the_quit, f"make run speaks of a triple fault after a quit: {after_the_quit!r}"
     expect(session, pexpect.EOF, "QEMU to quit")
     session.close()
     assert session.exitstatus == 0, f"make run exited with {session.exitstatus} after quit"
+    return after_the_quit
 
 
 @pytest.mark.parametrize("chapter", [pytest.param(HELLO_CHAPTER, marks=writes_the_serial_log_of(HELLO_CHAPTER))])
@@ -58,10 +86,9 @@ def test_make_run_draws_the_screen_in_the_terminal(build, chapter: str):
     with make_run(f"CH={chapter[:2]}") as session:
         start_after_the_notice(session)
         expect(session, rb"Hello World!", "the kernel's Hello World! drawn in the terminal")
-        quit_through_the_monitor(session)
-        assert "serial" not in session.before.decode("latin-1"), (
-            f"make run names a serial log for {chapter}, whose kernel writes nothing there: "
-            f"{session.before.decode('latin-1')!r}")
+        after_the_quit = quit_through_the_monitor(session)
+        assert "serial" not in after_the_quit, (
+            f"make run names a serial log for {chapter}, whose kernel writes nothing there: {after_the_quit!r}")
 
 
 @pytest.mark.parametrize("chapter", [pytest.param(HELLO_CHAPTER, marks=writes_the_serial_log_of(HELLO_CHAPTER))])
@@ -82,9 +109,9 @@ def test_make_run_boots_the_last_chapter_by_default(build):
         # Its kernel writes the breakpoint's report to the serial port too.
         expect(session, rb"It did not crash", "the kernel's screen")
         serial_log = chapter_build(LAST_CHAPTER).relative_to(REPOSITORY) / "serial.log"
-        quit_through_the_monitor(session)
-        assert f"The kernel's serial output is in {serial_log}" in session.before.decode("latin-1"), (
-            f"make run does not name {serial_log} after quitting: {session.before.decode('latin-1')!r}")
+        after_the_quit = quit_through_the_monitor(session)
+        assert f"The kernel's serial output is in {serial_log}" in after_the_quit, (
+            f"make run does not name {serial_log} after quitting: {after_the_quit!r}")
 
 
 @pytest.mark.slow
@@ -96,4 +123,36 @@ def test_make_run_under_uefi_prints_the_serial_port_in_the_terminal(build, chapt
         expect(session, rb"No VGA text mode, so Hello World! is not shown",
                "the kernel's line on serial that there is no text screen", timeout=UEFI_BOOT_TIMEOUT)
         session.sendintr()
+        expect(session, QUIT_LINE, "make run's line that QEMU has quit")
         expect(session, pexpect.EOF, "QEMU to quit on Ctrl-C")
+
+
+@pytest.mark.parametrize(("directory", "chapter"), [("05-cpu-exceptions", "05"), ("harness-fixtures", "NN")])
+def test_make_run_says_when_the_kernel_triple_faulted(build, tmp_path, directory: str, chapter: str):
+    """-no-reboot ends QEMU at the reset, with the status of a quit, and the
+    terminal gets its own screen back: without a word the kernel would
+    seem to vanish. The hint names the chapter the ISO was built for, by
+    its directory, as make run's build/<chapter>/kernel.iso."""
+    with run_script(copy_of(build.fixtures() / "triple_fault.iso", tmp_path / directory)) as session:
+        start_after_the_notice(session)
+        expect(session, TRIPLE_FAULT_LINE, "make run's line that the kernel triple-faulted")
+        expect(session, rb"pytest harness --chapter (\w+)\b.*make gdb CH=(\w+)\b",
+               "the hint of the commands that look closer")
+        assert session.match.groups() == (chapter.encode(),) * 2, (
+            f"the hint names chapter {session.match.groups()}, not {chapter}, for {directory}/kernel.iso")
+        expect(session, pexpect.EOF, "make run to end")
+        session.close()
+        assert session.exitstatus == 0, f"make run exited with {session.exitstatus} after a triple fault"
+
+
+def test_make_run_says_how_the_kernel_exited(build, tmp_path):
+    with run_script(copy_of(build.fixtures() / "exit_success.iso", tmp_path)) as session:
+        start_after_the_notice(session)
+        # The fixture writes 0x10, which QEMU turns into (0x10 << 1) | 1.
+        expect(session, rb"QEMU stopped: the kernel wrote 0x10 to port 0xf4 \(isa-debug-exit\), "
+                        rb"which ends QEMU with status 33\.", "make run's line on the kernel's exit")
+        assert b"triple-faulted" not in session.before, f"make run speaks of a triple fault: {shown(session)[-500:]!r}"
+        expect(session, pexpect.EOF, "make run to end")
+        session.close()
+        # The line said it all: no "make: *** Error 33" after it.
+        assert session.exitstatus == 0, f"make run exited with {session.exitstatus} after the kernel's exit"
