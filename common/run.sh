@@ -40,14 +40,16 @@ if [[ $(basename "$(dirname "$iso")") =~ ^([0-9][0-9])- ]]; then
     chapter=${BASH_REMATCH[1]}
 fi
 
-# Says in one line (a triple fault adds a hint) how QEMU ended, given its
-# exit status, and ends make run: with status 0 when the kernel's own end
-# was explained, for make's "Error 33" would only call it a failure.
+# Says in one line how QEMU ended, given its exit status (a triple fault
+# adds two lines of hints, each within 80 columns), and ends make run: with
+# status 0 when the kernel's own end was explained, for make's "Error 33"
+# would only call it a failure.
 end_saying_how_qemu_ended() {
     local status=$1
     if grep -q '^Triple fault' "$reset_log"; then
         echo "QEMU stopped: the kernel triple-faulted, and the CPU reset itself."
-        echo "  Which exceptions: /usr/bin/python3 -m pytest harness --chapter $chapter; step up to them: make gdb CH=$chapter"
+        echo "  Which exceptions: /usr/bin/python3 -m pytest harness --chapter $chapter"
+        echo "  Step up to them:  make gdb CH=$chapter"
         exit 0
     fi
     if [ "$status" -eq 0 ]; then
