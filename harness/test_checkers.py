@@ -1,0 +1,355 @@
+"""The checkers can fail. test_boot_state.py judges every chapter's kernel
+with the checkers of boot_state.py and descriptor_tables.py, and wants no
+problem; but a healthy kernel is all it ever shows them, so a checker that
+found nothing at all would pass there too. Here each checker is fed a
+state made up to be right, which it must accept, and then the same state
+with one thing wrong, which it must name.
+
+The made-up machine is the one chapter 2 describes: the tables at 0x1000
+(PML4), 0x2000 (PDPT) and 0x3000 (page directory), a GDT of the null
+descriptor and one 64-bit code segment, and for chapter 5 an IDT of 32
+interrupt gates.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import replace
+from types import SimpleNamespace
+
+import pytest
+
+import boot_state
+import descriptor_tables
+from boot_state import HUGE, HUGE_PAGE_SIZE, PAGE_SIZE, PRESENT, USER, WRITABLE, PageTables
+from descriptor_tables import TableRegister
+from registers import Registers
+
+PML4, PDPT, PAGE_DIRECTORY = 0x1000, 0x2000, 0x3000
+SPLIT_TABLE = 0x4000
+KERNEL_CODE = 0x08
+
+
+def identity_map() -> PageTables:
+    return PageTables(PML4, PDPT, PAGE_DIRECTORY,
+                      pml4=[PDPT | PRESENT | WRITABLE] + [0] * 511,
+                      pdpt=[PAGE_DIRECTORY | PRESENT | WRITABLE] + [0] * 511,
+                      page_directory=[index * HUGE_PAGE_SIZE | PRESENT | WRITABLE | HUGE for index in range(512)])
+
+
+def with_entry(tables: PageTables, table: str, index: int, entry: int) -> PageTables:
+    entries = list(getattr(tables, table))
+    entries[index] = entry
+    return replace(tables, **{table: entries})
+
+
+def test_the_identity_map_has_no_problem_and_the_cpus_own_bits_are_none():
+    accessed_and_dirty = boot_state.ACCESSED | boot_state.DIRTY
+    tables = with_entry(identity_map(), "page_directory", 1, HUGE_PAGE_SIZE | PRESENT | WRITABLE | HUGE |
+                        accessed_and_dirty)
+    assert boot_state.identity_map_problems(tables) == []
+
+
+@pytest.mark.parametrize("table, index, entry, named", [
+    ("pml4", 0, PDPT | PRESENT, "PML4[0] = 0x2001"),
+    ("pml4", 1, PDPT | PRESENT | WRITABLE, "PML4[1] = 0x2003 (present+writable): should be empty"),
+    ("pdpt", 0, 0x5000 | PRESENT | WRITABLE, "to 0x5000): should be 0x3003"),
+    ("page_directory", 511, 0, "page directory[511] = 0x0 (none, to 0x0): should be"),
+    ("page_directory", 3, 3 * HUGE_PAGE_SIZE | PRESENT | WRITABLE | HUGE | USER, "present+writable+user+huge"),
+    ("page_directory", 4, 5 * HUGE_PAGE_SIZE | PRESENT | WRITABLE | HUGE, "to 0xa00000): should be 0x800083"),
+    ("page_directory", 5, 5 * HUGE_PAGE_SIZE | PRESENT | WRITABLE, "should be 0xa00083"),
+], ids=["read-only", "second-pml4-entry", "pdpt-elsewhere", "last-gigabyte-page-missing", "user", "wrong-frame",
+        "not-huge"])
+def test_each_entry_unlike_the_identity_map_is_named(table, index, entry, named):
+    problems = boot_state.identity_map_problems(with_entry(identity_map(), table, index, entry))
+    assert len(problems) == 1 and named in problems[0], problems
+
+
+GUARD_PAGE = range(HUGE_PAGE_SIZE + 3 * PAGE_SIZE, HUGE_PAGE_SIZE + 4 * PAGE_SIZE)
+
+
+def split_for_the_guard_page(guard_entry: int = 0) -> tuple[PageTables, dict[int, list[int]]]:
+    """The map with the second 2 MiB page split into 4 KiB pages, and the
+    guard page's entry as given."""
+    tables = with_entry(identity_map(), "page_directory", 1, SPLIT_TABLE | PRESENT | WRITABLE)
+    pages = [HUGE_PAGE_SIZE + index * PAGE_SIZE | PRESENT | WRITABLE for index in range(512)]
+    pages[3] = guard_entry
+    return tables, {1: pages}
+
+
+def test_a_guard_page_unmapped_in_a_split_page_has_no_problem():
+    tables, split = split_for_the_guard_page()
+    assert boot_state.identity_map_problems(tables, split, unmapped=[GUARD_PAGE]) == []
+
+
+def test_a_guard_page_left_mapped_is_named():
+    tables, split = split_for_the_guard_page(GUARD_PAGE.start | PRESENT | WRITABLE)
+    problems = boot_state.identity_map_problems(tables, split, unmapped=[GUARD_PAGE])
+    assert problems == ["page table of page directory[1][3] = 0x203003 (present+writable): "
+                        "should be empty"]
+
+
+def test_a_guard_page_in_an_unsplit_page_is_named():
+    problems = boot_state.identity_map_problems(identity_map(), {}, unmapped=[GUARD_PAGE])
+    assert len(problems) == 1 and "which should be unmapped" in problems[0], problems
+
+
+def machine_with(memory: dict[int, bytes] | None = None, **symbols: int) -> SimpleNamespace:
+    """A stand-in for Machine: symbols by name, and memory by the address
+    each read starts at."""
+    memory = memory or {}
+    return SimpleNamespace(symbol=lambda name: SimpleNamespace(value=symbols[name]),
+                           read_memory=lambda address, size: memory[address][:size])
+
+
+def test_an_entry_written_past_the_page_directory_is_named():
+    past = PAGE_DIRECTORY + boot_state.TABLE_SIZE
+    clean = machine_with({past: bytes(8)})
+    written = machine_with({past: (512 * HUGE_PAGE_SIZE | PRESENT | WRITABLE | HUGE).to_bytes(8, "little")})
+    assert boot_state.past_the_page_directory_problems(clean, identity_map()) == []
+    problems = boot_state.past_the_page_directory_problems(written, identity_map())
+    assert len(problems) == 1 and "wrote a 513th entry" in problems[0], problems
+
+
+LONG_MODE_REGISTERS = {"CR0": 0x80010011, "CR3": PML4, "CR4": 0x20, "EFER": 0x500}
+
+
+def registers(values: dict[str, int], text: str = "") -> Registers:
+    return Registers(" ".join(f"{name}={value:016x}" for name, value in values.items()) + "\n" + text)
+
+
+def test_the_registers_of_long_mode_have_no_problem():
+    assert boot_state.control_register_problems(registers(LONG_MODE_REGISTERS), PML4) == []
+
+
+@pytest.mark.parametrize("register, bit, named", [
+    ("CR0", boot_state.CR0_PROTECTED_MODE, "CR0.PE"), ("CR0", boot_state.CR0_PAGING, "CR0.PG"),
+    ("CR0", boot_state.CR0_WRITE_PROTECT, "CR0.WP"), ("CR4", boot_state.CR4_PAE, "CR4.PAE"),
+    ("EFER", boot_state.EFER_LONG_MODE_ENABLE, "EFER.LME"), ("EFER", boot_state.EFER_LONG_MODE_ACTIVE, "EFER.LMA"),
+], ids=["PE", "PG", "WP", "PAE", "LME", "LMA"])
+def test_each_bit_of_long_mode_clear_is_named(register, bit, named):
+    values = dict(LONG_MODE_REGISTERS, **{register: LONG_MODE_REGISTERS[register] & ~bit})
+    problems = boot_state.control_register_problems(registers(values), PML4)
+    assert len(problems) == 1 and problems[0].startswith(f"{named} ") and "is clear" in problems[0], problems
+
+
+def test_cr3_pointing_at_another_table_is_named():
+    values = dict(LONG_MODE_REGISTERS, CR3=PDPT)
+    assert boot_state.control_register_problems(registers(values), PML4) == \
+        ["CR3 points to 0x2000, not to boot.asm's PML4 at 0x1000"]
+
+
+@pytest.mark.parametrize("rsp, where", [(0x8000, None), (0x9000, None), (0x7000, "below stack_bottom"),
+                                            (0x9008, "above stack_top")])
+def test_a_stack_pointer_outside_the_boot_stack_is_named(rsp, where):
+    machine = machine_with(stack_bottom=0x7000, stack_top=0x9000)
+    problems = boot_state.stack_problems(machine, registers({"RSP": rsp}))
+    if where is None:
+        assert problems == []
+    else:
+        assert problems == [f"RSP={rsp:#x} is {where}: the stack is 0x7000-0x9000"]
+
+
+@pytest.mark.parametrize("flags, stack_pointer, mode_bits, named", [
+    (0x2, 0x8FF8, 64, None), (0x2, 0x8FFC, 32, None),
+    (0x402, 0x8FF8, 64, "the direction flag"), (0x2, 0x8FF0, 64, "RSP+8 must be a multiple of 16"),
+    (0x2, 0x8FF8, 32, "ESP+4 must be a multiple of 16"),
+], ids=["64-bit", "32-bit", "direction-flag", "64-bit-misaligned", "32-bit-misaligned"])
+def test_the_first_call_wants_df_clear_and_an_aligned_stack(flags, stack_pointer, mode_bits, named):
+    problems = boot_state.first_call_problems(flags, stack_pointer, mode_bits)
+    if named is None:
+        assert problems == []
+    else:
+        assert len(problems) == 1 and named in problems[0], problems
+
+
+@pytest.mark.parametrize("untouched, named", [(boot_state.STACK_HEADROOM, False),
+                                              (boot_state.STACK_HEADROOM - 1, True)])
+def test_a_stack_written_into_its_headroom_is_named(untouched, named):
+    size = 0x100
+    stack = boot_state.STACK_PAINT * untouched + b"\x00" * (size - untouched)
+    machine = machine_with({0x7000: stack}, stack_bottom=0x7000, stack_top=0x7000 + size)
+    problems = boot_state.stack_depth_problems(machine)
+    assert bool(problems) == named, problems
+
+
+# --- descriptor tables ------------------------------------------------------------------------
+
+NULL_DESCRIPTOR = 0
+CODE_64 = 0x0020_9A00_0000_0000  # present, DPL 0, code (execute/read), L
+DATA = 0x0000_9200_0000_0000  # present, DPL 0, data (read/write)
+
+
+def gdt(*descriptors: int) -> tuple[TableRegister, bytes]:
+    table = b"".join(descriptor.to_bytes(8, "little") for descriptor in descriptors)
+    return TableRegister(0x6000, len(table) - 1), table
+
+
+def test_a_null_descriptor_then_a_64_bit_code_segment_has_no_problem():
+    assert descriptor_tables.gdt_problems(*gdt(NULL_DESCRIPTOR, CODE_64), KERNEL_CODE) == []
+
+
+@pytest.mark.parametrize("entries, limit_change, code_selector, named", [
+    ((NULL_DESCRIPTOR, CODE_64), +1, KERNEL_CODE, "is not a whole number of 8-byte descriptors"),
+    ((DATA, CODE_64), 0, KERNEL_CODE, "GDT entry 0 is 0000000000920000, not the null descriptor"),
+    ((NULL_DESCRIPTOR, CODE_64), 0, KERNEL_CODE | 0b11, "requests privilege level 3"),
+    ((NULL_DESCRIPTOR, CODE_64), 0, KERNEL_CODE | 0b100, "names the LDT"),
+    ((NULL_DESCRIPTOR, CODE_64), 0, 0x10, "lies past the GDT's limit"),
+    ((NULL_DESCRIPTOR, CODE_64 & ~descriptor_tables.PRESENT), 0, KERNEL_CODE, "has present clear"),
+    ((NULL_DESCRIPTOR, CODE_64 & ~descriptor_tables.EXECUTABLE), 0, KERNEL_CODE, "has executable clear"),
+    ((NULL_DESCRIPTOR, CODE_64 & ~descriptor_tables.CODE_OR_DATA), 0, KERNEL_CODE, "has S (code or data) clear"),
+    ((NULL_DESCRIPTOR, CODE_64 | descriptor_tables.CONFORMING), 0, KERNEL_CODE, "has C (conforming"),
+    ((NULL_DESCRIPTOR, CODE_64 & ~descriptor_tables.LONG_MODE), 0, KERNEL_CODE, "has L (64-bit code) clear"),
+    ((NULL_DESCRIPTOR, CODE_64 | descriptor_tables.DEFAULT_SIZE), 0, KERNEL_CODE, "has D (must be clear with L) set"),
+    ((NULL_DESCRIPTOR, CODE_64 | 3 << 45), 0, KERNEL_CODE, "has DPL 3, not 0"),
+], ids=["limit-not-whole", "no-null-descriptor", "cs-rpl-3", "cs-in-ldt", "cs-past-the-limit", "not-present",
+        "not-executable", "system", "conforming", "not-64-bit", "d-with-l", "dpl-3"])
+def test_each_way_the_gdt_or_cs_is_wrong_is_named(entries, limit_change, code_selector, named):
+    gdtr, table = gdt(*entries)
+    gdtr = TableRegister(gdtr.base, gdtr.limit + limit_change)
+    problems = descriptor_tables.gdt_problems(gdtr, table + bytes(limit_change), code_selector)
+    assert len(problems) == 1 and named in problems[0], problems
+
+
+def segment_registers(**selectors: int) -> Registers:
+    return registers(dict(dict.fromkeys(descriptor_tables.DATA_SEGMENT_REGISTERS, 0), **selectors))
+
+
+@pytest.mark.parametrize("selectors", [{}, {"SS": 0x10, "DS": 0x10}, {"SS": 0x03}],
+                         ids=["null", "data-segment", "null-with-rpl-3"])
+def test_data_segment_registers_with_null_or_data_selectors_have_no_problem(selectors):
+    assert descriptor_tables.data_segment_problems(*gdt(NULL_DESCRIPTOR, CODE_64, DATA),
+                                                   segment_registers(**selectors)) == []
+
+
+@pytest.mark.parametrize("selectors, data, named", [
+    ({"DS": 0x18}, DATA, "DS selector 0x0018 lies past the GDT's limit"),
+    ({"ES": 0x13}, DATA, "ES selector 0x0013 requests privilege level 3"),
+    ({"FS": KERNEL_CODE}, DATA, "the descriptor FS names 0x00209a0000000000 has executable set"),
+    ({"SS": 0x10}, DATA & ~descriptor_tables.WRITABLE, "has W (writable) clear"),
+    ({"GS": 0x10}, DATA & ~descriptor_tables.PRESENT, "has present clear"),
+    ({"DS": 0x10}, DATA | 3 << 45, "has DPL 3, not 0"),
+], ids=["loaders-selector", "rpl-3", "code-segment", "read-only-stack", "not-present", "dpl-3"])
+def test_each_wrong_data_segment_register_is_named(selectors, data, named):
+    problems = descriptor_tables.data_segment_problems(*gdt(NULL_DESCRIPTOR, CODE_64, data),
+                                                       segment_registers(**selectors))
+    assert len(problems) == 1 and named in problems[0], problems
+
+
+def code_segment_line(upper_dword: int) -> Registers:
+    return Registers(f"CS =0008 0000000000000000 ffffffff {upper_dword:08x} DPL=0 CS64 [-R-]\n")
+
+
+def test_cs_holding_a_copy_of_its_gdt_entry_has_no_problem_whether_accessed_or_not():
+    gdtr, table = gdt(NULL_DESCRIPTOR, CODE_64)
+    for upper in (CODE_64 >> 32, CODE_64 >> 32 | 1 << 8):
+        assert descriptor_tables.code_segment_copy_problems(gdtr, table, code_segment_line(upper)) == []
+
+
+def test_cs_holding_a_copy_of_another_descriptor_is_named():
+    # GRUB's 32-bit code segment, still in CS after the GDT changed.
+    gdtr, table = gdt(NULL_DESCRIPTOR, CODE_64)
+    problems = descriptor_tables.code_segment_copy_problems(gdtr, table, code_segment_line(0x00CF9A00))
+    assert problems == ["CS=0x0008 holds a descriptor whose upper half is 0x00cf9a00, but the GDT's entry 0x0008 "
+                        "has 0x00209a00"]
+
+
+HANDLERS = [0x100000 + 0x10 * vector for vector in range(descriptor_tables.EXCEPTION_VECTORS)]
+DOUBLE_FAULT = 8
+
+
+def gate(offset: int, selector: int = KERNEL_CODE, interrupt_stack: int = 0, gate_type: int = 0xE,
+         privilege: int = 0, present: bool = True, reserved: int = 0) -> bytes:
+    return struct.pack("<HHBBHII", offset & 0xFFFF, selector, interrupt_stack,
+                       present << 7 | privilege << 5 | gate_type, offset >> 16 & 0xFFFF, offset >> 32, reserved)
+
+
+def idt(changed: dict[int, bytes] | None = None, size: int = 256 * 16) -> tuple[TableRegister, bytes]:
+    """Chapter 6's IDT: a gate for each exception, the double fault's on
+    IST1, and 256 gates in all; changed gates replace the right ones."""
+    gates = {vector: gate(HANDLERS[vector], interrupt_stack=1 if vector == DOUBLE_FAULT else 0)
+             for vector in range(descriptor_tables.EXCEPTION_VECTORS)} | (changed or {})
+    table = b"".join(gates.get(vector, bytes(16)) for vector in range(256))[:size]
+    return TableRegister(0x7000, size - 1), table
+
+
+def test_an_interrupt_gate_into_each_handler_has_no_problem():
+    assert descriptor_tables.idt_problems(*idt(), KERNEL_CODE, HANDLERS, {DOUBLE_FAULT: 1}) == []
+
+
+@pytest.mark.parametrize("changed, size, named", [
+    ({}, 256 * 16 - 1, "is not a whole number of 16-byte gates"),
+    ({}, 31 * 16, "leaves out some of the 32 exception vectors"),
+    ({3: gate(HANDLERS[3], present=False)}, 4096, "gate 3 is not present"),
+    ({3: gate(HANDLERS[3], gate_type=0xF)}, 4096, "gate 3 has type 0xf, not a 64-bit interrupt gate"),
+    ({3: gate(HANDLERS[3], privilege=3)}, 4096, "gate 3 has DPL 3"),
+    ({3: gate(HANDLERS[3], selector=0x10)}, 4096, "gate 3 names code segment 0x0010"),
+    ({3: gate(HANDLERS[4])}, 4096, "gate 3 points at 0x100040, not at its handler 0x100030"),
+    ({3: gate(HANDLERS[3] | 1 << 32)}, 4096, "gate 3 points at 0x100100030"),
+    ({3: gate(HANDLERS[3], interrupt_stack=1)}, 4096, "gate 3 switches to IST1, not the current stack"),
+    ({DOUBLE_FAULT: gate(HANDLERS[DOUBLE_FAULT])}, 4096, "gate 8 switches to IST0, not IST1"),
+    ({3: gate(HANDLERS[3], reserved=1)}, 4096, "gate 3 has reserved bits set"),
+    ({3: gate(HANDLERS[3], interrupt_stack=0b1000)}, 4096, "gate 3 has reserved bits set"),
+    ({40: gate(HANDLERS[3])}, 4096, "gate 40 is present"),
+], ids=["limit-not-whole", "too-small", "not-present", "trap-gate", "dpl-3", "selector", "offset",
+        "offset-high-half", "ist-where-none", "no-ist", "reserved-high", "reserved-ist-byte", "present-past-32"])
+def test_each_way_a_gate_is_wrong_is_named(changed, size, named):
+    problems = descriptor_tables.idt_problems(*idt(changed, size), KERNEL_CODE, HANDLERS, {DOUBLE_FAULT: 1})
+    assert len(problems) == 1 and named in problems[0], problems
+
+
+TASK_STATE_SEGMENT = 0x5000
+TASK_REGISTER = 0x10
+IST1_TOP = 0x9000
+
+
+def tss_descriptor(base: int = TASK_STATE_SEGMENT, limit: int = 103, descriptor_type: int = 0xB,
+                   privilege: int = 0, present: bool = True, upper_reserved: int = 0) -> tuple[int, int]:
+    low = (limit & 0xFFFF | (base & 0xFF_FFFF) << 16 | descriptor_type << 40 | privilege << 45 | present << 47
+           | (limit >> 16 & 0xF) << 48 | (base >> 24 & 0xFF) << 56)
+    return low, base >> 32 | upper_reserved << 32
+
+
+def task_state_segment(ist1: int = IST1_TOP, io_map_base: int = 104) -> bytes:
+    segment = bytearray(104)
+    segment[descriptor_tables.IST_OFFSET:descriptor_tables.IST_OFFSET + 8] = ist1.to_bytes(8, "little")
+    segment[descriptor_tables.IO_MAP_BASE_OFFSET:descriptor_tables.IO_MAP_BASE_OFFSET + 2] = \
+        io_map_base.to_bytes(2, "little")
+    return bytes(segment)
+
+
+def tss_problems(descriptor: tuple[int, int] = tss_descriptor(), segment: bytes = task_state_segment(),
+                 task_register: int = TASK_REGISTER, ist1_top: int = IST1_TOP) -> list[str]:
+    gdtr, table = gdt(NULL_DESCRIPTOR, CODE_64, *descriptor)
+    return descriptor_tables.task_state_segment_problems(machine_with({TASK_STATE_SEGMENT: segment}), gdtr, table,
+                                                         task_register, TASK_STATE_SEGMENT, ist1_top)
+
+
+def test_the_kernels_tss_with_the_double_fault_stack_has_no_problem():
+    assert tss_problems() == []
+
+
+@pytest.mark.parametrize("descriptor, segment, task_register, named", [
+    (tss_descriptor(), task_state_segment(), TASK_REGISTER | 0b11, "TR selector 0x0013 requests privilege level 3"),
+    (tss_descriptor(), task_state_segment(), 0x18, "lie past the GDT's limit"),
+    (tss_descriptor(present=False), task_state_segment(), TASK_REGISTER, "is not present"),
+    (tss_descriptor(descriptor_type=0x9), task_state_segment(), TASK_REGISTER, "type 0x9, not a busy 64-bit TSS"),
+    (tss_descriptor(privilege=3), task_state_segment(), TASK_REGISTER, "has DPL 3, not 0"),
+    (tss_descriptor(upper_reserved=0x100), task_state_segment(), TASK_REGISTER, "has reserved bits set"),
+    (tss_descriptor(base=TASK_STATE_SEGMENT + 8), task_state_segment(), TASK_REGISTER, "has base 0x5008"),
+    (tss_descriptor(limit=0x60), task_state_segment(), TASK_REGISTER, "has limit 0x60, less than"),
+    (tss_descriptor(), task_state_segment(ist1=IST1_TOP - 16), TASK_REGISTER, "IST1 in the TSS is 0x8ff0"),
+    (tss_descriptor(), task_state_segment(io_map_base=0x60), TASK_REGISTER, "I/O map base 0x60 lies within"),
+], ids=["rpl-3", "past-the-limit", "not-present", "not-busy", "dpl-3", "reserved", "base", "limit",
+        "ist1", "io-bitmap"])
+def test_each_way_the_tss_is_wrong_is_named(descriptor, segment, task_register, named):
+    problems = tss_problems(descriptor, segment, task_register)
+    assert len(problems) == 1 and named in problems[0], problems
+
+
+def test_an_ist1_off_the_16_byte_alignment_is_named_even_where_the_stack_tops():
+    # The CPU aligns RSP down before it pushes: the frame lands 8 bytes
+    # below where a kernel that put its stack's top there would look.
+    misaligned_top = IST1_TOP - 8
+    problems = tss_problems(segment=task_state_segment(ist1=misaligned_top), ist1_top=misaligned_top)
+    assert problems == ["IST1 0x8ff8 is not 16-byte aligned"]
