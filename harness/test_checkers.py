@@ -1,9 +1,10 @@
 """The checkers can fail. test_boot_state.py judges every chapter's kernel
 with the checkers of boot_state.py and descriptor_tables.py, and wants no
-problem; but a healthy kernel is all it ever shows them, so a checker that
-found nothing at all would pass there too. Here each checker is fed a
-state made up to be right, which it must accept, and then the same state
-with one thing wrong, which it must name.
+problem, and chapters 5 and 6 hold their exception reports to QEMU's log
+with those of exception_reports.py; but a healthy kernel is all they ever
+see, so a checker that found nothing at all would pass there too. Here
+each checker is fed a state made up to be right, which it must accept,
+and then the same state with one thing wrong, which it must name.
 
 The made-up machine is the one chapter 2 describes: the tables at 0x1000
 (PML4), 0x2000 (PDPT) and 0x3000 (page directory), a GDT of the null
@@ -13,6 +14,7 @@ interrupt gates.
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import replace
 from types import SimpleNamespace
@@ -21,9 +23,12 @@ import pytest
 
 import boot_state
 import descriptor_tables
+import exception_reports
 from boot_state import HUGE, HUGE_PAGE_SIZE, PAGE_SIZE, PRESENT, USER, WRITABLE, PageTables
 from descriptor_tables import TableRegister
+from interrupt_log import DeliveredInterrupt
 from registers import Registers
+from vga_screen import COLUMNS, ROWS, Screen
 
 PML4, PDPT, PAGE_DIRECTORY = 0x1000, 0x2000, 0x3000
 SPLIT_TABLE = 0x4000
@@ -353,3 +358,186 @@ def test_an_ist1_off_the_16_byte_alignment_is_named_even_where_the_stack_tops():
     misaligned_top = IST1_TOP - 8
     problems = tss_problems(segment=task_state_segment(ist1=misaligned_top), ist1_top=misaligned_top)
     assert problems == ["IST1 0x8ff8 is not 16-byte aligned"]
+
+
+# --- exception reports against the CPU's account ------------------------------------------------
+
+PAGE_FAULT_RIP = 0x102779
+FAULTING_FUNCTION = "write_to_unmapped_memory"
+CPU_REGISTERS = {register: 0x1000 + index for index, register in enumerate(exception_reports.GENERAL_REGISTERS)}
+
+
+def page_fault_report(**changed: str) -> list[str]:
+    """Chapter 5's report of a write to 0xdeadbeef, fields replaced by
+    `changed`; a field given as "" is left out."""
+    fields = {"error_code": "0x00000002", "present": "0", "write": "1", "user": "0", "reserved_bit": "0",
+              "instruction_fetch": "0", "cr2": "0x00000000deadbeef", "rip": f"{PAGE_FAULT_RIP:#018x}",
+              "cs": "0x0008", "rflags": "0x0000000000000002", "rsp": "0x000000000010bf20", "ss": "0x0000",
+              **{register: f"{value:#018x}" for register, value in CPU_REGISTERS.items()}} | changed
+    lines = [("error_code",), ("present", "write", "user", "reserved_bit", "instruction_fetch"), ("cr2",), ("rip",),
+             ("cs", "rflags", "rsp", "ss")] + [exception_reports.GENERAL_REGISTERS[at:at + 3] for at in range(0, 15, 3)]
+    text = []
+    for names in lines:
+        line = " ".join(f"{name}={fields[name]}" for name in names if fields[name])
+        if "rip" in names:
+            line += f" <{FAULTING_FUNCTION}+0x9>"
+        text.append("  " + line)
+    return [changed.get("heading", "EXCEPTION 14 #PF Page Fault")] + text
+
+
+def report(**changed: str) -> exception_reports.Report:
+    reports = exception_reports.parse_reports(page_fault_report(**changed))
+    assert len(reports) == 1, reports
+    return reports[0]
+
+
+def delivery(**changed) -> DeliveredInterrupt:
+    """QEMU's account of the same page fault: its v= line's fields and
+    the register dump after it."""
+    dump = " ".join(f"{register.upper()}={value:016x}" for register, value in CPU_REGISTERS.items())
+    dump += "\nRSP=000000000010bf20 RIP=0000000000102779 RFL=00000002 [-------] CPL=0"
+    fields = dict(vector=14, error_code=2, software=False, rip=PAGE_FAULT_RIP, cr2=0xDEADBEEF, dump=dump) | changed
+    return DeliveredInterrupt(**fields)
+
+
+def elf_naming(function_at: str) -> SimpleNamespace:
+    return SimpleNamespace(function_at=lambda address: function_at)
+
+
+def test_a_report_that_tells_what_the_cpu_had_passes_every_check():
+    page_fault = report()
+    exception_reports.check_heading(page_fault, 14)
+    exception_reports.check_full_report(page_fault)
+    exception_reports.check_symbol(page_fault, elf_naming(f"{FAULTING_FUNCTION}+0x9"), FAULTING_FUNCTION)
+    exception_reports.check_error_code(page_fault, {"error_code": "0x00000002", "present": "0", "write": "1",
+                                                    "user": "0", "reserved_bit": "0", "instruction_fetch": "0"})
+    exception_reports.check_against_cpu(page_fault, delivery(), elf=None)
+
+
+@pytest.mark.parametrize("heading, vector", [
+    ("EXCEPTION 13 #PF Page Fault", 14), ("EXCEPTION 14 #GP Page Fault", 14), ("EXCEPTION 14 #PF Page fault", 14),
+], ids=["vector", "mnemonic", "name"])
+def test_a_heading_unlike_the_vectors_is_refused(heading, vector):
+    with pytest.raises(AssertionError, match="expected the heading of vector 14, #PF Page Fault"):
+        exception_reports.check_heading(report(heading=heading), vector)
+
+
+@pytest.mark.parametrize("changed, named", [
+    ({"rip": ""}, "the report lacks rip="),
+    ({"r15": ""}, "the report lacks r15="),
+    ({"cr2": ""}, "the report lacks cr2="),
+    ({"error_code": ""}, "the report lacks error_code="),
+    ({"rsp": "0x10bf20"}, "rsp=0x10bf20 is not 0x and 16 hex digits"),
+    ({"error_code": "0x0002"}, "error_code=0x0002 is not 0x and 8 hex digits"),
+    ({"cs": "0x0010"}, "the kernel runs with CS=0x08 and SS=0"),
+    ({"ss": "0x0010"}, "the kernel runs with CS=0x08 and SS=0"),
+    ({"heading": "EXCEPTION 6 #UD Invalid Opcode", "cr2": ""}, "vector 6 has no error code"),
+], ids=["no-rip", "no-r15", "no-cr2", "no-error-code", "short-rsp", "short-error-code", "cs", "ss",
+        "error-code-where-none"])
+def test_a_report_missing_a_field_or_with_one_misprinted_is_refused(changed, named):
+    with pytest.raises(AssertionError, match=re.escape(named)):
+        exception_reports.check_full_report(report(**changed))
+
+
+def test_a_short_report_where_a_full_one_belongs_is_refused():
+    breakpoint_report = exception_reports.parse_reports(
+        [f"EXCEPTION 3 #BP Breakpoint at rip={PAGE_FAULT_RIP:#018x} <{FAULTING_FUNCTION}+0x9>"])[0]
+    with pytest.raises(AssertionError, match="expected a full report, got the short one"):
+        exception_reports.check_full_report(breakpoint_report)
+
+
+@pytest.mark.parametrize("elf_says, function, named", [
+    ("write_to_unmapped_memory+0xa", FAULTING_FUNCTION, "the ELF's symbol table says <write_to_unmapped_memory+0xa>"),
+    (f"{FAULTING_FUNCTION}+0x9", "read_unmapped_memory", "expected rip in read_unmapped_memory"),
+    (f"{FAULTING_FUNCTION}+0x9", None, "no function holds rip=0x102779"),
+], ids=["offset", "function", "none-expected"])
+def test_a_symbol_unlike_the_elfs_or_the_expected_function_is_refused(elf_says, function, named):
+    with pytest.raises(AssertionError, match=re.escape(named)):
+        exception_reports.check_symbol(report(), elf_naming(elf_says), function)
+
+
+@pytest.mark.parametrize("expected", [
+    {"error_code": "0x00000002", "present": "0", "write": "0", "user": "0", "reserved_bit": "0",
+     "instruction_fetch": "0"},
+    {"error_code": "0x00000002", "present": "0", "write": "1", "user": "0", "reserved_bit": "0"},
+], ids=["a-field-differs", "a-field-more"])
+def test_error_code_fields_other_than_expected_are_refused(expected):
+    with pytest.raises(AssertionError, match="error code fields: expected"):
+        exception_reports.check_error_code(report(), [expected])
+
+
+@pytest.mark.parametrize("changed, named", [
+    ({"vector": 13}, "QEMU delivered vector 13"),
+    ({"rip": PAGE_FAULT_RIP + 1}, "the CPU faulted at rip=0x10277a and pushed rip=0x10277a"),
+    ({"error_code": 3}, "the CPU pushed error code 0x3"),
+    ({"cr2": 0xDEADBEE0}, "CR2 was 0xdeadbee0"),
+    ({"dump": delivery().dump.replace("RBX=0000000000001001", "RBX=0000000000001101")},
+     "rbx was 0x0000000000001101"),
+    ({"dump": delivery().dump.replace("RSP=000000000010bf20", "RSP=000000000010bf28")}, "rsp was 0x000000000010bf28"),
+    ({"dump": delivery().dump.replace("RFL=00000002", "RFL=00000046")}, "rflags was 0x46"),
+], ids=["vector", "rip", "error-code", "cr2", "general-register", "rsp", "rflags"])
+def test_a_report_unlike_the_cpus_account_is_refused(changed, named):
+    with pytest.raises(AssertionError, match=re.escape(named)):
+        exception_reports.check_against_cpu(report(), delivery(**changed), elf=None)
+
+
+def test_the_resume_flag_the_cpu_may_set_in_the_pushed_rflags_is_no_difference():
+    exception_reports.check_against_cpu(report(rflags="0x0000000000010002"), delivery(), elf=None)
+
+
+QEMU_LOG_OF_THE_PAGE_FAULT = (
+    "check_exception old: 0xffffffff new 0xe\n"
+    "     0: v=0e e=0002 i=0 cpl=0 IP=0008:0000000000102779 pc=0000000000102779 SP=0000:000000000010bf20 "
+    "CR2=00000000deadbeef\n" + delivery().dump + "\n")
+
+
+def test_a_report_for_each_delivery_is_wanted():
+    exception_reports.check_all_against_cpu([report()], QEMU_LOG_OF_THE_PAGE_FAULT, elf=None)
+    with pytest.raises(AssertionError, match=r"QEMU delivered 2 exceptions \(14, 14\), the kernel reported 1 \(14\)"):
+        exception_reports.check_all_against_cpu([report()], QEMU_LOG_OF_THE_PAGE_FAULT * 2, elf=None)
+    with pytest.raises(AssertionError, match="CR2 was 0xdeadbeef"):
+        exception_reports.check_all_against_cpu([report(cr2="0x00000000deadbee0")], QEMU_LOG_OF_THE_PAGE_FAULT,
+                                                elf=None)
+
+
+def screen_of(lines: list[str]) -> Screen:
+    memory = bytearray(b" \x07" * (COLUMNS * ROWS))
+    for row, line in enumerate(lines):
+        for column, character in enumerate(line):
+            memory[(row * COLUMNS + column) * 2] = ord(character)
+    return Screen(bytes(memory))
+
+
+def test_the_screen_must_show_the_reports_of_serial_field_for_field():
+    on_serial = [report()]
+    exception_reports.check_screen_shows_the_reports(screen_of(page_fault_report()), on_serial)
+    with pytest.raises(AssertionError, match="the screen's reports differ from serial's"):
+        exception_reports.check_screen_shows_the_reports(screen_of(page_fault_report(rax="0x0000000000000000")),
+                                                         on_serial)
+    with pytest.raises(AssertionError, match="the screen's reports differ from serial's"):
+        exception_reports.check_screen_shows_the_reports(screen_of([]), on_serial)
+
+
+def test_a_field_printed_twice_is_refused():
+    with pytest.raises(AssertionError, match="field rax twice in the report"):
+        exception_reports.parse_reports(["EXCEPTION 14 #PF Page Fault",
+                                         "  rax=0x0000000000000001 rax=0x0000000000000002"])
+
+
+def elf_holding(code: bytes) -> SimpleNamespace:
+    return SimpleNamespace(initial_bytes=lambda address, size: code[:size], path=SimpleNamespace(name="kernel.elf"))
+
+
+@pytest.mark.parametrize("code, length", [(b"\xcc", 1), (b"\xcd\x03", 2)], ids=["int3", "int-3"])
+def test_a_trap_is_reported_at_the_instruction_after_it(code, length):
+    trap = delivery(vector=3, software=True, error_code=0, cr2=None)
+    after, at = (report(heading=f"EXCEPTION 3 #BP Breakpoint at rip={rip:#018x}")
+                 for rip in (PAGE_FAULT_RIP + length, PAGE_FAULT_RIP))
+    exception_reports.check_against_cpu(after, trap, elf_holding(code))
+    with pytest.raises(AssertionError, match=f"the CPU trapped at rip=0x102779 and pushed rip={after.rip:#x}"):
+        exception_reports.check_against_cpu(at, trap, elf_holding(code))
+
+
+def test_a_software_interrupt_where_the_kernel_has_no_int_instruction_is_refused():
+    with pytest.raises(AssertionError, match="where kernel.elf has 0x90, no int3 or int N"):
+        exception_reports.pushed_rip(delivery(vector=3, software=True), elf_holding(b"\x90"))
