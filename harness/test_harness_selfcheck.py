@@ -814,6 +814,41 @@ def test_a_report_of_other_tests_names_them():
                                                  "not declared: made_up; not reported: b, c; reported twice: a")
 
 
+def whole_run(serial: str, exit_status: int = EXIT_SUCCESS, triple_faulted: bool = False) -> ktap.KernelRun:
+    return ktap.KernelRun(ktap.TestKernel("k", EXIT_SUCCESS), None, ktap.parse(serial), exit_status, None, serial,
+                          triple_faulted=triple_faulted)
+
+
+def test_a_whole_run_with_a_test_failed_or_skipped_names_it():
+    # A kernel that counts its failures wrong still exits with success:
+    # the results alone must fail the run.
+    declared = [ktap.DeclaredTest(name, "returns") for name in ("a", "b", "c")]
+    run = whole_run("KTAP version 1\n1..3\nok 1 a\nnot ok 2 b\nok 3 c # SKIP no screen\n")
+    with pytest.raises(AssertionError) as caught:
+        ktap.check_whole_run(run, declared)
+    assert str(caught.value).splitlines()[0] == "k: failed b, c"
+    with pytest.raises(AssertionError) as caught:
+        ktap.check_whole_run(run, declared, skipped=frozenset({"c"}))
+    assert str(caught.value).splitlines()[0] == "k: failed b"
+
+
+def test_a_whole_run_short_of_its_plan_is_incomplete():
+    # Every declared test reported and passed, but the kernel planned one
+    # more: a test it runs and nobody declared, which stopped the output.
+    declared = [ktap.DeclaredTest(name, "returns") for name in ("a", "b")]
+    with pytest.raises(AssertionError) as caught:
+        ktap.check_whole_run(whole_run("KTAP version 1\n1..3\nok 1 a\nok 2 b\n"), declared)
+    assert str(caught.value).splitlines()[0] == "k: only 2 of 3 planned results: output stopped"
+
+
+def test_a_whole_run_that_triple_faulted_fails_whatever_it_reported():
+    declared = [ktap.DeclaredTest("a", "returns")]
+    run = whole_run("KTAP version 1\n1..1\nok 1 a\n", triple_faulted=True)
+    with pytest.raises(AssertionError) as caught:
+        ktap.check_whole_run(run, declared)
+    assert str(caught.value).splitlines()[0] == "k triple-faulted"
+
+
 def test_artifacts_past_their_limit_keep_only_the_verdict(tmp_path):
     # Once a run's artifacts pass their limit, a failed boot adds a few
     # hundred bytes, not its logs: a sparse file stands for earlier ones.
