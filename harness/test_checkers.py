@@ -1,8 +1,9 @@
 """The checkers can fail. test_boot_state.py judges every chapter's kernel
 with the checkers of boot_state.py and descriptor_tables.py, and wants no
-problem, and chapters 5 and 6 hold their exception reports to QEMU's log
-with those of exception_reports.py; but a healthy kernel is all they ever
-see, so a checker that found nothing at all would pass there too. Here
+problem, chapters 5 and 6 hold their exception reports to QEMU's log
+with those of exception_reports.py, and the chapters' screens are read
+with vga_screen.py's expect_contains and expect_absent; but a healthy
+kernel is all they ever see, so a checker that found nothing at all would pass there too. Here
 each checker is fed a state made up to be right, which it must accept,
 and then the same state with one thing wrong, which it must name.
 
@@ -28,6 +29,7 @@ from boot_state import HUGE, HUGE_PAGE_SIZE, PAGE_SIZE, PRESENT, USER, WRITABLE,
 from descriptor_tables import TableRegister
 from interrupt_log import DeliveredInterrupt
 from registers import Registers
+from verdict import KernelFailure
 from vga_screen import COLUMNS, ROWS, Screen
 
 PML4, PDPT, PAGE_DIRECTORY = 0x1000, 0x2000, 0x3000
@@ -541,3 +543,34 @@ def test_a_trap_is_reported_at_the_instruction_after_it(code, length):
 def test_a_software_interrupt_where_the_kernel_has_no_int_instruction_is_refused():
     with pytest.raises(AssertionError, match="where kernel.elf has 0x90, no int3 or int N"):
         exception_reports.pushed_rip(delivery(vector=3, software=True), elf_holding(b"\x90"))
+
+
+# --- screen comparisons -----------------------------------------------------------------------
+# expect_text and expect_lines have the self-checks' wrong_text kernel;
+# these two had only screens that were right.
+
+SCREEN = ["KERNEL PANIC at x.cpp:17", "  stack overflow", "halted"]
+
+
+@pytest.mark.parametrize("expected", [[SCREEN[0], SCREEN[2]], ["stack overflow"], [re.compile(r"x\.cpp:\d+")]],
+                         ids=["in-order", "part-of-a-line", "pattern"])
+def test_lines_that_are_on_the_screen_in_order_are_found(expected):
+    screen_of(SCREEN).expect_contains(expected)
+
+
+@pytest.mark.parametrize("expected, summary", [
+    (["double fault"], "wrong screen: 1 of 1 expected lines missing"),
+    ([SCREEN[2], SCREEN[0]], "wrong screen: 1 of 2 expected lines missing"),
+    ([re.compile(r"y\.cpp")], "wrong screen: 1 of 1 expected lines missing"),
+], ids=["absent", "out-of-order", "pattern"])
+def test_lines_missing_from_the_screen_or_out_of_order_fail(expected, summary):
+    with pytest.raises(KernelFailure) as caught:
+        screen_of(SCREEN).expect_contains(expected)
+    assert caught.value.summary == summary
+
+
+def test_text_that_must_not_be_on_the_screen_fails_where_it_is():
+    screen_of(SCREEN).expect_absent(["double fault", re.compile(r"^halted\.")])
+    with pytest.raises(KernelFailure) as caught:
+        screen_of(SCREEN).expect_absent(["double fault", "overflow"])
+    assert caught.value.summary == "wrong screen: 'overflow' appears on row 1"
