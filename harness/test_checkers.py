@@ -1,23 +1,26 @@
 """The checkers can fail. test_boot_state.py judges every chapter's kernel
 with the checkers of boot_state.py and descriptor_tables.py, and wants no
-problem, chapters 5 and 6 hold their exception reports to QEMU's log
-with those of exception_reports.py, and the chapters' screens are read
-with vga_screen.py's expect_contains and expect_absent; but a healthy
-kernel is all they ever see, so a checker that found nothing at all would pass there too. Here
-each checker is fed a state made up to be right, which it must accept,
-and then the same state with one thing wrong, which it must name.
+problem; chapters 5 and 6 hold their exception reports to QEMU's log with
+those of exception_reports.py; the chapters' screens are read with
+vga_screen.py's expect_contains and expect_absent; every kernel file is
+held to multiboot2_header.py, kernel_layout.py and red_zone.py. But a
+healthy kernel is all they ever see, so a checker that found nothing at
+all would pass there too. Here each checker is fed a state made up to be
+right, which it must accept, and then the same state with one thing
+wrong, which it must name.
 
 The made-up machine is the one chapter 2 describes: the tables at 0x1000
 (PML4), 0x2000 (PDPT) and 0x3000 (page directory), a GDT of the null
-descriptor and one 64-bit code segment, and for chapter 5 an IDT of 32
-interrupt gates.
+descriptor and one 64-bit code segment, and chapter 6's IDT and TSS.
 """
 
 from __future__ import annotations
 
 import re
 import struct
+import subprocess
 from dataclasses import replace
+from functools import partial
 from types import SimpleNamespace
 
 import pytest
@@ -25,8 +28,13 @@ import pytest
 import boot_state
 import descriptor_tables
 import exception_reports
+import kernel_layout
+import multiboot2_header
+import red_zone
 from boot_state import HUGE, HUGE_PAGE_SIZE, PAGE_SIZE, PRESENT, USER, WRITABLE, PageTables
 from descriptor_tables import TableRegister
+from elf import (SECTION_ALLOC, SECTION_EXECUTE, SECTION_WRITE, SEGMENT_EXECUTE, SEGMENT_READ, SEGMENT_WRITE,
+                 ElfFile, ProgramHeader, Section)
 from interrupt_log import DeliveredInterrupt
 from registers import Registers
 from verdict import KernelFailure
@@ -574,3 +582,137 @@ def test_text_that_must_not_be_on_the_screen_fails_where_it_is():
     with pytest.raises(KernelFailure) as caught:
         screen_of(SCREEN).expect_absent(["double fault", "overflow"])
     assert caught.value.summary == "wrong screen: 'overflow' appears on row 1"
+
+
+# --- the kernel's file: its Multiboot2 header and its layout ---------------------------------------
+
+HEADER_AT = 0x1000
+
+
+def file_with_header(at: int = HEADER_AT, architecture: int = 0, checksum_error: int = 0, tags: bytes = b"",
+                     end_tag: bytes = struct.pack("<HHI", 0, 0, 8), length_error: int = 0) -> SimpleNamespace:
+    """A kernel file holding a Multiboot2 header at `at`: the fixed fields,
+    the tags, the end tag; each argument one way to get it wrong."""
+    length = 16 + len(tags) + len(end_tag) + length_error
+    checksum = (-(multiboot2_header.MAGIC + architecture + length) + checksum_error) % 2**32
+    header = struct.pack("<4I", multiboot2_header.MAGIC, architecture, length, checksum) + tags + end_tag
+    data = bytes(at) + header + bytes(0x100)
+    kernel = SimpleNamespace(data=data)
+    kernel.file_offset_of_first = partial(ElfFile.file_offset_of_first, kernel)
+    return kernel
+
+
+def cut_off(kernel: SimpleNamespace, size: int) -> SimpleNamespace:
+    short = SimpleNamespace(data=kernel.data[:size])
+    short.file_offset_of_first = partial(ElfFile.file_offset_of_first, short)
+    return short
+
+
+def test_a_header_as_the_specification_lays_it_out_has_no_problem():
+    # A tag of 12 bytes, which the next one follows at the next multiple of 8.
+    console_flags = struct.pack("<HHII", 4, 0, 12, 0) + bytes(4)
+    assert multiboot2_header.header_problems(file_with_header(tags=console_flags)) == []
+
+
+@pytest.mark.parametrize("kernel, named", [
+    (SimpleNamespace(data=bytes(0x2000), file_offset_of_first=lambda needle, within: None), "no Multiboot2 magic"),
+    (file_with_header(at=HEADER_AT + 4), "the header at file offset 0x1004 is not 8-byte aligned"),
+    (cut_off(file_with_header(), HEADER_AT + 8), "the header at file offset 0x1000 is cut off by the end of the file"),
+    (file_with_header(architecture=1), "architecture 1: the specification knows 0 (i386) and 4 (MIPS)"),
+    (file_with_header(checksum_error=1), "do not sum to 0 modulo 2^32"),
+    (file_with_header(at=multiboot2_header.SEARCH_LIMIT - 16), "past the first 32 KiB"),
+    (file_with_header(end_tag=b""), "no end tag within header_length (16 bytes)"),
+    (file_with_header(tags=struct.pack("<HHI", 5, 0, 4)), "is 4 bytes long, shorter than its own 8-byte header"),
+    (file_with_header(end_tag=struct.pack("<HHII", 0, 0, 12, 0)), "the end tag is 12 bytes long, not 8"),
+    (file_with_header(length_error=8), "header_length is 32 bytes, but the end tag ends 24 bytes after the magic"),
+], ids=["no-magic", "misaligned", "cut-off", "architecture", "checksum", "past-32-KiB", "no-end-tag", "tag-too-short",
+        "end-tag-size", "length"])
+def test_each_way_a_header_breaks_the_specification_is_named(kernel, named):
+    problems = multiboot2_header.header_problems(kernel)
+    assert any(named in problem for problem in problems), problems
+
+
+CODE, READ_ONLY, DATA_SEGMENT = SEGMENT_READ | SEGMENT_EXECUTE, SEGMENT_READ, SEGMENT_READ | SEGMENT_WRITE
+
+
+def laid_out_kernel(text_flags: int = CODE, rodata_flags: int = READ_ONLY, data_flags: int = DATA_SEGMENT,
+                    rodata_at: int = 0x101000, text_at: int = 0x100000, data_file_size: int = 0x10,
+                    magic: int = multiboot2_header.MAGIC) -> SimpleNamespace:
+    """Chapter 2's kernel as linker.ld lays it out: code, read-only data,
+    then data and the .bss with the boot stack in it; each argument one
+    way to get it wrong."""
+    segments = [ProgramHeader("LOAD", 0x1000, text_at, 0x800, 0x800, text_flags),
+                ProgramHeader("LOAD", 0x2000, rodata_at, 0x100, 0x100, rodata_flags),
+                ProgramHeader("LOAD", 0x3000, 0x102000, data_file_size, 0x5010, data_flags)]
+    sections = [Section(".text", 1, SECTION_ALLOC | SECTION_EXECUTE, text_at, 0x1000, 0x800),
+                Section(".rodata", 1, SECTION_ALLOC, rodata_at, 0x2000, 0x100),
+                Section(".data", 1, SECTION_ALLOC | SECTION_WRITE, 0x102000, 0x3000, 0x10),
+                Section(".bss", 8, SECTION_ALLOC | SECTION_WRITE, 0x102010, 0x3010, 0x5000),
+                Section(".debug_info", 1, 0, 0, 0x4000, 0x100)]
+    data = bytearray(0x4100)
+    data[0x1000:0x1004] = magic.to_bytes(4, "little")
+    stack = {"stack_bottom": 0x103000, "stack_top": 0x107000}
+    return SimpleNamespace(program_headers=segments, sections=sections, data=bytes(data),
+                           symbol=lambda name: SimpleNamespace(value=stack[name]))
+
+
+def test_a_kernel_laid_out_as_the_linker_script_promises_has_no_problem():
+    assert kernel_layout.layout_problems(laid_out_kernel()) == []
+
+
+@pytest.mark.parametrize("changes, named", [
+    ({"text_at": 0xF0000}, "segments below 1 MiB"),
+    ({"magic": 0}, "does not open with the Multiboot header"),
+    ({"rodata_at": 0x100800}, "share the page at 0x100000"),
+    ({"text_flags": CODE | SEGMENT_WRITE}, "is writable and executable"),
+    ({"text_flags": READ_ONLY}, "holds code (.text) but is not executable"),
+    ({"rodata_flags": CODE}, "is executable, and so is what it holds that is not code: .rodata"),
+    ({"data_flags": READ_ONLY}, "holds data written at run time (.data, .bss) but is not writable"),
+    ({"rodata_flags": DATA_SEGMENT}, "is writable, and so is what it holds that is read-only: .rodata"),
+    ({"data_file_size": 0x5010}, "is stored in the file as 16384 zero bytes"),
+], ids=["below-1-MiB", "no-multiboot-header-first", "shared-page", "writable-code", "code-not-executable",
+        "executable-rodata", "read-only-data", "writable-rodata", "stack-in-the-file"])
+def test_each_way_the_layout_breaks_the_linker_scripts_promise_is_named(changes, named):
+    problems = kernel_layout.layout_problems(laid_out_kernel(**changes))
+    assert any(named in problem for problem in problems), problems
+
+
+def test_a_kernel_without_a_loadable_segment_is_named():
+    kernel = laid_out_kernel()
+    kernel.program_headers = []
+    assert kernel_layout.layout_problems(kernel) == ["no loadable segment"]
+
+
+RED_ZONE_SOURCE = """\
+bits 64
+section .text
+keeps_a_local_below_rsp:        ; what GCC makes of a leaf function without -mno-red-zone
+    mov [rsp - 8], rdi
+    mov rax, [rsp - 8]
+    ret
+keeps_a_local_in_its_frame:
+    push rbp
+    mov rbp, rsp
+    sub rsp, 16
+    mov [rbp - 8], rdi
+    mov rax, [rbp - 8]
+    leave
+    ret
+reaches_below_rsp_through_rbp:  ; a frame pointer, but RSP never moved below the local
+    push rbp
+    mov rbp, rsp
+    mov [rbp - 8], rdi
+    pop rbp
+    ret
+probes_below_rsp:               ; lea computes an address and touches nothing
+    lea rax, [rsp - 4096]
+    ret
+"""
+
+
+def test_functions_that_keep_data_below_rsp_are_named_and_no_others(tmp_path):
+    source, kernel = tmp_path / "red_zone.asm", tmp_path / "red_zone.o"
+    source.write_text(RED_ZONE_SOURCE)
+    subprocess.run(["nasm", "-f", "elf64", "-o", str(kernel), str(source)], check=True)
+    assert red_zone.uses_below_rsp(kernel) == {"keeps_a_local_below_rsp": "mov %rdi,-0x8(%rsp)",
+                                               "reaches_below_rsp_through_rbp": "mov %rdi,-0x8(%rbp)"}
