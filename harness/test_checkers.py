@@ -35,6 +35,7 @@ from boot_state import HUGE, HUGE_PAGE_SIZE, PAGE_SIZE, PRESENT, USER, WRITABLE,
 from descriptor_tables import TableRegister
 from elf import (SECTION_ALLOC, SECTION_EXECUTE, SECTION_WRITE, SEGMENT_EXECUTE, SEGMENT_READ, SEGMENT_WRITE,
                  ElfFile, ProgramHeader, Section)
+from gdb_stub import EFLAGS, INTERRUPT_FLAG, RIP
 from interrupt_log import DeliveredInterrupt
 from registers import Registers
 from verdict import KernelFailure
@@ -186,6 +187,75 @@ def test_a_stack_written_into_its_headroom_is_named(untouched, named):
     machine = machine_with({0x7000: stack}, stack_bottom=0x7000, stack_top=0x7000 + size)
     problems = boot_state.stack_depth_problems(machine)
     assert bool(problems) == named, problems
+
+
+# --- the plays of a halt ------------------------------------------------------------------------
+
+CLI, HLT, JMP_SHORT = 0xFA, boot_state.HLT, 0xEB
+HALT_FOREVER = 0x100200
+
+
+class SteppedCpu:
+    """A stand-in for GdbStub over a CPU whose instructions are one byte
+    each, as far as stepping goes; the one it knows is cli."""
+
+    def __init__(self, code: bytes, at: int = HALT_FOREVER, flags: int = 0x2):
+        self.code, self.at = code, at
+        self.registers = {RIP: at, EFLAGS: flags}
+
+    def run_to(self, address: int) -> None:
+        self.registers[RIP] = address
+
+    def read_register(self, number: int) -> int:
+        return self.registers[number]
+
+    def write_register(self, number: int, value: int) -> None:
+        self.registers[number] = value
+
+    def read_memory(self, address: int, size: int) -> bytes:
+        return self.code[address - self.at:address - self.at + size]
+
+    def step(self) -> None:
+        if self.read_memory(self.registers[RIP], 1)[0] == CLI:
+            self.registers[EFLAGS] &= ~INTERRUPT_FLAG
+        self.registers[RIP] += 1
+
+    def detach(self) -> None:
+        pass
+
+
+def halting_machine(halts_at: int | None = None) -> SimpleNamespace:
+    """A stand-in for Machine: halt_forever's address, and where the CPU,
+    let go, halts next (RIP past the hlt)."""
+    return SimpleNamespace(symbol=lambda name: SimpleNamespace(value={"halt_forever": HALT_FOREVER}[name]),
+                           describe_address=lambda address: f"halt_forever+{address - HALT_FOREVER:#x}",
+                           wait_until_halted=lambda: registers({"RIP": halts_at + 1}))
+
+
+@pytest.mark.parametrize("code, named", [(bytes([CLI, HLT, JMP_SHORT, 0xFD]), False), (bytes([HLT]), True)],
+                         ids=["cli-first", "no-cli"])
+def test_a_halt_called_with_interrupts_on_must_turn_them_off(code, named):
+    problems = boot_state.interrupts_left_on_problems(halting_machine(), SteppedCpu(code))
+    assert bool(problems) == named, problems
+    if named:
+        assert "the interrupt flag is still set (no cli before the hlt)" in problems[0]
+
+
+@pytest.mark.parametrize("halts_again_at, named", [(HALT_FOREVER + 1, False), (HALT_FOREVER + 3, True)],
+                         ids=["the-same-hlt", "a-later-hlt"])
+def test_a_halt_woken_by_a_non_maskable_interrupt_must_halt_again_at_its_hlt(halts_again_at, named):
+    # cli, hlt, then what follows: a jump back to the hlt, or another hlt.
+    cpu = SteppedCpu(bytes([CLI, HLT, 0x90, HLT]))
+    problems = boot_state.non_maskable_interrupt_problems(halting_machine(halts_again_at), cpu, HALT_FOREVER)
+    assert bool(problems) == named, problems
+    if named:
+        assert "it halted at 0x100203 (halt_forever+0x3) instead" in problems[0]
+    assert cpu.registers[RIP] == HALT_FOREVER + 2, "the play goes on past the hlt, as an NMI's iretq does"
+
+
+def test_no_hlt_within_reach_of_the_halt_is_said():
+    with pytest.raises(AssertionError, match=f"no hlt within {boot_state.INSTRUCTIONS_BEFORE_THE_HLT} instructions"):
+        boot_state.step_to_the_hlt(SteppedCpu(bytes([0x90]) * 64))
 
 
 # --- descriptor tables ------------------------------------------------------------------------
