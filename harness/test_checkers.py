@@ -3,7 +3,8 @@ with the checkers of boot_state.py and descriptor_tables.py, and wants no
 problem; chapters 5 and 6 hold their exception reports to QEMU's log with
 those of exception_reports.py; the chapters' screens are read with
 vga_screen.py's expect_contains and expect_absent; every kernel file is
-held to multiboot2_header.py, kernel_layout.py and red_zone.py. But a
+held to multiboot2_header.py, kernel_layout.py and red_zone.py; and
+interrupt_log.py reads where in QEMU's log a boot begins. But a
 healthy kernel is all they ever see, so a checker that found nothing at
 all would pass there too. Here each checker is fed a state made up to be
 right, which it must accept, and then the same state with one thing
@@ -28,6 +29,7 @@ import pytest
 import boot_state
 import descriptor_tables
 import exception_reports
+import interrupt_log
 import kernel_layout
 import multiboot2_header
 import red_zone
@@ -786,3 +788,16 @@ def test_functions_that_keep_data_below_rsp_are_named_and_no_others(tmp_path):
     subprocess.run(["nasm", "-f", "elf64", "-o", str(kernel), str(source)], check=True)
     assert red_zone.uses_below_rsp(kernel) == {"keeps_a_local_below_rsp": "mov %rdi,-0x8(%rsp)",
                                                "reaches_below_rsp_through_rbp": "mov %rdi,-0x8(%rbp)"}
+
+
+# --- QEMU's interrupt log -----------------------------------------------------------------------
+
+def test_the_log_starts_again_at_a_reset_but_not_at_a_triple_faults():
+    # Firmware may reset the CPU before the loader runs (cpu_reset logs the
+    # power-on reset too): what came before is another boot's. The reset a
+    # triple fault causes is logged too, and must not hide it.
+    triple_fault = QEMU_LOG_OF_THE_PAGE_FAULT + "check_exception old: 0xe new 0xd\nTriple fault\n"
+    assert interrupt_log.has_triple_fault(triple_fault)
+    assert interrupt_log.has_triple_fault(triple_fault + "CPU Reset (CPU 0)\n")
+    assert interrupt_log.deliveries("CPU Reset (CPU 0)\n" + QEMU_LOG_OF_THE_PAGE_FAULT) == [delivery()]
+    assert interrupt_log.deliveries(QEMU_LOG_OF_THE_PAGE_FAULT + "CPU Reset (CPU 0)\n") == []
