@@ -849,6 +849,17 @@ def test_a_whole_run_that_triple_faulted_fails_whatever_it_reported():
     assert str(caught.value).splitlines()[0] == "k triple-faulted"
 
 
+def test_a_test_that_reports_undefined_behaviour_failed_whatever_its_result_line_says():
+    # A test that waits for a panic counts the panic as its pass; one that
+    # the sanitizer's report caused is no pass. Only a --ubsan run boots
+    # kernels that report it; this holds the parser to it in every run.
+    panic = "# KERNEL PANIC at tests/x.cpp:12: {}\nok 1 a\n"
+    report = ktap.parse("KTAP version 1\n1..2\n# running a\n" + panic.format("EXPECT_PANIC reached") +
+                        "# running b\n" + panic.format("undefined behaviour at tests/x.cpp:12:9: signed integer "
+                                                        "overflow").replace("ok 1 a", "ok 2 b"))
+    assert [(result.name, result.ok) for result in report.results] == [("a", True), ("b", False)]
+
+
 def test_artifacts_past_their_limit_keep_only_the_verdict(tmp_path):
     # Once a run's artifacts pass their limit, a failed boot adds a few
     # hundred bytes, not its logs: a sparse file stands for earlier ones.
