@@ -4,7 +4,8 @@ problem; chapters 5 and 6 hold their exception reports to QEMU's log with
 those of exception_reports.py; the chapters' screens are read with
 vga_screen.py's expect_contains and expect_absent; every kernel file is
 held to multiboot2_header.py, kernel_layout.py and red_zone.py; and
-interrupt_log.py reads where in QEMU's log a boot begins. But a
+interrupt_log.py reads where in QEMU's log a boot begins, and elf.py
+which variable holds the IDT. But a
 healthy kernel is all they ever see, so a checker that found nothing at
 all would pass there too. Here each checker is fed a state made up to be
 right, which it must accept, and then the same state with one thing
@@ -801,3 +802,18 @@ def test_the_log_starts_again_at_a_reset_but_not_at_a_triple_faults():
     assert interrupt_log.has_triple_fault(triple_fault + "CPU Reset (CPU 0)\n")
     assert interrupt_log.deliveries("CPU Reset (CPU 0)\n" + QEMU_LOG_OF_THE_PAGE_FAULT) == [delivery()]
     assert interrupt_log.deliveries(QEMU_LOG_OF_THE_PAGE_FAULT + "CPU Reset (CPU 0)\n") == []
+
+
+# --- what the ELF file says of an address ----------------------------------------------------------
+
+def test_a_table_is_in_a_variable_only_if_the_variable_holds_all_of_it(tmp_path):
+    # test_boot_state's check that IDTR points into a variable, not a stack frame.
+    source, kernel = tmp_path / "variables.asm", tmp_path / "variables.o"
+    source.write_text("section .data\nglobal idt:data 4096\nidt: times 4096 db 0\n"
+                      "global counter:data 8\ncounter: dq 0\n")
+    subprocess.run(["nasm", "-f", "elf64", "-o", str(kernel), str(source)], check=True)
+    elf = ElfFile(kernel)
+    assert elf.variable_holding(0, 4096).name == "idt"
+    assert elf.variable_holding(4096, 8).name == "counter"
+    assert elf.variable_holding(16, 4096) is None, "the table runs past the end of idt"
+    assert elf.variable_holding(4096 + 8, 16) is None, "past every variable"
