@@ -628,7 +628,8 @@ def test_a_software_interrupt_where_the_kernel_has_no_int_instruction_is_refused
 
 # --- screen comparisons -----------------------------------------------------------------------
 # expect_text and expect_lines have the self-checks' wrong_text kernel;
-# these two had only screens that were right.
+# expect_contains and expect_absent, and a pattern in expect_lines, had
+# only screens that were right.
 
 SCREEN = ["KERNEL PANIC at x.cpp:17", "  stack overflow", "halted"]
 
@@ -648,6 +649,13 @@ def test_lines_missing_from_the_screen_or_out_of_order_fail(expected, summary):
     with pytest.raises(KernelFailure) as caught:
         screen_of(SCREEN).expect_contains(expected)
     assert caught.value.summary == summary
+
+
+def test_a_pattern_for_a_row_must_match_all_of_it():
+    screen_of(SCREEN).expect_lines([re.compile(r"KERNEL PANIC at \S+:\d+"), "  stack overflow"])
+    with pytest.raises(KernelFailure) as caught:
+        screen_of(SCREEN).expect_lines([re.compile(r"KERNEL PANIC")])
+    assert caught.value.summary == "wrong screen: 1 of 1 expected rows differ (first at row 0)"
 
 
 def test_text_that_must_not_be_on_the_screen_fails_where_it_is():
