@@ -378,9 +378,11 @@ def test_an_interrupt_gate_into_each_handler_has_no_problem():
     ({DOUBLE_FAULT: gate(HANDLERS[DOUBLE_FAULT])}, 4096, "gate 8 switches to IST0, not IST1"),
     ({3: gate(HANDLERS[3], reserved=1)}, 4096, "gate 3 has reserved bits set"),
     ({3: gate(HANDLERS[3], interrupt_stack=0b1000)}, 4096, "gate 3 has reserved bits set"),
+    ({3: gate(HANDLERS[3], gate_type=0x10 | descriptor_tables.INTERRUPT_GATE)}, 4096, "gate 3 has reserved bits set"),
     ({40: gate(HANDLERS[3])}, 4096, "gate 40 is present"),
 ], ids=["limit-not-whole", "too-small", "not-present", "trap-gate", "dpl-3", "selector", "offset",
-        "offset-high-half", "ist-where-none", "no-ist", "reserved-high", "reserved-ist-byte", "present-past-32"])
+        "offset-high-half", "ist-where-none", "no-ist", "reserved-high", "reserved-ist-byte", "s-bit",
+        "present-past-32"])
 def test_each_way_a_gate_is_wrong_is_named(changed, size, named):
     problems = descriptor_tables.idt_problems(*idt(changed, size), KERNEL_CODE, HANDLERS, {DOUBLE_FAULT: 1})
     assert len(problems) == 1 and named in problems[0], problems
