@@ -394,9 +394,10 @@ IST1_TOP = 0x9000
 
 
 def tss_descriptor(base: int = TASK_STATE_SEGMENT, limit: int = 103, descriptor_type: int = 0xB,
-                   privilege: int = 0, present: bool = True, upper_reserved: int = 0) -> tuple[int, int]:
+                   privilege: int = 0, present: bool = True, upper_reserved: int = 0,
+                   granularity: bool = False) -> tuple[int, int]:
     low = (limit & 0xFFFF | (base & 0xFF_FFFF) << 16 | descriptor_type << 40 | privilege << 45 | present << 47
-           | (limit >> 16 & 0xF) << 48 | (base >> 24 & 0xFF) << 56)
+           | (limit >> 16 & 0xF) << 48 | granularity << 55 | (base >> 24 & 0xFF) << 56)
     return low, base >> 32 | upper_reserved << 32
 
 
@@ -430,8 +431,11 @@ def test_the_kernels_tss_with_the_double_fault_stack_has_no_problem():
     (tss_descriptor(limit=0x60), task_state_segment(), TASK_REGISTER, "has limit 0x60, less than"),
     (tss_descriptor(), task_state_segment(ist1=IST1_TOP - 16), TASK_REGISTER, "IST1 in the TSS is 0x8ff0"),
     (tss_descriptor(), task_state_segment(io_map_base=0x60), TASK_REGISTER, "I/O map base 0x60 lies within"),
+    # With G set the limit counts 4 KiB pages: 0x67 reaches 0x67fff, past the I/O map base.
+    (tss_descriptor(granularity=True), task_state_segment(), TASK_REGISTER,
+     "I/O map base 0x68 lies within its limit 0x67fff"),
 ], ids=["rpl-3", "past-the-limit", "not-present", "not-busy", "dpl-3", "reserved", "base", "limit",
-        "ist1", "io-bitmap"])
+        "ist1", "io-bitmap", "io-bitmap-in-a-limit-of-pages"])
 def test_each_way_the_tss_is_wrong_is_named(descriptor, segment, task_register, named):
     problems = tss_problems(descriptor, segment, task_register)
     assert len(problems) == 1 and named in problems[0], problems
