@@ -108,6 +108,14 @@ def test_a_guard_page_left_mapped_is_named():
                         "should be empty"]
 
 
+def test_a_split_page_directory_entry_with_other_rights_than_the_huge_page_is_named():
+    tables, split = split_for_the_guard_page()
+    tables = with_entry(tables, "page_directory", 1, SPLIT_TABLE | PRESENT | WRITABLE | USER)
+    problems = boot_state.identity_map_problems(tables, split, unmapped=[GUARD_PAGE])
+    assert problems == ["page directory[1] = 0x4007 (present+writable+user, to 0x4000): "
+                        "should be 0x4003 (present+writable, to 0x4000)"]
+
+
 def test_a_guard_page_in_an_unsplit_page_is_named():
     problems = boot_state.identity_map_problems(identity_map(), {}, unmapped=[GUARD_PAGE])
     assert len(problems) == 1 and "which should be unmapped" in problems[0], problems
