@@ -248,14 +248,19 @@ def step_to_the_hlt(stub: GdbStub) -> int:
 
 
 def non_maskable_interrupt_problems(machine: Machine, stub: GdbStub, halt: int) -> list[str]:
-    """Runs the CPU to halt, the start of a halt loop, and steps it to the
-    hlt there. Then plays what a non-maskable interrupt, which cli does
-    not hold back, does to the halt: it wakes the CPU, and its handler
-    returns to the instruction after the hlt, with the flags as they were.
-    The CPU goes on from there, and must halt again at the same hlt: a
-    halt that is to last is a loop back to its hlt."""
+    """Runs the CPU to halt, the start of a halt loop, steps it to the hlt
+    there, and plays a non-maskable interrupt (woken_problems)."""
     stub.run_to(halt)
-    hlt = step_to_the_hlt(stub)
+    return woken_problems(machine, stub, step_to_the_hlt(stub))
+
+
+def woken_problems(machine: Machine, stub: GdbStub, hlt: int) -> list[str]:
+    """With the CPU about to execute the hlt at hlt, plays what a
+    non-maskable interrupt, which cli does not hold back, does to the
+    halt: it wakes the CPU, and its handler returns to the instruction
+    after the hlt, with the flags as they were. The CPU goes on from there,
+    and must halt again at the same hlt: a halt that is to last is a loop
+    back to its hlt."""
     stub.write_register(RIP, hlt + 1)
     stub.detach()
     halted_at = machine.wait_until_halted().rip - 1  # RIP is past the hlt
@@ -267,20 +272,23 @@ def non_maskable_interrupt_problems(machine: Machine, stub: GdbStub, halt: int) 
             "since cli masks every interrupt but that one"]
 
 
-def interrupts_left_on_problems(machine: Machine, stub: GdbStub) -> list[str]:
-    """The loader hands over with interrupts off, and chapters 1 and 2
-    never turn them on; a later chapter does, and halts in the same
-    halt_forever. This plays such a caller: EFLAGS.IF set at
-    halt_forever's entry, and read at its hlt, where it must be clear, or
-    the halt lasts only until the next interrupt. The CPU is stepped to
-    the hlt, not let run: these kernels have no handlers, and would
-    triple-fault on an interrupt pending from before the cli."""
+def halt_forever_problems(machine: Machine, stub: GdbStub) -> list[str]:
+    """halt_forever halts for good, whoever calls it: played in one boot.
+    The loader hands over with interrupts off, and chapters 1 and 2 never
+    turn them on; a later chapter does, and halts in the same halt_forever.
+    So EFLAGS.IF is set at its entry, and read at its hlt, where it must be
+    clear, or the halt lasts only until the next interrupt. The CPU is
+    stepped to the hlt, not let run: these kernels have no handlers, and
+    would triple-fault on an interrupt pending from before the cli. Then,
+    IF cleared again so that the second play judges the loop alone, a
+    non-maskable interrupt at that hlt (woken_problems)."""
     stub.run_to(machine.symbol("halt_forever").value)
     stub.write_register(EFLAGS, stub.read_register(EFLAGS) | INTERRUPT_FLAG)
     hlt = step_to_the_hlt(stub)
     flags = stub.read_register(EFLAGS)
-    stub.detach()
-    if not flags & INTERRUPT_FLAG:
-        return []
-    return [f"EFLAGS={flags:#x} at halt_forever's hlt ({machine.describe_address(hlt)}), called with interrupts "
-            "on: the interrupt flag is still set (no cli before the hlt)"]
+    problems = []
+    if flags & INTERRUPT_FLAG:
+        problems.append(f"EFLAGS={flags:#x} at halt_forever's hlt ({machine.describe_address(hlt)}), called with "
+                        "interrupts on: the interrupt flag is still set (no cli before the hlt)")
+        stub.write_register(EFLAGS, flags & ~INTERRUPT_FLAG)
+    return problems + woken_problems(machine, stub, hlt)

@@ -117,22 +117,14 @@ def test_first_cpp_call_finds_the_direction_flag_clear_and_the_stack_aligned(boo
     assert not problems, "\n".join(problems)
 
 
-def test_halt_forever_masks_interrupts_itself(boot, chapter, stub):
-    """A later chapter calls halt_forever with interrupts on
-    (boot_state.interrupts_left_on_problems)."""
-    machine = boot(chapter.elf(), qemu_args=stub.qemu_arguments(), timeout=5)
-    problems = boot_state.interrupts_left_on_problems(machine, stub)
-    assert not problems, "\n".join(problems)
-    machine.wait_until_halted_in("halt_forever")
-
-
-def test_halt_forever_halts_again_after_a_non_maskable_interrupt(boot, chapter, stub):
+def test_halt_forever_halts_for_good(boot, chapter, stub):
     """cli masks every interrupt but the non-maskable one, which wakes the
     CPU from hlt; its handler returns after the hlt, so only a loop back
-    to it keeps the CPU halted. This kernel has no handler to take a real
-    NMI: the test plays one at halt_forever's hlt."""
+    to it keeps the CPU halted. And a later chapter calls halt_forever
+    with interrupts on. This kernel has no handlers: the test plays both
+    (boot_state.halt_forever_problems)."""
     machine = boot(chapter.elf(), qemu_args=stub.qemu_arguments(), timeout=5)
-    problems = boot_state.non_maskable_interrupt_problems(machine, stub, machine.symbol("halt_forever").value)
+    problems = boot_state.halt_forever_problems(machine, stub)
     assert not problems, "\n".join(problems)
 
 

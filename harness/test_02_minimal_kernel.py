@@ -204,19 +204,10 @@ def test_boot_error_halts_again_after_a_non_maskable_interrupt(boot, chapter, st
     assert not problems, "\n".join(problems)
 
 
-def test_halt_forever_masks_interrupts_itself(boot, chapter, stub):
-    """As chapter 1's: a later chapter calls halt_forever with interrupts
-    on (boot_state.interrupts_left_on_problems)."""
+def test_halt_forever_halts_for_good(boot, chapter, stub):
+    """As chapter 1's, at chapter 2's halt_forever."""
     machine = boot(chapter.iso(), qemu_args=stub.qemu_arguments(), timeout=10)
-    problems = boot_state.interrupts_left_on_problems(machine, stub)
-    assert not problems, "\n".join(problems)
-    machine.wait_until_halted_in("halt_forever")
-
-
-def test_halt_forever_halts_again_after_a_non_maskable_interrupt(boot, chapter, stub):
-    """As chapter 1's, at the hlt of chapter 2's halt_forever."""
-    machine = boot(chapter.iso(), qemu_args=stub.qemu_arguments(), timeout=10)
-    problems = boot_state.non_maskable_interrupt_problems(machine, stub, machine.symbol("halt_forever").value)
+    problems = boot_state.halt_forever_problems(machine, stub)
     assert not problems, "\n".join(problems)
 
 

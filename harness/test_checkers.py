@@ -246,10 +246,14 @@ def halting_machine(halts_at: int | None = None) -> SimpleNamespace:
 @pytest.mark.parametrize("code, named", [(bytes([CLI, HLT, JMP_SHORT, 0xFD]), False), (bytes([HLT]), True)],
                          ids=["cli-first", "no-cli"])
 def test_a_halt_called_with_interrupts_on_must_turn_them_off(code, named):
-    problems = boot_state.interrupts_left_on_problems(halting_machine(), SteppedCpu(code))
+    # The CPU, let go after the play, halts again at the same hlt.
+    hlt = HALT_FOREVER + code.index(HLT)
+    cpu = SteppedCpu(code)
+    problems = boot_state.halt_forever_problems(halting_machine(hlt), cpu)
     assert bool(problems) == named, problems
     if named:
-        assert "the interrupt flag is still set (no cli before the hlt)" in problems[0]
+        assert len(problems) == 1 and "the interrupt flag is still set (no cli before the hlt)" in problems[0]
+    assert not cpu.registers[EFLAGS] & INTERRUPT_FLAG, "the non-maskable interrupt is played with interrupts off"
 
 
 @pytest.mark.parametrize("halts_again_at, named", [(HALT_FOREVER + 1, False), (HALT_FOREVER + 3, True)],
