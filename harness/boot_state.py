@@ -217,15 +217,17 @@ def paint_the_stack(machine: Machine, stub: GdbStub) -> None:
     stub.write_memory(bottom, STACK_PAINT * (top - bottom))
 
 
-def stack_depth_problems(machine: Machine) -> list[str]:
-    """After paint_the_stack: the kernel's writes left the last
-    STACK_HEADROOM bytes of its stack as painted. A stack reserved too
+def stack_depth_problems(machine: Machine, unwritten: bytes = STACK_PAINT) -> list[str]:
+    """The kernel's writes left the last STACK_HEADROOM bytes of its stack
+    as they were: painted (paint_the_stack), or, in a kernel booted
+    without the stub, zero, as the loader leaves .bss. A stack reserved too
     small is overrun, and the stack pointer is back inside it at the halt:
     stack_problems cannot tell. (An overrun that skipped those bytes, a
-    frame's unused locals lying there, would go unseen.)"""
+    frame's unused locals lying there, would go unseen, and so would one
+    that wrote zeros there.)"""
     bottom, top = machine.symbol("stack_bottom").value, machine.symbol("stack_top").value
     stack = machine.read_memory(bottom, top - bottom)
-    untouched = len(stack) - len(stack.lstrip(STACK_PAINT))
+    untouched = len(stack) - len(stack.lstrip(unwritten))
     if untouched >= STACK_HEADROOM:
         return []
     return [f"the kernel wrote into its {top - bottom}-byte stack down to {bottom + untouched:#x}, {untouched} "

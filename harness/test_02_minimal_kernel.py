@@ -182,26 +182,21 @@ def test_cpu_with_the_id_flag_already_set_boots(boot, chapter, stub):
     machine.screen().expect_text(0, 0, "Hello World!", attribute=LIGHT_GREEN_ON_BLACK)
 
 
-def test_kernel_not_loaded_by_multiboot2_gets_its_own_error(boot, chapter, stub):
+def test_kernel_not_loaded_by_multiboot2_gets_its_own_error_and_a_lasting_halt(boot, chapter, stub):
+    """The magic of Multiboot 1 in EAX: the boot code's error, and a halt
+    that lasts. cli masks every interrupt but the non-maskable one, which
+    wakes the CPU from hlt; its handler returns after the hlt. A halt
+    without the jump back falls through into the code after it
+    (write_serial_byte, whose ret leads back into _start, and on to boot
+    the kernel the error stopped). No handler of this kernel's is there to
+    take a real NMI, so the test plays one at boot_error's hlt, with the
+    message already out."""
     machine = boot(chapter.iso(), qemu_args=stub.qemu_arguments(), timeout=10)
     stub.run_to(machine.symbol("_start").value)
     stub.write_register(RAX, 0x2BADB002)  # the magic of Multiboot 1
-    stub.detach()
-    expect_boot_error(machine, "Boot error: not loaded by a Multiboot2 loader")
-
-
-def test_boot_error_halts_again_after_a_non_maskable_interrupt(boot, chapter, stub):
-    """cli masks every interrupt but the non-maskable one, which wakes the
-    CPU from hlt; its handler returns after the hlt. A halt without the
-    jump back falls through into the code after it (write_serial_byte,
-    whose ret leads back into _start, and on to boot the kernel the error
-    stopped). No handler of this kernel's is there to take a real NMI, so
-    the test plays one at boot_error's hlt."""
-    machine = boot(chapter.iso(), qemu_args=stub.qemu_arguments(), timeout=10)
-    stub.run_to(machine.symbol("_start").value)
-    stub.write_register(RAX, 0x2BADB002)  # the magic of Multiboot 1: the cheapest boot error
     problems = boot_state.non_maskable_interrupt_problems(machine, stub, machine.symbol("boot_error.halt").value)
     assert not problems, "\n".join(problems)
+    expect_boot_error(machine, "Boot error: not loaded by a Multiboot2 loader")
 
 
 def test_halt_forever_halts_for_good(boot, chapter, stub):
@@ -243,17 +238,16 @@ def test_stack_pointer_is_loaded_whole_in_long_mode(boot, chapter, stub):
     machine.screen().expect_text(0, 0, "Hello World!", attribute=LIGHT_GREEN_ON_BLACK)
 
 
-def test_the_kernel_runs_within_its_stack(boot, chapter, stub):
-    """The stack is painted at _start, and at the halt the kernel's writes
-    must not have reached its bottom (boot_state.stack_depth_problems).
-    Below it lies the page directory, which an overrun would change under
-    the CPU, and whose last entries only a 2 MiB page near 1 GiB uses."""
-    machine = boot(chapter.iso(), qemu_args=stub.qemu_arguments(), timeout=10)
-    stub.run_to(machine.symbol("_start").value)
-    boot_state.paint_the_stack(machine, stub)
-    stub.detach()
-    machine.wait_until_halted_in("halt_forever")
-    problems = boot_state.stack_depth_problems(machine)
+@same_boot(CHAPTER)
+def test_the_kernel_runs_within_its_stack(request, halted_kernels):
+    """At the halt the kernel's writes must not have reached the bottom of
+    its stack, which GRUB zeroed with the rest of .bss
+    (boot_state.stack_depth_problems; the halted kernel of test_boot_state,
+    shared). Below it lies the page directory, which an overrun would
+    change under the CPU, and whose last entries only a 2 MiB page near
+    1 GiB uses."""
+    machine = halted_kernels(CHAPTER, request.node).machine
+    problems = boot_state.stack_depth_problems(machine, unwritten=b"\0")
     assert not problems, "\n".join(problems)
 
 
