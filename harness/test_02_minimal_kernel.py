@@ -26,7 +26,7 @@ from elf import ElfFile
 from gdb_stub import DIRECTION_FLAG, EFLAGS, RAX, RCX, RDI, RIP, RSP, GdbStub, GdbStubError
 from halted import same_boot
 from verdict import KernelFailure
-from vga_screen import COLUMNS, ROWS, describe_attribute
+from vga_screen import COLUMNS, CRTC_INDEX_PORT, CURSOR_LOCATION_LOW_REGISTER, ROWS, describe_attribute
 
 CHAPTER = "02-minimal-kernel"
 LIGHT_GREEN_ON_BLACK = 0x0A
@@ -402,6 +402,11 @@ def test_kernel_writes_nothing_to_a_screen_the_loader_does_not_describe_as_80x25
     from_grub = stub.read_memory(information, total_size)
     heading = f"No VGA text mode, so {SCREEN_CHECKING_CHAPTERS[directory]} is not shown:"
     for play, (change, reason) in LOADER_PLAYS.items():
+        # The VGA's ports may lead nowhere on a machine without a text
+        # screen: chapter 3's writer, which hides the hardware cursor
+        # through them, must not touch them either. Another register than
+        # the cursor's is left selected, and must still be at the end.
+        machine.write_port(CRTC_INDEX_PORT, CURSOR_LOCATION_LOW_REGISTER)
         stub.write_memory(information, from_grub)
         stub.write_memory(stack, return_address)
         stub.write_register(RSP, stack)
@@ -420,3 +425,8 @@ def test_kernel_writes_nothing_to_a_screen_the_loader_does_not_describe_as_80x25
         except KernelFailure as failure:
             pytest.fail(f"the loader that plays {play}: {failure}")
         expect_serial_to_end_with_lines(machine, heading, reason, context=f"the loader that plays {play}: ")
+        selected = machine.read_port(CRTC_INDEX_PORT)
+        if selected != CURSOR_LOCATION_LOW_REGISTER:
+            pytest.fail(f"the loader that plays {play}: the CRT controller's index port (0x3d4) selects register "
+                        f"{selected:#04x}, not {CURSOR_LOCATION_LOW_REGISTER:#04x} as the test left it: the kernel "
+                        "wrote to the VGA's ports although the boot information describes no 80x25 text screen")

@@ -21,11 +21,11 @@ import pytest
 
 from build import makefile_values
 from chapters import CHAPTERS
-from gdb_stub import EFLAGS, INTERRUPT_FLAG, RAX, RCX, RDI, RIP, RSI, RSP, GdbStub, GdbStubError
+from gdb_stub import EFLAGS, INTERRUPT_FLAG, RAX, RCX, RDI, RIP, RSI, RSP, GdbStub
 from halted import boots_its_own, same_boot
 from machine import Machine
-from test_02_minimal_kernel import RGB_PIXELS, text_mode_of_another_layout
-from vga_screen import ADDRESS as SCREEN_ADDRESS, COLUMNS, ROWS, SIZE as SCREEN_SIZE, Screen, describe_attribute
+from vga_screen import (ADDRESS as SCREEN_ADDRESS, COLUMNS, CRTC_DATA_PORT, CRTC_INDEX_PORT, CURSOR_DISABLE,
+                        CURSOR_START_REGISTER, ROWS, SIZE as SCREEN_SIZE, Screen, describe_attribute)
 from verdict import KernelFailure, Verdict
 
 CHAPTER = "03-vga-text"
@@ -54,12 +54,6 @@ LONG_LINE = ("A line longer than the screen is wide does not get lost: the write
 RULER = "".join(str(column % 10) for column in range(1, COLUMNS + 1))  # exactly one row
 NOT_ASCII = b"Not printable ASCII: caf\xc3\xa9 [\t] [\x01] [\x7f] -> one block per byte"
 BLOCK = 0xFE  # code page 437's filled square, shown for bytes that are not printable ASCII
-# The VGA CRT controller: its registers are reached through an index port
-# and a data port; bit 5 of its Cursor Start register hides the cursor.
-CRTC_INDEX_PORT, CRTC_DATA_PORT = 0x3D4, 0x3D5
-CURSOR_START_REGISTER = 0x0A
-CURSOR_LOCATION_LOW_REGISTER = 0x0F
-CURSOR_DISABLE = 1 << 5
 # The 8259 PICs' mask registers: a set bit keeps that line's interrupts out.
 PIC_MASK_PORTS = (0x21, 0xA1)
 # begin_panic(const char*, uint32_t) and finish_panic(), as the ELF names them.
@@ -300,39 +294,6 @@ def test_the_writer_hides_the_hardware_cursor_and_keeps_its_shape(boot, build, s
         f"the Cursor Start register went from {loaders:#04x} to {final:#04x}: beside bit 5 (cursor disable) "
         "the kernel changed bits the firmware set (the cursor's first scan line); read the register and set "
         "the one bit")
-
-
-@boots_its_own
-def test_a_kernel_told_the_screen_is_pixels_leaves_the_crt_controller_alone(boot, build, stub):
-    """When the boot information says the screen is a framebuffer of
-    pixels, as under UEFI, there may be no VGA behind ports 0x3d4 and
-    0x3d5: the kernel must not touch them. Under OVMF the test's gdb stub
-    could wait longer than it allows, so it plays such a boot under a
-    BIOS, where QEMU's VGA answers there and it can watch: as kernel_main
-    begins, it changes the framebuffer tag's type to RGB pixels, turns the
-    cursor on (bit 5 of Cursor Start clear, should GRUB ever leave it
-    set), and leaves another register (Cursor Location Low) selected in
-    the index port. At the halt both must be as it left them: a kernel
-    that hid the cursor would have selected Cursor Start and set bit 5."""
-    machine = boot(build.chapter(CHAPTER).iso(), qemu_args=stub.qemu_arguments(), timeout=10)
-    stub.run_to(machine.symbol("kernel_main").value)
-    information = stub.read_register(RDI)
-    total_size = int.from_bytes(stub.read_memory(information, 4), "little")
-    text_mode_of_another_layout("type", RGB_PIXELS)(stub, information, stub.read_memory(information, total_size))
-    played = cursor_start_register(machine) & ~CURSOR_DISABLE
-    machine.write_port(CRTC_DATA_PORT, played)
-    machine.write_port(CRTC_INDEX_PORT, CURSOR_LOCATION_LOW_REGISTER)
-    stub.detach()
-    machine.wait_until_halted_in("halt_forever")
-    selected = machine.read_port(CRTC_INDEX_PORT)
-    assert selected == CURSOR_LOCATION_LOW_REGISTER, (
-        f"the CRT controller's index port selects register {selected:#04x} at the halt, not "
-        f"{CURSOR_LOCATION_LOW_REGISTER:#04x} as the test left it: the kernel wrote to port 0x3d4 although the "
-        "boot information says the screen is pixels")
-    final = cursor_start_register(machine)
-    assert final == played, (
-        f"the Cursor Start register went from {played:#04x} to {final:#04x}: the kernel wrote to the VGA's "
-        "ports although the boot information says the screen is pixels")
 
 
 def call_returning_to(stub: GdbStub, return_address: int, function: int) -> None:

@@ -20,6 +20,14 @@ COLUMNS = 80
 ROWS = 25
 SIZE = COLUMNS * ROWS * 2
 
+# The VGA's CRT controller, which draws the screen and its hardware cursor:
+# a register's number goes to the index port, then its value is read or
+# written at the data port. Bit 5 of Cursor Start hides the cursor.
+CRTC_INDEX_PORT, CRTC_DATA_PORT = 0x3D4, 0x3D5
+CURSOR_START_REGISTER = 0x0A
+CURSOR_LOCATION_LOW_REGISTER = 0x0F
+CURSOR_DISABLE = 1 << 5
+
 COLOUR_NAMES = ["black", "blue", "green", "cyan", "red", "magenta", "brown", "light grey",
                 "dark grey", "light blue", "light green", "light cyan", "light red",
                 "light magenta", "yellow", "white"]
