@@ -21,7 +21,7 @@ import pytest
 
 from build import makefile_values
 from chapters import CHAPTERS
-from gdb_stub import EFLAGS, INTERRUPT_FLAG, RAX, RCX, RDI, RIP, RSI, RSP, GdbStub
+from gdb_stub import EFLAGS, INTERRUPT_FLAG, RAX, RCX, RDI, RIP, RSI, RSP, GdbStub, GdbStubError
 from halted import boots_its_own, same_boot
 from machine import Machine
 from vga_screen import (ADDRESS as SCREEN_ADDRESS, COLUMNS, CRTC_DATA_PORT, CRTC_INDEX_PORT, CURSOR_DISABLE,
@@ -385,6 +385,44 @@ def test_the_writer_stores_one_cell_at_a_time(boot, build, stub):
     assert changed_cells and len(copies) == len(changed_cells), (
         f"of the {len(changed_cells)} cells the first {INSTRUCTIONS_WATCHED} instructions of finish_panic changed, "
         f"{len(copies)} took the cell below them: that is no scroll")
+
+
+@boots_its_own
+def test_the_screen_waits_while_its_lock_is_held(boot, build, stub):
+    """With one CPU and interrupts off, nothing in the demo ever finds the
+    screen's lock held, so a lock() that took it without waiting passed
+    every other test. The test plays a holder: at the halt after the
+    demo's panic, which keeps the lock, the CPU calls clear_screen(). It
+    must spin, reaching its spin loop's pause with the screen untouched;
+    once the test frees the lock, it must take it, clear the screen, and
+    let it go again."""
+    machine = boot(build.chapter(CHAPTER).iso(), qemu_args=stub.qemu_arguments(), timeout=10)
+    halt_forever = machine.symbol("halt_forever").value
+    stub.run_to(halt_forever)
+    clear_screen = machine.elf.function_named_like("clear_screen")
+    code = machine.elf.initial_bytes(clear_screen.value, clear_screen.size)
+    assert PAUSE in code, "clear_screen() has no pause: where does its lock() wait?"
+    lock = machine.elf.object_named_like("screen_lock").value
+    halted_screen = stub.read_memory(SCREEN_ADDRESS, SCREEN_SIZE)
+    call_returning_to(stub, halt_forever, clear_screen.value)
+    try:
+        stub.run_to(clear_screen.value + code.index(PAUSE))
+    except GdbStubError as error:
+        pytest.fail(f"clear_screen() with the screen's lock held never reached its spin loop ({error}): "
+                    "does lock() wait for the lock to be free?")
+    assert stub.read_memory(SCREEN_ADDRESS, SCREEN_SIZE) == halted_screen, (
+        "clear_screen() changed the screen while it waited for the lock")
+    stub.write_memory(lock, b"\x00")
+    stub.run_to(machine.symbol("_ZN9VgaWriter5clearEv").value)
+    held = stub.read_memory(lock, 1)[0]
+    assert held == 1, (f"clear_screen() clears the screen while its lock holds {held}, not 1 (locked): "
+                       "does lock() take the lock once it is free?")
+    stub.run_to(halt_forever)
+    held = stub.read_memory(lock, 1)[0]
+    assert held == 0, f"after clear_screen() the screen's lock holds {held}, not 0 (free): does unlock() clear it?"
+    stub.detach()
+    machine.wait_until_halted_in("halt_forever")
+    expect_cells(machine.screen(), [blank_row()] * ROWS)
 
 
 def expect_cells(screen: Screen, rows: list[list[tuple[int, int]]]) -> None:
