@@ -342,9 +342,9 @@ def test_every_byte_shows_as_its_ascii_character_or_a_block(boot, build, stub):
 
 # How many instructions test_the_writer_stores_one_cell_at_a_time watches,
 # from the start of finish_panic: some forty before the scroll, then its
-# first row or so, two instructions a cell, which a compiler that merged
-# the scroll's copies would merge from the first.
-INSTRUCTIONS_WATCHED = 200
+# first forty cells or so, two instructions a cell, which a compiler that
+# merged the scroll's copies would merge from the first.
+INSTRUCTIONS_WATCHED = 120
 
 
 def cell_of(screen: bytes, cell: int) -> bytes:
