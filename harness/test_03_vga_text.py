@@ -232,7 +232,7 @@ def test_clear_blanks_a_full_screen_and_starts_again_at_the_top(boot, build, stu
 
 
 @boots_its_own
-def test_the_demo_clears_the_screen_the_loader_left(boot, build, stub):
+def test_the_demo_clears_the_screen_and_hides_the_cursor_the_loader_left(boot, build, stub):
     """GRUB leaves its own screen, under a BIOS one line that the demo's
     title covers, so a demo that did not clear it passed every other test;
     but a boot menu or a firmware's messages can fill the screen, and the
@@ -240,10 +240,19 @@ def test_the_demo_clears_the_screen_the_loader_left(boot, build, stub):
     kernel_main begins, the CPU first fills every cell with '#' in white on
     magenta (the stub cannot write the VGA's memory itself). When the demo
     has written its title and goes on to show_scrolling, the title must
-    stand on an otherwise blank screen in the default colour."""
+    stand on an otherwise blank screen in the default colour.
+    GRUB leaves the hardware cursor on, too, blinking among the text: the
+    writer keeps its own place, so by then it must have disabled it (bit 5
+    of the CRT controller's Cursor Start register), and kept the register's
+    other bits (the cursor's first scan line, two reserved bits) as the
+    firmware set them."""
     machine = boot(build.chapter(CHAPTER).iso(), qemu_args=stub.qemu_arguments(), timeout=10)
     kernel_main = machine.symbol("kernel_main").value
     stub.run_to(kernel_main)
+    loaders = cursor_start_register(machine)
+    assert not loaders & CURSOR_DISABLE, (
+        f"the loader left the cursor disabled (Cursor Start {loaders:#04x}), so the test cannot see the kernel "
+        "disable it")
     stack, information = stub.read_register(RSP), stub.read_register(RDI)
     # The bottom of the boot stack, far below what the kernel uses of it.
     fill = machine.symbol("stack_bottom").value
@@ -261,6 +270,14 @@ def test_the_demo_clears_the_screen_the_loader_left(boot, build, stub):
         expect_cells(machine.screen(), title + [blank_row()] * (ROWS - len(title)))
     except KernelFailure as failure:
         pytest.fail(f"the screen the loader left shows around the demo's title (is it cleared first?): {failure}")
+    final = cursor_start_register(machine)
+    assert final & CURSOR_DISABLE, (
+        f"the Cursor Start register reads {final:#04x} under the demo's title: bit 5 (cursor disable) is clear, "
+        "so the hardware cursor blinks among the demo's text")
+    assert final & ~CURSOR_DISABLE == loaders & ~CURSOR_DISABLE, (
+        f"the Cursor Start register went from {loaders:#04x} to {final:#04x}: beside bit 5 (cursor disable) "
+        "the kernel changed bits the firmware set (the cursor's first scan line); read the register and set "
+        "the one bit")
 
 
 def cursor_start_register(machine: Machine) -> int:
@@ -268,32 +285,6 @@ def cursor_start_register(machine: Machine) -> int:
     its index and data ports (0x3d4, 0x3d5), as a kernel would read it."""
     machine.write_port(CRTC_INDEX_PORT, CURSOR_START_REGISTER)
     return machine.read_port(CRTC_DATA_PORT)
-
-
-@boots_its_own
-def test_the_writer_hides_the_hardware_cursor_and_keeps_its_shape(boot, build, stub):
-    """The writer keeps its own place on the screen, so the blinking
-    hardware cursor must not stay where the loader left it, among the
-    demo's text. Bit 5 of the Cursor Start register disables it; the
-    register's other bits (the cursor's first scan line, two reserved
-    bits) are the firmware's, and must be as it left them. The register
-    is read as the kernel starts, at _start, and when it has halted."""
-    machine = boot(build.chapter(CHAPTER).iso(), qemu_args=stub.qemu_arguments(), timeout=10)
-    stub.run_to(machine.symbol("_start").value)
-    loaders = cursor_start_register(machine)
-    assert not loaders & CURSOR_DISABLE, (
-        f"the loader left the cursor disabled (Cursor Start {loaders:#04x}), so the test cannot see the kernel "
-        "disable it")
-    stub.detach()
-    machine.wait_until_halted_in("halt_forever")
-    final = cursor_start_register(machine)
-    assert final & CURSOR_DISABLE, (
-        f"the Cursor Start register reads {final:#04x} at the halt: bit 5 (cursor disable) is clear, so the "
-        "hardware cursor blinks among the demo's text")
-    assert final & ~CURSOR_DISABLE == loaders & ~CURSOR_DISABLE, (
-        f"the Cursor Start register went from {loaders:#04x} to {final:#04x}: beside bit 5 (cursor disable) "
-        "the kernel changed bits the firmware set (the cursor's first scan line); read the register and set "
-        "the one bit")
 
 
 def call_returning_to(stub: GdbStub, return_address: int, function: int) -> None:
