@@ -209,19 +209,45 @@ def test_every_cell_matches_in_character_and_colour(screen, expected):
 
 
 @boots_its_own
-def test_clear_blanks_a_full_screen_and_starts_again_at_the_top(boot, build, stub):
+def test_clear_waits_for_its_lock_blanks_a_full_screen_and_starts_again_at_the_top(boot, build, stub):
     """By the demo's end the screen it cleared first has scrolled away, so
-    the demo alone cannot show what clear() does. The test plays it on a
-    full screen: when the demo's panic reaches halt_forever, the CPU calls
-    show_replacement() (a line without its newline, on the bottom row the
-    panic left blank), then clear_screen(), then show_scrolling() (the
-    demo's powers of two), each returning to halt_forever. The table must
-    stand on a blank screen in the default colour, from the top left. (The
-    panic took the screen's lock for good: the test frees it first.)"""
+    the demo alone cannot show what clear() does; and with one CPU and
+    interrupts off, nothing in the demo ever finds the screen's lock held,
+    so a lock() that took it without waiting passed every other test. The
+    test plays both at the halt after the demo's panic, which keeps the
+    lock and leaves a full screen. The CPU calls clear_screen(): it must
+    spin, reaching its spin loop's pause with the screen untouched; once
+    the test frees the lock, it must take it, clear the screen, and let it
+    go again. Then the CPU calls show_replacement() (a line without its
+    newline), clear_screen() again, then show_scrolling() (the demo's
+    powers of two), each returning to halt_forever. The table must stand
+    on a blank screen in the default colour, from the top left."""
     machine = boot(build.chapter(CHAPTER).iso(), qemu_args=stub.qemu_arguments(), timeout=10)
     halt_forever = machine.symbol("halt_forever").value
     stub.run_to(halt_forever)
-    stub.write_memory(machine.elf.object_named_like("screen_lock").value, b"\x00")
+    clear_screen = machine.elf.function_named_like("clear_screen")
+    code = machine.elf.initial_bytes(clear_screen.value, clear_screen.size)
+    assert PAUSE in code, "clear_screen() has no pause: where does its lock() wait?"
+    lock = machine.elf.object_named_like("screen_lock").value
+    halted_screen = stub.read_memory(SCREEN_ADDRESS, SCREEN_SIZE)
+    call_returning_to(stub, halt_forever, clear_screen.value)
+    try:
+        stub.run_to(clear_screen.value + code.index(PAUSE))
+    except GdbStubError as error:
+        pytest.fail(f"clear_screen() with the screen's lock held never reached its spin loop ({error}): "
+                    "does lock() wait for the lock to be free?")
+    assert stub.read_memory(SCREEN_ADDRESS, SCREEN_SIZE) == halted_screen, (
+        "clear_screen() changed the screen while it waited for the lock")
+    stub.write_memory(lock, b"\x00")
+    stub.run_to(machine.symbol("_ZN9VgaWriter5clearEv").value)
+    held = stub.read_memory(lock, 1)[0]
+    assert held == 1, (f"clear_screen() clears the screen while its lock holds {held}, not 1 (locked): "
+                       "does lock() take the lock once it is free?")
+    stub.run_to(halt_forever)
+    held = stub.read_memory(lock, 1)[0]
+    assert held == 0, f"after clear_screen() the screen's lock holds {held}, not 0 (free): does unlock() clear it?"
+    assert stub.read_memory(SCREEN_ADDRESS, SCREEN_SIZE) == bytes([ord(" "), DEFAULT]) * (ROWS * COLUMNS), (
+        "clear_screen() left the panic's full screen other than blank in the default colour")
     for function in "show_replacement", "clear_screen", "show_scrolling":
         call_returning_to(stub, halt_forever, machine.elf.function_named_like(function).value)
         stub.run_to(halt_forever)
@@ -376,44 +402,6 @@ def test_the_writer_stores_one_cell_at_a_time(boot, build, stub):
     assert changed_cells and len(copies) == len(changed_cells), (
         f"of the {len(changed_cells)} cells the first {INSTRUCTIONS_WATCHED} instructions of finish_panic changed, "
         f"{len(copies)} took the cell below them: that is no scroll")
-
-
-@boots_its_own
-def test_the_screen_waits_while_its_lock_is_held(boot, build, stub):
-    """With one CPU and interrupts off, nothing in the demo ever finds the
-    screen's lock held, so a lock() that took it without waiting passed
-    every other test. The test plays a holder: at the halt after the
-    demo's panic, which keeps the lock, the CPU calls clear_screen(). It
-    must spin, reaching its spin loop's pause with the screen untouched;
-    once the test frees the lock, it must take it, clear the screen, and
-    let it go again."""
-    machine = boot(build.chapter(CHAPTER).iso(), qemu_args=stub.qemu_arguments(), timeout=10)
-    halt_forever = machine.symbol("halt_forever").value
-    stub.run_to(halt_forever)
-    clear_screen = machine.elf.function_named_like("clear_screen")
-    code = machine.elf.initial_bytes(clear_screen.value, clear_screen.size)
-    assert PAUSE in code, "clear_screen() has no pause: where does its lock() wait?"
-    lock = machine.elf.object_named_like("screen_lock").value
-    halted_screen = stub.read_memory(SCREEN_ADDRESS, SCREEN_SIZE)
-    call_returning_to(stub, halt_forever, clear_screen.value)
-    try:
-        stub.run_to(clear_screen.value + code.index(PAUSE))
-    except GdbStubError as error:
-        pytest.fail(f"clear_screen() with the screen's lock held never reached its spin loop ({error}): "
-                    "does lock() wait for the lock to be free?")
-    assert stub.read_memory(SCREEN_ADDRESS, SCREEN_SIZE) == halted_screen, (
-        "clear_screen() changed the screen while it waited for the lock")
-    stub.write_memory(lock, b"\x00")
-    stub.run_to(machine.symbol("_ZN9VgaWriter5clearEv").value)
-    held = stub.read_memory(lock, 1)[0]
-    assert held == 1, (f"clear_screen() clears the screen while its lock holds {held}, not 1 (locked): "
-                       "does lock() take the lock once it is free?")
-    stub.run_to(halt_forever)
-    held = stub.read_memory(lock, 1)[0]
-    assert held == 0, f"after clear_screen() the screen's lock holds {held}, not 0 (free): does unlock() clear it?"
-    stub.detach()
-    machine.wait_until_halted_in("halt_forever")
-    expect_cells(machine.screen(), [blank_row()] * ROWS)
 
 
 def expect_cells(screen: Screen, rows: list[list[tuple[int, int]]]) -> None:
