@@ -114,6 +114,11 @@ def declared_tests(elf_path: Path | str) -> list[DeclaredTest]:
                                   ENDINGS.get(ending, f"unknown ending {ending}"),
                                   NEEDS.get(needs, f"unknown need {needs}")))
     names = [test.name for test in tests]
+    if "" in names:
+        # KERNEL_TEST() compiles: its function is _test, its name empty.
+        raise UnreadableTests(f"{elf.path.name} declares a test without a name",
+                              "KERNEL_TEST(name) needs a name: tests= selects it by that name, and the "
+                              "report names it")
     if twice := sorted({name for name in names if names.count(name) > 1}):
         # KERNEL_TEST's function and record are static: two files of one
         # kernel may each declare a test of the same name, and both run.

@@ -446,6 +446,23 @@ def test_ktap_a_name_declared_twice_fails_the_chapter(chapter, tmp_path):
     assert f"more than one test named {first}" in collection.build_failure.summary, collection.build_failure
 
 
+def test_ktap_a_test_without_a_name_fails_the_chapter(chapter, tmp_path):
+    """KERNEL_TEST() compiles, a test whose name is empty: its result line
+    names nothing, and the run stopped short of its plan with "no result
+    for :". The test points the first record's name at the empty string
+    that ends the second's. (test_ktap_: no points.)"""
+    elf = ElfFile(chapter.elf("unit_tests"))
+    table = next(section for section in elf.sections if section.name == ktap.SECTION)
+    second_name, = struct.unpack_from("<Q", elf.data, table.offset + ktap.RECORD.size)
+    second = ktap.declared_tests(chapter.elf("unit_tests"))[1].name
+    data = bytearray(elf.data)
+    struct.pack_into("<Q", data, table.offset, second_name + len(second))
+    (tmp_path / "unit_tests.elf").write_bytes(data)
+    collection = ktap.collect_built("made-up", tmp_path, [ktap.TestKernel("unit_tests", EXIT_SUCCESS)], "")
+    assert collection.build_failure is not None and not collection.declared
+    assert "declares a test without a name" in collection.build_failure.summary, collection.build_failure
+
+
 # What a broken runner prints, and the harness must not read as a pass.
 
 def test_ktap_results_numbered_otherwise_than_one_by_one_say_so():
