@@ -281,6 +281,18 @@ def text_mode_of_another_layout(field: str, value: int):
     return change
 
 
+def play_a_loader_of_pixels(machine, stub: GdbStub) -> None:
+    """For the later chapters' tests that must write nothing to 0xb8000
+    where there is no text screen: stops the CPU as kernel_main begins and
+    makes the framebuffer tag describe pixels where GRUB's text mode is,
+    as under UEFI, where QEMU drops writes to 0xb8000 and none could show.
+    The CPU stays stopped there."""
+    stub.run_to(machine.symbol("kernel_main").value)
+    information = stub.read_register(RDI)
+    size, = struct.unpack("<I", stub.read_memory(information, 4))
+    text_mode_of_another_layout("type", RGB_PIXELS)(stub, information, stub.read_memory(information, size))
+
+
 def no_framebuffer_tag(stub: GdbStub, information: int, block: bytes) -> None:
     # A tag of a type the kernel does not know, which a walk steps over.
     tag, _ = framebuffer_tag(block)

@@ -38,9 +38,8 @@ import ktap
 from build import makefile_values
 from chapters import CHAPTERS, all_chapters
 from elf import ElfFile
-from gdb_stub import RDI
 from machine import EXIT_FAILURE, EXIT_SUCCESS
-from test_02_minimal_kernel import RGB_PIXELS, text_mode_of_another_layout
+from test_02_minimal_kernel import play_a_loader_of_pixels
 from verdict import KernelFailure, Verdict
 
 CHAPTER = "04-testing"
@@ -345,10 +344,7 @@ def test_a_test_kernel_writes_nothing_to_a_screen_described_as_pixels(boot, buil
     test = "should_panic_on_the_bottom_row"
     machine = boot(build.chapter(directory).iso("should_panic"), command_line=f"tests={test}",
                    qemu_args=stub.qemu_arguments(), exit_device=False, timeout=5)
-    stub.run_to(machine.symbol("kernel_main").value)
-    information = stub.read_register(RDI)
-    size, = struct.unpack("<I", stub.read_memory(information, 4))
-    text_mode_of_another_layout("type", RGB_PIXELS)(stub, information, stub.read_memory(information, size))
+    play_a_loader_of_pixels(machine, stub)
     stub.detach()
     machine.wait_until_halted_in("halt_forever")
     assert f"ok 1 {test}" in machine.serial_lines, f"{test} did not pass:\n{machine.serial_text}"

@@ -26,15 +26,12 @@ it among the modules of both.)
 
 from __future__ import annotations
 
-import struct
-
 import pytest
 
 import ktap
 from exception_reports import parse_reports
-from gdb_stub import RDI
 from machine import EXIT_SUCCESS
-from test_02_minimal_kernel import RGB_PIXELS, text_mode_of_another_layout
+from test_02_minimal_kernel import play_a_loader_of_pixels
 from x86_exceptions import BREAKPOINT
 
 # The whole run takes well under a second; a hang (an exception handler
@@ -107,10 +104,7 @@ def test_exceptions_write_nothing_to_a_screen_described_as_pixels(boot, build, s
     the window must read the same at the end."""
     machine = boot(build.chapter(chapter).iso(KERNEL.name), qemu_args=stub.qemu_arguments(), exit_device=False,
                    timeout=10)
-    stub.run_to(machine.symbol("kernel_main").value)
-    information = stub.read_register(RDI)
-    size, = struct.unpack("<I", stub.read_memory(information, 4))
-    text_mode_of_another_layout("type", RGB_PIXELS)(stub, information, stub.read_memory(information, size))
+    play_a_loader_of_pixels(machine, stub)
     before = machine.read_memory(VGA_TEXT_WINDOW.start, len(VGA_TEXT_WINDOW))
     stub.detach()
     machine.wait_until_halted_in("halt_forever")
