@@ -152,11 +152,13 @@ def test_cpu_without_cpuid_gets_its_own_error(boot, chapter, stub):
 
 # CPUID answers a leaf above the highest with another leaf's data, so the
 # LM bit of leaf 0x80000001 means nothing unless leaf 0x80000000 says the
-# CPU has that leaf. Every QEMU model has it: the test plays older CPUs,
-# while the real leaf 0x80000001 still says LM. One has extended leaves up
-# to 0x80000000; one has none at all, and answers leaf 0x80000000 with the
-# data of its highest basic leaf (SDM vol. 2, CPUID), whose EAX can be any
-# small number: compared as signed, it would pass for more than 0x80000001.
+# CPU has that leaf. QEMU's models without it (pentium2, pentium3) lack LM
+# in leaf 0x80000001 too, so they cannot show the check missing: the test
+# plays older CPUs while the real leaf 0x80000001 still says LM. One has
+# extended leaves up to 0x80000000; one has none at all, and answers leaf
+# 0x80000000 with the data of its highest basic leaf (SDM vol. 2, CPUID),
+# whose EAX can be any small number: compared as signed, it would pass for
+# more than 0x80000001.
 @pytest.mark.parametrize("highest_extended_leaf", [0x80000000, 0x0000000D],
                          ids=["0x80000000", "a_basic_leafs_data"])
 def test_cpu_without_the_extended_feature_leaf_gets_the_long_mode_error(boot, chapter, stub,
