@@ -7,7 +7,7 @@
 # QEMU has quit if the kernel wrote to it; under UEFI, which has no text
 # screen to draw, the serial port prints here instead.
 # Once QEMU has ended, one line says how: a triple fault, the kernel's exit
-# through isa-debug-exit, or a quit.
+# through isa-debug-exit, or a quit (common/qemu-ending.sh).
 set -euo pipefail
 iso=$1 firmware=${2:-bios}
 serial_log="$(dirname "$iso")/serial.log"
@@ -25,46 +25,21 @@ esac
 
 # A triple fault ends QEMU at once (-no-reboot) with status 0, as a quit
 # does, and takes the kernel's screen with it. QEMU's reset log tells the
-# two apart: it says "Triple fault" when the CPU resets on one (and dumps
-# the registers at every reset, the power-on's included: a few KiB).
+# two apart (qemu-ending.sh).
 # Pausing the machine instead (-action shutdown=pause, as the harness does)
 # would keep the screen, but a paused kernel looks like one that hangs,
 # with the notice on how to quit drawn over: a line after the end says more.
-reset_log=$(mktemp "${TMPDIR:-/tmp}/run-qemu-resets.XXXXXX")
-trap 'rm -f "$reset_log"' EXIT
-machine+=(-d cpu_reset -D "$reset_log")
+ending_log=$(mktemp "${TMPDIR:-/tmp}/run-qemu-ending.XXXXXX")
+trap 'rm -f "$ending_log"' EXIT
+mapfile -t -O ${#machine[@]} machine < <("$(dirname "$0")/qemu-ending.sh" options "$ending_log")
 
-# The chapter, for the commands that look closer at a triple fault.
-chapter=NN
-if [[ $(basename "$(dirname "$iso")") =~ ^([0-9][0-9])- ]]; then
-    chapter=${BASH_REMATCH[1]}
-fi
-
-# Says in one line how QEMU ended, given its exit status (a triple fault
-# adds two lines of hints, each within 80 columns), and ends make run: with
-# status 0 when the kernel's own end was explained, for make's "Error 33"
-# would only call it a failure.
+# Says in one line how QEMU ended (a triple fault adds two lines of hints)
+# and ends make run: with status 0 when the kernel's own end was explained,
+# for make's "Error 33" would only call it a failure.
 end_saying_how_qemu_ended() {
-    local status=$1
-    if grep -q '^Triple fault' "$reset_log"; then
-        echo "QEMU stopped: the kernel triple-faulted, and the CPU reset itself."
-        echo "  Which exceptions: /usr/bin/python3 -m pytest harness --chapter $chapter"
-        echo "  Step up to them:  make gdb CH=$chapter"
-        exit 0
-    fi
-    if [ "$status" -eq 0 ]; then
-        echo "QEMU has quit, with no triple fault."
-        exit 0
-    fi
-    # isa-debug-exit turns a value v written to port 0xf4 into the status
-    # (v << 1) | 1. A status of 1 is QEMU's own error too, which it has
-    # printed itself.
-    if [ $((status & 1)) -eq 1 ] && [ "$status" -gt 1 ]; then
-        printf 'QEMU stopped: the kernel wrote %#x to port 0xf4 (isa-debug-exit), which ends QEMU with status %d.\n' \
-               $((status >> 1)) "$status"
-        exit 0
-    fi
-    exit "$status"
+    local exit_status=0
+    "$(dirname "$0")/qemu-ending.sh" say "$(dirname "$iso")" "$ending_log" "$1" || exit_status=$?
+    exit $exit_status
 }
 
 status=0

@@ -25,6 +25,11 @@ from chapters import REPOSITORY, make_variables
 SESSION_TIMEOUT = 30
 SHOWN_ON_FAILURE = 2000  # characters from the end of the terminal's output
 
+# The first line make run and make gdb print of how QEMU ended
+# (common/qemu-ending.sh), as patterns.
+TRIPLE_FAULT_LINE = rb"QEMU stopped: the kernel triple-faulted, and the CPU reset itself\."
+QUIT_LINE = rb"QEMU has quit, with no triple fault\."
+
 
 def make_environment() -> dict[str, str]:
     """This environment as a student's shell has it, for a make the tests

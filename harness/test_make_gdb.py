@@ -7,13 +7,16 @@ The session is driven as a student would drive it, through the make target
 in a terminal: wait for the breakpoint, ask gdb where the CPU is, then
 twice continue, interrupt with Ctrl-C and ask for a backtrace (Ctrl-C must
 stop the guest, not end QEMU or make), kill the kernel and quit. QEMU's
-messages must stay out of gdb's terminal. Each session gets its own port
+messages must stay out of gdb's terminal. When the kernel ends the machine
+(a harness fixture that triple-faults), gdb says only "exited normally":
+make gdb must say what happened. Each session gets its own port
 for QEMU's GDB stub, so that two can run side by side. With --ubsan the session is `make gdb UBSAN=1`.
 """
 
 from __future__ import annotations
 
 import re
+import shutil
 import socket
 import time
 
@@ -21,7 +24,7 @@ import pexpect
 import pytest
 
 from chapters import CHAPTERS, all_chapters
-from terminal import expect, make_in_terminal, shown, writes_the_serial_log_of
+from terminal import TRIPLE_FAULT_LINE, expect, in_terminal, make_in_terminal, shown, writes_the_serial_log_of
 
 # A test of the project's commands: no --chapter selects it (conftest.py).
 pytestmark = pytest.mark.commands
@@ -108,3 +111,29 @@ def test_make_gdb_stops_in_kernel_main(build, chapter: str):
         expect(session, pexpect.EOF, "gdb and make gdb to end")
         assert "qemu-system" not in shown(session), f"QEMU's messages reached gdb's terminal:\n{shown(session)}"
     assert session.exitstatus == 0, f"make gdb exited with {session.exitstatus} after kill and quit"
+
+
+@pytest.mark.parametrize(("fixture", "line", "what"), [
+    pytest.param("triple_fault", TRIPLE_FAULT_LINE + rb"\s+Which exceptions: \S+ -m pytest harness --chapter 05\s",
+                 "the kernel triple-faulted, with the command that names the exceptions", id="triple_fault"),
+])
+def test_make_gdb_says_when_the_kernel_ended_the_machine(build, tmp_path, fixture: str, line: bytes, what: str):
+    """A triple fault ends QEMU under -no-reboot, and gdb says of it only
+    "exited normally": make gdb must say what happened, in gdb's terminal,
+    before gdb's prompt. Through make gdb's script, with a harness fixture
+    (no kernel_main: gdb asks whether to make the breakpoint pending) in a
+    build directory of chapter 05."""
+    directory = tmp_path / "05-cpu-exceptions"
+    directory.mkdir()
+    for suffix in ("iso", "elf"):
+        shutil.copy(build.fixtures() / f"{fixture}.{suffix}", directory / f"kernel.{suffix}")
+    with in_terminal("common/gdb.sh", str(directory), str(free_port()), terminal="dumb") as session:
+        expect(session, rb"Make hw breakpoint pending .*\? \(y or \[n\]\) ", "gdb to ask about kernel_main")
+        session.sendline(b"n")
+        expect(session, rb"\[Inferior 1 \(process \d+\) exited normally\]", "gdb to see the machine end")
+        expect(session, PROMPT, "gdb's prompt after the machine ended")
+        assert re.search(line, session.before), (
+            f"make gdb does not say that {what}; the terminal showed:\n{shown(session)[-1500:]}")
+        session.sendline(b"quit")
+        expect(session, pexpect.EOF, "gdb and make gdb to end")
+    assert session.exitstatus == 0, f"make gdb exited with {session.exitstatus} after quit"

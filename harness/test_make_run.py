@@ -25,7 +25,8 @@ import pexpect
 import pytest
 
 from chapters import REPOSITORY, all_chapters, chapter_build
-from terminal import expect, in_terminal, make_in_terminal, shown, writes_the_serial_log_of
+from terminal import QUIT_LINE, TRIPLE_FAULT_LINE, expect, in_terminal, make_in_terminal, shown, \
+    writes_the_serial_log_of
 
 # A test of the project's commands: no --chapter selects it (conftest.py).
 pytestmark = pytest.mark.commands
@@ -35,9 +36,6 @@ LAST_CHAPTER = all_chapters()[-1]
 # OVMF and GRUB take some 5 s under QEMU's emulator on an idle machine, and
 # were seen to take over 30 s on a loaded one (load average 20 on 2 cores).
 UEFI_BOOT_TIMEOUT = 120
-# make run's last line when QEMU ended on a triple fault, and when it quit.
-TRIPLE_FAULT_LINE = rb"QEMU stopped: the kernel triple-faulted, and the CPU reset itself\."
-QUIT_LINE = rb"QEMU has quit, with no triple fault\."
 
 
 def make_run(*arguments: str, ci: bool = False) -> pexpect.spawn:

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Says how QEMU ended, for make run (run.sh) and make gdb (gdb.sh): the
+# kernel triple-faulted, wrote to isa-debug-exit, or QEMU was quit.
+#
+# -no-reboot (common/host/qemu-machine.args) ends QEMU at a triple fault
+# with the status 0 of a quit, and gdb says "exited normally" of it: only
+# QEMU's reset log tells them apart. It says "Triple fault" when the CPU
+# resets on one (and dumps the registers at every CPU reset, the power-on's
+# included: a few KiB).
+#
+# Usage:
+#   qemu-ending.sh options LOG
+#       The QEMU options that log the above into LOG, one word a line.
+#   qemu-ending.sh say BUILD_DIRECTORY LOG [STATUS]
+#       Says how QEMU ended, given its exit status. BUILD_DIRECTORY
+#       (build/<chapter>) names the chapter in the hints. Exits with 0 when
+#       it said how, otherwise with STATUS (QEMU's own error, which QEMU has
+#       printed itself). Without STATUS (make gdb, while gdb still runs on),
+#       it says only what the kernel did: a triple fault.
+set -euo pipefail
+
+if [ "${1:-}" = options ] && [ $# -eq 2 ]; then
+    printf '%s\n' -d cpu_reset -D "$2"
+    exit 0
+fi
+if [ "${1:-}" != say ] || [ $# -lt 3 ] || [ $# -gt 4 ]; then
+    echo "usage: qemu-ending.sh options LOG | say BUILD_DIRECTORY LOG [STATUS]" >&2
+    exit 2
+fi
+build=$2 log=$3 status=${4:-}
+
+# The chapter, for the commands that look closer.
+chapter=NN
+if [[ $(basename "$build") =~ ^([0-9][0-9])- ]]; then
+    chapter=${BASH_REMATCH[1]}
+fi
+
+# Each line within 80 columns.
+if grep -q '^Triple fault' "$log"; then
+    echo "QEMU stopped: the kernel triple-faulted, and the CPU reset itself."
+    echo "  Which exceptions: /usr/bin/python3 -m pytest harness --chapter $chapter"
+    if [ -n "$status" ]; then
+        echo "  Step up to them:  make gdb CH=$chapter"
+    else
+        echo "  Step up to them:  quit, then make gdb CH=$chapter and break earlier."
+    fi
+    exit 0
+fi
+if [ -z "$status" ]; then
+    exit 0
+fi
+if [ "$status" -eq 0 ]; then
+    echo "QEMU has quit, with no triple fault."
+    exit 0
+fi
+# isa-debug-exit turns a value v written to port 0xf4 into the status
+# (v << 1) | 1. A status of 1 is QEMU's own error too, which it has
+# printed itself.
+if [ $((status & 1)) -eq 1 ] && [ "$status" -gt 1 ]; then
+    printf 'QEMU stopped: the kernel wrote %#x to port 0xf4 (isa-debug-exit), which ends QEMU with status %d.\n' \
+           $((status >> 1)) "$status"
+    exit 0
+fi
+exit "$status"
