@@ -13,10 +13,11 @@
 #       The QEMU options that log the above into LOG, one word a line.
 #   qemu-ending.sh say BUILD_DIRECTORY LOG [STATUS]
 #       Says how QEMU ended, given its exit status. BUILD_DIRECTORY
-#       (build/<chapter>) names the chapter in the hints. Exits with 0 when
-#       it said how, otherwise with STATUS (QEMU's own error, which QEMU has
-#       printed itself). Without STATUS (make gdb, while gdb still runs on),
-#       it says only what the kernel did: a triple fault.
+#       (build/<chapter>, or build/ubsan/<chapter>) names the chapter and
+#       the build in the hints. Exits with 0 when it said how, otherwise
+#       with STATUS (QEMU's own error, which QEMU has printed itself).
+#       Without STATUS (make gdb, while gdb still runs on), it says only
+#       what the kernel did: a triple fault.
 set -euo pipefail
 
 if [ "${1:-}" = options ] && [ $# -eq 2 ]; then
@@ -29,20 +30,25 @@ if [ "${1:-}" != say ] || [ $# -lt 3 ] || [ $# -gt 4 ]; then
 fi
 build=$2 log=$3 status=${4:-}
 
-# The chapter, for the commands that look closer.
+# The commands that look closer, for this build: make's UBSAN=1 builds into
+# build/ubsan/, whose tests are pytest's --ubsan.
 chapter=NN
 if [[ $(basename "$build") =~ ^([0-9][0-9])- ]]; then
     chapter=${BASH_REMATCH[1]}
+fi
+pytest_options="--chapter $chapter" make_options="CH=$chapter"
+if [ "$(basename "$(dirname "$build")")" = ubsan ]; then
+    pytest_options+=" --ubsan" make_options+=" UBSAN=1"
 fi
 
 # Each line within 80 columns.
 if grep -q '^Triple fault' "$log"; then
     echo "QEMU stopped: the kernel triple-faulted, and the CPU reset itself."
-    echo "  Which exceptions: /usr/bin/python3 -m pytest harness --chapter $chapter"
+    echo "  Which exceptions: /usr/bin/python3 -m pytest harness $pytest_options"
     if [ -n "$status" ]; then
-        echo "  Step up to them:  make gdb CH=$chapter"
+        echo "  Step up to them:  make gdb $make_options"
     else
-        echo "  Step up to them:  quit, then make gdb CH=$chapter and break earlier."
+        echo "  Step up to them:  quit, then make gdb $make_options and break earlier."
     fi
     exit 0
 fi

@@ -125,19 +125,28 @@ def test_make_run_under_uefi_prints_the_serial_port_in_the_terminal(build, chapt
         expect(session, pexpect.EOF, "QEMU to quit on Ctrl-C")
 
 
-@pytest.mark.parametrize(("directory", "chapter"), [("05-cpu-exceptions", "05"), ("harness-fixtures", "NN")])
-def test_make_run_says_when_the_kernel_triple_faulted(build, tmp_path, directory: str, chapter: str):
+@pytest.mark.parametrize(("directory", "pytest_options", "make_options"), [
+    ("05-cpu-exceptions", "--chapter 05", "CH=05"),
+    ("harness-fixtures", "--chapter NN", "CH=NN"),
+    ("ubsan/05-cpu-exceptions", "--chapter 05 --ubsan", "CH=05 UBSAN=1"),
+])
+def test_make_run_says_when_the_kernel_triple_faulted(build, tmp_path, directory: str, pytest_options: str,
+                                                      make_options: str):
     """-no-reboot ends QEMU at the reset, with the status of a quit, and the
     terminal gets its own screen back: without a word the kernel would
-    seem to vanish. The hint names the chapter the ISO was built for, by
-    its directory, as make run's build/<chapter>/kernel.iso."""
+    seem to vanish. The hints name the chapter the ISO was built for, by
+    its directory, as make run's build/<chapter>/kernel.iso, and the UBSan
+    build of make run UBSAN=1 (build/ubsan/<chapter>/), whose tests are
+    pytest's --ubsan (conftest.py)."""
     with run_script(copy_of(build.fixtures() / "triple_fault.iso", tmp_path / directory)) as session:
         start_after_the_notice(session)
         expect(session, TRIPLE_FAULT_LINE, "make run's line that the kernel triple-faulted")
-        expect(session, rb"pytest harness --chapter (\w+)\b.*make gdb CH=(\w+)\b",
+        expect(session, rb"pytest harness ([^\r\n]*)\r?\n.*?make gdb ([^\r\n]*)\r?\n",
                "the hint of the commands that look closer")
-        assert session.match.groups() == (chapter.encode(),) * 2, (
-            f"the hint names chapter {session.match.groups()}, not {chapter}, for {directory}/kernel.iso")
+        hinted = tuple(group.decode().strip() for group in session.match.groups())
+        assert hinted == (pytest_options, make_options), (
+            f"the hints give pytest {hinted[0]!r} and make gdb {hinted[1]!r}, "
+            f"not {pytest_options!r} and {make_options!r}, for {directory}/kernel.iso")
         expect(session, pexpect.EOF, "make run to end")
         session.close()
         assert session.exitstatus == 0, f"make run exited with {session.exitstatus} after a triple fault"
