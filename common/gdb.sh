@@ -10,8 +10,9 @@
 # prompt back: continue, Ctrl-C, bt, continue... as in any gdb session.
 # QEMU's own messages go to qemu.log beside the kernel, never into gdb's
 # prompt; the kernel's serial port goes to serial.log there. When the
-# kernel triple-faults, gdb says only "exited normally": qemu-ending.sh
-# says what happened, in gdb's terminal.
+# kernel ends the machine (a triple fault, a reset, a power-off), gdb says
+# only "exited normally": qemu-ending.sh says what happened, in gdb's
+# terminal.
 set -euo pipefail
 build=$1 port=${2:-1234}
 

@@ -1,27 +1,40 @@
 #!/usr/bin/env bash
 # Says how QEMU ended, for make run (run.sh) and make gdb (gdb.sh): the
-# kernel triple-faulted, wrote to isa-debug-exit, or QEMU was quit.
+# kernel triple-faulted, reset the machine or turned it off, wrote to
+# isa-debug-exit, or QEMU was quit.
 #
 # -no-reboot (common/host/qemu-machine.args) ends QEMU at a triple fault
-# with the status 0 of a quit, and gdb says "exited normally" of it: only
-# QEMU's reset log tells them apart. It says "Triple fault" when the CPU
-# resets on one (and dumps the registers at every CPU reset, the power-on's
-# included: a few KiB).
+# and at a reset the kernel asks for, with the status 0 of a quit, and gdb
+# says "exited normally" of all three: only QEMU's log tells them apart.
+# What QEMU 7.2 logs with the options below, measured:
+#   a triple fault:  "Triple fault" (cpu_reset), then the machine goes from
+#                    running to shutdown (runstate_set);
+#   a reset the kernel asks for (keyboard controller, port 0x92 or 0xcf9):
+#                    only the change to shutdown: -no-reboot stops the
+#                    machine before the reset, so no "CPU Reset" either;
+#   a quit, an ACPI power-off: a shutdown request with its reason first
+#                    (qemu_system_shutdown_request: 2 the monitor's quit,
+#                    5 a closed window, 6 the kernel's power-off);
+#   Ctrl-C (a signal): the change to shutdown alone, as a reset; so the
+#                    caller says when it saw one.
+# cpu_reset also dumps the registers at every CPU reset, the power-on's
+# included: a few KiB.
 #
 # Usage:
 #   qemu-ending.sh options LOG
 #       The QEMU options that log the above into LOG, one word a line.
 #   qemu-ending.sh say BUILD_DIRECTORY LOG [STATUS]
-#       Says how QEMU ended, given its exit status. BUILD_DIRECTORY
-#       (build/<chapter>, or build/ubsan/<chapter>) names the chapter and
-#       the build in the hints. Exits with 0 when it said how, otherwise
-#       with STATUS (QEMU's own error, which QEMU has printed itself).
-#       Without STATUS (make gdb, while gdb still runs on), it says only
-#       what the kernel did: a triple fault.
+#       Says how QEMU ended, given its exit status, or `signal` when the
+#       terminal sent QEMU one. BUILD_DIRECTORY (build/<chapter>, or
+#       build/ubsan/<chapter>) names the chapter and the build in the
+#       hints. Exits with 0 when it said how, otherwise with STATUS (QEMU's
+#       own error, which QEMU has printed itself). Without STATUS (make gdb,
+#       while gdb still runs on), it says only what the kernel did: a
+#       triple fault, a reset or a power-off.
 set -euo pipefail
 
 if [ "${1:-}" = options ] && [ $# -eq 2 ]; then
-    printf '%s\n' -d cpu_reset -D "$2"
+    printf '%s\n' -d cpu_reset -D "$2" -trace runstate_set -trace qemu_system_shutdown_request
     exit 0
 fi
 if [ "${1:-}" != say ] || [ $# -lt 3 ] || [ $# -gt 4 ]; then
@@ -29,6 +42,10 @@ if [ "${1:-}" != say ] || [ $# -lt 3 ] || [ $# -gt 4 ]; then
     exit 2
 fi
 build=$2 log=$3 status=${4:-}
+
+logged() {
+    grep -q -- "$1" "$log"
+}
 
 # The commands that look closer, for this build: make's UBSAN=1 builds into
 # build/ubsan/, whose tests are pytest's --ubsan.
@@ -42,7 +59,7 @@ if [ "$(basename "$(dirname "$build")")" = ubsan ]; then
 fi
 
 # Each line within 80 columns.
-if grep -q '^Triple fault' "$log"; then
+if logged '^Triple fault'; then
     echo "QEMU stopped: the kernel triple-faulted, and the CPU reset itself."
     echo "  Which exceptions: /usr/bin/python3 -m pytest harness $pytest_options"
     if [ -n "$status" ]; then
@@ -52,10 +69,21 @@ if grep -q '^Triple fault' "$log"; then
     fi
     exit 0
 fi
+if logged 'qemu_system_shutdown_request reason=6$'; then
+    echo "QEMU stopped: the kernel turned the machine off (ACPI)."
+    exit 0
+fi
+# The machine stopped, and nobody asked it to: neither a quit nor a signal.
+if [ "$status" != signal ] && [ "${status:-0}" -eq 0 ] && logged 'new_state [0-9]* (shutdown)' \
+   && ! logged 'qemu_system_shutdown_request'; then
+    echo "QEMU stopped: the kernel reset the machine, with no triple fault."
+    echo "  A reset it asked for: keyboard controller (port 0x64), port 0x92 or 0xcf9."
+    exit 0
+fi
 if [ -z "$status" ]; then
     exit 0
 fi
-if [ "$status" -eq 0 ]; then
+if [ "$status" = signal ] || [ "$status" -eq 0 ]; then
     echo "QEMU has quit, with no triple fault."
     exit 0
 fi

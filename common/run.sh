@@ -6,8 +6,9 @@
 # terminal and the serial port goes to serial.log beside the ISO, named once
 # QEMU has quit if the kernel wrote to it; under UEFI, which has no text
 # screen to draw, the serial port prints here instead.
-# Once QEMU has ended, one line says how: a triple fault, the kernel's exit
-# through isa-debug-exit, or a quit (common/qemu-ending.sh).
+# Once QEMU has ended, one line says how: a triple fault, a reset or a
+# power-off, the kernel's exit through isa-debug-exit, or a quit
+# (common/qemu-ending.sh).
 set -euo pipefail
 iso=$1 firmware=${2:-bios}
 serial_log="$(dirname "$iso")/serial.log"
@@ -24,8 +25,8 @@ case $firmware in
 esac
 
 # A triple fault ends QEMU at once (-no-reboot) with status 0, as a quit
-# does, and takes the kernel's screen with it. QEMU's reset log tells the
-# two apart (qemu-ending.sh).
+# does, and takes the kernel's screen with it; so does a reset the kernel
+# asks for. QEMU's log tells them apart (qemu-ending.sh).
 # Pausing the machine instead (-action shutdown=pause, as the harness does)
 # would keep the screen, but a paused kernel looks like one that hangs,
 # with the notice on how to quit drawn over: a line after the end says more.
@@ -33,7 +34,7 @@ ending_log=$(mktemp "${TMPDIR:-/tmp}/run-qemu-ending.XXXXXX")
 trap 'rm -f "$ending_log"' EXIT
 mapfile -t -O ${#machine[@]} machine < <("$(dirname "$0")/qemu-ending.sh" options "$ending_log")
 
-# Says in one line how QEMU ended (a triple fault adds two lines of hints)
+# Says in one line how QEMU ended (a triple fault or a reset adds hints)
 # and ends make run: with status 0 when the kernel's own end was explained,
 # for make's "Error 33" would only call it a failure.
 end_saying_how_qemu_ended() {
@@ -42,16 +43,23 @@ end_saying_how_qemu_ended() {
     exit $exit_status
 }
 
-status=0
-if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
-    qemu-system-x86_64 "${machine[@]}" -serial stdio || status=$?
+# Runs QEMU with the serial port printed here and OPTIONS, and ends. Ctrl-C
+# quits it: QEMU exits with status 0 and logs nothing of the signal, but
+# this script gets it too, once QEMU has exited.
+run_with_the_serial_port_here() {
+    local status=0
+    trap 'status=signal' INT
+    qemu-system-x86_64 "${machine[@]}" "$@" -serial stdio || status=$?
     end_saying_how_qemu_ended $status
+}
+
+if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+    run_with_the_serial_port_here
 fi
 
 if [ "$firmware" = uefi ]; then
     echo "No window system, and no text screen under UEFI: serial output follows. Quit with Ctrl-C."
-    qemu-system-x86_64 "${machine[@]}" -display none -serial stdio || status=$?
-    end_saying_how_qemu_ended $status
+    run_with_the_serial_port_here -display none
 fi
 
 echo "No window system: showing the screen here."
@@ -61,6 +69,7 @@ echo "Quit with Esc then 2 (QEMU monitor), then type: quit"
 if [ -t 0 ] && [ "${CI:-}" != true ]; then
     read -r -p "Press Enter to start. "
 fi
+status=0
 qemu-system-x86_64 "${machine[@]}" -display curses -serial "file:$serial_log" || status=$?
 # Only chapter 4 on writes to the serial port under a BIOS: the log is
 # worth a mention only when there is something in it.

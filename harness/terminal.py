@@ -28,6 +28,8 @@ SHOWN_ON_FAILURE = 2000  # characters from the end of the terminal's output
 # The first line make run and make gdb print of how QEMU ended
 # (common/qemu-ending.sh), as patterns.
 TRIPLE_FAULT_LINE = rb"QEMU stopped: the kernel triple-faulted, and the CPU reset itself\."
+RESET_LINE = rb"QEMU stopped: the kernel reset the machine, with no triple fault\."
+POWER_OFF_LINE = rb"QEMU stopped: the kernel turned the machine off \(ACPI\)\."
 QUIT_LINE = rb"QEMU has quit, with no triple fault\."
 
 

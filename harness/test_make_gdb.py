@@ -8,8 +8,8 @@ in a terminal: wait for the breakpoint, ask gdb where the CPU is, then
 twice continue, interrupt with Ctrl-C and ask for a backtrace (Ctrl-C must
 stop the guest, not end QEMU or make), kill the kernel and quit. QEMU's
 messages must stay out of gdb's terminal. When the kernel ends the machine
-(a harness fixture that triple-faults), gdb says only "exited normally":
-make gdb must say what happened. Each session gets its own port
+(harness fixtures that triple-fault and reset), gdb says only "exited
+normally": make gdb must say what happened. Each session gets its own port
 for QEMU's GDB stub, so that two can run side by side. With --ubsan the session is `make gdb UBSAN=1`.
 """
 
@@ -24,7 +24,8 @@ import pexpect
 import pytest
 
 from chapters import CHAPTERS, all_chapters
-from terminal import TRIPLE_FAULT_LINE, expect, in_terminal, make_in_terminal, shown, writes_the_serial_log_of
+from terminal import RESET_LINE, TRIPLE_FAULT_LINE, expect, in_terminal, make_in_terminal, shown, \
+    writes_the_serial_log_of
 
 # A test of the project's commands: no --chapter selects it (conftest.py).
 pytestmark = pytest.mark.commands
@@ -116,13 +117,14 @@ def test_make_gdb_stops_in_kernel_main(build, chapter: str):
 @pytest.mark.parametrize(("fixture", "line", "what"), [
     pytest.param("triple_fault", TRIPLE_FAULT_LINE + rb"\s+Which exceptions: \S+ -m pytest harness --chapter 05\s",
                  "the kernel triple-faulted, with the command that names the exceptions", id="triple_fault"),
+    pytest.param("reset", RESET_LINE, "the kernel reset the machine", id="reset"),
 ])
 def test_make_gdb_says_when_the_kernel_ended_the_machine(build, tmp_path, fixture: str, line: bytes, what: str):
-    """A triple fault ends QEMU under -no-reboot, and gdb says of it only
-    "exited normally": make gdb must say what happened, in gdb's terminal,
-    before gdb's prompt. Through make gdb's script, with a harness fixture
-    (no kernel_main: gdb asks whether to make the breakpoint pending) in a
-    build directory of chapter 05."""
+    """A triple fault, or a reset the kernel asks for, ends QEMU under
+    -no-reboot, and gdb says of both only "exited normally": make gdb must
+    say what happened, in gdb's terminal, before gdb's prompt. Through make
+    gdb's script, with a harness fixture (no kernel_main: gdb asks whether
+    to make the breakpoint pending) in a build directory of chapter 05."""
     directory = tmp_path / "05-cpu-exceptions"
     directory.mkdir()
     for suffix in ("iso", "elf"):

@@ -6,8 +6,9 @@ screen over it; QEMU quits through its monitor with Esc then 2, then
 (chapter 4 on). Under UEFI, which has no text screen, the
 serial port prints in the terminal instead, and Ctrl-C quits. Whichever way
 QEMU ends, the last line says how: a triple fault (which ends QEMU at once,
-screen and all, with the status of a quit), the kernel's exit through
-isa-debug-exit, or a quit.
+screen and all, with the status of a quit), a reset or a power-off the
+kernel asked for (the same), the kernel's exit through isa-debug-exit, or a
+quit (Ctrl-C under UEFI too).
 
 The sessions are driven through the make target in a pseudo-terminal, as a
 student would type them; the rest of the suite boots the same ISOs with the
@@ -25,8 +26,8 @@ import pexpect
 import pytest
 
 from chapters import REPOSITORY, all_chapters, chapter_build
-from terminal import QUIT_LINE, TRIPLE_FAULT_LINE, expect, in_terminal, make_in_terminal, shown, \
-    writes_the_serial_log_of
+from terminal import POWER_OFF_LINE, QUIT_LINE, RESET_LINE, TRIPLE_FAULT_LINE, expect, in_terminal, \
+    make_in_terminal, shown, writes_the_serial_log_of
 
 # A test of the project's commands: no --chapter selects it (conftest.py).
 pytestmark = pytest.mark.commands
@@ -150,6 +151,25 @@ def test_make_run_says_when_the_kernel_triple_faulted(build, tmp_path, directory
         expect(session, pexpect.EOF, "make run to end")
         session.close()
         assert session.exitstatus == 0, f"make run exited with {session.exitstatus} after a triple fault"
+
+
+@pytest.mark.parametrize(("fixture", "line", "what"), [
+    pytest.param("reset", RESET_LINE, "the kernel reset the machine (keyboard controller)", id="reset"),
+    pytest.param("power_off", POWER_OFF_LINE, "the kernel turned the machine off (ACPI)", id="power_off"),
+])
+def test_make_run_says_when_the_kernel_ended_the_machine(build, tmp_path, fixture: str, line: bytes, what: str):
+    """A reset the kernel asks for ends QEMU under -no-reboot with status 0,
+    as a triple fault and a quit do, and so does a power-off: neither is a
+    triple fault, and the student did not quit."""
+    with run_script(copy_of(build.fixtures() / f"{fixture}.iso", tmp_path)) as session:
+        start_after_the_notice(session)
+        expect(session, line, f"make run's line that {what}")
+        expect(session, pexpect.EOF, "make run to end")
+        said = shown(session)
+        for wrong in ("triple-faulted", "has quit"):
+            assert wrong not in said, f"make run says {wrong!r} when {what}: {said[-500:]!r}"
+        session.close()
+        assert session.exitstatus == 0, f"make run exited with {session.exitstatus} when {what}"
 
 
 def test_make_run_says_how_the_kernel_exited(build, tmp_path):
