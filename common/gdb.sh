@@ -5,27 +5,53 @@
 # Usage: gdb.sh BUILD_DIRECTORY [PORT]   (PORT: the stub's, 1234 unless given)
 # make gdb has checked that gdb is installed (check-deps.sh gdb).
 #
-# gdb owns the terminal. QEMU runs in a session of its own, so Ctrl-C
-# reaches gdb alone, which stops the guest through the stub and gives its
-# prompt back: continue, Ctrl-C, bt, continue... as in any gdb session.
-# QEMU's own messages go to qemu.log beside the kernel, never into gdb's
-# prompt; the kernel's serial port goes to serial.log there. When the
-# kernel ends the machine (a triple fault, a reset, a power-off), gdb says
-# only "exited normally": qemu-ending.sh says what happened, in gdb's
-# terminal.
+# gdb owns the terminal. QEMU runs as a daemon, in a session of its own, so
+# Ctrl-C reaches gdb alone, which stops the guest through the stub and
+# gives its prompt back: continue, Ctrl-C, bt, continue... as in any gdb
+# session. Once QEMU runs, its messages go to qemu.log beside the kernel,
+# never into gdb's prompt; the kernel's serial port goes to serial.log
+# there. When the kernel ends the machine (a triple fault, a reset, a
+# power-off), gdb says only "exited normally": qemu-ending.sh says what
+# happened, in gdb's terminal.
 set -euo pipefail
 build=$1 port=${2:-1234}
 
 # shellcheck source=host/qemu-args.sh
 . "$(dirname "$0")/host/qemu-args.sh"
 mapfile -t machine < <(qemu_args qemu-machine.args)  # the machine the tests boot
-ending_log=$(mktemp "${TMPDIR:-/tmp}/gdb-qemu-ending.XXXXXX")
-mapfile -t -O ${#machine[@]} machine < <("$(dirname "$0")/qemu-ending.sh" options "$ending_log")
-setsid qemu-system-x86_64 "${machine[@]}" -cdrom "$build/kernel.iso" -S -gdb "tcp::$port" \
-    -display none -serial "file:$build/serial.log" < /dev/null > "$build/qemu.log" 2>&1 &
-qemu=$!
+# QEMU's log, with what qemu-ending.sh reads: beside the kernel, for the
+# student to read too.
+qemu_log=$build/qemu.log
+mapfile -t -O ${#machine[@]} machine < <("$(dirname "$0")/qemu-ending.sh" options "$qemu_log")
+pid_file=$(mktemp "${TMPDIR:-/tmp}/gdb-qemu-pid.XXXXXX")
+qemu=
 # QEMU may be gone already (gdb's kill ends it), which is no failure.
-trap 'kill $qemu 2> /dev/null || true; rm -f "$ending_log"' EXIT
+trap 'if [ -n "$qemu" ]; then kill "$qemu" 2> /dev/null || true; fi; rm -f "$pid_file"' EXIT
+
+# -daemonize returns once QEMU's stub listens, or once QEMU has failed: on
+# a port another session holds, say. Its message is then shown here, and
+# gdb never starts, rather than wait for a stub that is not there, or
+# attach to another session's QEMU. The stub listens on the loopback
+# address alone, where gdb connects: not to the network, and not on an
+# address of the port that another program left free (QEMU's "tcp::PORT"
+# took IPv6's when IPv4's was taken, while gdb went to IPv4's).
+# QEMU writes its messages here until it is a daemon (kept in `starting`),
+# then into its log: either may hold why it failed.
+stub=127.0.0.1:$port
+if ! starting=$(qemu-system-x86_64 "${machine[@]}" -cdrom "$build/kernel.iso" -S -gdb "tcp:$stub" \
+                    -display none -serial "file:$build/serial.log" -daemonize -pidfile "$pid_file" \
+                    < /dev/null 2>&1); then
+    said=$(echo "$starting"; grep -s '^qemu-system' "$qemu_log" || true)
+    grep . <<< "$said" >&2 || true
+    if [[ $said == *"Address already in use"* ]]; then
+        echo "make gdb: port $port is taken (another make gdb?); make gdb GDB_PORT=N picks another." >&2
+    fi
+    exit 1
+fi
+qemu=$(cat "$pid_file")
+if [ -n "$starting" ]; then
+    echo "$starting"  # warnings, before gdb's first line
+fi
 
 # In a terminal, gdb runs as a job of its own (set -m), which the terminal
 # makes its foreground: Ctrl-C then interrupts gdb's wait for the guest,
@@ -42,18 +68,16 @@ fi
 # so a software breakpoint's int3 would be overwritten by the loader. A
 # temporary one: once in kernel_main it has done its work, and in chapter 1
 # (32-bit code) continuing from a hardware breakpoint would stop at it again.
-# gdb retries the connection while QEMU starts (set tcp auto-retry, on by
-# default).
 # When the guest ends, gdb's Python has gdb's shell run qemu-ending.sh,
 # which takes its arguments from the environment (single quotes: that
 # shell expands them, not this one), whatever characters the paths hold.
-QEMU_ENDING="$(dirname "$0")/qemu-ending.sh" QEMU_ENDING_BUILD=$build QEMU_ENDING_LOG=$ending_log
+QEMU_ENDING="$(dirname "$0")/qemu-ending.sh" QEMU_ENDING_BUILD=$build QEMU_ENDING_LOG=$qemu_log
 export QEMU_ENDING QEMU_ENDING_BUILD QEMU_ENDING_LOG
 # shellcheck disable=SC2016
 say_how_the_guest_ended='shell "$QEMU_ENDING" say "$QEMU_ENDING_BUILD" "$QEMU_ENDING_LOG"'
 gdb -q "$build/kernel.elf" \
     -ex "set architecture i386:x86-64" \
     -ex "python gdb.events.exited.connect(lambda event: gdb.execute('$say_how_the_guest_ended'))" \
-    -ex "target remote localhost:$port" \
+    -ex "target remote $stub" \
     -ex "thbreak kernel_main" \
     -ex "continue"

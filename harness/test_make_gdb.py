@@ -139,3 +139,23 @@ def test_make_gdb_says_when_the_kernel_ended_the_machine(build, tmp_path, fixtur
         session.sendline(b"quit")
         expect(session, pexpect.EOF, "gdb and make gdb to end")
     assert session.exitstatus == 0, f"make gdb exited with {session.exitstatus} after quit"
+
+
+@writes_the_serial_log_of(all_chapters()[-1])
+def test_make_gdb_says_when_its_port_is_taken(build):
+    """A second make gdb on the same port, or a QEMU left running: QEMU
+    cannot listen and ends at once. Its message must reach the terminal,
+    and make gdb end, rather than gdb wait for a stub that is not there
+    while the reason sits in qemu.log."""
+    chapter = all_chapters()[-1]
+    build.chapter(chapter)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with make_in_terminal("gdb", f"CH={chapter[:2]}", f"GDB_PORT={port}", terminal="dumb") as session:
+            expect(session, rb"Address already in use", "QEMU's message that the port is taken", timeout=15)
+            expect(session, rf"port {port} is taken .*GDB_PORT=N picks another".encode(),
+                   "make gdb's hint of another port")
+            expect(session, pexpect.EOF, "make gdb to end")
+    assert session.exitstatus != 0, "make gdb ended with status 0 when QEMU could not start"
