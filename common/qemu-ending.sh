@@ -16,7 +16,9 @@
 #                    (qemu_system_shutdown_request: 2 the monitor's quit,
 #                    5 a closed window, 6 the kernel's power-off);
 #   Ctrl-C (a signal): the change to shutdown alone, as a reset; so the
-#                    caller says when it saw one.
+#                    caller says when it saw one. (A signal sent to QEMU
+#                    alone, kill PID, would read as a reset; QEMU says
+#                    "terminating on signal" on its stderr then.)
 # cpu_reset also dumps the registers at every CPU reset, the power-on's
 # included: a few KiB.
 #
