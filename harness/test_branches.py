@@ -5,8 +5,8 @@ repository itself. The checks: it leaves the clone's HEAD, index and working
 tree alone; it makes one branch per chapter, chained in the book's order,
 and the same ones when run again; the diff between two neighbouring
 branches names exactly the files `make diff` names, and the chapter's page;
-and a branch is a project that builds and boots on its own, in a clone of
-its own.
+a branch has every file its scripts in common/ call; and a branch is a
+project that builds and boots on its own, in a clone of its own.
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ NEIGHBOURS = list(zip(CHAPTERS, CHAPTERS[1:]))
 
 # A file in the summary of common/diff.sh: "  added:   tests/vga_tests.cpp".
 DIFF_SUMMARY_LINE = re.compile(r"^  (?:added|changed|removed): +(\S+)$", re.MULTILINE)
+# A file that a script in common/ runs or reads beside itself:
+# "$(dirname "$0")/qemu-ending.sh".
+BESIDE_THE_SCRIPT = re.compile(r'\$\(dirname "\$0"\)/([\w.-]+(?:/[\w.-]+)*)')
 
 
 def git(repository: Path, *arguments: str) -> str:
@@ -92,6 +95,26 @@ def test_diff_between_neighbouring_branches_is_the_step(clone, older, newer):
     assert step, f"make diff lists no files between {older} and {newer}:\n{summary[:2000]}"
     changed = set(git(repository, "diff", "--name-only", branch(older), branch(newer)).splitlines())
     assert changed == step | {"README.md"}
+
+
+def test_a_branch_has_every_file_its_scripts_use(clone):
+    """make run, make gdb and the dependency check are scripts in common/
+    that call others beside them: a branch whose copy of make-branches.sh's
+    list of shared files leaves one out builds, and then fails in a
+    student's make run ("No such file or directory")."""
+    repository, _ = clone
+    files = set(git(repository, "ls-tree", "-r", "--name-only", branch(CHAPTERS[-1])).splitlines())
+    scripts = sorted(name for name in files if name.startswith("common/") and name.endswith(".sh"))
+    assert scripts, f"the {branch(CHAPTERS[-1])} branch has no scripts in common/"
+    missing = set()
+    for script in scripts:
+        text = git(repository, "show", f"{branch(CHAPTERS[-1])}:{script}")
+        for used in BESIDE_THE_SCRIPT.findall(text):
+            path = str(Path(script).parent / used)
+            if ".." not in Path(used).parts and path not in files:
+                missing.add(f"{script} uses {path}")
+    assert not missing, ("the branch lacks files its scripts use (common/make-branches.sh's shared_files): "
+                         + "; ".join(sorted(missing)))
 
 
 def test_a_branch_builds_and_boots_on_its_own(clone, boot, tmp_path):
