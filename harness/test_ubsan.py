@@ -14,7 +14,10 @@ must be reported not ok, end QEMU with failure, and leave the report
     at tests/undefined_behaviour.cpp:LINE:COLUMN: KIND: DETAILS
 
 with the marked line (in the panic's heading too), the marked kind, a
-column inside the expression at fault, and the details the case expects.
+column inside the expression at fault, and the details the case expects,
+to their last character. An address in the details is the kernel's own:
+the case names the variable, and its address comes from the kernel's ELF
+file.
 The compilers put the column at different places of the expression (clang
 at the operator or the array, GCC at the right operand, the variable
 initialised, or the closing bracket), so the column is checked against the
@@ -41,11 +44,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Callable
 
 import pytest
 
 import ktap
 from chapters import CHAPTERS, ubsan_chapters
+from elf import ElfFile
 from machine import EXIT_FAILURE
 from verdict import KernelFailure, Verdict
 
@@ -59,7 +64,10 @@ class Case:
     test: str  # the in-kernel test
     kind: str  # what the report must call it, and the marker on its line says
     expression: str  # the part of the marked line the report's column must point into
-    details: tuple[str, ...] = ()  # what the report must say after the kind, in this order
+    # What the report must say after the kind, in this order. {name+N} (or
+    # {name}) stands for the address of the kernel's variable name, plus N,
+    # as the report writes it: 0x and hex digits.
+    details: tuple[str, ...] = ()
     # The type the report names right after the details, each way clang or
     # GCC spells it: a runtime that took the name from the wrong record, or
     # from the wrong place in it, names another type or none.
@@ -68,6 +76,9 @@ class Case:
     # the report names that line right after the details (GCC passes no
     # place, and the report says `(null):0`).
     declared_at: str = ""
+    # What the report ends with, after the type or the place: nothing more
+    # than this.
+    ending: str = ""
 
     def __repr__(self) -> str:  # pytest shows it in a failure
         return self.test
@@ -76,6 +87,8 @@ class Case:
 # The names of the cases' types: clang's alias and what it stands for, or
 # GCC's one name.
 INT32 = ("'int'", "'int32_t' (aka 'int')")
+
+CONST_UINT32 = ("'const uint32_t' (aka 'const unsigned int')", "'const unsigned int'")
 
 # One case for each handler of common/ubsan.cpp that the kernel's code can
 # reach (all but float-cast-overflow, which needs floating point, and
@@ -98,16 +111,15 @@ CASES = [
     Case("shift_out_of_bounds_is_reported", "shift out of bounds", "top_bit << minus_one",
          ("2147483648 shifted by -1 in type ",), ("'uint32_t' (aka 'unsigned int')", "'unsigned int'")),
     Case("misaligned_access_is_reported", "misaligned access", "value = *word",
-         ("load of address 0x", ", which is not 4-byte aligned as type "),
-         ("'const uint32_t' (aka 'const unsigned int')", "'const unsigned int'")),
+         ("load of address {words+1}, which is not 4-byte aligned as type ",), CONST_UINT32, ending=" needs"),
     Case("null_pointer_is_reported", "null pointer", "*no_word = 1", ("store to a null pointer of type ",),
          ("'uint32_t' (aka 'unsigned int')", "'uint32_t'")),
     Case("out_of_bounds_index_is_reported", "index out of bounds", "table[before_the_start]",
          ("index -1 of type ",), ("'int32_t[4]' (aka 'int[4]')", "'int [4]'")),
     Case("invalid_bool_is_reported", "invalid value", "value = *flag", ("load of 128, which type ",),
-         ("'const volatile bool'", "'bool'")),
+         ("'const volatile bool'", "'bool'"), ending=" cannot hold"),
     Case("invalid_enum_is_reported", "invalid value", "value = *sign", ("load of -4, which type ",),
-         ("'const volatile (anonymous namespace)::Sign'", "'Sign'")),
+         ("'const volatile (anonymous namespace)::Sign'", "'Sign'"), ending=" cannot hold"),
     Case("pointer_overflow_is_reported", "pointer overflow", "near_the_top + thirty_two_bytes",
          ("address 0xfffffffffffffff0 became 0x10",)),
     Case("unreachable_code_is_reported", "unreachable code reached", "__builtin_unreachable()"),
@@ -150,10 +162,30 @@ def named_after_details(source: str, case: Case) -> tuple[str, ...]:
     return f"{SOURCE}:{found[0]}", "(null):0"
 
 
-def report_problems(report: re.Match[str] | None, source: str, case: Case) -> list[str]:
+# {name} or {name+N} in a case's details.
+ADDRESS = re.compile(r"\{(\w+)(?:\+(\d+))?\}")
+
+
+def with_addresses(part: str, address_of: Callable[[str], int]) -> str:
+    """The part of a case's details with each {name+N} replaced by the
+    address it stands for, as the report writes it."""
+    return ADDRESS.sub(lambda found: hex(address_of(found[1]) + int(found[2] or 0)), part)
+
+
+def kernel_variables(elf: ElfFile) -> Callable[[str], int]:
+    """The address of a variable of the test kernel, by its name in the
+    source: all of them are in its anonymous namespace, whose names both
+    compilers mangle alike (_ZN12_GLOBAL__N_15wordsE)."""
+    return lambda name: elf.object_named_like(f"_GLOBAL__N_1{len(name)}{name}E").value
+
+
+def report_problems(report: re.Match[str] | None, source: str, case: Case,
+                    address_of: Callable[[str], int]) -> list[str]:
     """What is wrong with the report of the case's undefined behaviour, in
     words; [] if it names the file, the marked line (in the heading too) and
-    kind, a column within the expression, and the case's details."""
+    kind, a column within the expression, and the case's details, with the
+    addresses of the kernel's variables address_of gives, and nothing
+    after them but what the case expects."""
     if report is None:
         return ["no 'undefined behaviour at' report on serial"]
     number, line = marked_line(source, case)
@@ -173,7 +205,7 @@ def report_problems(report: re.Match[str] | None, source: str, case: Case) -> li
         problems.append(f"column {report['column']} is outside `{case.expression}` "
                         f"(columns {first}-{last} of `{line.strip()}`)")
     details, start = report["details"] or "", 0
-    for part in case.details:
+    for part in (with_addresses(part, address_of) for part in case.details):
         # The first part opens the details: found further in, it could be
         # the end of another number, as 2147483648 is of -2147483648.
         found = details.find(part, start) if start else (0 if details.startswith(part) else -1)
@@ -182,9 +214,12 @@ def report_problems(report: re.Match[str] | None, source: str, case: Case) -> li
             break
         start = found + len(part)
     else:
-        names = named_after_details(source, case)
-        if names and not details.startswith(names, start):
-            problems.append(f"the details {details!r} do not name {' or '.join(names)} after {case.details[-1]!r}")
+        # The whole rest: a place's line with a digit too many, or a type
+        # with words after it, is another place or type.
+        endings = [name + case.ending for name in named_after_details(source, case) or ("",)]
+        if details[start:] not in endings:
+            problems.append(f"the details {details!r} do not end with {' or '.join(map(repr, endings))}"
+                            + (f" after {case.details[-1]!r}" if case.details else ""))
     return problems
 
 
@@ -200,7 +235,8 @@ def booted_cases() -> list[tuple[str, Case]]:
                          ids=[f"{chapter}-{case.test}" for chapter, case in booted_cases()])
 def test_undefined_behaviour_is_reported_where_it_happens(build, boot, chapter: str, case: Case):
     kernel = build.chapter(chapter)
-    declared = [test.name for test in ktap.declared_tests(kernel.elf(KERNEL))]
+    elf = ElfFile(kernel.elf(KERNEL))
+    declared = [test.name for test in ktap.declared_tests(elf.path)]
     assert case.test in declared, f"{KERNEL} of {chapter} declares no test {case.test}, only {declared}"
     machine = boot(kernel.iso(KERNEL), command_line=f"tests={case.test}", name=f"{KERNEL}-{case.test}")
     # A report fails every wait (machine.py); that it does is checked too.
@@ -215,7 +251,7 @@ def test_undefined_behaviour_is_reported_where_it_happens(build, boot, chapter: 
     assert machine.exit_status == EXIT_FAILURE, (
         f"QEMU must exit with {EXIT_FAILURE} (failure), not {machine.exit_status}\n{serial}")
     source = (CHAPTERS / chapter / SOURCE).read_text()
-    problems = report_problems(REPORT.search(machine.serial_text), source, case)
+    problems = report_problems(REPORT.search(machine.serial_text), source, case, kernel_variables(elf))
     assert not problems, "; ".join(problems) + "\n" + serial
 
 
@@ -240,19 +276,25 @@ def test_every_case_has_its_marked_line_in_the_chapters_source(chapter: str):
 MADE_UP_SOURCE = (CHAPTERS / "05-cpu-exceptions" / SOURCE).read_text()
 
 
+def made_up_address(name: str) -> int:
+    """Where a made-up kernel keeps each variable: all at one place."""
+    return 0x110048
+
+
 def made_up_report(case: Case, *, file: str = SOURCE, heading_line_offset: int = 0, line_offset: int = 0,
                    column: int | None = None, kind: str | None = None,
                    details: str | None = None) -> re.Match[str] | None:
     """A report of the case as the kernel would print it, at the marked line
-    and the expression's first column, with the case's details and
-    something between them, and the first name the case expects after
-    them, unless told otherwise. line_offset moves the
+    and the expression's first column, with the case's details (and
+    something between them), the first name the case expects after them
+    and its ending, unless told otherwise. line_offset moves the
     place in both the heading and the message, heading_line_offset the
     heading's alone."""
     number, text = marked_line(MADE_UP_SOURCE, case)
     column = text.index(case.expression) + 1 if column is None else column
-    details = "|".join(case.details) + "".join(named_after_details(MADE_UP_SOURCE, case)[:1]) + "|" \
-        if details is None else details
+    if details is None:
+        details = "|".join(with_addresses(part, made_up_address) for part in case.details) \
+            + "".join(named_after_details(MADE_UP_SOURCE, case)[:1]) + case.ending
     return REPORT.search(f"# KERNEL PANIC at {file}:{number + line_offset + heading_line_offset}: "
                          f"undefined behaviour at {file}:{number + line_offset}:{column}: "
                          f"{kind or case.kind}: {details}")
@@ -260,7 +302,7 @@ def made_up_report(case: Case, *, file: str = SOURCE, heading_line_offset: int =
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.test)
 def test_report_check_accepts_the_marked_place(case: Case):
-    assert report_problems(made_up_report(case), MADE_UP_SOURCE, case) == []
+    assert report_problems(made_up_report(case), MADE_UP_SOURCE, case, made_up_address) == []
 
 
 def test_report_check_fails_a_wrong_place_kind_or_detail():
@@ -282,15 +324,37 @@ def test_report_check_fails_a_wrong_place_kind_or_detail():
         (made_up_report(case, details="-2147483648 - 1 in type "), "the details"),
     ]
     for report, problem in wrong:
-        problems = report_problems(report, MADE_UP_SOURCE, case)
+        problems = report_problems(report, MADE_UP_SOURCE, case, made_up_address)
         assert len(problems) == 1 and problems[0].startswith(problem), (
             f"{report[0]!r} must fail with {problem!r} alone, but: {problems}")
-    assert report_problems(None, MADE_UP_SOURCE, case) == ["no 'undefined behaviour at' report on serial"]
-    # A positive operand shown as the negative number of the same bits.
-    shift = next(case for case in CASES if case.kind == "shift out of bounds")
-    negative = made_up_report(shift, details="-2147483648 shifted by -1 in type 'unsigned int'")
-    problems = report_problems(negative, MADE_UP_SOURCE, shift)
-    assert len(problems) == 1 and problems[0].startswith("the details"), problems
+    assert report_problems(None, MADE_UP_SOURCE, case, made_up_address) == [
+        "no 'undefined behaviour at' report on serial"]
+
+    def named(test: str) -> Case:
+        return next(case for case in CASES if case.test == test)
+
+    declared_at = named_after_details(MADE_UP_SOURCE, named("null_argument_is_reported"))[0]
+    wrong_details = [  # details with one thing wrong, in the report of another case
+        # A positive operand shown as the negative number of the same bits.
+        ("shift_out_of_bounds_is_reported", "-2147483648 shifted by -1 in type 'unsigned int'"),
+        # An address a byte off, and the variable's own, not one byte into it.
+        ("misaligned_access_is_reported", "load of address 0x11004a, which is not 4-byte aligned as type "
+                                          "'const unsigned int' needs"),
+        ("misaligned_access_is_reported", "load of address 0x110048, which is not 4-byte aligned as type "
+                                          "'const unsigned int' needs"),
+        # The place of the attribute with a digit too many.
+        ("null_argument_is_reported", f"null passed as argument 1, declared nonnull at {declared_at}0"),
+        # Words after the type, or the ending left out.
+        ("invalid_bool_is_reported", "load of 128, which type 'bool' cannot hold, or more"),
+        ("misaligned_access_is_reported", "load of address 0x110049, which is not 4-byte aligned as type "
+                                          "'const unsigned int'"),
+        # Something said where nothing is.
+        ("missing_return_is_reported", "in type 'int'"),
+    ]
+    for test, details in wrong_details:
+        problems = report_problems(made_up_report(named(test), details=details), MADE_UP_SOURCE, named(test),
+                                   made_up_address)
+        assert len(problems) == 1 and problems[0].startswith("the details"), (test, details, problems)
 
 
 def test_report_of_undefined_behaviour_fails_a_test_that_should_panic():
