@@ -9,8 +9,8 @@
 // Each report is a panic (panic.h), whose heading and message both name the
 // place the compiler found the behaviour at:
 //
-//     KERNEL PANIC at tests/undefined_behaviour.cpp:28: undefined behaviour
-//     at tests/undefined_behaviour.cpp:28:39: signed integer overflow:
+//     KERNEL PANIC at tests/undefined_behaviour.cpp:98: undefined behaviour
+//     at tests/undefined_behaviour.cpp:98:39: signed integer overflow:
 //     2147483647 + 1 in type 'int'
 //
 // The build passes -fno-sanitize-recover=all, so the compiler calls the
@@ -255,7 +255,8 @@ extern "C" {
 }
 
 // A pointer used for an access it cannot serve: null, not aligned for the
-// type it points to, or to an object smaller than that type.
+// type it points to, or to an object smaller than that type. For the last,
+// GCC describes the object's type (an array's element), clang the access's.
 [[noreturn]] void __ubsan_handle_type_mismatch_v1_abort(const TypeMismatchData* data,
                                                         ValueHandle pointer) {
     const uintptr_t alignment = uintptr_t{1} << data->log_alignment;

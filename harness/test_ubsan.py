@@ -93,8 +93,10 @@ CONST_UINT32 = ("'const uint32_t' (aka 'const unsigned int')", "'const unsigned 
 # One case for each handler of common/ubsan.cpp that the kernel's code can
 # reach (all but float-cast-overflow, which needs floating point, and
 # clang's alignment assumption, which GCC does not check), for each
-# operation of signed overflow, and for an invalid value of a signed type as
-# well as of an unsigned one.
+# operation of signed overflow, for an invalid value of a signed type as
+# well as of an unsigned one, for each of the three reports of a pointer
+# that cannot be used (null, misaligned, too small an object), and for each
+# builtin.
 CASES = [
     Case("signed_integer_overflow_is_reported", "signed integer overflow", "largest_int32 + one",
          ("2147483647 + 1 in type ",), INT32),
@@ -112,6 +114,9 @@ CASES = [
          ("2147483648 shifted by -1 in type ",), ("'uint32_t' (aka 'unsigned int')", "'unsigned int'")),
     Case("misaligned_access_is_reported", "misaligned access", "value = *word",
          ("load of address {words+1}, which is not 4-byte aligned as type ",), CONST_UINT32, ending=" needs"),
+    # GCC passes the type of the array's element, not of the read.
+    Case("object_too_small_is_reported", "object too small", "value = *word",
+         ("load of address {two_bytes}, which has no room for type ",), CONST_UINT32 + ("'uint8_t'",)),
     Case("null_pointer_is_reported", "null pointer", "*no_word = 1", ("store to a null pointer of type ",),
          ("'uint32_t' (aka 'unsigned int')", "'uint32_t'")),
     Case("out_of_bounds_index_is_reported", "index out of bounds", "table[before_the_start]",
@@ -125,6 +130,8 @@ CASES = [
     Case("unreachable_code_is_reported", "unreachable code reached", "__builtin_unreachable()"),
     Case("invalid_builtin_argument_is_reported", "invalid builtin argument", "__builtin_clz(no_bits)",
          ("zero passed to clz()",)),
+    Case("invalid_trailing_builtin_argument_is_reported", "invalid builtin argument", "__builtin_ctz(no_bits)",
+         ("zero passed to ctz()",)),
     Case("non_positive_array_bound_is_reported", "non-positive array bound", "bytes[minus_one]", ("-1",)),
     Case("null_argument_is_reported", "null argument", "length_of(no_text)",
          ("null passed as argument 1, declared nonnull at ",), declared_at="gnu::nonnull]]"),
@@ -346,6 +353,9 @@ def test_report_check_fails_a_wrong_place_kind_or_detail():
         ("null_argument_is_reported", f"null passed as argument 1, declared nonnull at {declared_at}0"),
         # Words after the type, or the ending left out.
         ("invalid_bool_is_reported", "load of 128, which type 'bool' cannot hold, or more"),
+        ("object_too_small_is_reported", "load of address 0x110048, which has no room for type 'int' or more"),
+        # The other builtin.
+        ("invalid_trailing_builtin_argument_is_reported", "zero passed to clz()"),
         ("misaligned_access_is_reported", "load of address 0x110049, which is not 4-byte aligned as type "
                                           "'const unsigned int'"),
         # Something said where nothing is.
