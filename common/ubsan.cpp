@@ -17,10 +17,10 @@
 // _abort variants, which must not return. Every handler that
 // -fsanitize=undefined can call with clang 14 and GCC 12 is here, so that
 // any code a student writes links under UBSAN=1; a test kernel,
-// tests/undefined_behaviour.cpp in chapters 04-06, triggers each one that
-// this kernel's code can reach. Two cannot be: float-cast-overflow needs
-// floating point, which -mgeneral-regs-only takes away, and the checks that
-// need RTTI (vptr, and clang's function) are not in the group here
+// tests/undefined_behaviour.cpp in chapters 04-06, triggers each of them.
+// Two only clang calls: GCC checks neither an alignment assumption nor,
+// under -fsanitize=undefined, a conversion from floating point. The checks
+// that need RTTI (vptr, and clang's function) are not in the group here
 // (toolchain.mk).
 
 #include <stdint.h>
@@ -277,7 +277,8 @@ extern "C" {
     finish_panic();
 }
 
-// __builtin_assume_aligned(pointer, alignment) with a pointer that is not.
+// __builtin_assume_aligned(pointer, alignment, offset) with a pointer that
+// is not offset bytes past a multiple of alignment (clang only).
 [[noreturn]] void __ubsan_handle_alignment_assumption_abort(const AlignmentAssumptionData* data,
                                                             ValueHandle pointer,
                                                             ValueHandle alignment,
@@ -317,8 +318,9 @@ extern "C" {
     finish_panic();
 }
 
-// A floating-point value converted to an integer type it does not fit.
-// Its value is not shown: this kernel has no floating point to show it with.
+// A floating-point value converted to an integer type it does not fit
+// (clang only). Its value is not shown: this kernel has no floating point
+// to show it with.
 [[noreturn]] void __ubsan_handle_float_cast_overflow_abort(const FloatCastOverflowData* data,
                                                            ValueHandle) {
     OutputSink& output = begin_report(data->location, "float cast overflow");
