@@ -110,7 +110,8 @@ CONST_UINT32 = ("'const uint32_t' (aka 'const unsigned int')", "'const unsigned 
 # One case for each handler of common/ubsan.cpp, for each operation of
 # signed overflow, for an invalid value of a signed type as well as of an
 # unsigned one, for each of the three reports of a pointer that cannot be
-# used (null, misaligned, too small an object), and for each builtin.
+# used (null, misaligned, too small an object), for three of the accesses a
+# report names (a load, a store, a member access), and for each builtin.
 CASES = [
     Case("signed_integer_overflow_is_reported", "signed integer overflow", "largest_int32 + one",
          ("2147483647 + 1 in type ",), INT32),
@@ -135,6 +136,8 @@ CASES = [
          ("address {words+1} (offset 2) assumed 8-byte aligned",), compilers=("clang++",)),
     Case("null_pointer_is_reported", "null pointer", "*no_word = 1", ("store to a null pointer of type ",),
          ("'uint32_t' (aka 'unsigned int')", "'uint32_t'")),
+    Case("null_member_access_is_reported", "null pointer", "no_span->length",
+         ("member access within a null pointer of type ",), ("'(anonymous namespace)::Span'", "'struct Span'")),
     Case("out_of_bounds_index_is_reported", "index out of bounds", "table[before_the_start]",
          ("index -1 of type ",), ("'int32_t[4]' (aka 'int[4]')", "'int [4]'")),
     Case("invalid_bool_is_reported", "invalid value", "value = *flag", ("load of 128, which type ",),

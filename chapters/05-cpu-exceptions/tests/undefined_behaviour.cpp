@@ -35,6 +35,13 @@ alignas(8) uint32_t words[2] = {};
 volatile uintptr_t one_byte = 1;
 uint32_t* volatile no_word = nullptr;
 
+// Reached through a null pointer, for a member.
+struct Span {
+    uint32_t start;
+    uint32_t length;
+};
+Span* volatile no_span = nullptr;
+
 // Two bytes, aligned as a uint32_t must be: room is all a uint32_t read
 // from it lacks. It is used directly, not through a volatile pointer: the
 // compiler checks a size only where it knows the object.
@@ -168,6 +175,13 @@ KERNEL_TEST(alignment_assumption_is_reported) {
 // A store, where the misaligned access is a load: the report must say which.
 KERNEL_TEST(null_pointer_is_reported) {
     *no_word = 1;  // undefined behaviour: null pointer
+}
+
+// A member's read: the compiler checks the object's pointer first, and
+// the report must name that access, not a load or a store.
+KERNEL_TEST(null_member_access_is_reported) {
+    const uint32_t length = no_span->length;  // undefined behaviour: null pointer
+    EXPECT_EQ(length, 0u);
 }
 
 KERNEL_TEST(out_of_bounds_index_is_reported) {
