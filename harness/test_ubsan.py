@@ -108,7 +108,7 @@ INT32 = ("'int'", "'int32_t' (aka 'int')")
 CONST_UINT32 = ("'const uint32_t' (aka 'const unsigned int')", "'const unsigned int'")
 
 # One case for each handler of common/ubsan.cpp, for each operation of
-# signed overflow, for an invalid value of a signed type as well as of an
+# signed overflow (and one in 64 bits), for an invalid value of a signed type as well as of an
 # unsigned one, for each of the three reports of a pointer that cannot be
 # used (null, misaligned, too small an object), for three of the accesses a
 # report names (a load, a store, a member access), and for each builtin.
@@ -117,6 +117,8 @@ CASES = [
          ("2147483647 + 1 in type ",), INT32),
     Case("subtraction_overflow_is_reported", "signed integer overflow", "smallest_int32 - one",
          ("-2147483648 - 1 in type ",), INT32),
+    Case("wide_subtraction_overflow_is_reported", "signed integer overflow", "smallest_int64 - one",
+         ("-9223372036854775808 - 1 in type ",), ("'long'", "'long int'")),
     Case("multiplication_overflow_is_reported", "signed integer overflow", "largest_int32 * two",
          ("2147483647 * 2 in type ",), INT32),
     Case("negation_overflow_is_reported", "signed integer overflow", "-smallest_int32",

@@ -17,6 +17,7 @@ namespace {
 
 volatile int32_t largest_int32 = INT32_MAX;
 volatile int32_t smallest_int32 = INT32_MIN;
+volatile int64_t smallest_int64 = INT64_MIN;
 volatile int32_t one = 1;
 volatile int32_t two = 2;
 volatile int32_t zero = 0;
@@ -109,6 +110,13 @@ KERNEL_TEST(signed_integer_overflow_is_reported) {
 KERNEL_TEST(subtraction_overflow_is_reported) {
     const int32_t below = smallest_int32 - one;  // undefined behaviour: signed integer overflow
     EXPECT_EQ(below, INT32_MAX);
+}
+
+// In 64 bits, the widest integer a handle holds: the report must show the
+// operand as a negative number of this width too.
+KERNEL_TEST(wide_subtraction_overflow_is_reported) {
+    const int64_t below = smallest_int64 - one;  // undefined behaviour: signed integer overflow
+    EXPECT_EQ(below, INT64_MAX);
 }
 
 KERNEL_TEST(multiplication_overflow_is_reported) {
