@@ -18,6 +18,7 @@ column inside the expression at fault, and the details the case expects,
 to their last character. An address in the details is the kernel's own:
 the case names the variable, and its address comes from the kernel's ELF
 file.
+
 The compilers put the column at different places of the expression (clang
 at the operator or the array, GCC at the right operand, the variable
 initialised, or the closing bracket), so the column is checked against the
@@ -36,8 +37,9 @@ show that the chapter's panic carries a report. Every chapter's copy of
 the source is still checked to mark each case's line.
 
 The compilers differ in what they check, and in what they pass the
-handlers (GCC no place for a nonnull attribute, clang alone a float's
-conversion and an alignment assumption), so the first chapter's cases boot
+handlers (clang alone checks a float's conversion and an alignment
+assumption; GCC passes no place for a nonnull attribute, and the array's
+element for too small an object), so the first chapter's cases boot
 on both compilers' kernels: the one the session builds, and the other's,
 built here into build/ubsan/undefined-behaviour/<compiler>/.
 
@@ -52,6 +54,7 @@ import fcntl
 import os
 import re
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -59,6 +62,7 @@ from typing import Callable
 import pytest
 
 import ktap
+import run_timings
 from build import ERROR_WORD
 from chapters import CHAPTERS, artifacts, build_root, make_variables, ubsan_chapters
 from elf import ElfFile
@@ -272,10 +276,10 @@ _other_builds: dict[tuple[str, str], Path | KernelFailure] = {}
 
 
 def built_by_other_compiler(chapter: str, compiler: str) -> Path:
-    """The directory of the chapter's test kernel built by the compiler,
-    which made it here: into a build root of its own, since
-    test_toolchains.py builds the whole chapter into its own at the same
-    time, on another worker. Workers that want this one take turns."""
+    """The directory of the chapter's test kernel as the compiler builds it
+    here: in a build root of its own, since test_toolchains.py builds the
+    whole chapter into its own at the same time, on another worker. Workers
+    that want this one take turns."""
     if (chapter, compiler) not in _other_builds:
         _other_builds[chapter, compiler] = _build_with(chapter, compiler)
     result = _other_builds[chapter, compiler]
@@ -293,10 +297,12 @@ def _build_with(chapter: str, compiler: str) -> Path | KernelFailure:
     command = ["make", "--no-print-directory", f"--jobs={os.cpu_count() or 1}", "-C", str(CHAPTERS / chapter),
                f"CXX={compiler}", f"BUILD_ROOT={root}", *make_variables(), str(root / chapter / f"{KERNEL}.iso")]
     root.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
     with (root / ".harness-build.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 errors="replace", env=make_environment())
+    run_timings.record("build", time.monotonic() - started)
     if result.returncode == 0:
         return root / chapter
     log = artifacts() / f"build-{chapter}-{KERNEL}-{compiler}.log"
