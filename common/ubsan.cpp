@@ -174,6 +174,15 @@ void put_integer(OutputSink& output, const TypeDescriptor& type, ValueHandle val
     }
 }
 
+// Where an attribute was declared, as " at FILE:LINE". GCC does not say:
+// its record's place is empty, and the report names none rather than
+// "(null):0".
+void put_declaration(OutputSink& output, const SourceLocation& declaration) {
+    if (declaration.file != nullptr) {
+        format_to(output, " at {}:{}", declaration.file, declaration.line);
+    }
+}
+
 // The usual report of arithmetic on two operands: `left op right in type T`.
 [[noreturn]] void report_arithmetic(const OverflowData& data, const char* kind, ValueHandle left,
                                     const char* operation, ValueHandle right) {
@@ -338,16 +347,16 @@ extern "C" {
 
 [[noreturn]] void __ubsan_handle_nonnull_arg_abort(const NonnullArgumentData* data) {
     OutputSink& output = begin_report(data->location, "null argument");
-    format_to(output, ": null passed as argument {}, declared nonnull at {}:{}",
-              data->argument_index, data->attribute_location.file, data->attribute_location.line);
+    format_to(output, ": null passed as argument {}, declared nonnull", data->argument_index);
+    put_declaration(output, data->attribute_location);
     finish_panic();
 }
 
 [[noreturn]] void __ubsan_handle_nonnull_return_v1_abort(const NonnullReturnData* data,
                                                          const SourceLocation* location) {
     OutputSink& output = begin_report(*location, "null return");
-    format_to(output, ": null returned from a function declared returns_nonnull at {}:{}",
-              data->attribute_location.file, data->attribute_location.line);
+    format_to(output, ": null returned from a function declared returns_nonnull");
+    put_declaration(output, data->attribute_location);
     finish_panic();
 }
 

@@ -91,8 +91,8 @@ class Case:
     # from the wrong place in it, names another type or none.
     type_names: tuple[str, ...] = ()
     # Text of the line that declares the attribute a null pointer broke:
-    # the report names that line right after the details (GCC passes no
-    # place, and the report says `(null):0`).
+    # the report names that line right after the details, " at FILE:LINE"
+    # (GCC passes no place, and then the report names none).
     declared_at: str = ""
     # What the report ends with, after the type or the place: nothing more
     # than this.
@@ -161,9 +161,9 @@ CASES = [
          ("zero passed to ctz()",)),
     Case("non_positive_array_bound_is_reported", "non-positive array bound", "bytes[minus_one]", ("-1",)),
     Case("null_argument_is_reported", "null argument", "length_of(no_text)",
-         ("null passed as argument 1, declared nonnull at ",), declared_at="gnu::nonnull]]"),
+         ("null passed as argument 1, declared nonnull",), declared_at="gnu::nonnull]]"),
     Case("null_return_is_reported", "null return", "return no_text",
-         ("null returned from a function declared returns_nonnull at ",),
+         ("null returned from a function declared returns_nonnull",),
          declared_at="gnu::returns_nonnull]]"),
     Case("missing_return_is_reported", "missing return", "answer_as_number"),
 ]
@@ -186,14 +186,17 @@ def marked_line(source: str, case: Case) -> tuple[int, str]:
     return found[0]
 
 
-def named_after_details(source: str, case: Case) -> tuple[str, ...]:
-    """What the report of the case may name right after its details: the
-    type, or the place of the attribute's declaration."""
+def named_after_details(source: str, case: Case, compiler: str) -> tuple[str, ...]:
+    """What the report of the case may name right after its details, in a
+    kernel the compiler built: the type, or the place of the attribute's
+    declaration, which GCC does not give."""
     if not case.declared_at:
         return case.type_names
+    if compiler == "g++":
+        return ("",)
     found = [number for number, line in enumerate(source.splitlines(), start=1) if case.declared_at in line]
     assert len(found) == 1, f"expected one line of {SOURCE} with `{case.declared_at}`, found {len(found)}"
-    return f"{SOURCE}:{found[0]}", "(null):0"
+    return (f" at {SOURCE}:{found[0]}",)
 
 
 # {name} or {name+N} in a case's details.
@@ -213,13 +216,14 @@ def kernel_variables(elf: ElfFile) -> Callable[[str], int]:
     return lambda name: elf.object_named_like(f"_GLOBAL__N_1{len(name)}{name}E").value
 
 
-def report_problems(report: re.Match[str] | None, source: str, case: Case,
+def report_problems(report: re.Match[str] | None, source: str, case: Case, compiler: str,
                     address_of: Callable[[str], int]) -> list[str]:
     """What is wrong with the report of the case's undefined behaviour, in
-    words; [] if it names the file, the marked line (in the heading too) and
-    kind, a column within the expression, and the case's details, with the
-    addresses of the kernel's variables address_of gives, and nothing
-    after them but what the case expects."""
+    a kernel the compiler built, in words; [] if it names the file, the
+    marked line (in the heading too) and kind, a column within the
+    expression, and the case's details, with the addresses of the kernel's
+    variables address_of gives, and nothing after them but what the case
+    expects."""
     if report is None:
         return ["no 'undefined behaviour at' report on serial"]
     number, line = marked_line(source, case)
@@ -250,8 +254,11 @@ def report_problems(report: re.Match[str] | None, source: str, case: Case,
     else:
         # The whole rest: a place's line with a digit too many, or a type
         # with words after it, is another place or type.
-        endings = [name + case.ending for name in named_after_details(source, case) or ("",)]
-        if details[start:] not in endings:
+        endings = [name + case.ending for name in named_after_details(source, case, compiler) or ("",)]
+        rest = details[start:]
+        if rest not in endings and endings == [""]:
+            problems.append(f"the details {details!r} go on with {rest!r}")
+        elif rest not in endings:
             problems.append(f"the details {details!r} do not end with {' or '.join(map(repr, endings))}"
                             + (f" after {case.details[-1]!r}" if case.details else ""))
     return problems
@@ -355,7 +362,8 @@ def test_undefined_behaviour_is_reported_where_it_happens(build, boot, chapter: 
     assert machine.exit_status == EXIT_FAILURE, (
         f"QEMU must exit with {EXIT_FAILURE} (failure), not {machine.exit_status}\n{serial}")
     source = (CHAPTERS / chapter / SOURCE).read_text()
-    problems = report_problems(REPORT.search(machine.serial_text), source, case, kernel_variables(elf))
+    problems = report_problems(REPORT.search(machine.serial_text), source, case, compiler_that_built(elf.path),
+                               kernel_variables(elf))
     assert not problems, "; ".join(problems) + "\n" + serial
 
 
@@ -391,6 +399,9 @@ def test_every_case_has_its_marked_line_in_the_chapters_source(chapter: str):
 MADE_UP_SOURCE = (CHAPTERS / "05-cpu-exceptions" / SOURCE).read_text()
 
 
+MADE_UP_COMPILER = "clang++"
+
+
 def made_up_address(name: str) -> int:
     """Where a made-up kernel keeps each variable: all at one place."""
     return 0x110048
@@ -409,7 +420,7 @@ def made_up_report(case: Case, *, file: str = SOURCE, heading_line_offset: int =
     column = text.index(case.expression) + 1 if column is None else column
     if details is None:
         details = "|".join(with_addresses(part, made_up_address) for part in case.details) \
-            + "".join(named_after_details(MADE_UP_SOURCE, case)[:1]) + case.ending
+            + "".join(named_after_details(MADE_UP_SOURCE, case, MADE_UP_COMPILER)[:1]) + case.ending
     return REPORT.search(f"# KERNEL PANIC at {file}:{number + line_offset + heading_line_offset}: "
                          f"undefined behaviour at {file}:{number + line_offset}:{column}: "
                          f"{kind or case.kind}: {details}")
@@ -417,7 +428,7 @@ def made_up_report(case: Case, *, file: str = SOURCE, heading_line_offset: int =
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.test)
 def test_report_check_accepts_the_marked_place(case: Case):
-    assert report_problems(made_up_report(case), MADE_UP_SOURCE, case, made_up_address) == []
+    assert report_problems(made_up_report(case), MADE_UP_SOURCE, case, MADE_UP_COMPILER, made_up_address) == []
 
 
 def test_report_check_fails_a_wrong_place_kind_or_detail():
@@ -439,16 +450,16 @@ def test_report_check_fails_a_wrong_place_kind_or_detail():
         (made_up_report(case, details="-2147483648 - 1 in type "), "the details"),
     ]
     for report, problem in wrong:
-        problems = report_problems(report, MADE_UP_SOURCE, case, made_up_address)
+        problems = report_problems(report, MADE_UP_SOURCE, case, MADE_UP_COMPILER, made_up_address)
         assert len(problems) == 1 and problems[0].startswith(problem), (
             f"{report[0]!r} must fail with {problem!r} alone, but: {problems}")
-    assert report_problems(None, MADE_UP_SOURCE, case, made_up_address) == [
+    assert report_problems(None, MADE_UP_SOURCE, case, MADE_UP_COMPILER, made_up_address) == [
         "no 'undefined behaviour at' report on serial"]
 
     def named(test: str) -> Case:
         return next(case for case in CASES if case.test == test)
 
-    declared_at = named_after_details(MADE_UP_SOURCE, named("null_argument_is_reported"))[0]
+    declared_at = named_after_details(MADE_UP_SOURCE, named("null_argument_is_reported"), MADE_UP_COMPILER)[0]
     wrong_details = [  # details with one thing wrong, in the report of another case
         # A positive operand shown as the negative number of the same bits.
         ("shift_out_of_bounds_is_reported", "-2147483648 shifted by -1 in type 'unsigned int'"),
@@ -458,7 +469,10 @@ def test_report_check_fails_a_wrong_place_kind_or_detail():
         ("misaligned_access_is_reported", "load of address 0x110048, which is not 4-byte aligned as type "
                                           "'const unsigned int' needs"),
         # The place of the attribute with a digit too many.
-        ("null_argument_is_reported", f"null passed as argument 1, declared nonnull at {declared_at}0"),
+        ("null_argument_is_reported", f"null passed as argument 1, declared nonnull{declared_at}0"),
+        # No place where clang gives one, or a place GCC gave none of.
+        ("null_argument_is_reported", "null passed as argument 1, declared nonnull"),
+        ("null_argument_is_reported", "null passed as argument 1, declared nonnull at (null):0"),
         # Words after the type, or the ending left out.
         ("object_too_small_is_reported", "load of address 0x110048, which has no room for type 'int' or more"),
         ("misaligned_access_is_reported", "load of address 0x110049, which is not 4-byte aligned as type "
@@ -470,8 +484,15 @@ def test_report_check_fails_a_wrong_place_kind_or_detail():
     ]
     for test, details in wrong_details:
         problems = report_problems(made_up_report(named(test), details=details), MADE_UP_SOURCE, named(test),
-                                   made_up_address)
+                                   MADE_UP_COMPILER, made_up_address)
         assert len(problems) == 1 and problems[0].startswith("the details"), (test, details, problems)
+    # GCC's kernel names no place, and must not make one up.
+    null_return = named("null_return_is_reported")
+    for details, problems_expected in [("null returned from a function declared returns_nonnull", 0),
+                                       ("null returned from a function declared returns_nonnull at (null):0", 1)]:
+        problems = report_problems(made_up_report(null_return, details=details), MADE_UP_SOURCE, null_return, "g++",
+                                   made_up_address)
+        assert len(problems) == problems_expected, (details, problems)
 
 
 def test_report_of_undefined_behaviour_fails_a_test_that_should_panic():
