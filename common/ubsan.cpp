@@ -9,8 +9,8 @@
 // Each report is a panic (panic.h), whose heading and message both name the
 // place the compiler found the behaviour at:
 //
-//     KERNEL PANIC at tests/undefined_behaviour.cpp:106: undefined behaviour
-//     at tests/undefined_behaviour.cpp:106:39: signed integer overflow:
+//     KERNEL PANIC at tests/undefined_behaviour.cpp:110: undefined behaviour
+//     at tests/undefined_behaviour.cpp:110:39: signed integer overflow:
 //     2147483647 + 1 in type 'int'
 //
 // The build passes -fno-sanitize-recover=all, so the compiler calls the

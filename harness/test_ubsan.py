@@ -112,10 +112,11 @@ INT32 = ("'int'", "'int32_t' (aka 'int')")
 CONST_UINT32 = ("'const uint32_t' (aka 'const unsigned int')", "'const unsigned int'")
 
 # One case for each handler of common/ubsan.cpp, for each operation of
-# signed overflow (and one in 64 bits), for an invalid value of a signed type as well as of an
-# unsigned one, for each of the three reports of a pointer that cannot be
-# used (null, misaligned, too small an object), for three of the accesses a
-# report names (a load, a store, a member access), and for each builtin.
+# signed overflow (and one in 64 bits), for a shift in 32 and in 64 bits,
+# for an invalid value of a signed type as well as of an unsigned one, for
+# each of the three reports of a pointer that cannot be used (null,
+# misaligned, too small an object), for three of the accesses a report
+# names (a load, a store, a member access), and for each builtin.
 CASES = [
     Case("signed_integer_overflow_is_reported", "signed integer overflow", "largest_int32 + one",
          ("2147483647 + 1 in type ",), INT32),
@@ -133,6 +134,9 @@ CASES = [
          INT32),
     Case("shift_out_of_bounds_is_reported", "shift out of bounds", "top_bit << minus_one",
          ("2147483648 shifted by -1 in type ",), ("'uint32_t' (aka 'unsigned int')", "'unsigned int'")),
+    Case("wide_shift_out_of_bounds_is_reported", "shift out of bounds", "top_bit_of_64 << sixty_four",
+         ("9223372036854775808 shifted by 64 in type ",),
+         ("'uint64_t' (aka 'unsigned long')", "'long unsigned int'")),
     Case("misaligned_access_is_reported", "misaligned access", "value = *word",
          ("load of address {words+1}, which is not 4-byte aligned as type ",), CONST_UINT32, ending=" needs"),
     # GCC passes the type of the array's element, not of the read.

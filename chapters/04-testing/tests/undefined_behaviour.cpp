@@ -28,6 +28,10 @@ volatile uint32_t no_bits = 0;
 // would read as another number. The report must show each as its own type
 // says, 2147483648 and -1, not -2147483648 or 4294967295.
 volatile uint32_t top_bit = 1u << 31;
+// Shifted by its own width: a number above the largest int64_t, which the
+// report must show as the unsigned number it is, not as a negative one.
+volatile uint64_t top_bit_of_64 = uint64_t{1} << 63;
+volatile int32_t sixty_four = 64;
 
 // Aligned to 8 bytes, so that one byte in is 1 past a multiple of 8: off
 // in the bits below 4, which a uint32_t's alignment asks to be clear, while
@@ -143,6 +147,11 @@ KERNEL_TEST(division_by_zero_is_reported) {
 
 KERNEL_TEST(shift_out_of_bounds_is_reported) {
     const uint32_t shifted = top_bit << minus_one;  // undefined behaviour: shift out of bounds
+    EXPECT_EQ(shifted, 0u);
+}
+
+KERNEL_TEST(wide_shift_out_of_bounds_is_reported) {
+    const uint64_t shifted = top_bit_of_64 << sixty_four;  // undefined behaviour: shift out of bounds
     EXPECT_EQ(shifted, 0u);
 }
 
