@@ -36,6 +36,14 @@ KERNEL_TEST(memmove_to_a_later_overlapping_place) {
     EXPECT_EQ(text, "ababcde.");
 }
 
+// The destination starts at the source's last byte, the smallest overlap:
+// that byte must be read before it is overwritten.
+KERNEL_TEST(memmove_onto_the_last_byte_of_its_source) {
+    char text[] = "abcde....";
+    EXPECT_TRUE(memmove(text + 4, text, 5) == text + 4);
+    EXPECT_EQ(text, "abcdabcde");
+}
+
 // The source starts inside the destination: now it is back to front that
 // would overwrite bytes not yet read.
 KERNEL_TEST(memmove_to_an_earlier_overlapping_place) {
