@@ -11,6 +11,7 @@
 #include "identity_map.h"
 #include "kernel_symbols.h"
 #include "kernel_test.h"
+#include "serial_console.h"
 
 namespace {
 
@@ -428,13 +429,51 @@ KERNEL_TEST(exceptions_page_fault_instruction_fetch) {
 
 namespace {
 
+// A value of its own in each general register at the `int N`, so that the
+// frame shows whether the stub saved every one where ExceptionFrame has it.
+constexpr GeneralRegisters kLoadedRegisters = {
+    {0x0101010101010101, 0x0202020202020202, 0x0303030303030303, 0x0404040404040404,
+     0x0505050505050505, 0x0606060606060606, 0x0707070707070707, 0x0808080808080808,
+     0x0909090909090909, 0x1010101010101010, 0x1111111111111111, 0x1212121212121212,
+     0x1313131313131313, 0x1414141414141414, 0x1515151515151515}};
+
+constexpr const char* kRegisterNames[15] = {"rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "r8",
+                                            "r9",  "r10", "r11", "r12", "r13", "r14", "r15"};
+
 // `int N` raises vector N whatever the vector normally means; the CPU then
 // pushes no error code (SDM 6.13), which exception_entry.asm must notice.
 // Spelt as bytes so that it is the two-byte form for N = 3 as well, which
-// an assembler may shorten to the one-byte int3.
+// an assembler may shorten to the one-byte int3. The general registers
+// hold kLoadedRegisters (rdi last: it holds their address until then). The
+// test's handler does not come back here but resumes in
+// run_expecting_exception, which gets back the registers a call preserves;
+// the clobbers and the saved rbp are for an `int N` that returns.
 template <uint8_t Vector>
 void software_interrupt() {
-    asm volatile(".byte 0xcd, %c0" : : "i"(Vector));
+    const uint64_t* values = kLoadedRegisters.values;
+    asm volatile(
+        "push %%rbp\n"
+        "mov 0(%%rdi), %%rax\n"
+        "mov 8(%%rdi), %%rbx\n"
+        "mov 16(%%rdi), %%rcx\n"
+        "mov 24(%%rdi), %%rdx\n"
+        "mov 32(%%rdi), %%rsi\n"
+        "mov 48(%%rdi), %%rbp\n"
+        "mov 56(%%rdi), %%r8\n"
+        "mov 64(%%rdi), %%r9\n"
+        "mov 72(%%rdi), %%r10\n"
+        "mov 80(%%rdi), %%r11\n"
+        "mov 88(%%rdi), %%r12\n"
+        "mov 96(%%rdi), %%r13\n"
+        "mov 104(%%rdi), %%r14\n"
+        "mov 112(%%rdi), %%r15\n"
+        "mov 40(%%rdi), %%rdi\n"
+        ".byte 0xcd, %c1\n"
+        "pop %%rbp"
+        : "+D"(values)
+        : "i"(Vector)
+        : "rax", "rbx", "rcx", "rdx", "rsi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15",
+          "memory");
 }
 
 constexpr void (*kSoftwareInterrupts[kExceptionVectorCount])() = {
@@ -452,8 +491,8 @@ constexpr void (*kSoftwareInterrupts[kExceptionVectorCount])() = {
 
 KERNEL_TEST(exceptions_every_vector_reaches_its_handler) {
     for (uint8_t vector = 0; vector < kExceptionVectorCount; ++vector) {
-        const CaughtException caught = run_expecting_exception(static_cast<ExceptionVector>(vector),
-                                                               kSoftwareInterrupts[vector]);
+        const CaughtException caught = run_expecting_exception(
+            static_cast<ExceptionVector>(vector), kSoftwareInterrupts[vector], kLoadedRegisters);
         EXPECT_TRUE(caught.raised);
         EXPECT_EQ(caught.frame.vector, vector);
         EXPECT_EQ(caught.frame.error_code, 0);
@@ -463,5 +502,14 @@ KERNEL_TEST(exceptions_every_vector_reaches_its_handler) {
         EXPECT_TRUE(instruction_at(caught.frame.rip - 2, 0xcd, vector));
         EXPECT_EQ(caught.frame.cs, 0x08);  // boot.asm's code segment
         EXPECT_EQ(caught.frame.ss, 0);
+        // The report on serial shows the general registers only when one
+        // is not what was loaded (expect_exception.h): each is checked here.
+        const GeneralRegisters saved = general_registers_of(caught.frame);
+        for (size_t i = 0; i < 15; ++i) {
+            if (!EXPECT_EQ(saved.values[i], kLoadedRegisters.values[i])) {
+                serial_println("int {}: the frame's {} is not what was loaded", vector,
+                               kRegisterNames[i]);
+            }
+        }
     }
 }
