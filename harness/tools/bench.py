@@ -27,6 +27,10 @@ Figures, each beside the target of the issue that asked for them:
 Wall-clock timings vary with the load of the machine: each boot figure is
 the median of several runs, taken in turns, and shown beside QEMU's CPU
 time, which hardly varies with the load.
+
+`bench.py ROW...` measures only the floor and the boots whose rows name one
+of ROW (`exception_tests`, `05 unit_tests`, `03`), and stops there: a
+change to one kernel judged in a minute, against a floor of the same run.
 """
 
 from __future__ import annotations
@@ -125,7 +129,12 @@ def verdict(ok: bool) -> str:
     return "ok" if ok else "MISSED"
 
 
-def main() -> None:
+def main(rows: list[str]) -> None:
+    """`rows`: measure only the boots whose names hold one of these, and
+    stop after them; all of everything when empty."""
+    def wanted(name: str) -> bool:
+        return not rows or any(row in name for row in rows)
+
     builder = Builder()
     floor_iso = builder.fixtures() / "exit_success.iso"
     isos = {}
@@ -135,12 +144,16 @@ def main() -> None:
         except KernelFailure as failure:
             print(f"{chapter}: {failure.verdict.name}: {failure.summary}")
             continue
-        isos[chapter] = build.iso()
+        if wanted(chapter):
+            isos[chapter] = build.iso()
         for test_kernel in sorted(set(build.path.glob("*.iso")) - {build.iso()}):
+            name = f"{chapter} {test_kernel.stem}"
+            if not wanted(name):
+                continue
             if passes(test_kernel):
-                isos[f"{chapter} {test_kernel.stem}"] = test_kernel
+                isos[name] = test_kernel
             else:
-                print(f"not measured: {chapter} {test_kernel.stem}, which fails or hangs on purpose")
+                print(f"not measured: {name}, which fails or hangs on purpose")
     jobs = os.cpu_count() or 1
     print(f"\nBenchmark on {jobs} CPUs, load average {os.getloadavg()[0]:.1f}. Boots: median of {RUNS} runs, "
           "wall clock and QEMU's CPU time.\n")
@@ -161,6 +174,8 @@ def main() -> None:
           f"  cost {logged_wall - floor_wall:+.2f} s wall, {logged_cpu - floor_cpu:+.2f} s CPU")
     show_ratios(timings, [("floor harness", "floor through the harness")]
                 + [(chapter, f"{chapter} boot to verdict") for chapter in isos], timings["floor"])
+    if rows:
+        return
 
     # Each chapter's kernel: under UEFI the demos say on serial that there
     # is no text mode, and halt.
@@ -263,4 +278,4 @@ def incremental_rebuild(chapter: str, build_root: Path) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
