@@ -50,9 +50,9 @@ def contents(tree: Path) -> dict[str, str]:
             for path in sorted(tree.rglob("*")) if path.is_file()}
 
 
-def run_grade(tmp_path: Path, repository: Path, *arguments: str) -> tuple[str, dict]:
+def run_grade(tmp_path: Path, repository: Path, *arguments: str, points_file: str = POINTS) -> tuple[str, dict]:
     points = tmp_path / "points.toml"
-    points.write_text(POINTS)
+    points.write_text(points_file)
     report = tmp_path / "grade.json"
     result = subprocess.run([sys.executable, str(GRADE), "--repo", str(repository), "--points", str(points),
                              "--json", str(report), *arguments],
@@ -92,6 +92,58 @@ def test_a_broken_chapter_loses_its_points_and_the_others_keep_theirs(tmp_path):
     assert total and [total[1], total[2]] == [f"{report['earned']:.2f}", f"{report['possible']:.2f}"], table
 
     assert contents(student) == before, "grading changed the checkout it graded"
+
+
+FORMAT_TESTS_CPP = Path("chapters/04-testing/tests/format_tests.cpp")
+FORMAT_ZERO = "KERNEL_TEST(format_zero) {"
+
+
+@pytest.mark.slow
+def test_an_in_kernel_test_the_checkout_lacks_fails_and_one_it_adds_earns_nothing(tmp_path):
+    # The in-kernel tests are collected from the student's own kernels. A
+    # student whose format_zero failed could delete it, and the others
+    # would share its points; or add trivial tests, so that those that fail
+    # weigh less. Renaming it does both.
+    student = copy_of_this_repository(tmp_path / "student")
+    tests = student / FORMAT_TESTS_CPP
+    source = tests.read_text()
+    assert source.count(FORMAT_ZERO) == 1, f"{FORMAT_TESTS_CPP} changed: find another test to rename"
+    tests.write_text(source.replace(FORMAT_ZERO, "KERNEL_TEST(format_zero_renamed) {"))
+    table, report = run_grade(tmp_path, student, "--chapters", "04", points_file=(
+        '[chapters.04]\npoints = 20\nmodules = ["test_04_testing.py"]\n'
+        '[chapters.04.tests]\n"test_in_kernel[*]" = 10\n'))
+
+    [chapter] = report["chapters"]
+    tests = {test["name"]: test for test in chapter["tests"]}
+    deleted = tests.get("test_in_kernel[unit_tests-format_zero]")
+    added = tests["test_in_kernel[unit_tests-format_zero_renamed]"]
+    assert deleted and not deleted["passed"] and deleted["possible"] > 0, \
+        f"an in-kernel test of the instructors' kernel that the checkout lacks did not count as failed:\n{table}"
+    assert deleted["message"] == grade.MISSING, table
+    assert added["passed"] and added["possible"] == 0, \
+        f"an in-kernel test the instructors' kernel lacks earned points:\n{table}"
+    assert "1 of the instructors' tests are not in the checkout's run and count as failed" in chapter["notes"], table
+    in_kernel = [test for name, test in tests.items() if name.startswith("test_in_kernel[") and test is not added]
+    assert sum(test["possible"] for test in in_kernel) == pytest.approx(10), table
+    assert chapter["earned"] < chapter["possible"], table
+
+
+def test_tests_that_a_run_cut_short_did_not_run_count_as_failed(capsys):
+    # pytest that stopped half way (status 2, interrupted; 3, an internal
+    # error) wrote the outcomes of the tests it ran: those alone would
+    # share the chapter's points.
+    chapter = grade.ChapterPoints("04-testing", 10.0, {})
+    problem = "pytest exited with status 2 (interrupted): !!! KeyboardInterrupt !!!"
+    run = grade.ChapterRun([grade.Outcome("test_a", True, "")], problem)
+    result = grade.grade_chapter(chapter, run, reference=["test_a", "test_b"])
+    shares = {test.outcome.name: (test.outcome.passed, test.earned, test.possible) for test in result.tests}
+    assert shares == {"test_a": (True, 5, 5), "test_b": (False, 0, 5)}
+    assert result.notes == [problem, "1 of the instructors' tests are not in the checkout's run and count as failed"]
+    grade.print_table([result], Path("/student"))
+    summary = capsys.readouterr().out.split("\nchapter ")[1]
+    assert re.search(r"^04-testing +5.00 / +10.00  ! pytest exited with status 2 \(interrupted\)$", summary,
+                     re.MULTILINE), \
+        f"the summary does not say that the run was cut short:\n{summary}"
 
 
 def test_a_chapter_over_its_time_limit_is_stopped_and_earns_nothing(tmp_path):

@@ -20,6 +20,17 @@ one more (--chapter-timeout), for its build and tests together, so that a
 build or a kernel that stalls in a way no boot's limit catches costs that
 chapter its points, and grading goes on with the next.
 
+Which tests grade a chapter is the instructors' word, not the checkout's:
+the tests that these modules collect in this repository, where grade.py
+lives, with its own chapters built. From chapter 4 on, the in-kernel tests
+are collected from the kernels' ELF files, so a student who deleted the
+ones that fail would otherwise share their points among the rest: a test
+of this repository that the checkout's run lacks counts as failed, and one
+that only the checkout has (a test a student added) is shown but earns
+nothing. The same holds when pytest stopped before the end (status 2,
+interrupted, or 3, an internal error): the tests it did not run count as
+failed, and the table says why.
+
 The points come from a TOML file (harness/points.toml, whose comments say
 how a chapter's points are shared among its tests). The result is printed as
 a table, each chapter's tests and then the chapters with the total, and
@@ -47,6 +58,11 @@ from pathlib import Path
 
 HARNESS = Path(__file__).resolve().parent.parent
 REPOSITORY = HARNESS.parent
+# The harness's builder, for the instructors' own chapters (this repository's).
+sys.path.insert(0, str(HARNESS))
+from build import Builder  # noqa: E402
+from verdict import KernelFailure  # noqa: E402
+
 DEFAULT_POINTS = HARNESS / "points.toml"
 DEFAULT_JSON = REPOSITORY / "build" / "grade.json"
 # Generous: a chapter's build and tests take well under a minute, and a
@@ -58,6 +74,8 @@ MESSAGE_LINES = 3  # of a failed test's reason in the table; the JSON has it who
 # pytest-xdist's --dist loadgroup ends a test's name with its group:
 # test_in_kernel[unit_tests-a]@04-testing-unit_tests.
 XDIST_GROUP = re.compile(r"@[^\[\]@]*$")
+# What pytest's exit statuses other than 0 (all passed) and 1 (some failed) mean.
+PYTEST_STATUS = {2: "interrupted", 3: "internal error", 4: "usage error", 5: "no tests collected"}
 
 
 # --- the points file ----------------------------------------------------------
@@ -247,11 +265,54 @@ def run_chapter(checkout: Path, name: str, modules: list[Path], results: Path, t
     if status is None:
         return ChapterRun([], stopped(timeout))
     outcomes = read_junit(junit, qualified=len(modules) > 1) if junit.exists() else []
-    # 0: all passed, 1: some failed; anything else means pytest could not run the tests.
+    # 0: all passed, 1: some failed; anything else means pytest did not run
+    # them all, and the outcomes it wrote are those of the tests it ran.
     if status in (0, 1) and outcomes:
         return ChapterRun(outcomes, "")
     lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
-    return ChapterRun(outcomes, f"pytest exited with status {status}: {lines[-1] if lines else 'no output'}")
+    meaning = PYTEST_STATUS.get(status, "unknown status")
+    last_line = lines[-1] if lines else "no output"
+    return ChapterRun(outcomes, f"pytest exited with status {status} ({meaning}): {last_line}")
+
+
+# --- the instructors' tests -------------------------------------------------------
+
+class ReferenceFailure(Exception):
+    """The instructors' own repository cannot say which tests grade a chapter."""
+
+
+def junit_name(node_id: str, qualified: bool) -> str:
+    """A test's name as read_junit gives it, from pytest's node id
+    (test_04_testing.py::test_in_kernel[unit_tests-format_zero])."""
+    module, *_, name = node_id.split("::")
+    return f"{Path(module).stem}::{name}" if qualified else name
+
+
+def reference_tests(chapter: ChapterPoints, modules: list[Path]) -> list[str]:
+    """The tests that grade the chapter in this repository, the
+    instructors': its chapter built (a test kernel's in-kernel tests are
+    read from its ELF), then its test modules collected as the checkout's
+    run collects them."""
+    try:
+        Builder().chapter(chapter.number)
+    except (KernelFailure, ValueError) as failure:
+        raise ReferenceFailure(f"the instructors' repository {REPOSITORY} cannot say which tests grade "
+                               f"chapter {chapter.name}: {str(failure).splitlines()[0]}") from failure
+    command = [sys.executable, "-P", "-m", "pytest", *(f"harness/{module.name}" for module in modules),
+               "--chapter", chapter.number, "--collect-only", "-q", "-n", "0"]
+    try:
+        result = subprocess.run(command, cwd=REPOSITORY, capture_output=True, text=True,
+                                timeout=DEFAULT_CHAPTER_TIMEOUT)
+    except subprocess.TimeoutExpired as timeout:
+        raise ReferenceFailure(f"collecting the tests of chapter {chapter.name} in the instructors' repository "
+                               f"{REPOSITORY} took more than {DEFAULT_CHAPTER_TIMEOUT:g} s") from timeout
+    node_ids = [line for line in result.stdout.splitlines() if "::" in line]
+    if result.returncode != 0 or not node_ids:
+        lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+        raise ReferenceFailure(f"the tests of chapter {chapter.name} in the instructors' repository {REPOSITORY} "
+                               f"cannot be collected, pytest exited with status {result.returncode}: "
+                               f"{lines[-1] if lines else 'no output'}")
+    return sorted({junit_name(node_id, qualified=len(modules) > 1) for node_id in node_ids})
 
 
 # --- points for a run -----------------------------------------------------------
@@ -271,6 +332,7 @@ class ChapterGrade:
     chapter: ChapterPoints
     tests: list[GradedTest]
     notes: list[str] = field(default_factory=list)  # points that no test could earn, and why
+    problem: str = ""  # why the run gave no results or was cut short, as ChapterRun has it
 
     @property
     def possible(self) -> float:
@@ -308,23 +370,46 @@ def with_requirements(chapter: ChapterPoints, outcomes: list[Outcome]) -> list[O
     return result
 
 
-def grade_chapter(chapter: ChapterPoints, run: ChapterRun) -> ChapterGrade:
-    """Shares the chapter's points among its tests, as points.toml explains."""
+MISSING = "not in the checkout's run, but the instructors' repository has this test: it counts as failed"
+NOT_IN_REFERENCE = "the instructors' repository has no such test: it earns nothing"
+
+
+def grade_chapter(chapter: ChapterPoints, run: ChapterRun, reference: list[str] | None = None) -> ChapterGrade:
+    """Shares the chapter's points among its tests, as points.toml explains.
+    With `reference`, the names of the instructors' tests of the chapter,
+    those are its tests: one the run lacks failed, one only the run has
+    earns nothing (unless the run has no results at all: it earns nothing
+    anyway, and its problem says why)."""
+    outcomes = run.outcomes
+    grade = ChapterGrade(chapter, [], problem=run.problem)
+    if run.problem:
+        grade.notes.append(run.problem)
+    extra: list[Outcome] = []
+    if reference is not None and outcomes:
+        ran = {outcome.name for outcome in outcomes}
+        missing = [Outcome(name, False, MISSING) for name in reference if name not in ran]
+        if missing:
+            grade.notes.append(f"{len(missing)} of the instructors' tests are not in the checkout's run "
+                               "and count as failed")
+        known = set(reference)
+        extra = [outcome for outcome in outcomes if outcome.name not in known]
+        outcomes = sorted([outcome for outcome in outcomes if outcome.name in known] + missing,
+                          key=lambda outcome: outcome.name)
+
     groups: list[tuple[str, float, list[Outcome]]] = [
         (pattern, points, []) for pattern, points in chapter.patterns.items()]
     rest: list[Outcome] = []
-    for outcome in with_requirements(chapter, run.outcomes):
+    for outcome in with_requirements(chapter, outcomes):
         index = next((i for i, pattern in enumerate(chapter.patterns) if matches(pattern, outcome.name)), None)
         (rest if index is None else groups[index][2]).append(outcome)
     groups.append(("the tests no pattern matches", chapter.points - sum(chapter.patterns.values()), rest))
 
-    grade = ChapterGrade(chapter, [])
-    if run.problem:
-        grade.notes.append(run.problem)
     for label, points, members in groups:
         grade.tests += [GradedTest(outcome, points / len(members)) for outcome in members]
         if not members and points > 0:
             grade.notes.append(f"{points:g} points for {label}: there are none")
+    grade.tests += [GradedTest(Outcome(outcome.name, outcome.passed, outcome.message or NOT_IN_REFERENCE), 0.0)
+                    for outcome in extra]
     return grade
 
 
@@ -358,7 +443,9 @@ def print_table(grades: list[ChapterGrade], repository: Path) -> None:
     width = max(len(grade.chapter.name) for grade in grades) + 4
     print(f"{'chapter':<{width}}{'points':>16}")
     for grade in grades:
-        print(f"{grade.chapter.name:<{width}}{points_column(grade.earned, grade.possible)}")
+        # A run cut short is said beside its points too, not only above.
+        problem = f"  ! {grade.problem.split(':')[0]}" if grade.problem else ""
+        print(f"{grade.chapter.name:<{width}}{points_column(grade.earned, grade.possible)}{problem}")
     total_earned = sum(grade.earned for grade in grades)
     total_possible = sum(grade.possible for grade in grades)
     print(f"{'total':<{width}}{points_column(total_earned, total_possible)}")
@@ -374,6 +461,7 @@ def as_json(grades: list[ChapterGrade], repository: Path, points_file: Path) -> 
             "chapter": grade.chapter.name,
             "earned": grade.earned,
             "possible": grade.possible,
+            "problem": grade.problem,
             "notes": grade.notes,
             "tests": [{
                 "name": test.outcome.name,
@@ -436,6 +524,11 @@ def grade_checkout(repository: Path, chapters: list[ChapterPoints], timeout: flo
                    work: Path) -> list[ChapterGrade]:
     checkout = work / "checkout"
     results = work / "results"
+    # The instructors' tests first: if their repository cannot say, no checkout is graded.
+    print("collecting the instructors' tests ...", end=" ", file=sys.stderr, flush=True)
+    started = time.monotonic()
+    references = {chapter.name: reference_tests(chapter, modules_of(chapter)) for chapter in chapters}
+    print(f"{time.monotonic() - started:.1f} s", file=sys.stderr)
     copy_checkout(repository, checkout)
     results.mkdir()
     grades = []
@@ -443,7 +536,7 @@ def grade_checkout(repository: Path, chapters: list[ChapterPoints], timeout: flo
         print(f"grading {chapter.name} ...", end=" ", file=sys.stderr, flush=True)
         started = time.monotonic()
         run = run_chapter(checkout, chapter.name, modules_of(chapter), results, timeout)
-        grades.append(grade_chapter(chapter, run))
+        grades.append(grade_chapter(chapter, run, references[chapter.name]))
         print(f"{time.monotonic() - started:.1f} s", file=sys.stderr)
     return grades
 
@@ -474,6 +567,9 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="grade-"))
     try:
         grades = grade_checkout(repository, chapters, arguments.chapter_timeout, work)
+    except ReferenceFailure as failure:
+        print(f"\n{failure}", file=sys.stderr)
+        return 1
     finally:
         if arguments.keep:
             print(f"the graded copy and pytest's output are kept in {work}", file=sys.stderr)
