@@ -167,6 +167,20 @@ def test_a_chapter_that_does_not_build_earns_nothing(tmp_path):
     assert "vga.cpp" in chapter["notes"][0], f"the note does not quote the compiler's first error:\n{table}"
 
 
+def test_a_file_linked_to_one_outside_the_checkout_is_left_out(tmp_path):
+    # A symbolic link is copied as one: a chapter whose main.cpp is a link
+    # to the instructors' own would be graded as the student's work.
+    student = copy_of_this_repository(tmp_path / "student")
+    main_cpp = student / "chapters/01-freestanding/main.cpp"
+    main_cpp.unlink()
+    main_cpp.symlink_to(REPOSITORY / "chapters/01-freestanding/main.cpp")
+    table, report = run_grade(tmp_path, student, "--chapters", "01")
+    [chapter] = report["chapters"]
+    assert chapter["earned"] == 0, f"a chapter graded with a file from outside the checkout earned points:\n{table}"
+    assert chapter["notes"][0] == ("left out of the graded copy, a symbolic link out of the checkout: "
+                                   f"chapters/01-freestanding/main.cpp -> {REPOSITORY}/chapters/01-freestanding/main.cpp")
+
+
 def test_a_pytest_py_in_the_checkout_does_not_run_in_place_of_pytest(tmp_path):
     # One that writes a JUnit report of passes of its own.
     checkout = tmp_path / "checkout"

@@ -5,7 +5,8 @@
         [--chapters 02,03] [--chapter-timeout SECONDS] [--keep]
 
 The checkout is never touched. It is copied, without its build/ and .git,
-into a temporary directory, and the copy is graded. The copy's harness/ is
+into a temporary directory, and the copy is graded. A symbolic link that
+leads out of the checkout is left out of the copy, and the table says so. The copy's harness/ is
 replaced by this repository's: the tests are the instructors', and a test
 that a student changed cannot grade itself. Everything else (the chapters,
 common/, the Makefiles) is the student's.
@@ -476,18 +477,42 @@ def as_json(grades: list[ChapterGrade], repository: Path, points_file: Path) -> 
 
 # --- the whole grading ----------------------------------------------------------
 
-def copy_checkout(repository: Path, destination: Path) -> None:
+def copy_checkout(repository: Path, destination: Path) -> list[Path]:
     """The student's tree without its build output and history, with this
-    repository's harness in place of its own."""
+    repository's harness in place of its own. A symbolic link that leads
+    out of the checkout is left out: a chapter, or a file of one, linked
+    to the instructors' own would be graded as the student's work. Returns
+    those links, relative to the checkout."""
     repository = repository.resolve()
+    outside: list[Path] = []
 
     def leave_out(directory: str, names: list[str]) -> set[str]:
-        return {"build", ".git"} & set(names) if Path(directory).resolve() == repository else set()
+        left = {"build", ".git"} & set(names) if Path(directory).resolve() == repository else set()
+        for name in names:
+            link = Path(directory, name)
+            if link.is_symlink() and not link.resolve().is_relative_to(repository):
+                outside.append(link.relative_to(repository))
+                left.add(name)
+        return left
 
     shutil.copytree(repository, destination, symlinks=True, ignore=leave_out)
-    shutil.rmtree(destination / "harness", ignore_errors=True)
-    shutil.copytree(HARNESS, destination / "harness",
-                    ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+    harness = destination / "harness"
+    if harness.is_symlink():
+        harness.unlink()
+    shutil.rmtree(harness, ignore_errors=True)
+    shutil.copytree(HARNESS, harness, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+    return outside
+
+
+def links_left_out(chapter: ChapterPoints, links: list[Path], repository: Path) -> list[str]:
+    """Notes on the links that copy_checkout left out and this chapter may
+    need: those in its own directory, and any outside a chapter's."""
+    def concerns_the_chapter(link: Path) -> bool:
+        in_a_chapter = link.parts[0] == "chapters" and len(link.parts) > 1
+        return not in_a_chapter or link.parts[1][:2] == chapter.number
+
+    return [f"left out of the graded copy, a symbolic link out of the checkout: {link} -> "
+            f"{os.readlink(repository / link)}" for link in links if concerns_the_chapter(link)]
 
 
 def modules_of(chapter: ChapterPoints) -> list[Path]:
@@ -529,7 +554,7 @@ def grade_checkout(repository: Path, chapters: list[ChapterPoints], timeout: flo
     started = time.monotonic()
     references = {chapter.name: reference_tests(chapter, modules_of(chapter)) for chapter in chapters}
     print(f"{time.monotonic() - started:.1f} s", file=sys.stderr)
-    copy_checkout(repository, checkout)
+    links = copy_checkout(repository, checkout)
     results.mkdir()
     grades = []
     for chapter in chapters:
@@ -537,6 +562,7 @@ def grade_checkout(repository: Path, chapters: list[ChapterPoints], timeout: flo
         started = time.monotonic()
         run = run_chapter(checkout, chapter.name, modules_of(chapter), results, timeout)
         grades.append(grade_chapter(chapter, run, references[chapter.name]))
+        grades[-1].notes[:0] = links_left_out(chapter, links, repository)
         print(f"{time.monotonic() - started:.1f} s", file=sys.stderr)
     return grades
 
