@@ -286,6 +286,17 @@ def test_several_modules_grade_one_chapter(tmp_path):
     assert shares == {"test_toolchains::test_x": 4.0, "test_04_testing::test_x": 6.0}
 
 
+@pytest.mark.slow
+def test_every_pattern_of_the_points_file_matches_a_test():
+    # A pattern that matches nothing is only a note where it has points: a
+    # harness-only test renamed would earn points again unnoticed.
+    for chapter in grade.load_points(grade.DEFAULT_POINTS):
+        names = grade.reference_tests(chapter, grade.modules_of(chapter))
+        patterns = [*chapter.patterns, *chapter.requires, *(p for needed in chapter.requires.values() for p in needed)]
+        unmatched = [pattern for pattern in patterns if not any(grade.matches(pattern, name) for name in names)]
+        assert not unmatched, f"{grade.DEFAULT_POINTS.name}: chapter {chapter.name}'s {unmatched} match no test"
+
+
 def test_the_points_file_grades_every_chapter_with_modules_that_exist():
     chapters = grade.load_points(grade.DEFAULT_POINTS)
     assert [chapter.number for chapter in chapters] == [name[:2] for name in all_chapters()]
