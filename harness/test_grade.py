@@ -197,6 +197,35 @@ def test_a_pytest_py_in_the_checkout_does_not_run_in_place_of_pytest(tmp_path):
         "the checkout's own pytest.py ran in place of pytest, and its made-up results were graded"
 
 
+SIEVE_FROM_TWO = "for (uint32_t n = 2; n < limit; ++n) {"
+PASS_EVERYTHING = """import pytest
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = (yield).get_result()
+    report.outcome, report.longrepr = "passed", None
+"""
+
+
+@pytest.mark.slow
+def test_a_conftest_py_in_the_checkout_does_not_change_the_outcomes(tmp_path):
+    # pytest reads conftest.py files no higher than its ini file's
+    # directory (harness/): one in the checkout's root that turns every
+    # failure into a pass must not be among them.
+    student = copy_of_this_repository(tmp_path / "student")
+    main_cpp = student / "chapters/01-freestanding/main.cpp"
+    source = main_cpp.read_text()
+    assert source.count(SIEVE_FROM_TWO) == 1, "chapter 1's main.cpp changed: find another way to break it"
+    main_cpp.write_text(source.replace(SIEVE_FROM_TWO, SIEVE_FROM_TWO.replace("n = 2", "n = 3")))
+    (student / "conftest.py").write_text(PASS_EVERYTHING)
+    table, report = run_grade(tmp_path, student, "--chapters", "01")
+    [chapter] = report["chapters"]
+    tests = {test["name"]: test for test in chapter["tests"]}
+    assert not tests["test_kernel_boots_runs_its_cpp_and_halts"]["passed"], \
+        f"a kernel that counts 1898 primes below 10000 passed, with the checkout's conftest.py:\n{table}"
+
+
 def test_points_are_shared_within_the_first_pattern_that_matches():
     chapter = grade.ChapterPoints("04-testing", 10.0, {"test_in_kernel[*]": 6.0, "test_in_*": 3.0})
     outcomes = [grade.Outcome("test_in_kernel[a]", True, ""),
