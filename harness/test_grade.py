@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -50,12 +52,13 @@ def contents(tree: Path) -> dict[str, str]:
             for path in sorted(tree.rglob("*")) if path.is_file()}
 
 
-def run_grade(tmp_path: Path, repository: Path, *arguments: str, points_file: str = POINTS) -> tuple[str, dict]:
+def run_grade(tmp_path: Path, repository: Path, *arguments: str, points_file: str = POINTS,
+              environment: dict[str, str] | None = None) -> tuple[str, dict]:
     points = tmp_path / "points.toml"
     points.write_text(points_file)
     report = tmp_path / "grade.json"
     result = subprocess.run([sys.executable, str(GRADE), "--repo", str(repository), "--points", str(points),
-                             "--json", str(report), *arguments],
+                             "--json", str(report), *arguments], env=environment,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
     assert result.returncode == 0, f"grade.py failed:\n{result.stdout}"
     return result.stdout, json.loads(report.read_text())
@@ -179,6 +182,26 @@ def test_a_file_linked_to_one_outside_the_checkout_is_left_out(tmp_path):
     assert chapter["earned"] == 0, f"a chapter graded with a file from outside the checkout earned points:\n{table}"
     assert chapter["notes"][0] == ("left out of the graded copy, a symbolic link out of the checkout: "
                                    f"chapters/01-freestanding/main.cpp -> {REPOSITORY}/chapters/01-freestanding/main.cpp")
+
+
+@pytest.mark.slow
+def test_an_instructors_kernel_workspace_is_not_what_is_graded(tmp_path):
+    # KERNEL_WORKSPACE=DIR, which tests a workspace of the book's steps,
+    # left set in the instructor's shell: every test would boot DIR's
+    # chapters, whatever the checkout holds. Here the workspace's chapter 1
+    # is right and the checkout's is broken.
+    workspace = tmp_path / "workspace"
+    shutil.copytree(REPOSITORY / "chapters/01-freestanding", workspace / "chapters/01-freestanding")
+    (workspace / "common").symlink_to(REPOSITORY / "common")  # as make workspace links it
+    student = copy_of_this_repository(tmp_path / "student")
+    main_cpp = student / "chapters/01-freestanding/main.cpp"
+    main_cpp.write_text(main_cpp.read_text().replace(SIEVE_FROM_TWO, SIEVE_FROM_TWO.replace("n = 2", "n = 3")))
+    table, report = run_grade(tmp_path, student, "--chapters", "01",
+                              environment={**os.environ, "KERNEL_WORKSPACE": str(workspace)})
+    [chapter] = report["chapters"]
+    tests = {test["name"]: test for test in chapter["tests"]}
+    assert not tests["test_kernel_boots_runs_its_cpp_and_halts"]["passed"], \
+        f"grading with KERNEL_WORKSPACE set graded the workspace's chapter, not the checkout's:\n{table}"
 
 
 def test_a_pytest_py_in_the_checkout_does_not_run_in_place_of_pytest(tmp_path):

@@ -59,6 +59,11 @@ from pathlib import Path
 
 HARNESS = Path(__file__).resolve().parent.parent
 REPOSITORY = HARNESS.parent
+# KERNEL_WORKSPACE=DIR makes the harness test DIR's chapters (chapters.py):
+# left set, it would grade that workspace, for the checkout and for the
+# instructors' tests alike. Gone before the harness's modules read it, and
+# for every pytest this grading starts.
+os.environ.pop("KERNEL_WORKSPACE", None)
 # The harness's builder, for the instructors' own chapters (this repository's).
 sys.path.insert(0, str(HARNESS))
 from build import Builder  # noqa: E402
