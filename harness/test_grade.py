@@ -149,6 +149,15 @@ def test_tests_that_a_run_cut_short_did_not_run_count_as_failed(capsys):
         f"the summary does not say that the run was cut short:\n{summary}"
 
 
+def test_instructors_tests_that_cannot_be_read_stop_the_grading():
+    # Without them, every test of the checkout would be graded as one the
+    # instructors lack, and earn nothing.
+    chapter = grade.ChapterPoints("09-no-such-chapter", 10.0, {})
+    with pytest.raises(grade.ReferenceFailure, match="cannot say which tests grade chapter 09-no-such-chapter: "
+                                                     "no chapter '09'"):
+        grade.reference_tests(chapter, [grade.HARNESS / "test_01_freestanding.py"])
+
+
 def test_a_chapter_over_its_time_limit_is_stopped_and_earns_nothing(tmp_path):
     student = copy_of_this_repository(tmp_path / "student")
     table, report = run_grade(tmp_path, student, "--chapters", "03", "--chapter-timeout", "1")

@@ -6,10 +6,10 @@
 
 The checkout is never touched. It is copied, without its build/ and .git,
 into a temporary directory, and the copy is graded. A symbolic link that
-leads out of the checkout is left out of the copy, and the table says so. The copy's harness/ is
-replaced by this repository's: the tests are the instructors', and a test
-that a student changed cannot grade itself. Everything else (the chapters,
-common/, the Makefiles) is the student's.
+leads out of the checkout is left out of the copy, and the table says so.
+The copy's harness/ is replaced by this repository's: the tests are the
+instructors', and a test that a student changed cannot grade itself.
+Everything else (the chapters, common/, the Makefiles) is the student's.
 
 Each chapter is built first, with make, as a student builds it: a chapter
 whose kernels do not build earns nothing, not even from the tests that
