@@ -97,24 +97,29 @@ def test_a_broken_chapter_loses_its_points_and_the_others_keep_theirs(tmp_path):
     assert contents(student) == before, "grading changed the checkout it graded"
 
 
-FORMAT_TESTS_CPP = Path("chapters/04-testing/tests/format_tests.cpp")
+CHAPTER_4 = Path("chapters/04-testing")
 FORMAT_ZERO = "KERNEL_TEST(format_zero) {"
+# Chapter 4 alone, by its in-kernel tests' module: quicker than all of it.
+IN_KERNEL_POINTS = ('[chapters.04]\npoints = 20\nmodules = ["test_04_testing.py"]\n'
+                    '[chapters.04.tests]\n"test_in_kernel[*]" = 10\n')
 
 
 @pytest.mark.slow
 def test_an_in_kernel_test_the_checkout_lacks_fails_and_one_it_adds_earns_nothing(tmp_path):
     # The in-kernel tests are collected from the student's own kernels. A
-    # student whose format_zero failed could delete it, and the others
-    # would share its points; or add trivial tests, so that those that fail
-    # weigh less. Renaming it does both.
+    # student whose format_zero failed could drop it, and the others would
+    # share its points; or add trivial tests, so that those that fail weigh
+    # less. The instructors' files of tests replace the student's, so the
+    # student links a file of their own instead, with format_zero renamed.
     student = copy_of_this_repository(tmp_path / "student")
-    tests = student / FORMAT_TESTS_CPP
-    source = tests.read_text()
-    assert source.count(FORMAT_ZERO) == 1, f"{FORMAT_TESTS_CPP} changed: find another test to rename"
-    tests.write_text(source.replace(FORMAT_ZERO, "KERNEL_TEST(format_zero_renamed) {"))
-    table, report = run_grade(tmp_path, student, "--chapters", "04", points_file=(
-        '[chapters.04]\npoints = 20\nmodules = ["test_04_testing.py"]\n'
-        '[chapters.04.tests]\n"test_in_kernel[*]" = 10\n'))
+    format_tests = (student / CHAPTER_4 / "tests/format_tests.cpp").read_text()
+    assert format_tests.count(FORMAT_ZERO) == 1, "format_tests.cpp changed: find another test to rename"
+    (student / CHAPTER_4 / "tests/my_format_tests.cpp").write_text(
+        format_tests.replace(FORMAT_ZERO, "KERNEL_TEST(format_zero_renamed) {"))
+    makefile = student / CHAPTER_4 / "Makefile"
+    assert makefile.read_text().count("tests/format_tests.cpp") == 1, "find unit_tests' sources in the Makefile"
+    makefile.write_text(makefile.read_text().replace("tests/format_tests.cpp", "tests/my_format_tests.cpp"))
+    table, report = run_grade(tmp_path, student, "--chapters", "04", points_file=IN_KERNEL_POINTS)
 
     [chapter] = report["chapters"]
     tests = {test["name"]: test for test in chapter["tests"]}
@@ -129,6 +134,31 @@ def test_an_in_kernel_test_the_checkout_lacks_fails_and_one_it_adds_earns_nothin
     in_kernel = [test for name, test in tests.items() if name.startswith("test_in_kernel[") and test is not added]
     assert sum(test["possible"] for test in in_kernel) == pytest.approx(10), table
     assert chapter["earned"] < chapter["possible"], table
+
+
+@pytest.mark.slow
+def test_an_in_kernel_test_emptied_in_the_checkout_is_the_instructors_again(tmp_path):
+    # Chapter 4's VGA writer wrapping a column early fails its two tests of
+    # wrapping, and no other test of the chapter: with both emptied, the
+    # chapter earned all its points.
+    student = copy_of_this_repository(tmp_path / "student")
+    vga = student / CHAPTER_4 / "vga.cpp"
+    assert vga.read_text().count(WRAP_AT_THE_EDGE) == 1, "chapter 4's vga.cpp changed: find another way to break it"
+    vga.write_text(vga.read_text().replace(WRAP_AT_THE_EDGE, WRAP_ONE_COLUMN_EARLY))
+    vga_tests = student / CHAPTER_4 / "tests/vga_tests.cpp"
+    wrapping = ["vga_long_line_wraps", "vga_character_past_the_last_column_wraps"]
+    source = vga_tests.read_text()
+    for name in wrapping:
+        opening = f"KERNEL_TEST_ON_SCREEN({name}) {{\n"
+        assert source.count(opening) == 1, f"vga_tests.cpp changed: find {name} another way"
+        source = source.replace(opening, opening + "    return;\n")
+    vga_tests.write_text(source)
+    table, report = run_grade(tmp_path, student, "--chapters", "04", points_file=IN_KERNEL_POINTS)
+
+    [chapter] = report["chapters"]
+    tests = {test["name"]: test for test in chapter["tests"]}
+    passed = [name for name in wrapping if tests[f"test_in_kernel[unit_tests-{name}]"]["passed"]]
+    assert not passed, f"{passed} passed, emptied in the checkout, with a writer that wraps early:\n{table}"
 
 
 def test_tests_that_a_run_cut_short_did_not_run_count_as_failed(capsys):

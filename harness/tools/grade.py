@@ -8,8 +8,10 @@ The checkout is never touched. It is copied, without its build/ and .git,
 into a temporary directory, and the copy is graded. A symbolic link that
 leads out of the checkout is left out of the copy, and the table says so.
 The copy's harness/ is replaced by this repository's: the tests are the
-instructors', and a test that a student changed cannot grade itself.
-Everything else (the chapters, common/, the Makefiles) is the student's.
+instructors', and a test that a student changed cannot grade itself. So are
+the files of in-kernel tests, chapters/NN/tests/, that this repository has.
+Everything else (the chapters, their test runners, common/, the Makefiles)
+is the student's.
 
 Each chapter is built first, with make, as a student builds it: a chapter
 whose kernels do not build earns nothing, not even from the tests that
@@ -506,7 +508,33 @@ def copy_checkout(repository: Path, destination: Path) -> list[Path]:
         harness.unlink()
     shutil.rmtree(harness, ignore_errors=True)
     shutil.copytree(HARNESS, harness, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+    use_instructors_kernel_tests(destination)
     return outside
+
+
+def use_instructors_kernel_tests(checkout: Path) -> None:
+    """Puts this repository's files of in-kernel tests (chapters/NN/tests/)
+    in place of the checkout's, in each chapter the checkout has: like the
+    harness, they are the instructors' tests, and a test whose body a
+    student emptied would pass whatever the kernel does. A file only the
+    checkout has (a test a student added) stays; its tests earn nothing.
+    The test runner around them stays the student's: chapter 4 teaches it."""
+    for tests in REPOSITORY.glob("chapters/*/tests"):
+        chapter = checkout / tests.parent.relative_to(REPOSITORY)
+        if not chapter.is_dir():
+            continue
+        for source in [tests, *sorted(tests.rglob("*"))]:
+            target = chapter / "tests" / source.relative_to(tests)
+            # Whatever stands in the way goes: a link would lead the copy
+            # into another of the checkout's files.
+            if target.is_symlink() or target.is_file() and source.is_dir():
+                target.unlink()
+            elif target.is_dir() and source.is_file():
+                shutil.rmtree(target)
+            if source.is_dir():
+                target.mkdir(exist_ok=True)
+            else:
+                shutil.copyfile(source, target)
 
 
 def links_left_out(chapter: ChapterPoints, links: list[Path], repository: Path) -> list[str]:
