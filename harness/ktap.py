@@ -134,6 +134,9 @@ VERSION_LINE = "KTAP version 1"
 # The runner announces each test with this diagnostic before it starts it,
 # so that output which stops names the test it stopped in.
 RUNNING_PREFIX = "running "
+# What expectations.cpp prints of an expectation that failed, as a
+# diagnostic: "EXPECT_EQ(p, 7) failed at tests/format_tests.cpp:34".
+EXPECTATION_FAILED = re.compile(r"^[A-Z_]+\(.*\) failed at \S+:\d+$")
 # Blanks after the count change nothing (Linux's own parser, kunit_parser.py,
 # reads no further than the count); the boot waits for this line before it
 # gives the tests their time, so a plan it missed would fail a run that passed.
@@ -551,6 +554,16 @@ def check_passed(run: KernelRun, test: DeclaredTest) -> Result:
         raise KernelFailure(Verdict.PANIC if panicked else Verdict.FAIL,
                             f"not ok {result.number} {test.name}: {reason}",
                             "the kernel's own report of the failure follows",
+                            "\n".join("  # " + printable(line) for line in result.diagnostics))
+    # A test whose expectation failed is not ok, should it panic or not
+    # (kernel_test.cpp): an "ok" after one is the runner's mistake, which
+    # would pass every test a student's code fails.
+    failed = [line for line in result.message if EXPECTATION_FAILED.match(line)]
+    if failed:
+        raise KernelFailure(Verdict.FAIL, f"ok {result.number} {test.name}, after its own "
+                                          f"{printable(shortened(failed[0]))}",
+                            "the test runner reported a failed expectation as a pass: "
+                            "a test with a failed expectation must be reported not ok",
                             "\n".join("  # " + printable(line) for line in result.diagnostics))
     return result
 

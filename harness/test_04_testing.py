@@ -531,6 +531,20 @@ def test_a_failure_is_summed_up_by_its_reason_not_by_a_report_made_on_purpose():
         ktap.check_passed(run, ktap.DeclaredTest("b", "panics"))
 
 
+def test_ktap_ok_after_a_failed_expectation_is_not_a_pass():
+    """A runner that forgets a failed expectation when the test returns
+    (or when it panics as it should) reports ok: the expectation's own line
+    above it says otherwise."""
+    for declared in ("returns", "panics"):
+        run = made_up_run("KTAP version 1\n1..1\n# running a\n# EXPECT_EQ(p, 7) failed at y.cpp:34\nok 1 a\n")
+        with pytest.raises(KernelFailure, match=r"^FAIL: ok 1 a, after its own EXPECT_EQ\(p, 7\) failed at y.cpp:34\n"
+                                                r"hint: the test runner reported a failed expectation as a pass"):
+            ktap.check_passed(run, ktap.DeclaredTest("a", declared))
+    # Text of the test's own that only looks like it, in the middle of a line, is no expectation.
+    run = made_up_run("KTAP version 1\n1..1\n# running a\n# printed: EXPECT_EQ(p, 7) failed at y.cpp:34\nok 1 a\n")
+    assert ktap.check_passed(run, ktap.DeclaredTest("a", "returns")).ok
+
+
 def test_exit_without_a_plan_fails_each_test_saying_so():
     run = made_up_run("KTAP version 1\n", exit_status=EXIT_FAILURE)
     with pytest.raises(KernelFailure, match=r"no result for a: no plan line .*"
