@@ -28,6 +28,7 @@ import re
 import pytest
 
 import ktap
+from build import makefile_values
 from machine import EXIT_SUCCESS
 
 NO_TEXT_MODE_REASON = "the screen is a framebuffer of pixels, as UEFI leaves it."
@@ -37,9 +38,19 @@ NO_TEXT_MODE_REASON = "the screen is a framebuffer of pixels, as UEFI leaves it.
 KERNELS = {
     "04-testing": ["unit_tests", "basic_boot", "should_panic"],
     "05-cpu-exceptions": ["exception_tests", "unit_tests", "basic_boot", "should_panic",
-                          "unhandled_exception"],
+                          "unhandled_exception", "cpu_state"],
     "06-double-faults": ["double_fault_tests", "unit_tests", "basic_boot", "should_panic",
-                         "exception_tests", "unhandled_exception", "unhandled_double_fault"],
+                         "exception_tests", "unhandled_exception", "unhandled_double_fault",
+                         "page_table_pool", "cpu_state", "stack_overflow"],
+}
+# The chapters' other test kernels, and why UEFI has nothing to check in
+# them. Every kernel of a chapter's TEST_KERNELS is in one list or the other.
+NOT_BOOTED_UNDER_UEFI = {
+    "failing_tests": "fails on purpose, for the harness's reports of failures",
+    "hanging_test": "hangs on purpose, for the harness's report of a hang",
+    "nested_panic": "halts on purpose, in a panic inside a panic",
+    "serial_flood": "floods serial on purpose, for the harness to read under back-pressure",
+    "undefined_behaviour": "built with UBSAN=1 only, to break the rules on purpose",
 }
 COLLECTIONS = {chapter: ktap.collect(chapter, [ktap.TestKernel(name, EXIT_SUCCESS) for name in names])
                for chapter, names in KERNELS.items()}
@@ -54,14 +65,12 @@ KERNEL_DEMOS = {
 }
 
 ALL_ONLY = pytest.mark.uefi_all
-# Every boot here is one of seconds.
-pytestmark = pytest.mark.slow
 
 
 def _boot_marks(chapter: str, kernel: ktap.TestKernel) -> list:
-    """One worker boots each kernel once for all its items; only the first
-    kernel of a chapter boots without --uefi-all."""
-    marks = [pytest.mark.xdist_group(f"uefi-{chapter}-{kernel.name}")]
+    """One worker boots each kernel once for all its items, in seconds;
+    only the first kernel of a chapter boots without --uefi-all."""
+    marks = [pytest.mark.slow, pytest.mark.xdist_group(f"uefi-{chapter}-{kernel.name}")]
     return marks if kernel.name == KERNELS[chapter][0] else [*marks, ALL_ONLY]
 
 
@@ -81,6 +90,16 @@ def _whole_run_params() -> list:
 def uefi_runs(request: pytest.FixtureRequest, shared_boot) -> dict[str, ktap.KernelRuns]:
     return {chapter: ktap.KernelRuns(request, collection, shared_boot, firmware="uefi")
             for chapter, collection in COLLECTIONS.items()}
+
+
+@pytest.mark.parametrize("chapter", KERNELS)
+def test_every_test_kernel_that_must_pass_boots_here(chapter: str):
+    """A test kernel added to a chapter and to its own test module is
+    checked under a BIOS only, until it is added here too."""
+    [built] = makefile_values(chapter, "$(TEST_KERNELS)")
+    forgotten = sorted(set(built.split()) - set(KERNELS[chapter]) - set(NOT_BOOTED_UNDER_UEFI))
+    assert not forgotten, (f"chapters/{chapter}/Makefile builds the test kernels {', '.join(forgotten)}, which "
+                           "test_uefi.py neither boots (KERNELS) nor says why not (NOT_BOOTED_UNDER_UEFI)")
 
 
 BUILD_FAILURES = {chapter: c.build_failure for chapter, c in COLLECTIONS.items() if c.build_failure is not None}
@@ -118,6 +137,7 @@ def test_whole_run_under_uefi(uefi_runs, chapter: str, kernel: ktap.TestKernel):
 
 
 @ALL_ONLY
+@pytest.mark.slow
 @pytest.mark.parametrize("chapter", KERNEL_DEMOS)
 def test_kernel_says_on_serial_that_there_is_no_text_mode(boot, build, chapter: str):
     machine = boot(build.chapter(chapter).iso(), firmware="uefi")
