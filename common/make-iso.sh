@@ -136,14 +136,15 @@ sed -e "s|@TITLE@|$title|" -e "s|@BOOT_COMMAND@|$boot_command|" \
 # --grub2-boot-info patches into it and into the core where the core lies.
 # -partition_offset 16 starts partition 1 after the ISO's first 32 KiB,
 # the system area where the MBR lives, with a copy of the ISO's superblock,
-# so that the partition can be mounted on its own; --mbr-force-bootable marks it active, without which
-# some BIOSes will not boot a USB stick.
+# so that the partition can be mounted on its own. --grub2-mbr also marks
+# it active (xorriso does for a partition of a type other than 0xee and
+# 0xef), without which some BIOSes will not boot a USB stick.
 # -append_partition adds the EFI image after the ISO as partition 2, and
 # -e points El Torito's UEFI entry at that partition: one copy serves both.
 xorriso -as mkisofs -quiet -rational-rock \
     -b boot/grub/bios.img -no-emul-boot -boot-load-size 4 -boot-info-table \
     --grub2-boot-info --grub2-mbr "$grub_bios/boot_hybrid.img" \
-    -partition_offset 16 --mbr-force-bootable \
+    -partition_offset 16 \
     -append_partition 2 0xef "$efi_image" \
     -eltorito-alt-boot -e --interval:appended_partition_2:all:: -no-emul-boot \
     -o "$iso" "$staging" 2> "$staging.log" || { cat "$staging.log" >&2; rm -f "$staging.log"; exit 1; }
