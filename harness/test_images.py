@@ -4,9 +4,10 @@ UEFI, as an image made by grub-mkrescue does (common/make-iso.sh).
 
 First the image's layout is read from its bytes, in the order a PC reads
 it: the MBR with GRUB's boot code, which must know where GRUB's core lies,
-and two partitions, the first the ISO 9660 file system, the second an EFI
-system partition with an x86-64 EFI application at the path a firmware
-starts, and El Torito's UEFI entry pointing at that same partition. Then
+a core that finds the rest of GRUB on the image, and two partitions, the
+first the ISO 9660 file system, the second an EFI system partition with an
+x86-64 EFI application at the path a firmware starts, and El Torito's UEFI
+entry pointing at that same partition. Then
 what GRUB reads there: a grub.cfg that boots at once, found where the EFI
 application looks for it, with the modules it needs built in (GRUB can
 load no module from the disc under UEFI), and a kernel with its symbol
@@ -35,6 +36,7 @@ text mode), which no other test of `make test` boots for chapter 03, so
 
 from __future__ import annotations
 
+import lzma
 import re
 import subprocess
 import struct
@@ -69,6 +71,20 @@ HYBRID_MBR_CODE = slice(0, 0x1B0)
 CORE_SECTOR = 0x1B0
 CDBOOT_SECTORS = 4
 CORE_BLOCK_LIST = 2548
+# The core itself: diskboot.img (one sector, what the MBR's code runs),
+# then lzma_decompress.img, whose bytes 8 and 12 hold the length of the
+# LZMA stream that follows it and of what that unpacks to (GRUB's
+# include/grub/offsets.h); grub-mkimage packs the stream raw, with lc=3,
+# lp=0, pb=2 and a 64 KiB dictionary (util/mkimage.c). The unpacked core
+# ends with its module list, a grub_module_info32.
+DISKBOOT_SIZE = SECTOR
+LZMA_DECOMPRESSOR = GRUB_BIOS / "lzma_decompress.img"
+CORE_LZMA = [{"id": lzma.FILTER_LZMA1, "dict_size": 1 << 16, "lc": 3, "lp": 0, "pb": 2}]
+# What the BIOS core needs built in to find the rest of GRUB on the image.
+BIOS_MODULES_NEEDED = {
+    "biosdisk": "what reads the disk through the BIOS",
+    "iso9660": "the file system that holds /boot/grub",
+}
 GRUB_CONFIG = "/boot/grub/grub.cfg"
 KERNEL = "/boot/kernel.elf"
 # Which module of GRUB's EFI build holds which command, as GRUB's normal
@@ -139,8 +155,10 @@ def master_boot_record(image: Path) -> tuple[bytes, list[Partition]]:
 def check_bios_way_in(image: Path) -> None:
     """What a BIOS needs to boot the image as a disk: an MBR whose code is
     GRUB's boot_hybrid.img, told where GRUB's core lies, and a core told
-    where the rest of it lies. Without either number the code jumps into
-    whatever it loaded (QEMU shows a HANG or an exception loop)."""
+    where the rest of it lies (without either number the code jumps into
+    whatever it loaded: QEMU shows a HANG or an exception loop); a core
+    that reads the disk and its file system, and looks for the rest of
+    GRUB where the image holds it (or it stops at its prompt)."""
     boot_code, _ = master_boot_record(image)
     hybrid = (GRUB_BIOS / "boot_hybrid.img").read_bytes()
     assert any(boot_code), "the MBR holds no boot code: a BIOS runs zeros (--grub2-mbr in common/make-iso.sh)"
@@ -160,6 +178,11 @@ def check_bios_way_in(image: Path) -> None:
     assert block_list_says == core + 1, (
         f"GRUB's core reads the rest of itself from sector {block_list_says}, not from sector {core + 1} "
         "where it lies: xorriso's --grub2-boot-info writes where")
+    modules, prefix = bios_core_contents(image, bios_image)
+    missing = [f"{module} ({why})" for module, why in BIOS_MODULES_NEEDED.items() if module not in modules]
+    assert not missing, (f"GRUB's BIOS core is built without {'; '.join(missing)}: it cannot load the rest of "
+                         "GRUB from the image (bios_modules in common/make-iso.sh)")
+    check_prefix(prefix, "BIOS core")
 
 
 def efi_system_partition(image: Path) -> tuple[Partition, bytes]:
@@ -211,14 +234,28 @@ def grub_config(image: Path, folder: Path) -> str:
     return file_on_image(image, GRUB_CONFIG, folder).read_text()
 
 
+def grub_modules(image: bytes, first: int, end: int) -> tuple[set[str], str | None]:
+    """The names of the GRUB modules that grub-mkimage built into an image
+    between first and end, and its prefix: each behind a header of its type
+    and size; type 0 is an ELF object, whose section .modname holds its
+    name, type 3 the prefix, a string (GRUB's include/grub/kernel.h)."""
+    names, prefix = set(), None
+    at = first
+    while at < end:
+        kind, length = struct.unpack_from("<II", image, at)
+        if kind == ELF_MODULE:
+            names.add(_module_name(ElfFile(f"GRUB's module {len(names) + 1}", data=image[at + 8:at + length])))
+        elif kind == PREFIX_MODULE:
+            prefix = image[at + 8:at + length].split(b"\0")[0].decode()
+        at += length
+    return names, prefix
+
+
 def efi_application_contents(image: Path) -> tuple[set[str], str | None]:
-    """The names of the GRUB modules built into the EFI application on the
-    EFI system partition, and its prefix. grub-mkimage puts them in the PE
-    section "mods": a grub_module_info64 (magic "mimg", then the offset of
-    the first module and the size of the whole), then each module behind a
-    header of its type and size; type 0 is an ELF object, whose section
-    .modname holds its name, type 3 the prefix, a string (GRUB's
-    include/grub/kernel.h)."""
+    """The modules and prefix of the EFI application on the EFI system
+    partition. grub-mkimage puts them in the PE section "mods": a
+    grub_module_info64 (magic "mimg", then the offset of the first module
+    and the size of the whole), then the modules."""
     _, application = efi_system_partition(image)
     pe = struct.unpack_from("<I", application, 0x3C)[0]
     section_count, optional_header_size = struct.unpack_from("<H12xH", application, pe + 6)
@@ -227,17 +264,26 @@ def efi_application_contents(image: Path) -> tuple[set[str], str | None]:
     mods = next(offset for name, offset in sections if name.rstrip(b"\0") == b"mods")
     magic, first, size = struct.unpack_from("<4s4xQQ", application, mods)
     assert magic == b"mimg", f"{image.name}: no GRUB module list in the EFI application's mods section"
-    names, prefix = set(), None
-    at = mods + first
-    while at < mods + size:
-        kind, length = struct.unpack_from("<II", application, at)
-        if kind == ELF_MODULE:
-            names.add(_module_name(ElfFile(f"{EFI_APPLICATION}'s module {len(names) + 1}",
-                                           data=application[at + 8:at + length])))
-        elif kind == PREFIX_MODULE:
-            prefix = application[at + 8:at + length].split(b"\0")[0].decode()
-        at += length
-    return names, prefix
+    return grub_modules(application, mods + first, mods + size)
+
+
+def bios_core_contents(image: Path, bios_image: int) -> tuple[set[str], str | None]:
+    """The modules and prefix of GRUB's BIOS core, unpacked from El
+    Torito's BIOS image, which begins at sector bios_image. The module list
+    is the grub_module_info32 (magic "mimg", the offset of the first module,
+    the size of the whole) that ends the unpacked core."""
+    decompressor = len(LZMA_DECOMPRESSOR.read_bytes())
+    with image.open("rb") as file:
+        file.seek((bios_image + CDBOOT_SECTORS) * SECTOR + DISKBOOT_SIZE)
+        header = file.read(decompressor)
+        packed, unpacked = struct.unpack_from("<II", header, 8)
+        stream = file.read(packed)
+    core = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=CORE_LZMA).decompress(stream, unpacked)
+    for found in re.finditer(b"mimg", core):
+        _, first, size = struct.unpack_from("<4sII", core, found.start())
+        if found.start() + size == len(core):
+            return grub_modules(core, found.start() + first, len(core))
+    raise AssertionError(f"{image.name}: no GRUB module list at the end of GRUB's BIOS core")
 
 
 def _module_name(module: ElfFile) -> str:
@@ -262,10 +308,16 @@ def check_efi_application_reads_grub_cfg(image: Path) -> None:
     assert not tables, (f"GRUB's EFI application has {', '.join(tables)} built in: started from the EFI system "
                         "partition of a disk, it then looks for grub.cfg in that FAT partition, and stops at its "
                         "grub> prompt (common/make-iso.sh)")
-    assert prefix is not None, "GRUB's EFI application has no prefix (grub-mkimage --prefix): it finds no grub.cfg"
+    check_prefix(prefix, "EFI application")
+
+
+def check_prefix(prefix: str | None, grub: str) -> None:
+    """GRUB looks for grub.cfg, and under a BIOS for its modules, in its
+    prefix's folder: elsewhere it stops at its prompt."""
+    assert prefix is not None, f"GRUB's {grub} has no prefix (grub-mkimage --prefix): it finds no grub.cfg"
     assert f"{prefix}/grub.cfg" == GRUB_CONFIG, (
-        f"GRUB's EFI application looks for grub.cfg in {prefix}, and the image has it at {GRUB_CONFIG}: it "
-        "stops at its grub> prompt (grub-mkimage --prefix in common/make-iso.sh)")
+        f"GRUB's {grub} looks for grub.cfg in {prefix}, and the image has it at {GRUB_CONFIG}: it stops at "
+        "its prompt (grub-mkimage --prefix in common/make-iso.sh)")
 
 
 def without_el_torito(image: Path, folder: Path) -> Path:
