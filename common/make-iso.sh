@@ -24,6 +24,16 @@ boot_command=$1 kernel=$2 iso=$3 title=$4 command_line=${5:-}
 common=$(dirname "$(readlink -f "$0")")
 grub_bios=/usr/lib/grub/i386-pc
 
+# The command line goes into grub.cfg as it is. GRUB's script language
+# reads $ ; # quotes \ { } | & < > as syntax, and sed's replacement below
+# reads & \ and |: with any of them the kernel would get another command
+# line than asked (a test kernel would run other tests), so it is refused.
+if [[ $command_line == *[^A-Za-z0-9\ _=,.:/+-]* ]]; then
+    echo "make-iso.sh: the command line '$command_line' holds a character that GRUB or sed reads as syntax;" \
+        "use letters, digits, spaces and _=,.:/+-" >&2
+    exit 1
+fi
+
 # iso9660 lets GRUB read the image it booted from; normal reads grub.cfg;
 # multiboot and multiboot2 load the kernel. Under BIOS, biosdisk reads
 # the CD or disk. Under UEFI the firmware's own drivers do; efi_gop lets GRUB

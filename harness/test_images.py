@@ -46,6 +46,7 @@ import pytest
 
 from chapters import all_chapters
 from elf import ElfFile
+from isos import MAKE_ISO
 from test_uefi import KERNEL_DEMOS, NO_TEXT_MODE_REASON
 
 SECTOR = 512
@@ -390,6 +391,25 @@ def test_grub_cfg_has_every_placeholder_filled_in(build, tmp_path: Path, chapter
     left = sorted(set(re.findall(r"@[A-Z_]+@", grub_config(build.chapter(chapter).iso(), tmp_path))))
     assert not left, (f"the image's grub.cfg still holds {', '.join(left)} of common/grub.cfg.in, which "
                       "common/make-iso.sh's sed did not replace: GRUB reads it as it stands")
+
+
+@pytest.mark.ubsan_changes_nothing
+@pytest.mark.chapter("04")
+def test_make_iso_passes_a_command_line_as_given_or_refuses_it(build, tmp_path: Path):
+    """From chapter 4 on, the harness chooses a test kernel's tests by its
+    command line (isos.py). One that reached the kernel changed would run
+    other tests than asked, or none, and could pass."""
+    kernel = build.chapter("04").elf("unit_tests")
+    kept = "tests=a_b,c.d:e/f+g-h tests=9"
+    image = tmp_path / "kept.iso"
+    subprocess.run([MAKE_ISO, "multiboot2", kernel, image, "kept", kept], check=True, capture_output=True)
+    given = re.search(r"^\s*multiboot2 /boot/kernel.elf (.*)$", grub_config(image, tmp_path), re.M)
+    assert given and given[1] == kept, f"make-iso.sh was given the command line {kept!r}, and grub.cfg says {given}"
+    for syntax in ("tests=a;b", "tests=$a", "tests=a&b", "tests=a|b", "tests=a\\b", "tests='a'", "tests=a #b"):
+        made = subprocess.run([MAKE_ISO, "multiboot2", kernel, tmp_path / "syntax.iso", "syntax", syntax],
+                              capture_output=True, text=True)
+        assert made.returncode != 0, (f"make-iso.sh made an image for the command line {syntax!r}, which GRUB's "
+                                      "script language or sed reads as syntax: the kernel gets another one")
 
 
 @pytest.mark.ubsan_changes_nothing
