@@ -7,20 +7,21 @@ it: the MBR with GRUB's boot code, which must know where GRUB's core lies,
 a core that finds the rest of GRUB on the image, and two partitions, the
 first the ISO 9660 file system, the second an EFI system partition with an
 x86-64 EFI application at the path a firmware starts, and El Torito's UEFI
-entry pointing at that same partition. Then
-what GRUB reads there: a grub.cfg that boots at once, found where the EFI
-application looks for it, with the modules it needs built in (GRUB can
-load no module from the disc under UEFI), and a kernel with its symbol
-table and without its debug information. A mistake there shows in these
-reads at once, where a boot shows most of them only as a HANG after half a
-minute (at GRUB's prompt, or in an MBR that jumps nowhere), and a wrong
-partition type not at all: OVMF boots from any FAT partition. Then the
-image is booted the ways a PC meets a stick: as a raw IDE disk and as a
-USB mass-storage device (on an xHCI controller), under SeaBIOS and under
-OVMF, and each boot must show the kernel's own output: its screen under a
-BIOS, its words on serial under UEFI, which has no text screen
-(test_uefi.py), and chapter 1's results in memory. Each boot reads the way
-in its firmware takes first, and fails at once if that is broken.
+entry pointing at that same partition. El Torito's BIOS entry, which every
+chapter's tests boot, must load all of GRUB's cdboot.img and tell it where
+the rest of the core is. Then what GRUB reads there: a grub.cfg that boots
+at once, found where the EFI application looks for it, with the modules it
+needs built in (GRUB can load no module from the disc under UEFI), and a
+kernel with its symbol table and without its debug information. A mistake
+there shows in these reads at once, where a boot shows most of them only as
+a HANG after half a minute (at GRUB's prompt, or in an MBR that jumps
+nowhere), and a wrong partition type not at all: OVMF boots from any FAT
+partition. Then the image is booted the ways a PC meets a stick: as a raw
+IDE disk and as a USB mass-storage device (on an xHCI controller), under
+SeaBIOS and under OVMF, and each boot must show the kernel's own output:
+its screen under a BIOS, its words on serial under UEFI, which has no text
+screen (test_uefi.py), and chapter 1's results in memory. Each boot reads
+the way in its firmware takes first, and fails at once if that is broken.
 
 `make test` boots every chapter from an IDE disk under SeaBIOS, and one
 chapter each from a USB stick under SeaBIOS and from each kind of disk
@@ -111,6 +112,16 @@ EL_TORITO_ID = b"EL TORITO SPECIFICATION"
 SECTION_HEADERS = (0x90, 0x91)  # more sections follow / the last one
 X86_PLATFORM = 0x00
 EFI_PLATFORM = 0xEF
+# The BIOS's entry, the default one: bootable, without emulation of a
+# floppy or hard disk, and the number of 512-byte sectors the BIOS loads
+# and runs, which must hold all of GRUB's cdboot.img. mkisofs's
+# -boot-info-table writes into the image, at byte 8, where the primary
+# volume descriptor and the image itself lie (bi_pvd, bi_file): cdboot.img
+# finds the rest of GRUB's core with them.
+BOOTABLE_ENTRY = 0x88
+NO_EMULATION = 0x00
+PRIMARY_VOLUME_DESCRIPTOR_SECTOR = 16
+BOOT_INFO_TABLE = 8
 
 # What each chapter's kernel shows when it has booted, on a text screen.
 SCREEN_LINES = {
@@ -336,17 +347,22 @@ def without_el_torito(image: Path, folder: Path) -> Path:
     return copy
 
 
-def el_torito_images(image: Path) -> dict[int, int]:
-    """The 512-byte sector where each of El Torito's boot images begins, by
-    platform: the catalog's validation entry names the platform of the
-    default entry that follows it; each later section's header its own."""
+def el_torito_catalog(image: Path) -> list[bytes]:
+    """The 32-byte entries of El Torito's boot catalog."""
     with image.open("rb") as file:
         file.seek(BOOT_RECORD_SECTOR * CD_SECTOR)
         record = file.read(CD_SECTOR)
         assert record[7:7 + len(EL_TORITO_ID)] == EL_TORITO_ID, f"{image.name} has no El Torito boot record"
         file.seek(struct.unpack_from("<I", record, 0x47)[0] * CD_SECTOR)
         catalog = file.read(CD_SECTOR)
-    entries = [catalog[offset:offset + 32] for offset in range(0, CD_SECTOR, 32)]
+    return [catalog[offset:offset + 32] for offset in range(0, CD_SECTOR, 32)]
+
+
+def el_torito_images(image: Path) -> dict[int, int]:
+    """The 512-byte sector where each of El Torito's boot images begins, by
+    platform: the catalog's validation entry names the platform of the
+    default entry that follows it; each later section's header its own."""
+    entries = el_torito_catalog(image)
     images = {entries[0][1]: struct.unpack_from("<I", entries[1], 8)[0] * (CD_SECTOR // SECTOR)}
     for header, entry in zip(entries, entries[1:]):
         if header[0] in SECTION_HEADERS:
@@ -373,6 +389,32 @@ def test_image_has_an_mbr_and_an_efi_system_partition(build, chapter: str):
     assert efi_entry is not None, "El Torito's catalog has no UEFI entry: a UEFI firmware will not boot the CD"
     assert efi_entry == esp.first_sector, \
         "El Torito's UEFI entry and the EFI system partition should be one copy of the same FAT image"
+
+
+@pytest.mark.ubsan_changes_nothing
+@pytest.mark.parametrize("chapter", all_chapters())
+def test_el_torito_bios_entry_loads_grubs_cdboot_with_its_boot_info_table(build, chapter: str):
+    """Every chapter's tests boot the image as a CD under a BIOS: a mistake
+    here makes all of them hang in cdboot.img, each after half a minute."""
+    image = build.chapter(chapter).iso()
+    validation, default = el_torito_catalog(image)[:2]
+    assert validation[1] == X86_PLATFORM and default[0] == BOOTABLE_ENTRY, \
+        "El Torito's default entry is no bootable entry for a PC's BIOS (-b in common/make-iso.sh)"
+    assert default[1] == NO_EMULATION, \
+        f"El Torito's BIOS entry emulates a floppy or disk (media type {default[1]}), not -no-emul-boot"
+    sectors, block = struct.unpack_from("<HI", default, 6)
+    cdboot = (GRUB_BIOS / "cdboot.img").stat().st_size
+    assert sectors * SECTOR >= cdboot, (
+        f"El Torito's BIOS entry has the BIOS load {sectors} sectors of {SECTOR} bytes, less than GRUB's "
+        f"cdboot.img ({cdboot} bytes): a BIOS may load no more (QEMU's SeaBIOS boots it all the same, so only "
+        "this check sees it; -boot-load-size in common/make-iso.sh)")
+    with image.open("rb") as file:
+        file.seek(block * CD_SECTOR + BOOT_INFO_TABLE)
+        volume_descriptor, itself = struct.unpack_from("<II", file.read(8))
+    assert (volume_descriptor, itself) == (PRIMARY_VOLUME_DESCRIPTOR_SECTOR, block), (
+        f"GRUB's BIOS image holds no boot info table (at byte {BOOT_INFO_TABLE}: {volume_descriptor}, {itself}; "
+        f"should be {PRIMARY_VOLUME_DESCRIPTOR_SECTOR}, {block}): cdboot.img does not find the rest of GRUB's core "
+        "and the CD boot hangs (-boot-info-table in common/make-iso.sh)")
 
 
 @pytest.mark.ubsan_changes_nothing
