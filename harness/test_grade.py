@@ -105,13 +105,15 @@ IN_KERNEL_POINTS = ('[chapters.04]\npoints = 20\nmodules = ["test_04_testing.py"
 
 
 @pytest.mark.slow
-def test_an_in_kernel_test_the_checkout_lacks_fails_and_one_it_adds_earns_nothing(tmp_path):
+def test_in_kernel_tests_are_the_instructors_whatever_the_checkout_drops_adds_or_empties(tmp_path):
+    """One grading of chapter 4 (a minute of boots) for three ways round
+    the in-kernel tests, each judged on its own tests."""
+    student = copy_of_this_repository(tmp_path / "student")
     # The in-kernel tests are collected from the student's own kernels. A
     # student whose format_zero failed could drop it, and the others would
     # share its points; or add trivial tests, so that those that fail weigh
     # less. The instructors' files of tests replace the student's, so the
     # student links a file of their own instead, with format_zero renamed.
-    student = copy_of_this_repository(tmp_path / "student")
     format_tests = (student / CHAPTER_4 / "tests/format_tests.cpp").read_text()
     assert format_tests.count(FORMAT_ZERO) == 1, "format_tests.cpp changed: find another test to rename"
     (student / CHAPTER_4 / "tests/my_format_tests.cpp").write_text(
@@ -119,29 +121,9 @@ def test_an_in_kernel_test_the_checkout_lacks_fails_and_one_it_adds_earns_nothin
     makefile = student / CHAPTER_4 / "Makefile"
     assert makefile.read_text().count("tests/format_tests.cpp") == 1, "find unit_tests' sources in the Makefile"
     makefile.write_text(makefile.read_text().replace("tests/format_tests.cpp", "tests/my_format_tests.cpp"))
-    table, report = run_grade(tmp_path, student, "--chapters", "04", points_file=IN_KERNEL_POINTS)
-
-    [chapter] = report["chapters"]
-    tests = {test["name"]: test for test in chapter["tests"]}
-    deleted = tests.get("test_in_kernel[unit_tests-format_zero]")
-    added = tests["test_in_kernel[unit_tests-format_zero_renamed]"]
-    assert deleted and not deleted["passed"] and deleted["possible"] > 0, \
-        f"an in-kernel test of the instructors' kernel that the checkout lacks did not count as failed:\n{table}"
-    assert deleted["message"] == grade.MISSING, table
-    assert added["passed"] and added["possible"] == 0, \
-        f"an in-kernel test the instructors' kernel lacks earned points:\n{table}"
-    assert "1 of the instructors' tests are not in the checkout's run and count as failed" in chapter["notes"], table
-    in_kernel = [test for name, test in tests.items() if name.startswith("test_in_kernel[") and test is not added]
-    assert sum(test["possible"] for test in in_kernel) == pytest.approx(10), table
-    assert chapter["earned"] < chapter["possible"], table
-
-
-@pytest.mark.slow
-def test_an_in_kernel_test_emptied_in_the_checkout_is_the_instructors_again(tmp_path):
     # Chapter 4's VGA writer wrapping a column early fails its two tests of
     # wrapping, and no other test of the chapter: with both emptied, the
     # chapter earned all its points.
-    student = copy_of_this_repository(tmp_path / "student")
     vga = student / CHAPTER_4 / "vga.cpp"
     assert vga.read_text().count(WRAP_AT_THE_EDGE) == 1, "chapter 4's vga.cpp changed: find another way to break it"
     vga.write_text(vga.read_text().replace(WRAP_AT_THE_EDGE, WRAP_ONE_COLUMN_EARLY))
@@ -157,6 +139,17 @@ def test_an_in_kernel_test_emptied_in_the_checkout_is_the_instructors_again(tmp_
 
     [chapter] = report["chapters"]
     tests = {test["name"]: test for test in chapter["tests"]}
+    deleted = tests.get("test_in_kernel[unit_tests-format_zero]")
+    added = tests["test_in_kernel[unit_tests-format_zero_renamed]"]
+    assert deleted and not deleted["passed"] and deleted["possible"] > 0, \
+        f"an in-kernel test of the instructors' kernel that the checkout lacks did not count as failed:\n{table}"
+    assert deleted["message"] == grade.MISSING, table
+    assert added["passed"] and added["possible"] == 0, \
+        f"an in-kernel test the instructors' kernel lacks earned points:\n{table}"
+    assert "1 of the instructors' tests are not in the checkout's run and count as failed" in chapter["notes"], table
+    in_kernel = [test for name, test in tests.items() if name.startswith("test_in_kernel[") and test is not added]
+    assert sum(test["possible"] for test in in_kernel) == pytest.approx(10), table
+    assert chapter["earned"] < chapter["possible"], table
     passed = [name for name in wrapping if tests[f"test_in_kernel[unit_tests-{name}]"]["passed"]]
     assert not passed, f"{passed} passed, emptied in the checkout, with a writer that wraps early:\n{table}"
 
