@@ -4,6 +4,13 @@ missing tool or a failed build into a verdict instead of a skip.
 Under pytest-xdist several worker processes may want the same chapter at
 once; a lock file per chapter under build/ lets one make run at a time (the
 others then find everything up to date).
+
+A student's source can make a build run for ever (a NASM `times` with a
+count of billions), write a file of gigabytes (an array of 2 GiB in .data,
+an `alignas` that the linker pads the file to) or eat the machine's memory,
+and then no verdict would come. So every make runs within BUILD_LIMITS, as
+every boot runs within boot_limits.py's, and a build stopped by one is
+BUILD_FAILED naming the limit and the step that passed it.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import fcntl
 import os
 import re
+import signal
 import subprocess
 import tempfile
 import time
@@ -19,14 +27,53 @@ from pathlib import Path
 
 import host
 import run_timings
+from boot_limits import mebibytes, read_tail
 from chapters import BUILD, CHAPTERS, FIXTURES_BUILD, REPOSITORY, artifacts, chapter_build, chapter_directory, \
     make_variables
 from terminal import make_environment
 from verdict import KernelFailure, Verdict
 
 OUTPUT_TAIL_LINES = 40
+OUTPUT_TAIL_BYTES = 64 * 1024  # of a failed build's log, read for its last lines and failed steps
+LINE_LIMIT = 4096  # bytes of a log's line read at a time when looking for its first error
+PROCESS_GROUP_GRACE = 1.0  # seconds between SIGTERM and SIGKILL for what a make leaves running
 # "error" as a word: a compiler's "error:", not the -Werror of a command.
 ERROR_WORD = re.compile(r"\berror\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class BuildLimits:
+    """What one make may take, it and every process it starts."""
+    wall_seconds: float  # from make's start to its end
+    file_size: int  # bytes of any one file written (RLIMIT_FSIZE), its output too
+    memory: int  # bytes of each process's data (RLIMIT_DATA): its heap and other private memory
+
+
+# Measured on this machine (2 CPUs shared with other work, load 15): a clean
+# build of the largest chapter, 06, takes 8 s of CPU time and up to 62 s of
+# wall time (with UBSan; with g++ alike); the largest file any chapter's
+# build writes is an ISO of 1.6 MiB; the largest process is clang at
+# 100 MiB, and 200 MiB when it computes a table at compile time up to its
+# own step limit.
+BUILD_LIMITS = BuildLimits(
+    # Five times the slowest build seen on a loaded machine: a build that
+    # runs this long is not going to end.
+    wall_seconds=300,
+    # Forty times the largest file of a build, and half the 128 MiB of RAM
+    # the machine boots with (QEMU's default), which a kernel must fit in.
+    file_size=64 * 2**20,
+    # Ten times the largest compiler, and the thread stacks of an ld.lld
+    # on a machine of 100 CPUs (8 MiB each); small enough that two jobs at
+    # it leave a CI runner of 7 GiB its memory.
+    memory=2 * 2**30)
+
+# What make says when a process it ran died of SIGXFSZ: the signal's name
+# (a command make ran itself) or the shell's exit status 128 + 25.
+FILE_SIZE_EXCEEDED = re.compile(r"File size limit exceeded|\*\*\* \[.*\] Error 153$", re.MULTILINE)
+# How clang, ld.lld, cc1plus and nasm say that an allocation failed.
+OUT_OF_MEMORY = re.compile(r"out of memory|memory exhausted|std::bad_alloc|Cannot allocate memory", re.IGNORECASE)
+# make's line for a step that failed: `make: *** [kernel.mk:73: build/02/obj/main.o] Error 1`.
+FAILED_STEP = re.compile(r"\*\*\* \[(?:[^\]]*?:\d+: )?([^\]]+)\]")
 
 
 @dataclass(frozen=True)
@@ -68,9 +115,11 @@ def makefile_values(directory: str, *expressions: str) -> list[str]:
 
 class Builder:
     """Runs make for a chapter (or the harness fixtures) the first time a
-    test asks for it; later requests get the same result, failures too."""
+    test asks for it; later requests get the same result, failures too.
+    Each make runs within `limits` (the tests of the limits pass small ones)."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: BuildLimits = BUILD_LIMITS) -> None:
+        self._limits = limits
         self._results: dict[str, KernelFailure | None] = {}
 
     def chapter(self, name: str) -> ChapterBuild:
@@ -96,8 +145,7 @@ class Builder:
         if self._results[key] is not None:
             raise self._results[key]
 
-    @staticmethod
-    def _run_make(directory: Path, what: str, variables: list[str]) -> KernelFailure | None:
+    def _run_make(self, directory: Path, what: str, variables: list[str]) -> KernelFailure | None:
         try:
             host.check()
         except KernelFailure as failure:
@@ -106,25 +154,113 @@ class Builder:
         # the workers that want this chapter wait for it meanwhile.
         command = ["make", "--no-print-directory", f"--jobs={os.cpu_count() or 1}",
                    "-C", os.path.relpath(directory, REPOSITORY), *variables]
+        # make writes straight into the log, which is kept if the build
+        # fails: its size is bounded as every file the build writes is.
+        log = artifacts() / f"build-{directory.name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
         # One lock per directory built: two chapters build side by side,
         # while two workers wanting the same chapter take turns.
         BUILD.mkdir(exist_ok=True)
         lock_path = BUILD / f".harness-build-{directory.name}.lock"
-        started = time.monotonic()
         with lock_path.open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            result = subprocess.run(command, cwd=REPOSITORY, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    text=True, errors="replace")
-        run_timings.record("build", time.monotonic() - started)
-        if result.returncode == 0:
-            return None
-        lines = result.stdout.rstrip().splitlines()
-        errors = [line for line in lines if ERROR_WORD.search(line)]
-        first_error = errors[0].strip() if errors else (lines[-1] if lines else "no output")
-        log = artifacts() / f"build-{directory.name}.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text(result.stdout)
-        return KernelFailure(Verdict.BUILD_FAILED, f"{what} did not build: {first_error}",
-                             f"run `{' '.join(command)}` to see the build; fix the first error first",
+            started = time.monotonic()
+            status = run_within_limits(command, log, self._limits)
+            run_timings.record("build", time.monotonic() - started)
+            # Read or removed while the lock is held, before another worker's
+            # make writes the log anew.
+            if status == 0:
+                log.unlink()
+                return None
+            output = read_tail(log, OUTPUT_TAIL_BYTES)
+            summary, look_at = self._what_failed(status, log, output)
+        lines = output.rstrip().splitlines()
+        return KernelFailure(Verdict.BUILD_FAILED, f"{what} did not build: {summary}",
+                             f"{look_at}; run `{' '.join(command)}` to see the build",
                              f"make output (last lines; all of it in {log}):\n"
                              + "\n".join(lines[-OUTPUT_TAIL_LINES:]))
+
+    def _what_failed(self, status: int | None, log: Path, output: str) -> tuple[str, str]:
+        """The limit the build passed and the step that passed it, or else
+        the build's first error; and what to look at. `output` is the end
+        of the log."""
+        limits = self._limits
+        failed = failed_steps(output)
+        steps = " or ".join(failed) or "a step"
+        if status is None:
+            return (f"the build was stopped: it did not finish in {limits.wall_seconds:g} s"
+                    + (f" (still making {' and '.join(failed)})" if failed else ""),
+                    "look for a step that never ends: a NASM times or %rep with a huge count, a recipe that loops")
+        # make cannot say why it stops when the log is full, nor can the step.
+        if log.stat().st_size >= limits.file_size:
+            return (f"the build was stopped: its output passed {mebibytes(limits.file_size)}",
+                    "fix the first error of the log first")
+        if FILE_SIZE_EXCEEDED.search(output):
+            return (f"the build was stopped: making {steps} wrote a file larger than {mebibytes(limits.file_size)}",
+                    "no kernel's file comes near it: look for a huge array, alignas or NASM times count in its source")
+        if (out_of_memory := first_line_matching(log, OUT_OF_MEMORY)) is not None:
+            return (f"the build was stopped: making {steps} needed more than {mebibytes(limits.memory)} of memory "
+                    f"('{out_of_memory}')",
+                    "look for a huge initializer, or a constexpr or template computation, in its source")
+        error = first_line_matching(log, ERROR_WORD)
+        return (error if error is not None else (output.rstrip().splitlines() or ["no output"])[-1],
+                "fix the first error first")
+
+
+def run_within_limits(command: list[str], log: Path, limits: BuildLimits) -> int | None:
+    """Runs make with its output into `log` and returns its exit status, or
+    None if it had not finished within limits.wall_seconds. The limits of
+    file size and memory are the kernel's (prlimit), inherited by every
+    process make starts: past them a write ends its process with SIGXFSZ, an
+    allocation fails. make runs in a process group of its own, which is
+    ended when it returns, so that nothing it started outlives it, also when
+    the harness is interrupted."""
+    bounded = ["prlimit", f"--fsize={limits.file_size}", f"--data={limits.memory}", "--", *command]
+    with log.open("wb") as output:
+        process = subprocess.Popen(bounded, cwd=REPOSITORY, stdin=subprocess.DEVNULL, stdout=output,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            return process.wait(timeout=limits.wall_seconds)
+        except subprocess.TimeoutExpired:
+            return None
+        finally:
+            end_process_group(process)
+
+
+def end_process_group(process: subprocess.Popen) -> None:
+    """SIGTERM first, so that make deletes the targets it was making (a half
+    written object would be up to date for the next make), then SIGKILL."""
+    for stop, grace in ((signal.SIGTERM, PROCESS_GROUP_GRACE), (signal.SIGKILL, None)):
+        try:
+            os.killpg(process.pid, stop)
+        except ProcessLookupError:
+            break  # no process of the group is left
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def failed_steps(output: str) -> list[str]:
+    """The targets make reports as failed (or stopped), in order, each once."""
+    return list(dict.fromkeys(shorten(target) for target in FAILED_STEP.findall(output)))
+
+
+def shorten(path: str) -> str:
+    """A target as the student knows it: below the repository (or the
+    workspace) if it is there."""
+    try:
+        return str(Path(path).relative_to(BUILD.parent))
+    except ValueError:
+        return path
+
+
+def first_line_matching(log: Path, pattern: re.Pattern[str]) -> str | None:
+    """The first line of a log that the pattern finds, read a line of at
+    most LINE_LIMIT bytes at a time (a log may hold one endless line)."""
+    with log.open("rb") as lines:
+        for line in iter(lambda: lines.readline(LINE_LIMIT), b""):
+            text = line.decode(errors="replace").strip()
+            if pattern.search(text):
+                return text
+    return None

@@ -1,0 +1,128 @@
+"""The limits of a build (build.py's BuildLimits): a student's source that
+would make the build run for ever, write a file of gigabytes or eat the
+machine's memory must end in BUILD_FAILED naming the limit and the step.
+
+Each test builds a made-up chapter of one source in tmp_path through the
+harness's own code path (Builder.make), with limits small enough to be
+reached in a second or two; the chapters are built with BUILD_LIMITS.
+A step of these chapters ends after 30 s in any case, so that a harness
+without a limit fails its test rather than waiting for ever.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from build import Builder, BuildLimits
+from chapters import artifacts
+from verdict import KernelFailure, Verdict
+
+MiB = 2**20
+# Small limits of file size and memory, reached in a second or two by the
+# broken sources below; time enough for a loaded machine to compile them.
+SMALL = BuildLimits(wall_seconds=60, file_size=1 * MiB, memory=48 * MiB)
+SHORT = BuildLimits(wall_seconds=3, file_size=SMALL.file_size, memory=SMALL.memory)
+CLANG = "clang++ --target=x86_64-unknown-none-elf -ffreestanding -O2 -c"
+NASM = "nasm -f elf64"
+# A test's own bound on each step, past every limit above: without its limit
+# the harness reports this step's failure instead, and the test fails.
+STEP_TIMEOUT = "timeout 30"
+
+
+@pytest.fixture
+def directory(tmp_path: Path) -> Iterator[Path]:
+    """A made-up chapter's directory, its name unique (the build log is
+    named after it, and the tmp_path of two xdist workers may share a
+    name); its build log is removed afterwards, when a test failed too."""
+    chapter = Path(tempfile.mkdtemp(prefix="made-up-chapter-", dir=tmp_path))
+    yield chapter
+    build_log(chapter).unlink(missing_ok=True)
+
+
+def build_log(directory: Path) -> Path:
+    return artifacts() / f"build-{directory.name}.log"
+
+
+def chapter(directory: Path, source_name: str, source: str, compiler: str) -> Path:
+    """A made-up chapter: a Makefile that makes table.o of one source."""
+    (directory / source_name).write_text(source)
+    (directory / "Makefile").write_text(f"table.o: {source_name}\n\t{STEP_TIMEOUT} {compiler} {source_name} -o table.o\n")
+    return directory
+
+
+def processes_in(directory: Path) -> list[str]:
+    """The command lines of the processes working in a directory."""
+    found = []
+    for process in Path("/proc").iterdir():
+        try:
+            if process.name.isdigit() and (process / "cwd").resolve() == directory.resolve():
+                found.append((process / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:
+            pass  # it ended, or is not ours to read
+    return found
+
+
+def build_failure(directory: Path, limits: BuildLimits) -> KernelFailure:
+    with pytest.raises(KernelFailure) as caught:
+        Builder(limits).make(directory, "the made-up chapter")
+    assert caught.value.verdict is Verdict.BUILD_FAILED, caught.value
+    return caught.value
+
+
+def test_a_build_within_its_limits_passes(directory):
+    """The small limits themselves do not fail a build: what fails below
+    fails for its mistake."""
+    chapter(directory, "table.cpp", "unsigned char table[4096] = {1};\n", CLANG)
+    Builder(SMALL).make(directory, "the made-up chapter")
+    assert (directory / "table.o").exists()
+    assert not build_log(directory).exists(), "a passing build keeps its log"
+
+
+def test_a_build_that_never_ends_is_stopped(directory):
+    # A table of 2 GiB that NASM would assemble for some five minutes of CPU
+    # time, in memory, before writing it.
+    chapter(directory, "table.asm", "section .rodata\ntable: times 0x7fffffff db 0\n", NASM)
+    started = time.monotonic()
+    failure = build_failure(directory, SHORT)
+    assert failure.summary == ("the made-up chapter did not build: the build was stopped: "
+                               "it did not finish in 3 s (still making table.o)")
+    assert time.monotonic() - started < SHORT.wall_seconds + 5
+    assert "table.o" in build_log(directory).read_text()
+    assert processes_in(directory) == [], "processes outlived their build"
+
+
+@pytest.mark.parametrize("source_name, source, compiler", [
+    # A 2 GiB .data in the chapters (a 4 MiB one here): the object holds it.
+    ("table.cpp", "unsigned char table[4u << 20] = {1};\n", CLANG),
+    # A global aligned to 256 MiB in the chapters: the object is padded to it.
+    ("table.cpp", "alignas(4u << 20) unsigned char table[16] = {1};\n", CLANG),
+    ("table.asm", "section .data\ntable: times 4 << 20 db 0\n", NASM),
+], ids=["array", "alignas", "nasm-times"])
+def test_a_build_that_writes_a_huge_file_is_stopped(directory, source_name, source, compiler):
+    chapter(directory, source_name, source, compiler)
+    failure = build_failure(directory, SMALL)
+    assert failure.summary == ("the made-up chapter did not build: the build was stopped: "
+                               "making table.o wrote a file larger than 1 MiB")
+
+
+def test_a_build_that_prints_without_end_is_stopped(directory):
+    # 16 MiB of errors: without its limit the build ends, and passes.
+    (directory / "Makefile").write_text("all:\n\tyes 'table.cpp:1: error: again' | head --bytes=16M\n")
+    failure = build_failure(directory, SMALL)
+    assert failure.summary == "the made-up chapter did not build: the build was stopped: its output passed 1 MiB"
+    assert "table.cpp:1: error: again" in failure.details
+    assert build_log(directory).stat().st_size == SMALL.file_size
+
+
+def test_a_build_that_eats_the_memory_is_stopped(directory):
+    # clang needs some 150 MiB for an initializer of half a million numbers.
+    chapter(directory, "table.cpp", "int table[] = {" + "0," * 500_000 + "};\n", CLANG)
+    failure = build_failure(directory, SMALL)
+    assert failure.summary == ("the made-up chapter did not build: the build was stopped: making table.o "
+                               "needed more than 48 MiB of memory ('LLVM ERROR: out of memory')")
+
