@@ -96,6 +96,15 @@ def test_a_build_that_never_ends_is_stopped(directory):
     assert processes_in(directory) == [], "processes outlived their build"
 
 
+def test_nothing_a_build_starts_outlives_it(directory):
+    # A recipe that leaves a process behind, which make does not wait for
+    # (without STEP_TIMEOUT: `timeout` puts its command in a process group
+    # of its own, out of the build's).
+    (directory / "Makefile").write_text("all:\n\tsleep 60 &\n")
+    Builder(SMALL).make(directory, "the made-up chapter")
+    assert processes_in(directory) == [], "processes outlived their build"
+
+
 @pytest.mark.parametrize("source_name, source, compiler", [
     # A 2 GiB .data in the chapters (a 4 MiB one here): the object holds it.
     ("table.cpp", "unsigned char table[4u << 20] = {1};\n", CLANG),
