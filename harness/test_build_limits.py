@@ -51,7 +51,8 @@ def build_log(directory: Path) -> Path:
 def chapter(directory: Path, source_name: str, source: str, compiler: str) -> Path:
     """A made-up chapter: a Makefile that makes table.o of one source."""
     (directory / source_name).write_text(source)
-    (directory / "Makefile").write_text(f"table.o: {source_name}\n\t{STEP_TIMEOUT} {compiler} {source_name} -o table.o\n")
+    (directory / "Makefile").write_text(
+        f"table.o: {source_name}\n\t{STEP_TIMEOUT} {compiler} {source_name} -o table.o\n")
     return directory
 
 
