@@ -154,60 +154,73 @@ class Builder:
         # the workers that want this chapter wait for it meanwhile.
         command = ["make", "--no-print-directory", f"--jobs={os.cpu_count() or 1}",
                    "-C", os.path.relpath(directory, REPOSITORY), *variables]
-        # make writes straight into the log, which is kept if the build
-        # fails: its size is bounded as every file the build writes is.
         log = artifacts() / f"build-{directory.name}.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
         # One lock per directory built: two chapters build side by side,
         # while two workers wanting the same chapter take turns.
         BUILD.mkdir(exist_ok=True)
         lock_path = BUILD / f".harness-build-{directory.name}.lock"
         with lock_path.open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            started = time.monotonic()
-            status = run_within_limits(command, log, self._limits)
-            run_timings.record("build", time.monotonic() - started)
-            # Read or removed while the lock is held, before another worker's
-            # make writes the log anew.
-            if status == 0:
-                log.unlink()
-                return None
-            output = read_tail(log, OUTPUT_TAIL_BYTES)
-            summary, look_at = self._what_failed(status, log, output)
-        lines = output.rstrip().splitlines()
-        return KernelFailure(Verdict.BUILD_FAILED, f"{what} did not build: {summary}",
-                             f"{look_at}; run `{' '.join(command)}` to see the build",
-                             f"make output (last lines; all of it in {log}):\n"
-                             + "\n".join(lines[-OUTPUT_TAIL_LINES:]))
-
-    def _what_failed(self, status: int | None, log: Path, output: str) -> tuple[str, str]:
-        """The limit the build passed and the step that passed it, or else
-        the build's first error; and what to look at. `output` is the end
-        of the log."""
-        limits = self._limits
-        failed = failed_steps(output)
-        steps = " or ".join(failed) or "a step"
-        if status is None:
-            return (f"the build was stopped: it did not finish in {limits.wall_seconds:g} s"
-                    + (f" (still making {' and '.join(failed)})" if failed else ""),
-                    "look for a step that never ends: a NASM times or %rep with a huge count, a recipe that loops")
-        # make cannot say why it stops when the log is full, nor can the step.
-        if log.stat().st_size >= limits.file_size:
-            return (f"the build was stopped: its output passed {mebibytes(limits.file_size)}",
-                    "fix the first error of the log first")
-        if FILE_SIZE_EXCEEDED.search(output):
-            return (f"the build was stopped: making {steps} wrote a file larger than {mebibytes(limits.file_size)}",
-                    "no kernel's file comes near it: look for a huge array, alignas or NASM times count in its source")
-        if (out_of_memory := first_line_matching(log, OUT_OF_MEMORY)) is not None:
-            return (f"the build was stopped: making {steps} needed more than {mebibytes(limits.memory)} of memory "
-                    f"('{out_of_memory}')",
-                    "look for a huge initializer, or a constexpr or template computation, in its source")
-        error = first_line_matching(log, ERROR_WORD)
-        return (error if error is not None else (output.rstrip().splitlines() or ["no output"])[-1],
-                "fix the first error first")
+            try:
+                make_within_limits(command, what, log, self._limits)
+            except KernelFailure as failure:
+                return failure
+        return None
 
 
-def run_within_limits(command: list[str], log: Path, limits: BuildLimits) -> int | None:
+def make_within_limits(command: list[str], what: str, log: Path, limits: BuildLimits = BUILD_LIMITS,
+                       env: dict[str, str] | None = None) -> str:
+    """Runs a make command from the repository's root within limits, and
+    returns its output; raises BUILD_FAILED, naming the limit it passed or
+    its first error, when it fails. make writes straight into the log, which
+    is kept if the build fails: its size is bounded as every file the build
+    writes is. A caller that other workers may race to the same build
+    holds a lock around this: the log is read or removed before it returns."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    status = run_within_limits(command, log, limits, env)
+    run_timings.record("build", time.monotonic() - started)
+    if status == 0:
+        output = log.read_text(errors="replace")
+        log.unlink()
+        return output
+    output = read_tail(log, OUTPUT_TAIL_BYTES)
+    summary, look_at = what_failed(status, log, output, limits)
+    lines = output.rstrip().splitlines()
+    raise KernelFailure(Verdict.BUILD_FAILED, f"{what} did not build: {summary}",
+                        f"{look_at}; run `{' '.join(command)}` to see the build",
+                        f"make output (last lines; all of it in {log}):\n"
+                        + "\n".join(lines[-OUTPUT_TAIL_LINES:]))
+
+
+def what_failed(status: int | None, log: Path, output: str, limits: BuildLimits) -> tuple[str, str]:
+    """The limit the build passed and the step that passed it, or else the
+    build's first error; and what to look at. `output` is the end of the
+    log."""
+    failed = failed_steps(output)
+    steps = " or ".join(failed) or "a step"
+    if status is None:
+        return (f"the build was stopped: it did not finish in {limits.wall_seconds:g} s"
+                + (f" (still making {' and '.join(failed)})" if failed else ""),
+                "look for a step that never ends: a NASM times or %rep with a huge count, a recipe that loops")
+    # make cannot say why it stops when the log is full, nor can the step.
+    if log.stat().st_size >= limits.file_size:
+        return (f"the build was stopped: its output passed {mebibytes(limits.file_size)}",
+                "fix the first error of the log first")
+    if FILE_SIZE_EXCEEDED.search(output):
+        return (f"the build was stopped: making {steps} wrote a file larger than {mebibytes(limits.file_size)}",
+                "no kernel's file comes near it: look for a huge array, alignas or NASM times count in its source")
+    if (out_of_memory := first_line_matching(log, OUT_OF_MEMORY)) is not None:
+        return (f"the build was stopped: making {steps} needed more than {mebibytes(limits.memory)} of memory "
+                f"('{out_of_memory}')",
+                "look for a huge initializer, or a constexpr or template computation, in its source")
+    error = first_line_matching(log, ERROR_WORD)
+    return (error if error is not None else (output.rstrip().splitlines() or ["no output"])[-1],
+            "fix the first error first")
+
+
+def run_within_limits(command: list[str], log: Path, limits: BuildLimits,
+                      env: dict[str, str] | None = None) -> int | None:
     """Runs make with its output into `log` and returns its exit status, or
     None if it had not finished within limits.wall_seconds. The limits of
     file size and memory are the kernel's (prlimit), inherited by every
@@ -218,7 +231,7 @@ def run_within_limits(command: list[str], log: Path, limits: BuildLimits) -> int
     bounded = ["prlimit", f"--fsize={limits.file_size}", f"--data={limits.memory}", "--", *command]
     with log.open("wb") as output:
         process = subprocess.Popen(bounded, cwd=REPOSITORY, stdin=subprocess.DEVNULL, stdout=output,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+                                   stderr=subprocess.STDOUT, env=env, start_new_session=True)
         try:
             return process.wait(timeout=limits.wall_seconds)
         except subprocess.TimeoutExpired:

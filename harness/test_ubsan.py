@@ -53,8 +53,6 @@ from __future__ import annotations
 import fcntl
 import os
 import re
-import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -62,8 +60,7 @@ from typing import Callable
 import pytest
 
 import ktap
-import run_timings
-from build import ERROR_WORD
+from build import make_within_limits
 from chapters import CHAPTERS, artifacts, build_root, make_variables, ubsan_chapters
 from elf import ElfFile
 from machine import EXIT_FAILURE
@@ -308,22 +305,14 @@ def _build_with(chapter: str, compiler: str) -> Path | KernelFailure:
     command = ["make", "--no-print-directory", f"--jobs={os.cpu_count() or 1}", "-C", str(CHAPTERS / chapter),
                f"CXX={compiler}", f"BUILD_ROOT={root}", *make_variables(), str(root / chapter / f"{KERNEL}.iso")]
     root.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
     with (root / ".harness-build.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                errors="replace", env=make_environment())
-    run_timings.record("build", time.monotonic() - started)
-    if result.returncode == 0:
-        return root / chapter
-    log = artifacts() / f"build-{chapter}-{KERNEL}-{compiler}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    log.write_text(result.stdout)
-    errors = [line.strip() for line in result.stdout.splitlines() if ERROR_WORD.search(line)]
-    return KernelFailure(Verdict.BUILD_FAILED,
-                         f"{KERNEL} of {chapter} does not build with {compiler}: "
-                         f"{errors[0] if errors else 'see the log'}",
-                         f"build it yourself: {' '.join(command)}; the whole output is in {log}")
+        try:
+            make_within_limits(command, f"{KERNEL} of {chapter} built with {compiler}",
+                               artifacts() / f"build-{chapter}-{KERNEL}-{compiler}.log", env=make_environment())
+        except KernelFailure as failure:
+            return failure
+    return root / chapter
 
 
 def kernel_directory(build, chapter: str, compiler: str | None) -> Path:
