@@ -472,6 +472,9 @@ def test_null_string_and_literal_braces(screen):
     screen.expect_contains(["a null string (null)  literal braces { }"])
 
 
+# The message of format.h's static_assert on a char8_t, char16_t, char32_t or
+# wchar_t, or a string of them.
+FOREIGN_CHARACTER_ERROR = "a screen cell holds one byte"
 # format.h promises that a wrong format call does not compile. A kernel that
 # let one through would print something, and nothing at run time says it is
 # wrong: each call here must fail to compile, naming its error.
@@ -489,6 +492,18 @@ FORMAT_CALLS_THAT_MUST_NOT_COMPILE = {
     "zero_padded_pointer": ('"{:0x}", &sink', "format_error_spec_does_not_suit_the_argument_type"),
     # No FormatArgument constructor takes an enum class or a struct.
     "enum_class": ('"{}", Shade::dark', "FormatArgument"),
+    # Characters of other encodings, which would print as numbers, and
+    # strings of them, which would print as addresses (std::format refuses
+    # them too, with a char format string). A string literal is a const
+    # array; the char32_t string is a pointer to non-const, the other kind.
+    "char8_t": ("\"{}\", u8'a'", FOREIGN_CHARACTER_ERROR),
+    "char16_t": ("\"{}\", u'a'", FOREIGN_CHARACTER_ERROR),
+    "char32_t": ("\"{}\", U'a'", FOREIGN_CHARACTER_ERROR),
+    "wchar_t": ("\"{}\", L'a'", FOREIGN_CHARACTER_ERROR),
+    "char8_t_string": ('"{}", u8"text"', FOREIGN_CHARACTER_ERROR),
+    "char16_t_string": ('"{}", u"text"', FOREIGN_CHARACTER_ERROR),
+    "char32_t_string": ('"{}", static_cast<char32_t*>(nullptr)', FOREIGN_CHARACTER_ERROR),
+    "wchar_t_string": ('"{}", L"text"', FOREIGN_CHARACTER_ERROR),
 }
 FORMAT_CALL_SOURCE = """#include "format.h"
 enum class Shade {{ dark }};
@@ -603,7 +618,8 @@ int main() {{
 
 def test_a_right_format_call_compiles(tmp_path):
     # The premise of the next test: its calls fail for their error alone.
-    result = compile_format_call(tmp_path, '"{} {:06x} {:3} {}", -1, 255u, "a", &sink')
+    # A char32_t passed as an integer, as format.h's refusal of it advises.
+    result = compile_format_call(tmp_path, '"{} {:06x} {:3} {} {}", -1, 255u, "a", &sink, uint32_t{U\'a\'}')
     assert result.returncode == 0, f"a correct format_to call does not compile:\n{result.stderr}"
 
 

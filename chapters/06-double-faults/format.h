@@ -18,6 +18,13 @@
 // number (a member of `enum Kind { a, b }` as 0 or 1). Any other type (an
 // enum class, a struct) does not compile: give it a name to print instead.
 //
+// Nor do the characters of other encodings, char8_t, char16_t, char32_t and
+// wchar_t, or strings of them (u8"..." is a char8_t string in C++20), as in
+// std::format with a char format string. They would convert to an integer
+// or to an address and print as one; and a screen cell holds one byte, so
+// there is no character to show. Pass the code point as an integer if that
+// is what you mean.
+//
 // Between the braces, after a colon, an optional spec: {:[0][width][x]}
 //
 //   x      an integer in hexadecimal, lowercase, with a 0x prefix
@@ -219,12 +226,35 @@ struct FormattedAs<T[Size]> {
     using Type = const T*;
 };
 
+// Whether T is a character of another encoding than char, or a pointer to
+// one: a type that has a FormatArgument constructor only by converting to
+// an integer or to a pointer, and would print as a number or an address.
+template <typename T>
+inline constexpr bool kIsForeignCharacter = false;
+template <>
+inline constexpr bool kIsForeignCharacter<char8_t> = true;
+template <>
+inline constexpr bool kIsForeignCharacter<char16_t> = true;
+template <>
+inline constexpr bool kIsForeignCharacter<char32_t> = true;
+template <>
+inline constexpr bool kIsForeignCharacter<wchar_t> = true;
+template <typename T>
+inline constexpr bool kIsForeignCharacter<T*> = kIsForeignCharacter<T>;
+template <typename T>
+inline constexpr bool kIsForeignCharacter<const T*> = kIsForeignCharacter<T>;
+
 // Which kind of argument a T becomes, found by asking the FormatArgument
 // constructor that a T would pick. Any type without one fails to compile
 // here, which is what makes the formatting type-safe.
 template <typename T>
 consteval ArgumentKind argument_kind() {
-    return FormatArgument(typename FormattedAs<T>::Type{}).kind();
+    using Formatted = typename FormattedAs<T>::Type;
+    static_assert(!kIsForeignCharacter<Formatted>,
+                  "format: char8_t, char16_t, char32_t and wchar_t, and strings of them, do not "
+                  "print: a screen cell holds one byte; to show a character's code, pass it as an "
+                  "integer");
+    return FormatArgument(Formatted{}).kind();
 }
 
 // A format string that has been checked against the types of its arguments
