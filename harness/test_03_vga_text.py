@@ -25,7 +25,8 @@ from gdb_stub import EFLAGS, INTERRUPT_FLAG, RAX, RCX, RDI, RIP, RSI, RSP, GdbSt
 from halted import boots_its_own, same_boot
 from machine import Machine
 from vga_screen import (ADDRESS as SCREEN_ADDRESS, COLUMNS, CRTC_DATA_PORT, CRTC_INDEX_PORT, CURSOR_DISABLE,
-                        CURSOR_START_REGISTER, ROWS, SIZE as SCREEN_SIZE, Screen, describe_attribute)
+                        CURSOR_LOCATION_LOW_REGISTER, CURSOR_START_REGISTER, ROWS, SIZE as SCREEN_SIZE, Screen,
+                        describe_attribute)
 from verdict import KernelFailure, Verdict
 
 CHAPTER = "03-vga-text"
@@ -271,15 +272,38 @@ def test_the_demo_clears_the_screen_and_hides_the_cursor_the_loader_left(boot, b
     writer keeps its own place, so by then it must have disabled it (bit 5
     of the CRT controller's Cursor Start register), and kept the register's
     other bits (the cursor's first scan line, two reserved bits) as the
-    firmware set them."""
+    firmware set them.
+    The demo tells the writer once that the screen is there; a kernel may
+    tell it again, or that it is not (chapter 4's test kernels do both), so
+    the test plays both too. Told it is not, before kernel_main has read
+    the boot information, the writer must leave the CRT controller's ports
+    alone, as on a machine whose screen is pixels: the index port must
+    still select the register the test left selected, and the cursor be as
+    the loader left it. Told a second time that it is there, once the
+    title is written, it must leave the cursor disabled."""
     machine = boot(build.chapter(CHAPTER).iso(), qemu_args=stub.qemu_arguments(), timeout=10)
     kernel_main = machine.symbol("kernel_main").value
+    show_scrolling = machine.elf.function_named_like("show_scrolling").value
+    set_screen_present = machine.elf.function_named_like("set_screen_present").value
     stub.run_to(kernel_main)
     loaders = cursor_start_register(machine)
     assert not loaders & CURSOR_DISABLE, (
         f"the loader left the cursor disabled (Cursor Start {loaders:#04x}), so the test cannot see the kernel "
         "disable it")
     stack, information = stub.read_register(RSP), stub.read_register(RDI)
+    machine.write_port(CRTC_INDEX_PORT, CURSOR_LOCATION_LOW_REGISTER)
+    call_returning_to(stub, kernel_main, set_screen_present)
+    stub.write_register(RDI, 0)
+    stub.run_to(kernel_main)
+    selected = machine.read_port(CRTC_INDEX_PORT)
+    assert selected == CURSOR_LOCATION_LOW_REGISTER, (
+        f"set_screen_present(false) left the CRT controller's index port (0x3d4) selecting register "
+        f"{selected:#04x}, not {CURSOR_LOCATION_LOW_REGISTER:#04x} as the test left it: the writer wrote to the "
+        "VGA's ports when told that there is no text screen, where there may be no VGA behind them")
+    after_absent = cursor_start_register(machine)
+    assert after_absent == loaders, (
+        f"set_screen_present(false) changed the Cursor Start register from {loaders:#04x} to {after_absent:#04x}: "
+        "told that there is no text screen, the writer must leave the VGA's ports alone")
     # The bottom of the boot stack, far below what the kernel uses of it.
     fill = machine.symbol("stack_bottom").value
     stub.write_memory(fill, REP_STOSW_RET)
@@ -290,7 +314,7 @@ def test_the_demo_clears_the_screen_and_hides_the_cursor_the_loader_left(boot, b
     stub.run_to(kernel_main)
     stub.write_register(RSP, stack)
     stub.write_register(RDI, information)
-    stub.run_to(machine.elf.function_named_like("show_scrolling").value)
+    stub.run_to(show_scrolling)
     title = lay_out([(TITLE_TEXT.encode(), TITLE), (b"\n", DEFAULT)]).rows
     try:
         expect_cells(machine.screen(), title + [blank_row()] * (ROWS - len(title)))
@@ -304,6 +328,13 @@ def test_the_demo_clears_the_screen_and_hides_the_cursor_the_loader_left(boot, b
         f"the Cursor Start register went from {loaders:#04x} to {final:#04x}: beside bit 5 (cursor disable) "
         "the kernel changed bits the firmware set (the cursor's first scan line); read the register and set "
         "the one bit")
+    call_returning_to(stub, show_scrolling, set_screen_present)
+    stub.write_register(RDI, 1)
+    stub.run_to(show_scrolling)
+    again = cursor_start_register(machine)
+    assert again == final, (
+        f"set_screen_present(true), called a second time, changed the Cursor Start register from {final:#04x} "
+        f"to {again:#04x}: does it toggle bit 5 (cursor disable) rather than set it?")
 
 
 def cursor_start_register(machine: Machine) -> int:

@@ -57,7 +57,8 @@ static_assert(sizeof(ColorCode) == 1, "the hardware reads the attribute as one b
 // memory, or nothing. Only the boot information can say, so the kernel's
 // entry tells the writer what it says. Told that the screen is there, the
 // writer hides the hardware cursor: it keeps its own place on the screen,
-// and the blinking underline would stay wherever the loader left it.
+// and the blinking underline would stay wherever the loader left it. Told
+// that the screen is not there, it leaves the VGA's ports alone.
 class VgaWriter final : public OutputSink {
   public:
     static constexpr size_t kColumns = 80;
