@@ -355,33 +355,62 @@ def call_returning_to(stub: GdbStub, return_address: int, function: int) -> None
     stub.write_register(RIP, function)
 
 
+# Calls VgaWriter::put_char(writer, byte) for every byte but the newline,
+# 0x00 to 0xff, then returns: one stop of the gdb stub for all 255 calls,
+# rather than a dozen packets each.
+PUT_EVERY_BYTE = """bits 64
+    push rbx                    ; callee-saved; and it aligns the stack for the calls
+    xor ebx, ebx
+.next:
+    cmp ebx, 10                 ; the newline
+    je .skip
+    mov rdi, WRITER
+    mov esi, ebx
+    mov rax, PUT_CHAR
+    call rax
+.skip:
+    inc ebx
+    cmp ebx, 0x100
+    jne .next
+    pop rbx
+    ret
+"""
+
+
+def assemble(tmp_path, source: str, **defines: int) -> bytes:
+    """NASM's flat binary of `source`, each keyword a %define."""
+    (tmp_path / "play.asm").write_text(source)
+    built = subprocess.run(["nasm", "-f", "bin", *(f"-D{name}={value:#x}" for name, value in defines.items()),
+                            "-o", str(tmp_path / "play.bin"), str(tmp_path / "play.asm")],
+                           capture_output=True, text=True)
+    assert built.returncode == 0, f"the test's own code does not assemble:\n{built.stderr}"
+    return (tmp_path / "play.bin").read_bytes()
+
+
 @boots_its_own
-def test_every_byte_shows_as_its_ascii_character_or_a_block(boot, build, stub):
+def test_every_byte_shows_as_its_ascii_character_or_a_block(boot, build, stub, tmp_path):
     """The demo shows a few bytes outside printable ASCII, and no edge of
     the range but 0x7f. The test plays every byte: when the demo's panic
     reaches halt_forever, the CPU clears the screen and puts each byte but
-    the newline, 0x00 to 0xff, through VgaWriter::put_char, each call
-    returning to halt_forever. 0x20 (space) to 0x7e (~) must show as
-    themselves, every other byte as the block, in the default colour."""
+    the newline, 0x00 to 0xff, through VgaWriter::put_char, then returns to
+    halt_forever. 0x20 (space) to 0x7e (~) must show as themselves, every
+    other byte as the block, in the default colour."""
     machine = boot(build.chapter(CHAPTER).iso(), qemu_args=stub.qemu_arguments(), timeout=10)
     halt_forever = machine.symbol("halt_forever").value
     stub.run_to(halt_forever)
     stub.write_memory(machine.elf.object_named_like("screen_lock").value, b"\x00")
     call_returning_to(stub, halt_forever, machine.elf.function_named_like("clear_screen").value)
     stub.run_to(halt_forever)
-    writer = machine.elf.object_named_like("16screenE").value  # print.cpp's VgaWriter
-    put_char = machine.symbol("_ZN9VgaWriter8put_charEc").value
-    played = [byte for byte in range(256) if byte != ord("\n")]
-    # Each call starts from the same stack, or 255 calls would go down it.
-    stack = stub.read_register(RSP)
-    for byte in played:
-        stub.write_register(RSP, stack)
-        call_returning_to(stub, halt_forever, put_char)
-        stub.write_register(RDI, writer)
-        stub.write_register(RSI, byte)
-        stub.run_to(halt_forever)
+    # The bottom of the boot stack, far below what the kernel uses of it.
+    play = machine.symbol("stack_bottom").value
+    stub.write_memory(play, assemble(tmp_path, PUT_EVERY_BYTE,
+                                     WRITER=machine.elf.object_named_like("16screenE").value,  # print.cpp's
+                                     PUT_CHAR=machine.symbol("_ZN9VgaWriter8put_charEc").value))
+    call_returning_to(stub, halt_forever, play)
+    stub.run_to(halt_forever)
     stub.detach()
     machine.wait_until_halted_in("halt_forever")
+    played = [byte for byte in range(256) if byte != ord("\n")]
     cells = [(byte if 0x20 <= byte <= 0x7E else BLOCK, DEFAULT) for byte in played]
     rows = [cells[start:start + COLUMNS] for start in range(0, len(cells), COLUMNS)]
     rows[-1] += blank_row()[len(rows[-1]):]
