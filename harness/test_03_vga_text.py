@@ -220,9 +220,13 @@ def test_clear_waits_for_its_lock_blanks_a_full_screen_and_starts_again_at_the_t
     spin, reaching its spin loop's pause with the screen untouched; once
     the test frees the lock, it must take it, clear the screen, and let it
     go again. Then the CPU calls show_replacement() (a line without its
-    newline), clear_screen() again, then show_scrolling() (the demo's
-    powers of two), each returning to halt_forever. The table must stand
-    on a blank screen in the default colour, from the top left."""
+    newline), set_text_color() with yellow on blue (which the demo never
+    calls: it sets colours under a LockedScreen of its own),
+    clear_screen() again, then show_scrolling() (the demo's powers of
+    two), each returning to halt_forever. The table must stand on a screen
+    blanked in that colour, as print.h promises, from the top left: the
+    demo's clear, in the default colour, showed a clear that ignored the
+    colour just as well."""
     machine = boot(build.chapter(CHAPTER).iso(), qemu_args=stub.qemu_arguments(), timeout=10)
     halt_forever = machine.symbol("halt_forever").value
     stub.run_to(halt_forever)
@@ -249,13 +253,17 @@ def test_clear_waits_for_its_lock_blanks_a_full_screen_and_starts_again_at_the_t
     assert held == 0, f"after clear_screen() the screen's lock holds {held}, not 0 (free): does unlock() clear it?"
     assert stub.read_memory(SCREEN_ADDRESS, SCREEN_SIZE) == bytes([ord(" "), DEFAULT]) * (ROWS * COLUMNS), (
         "clear_screen() left the panic's full screen other than blank in the default colour")
-    for function in "show_replacement", "clear_screen", "show_scrolling":
+    for function, argument in (("show_replacement", None), ("set_text_color", TITLE), ("clear_screen", None),
+                               ("show_scrolling", None)):
         call_returning_to(stub, halt_forever, machine.elf.function_named_like(function).value)
+        if argument is not None:
+            stub.write_register(RDI, argument)  # a ColorCode, one byte, is passed as an integer
         stub.run_to(halt_forever)
     stub.detach()
     machine.wait_until_halted_in("halt_forever")
     table = lay_out(powers_of_two()).rows
-    expect_cells(machine.screen(), table + [blank_row()] * (ROWS - len(table)))
+    expect_cells(machine.screen(), [[(byte, TITLE) for byte, _ in row]
+                                    for row in table + [blank_row()] * (ROWS - len(table))])
 
 
 @boots_its_own
