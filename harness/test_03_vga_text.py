@@ -312,6 +312,9 @@ def test_the_demo_clears_the_screen_and_hides_the_cursor_the_loader_left(boot, b
     assert after_absent == loaders, (
         f"set_screen_present(false) changed the Cursor Start register from {loaders:#04x} to {after_absent:#04x}: "
         "told that there is no text screen, the writer must leave the VGA's ports alone")
+    # The test's reads left the Cursor Start register selected, which would
+    # hide a writer that read it without selecting it first.
+    machine.write_port(CRTC_INDEX_PORT, CURSOR_LOCATION_LOW_REGISTER)
     # The bottom of the boot stack, far below what the kernel uses of it.
     fill = machine.symbol("stack_bottom").value
     stub.write_memory(fill, REP_STOSW_RET)
@@ -334,8 +337,8 @@ def test_the_demo_clears_the_screen_and_hides_the_cursor_the_loader_left(boot, b
         "so the hardware cursor blinks among the demo's text")
     assert final & ~CURSOR_DISABLE == loaders & ~CURSOR_DISABLE, (
         f"the Cursor Start register went from {loaders:#04x} to {final:#04x}: beside bit 5 (cursor disable) "
-        "the kernel changed bits the firmware set (the cursor's first scan line); read the register and set "
-        "the one bit")
+        "the kernel changed bits the firmware set (the cursor's first scan line); select the register, read "
+        "it, and set the one bit")
     call_returning_to(stub, show_scrolling, set_screen_present)
     stub.write_register(RDI, 1)
     stub.run_to(show_scrolling)
