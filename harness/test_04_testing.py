@@ -40,6 +40,7 @@ from chapters import CHAPTERS, all_chapters
 from elf import ElfFile
 from machine import EXIT_FAILURE, EXIT_SUCCESS
 from test_02_minimal_kernel import play_a_loader_of_pixels
+from vga_screen import CRTC_INDEX_PORT, CURSOR_LOCATION_LOW_REGISTER
 from verdict import KernelFailure, Verdict
 
 CHAPTER = "04-testing"
@@ -340,11 +341,14 @@ def test_a_test_kernel_writes_nothing_to_a_screen_described_as_pixels(boot, buil
     writes to 0xb8000, so the test plays that loader under a BIOS, where
     they would show: as kernel_main begins, the framebuffer tag is made to
     describe pixels. should_panic's test on a full screen prints 25 lines
-    and panics; none of it may reach 0xb8000."""
+    and panics; none of it may reach 0xb8000, and the writer must not touch
+    the VGA's ports either (they may lead nowhere): another register than
+    the cursor's is left selected, and must still be at the end."""
     test = "should_panic_on_the_bottom_row"
     machine = boot(build.chapter(directory).iso("should_panic"), command_line=f"tests={test}",
                    qemu_args=stub.qemu_arguments(), exit_device=False, timeout=5)
     play_a_loader_of_pixels(machine, stub)
+    machine.write_port(CRTC_INDEX_PORT, CURSOR_LOCATION_LOW_REGISTER)
     stub.detach()
     machine.wait_until_halted_in("halt_forever")
     assert f"ok 1 {test}" in machine.serial_lines, f"{test} did not pass:\n{machine.serial_text}"
@@ -354,6 +358,11 @@ def test_a_test_kernel_writes_nothing_to_a_screen_described_as_pixels(boot, buil
         f"the boot information describes pixels, not a text screen, but the test kernel wrote {written[0]!r} "
         f"to 0xb8000 all the same: test_main.cpp must tell the screen's writer it is there only where "
         f"why_no_vga_text_mode() says so\n{screen.render()}")
+    selected = machine.read_port(CRTC_INDEX_PORT)
+    assert selected == CURSOR_LOCATION_LOW_REGISTER, (
+        f"the CRT controller's index port (0x3d4) selects register {selected:#04x}, not "
+        f"{CURSOR_LOCATION_LOW_REGISTER:#04x} as the test left it: the test kernel wrote to the VGA's ports "
+        "although the boot information describes no text screen")
 
 
 def test_a_test_kernel_without_a_uart_says_so_on_the_screen(boot, chapter):
