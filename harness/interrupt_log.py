@@ -157,10 +157,19 @@ def _exceptions_of(events: list[LogEvent]) -> list[tuple[RaisedException, Delive
 
 
 def describe_selector_error(error_code: int) -> str:
-    """The error code of #TS, #NP, #SS and #GP names a descriptor:
-    `IDT entry 8` (bit 1: the IDT; else bit 2: the LDT, or the GDT)."""
+    """The error code of #TS, #NP, #SS and #GP names a descriptor (SDM vol.
+    3, 6.13): `IDT entry 8` (bit 1: the IDT; else bit 2: the LDT, or the
+    GDT; bits 15:3 the index). Bit 0 says an event from outside the
+    program (a hardware interrupt) raised it. Bits 31:16 are reserved and
+    the CPU leaves them clear: set, they are no part of the index, and the
+    code is not as the CPU pushed it."""
     table = "IDT" if error_code & 0x2 else "LDT" if error_code & 0x4 else "GDT"
-    return f"{table} entry {error_code >> 3}"
+    words = [f"{table} entry {(error_code >> 3) & 0x1FFF}"]
+    if error_code & 0x1:
+        words.append("caused by an event external to the program")
+    if error_code >> 16:
+        words.append(f"reserved bits 31:16 set ({error_code >> 16:#x}), which no CPU pushes")
+    return ", ".join(words)
 
 
 def describe_triple_fault(log_text: str, where: Callable[[int], str | None] = lambda rip: None) -> str:

@@ -830,6 +830,29 @@ def test_the_log_starts_again_at_a_reset_but_not_at_a_triple_faults():
     assert interrupt_log.deliveries(QEMU_LOG_OF_THE_PAGE_FAULT + "CPU Reset (CPU 0)\n") == []
 
 
+
+def triple_fault_from_a_general_protection_fault(error_code: str) -> str:
+    """QEMU's log of a #GP with the error code, then #GP again: #DF, reset."""
+    where = "i=0 cpl=0 IP=0008:0000000000102779 pc=0000000000102779 SP=0000:000000000010bf20"
+    return (f"check_exception old: 0xffffffff new 0xd\n     0: v=0d e={error_code} {where}\n"
+            f"check_exception old: 0xd new 0xd\n     1: v=08 e=0000 {where}\n"
+            "check_exception old: 0x8 new 0xd\nTriple fault\n")
+
+
+@pytest.mark.parametrize("error_code, meaning", [
+    ("0042", "IDT entry 8"),
+    ("001c", "LDT entry 3"),
+    ("0043", "IDT entry 8, caused by an event external to the program"),
+    # SDM vol. 3, 6.13: the index is bits 15:3, and bits 31:16 are reserved.
+    ("10042", "IDT entry 8, reserved bits 31:16 set (0x1), which no CPU pushes"),
+    ("ffff0018", "GDT entry 3, reserved bits 31:16 set (0xffff), which no CPU pushes"),
+], ids=["idt", "ldt", "external", "reserved-bit-16", "reserved-upper-half"])
+def test_a_selector_error_code_names_its_table_and_index_and_nothing_more(error_code, meaning):
+    summary = interrupt_log.describe_triple_fault(triple_fault_from_a_general_protection_fault(error_code))
+    assert summary.startswith(f"triple fault: #GP (general protection) at rip=0x102779, "
+                              f"error {int(error_code, 16):#x} ({meaning}); then #GP"), summary
+
+
 # --- what the ELF file says of an address ----------------------------------------------------------
 
 def test_a_table_is_in_a_variable_only_if_the_variable_holds_all_of_it(tmp_path):
