@@ -32,6 +32,7 @@ import descriptor_tables
 import exception_reports
 import interrupt_log
 import kernel_layout
+import line_settings
 import multiboot2_header
 import red_zone
 from boot_state import HUGE, HUGE_PAGE_SIZE, PAGE_SIZE, PRESENT, USER, WRITABLE, PageTables
@@ -40,6 +41,7 @@ from elf import (SECTION_ALLOC, SECTION_EXECUTE, SECTION_WRITE, SEGMENT_EXECUTE,
                  ElfFile, ProgramHeader, Section)
 from gdb_stub import EFLAGS, INTERRUPT_FLAG, RIP
 from interrupt_log import DeliveredInterrupt
+from line_settings import LineSettings
 from registers import Registers
 from verdict import KernelFailure
 from vga_screen import COLUMNS, ROWS, Screen
@@ -851,6 +853,20 @@ def test_a_selector_error_code_names_its_table_and_index_and_nothing_more(error_
     summary = interrupt_log.describe_triple_fault(triple_fault_from_a_general_protection_fault(error_code))
     assert summary.startswith(f"triple fault: #GP (general protection) at rip=0x102779, "
                               f"error {int(error_code, 16):#x} ({meaning}); then #GP"), summary
+
+
+
+# --- the UART's line settings, from QEMU's trace ------------------------------------------------------
+
+def test_every_setting_of_the_uart_is_read_in_order_whatever_qemu_puts_in_front():
+    # test_boot_state wants 115200 8N1 last: a reader that took one field
+    # for another, or the first line for the last, would pass a kernel
+    # that leaves 38400 baud or two stop bits.
+    log = ("serial_update_parameters baudrate=9600 parity='N' data=5 stop=1\n"
+           "     0: v=20 e=0000 i=0 cpl=0 IP=0008:0000000000100000\n"
+           "4321@1733500000.123456:serial_update_parameters baudrate=38400 parity='E' data=7 stop=2\n")
+    assert line_settings.history(log) == [LineSettings(9600, "N", 5, 1), LineSettings(38400, "E", 7, 2)]
+    assert str(line_settings.history(log)[-1]) == "38400 baud, 7E2"
 
 
 # --- what the ELF file says of an address ----------------------------------------------------------
