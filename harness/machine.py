@@ -466,18 +466,27 @@ class Machine:
     def wait_for_serial(self, pattern: str | re.Pattern[str], timeout: float | None = None) -> re.Match[str]:
         """Waits until the serial output, after the previous match, matches
         the regular expression; returns the match. (Like pexpect's expect:
-        successive waits read the output in order.)"""
+        successive waits read the output in order.)
+
+        A match that ends where the output so far ends, in a line still
+        on its way, waits for the rest of that line: there `$` matches, and
+        `\\d+` stops, at the end of what came, so that /^1\\.\\.(\\d+)$/
+        would take the "1..1" of a "1..12". Once the kernel can print no
+        more (QEMU exited, the CPU halted for good, the wait timed out), what
+        came is all there is, and its last line is matched as it is."""
         __tracebackhide__ = True
         regex = re.compile(pattern, re.MULTILINE) if isinstance(pattern, str) else pattern
 
-        def matched() -> re.Match[str] | None:
-            match = regex.search(self.serial_text, self._serial_position)
-            if match:
-                self._serial_position = match.end()
+        def matched(output_ended: bool = False) -> re.Match[str] | None:
+            text = self.serial_text
+            match = regex.search(text, self._serial_position)
+            if match is None or match.end() == len(text) and not text.endswith("\n") and not output_ended:
+                return None
+            self._serial_position = match.end()
             return match
 
         return self._wait_until(matched, f"serial output matching /{regex.pattern}/", timeout,
-                                expects_output=True)
+                                expects_output=True, once_output_ended=lambda: matched(output_ended=True))
 
     def wait_until_halted_in(self, function: str, timeout: float | None = None) -> Registers:
         """Waits until the CPU is halted for good (HLT with interrupts off)
@@ -523,7 +532,8 @@ class Machine:
 
     def _wait_until(self, condition: Callable[[], _Result | None], expecting: str, timeout: float | None,
                     *, expects_output: bool, triple_fault_is_failure: bool = True,
-                    on_halt: Callable[[Registers], _Result] | None = None) -> _Result:
+                    on_halt: Callable[[Registers], _Result] | None = None,
+                    once_output_ended: Callable[[], _Result | None] | None = None) -> _Result:
         """Polls until `condition` returns something (see _poll_until), and
         fails if a limit stopped the boot meanwhile, or if the kernel
         reported undefined behaviour on the way: the
@@ -533,7 +543,7 @@ class Machine:
         __tracebackhide__ = True
         result = self._poll_until(condition, expecting, timeout, expects_output=expects_output,
                                   triple_fault_is_failure=triple_fault_is_failure,
-                                  on_halt=on_halt)
+                                  on_halt=on_halt, once_output_ended=once_output_ended or condition)
         # An exit the watchdog caused (QEMU killed at a limit) is no answer.
         if UNDEFINED_BEHAVIOUR.search(self.serial_text) or self.limit_reached is not None:
             raise self._fail(self._diagnose(expecting, expects_output=expects_output))
@@ -541,13 +551,16 @@ class Machine:
 
     def _poll_until(self, condition: Callable[[], _Result | None], expecting: str, timeout: float | None,
                     *, expects_output: bool, triple_fault_is_failure: bool,
-                    on_halt: Callable[[Registers], _Result] | None) -> _Result:
+                    on_halt: Callable[[Registers], _Result] | None,
+                    once_output_ended: Callable[[], _Result | None]) -> _Result:
         """Polls until `condition` returns something. Fails as soon as the
         kernel can no longer satisfy it: QEMU exited, the CPU reset (a
         triple fault, or a reset the kernel asked for), the kernel turned
         the machine off, halted for good (unless `on_halt` says what that
         halt gives, from its registers), GRUB refused the kernel, or the
-        timeout ran out. The registers are read only here, between bursts
+        timeout ran out. Where QEMU exited, the CPU halted or time ran out,
+        `once_output_ended` is asked last: the output is then all the
+        kernel printed. The registers are read only here, between bursts
         of output: reading them stops QEMU's CPU."""
         __tracebackhide__ = True
         if self.failure is not None:
@@ -581,6 +594,8 @@ class Machine:
             if result is not None:
                 return result
             if not alive:
+                if (result := once_output_ended()) is not None:
+                    return result
                 raise self._fail(self._diagnose(expecting, expects_output=expects_output))
             if halted is not None:
                 # The halt was looked for after a poll that brought no
@@ -588,7 +603,7 @@ class Machine:
                 # still be on its way through the pipe: take it during one
                 # poll more, and look again.
                 self._read_serial(POLL_INTERVAL)
-                if (result := condition()) is not None:
+                if (result := once_output_ended()) is not None:
                     return result
                 if on_halt is not None:
                     return on_halt(halted)
@@ -606,6 +621,8 @@ class Machine:
                     raise self._fail(self._diagnose(expecting, exception_loop_seen=True))
             cpu_used, wall_used = self._process.cpu_seconds() - cpu_start, now - wall_start
             if cpu_used >= limit or wall_used >= limit * WALL_CLOCK_ALLOWANCE:
+                if (result := once_output_ended()) is not None:
+                    return result
                 # A guest that waits (halted with interrupts on) ends on the
                 # wall clock, with little CPU time used: the verdict says so.
                 raise self._fail(self._diagnose(

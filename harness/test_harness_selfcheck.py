@@ -31,8 +31,9 @@ from diagnosis import Evidence, diagnose
 from elf import ElfFile
 from gdb_stub import GdbStub, GdbStubError
 from registers import Registers
-from machine import EXIT_FAILURE, EXIT_SUCCESS
+from machine import EXIT_FAILURE, EXIT_SUCCESS, Machine
 from qemu_process import READ_SIZE, QemuProcess
+from qmp import QmpError
 from serial_output import SerialOutput, normalise_line_endings
 from vga_screen import COLUMNS, ROWS, Screen
 from verdict import KernelFailure, Verdict
@@ -923,3 +924,159 @@ def test_an_iso_made_for_a_command_line_is_made_anew_when_what_makes_it_changes(
     assert after.exists() and not before.exists(), \
         "the ISO made before the change was left in the cache: a newer ISO of the same kernel and command line " \
         "replaces it"
+
+
+# --- the waits, on a guest made up by hand ----------------------------------------------------------
+# A wait's logic is machine.py's own: whether it returns early, reads a
+# line before it has all come, or never times out shows on a QEMU whose
+# output and end are written out here, in milliseconds.
+
+RUNNING = "RIP=0000000000100010 RFL=00000002 [-------] CPL=0 II=0 A20=1 SMM=0 HLT=0"
+HALTED_FOR_GOOD = RUNNING.replace("HLT=0", "HLT=1")
+
+
+class ScriptedQemu:
+    """A stand-in for QemuProcess and QMP: a guest that prints each chunk
+    of `output`, a list of (seconds after the start, bytes), exits with
+    `exit_status` at `exits_at` seconds if given, and whose registers are
+    `registers` (HALTED_FOR_GOOD: halted with interrupts off). Its CPU
+    time is its wall time. Its end shows first to alive(), then to read():
+    with `limit`, the watchdog kills it at that moment, for that limit,
+    after the wait looked for a limit and before it saw QEMU gone."""
+
+    def __init__(self, output: list[tuple[float, bytes]], exits_at: float | None = None, exit_status: int = 33,
+                 registers: str = RUNNING, events: list[dict] = (), limit: LimitReached | None = None):
+        self.started = time.monotonic()
+        self.exit_status: int | None = None
+        self.limit_reached = None  # the watchdog's, which this stands in for too
+        self._output = list(output)
+        self._exits_at = exits_at
+        self._status = exit_status
+        self._registers = registers
+        self._events = list(events)
+        self._limit = limit
+        self._ended = False
+
+    def _now(self) -> float:
+        return time.monotonic() - self.started
+
+    def alive(self) -> bool:
+        if self._exits_at is not None and self._now() >= self._exits_at and not self._ended:
+            self._ended, self.limit_reached = True, self._limit
+        return not self._ended
+
+    def read(self, wait: float) -> bytes | None:
+        deadline = time.monotonic() + wait
+        while True:
+            if self._output and self._output[0][0] <= self._now():
+                return self._output.pop(0)[1]
+            if not self._output and self._ended:
+                self.reap()
+                return None
+            if time.monotonic() >= deadline:
+                return b""
+            time.sleep(0.001)
+
+    def reap(self) -> None:
+        self.exit_status = self._status
+
+    cpu_seconds = wall_seconds = _now
+
+    def kill(self) -> None:
+        self._exits_at, self._status = min(self._exits_at or 0.0, self._now()), -9
+
+    def stop(self) -> None:
+        pass
+
+    close = reached = stop
+
+    def poll_events(self) -> list[dict]:
+        return self._events
+
+    def human_monitor(self, command_line: str) -> str:
+        assert command_line == "info registers", command_line
+        return self._registers
+
+    def execute(self, command: str, **arguments) -> None:
+        raise QmpError(f"{command}: the made-up QEMU has no memory or screen")
+
+
+@pytest.fixture
+def scripted(monkeypatch, tmp_path):
+    """scripted(ScriptedQemu(...), timeout=1.0) -> a Machine of that guest."""
+    machines = []
+
+    monkeypatch.setattr("run_timings.record", lambda kind, seconds: None)  # no boot's time
+
+    def machine_of(qemu: ScriptedQemu, timeout: float = 1.0) -> Machine:
+        def start(self, qemu_args, command_line):
+            self._process = self._watchdog = self._qmp = qemu
+        monkeypatch.setattr(Machine, "_start", start)
+        machines.append(Machine(tmp_path / "scripted.iso", timeout=timeout))
+        return machines[-1]
+
+    yield machine_of
+    for machine in machines:
+        machine.close()
+
+
+def test_each_wait_for_serial_reads_on_from_the_previous_match(scripted):
+    # Like pexpect's expect: a test that waits for a line twice wants two
+    # of them. "spinning" comes once: the second wait for it must not
+    # find the first one's line again, nor one before it.
+    machine = scripted(ScriptedQemu([(0.0, b"fixture: started\nfixture: spinning\n")]), timeout=0.3)
+    assert machine.wait_for_serial(r"^fixture: (\w+)")[1] == "started"
+    assert machine.wait_for_serial(r"^fixture: (\w+)")[1] == "spinning"
+    with pytest.raises(KernelFailure) as caught:
+        machine.wait_for_serial("spinning")
+    assert caught.value.verdict is Verdict.HANG
+    assert caught.value.summary.startswith("timed out after "), caught.value.summary
+
+
+def test_a_line_on_its_way_is_matched_once_it_has_all_come(scripted):
+    # $ matches where the output so far ends: "1..1" of "1..12" is no plan of one test.
+    machine = scripted(ScriptedQemu([(0.0, b"1..1"), (0.05, b"2\nok 1 a\n")]))
+    assert machine.wait_for_serial(r"^1\.\.(\d+)$")[1] == "12"
+    # Once the kernel can print no more, its last line is whole as it is.
+    for ending in ({"exits_at": 0.05}, {"registers": HALTED_FOR_GOOD}):
+        machine = scripted(ScriptedQemu([(0.0, b"ok 1 a\nready")], **ending))
+        assert machine.wait_for_serial(r"^ready$")[0] == "ready"
+
+
+def test_a_wait_ends_at_its_own_timeout(scripted):
+    # A test's short wait in a boot with time to spare: for a line that
+    # never comes, the wait fails when its own time is up.
+    machine = scripted(ScriptedQemu([(0.0, b"waiting\n")]), timeout=5.0)
+    with pytest.raises(KernelFailure) as caught:
+        machine.wait_for_serial("never", timeout=0.2)
+    assert machine.elapsed() < 1.0, f"the wait of 0.2 s took {machine.elapsed():.1f} s"
+    assert re.fullmatch(r"timed out after 0\.[2-4] s of QEMU CPU time waiting for serial output matching /never/; "
+                        r"last serial line: 'waiting'", caught.value.summary), \
+        caught.value.summary
+
+
+def test_an_exit_the_watchdog_caused_is_no_answer(scripted):
+    # The watchdog kills QEMU from its own thread: a wait may see QEMU gone
+    # after it looked for a limit, and its exit status -9 is no exit of
+    # the kernel's.
+    cpu_time = LimitReached("CPU time", "QEMU used more than 3 s of CPU time")
+    machine = scripted(ScriptedQemu([(0.0, b"counting\n")], exits_at=0.05, exit_status=-9, limit=cpu_time))
+    with pytest.raises(KernelFailure) as caught:
+        machine.wait_for_exit()
+    assert (caught.value.verdict, caught.value.summary) == (Verdict.HANG, (
+        "QEMU was stopped because QEMU used more than 3 s of CPU time, waiting for QEMU to exit; "
+        "last serial line: 'counting'"))
+
+
+@pytest.mark.parametrize("wait", [Machine.wait_for_exit, Machine.wait_until_halted,
+                                  lambda machine: machine.wait_for_serial("^ok 1")])
+def test_undefined_behaviour_fails_every_wait(scripted, wait):
+    # Only a --ubsan run boots kernels that report it: this holds the
+    # waits to it in every run. The report is a panic, which halts or
+    # exits as the test may have wanted, and no test wants it.
+    report = b"# KERNEL PANIC at x.cpp:3: undefined behaviour at x.cpp:3:9: signed integer overflow\nok 1 a\n"
+    machine = scripted(ScriptedQemu([(0.0, report)], exits_at=0.05, registers=HALTED_FOR_GOOD))
+    with pytest.raises(KernelFailure) as caught:
+        wait(machine)
+    assert (caught.value.verdict, caught.value.summary) == (Verdict.PANIC, (
+        "kernel panic: # KERNEL PANIC at x.cpp:3: undefined behaviour at x.cpp:3:9: signed integer overflow"))
