@@ -8,8 +8,10 @@ import re
 import shutil
 import struct
 import subprocess
+import socket
 import sys
 import tempfile
+import threading
 import time
 import zlib
 import xml.etree.ElementTree as ElementTree
@@ -29,6 +31,7 @@ from boot_limits import (ARTIFACTS_LIMIT, INTERRUPT_LOG_LIMIT, LOG_KEEP, SERIAL_
                          LimitReached, mebibytes)
 from diagnosis import Evidence, diagnose
 from elf import ElfFile
+import gdb_stub
 from gdb_stub import GdbStub, GdbStubError
 from registers import Registers
 from machine import EXIT_FAILURE, EXIT_SUCCESS, Machine
@@ -1080,3 +1083,87 @@ def test_undefined_behaviour_fails_every_wait(scripted, wait):
         wait(machine)
     assert (caught.value.verdict, caught.value.summary) == (Verdict.PANIC, (
         "kernel panic: # KERNEL PANIC at x.cpp:3: undefined behaviour at x.cpp:3:9: signed integer overflow"))
+
+
+# --- the gdb stub's client, against a stub made up by hand -----------------------------------------
+
+class MadeUpGdbStub:
+    """QEMU's end of the gdb stub: connects to the client's socket as QEMU
+    would, acknowledges each packet and answers with `answer(data)`;
+    `packets` keeps what the client sent."""
+
+    def __init__(self, socket_path: Path, answer):
+        self.packets: list[str] = []
+        self._answer = answer
+        self._thread = threading.Thread(target=self._serve, args=(socket_path,), daemon=True)
+        self._thread.start()
+
+    def _serve(self, socket_path: Path) -> None:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+            connection.connect(str(socket_path))
+            received = b""
+            while chunk := connection.recv(4096):
+                received += chunk
+                while (end := received.find(b"#")) >= 0 and len(received) >= end + 3:
+                    data = received[received.find(b"$") + 1:end].decode()
+                    received = received[end + 3:]
+                    self.packets.append(data)
+                    reply = self._answer(data)
+                    checksum = sum(reply.encode()) % 256
+                    connection.sendall(b"+" + f"${reply}#{checksum:02x}".encode())
+
+
+@pytest.fixture
+def made_up_stub(tmp_path):
+    """made_up_stub(answer) -> (GdbStub, MadeUpGdbStub), connected."""
+    clients = []
+
+    def connect(answer):
+        clients.append(GdbStub(tmp_path / "gdb.sock", timeout=2.0))
+        return clients[-1], MadeUpGdbStub(tmp_path / "gdb.sock", answer)
+
+    yield connect
+    for client in clients:
+        client.close()
+
+
+REGISTERS = bytes(range(17 * 8)) + (0x202).to_bytes(4, "little") + bytes(range(100, 140))  # then segments and more
+
+
+@pytest.mark.parametrize("stop", ["W00", "T02thread:01;", "S0b"], ids=["qemu-exited", "interrupted", "segfault"])
+def test_a_stop_that_is_no_breakpoint_or_step_is_named(made_up_stub, stop):
+    # A play that goes on after the CPU stopped elsewhere would step or
+    # change registers in a place it never meant to.
+    stub, _ = made_up_stub(lambda data: stop if data in ("c", "s") else "OK")
+    with pytest.raises(GdbStubError, match=f"the CPU stopped for another reason than the breakpoint at 0x100000: "
+                                           f"{re.escape(stop)}"):
+        stub.run_to(0x100000)
+    with pytest.raises(GdbStubError, match=f"the CPU stopped for another reason than the single step: "
+                                           f"{re.escape(stop)}"):
+        stub.step()
+
+
+def test_a_register_is_read_and_written_in_its_own_place(made_up_stub):
+    stub, qemu = made_up_stub(lambda data: REGISTERS.hex() if data == "g" else "OK")
+    assert stub.read_register(gdb_stub.RSP) == int.from_bytes(REGISTERS[7 * 8:8 * 8], "little")
+    assert stub.read_register(gdb_stub.EFLAGS) == 0x202
+    stub.write_register(gdb_stub.EFLAGS, 0x602)
+    # The general registers, RIP and EFLAGS written back, nothing after them.
+    expected = REGISTERS[:16 * 8 + 8] + (0x602).to_bytes(4, "little")
+    assert qemu.packets[-1] == "G" + expected.hex()
+
+
+def test_memory_goes_in_pieces_of_a_packet_each_and_an_error_is_named(made_up_stub):
+    def answer(data: str) -> str:
+        if data.startswith("m"):
+            start, length = (int(field, 16) for field in data[1:].split(","))
+            return "E14" if start >= 0x2000 else bytes(byte & 0xFF for byte in range(start, start + length)).hex()
+        return "OK"
+
+    stub, qemu = made_up_stub(answer)
+    assert stub.read_memory(0x1000, 2500) == bytes(byte & 0xFF for byte in range(0x1000, 0x1000 + 2500))
+    assert qemu.packets == ["m1000,400", "m1400,400", "m1800,1c4"]
+    stub.write_memory(0x1ffe, b"\x01\x02")
+    assert qemu.packets[-1] == "M1ffe,2:0102"
+    with pytest.raises(GdbStubError, match=r"the gdb stub refused 'm2000,4': E14"):
+        stub.read_memory(0x2000, 4)
