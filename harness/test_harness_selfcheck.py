@@ -22,6 +22,7 @@ import pytest
 
 import build as build_module
 import host
+import halted
 import ktap
 import scratch
 from chapters import artifacts
@@ -1181,3 +1182,61 @@ def test_memory_goes_in_pieces_of_a_packet_each_and_an_error_is_named(made_up_st
     assert qemu.packets[-1] == "M1ffe,2:0102"
     with pytest.raises(GdbStubError, match=r"the gdb stub refused 'm2000,4': E14"):
         stub.read_memory(0x2000, 4)
+
+
+# --- a chapter's halted kernel, shared by its tests ----------------------------------------------------
+
+class HaltingMachine:
+    """A stand-in for a Machine that halts in halt_forever, or fails with `failure`."""
+
+    def __init__(self, failure: KernelFailure | None = None):
+        self.failure = failure
+        self.running = True
+
+    def wait_until_halted_in(self, function: str) -> Registers:
+        if self.failure is not None:
+            raise self.failure
+        return Registers(HALTED_FOR_GOOD)
+
+
+def halted_kernels_booting(*machines: HaltingMachine) -> tuple[halted.HaltedKernels, list[str]]:
+    """HaltedKernels whose boots give these machines in turn; and the list of the images it booted."""
+    booted, chapter = [], SimpleNamespace(iso=lambda: "kernel.iso", elf=lambda: "kernel.elf")
+    given = iter(machines)
+
+    def boot(image, **options):
+        booted.append(image)
+        return next(given)
+
+    return halted.HaltedKernels(SimpleNamespace(chapter=lambda number: chapter), boot), booted
+
+
+def test_a_halted_kernels_failed_boot_fails_its_first_test_and_skips_the_rest():
+    # Every test skipped would be a chapter with no failure at all.
+    failure = KernelFailure(Verdict.TRIPLE_FAULT, "triple fault: made up")
+    kernels, booted = halted_kernels_booting(HaltingMachine(failure))
+    first, second = SimpleNamespace(name="test_first"), SimpleNamespace(name="test_second")
+    try:
+        kernels("02", first)
+    except pytest.skip.Exception as skip:
+        pytest.fail(f"the test that booted the kernel was skipped, not failed: {skip}")
+    except KernelFailure as caught:
+        assert caught is failure
+    else:
+        pytest.fail("the test that booted the kernel passed, where its boot failed")
+    assert len(first.halted_machines) == 1, "the failed test keeps the boot's evidence"
+    with pytest.raises(pytest.skip.Exception) as skipped:
+        kernels("02", second)
+    assert str(skipped.value) == "not run: the boot of 02 failed, TRIPLE_FAULT (reported by test_first)"
+    assert booted == ["kernel.iso"], "one boot for the chapter, not one per test"
+
+
+def test_a_halted_kernel_is_shared_while_it_runs_and_booted_again_after():
+    machines = HaltingMachine(), HaltingMachine()
+    kernels, booted = halted_kernels_booting(*machines)
+    first, second, third = (SimpleNamespace(name=f"test_{n}") for n in range(3))
+    assert kernels("02", first).machine is machines[0] and first.halted_machines == [machines[0]]
+    assert kernels("02", second).machine is machines[0] and second.halted_machines == [machines[0]]
+    machines[0].running = False  # the watchdog ended it at its wall time limit
+    assert kernels("02", third).machine is machines[1]
+    assert booted == ["kernel.iso", "kernel.iso"]
