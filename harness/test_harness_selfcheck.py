@@ -739,6 +739,29 @@ def test_a_diagnosis_needs_only_its_evidence():
     assert (panic.verdict, panic.summary) == (Verdict.PANIC, "kernel panic: # PANIC at x.cpp:3: broken")
 
 
+@pytest.mark.parametrize("line, verdict", [
+    ("# running nested: a panic in a panic must not recurse", Verdict.HANG),
+    ("the test expects a panic: none came", Verdict.HANG),
+    ("# KERNEL PANIC at vga.cpp:42: cursor out of the screen", Verdict.PANIC),
+    ("panic: out of frames", Verdict.PANIC),
+], ids=["mentioned-in-a-line", "mentioned-before-a-colon", "kernel-panic-at", "panic-colon"])
+def test_a_panic_is_a_line_that_starts_with_one(line, verdict):
+    # A test kernel's diagnostics speak of panics all the time: a hang
+    # that printed such a line last is no panic, and calling it one sends
+    # the student to look for a panic message that was never printed.
+    failure = diagnose(Evidence("QEMU to exit", f"booting\n{line}\n", timed_out_after=2.0))
+    assert failure.verdict is verdict, failure.summary
+
+
+def test_a_panic_shown_only_on_the_screen_is_a_panic():
+    # A kernel whose serial port broke may still show its panic on screen.
+    screen = bytearray(b" \x07" * (COLUMNS * ROWS))
+    text = b"KERNEL PANIC at serial.cpp:12: busy"
+    screen[:2 * len(text):2] = text
+    failure = diagnose(Evidence("QEMU to exit", "booting\n", screen=Screen(bytes(screen)), timed_out_after=2.0))
+    assert (failure.verdict, failure.summary) == (Verdict.PANIC, "kernel panic: KERNEL PANIC at serial.cpp:12: busy")
+
+
 def test_a_kernels_own_error_line_is_no_refusal_of_grubs():
     # Under UEFI, GRUB's console and the kernel's output share the serial
     # port: GRUB's refusal is followed by its wait for a key, a kernel's
