@@ -807,6 +807,19 @@ def test_an_unknown_exit_code_is_not_misread():
         "while the test waited for QEMU to exit; last serial line: 'writing 0xff'"))
 
 
+@pytest.mark.parametrize("status, qemu_messages, summary", [
+    (0, "", "QEMU exited with status 0 (which is never a pass) while the test waited for QEMU to exit"),
+    (-9, "", "QEMU was killed by signal 9 while the test waited for QEMU to exit"),
+    (2, "qemu-system-x86_64: terminating on signal 15\n", "QEMU exited with status 2 while the test waited for "
+                                                         "QEMU to exit: qemu-system-x86_64: terminating on signal 15"),
+], ids=["zero", "signal", "qemus-own"])
+def test_an_exit_that_is_no_kernels_is_said_to_be_qemus(status, qemu_messages, summary):
+    # Only an odd status carries a value the kernel wrote: any other is
+    # QEMU's own ending, which the student must not read as the kernel's.
+    failure = diagnose(Evidence("QEMU to exit", "booting\n", exit_status=status, qemu_messages=qemu_messages))
+    assert (failure.verdict, failure.summary) == (Verdict.FAIL, f"{summary}; last serial line: 'booting'")
+
+
 def test_a_test_without_a_result_says_how_the_kernel_exited_in_words():
     # QEMU's status is (v << 1) | 1 of what the kernel wrote: 33 alone reads
     # as a number to look up, not as the kernel's success.
