@@ -762,6 +762,14 @@ def test_a_panic_shown_only_on_the_screen_is_a_panic():
     assert (failure.verdict, failure.summary) == (Verdict.PANIC, "kernel panic: KERNEL PANIC at serial.cpp:12: busy")
 
 
+def test_a_failure_reads_verdict_then_hint_then_details():
+    # What pytest shows of every failure: the message alone, as it is.
+    failure = KernelFailure(Verdict.HANG, "timed out", "look after the last line", "serial output:\n  booting\n")
+    assert str(failure) == failure.describe() == (
+        "HANG: timed out\nhint: look after the last line\n\nserial output:\n  booting")
+    assert str(KernelFailure(Verdict.FAIL, "wrong screen")) == "FAIL: wrong screen"
+
+
 def test_a_kernels_own_error_line_is_no_refusal_of_grubs():
     # Under UEFI, GRUB's console and the kernel's output share the serial
     # port: GRUB's refusal is followed by its wait for a key, a kernel's
