@@ -29,7 +29,7 @@ from chapters import artifacts
 from isos import iso_with_command_line
 import boot_artifacts
 from boot_limits import (ARTIFACTS_LIMIT, INTERRUPT_LOG_LIMIT, LOG_KEEP, SERIAL_LIMIT, WALL_CLOCK_ALLOWANCE, WATCHDOG_GRACE,
-                         LimitReached, mebibytes)
+                         LimitReached, Watchdog, mebibytes)
 from diagnosis import Evidence, diagnose
 from elf import ElfFile
 import gdb_stub
@@ -1286,3 +1286,39 @@ def test_a_halted_kernel_is_shared_while_it_runs_and_booted_again_after():
     machines[0].running = False  # the watchdog ended it at its wall time limit
     assert kernels("02", third).machine is machines[1]
     assert booted == ["kernel.iso", "kernel.iso"]
+
+
+# --- the watchdog, on clocks made up by hand -----------------------------------------------------------
+
+@pytest.mark.parametrize("cpu, wall, log_size, named", [
+    (5.0 + WATCHDOG_GRACE + 0.1, 0.0, 0, "QEMU used more than 7 s of CPU time"),
+    (0.0, 5.0 * WALL_CLOCK_ALLOWANCE + WATCHDOG_GRACE + 0.1, 0, "the boot took more than 17 s of wall time"),
+    (0.0, 0.0, INTERRUPT_LOG_LIMIT + 1, "QEMU's interrupt log passed 16 MiB"),
+], ids=["cpu-time", "wall-time", "interrupt-log"])
+def test_the_watchdog_stops_a_boot_at_each_limit_and_names_it(tmp_path, cpu, wall, log_size, named):
+    # The waits' own timeouts end most boots first: the watchdog is what
+    # ends one that nobody waits for, and no boot of the self-checks gets
+    # that far on the clocks.
+    log = tmp_path / "qemu.log"
+    with log.open("wb") as sparse:
+        sparse.truncate(log_size)
+    killed = threading.Event()
+    watchdog = Watchdog(timeout=5.0, cpu_seconds=lambda: cpu, wall_seconds=lambda: wall, interrupt_log=log,
+                        kill=killed.set)
+    try:
+        assert killed.wait(5.0), "the watchdog did not stop QEMU"
+        assert watchdog.limit_reached.description == named
+    finally:
+        watchdog.stop()
+
+
+def test_the_watchdog_keeps_the_first_limit_a_boot_reached():
+    # A flood stopped at the serial limit must not be renamed by the CPU
+    # time QEMU used while it was being killed.
+    kills = []
+    watchdog = Watchdog(timeout=5.0, cpu_seconds=lambda: 0.0, wall_seconds=lambda: 0.0,
+                        interrupt_log=Path("/nonexistent/qemu.log"), kill=lambda: kills.append(1))
+    watchdog.reached(LimitReached("serial output", "the kernel printed more than 256 KiB on serial"))
+    watchdog.reached(LimitReached("CPU time", "QEMU used more than 7 s of CPU time"))
+    watchdog.stop()
+    assert watchdog.limit_reached.name == "serial output" and len(kills) == 2
