@@ -3,6 +3,7 @@ in one known way, and the harness must name that way, with the evidence a
 student needs, within the boot's timeout.
 """
 
+import json
 import os
 import re
 import shutil
@@ -37,7 +38,7 @@ from gdb_stub import GdbStub, GdbStubError
 from registers import Registers
 from machine import EXIT_FAILURE, EXIT_SUCCESS, Machine
 from qemu_process import READ_SIZE, QemuProcess
-from qmp import QmpError
+from qmp import QmpConnection, QmpError
 from serial_output import SerialOutput, normalise_line_endings
 from vga_screen import COLUMNS, ROWS, Screen
 from verdict import KernelFailure, Verdict
@@ -1322,3 +1323,45 @@ def test_the_watchdog_keeps_the_first_limit_a_boot_reached():
     watchdog.reached(LimitReached("CPU time", "QEMU used more than 7 s of CPU time"))
     watchdog.stop()
     assert watchdog.limit_reached.name == "serial output" and len(kills) == 2
+
+
+# --- QMP, against a QEMU made up by hand ----------------------------------------------------------------
+
+def made_up_qmp(socket_path: Path, replies: dict[str, list[dict]]) -> threading.Thread:
+    """QEMU's end of QMP: greets, then answers each command with its
+    replies (events, then the return), in the order QEMU may send them."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(socket_path))
+    listener.listen(1)
+
+    def serve() -> None:
+        connection, _ = listener.accept()
+        with connection, listener, connection.makefile("rwb") as stream:
+            stream.write(b'{"QMP": {"version": {}, "capabilities": []}}\n')
+            stream.flush()
+            for request in stream:
+                for reply in replies[json.loads(request)["execute"]]:
+                    stream.write(json.dumps(reply).encode() + b"\n")
+                stream.flush()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_an_event_that_comes_before_an_answer_is_kept_and_the_answer_returned(tmp_path):
+    # The SHUTDOWN of a triple fault may come while the harness reads the
+    # registers: taken for the answer, it would leave the real answer to
+    # the next command, and the reset unseen.
+    reset = {"event": "SHUTDOWN", "data": {"guest": True, "reason": "guest-reset"}}
+    made_up_qmp(tmp_path / "qmp.sock", {
+        "qmp_capabilities": [{"return": {}}],
+        "human-monitor-command": [reset, {"return": "RIP=0000000000100010 HLT=1"}],
+        "query-status": [{"return": {"status": "paused"}}]})
+    qmp = QmpConnection(tmp_path / "qmp.sock")
+    try:
+        assert qmp.human_monitor("info registers") == "RIP=0000000000100010 HLT=1"
+        assert qmp.execute("query-status") == {"status": "paused"}
+        assert qmp.poll_events() == [reset]
+    finally:
+        qmp.close()
