@@ -564,6 +564,21 @@ def test_output_that_comes_after_the_exit_is_read(tmp_path):
         process.stop()
 
 
+def test_a_boots_cpu_time_is_the_cpu_time_qemu_used(tmp_path):
+    # Every timeout is in QEMU's CPU time, so that a loaded machine does
+    # not make a boot time out: read as anything else (nothing at all), a
+    # hang would end only at three times its timeout on the wall clock.
+    process = QemuProcess([sys.executable, "-c", "while True: pass"], tmp_path / "stderr.log")
+    try:
+        started = time.monotonic()
+        while process.cpu_seconds() < 0.2 and time.monotonic() - started < 5.0:
+            time.sleep(0.01)
+        assert 0.2 <= process.cpu_seconds() <= time.monotonic() - started + 0.05, \
+            f"{process.cpu_seconds()} s of CPU time in {time.monotonic() - started:.2f} s"
+    finally:
+        process.stop()
+
+
 def test_line_endings_are_normalised_across_chunks():
     # "\r\n", "\n" and "\r\r\n" all end a line, wherever a read splits them.
     chunks, pending, text = ["one\r", "\ntwo\r\r", "\nthree\rfour\n", "five\r"], "", ""
