@@ -647,7 +647,9 @@ def test_a_software_interrupt_where_the_kernel_has_no_int_instruction_is_refused
 
 
 # --- screen comparisons -----------------------------------------------------------------------
-# expect_text and expect_lines have the self-checks' wrong_text kernel;
+# expect_text and expect_lines have the self-checks' wrong_text kernel,
+# and chapter 3's screens, where and what they look at; whether
+# expect_text reads its last character, only a screen made up here shows.
 # expect_contains and expect_absent, and a pattern in expect_lines, had
 # only screens that were right.
 
@@ -676,6 +678,22 @@ def test_a_pattern_for_a_row_must_match_all_of_it():
     with pytest.raises(KernelFailure) as caught:
         screen_of(SCREEN).expect_lines([re.compile(r"KERNEL PANIC")])
     assert caught.value.summary == "wrong screen: 1 of 1 expected rows differ (first at row 0)"
+
+
+GREETING = ["    Hello World!", "    Hello World!!"]  # and a longer line below
+
+
+@pytest.mark.parametrize("row, text", [(0, "Hello World?"), (1, "Hello World! ")],
+                         ids=["last-character", "longer-line"])
+def test_text_is_held_to_its_last_character(row, text):
+    # The chapters' kernels print what they should, so a check that
+    # stopped a character short passed them, and would pass a kernel that
+    # gets the last character wrong.
+    screen_of(GREETING).expect_text(0, 4, "Hello World!")
+    with pytest.raises(KernelFailure) as caught:
+        screen_of(GREETING).expect_text(row, 4, text)
+    assert caught.value.summary.startswith(f"wrong screen: expected {text!r} at row {row} column 4, found "), \
+        caught.value.summary
 
 
 def test_text_that_must_not_be_on_the_screen_fails_where_it_is():
