@@ -146,6 +146,7 @@ class Builder:
             raise self._results[key]
 
     def _run_make(self, directory: Path, what: str, variables: list[str]) -> KernelFailure | None:
+        __tracebackhide__ = True
         try:
             host.check()
         except KernelFailure as failure:
@@ -176,6 +177,7 @@ def make_within_limits(command: list[str], what: str, log: Path, limits: BuildLi
     is kept if the build fails: its size is bounded as every file the build
     writes is. A caller that other workers may race to the same build
     holds a lock around this: the log is read or removed before it returns."""
+    __tracebackhide__ = True
     log.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     status = run_within_limits(command, log, limits, env)
