@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 
 import pexpect
 import pytest
@@ -60,9 +61,20 @@ def in_terminal(program: str, *arguments: str, terminal: str, ci: bool = False) 
     if ci:
         environment["CI"] = "true"
     session = pexpect.spawn(program, list(arguments), cwd=REPOSITORY, env=environment, dimensions=(25, 80),
-                            timeout=SESSION_TIMEOUT)
+                            timeout=SESSION_TIMEOUT, preexec_fn=as_a_terminal_delivers_signals)
     session.logfile_read = io.BytesIO()  # for shown()
     return session
+
+
+def as_a_terminal_delivers_signals() -> None:
+    """Ctrl-C and Ctrl-\\ interrupt the programs of a student's terminal.
+    A suite started in the background of a shell without job control
+    (`make bench &`, nohup, some CI runners) runs with SIGINT and SIGQUIT
+    ignored, which every program it starts inherits; and a shell script
+    cannot trap a signal ignored when it started, so run.sh would never
+    hear of a Ctrl-C that QEMU still obeys."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
 
 
 def writes_the_serial_log_of(chapter: str) -> pytest.MarkDecorator:
