@@ -146,12 +146,28 @@ FIRMWARE_NOTHING_TO_BOOT_EXPLAINED = (
     "partition (UEFI) that grub-mkrescue writes")
 
 
+# GRUB's prompts, where it waits for a person when it could not go on by
+# itself: `grub>` when it found no grub.cfg, `grub rescue>` when it could
+# not even load its normal module.
+GRUB_PROMPT = re.compile(r"grub(?: rescue)?>")
+GRUB_PROMPT_EXPLAINED = (
+    "the image is broken, not the kernel: GRUB found no grub.cfg where its prefix points (`grub>`), or could not "
+    "load its own modules from the image (`grub rescue>`); make it again with make (common/make-iso.sh), with "
+    "grub-pc-bin and grub-efi-amd64-bin installed")
+
+
 def boot_loader_error(text: str) -> tuple[str, str] | None:
     """What stopped the boot before the kernel, in one line, and what it
     means: GRUB's complaint, if its screen shows one after it announced the
-    kernel's menu entry, or the firmware's finding nothing to boot."""
+    kernel's menu entry, GRUB waiting at its prompt before it announced any,
+    or the firmware's finding nothing to boot."""
     text = TERMINAL_ESCAPE.sub("", text).replace("\r", "")
     booting = GRUB_BOOTING_LINE.search(text)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if booting is None and lines and (prompt := GRUB_PROMPT.fullmatch(lines[-1])):
+        errors = GRUB_ERROR_LINE.findall(text)
+        return (f"GRUB stopped at its `{prompt[0]}` prompt before it booted anything"
+                + (f": {errors[-1]!r}" if errors else ""), GRUB_PROMPT_EXPLAINED)
     match = GRUB_ERROR_LINE.search(text, booting.end()) if booting else None
     if match is not None and GRUB_GAVE_UP.search(text, match.end()):
         message = match.group(1)

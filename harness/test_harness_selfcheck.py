@@ -378,6 +378,35 @@ def test_an_image_the_firmware_cannot_boot_is_refused_at_once(boot, tmp_path):
         "the firmware found nothing to boot: 'Boot0001 \"UEFI QEMU DVD-ROM QM00003 \": Not Found'"))
 
 
+def test_grub_waiting_at_its_prompt_is_a_broken_image_named_at_once(boot, fixtures, tmp_path):
+    # An image whose grub.cfg GRUB does not find (renamed here in the ISO's
+    # directory records, its Rock Ridge name and its ISO 9660 one, in both
+    # trees of the hybrid image): GRUB waits at its `grub>` prompt, which
+    # no kernel could change. The boot ran to its timeout and blamed the
+    # kernel for printing nothing.
+    image = (fixtures / "exit_success.iso").read_bytes()
+    renamed = image.replace(b"NM\x0d\x01\x00grub.cfg", b"NM\x0d\x01\x00grub.cfx").replace(b"GRUB.CFG;1",
+                                                                                              b"GRUB.CFX;1")
+    assert renamed != image, "exit_success.iso has no directory record of grub.cfg where the test looks"
+    (tmp_path / "no_grub_cfg.iso").write_bytes(renamed)
+    failure, machine = boot_until_failure(boot, tmp_path / "no_grub_cfg.iso", lambda m: m.wait_for_exit(),
+                                          timeout=TIMEOUT)
+    assert (failure.verdict, failure.summary) == (Verdict.BOOT_REJECTED,
+                                                  "GRUB stopped at its `grub>` prompt before it booted anything")
+    assert "make-iso.sh" in failure.hint
+    assert machine.elapsed() < 2, f"GRUB's prompt was named after {machine.elapsed():.1f} s"
+    # GRUB's rescue prompt, after the error that sent it there; and a
+    # prompt that GRUB left behind once it booted the kernel is none.
+    rescue = "error: unknown filesystem.\nEntering rescue mode...\ngrub rescue> "
+    failure = diagnose(Evidence("QEMU to exit", "", boot_loader_text=rescue))
+    assert (failure.verdict, failure.summary) == (
+        Verdict.BOOT_REJECTED,
+        "GRUB stopped at its `grub rescue>` prompt before it booted anything: 'unknown filesystem'")
+    booted = "grub> boot\n  Booting `kernel'\n\ngrub>"
+    assert diagnose(Evidence("QEMU to exit", "", boot_loader_text=booted,
+                             timed_out_after=2.0)).verdict is not Verdict.BOOT_REJECTED
+
+
 def test_failed_build_quotes_make(tmp_path):
     (tmp_path / "Makefile").write_text("all:\n\t@echo 'clang++ -Wall -Werror -c kernel.cpp'\n"
                                        "\t@echo 'kernel.cpp:3: error: expected ;'\n\t@false\n")
