@@ -134,18 +134,24 @@ class Builder:
         self.make(REPOSITORY / "harness" / "fixtures", "the harness fixtures")
         return FIXTURES_BUILD
 
-    def make(self, directory: Path, what: str, variables: list[str] | None = None) -> None:
+    def make(self, directory: Path, what: str, variables: list[str] | None = None, *, name: str | None = None,
+             env: dict[str, str] | None = None) -> None:
         """Runs make in a directory, once, with variables (["UBSAN=1"]) on its
         command line; raises BUILD_FAILED or TOOL_MISSING (now and on every
-        later call) when it cannot."""
+        later call) when it cannot. `name` (the directory's name unless
+        given) names the build's lock and log: another build of the same
+        directory, with the other compiler into a build root of its own,
+        needs a name of its own. `env` replaces the environment make
+        inherits (which carries a make test CXX=g++ to the chapters)."""
         __tracebackhide__ = True
-        key = str(directory)
-        if key not in self._results:
-            self._results[key] = self._run_make(directory, what, variables or [])
-        if self._results[key] is not None:
-            raise self._results[key]
+        name = name or directory.name
+        if name not in self._results:
+            self._results[name] = self._run_make(directory, what, variables or [], name, env)
+        if self._results[name] is not None:
+            raise self._results[name]
 
-    def _run_make(self, directory: Path, what: str, variables: list[str]) -> KernelFailure | None:
+    def _run_make(self, directory: Path, what: str, variables: list[str], name: str,
+                  env: dict[str, str] | None) -> KernelFailure | None:
         __tracebackhide__ = True
         try:
             host.check()
@@ -155,15 +161,13 @@ class Builder:
         # the workers that want this chapter wait for it meanwhile.
         command = ["make", "--no-print-directory", f"--jobs={os.cpu_count() or 1}",
                    "-C", os.path.relpath(directory, REPOSITORY), *variables]
-        log = artifacts() / f"build-{directory.name}.log"
-        # One lock per directory built: two chapters build side by side,
-        # while two workers wanting the same chapter take turns.
+        # One lock per build: two chapters build side by side, while two
+        # workers wanting the same chapter take turns.
         BUILD.mkdir(exist_ok=True)
-        lock_path = BUILD / f".harness-build-{directory.name}.lock"
-        with lock_path.open("w") as lock:
+        with (BUILD / f".harness-build-{name}.lock").open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
-                make_within_limits(command, what, log, self._limits)
+                make_within_limits(command, what, artifacts() / f"build-{name}.log", self._limits, env)
             except KernelFailure as failure:
                 return failure
         return None

@@ -50,8 +50,6 @@ made-up reports; those run in the normal suite.
 
 from __future__ import annotations
 
-import fcntl
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,8 +58,7 @@ from typing import Callable
 import pytest
 
 import ktap
-from build import make_within_limits
-from chapters import CHAPTERS, artifacts, build_root, make_variables, ubsan_chapters
+from chapters import CHAPTERS, build_root, make_variables, ubsan_chapters
 from elf import ElfFile
 from machine import EXIT_FAILURE
 from terminal import make_environment
@@ -278,40 +275,15 @@ def booted_id(chapter: str, compiler: str | None, case: Case) -> str:
     return "-".join(part for part in (chapter, compiler, case.test) if part)
 
 
-# The builds made here with the compiler the session does not use, or why
-# one failed: each is made once per worker.
-_other_builds: dict[tuple[str, str], Path | KernelFailure] = {}
-
-
-def built_by_other_compiler(chapter: str, compiler: str) -> Path:
+def built_by_other_compiler(build, chapter: str, compiler: str) -> Path:
     """The directory of the chapter's test kernel as the compiler builds it
     here: in a build root of its own, since test_toolchains.py builds the
-    whole chapter into its own at the same time, on another worker. Workers
-    that want this one take turns."""
-    if (chapter, compiler) not in _other_builds:
-        _other_builds[chapter, compiler] = _build_with(chapter, compiler)
-    result = _other_builds[chapter, compiler]
-    if isinstance(result, KernelFailure):
-        raise result
-    return result
-
-
-def _build_with(chapter: str, compiler: str) -> Path | KernelFailure:
-    try:
-        check_tools(compiler)
-    except KernelFailure as failure:
-        return failure
+    whole chapter into its own at the same time, on another worker."""
+    check_tools(compiler)
     root = build_root() / "undefined-behaviour" / compiler
-    command = ["make", "--no-print-directory", f"--jobs={os.cpu_count() or 1}", "-C", str(CHAPTERS / chapter),
-               f"CXX={compiler}", f"BUILD_ROOT={root}", *make_variables(), str(root / chapter / f"{KERNEL}.iso")]
-    root.mkdir(parents=True, exist_ok=True)
-    with (root / ".harness-build.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            make_within_limits(command, f"{KERNEL} of {chapter} built with {compiler}",
-                               artifacts() / f"build-{chapter}-{KERNEL}-{compiler}.log", env=make_environment())
-        except KernelFailure as failure:
-            return failure
+    build.make(CHAPTERS / chapter, f"{KERNEL} of {chapter} built with {compiler}",
+               [f"CXX={compiler}", f"BUILD_ROOT={root}", *make_variables(), str(root / chapter / f"{KERNEL}.iso")],
+               name=f"{chapter}-{KERNEL}-{compiler}", env=make_environment())
     return root / chapter
 
 
@@ -321,7 +293,7 @@ def kernel_directory(build, chapter: str, compiler: str | None) -> Path:
     session = build.chapter(chapter)
     if compiler is None or compiler_that_built(session.elf(KERNEL)) == compiler:
         return session.path
-    return built_by_other_compiler(chapter, compiler)
+    return built_by_other_compiler(build, chapter, compiler)
 
 
 @pytest.mark.ubsan
