@@ -114,6 +114,40 @@ def _chapters_of(item: pytest.Item) -> set[str]:
     return chapters
 
 
+# The modules none of whose tests belongs to a chapter: the book's, those
+# of the project's scripts and the harness's own checks. A --chapter run
+# does not even collect them: in a fresh clone, each worker would first
+# spend most of a second compiling them, for tests it then deselects. A run
+# without --chapter checks the list (_check_chapter_free_modules).
+CHAPTER_FREE_MODULES = frozenset({
+    "test_book.py", "test_book_figures.py", "test_book_html.py", "test_build_along.py",
+    "test_branches.py", "test_build_limits.py", "test_check_deps.py", "test_ci.py", "test_grade.py",
+    "test_make_diff.py", "test_make_gdb.py", "test_make_output.py", "test_make_run.py",
+    "test_checkers.py", "test_harness_selfcheck.py",
+})
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    if config.getoption("--chapter") and collection_path.name in CHAPTER_FREE_MODULES:
+        return True
+    return None  # pytest's own rules decide
+
+
+# What fails a test that CHAPTER_FREE_MODULES wrongly leaves out of --chapter.
+_MISPLACED = pytest.StashKey[str]()
+
+
+def _check_chapter_free_modules(items: list[pytest.Item]) -> None:
+    """A test of a chapter in a module that CHAPTER_FREE_MODULES names would
+    never run in that chapter's --chapter run: in a run without --chapter,
+    such a test fails, saying so."""
+    for item in items:
+        if item.path.name in CHAPTER_FREE_MODULES and _chapters_of(item):
+            item.stash[_MISPLACED] = (
+                f"this test belongs to chapter {', '.join(sorted(_chapters_of(item)))}, and conftest.py's "
+                f"CHAPTER_FREE_MODULES names its module: --chapter would never run it")
+
+
 def _wanted(config: pytest.Config, item: pytest.Item, numbers: set[str] | None) -> bool:
     """Whether --chapter (numbers, if given), --uefi-all and --ubsan select
     the item."""
@@ -139,6 +173,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         numbers = {chapter_number(name) for name in wanted} if wanted else None
     except ValueError as error:
         raise pytest.UsageError(str(error)) from error
+    if numbers is None:
+        _check_chapter_free_modules(items)
     selected, deselected = [], []
     for item in items:
         (selected if _wanted(config, item, numbers) else deselected).append(item)
@@ -157,7 +193,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     other item of it is skipped naming that failure, as the items of a boot
     that failed before its test runner are (ktap.py), before a fixture or a
     check looks for a kernel that is not there and fails in words of its
-    own."""
+    own. And a test of a chapter that CHAPTER_FREE_MODULES leaves out of
+    the chapter's --chapter run fails."""
+    if _MISPLACED in item.stash:
+        pytest.fail(item.stash[_MISPLACED], pytrace=False)
     failure = getattr(getattr(item.module, "TESTS", None), "build_failure", None)
     if failure is not None and getattr(item, "originalname", None) != "test_chapter_builds":
         pytest.skip(f"not run: {failure.summary.splitlines()[0]} (test_chapter_builds fails with make's output)")
