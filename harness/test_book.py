@@ -46,7 +46,7 @@ import ktap
 import x86_exceptions
 from elf import ElfFile
 from halted import same_boot
-from test_toolchains import compiler_that_built
+from compilers import compiler_that_built
 
 # A test of the book, not of a chapter's kernel: --chapter leaves it out.
 pytestmark = pytest.mark.book

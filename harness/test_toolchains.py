@@ -36,23 +36,12 @@ import pytest
 import ktap
 from build import make_within_limits
 from chapters import CHAPTERS, all_chapters, artifacts, build_root, make_variables
+from compilers import check_tools, compiler_that_built, other_compiler
 from elf import ElfFile
 from kernel_layout import layout_problems
 from red_zone import uses_below_rsp
 from terminal import make_environment
-from verdict import KernelFailure, Verdict
 
-
-# What each compiler writes into the DWARF producer string of what it
-# compiles (DW_AT_producer), which the linker keeps in the kernel's
-# debugging information.
-PRODUCER_MARKS = {"g++": b"GNU C++", "clang++": b"clang version"}
-
-# What each compiler builds with, and the Debian package it comes in.
-TOOLS = {
-    "g++": {"g++": "g++", "ld": "binutils"},
-    "clang++": {"clang++": "clang", "ld.lld": "lld"},
-}
 
 # From chapter 4 on, the test kernel that exercises what the step adds.
 STEP_TEST_KERNELS = {
@@ -60,17 +49,6 @@ STEP_TEST_KERNELS = {
     "05-cpu-exceptions": "exception_tests",
     "06-double-faults": "double_fault_tests",
 }
-
-
-def compiler_that_built(elf: Path) -> str:
-    data = elf.read_bytes()
-    found = [compiler for compiler, mark in PRODUCER_MARKS.items() if mark in data]
-    assert len(found) == 1, f"{elf}: cannot tell which compiler built it (producer marks found: {found})"
-    return found[0]
-
-
-def other_compiler(compiler: str) -> str:
-    return next(other for other in PRODUCER_MARKS if other != compiler)
 
 
 def red_zone_problems(directory: str, compiler: str, path: Path, kernels: list[str]) -> str:
@@ -86,13 +64,6 @@ def red_zone_problems(directory: str, compiler: str, path: Path, kernels: list[s
             "exception pushes its frame over it: is -mno-red-zone missing from common/toolchain.mk?\n"
             + "\n".join(f"  {function} ({', '.join(elfs[:2])}{', ...' if len(elfs) > 2 else ''}): {instruction}"
                         for function, (instruction, elfs) in functions.items()))
-
-
-def check_tools(compiler: str) -> None:
-    missing = {tool: package for tool, package in TOOLS[compiler].items() if shutil.which(tool) is None}
-    if missing:
-        raise KernelFailure(Verdict.TOOL_MISSING, f"not installed: {', '.join(missing)}",
-                            f"install with: sudo apt-get install {' '.join(sorted(set(missing.values())))}")
 
 
 def other_build_root(compiler: str) -> Path:

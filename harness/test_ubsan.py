@@ -62,7 +62,7 @@ from chapters import CHAPTERS, build_root, make_variables, ubsan_chapters
 from elf import ElfFile
 from machine import EXIT_FAILURE
 from terminal import make_environment
-from test_toolchains import PRODUCER_MARKS, check_tools, compiler_that_built
+from compilers import PRODUCER_MARKS, check_tools, compiler_that_built
 from verdict import KernelFailure, Verdict
 
 KERNEL = "undefined_behaviour"
