@@ -147,6 +147,13 @@ class GdbStub:
         return b"".join(bytes.fromhex(self._command(f"m{start:x},{length:x}"))
                         for start, length in _chunks(address, size))
 
+    def read_string(self, address: int, limit: int = 256) -> str:
+        """The zero-terminated string at address (the text a C++ function
+        was passed, say), of at most limit bytes, read in one go rather
+        than a packet per byte."""
+        data = self.read_memory(address, limit)
+        return data[:data.index(0)].decode(errors="replace") if 0 in data else data.decode(errors="replace")
+
     def write_memory(self, address: int, data: bytes) -> None:
         for start, length in _chunks(address, len(data)):
             part = data[start - address:start - address + length]

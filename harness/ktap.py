@@ -71,6 +71,9 @@ class DeclaredTest:
     name: str
     ending: str  # "returns" or "panics"
     needs: str = "nothing"  # or "vga_text_mode": skipped on a machine without it
+    # The address the runner calls, for a test that stops the CPU there
+    # (through the gdb stub); not part of what the test is.
+    function: int = field(default=0, compare=False, repr=False)
 
 
 def _string_at(elf: ElfFile, address: int) -> str:
@@ -109,10 +112,10 @@ def declared_tests(elf_path: Path | str) -> list[DeclaredTest]:
                          f"not a whole number of {RECORD.size}-byte records")
     tests = []
     for offset in range(table.offset, table.offset + table.size, RECORD.size):
-        name_address, _function, ending, needs = RECORD.unpack_from(elf.data, offset)
+        name_address, function, ending, needs = RECORD.unpack_from(elf.data, offset)
         tests.append(DeclaredTest(_string_at(elf, name_address),
                                   ENDINGS.get(ending, f"unknown ending {ending}"),
-                                  NEEDS.get(needs, f"unknown need {needs}")))
+                                  NEEDS.get(needs, f"unknown need {needs}"), function))
     names = [test.name for test in tests]
     if "" in names:
         # KERNEL_TEST() compiles: its function is _test, its name empty.

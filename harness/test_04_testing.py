@@ -37,7 +37,9 @@ import pytest
 import ktap
 from build import makefile_values
 from chapters import CHAPTERS, all_chapters
+from diagnosis import exit_meaning
 from elf import ElfFile
+from gdb_stub import RDI, RDX
 from machine import EXIT_FAILURE, EXIT_SUCCESS
 from test_02_minimal_kernel import play_a_loader_of_pixels
 from vga_screen import CRTC_INDEX_PORT, CURSOR_LOCATION_LOW_REGISTER
@@ -241,6 +243,95 @@ if LATER_IN_KERNEL_PARAMS:
 def test_later_chapter_reports_every_test_and_exits(later_runs: dict[str, ktap.KernelRuns], chapter: str,
                                                     kernel: ktap.TestKernel):
     check_whole_runs(later_runs[chapter], kernel)
+
+
+# --- a failure the kernel does not know of, in an ordinary test ------------------
+
+# failing_tests shows the runner reporting the failures it was written to
+# have; a runner honest only there (one that spares tests named fails_*, or
+# counts a failure only in a kernel that has such tests) would read every
+# real bug of a student's as a pass. So the harness makes ordinary tests of
+# the unit_tests kernel fail at run time, through QEMU's gdb stub, and the
+# runner must report them as it reports those of failing_tests.
+
+@dataclass(frozen=True)
+class PlantedFailure:
+    """An expectation that the harness makes fail. It stops the CPU where
+    the test's first expectation hands its result to expectations.cpp
+    (check_condition or check_comparison, kernel_test.h) and flips the
+    first argument, which says whether the condition holds or whether the
+    values are wanted equal: from there on the kernel's own code finds the
+    expectation failed, and prints it as any other."""
+    test: str
+    check: str  # the function of expectations.cpp it goes through
+    source: str  # the test's file
+    expectation: str  # as written in the source, and as the kernel prints it
+    first_text: str  # the text of the first value (or the condition), passed in RDX
+    shown: tuple[str, ...]  # the lines that show the values, after the failure's
+
+    def failure_line(self, chapter: str) -> str:
+        return f"{self.expectation} failed at {source_line(self.source, self.expectation, chapter)}"
+
+
+PLANTED_FAILURES = [
+    PlantedFailure("format_zero", "check_comparison", "tests/format_tests.cpp",
+                   'EXPECT_EQ(formatted("{} {:x}", 0, 0u).text(), "0 0x0")', 'formatted("{} {:x}", 0, 0u).text()',
+                   ('  formatted("{} {:x}", 0, 0u).text(): "0 0x0"', '  "0 0x0": "0 0x0"')),
+    PlantedFailure("selection_option_must_start_a_word", "check_condition", "tests/test_selection_tests.cpp",
+                   'EXPECT_TRUE(TestSelection("mytests=format_zero").offending_word().is("mytests=format_zero"))',
+                   'TestSelection("mytests=format_zero").offending_word().is("mytests=format_zero")', ()),
+]
+
+
+@pytest.mark.parametrize("directory", [CHAPTER, *LATER_CHAPTERS])
+def test_a_failure_in_an_ordinary_test_is_reported_as_one(boot, build, stub, directory):
+    """The unit_tests kernel runs all its tests, two of which the harness
+    makes fail: those two must be reported not ok, each with its failed
+    expectation, every other test ok, and the run must end with failure."""
+    built = build.chapter(directory)
+    declared = ktap.declared_tests(built.elf("unit_tests"))
+    order = [test.name for test in declared]
+    by_name = {test.name: test for test in declared}
+    missing = [planted.test for planted in PLANTED_FAILURES if planted.test not in by_name]
+    assert not missing, f"unit_tests of {directory} declares no test {', '.join(missing)}, which this test makes fail"
+    machine = boot(built.iso("unit_tests"), qemu_args=stub.qemu_arguments(), timeout=10)
+    for planted in sorted(PLANTED_FAILURES, key=lambda planted: order.index(planted.test)):
+        stub.run_to(by_name[planted.test].function)
+        stub.run_to(machine.elf.function_named_like(planted.check).value)
+        reached = stub.read_string(stub.read_register(RDX))
+        assert reached == planted.first_text, (
+            f"the first expectation {planted.test} hands to {planted.check} is of {reached!r}, not of "
+            f"{planted.first_text!r} as in chapters/{directory}/{planted.source}")
+        stub.write_register(RDI, stub.read_register(RDI) ^ 1)
+    stub.detach()
+    status = machine.wait_for_exit()
+    report = ktap.parse(machine.serial_text)
+    problems = report.problems()
+    assert not problems and [r.name for r in report.results] == order, (
+        f"with {' and '.join(p.test for p in PLANTED_FAILURES)} made to fail, the report of unit_tests is not whole: "
+        f"{'; '.join(problems) or 'it names other tests than the kernel declares, or in another order'}"
+        f"\n{machine.serial_text}")
+    for planted in PLANTED_FAILURES:
+        check_planted_failure_reported(report.result(planted.test), planted, directory)
+    others = [r.name for r in report.results if not r.ok and r.name not in {p.test for p in PLANTED_FAILURES}]
+    assert not others, f"besides the two made to fail, these failed too: {', '.join(others)}\n{machine.serial_text}"
+    if status != EXIT_FAILURE:
+        pytest.fail(f"two tests were reported not ok, but {exit_meaning(status)}: a run in which any test failed "
+                    f"must end with failure (run.all_passed, finish)\n{machine.serial_text}")
+
+
+def check_planted_failure_reported(result: ktap.Result, planted: PlantedFailure, chapter: str) -> None:
+    __tracebackhide__ = True
+    expected = [planted.failure_line(chapter), *planted.shown]
+    printed = "\n".join("  # " + line for line in result.diagnostics)
+    if result.ok:
+        said = "printed the failure" if expected[0] in result.message else "printed nothing about it"
+        pytest.fail(f"the harness made an expectation of {planted.test} fail ({planted.check} was told the opposite), "
+                    f"the kernel {said}, and its runner reported 'ok {result.number} {planted.test}': a failed "
+                    f"expectation must fail its test, whatever the test and its kernel are called\n{printed}")
+    if result.message[:len(expected)] != expected:
+        pytest.fail(f"{planted.test} was reported not ok, but without the expectation the harness made fail; "
+                    "expected:\n" + "\n".join("  # " + line for line in expected) + f"\nit printed:\n{printed}")
 
 
 # --- the command line ------------------------------------------------------------
