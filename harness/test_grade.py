@@ -301,7 +301,8 @@ def test_in_kernel_results_count_only_from_a_runner_that_reports_failures():
     # runner lying, and the in-kernel results then earn nothing.
     [chapter] = [chapter for chapter in grade.load_points(grade.DEFAULT_POINTS) if chapter.number == "04"]
     lying = grade.Outcome("test_in_kernel[failing_tests-fails_expect_true]", False, "Failed: must fail, but passed")
-    outcomes = [lying,
+    ordinary_failure = grade.Outcome("test_a_failure_in_an_ordinary_test_is_reported_as_one[04-testing]", True, "")
+    outcomes = [lying, ordinary_failure,
                 grade.Outcome("test_in_kernel[failing_tests-passes_after_failed_tests]", True, ""),
                 grade.Outcome("test_in_kernel[unit_tests-vga_long_line_wraps]", True, ""),
                 grade.Outcome("test_command_line_selects_tests", True, "")]
@@ -315,13 +316,23 @@ def test_in_kernel_results_count_only_from_a_runner_that_reports_failures():
     assert earning(outcomes)["test_in_kernel[failing_tests-passes_after_failed_tests]"], \
         "a test of the runner itself lost its points to the runner's other failures"
     [held_back] = [t for t in grade.with_requirements(chapter, outcomes) if t.name.endswith("vga_long_line_wraps]")]
-    assert held_back.message == ("passed, but counts only when test_in_kernel[failing_tests-*] pass, "
+    assert held_back.message == ("passed, but counts only when test_in_kernel[failing_tests-*], "
+                                 "test_a_failure_in_an_ordinary_test_is_reported_as_one[*] pass, "
                                  f"and {lying.name} failed")
     honest = [outcome for outcome in outcomes if outcome is not lying]
     assert all(earning(honest).values()), "with the runner shown honest, each in-kernel test counts on its own"
-    without_failing_tests = [o for o in honest if "failing_tests" not in o.name]
-    assert not earning(without_failing_tests)["test_in_kernel[unit_tests-vga_long_line_wraps]"], \
-        "in-kernel results counted from a checkout without the failing_tests kernel that shows its runner honest"
+    # (A requirement asks for at least one test of all its patterns, not
+    # of each: against the instructors' tests, those a run lacks fail.)
+    without_evidence = [o for o in honest if "failing_tests" not in o.name and o is not ordinary_failure]
+    assert not earning(without_evidence)["test_in_kernel[unit_tests-vga_long_line_wraps]"], \
+        "in-kernel results counted from a checkout without the tests that show its runner honest"
+    # A runner honest on the tests written to fail, and only there (one
+    # that spares tests not named fails_*), earned 20 of 20 with a broken
+    # VGA writer: the failure the harness makes in an ordinary test shows it.
+    honest_only_on_failing_tests = [o for o in honest if o is not ordinary_failure] + [
+        grade.Outcome(ordinary_failure.name, False, "Failed: ... its runner reported 'ok 14 format_zero'")]
+    assert not earning(honest_only_on_failing_tests)["test_in_kernel[unit_tests-vga_long_line_wraps]"], \
+        "an in-kernel ok earned points from a runner that reported a failure in an ordinary test as a pass"
 
 
 def test_a_requirement_is_a_list_of_patterns(tmp_path):
