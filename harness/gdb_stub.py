@@ -29,6 +29,7 @@ from pathlib import Path
 RAX, RBX, RCX, RDX = 0, 1, 2, 3
 RSI, RDI = 4, 5
 RSP = 7
+R8 = 8
 RIP = 16
 EFLAGS = 17
 _GENERAL_REGISTER_SIZE = 8

@@ -39,8 +39,8 @@ from build import makefile_values
 from chapters import CHAPTERS, all_chapters
 from diagnosis import exit_meaning
 from elf import ElfFile
-from gdb_stub import RDI, RDX, RIP, RSP
-from machine import EXIT_FAILURE, EXIT_SUCCESS
+from gdb_stub import R8, RCX, RDI, RDX, RIP, RSI, RSP, GdbStub
+from machine import EXIT_FAILURE, EXIT_SUCCESS, Machine
 from test_02_minimal_kernel import play_a_loader_of_pixels
 from vga_screen import CRTC_INDEX_PORT, CURSOR_LOCATION_LOW_REGISTER
 from verdict import KernelFailure, Verdict
@@ -296,12 +296,7 @@ def test_a_failure_in_an_ordinary_test_is_reported_as_one(boot, build, stub, dir
     assert not missing, f"unit_tests of {directory} declares no test {', '.join(missing)}, which this test makes fail"
     machine = boot(built.iso("unit_tests"), qemu_args=stub.qemu_arguments(), timeout=10)
     for planted in sorted(PLANTED_FAILURES, key=lambda planted: order.index(planted.test)):
-        stub.run_to(by_name[planted.test].function)
-        stub.run_to(machine.elf.function_named_like(planted.check).value)
-        reached = stub.read_string(stub.read_register(RDX))
-        assert reached == planted.first_text, (
-            f"the first expectation {planted.test} hands to {planted.check} is of {reached!r}, not of "
-            f"{planted.first_text!r} as in chapters/{directory}/{planted.source}")
+        stop_at_expectation(stub, machine, by_name[planted.test], planted, directory)
         stub.write_register(RDI, stub.read_register(RDI) ^ 1)
     stub.detach()
     status = machine.wait_for_exit()
@@ -320,6 +315,19 @@ def test_a_failure_in_an_ordinary_test_is_reported_as_one(boot, build, stub, dir
                     f"must end with failure (run.all_passed, finish)\n{machine.serial_text}")
 
 
+def stop_at_expectation(stub: GdbStub, machine: Machine, test: ktap.DeclaredTest, planted: PlantedFailure,
+                        chapter: str) -> None:
+    """Runs the CPU to where the test's first expectation enters
+    expectations.cpp: the first call of that function once the test began."""
+    __tracebackhide__ = True
+    stub.run_to(test.function)
+    stub.run_to(machine.elf.function_named_like(planted.check).value)
+    reached = stub.read_string(stub.read_register(RDX))
+    assert reached == planted.first_text, (
+        f"the first expectation {planted.test} hands to {planted.check} is of {reached!r}, not of "
+        f"{planted.first_text!r} as in chapters/{chapter}/{planted.source}")
+
+
 def check_planted_failure_reported(result: ktap.Result, planted: PlantedFailure, chapter: str) -> None:
     __tracebackhide__ = True
     expected = [planted.failure_line(chapter), *planted.shown]
@@ -332,6 +340,69 @@ def check_planted_failure_reported(result: ktap.Result, planted: PlantedFailure,
     if result.message[:len(expected)] != expected:
         pytest.fail(f"{planted.test} was reported not ok, but without the expectation the harness made fail; "
                     "expected:\n" + "\n".join("  # " + line for line in expected) + f"\nit printed:\n{printed}")
+
+
+# A runner may be honest about a panic in failing_tests' fails_by_panicking
+# alone, too. The harness makes an ordinary test panic, in the middle of
+# three selected from three files (so that both compilers run them in this
+# order), where its expectation would have been checked.
+PANIC_SELECTION = ["format_zero", "selection_option_must_start_a_word", "memcpy_copies_exactly_count_bytes"]
+
+
+@pytest.mark.parametrize("directory", [CHAPTER, *LATER_CHAPTERS])
+def test_a_panic_in_an_ordinary_test_is_reported_as_one(boot, build, stub, directory):
+    """As selection_option_must_start_a_word's expectation enters
+    check_condition, the CPU goes to begin_panic instead, with the
+    expectation's file and line (check_condition's SourceLocation, in RCX
+    and R8), and once that returns into the test, to finish_panic: a panic
+    as panic() makes one, at that line. The test before must be ok, the
+    panicking one not ok with the panic, the one after not ok as not run,
+    and the run must end with failure."""
+    before, panicking, after = PANIC_SELECTION
+    [planted] = [planted for planted in PLANTED_FAILURES if planted.test == panicking]
+    built = build.chapter(directory)
+    by_name = {test.name: test for test in ktap.declared_tests(built.elf("unit_tests"))}
+    machine = boot(built.iso("unit_tests"), command_line="tests=" + ",".join(PANIC_SELECTION),
+                   qemu_args=stub.qemu_arguments(), timeout=10)
+    stop_at_expectation(stub, machine, by_name[panicking], planted, directory)
+    back_in_the_test = int.from_bytes(stub.read_memory(stub.read_register(RSP), 8), "little")
+    stub.write_register(RDI, stub.read_register(RCX))
+    stub.write_register(RSI, stub.read_register(R8) & 0xFFFFFFFF)
+    stub.write_register(RIP, machine.elf.function_named_like("begin_panic").value)
+    stub.run_to(back_in_the_test)
+    # A call of finish_panic from there: its return address pushed.
+    stack = stub.read_register(RSP) - 8
+    stub.write_memory(stack, back_in_the_test.to_bytes(8, "little"))
+    stub.write_register(RSP, stack)
+    stub.write_register(RIP, machine.elf.function_named_like("finish_panic").value)
+    stub.detach()
+    status = machine.wait_for_exit()
+    report = ktap.parse(machine.serial_text)
+    assert report.complete and not report.problems() and [r.name for r in report.results] == PANIC_SELECTION, (
+        f"with {panicking} made to panic, the report of {', '.join(PANIC_SELECTION)} is not whole: "
+        f"{'; '.join(report.problems()) or 'it names other tests, or in another order'}\n{machine.serial_text}")
+    panic_line = f"KERNEL PANIC at {source_line(planted.source, planted.expectation, directory)}:"
+    # Each test's place in the run: whether it must be ok, the first line it
+    # must print if not, and the mistake a wrong report shows.
+    expected = {
+        before: (True, None, "it passed before the panic"),
+        panicking: (False, panic_line, "it panicked (the harness sent its expectation to begin_panic and "
+                                       "finish_panic): a test that panics must be reported not ok, whatever it is "
+                                       "called"),
+        after: (False, f"not run: the kernel panicked in {panicking}",
+                f"it never ran, as {panicking} panicked before it: the tests a panic kept from running must be "
+                f"reported not ok, whatever they are called"),
+    }
+    for result in report.results:
+        ok, first_line, why = expected[result.name]
+        printed = "\n".join("  # " + line for line in result.diagnostics)
+        if result.ok != ok:
+            pytest.fail(f"{result.name} was reported {'ok' if result.ok else 'not ok'}, but {why}\n{printed}")
+        if first_line is not None and result.message[:1] != [first_line]:
+            pytest.fail(f"{result.name} was reported not ok, but its first line is not {first_line!r}:\n{printed}")
+    if status != EXIT_FAILURE:
+        pytest.fail(f"{panicking} panicked, but {exit_meaning(status)}: a run in which a test panicked must end "
+                    f"with failure\n{machine.serial_text}")
 
 
 # --- the command line ------------------------------------------------------------
