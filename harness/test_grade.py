@@ -317,7 +317,7 @@ def test_in_kernel_results_count_only_from_a_runner_that_reports_failures():
         "a test of the runner itself lost its points to the runner's other failures"
     [held_back] = [t for t in grade.with_requirements(chapter, outcomes) if t.name.endswith("vga_long_line_wraps]")]
     assert held_back.message == ("passed, but counts only when test_in_kernel[failing_tests-*], "
-                                 "test_a_failure_in_an_ordinary_test_is_reported_as_one[*] pass, "
+                                 "test_a_*_in_an_ordinary_test_is_reported_as_one[*] pass, "
                                  f"and {lying.name} failed")
     honest = [outcome for outcome in outcomes if outcome is not lying]
     assert all(earning(honest).values()), "with the runner shown honest, each in-kernel test counts on its own"
@@ -328,11 +328,16 @@ def test_in_kernel_results_count_only_from_a_runner_that_reports_failures():
         "in-kernel results counted from a checkout without the tests that show its runner honest"
     # A runner honest on the tests written to fail, and only there (one
     # that spares tests not named fails_*), earned 20 of 20 with a broken
-    # VGA writer: the failure the harness makes in an ordinary test shows it.
+    # VGA writer: the failure or the panic the harness makes in an ordinary
+    # test shows it.
     honest_only_on_failing_tests = [o for o in honest if o is not ordinary_failure] + [
         grade.Outcome(ordinary_failure.name, False, "Failed: ... its runner reported 'ok 14 format_zero'")]
     assert not earning(honest_only_on_failing_tests)["test_in_kernel[unit_tests-vga_long_line_wraps]"], \
         "an in-kernel ok earned points from a runner that reported a failure in an ordinary test as a pass"
+    ordinary_panic = grade.Outcome("test_a_panic_in_an_ordinary_test_is_reported_as_one[04-testing]", False,
+                                   "Failed: selection_option_must_start_a_word was reported ok, but it panicked")
+    assert not earning(honest + [ordinary_panic])["test_in_kernel[unit_tests-vga_long_line_wraps]"], \
+        "an in-kernel ok earned points from a runner that reported a panic in an ordinary test as a pass"
 
 
 def test_a_requirement_is_a_list_of_patterns(tmp_path):
