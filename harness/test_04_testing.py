@@ -23,6 +23,9 @@ way the framework reports, and hanging_test. Their items pass when the
 failure is reported as it should be. Chapters 05 and 06 copy the framework
 and build the same two; those are booted and judged here too
 (test_later_chapter_...), as their own modules boot only kernels that pass.
+A runner could be honest about those tests alone, so the harness also makes
+ordinary tests of unit_tests fail and panic while they run, through QEMU's
+gdb stub, in each of the three chapters (test_a_..._in_an_ordinary_test_...).
 """
 
 from __future__ import annotations
