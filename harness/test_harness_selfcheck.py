@@ -1252,6 +1252,7 @@ def test_a_stop_that_is_no_breakpoint_or_step_is_named(made_up_stub, stop):
 def test_a_register_is_read_and_written_in_its_own_place(made_up_stub):
     stub, qemu = made_up_stub(lambda data: REGISTERS.hex() if data == "g" else "OK")
     assert stub.read_register(gdb_stub.RSP) == int.from_bytes(REGISTERS[7 * 8:8 * 8], "little")
+    assert stub.read_register(gdb_stub.R8) == int.from_bytes(REGISTERS[8 * 8:9 * 8], "little")
     assert stub.read_register(gdb_stub.EFLAGS) == 0x202
     stub.write_register(gdb_stub.EFLAGS, 0x602)
     # The general registers, RIP and EFLAGS written back, nothing after them.
@@ -1273,6 +1274,21 @@ def test_memory_goes_in_pieces_of_a_packet_each_and_an_error_is_named(made_up_st
     assert qemu.packets[-1] == "M1ffe,2:0102"
     with pytest.raises(GdbStubError, match=r"the gdb stub refused 'm2000,4': E14"):
         stub.read_memory(0x2000, 4)
+
+
+def test_a_string_ends_at_its_zero_and_comes_in_one_request(made_up_stub):
+    # The text a kernel function was passed (test_04_testing reads an
+    # expectation's): the zero ends it, and what follows is not part of it.
+    memory = b"format_zero\0EXPECT_EQ" + bytes(300)
+
+    def answer(data: str) -> str:
+        start, length = (int(field, 16) for field in data[1:].split(","))
+        return memory[start - 0x1000:start - 0x1000 + length].hex()
+
+    stub, qemu = made_up_stub(answer)
+    assert stub.read_string(0x1000) == "format_zero"
+    assert qemu.packets == ["m1000,100"]
+    assert stub.read_string(0x1000, limit=6) == "format", "a string longer than its limit is cut at the limit"
 
 
 # --- a chapter's halted kernel, shared by its tests ----------------------------------------------------
