@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Says how QEMU ended, for make run (run.sh) and make gdb (gdb.sh): the
 # kernel triple-faulted, reset the machine or turned it off, wrote to
-# isa-debug-exit, or QEMU was quit.
+# isa-debug-exit, or QEMU was quit, or stopped by a signal from outside.
 #
 # -no-reboot (common/host/qemu-machine.args) ends QEMU at a triple fault
 # and at a reset the kernel asks for, with the status 0 of a quit, and gdb
@@ -15,10 +15,14 @@
 #   a quit, an ACPI power-off: a shutdown request with its reason first
 #                    (qemu_system_shutdown_request: 2 the monitor's quit,
 #                    5 a closed window, 6 the kernel's power-off);
-#   Ctrl-C (a signal): the change to shutdown alone, as a reset; so the
-#                    caller says when it saw one. (A signal sent to QEMU
-#                    alone, kill PID, would read as a reset; QEMU says
-#                    "terminating on signal" on its stderr then.)
+#   a signal:        the change to shutdown alone, as a reset, so another
+#                    witness is needed. QEMU says "terminating on signal N
+#                    from pid P (NAME)" on its standard error (in its log
+#                    once it is a daemon, as in make gdb; run.sh adds it to
+#                    the log), or "terminating on signal N" alone when the
+#                    terminal sent it, at a Ctrl-C, which the caller sees
+#                    too. A signal QEMU cannot catch (SIGKILL, or a crash of
+#                    its own) leaves nothing: only the caller can tell.
 # cpu_reset also dumps the registers at every CPU reset, the power-on's
 # included: a few KiB.
 #
@@ -26,13 +30,15 @@
 #   qemu-ending.sh options LOG
 #       The QEMU options that log the above into LOG, one word a line.
 #   qemu-ending.sh say BUILD_DIRECTORY LOG [STATUS]
-#       Says how QEMU ended, given its exit status, or `signal` when the
-#       terminal sent QEMU one. BUILD_DIRECTORY (build/<chapter>, or
+#       Says how QEMU ended, given STATUS: its exit status, `interrupted`
+#       when the terminal's Ctrl-C ended it, or `killed-N` when signal N
+#       killed it. BUILD_DIRECTORY (build/<chapter>, or
 #       build/ubsan/<chapter>) names the chapter and the build in the
 #       hints. Exits with 0 when it said how, otherwise with STATUS (QEMU's
 #       own error, which QEMU has printed itself). Without STATUS (make gdb,
-#       while gdb still runs on), it says only what the kernel did: a
-#       triple fault, a reset or a power-off.
+#       while gdb still runs on), it says only what the kernel did (a
+#       triple fault, a reset or a power-off) or that a signal from outside
+#       stopped QEMU.
 set -euo pipefail
 
 if [ "${1:-}" = options ] && [ $# -eq 2 ]; then
@@ -75,8 +81,22 @@ if logged 'qemu_system_shutdown_request reason=6$'; then
     echo "QEMU stopped: the kernel turned the machine off (ACPI)."
     exit 0
 fi
+# Another program's signal: `kill PID`, `pkill qemu-system-x86_64`.
+outside='terminating on signal \([0-9]*\) from pid \([0-9]*\) (\(.*\))$'
+if logged "$outside"; then
+    IFS=' ' read -r signal pid name < <(sed -n "s/.*$outside/\1 \2 \3/p" "$log" | head -n 1)
+    echo "QEMU stopped: signal $signal (SIG$(kill -l "$signal")) came from outside, not from the kernel."
+    echo "  Sent by process $pid ($name)."
+    exit 0
+fi
+if [[ $status == killed-* ]]; then
+    signal=${status#killed-}
+    echo "QEMU stopped: signal $signal (SIG$(kill -l "$signal")) killed it, not the kernel."
+    echo "  One QEMU cannot catch: kill -9, the out-of-memory killer, Ctrl-\\, a crash."
+    exit 0
+fi
 # The machine stopped, and nobody asked it to: neither a quit nor a signal.
-if [ "$status" != signal ] && [ "${status:-0}" -eq 0 ] && logged 'new_state [0-9]* (shutdown)' \
+if [ "$status" != interrupted ] && [ "${status:-0}" -eq 0 ] && logged 'new_state [0-9]* (shutdown)' \
    && ! logged 'qemu_system_shutdown_request'; then
     echo "QEMU stopped: the kernel reset the machine, with no triple fault."
     echo "  A reset it asked for: keyboard controller (port 0x64), port 0x92 or 0xcf9."
@@ -85,7 +105,7 @@ fi
 if [ -z "$status" ]; then
     exit 0
 fi
-if [ "$status" = signal ] || [ "$status" -eq 0 ]; then
+if [ "$status" = interrupted ] || [ "$status" -eq 0 ]; then
     echo "QEMU has quit, with no triple fault."
     exit 0
 fi

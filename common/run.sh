@@ -7,8 +7,8 @@
 # QEMU has quit if the kernel wrote to it; under UEFI, which has no text
 # screen to draw, the serial port prints here instead.
 # Once QEMU has ended, one line says how: a triple fault, a reset or a
-# power-off, the kernel's exit through isa-debug-exit, or a quit
-# (common/qemu-ending.sh).
+# power-off, the kernel's exit through isa-debug-exit, a quit, or a signal
+# from another program (common/qemu-ending.sh).
 set -euo pipefail
 iso=$1 firmware=${2:-bios}
 serial_log="$(dirname "$iso")/serial.log"
@@ -31,35 +31,61 @@ esac
 # would keep the screen, but a paused kernel looks like one that hangs,
 # with the notice on how to quit drawn over: a line after the end says more.
 ending_log=$(mktemp "${TMPDIR:-/tmp}/run-qemu-ending.XXXXXX")
-trap 'rm -f "$ending_log"' EXIT
+# QEMU's messages, shown once it has ended (one written while it draws the
+# screen here would vanish with the screen), then added to its log: among
+# them, who sent the signal that stopped it, which qemu-ending.sh says in
+# words of its own.
+messages=$(mktemp "${TMPDIR:-/tmp}/run-qemu-messages.XXXXXX")
+# Where bash reports that a signal killed QEMU (see run_qemu).
+killed=$(mktemp "${TMPDIR:-/tmp}/run-qemu-killed.XXXXXX")
+trap 'rm -f "$ending_log" "$messages" "$killed"' EXIT
 mapfile -t -O ${#machine[@]} machine < <("$(dirname "$0")/qemu-ending.sh" options "$ending_log")
 
+# Runs QEMU with OPTIONS and sets qemu_ending to how it ended, for
+# qemu-ending.sh: its exit status, `interrupted` when Ctrl-C here quit it
+# (QEMU then exits with status 0, and this script gets the signal too), or
+# `killed-N` when signal N killed it. That last one QEMU cannot say, and
+# its status, 128 + N, is one that isa-debug-exit gives too (SIGKILL's 137
+# is the kernel's 0x44); but bash reports such a death on its standard
+# error ("Killed"), which goes to a file of its own here. QEMU, killed,
+# left the terminal as it had set it, which is put back.
+run_qemu() {
+    local status=0 terminal_settings=
+    if [ -t 0 ]; then
+        terminal_settings=$(stty -g)
+    fi
+    trap 'status=interrupted' INT
+    { qemu-system-x86_64 "${machine[@]}" "$@" 2> "$messages" || status=$?; } 2> "$killed"
+    trap - INT
+    if [ -s "$killed" ]; then
+        status=killed-$((status - 128))
+        if [ -n "$terminal_settings" ]; then
+            stty "$terminal_settings"
+        fi
+    fi
+    grep -v 'terminating on signal' "$messages" >&2 || true
+    cat "$messages" >> "$ending_log"
+    qemu_ending=$status
+}
+
 # Says in one line how QEMU ended (a triple fault or a reset adds hints)
-# and ends make run: with status 0 when the kernel's own end was explained,
-# for make's "Error 33" would only call it a failure.
+# and ends make run: with status 0 when the ending was explained, for
+# make's "Error 33" would only call it a failure.
 end_saying_how_qemu_ended() {
     local exit_status=0
-    "$(dirname "$0")/qemu-ending.sh" say "$(dirname "$iso")" "$ending_log" "$1" || exit_status=$?
+    "$(dirname "$0")/qemu-ending.sh" say "$(dirname "$iso")" "$ending_log" "$qemu_ending" || exit_status=$?
     exit $exit_status
 }
 
-# Runs QEMU with the serial port printed here and OPTIONS, and ends. Ctrl-C
-# quits it: QEMU exits with status 0 and logs nothing of the signal, but
-# this script gets it too, once QEMU has exited.
-run_with_the_serial_port_here() {
-    local status=0
-    trap 'status=signal' INT
-    qemu-system-x86_64 "${machine[@]}" "$@" -serial stdio || status=$?
-    end_saying_how_qemu_ended $status
-}
-
 if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
-    run_with_the_serial_port_here
+    run_qemu -serial stdio
+    end_saying_how_qemu_ended
 fi
 
 if [ "$firmware" = uefi ]; then
     echo "No window system, and no text screen under UEFI: serial output follows. Quit with Ctrl-C."
-    run_with_the_serial_port_here -display none
+    run_qemu -display none -serial stdio
+    end_saying_how_qemu_ended
 fi
 
 echo "No window system: showing the screen here."
@@ -69,11 +95,15 @@ echo "Quit with Esc then 2 (QEMU monitor), then type: quit"
 if [ -t 0 ] && [ "${CI:-}" != true ]; then
     read -r -p "Press Enter to start. "
 fi
-status=0
-qemu-system-x86_64 "${machine[@]}" -display curses -serial "file:$serial_log" || status=$?
+run_qemu -display curses -serial "file:$serial_log"
+# A QEMU killed in the middle of its screen could not leave it: this does.
+if [[ $qemu_ending == killed-* ]] && [ -t 1 ]; then
+    tput rmcup || true
+    tput cnorm || true
+fi
 # Only chapter 4 on writes to the serial port under a BIOS: the log is
 # worth a mention only when there is something in it.
 if [ -s "$serial_log" ]; then
     echo "The kernel's serial output is in $serial_log"
 fi
-end_saying_how_qemu_ended $status
+end_saying_how_qemu_ended

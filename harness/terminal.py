@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import os
 import signal
+from pathlib import Path
 
 import pexpect
 import pytest
@@ -32,6 +33,10 @@ TRIPLE_FAULT_LINE = rb"QEMU stopped: the kernel triple-faulted, and the CPU rese
 RESET_LINE = rb"QEMU stopped: the kernel reset the machine, with no triple fault\."
 POWER_OFF_LINE = rb"QEMU stopped: the kernel turned the machine off \(ACPI\)\."
 QUIT_LINE = rb"QEMU has quit, with no triple fault\."
+# A signal from another program, which QEMU names (kill PID, pkill), and
+# one it cannot catch (kill -9), which run.sh learns of from bash.
+SIGNAL_FROM_OUTSIDE_LINE = rb"QEMU stopped: signal (\d+) \((SIG\w+)\) came from outside, not from the kernel\."
+KILLED_LINE = rb"QEMU stopped: signal (\d+) \((SIG\w+)\) killed it, not the kernel\."
 
 
 def make_environment() -> dict[str, str]:
@@ -104,3 +109,18 @@ def expect(session: pexpect.spawn, pattern: bytes | type[pexpect.EOF], what: str
         seen = session.before.decode("latin-1")[-SHOWN_ON_FAILURE:]
         pytest.fail(f"expected {what}, but {ended}; the terminal showed "
                     f"(last {SHOWN_ON_FAILURE} characters):\n{seen}")
+
+
+def qemu_running_with(argument: str) -> int:
+    """The process id of the QEMU whose command line holds `argument` (an
+    ISO or a port of the test's own), to stop it as another terminal
+    would: make run's QEMU is its script's child, make gdb's a daemon."""
+    __tracebackhide__ = True
+    for process in (entry for entry in Path("/proc").iterdir() if entry.name.isdigit()):
+        try:
+            words = (process / "cmdline").read_bytes().split(b"\0")
+        except OSError:  # it ended meanwhile
+            continue
+        if words[0].endswith(b"qemu-system-x86_64") and argument.encode() in words:
+            return int(process.name)
+    pytest.fail(f"no QEMU runs with {argument} on its command line")

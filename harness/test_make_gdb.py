@@ -15,17 +15,19 @@ for QEMU's GDB stub, so that two can run side by side. With --ubsan the session 
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import signal
 import socket
 import time
 
 import pexpect
 import pytest
 
-from chapters import CHAPTERS, all_chapters
-from terminal import RESET_LINE, TRIPLE_FAULT_LINE, expect, in_terminal, make_in_terminal, shown, \
-    writes_the_serial_log_of
+from chapters import CHAPTERS, all_chapters, chapter_build
+from terminal import RESET_LINE, SIGNAL_FROM_OUTSIDE_LINE, TRIPLE_FAULT_LINE, expect, in_terminal, \
+    make_in_terminal, qemu_running_with, shown, writes_the_serial_log_of
 
 # A test of the project's commands: no --chapter selects it (conftest.py).
 pytestmark = pytest.mark.commands
@@ -136,6 +138,40 @@ def test_make_gdb_says_when_the_kernel_ended_the_machine(build, tmp_path, fixtur
         expect(session, PROMPT, "gdb's prompt after the machine ended")
         assert re.search(line, session.before), (
             f"make gdb does not say that {what}; the terminal showed:\n{shown(session)[-1500:]}")
+        session.sendline(b"quit")
+        expect(session, pexpect.EOF, "gdb and make gdb to end")
+    assert session.exitstatus == 0, f"make gdb exited with {session.exitstatus} after quit"
+
+
+def test_make_gdb_says_when_qemu_was_stopped_from_outside(build, tmp_path):
+    """QEMU stopped from another terminal (kill PID, pkill
+    qemu-system-x86_64) while the kernel runs: gdb says "exited normally",
+    and QEMU's log reads as if the kernel had reset the machine. make gdb
+    must name the signal and its sender, from the line QEMU writes into
+    its log. Through make gdb's script, with chapter 02's kernel in a
+    directory of the test's own (QEMU's log and serial port go there)."""
+    chapter = "02-minimal-kernel"
+    build.chapter(chapter)
+    directory = tmp_path / chapter
+    directory.mkdir()
+    for name in ("kernel.iso", "kernel.elf"):
+        shutil.copy(chapter_build(chapter) / name, directory / name)
+    port = free_port()
+    with in_terminal("common/gdb.sh", str(directory), str(port), terminal="dumb") as session:
+        expect(session, rb"Temporary breakpoint 1, .*?kernel_main", "gdb to stop at the breakpoint in kernel_main")
+        expect(session, PROMPT, "gdb's prompt")
+        session.sendline(b"continue")
+        expect(session, rb"Continuing\.", "gdb to continue")
+        os.kill(qemu_running_with(f"tcp:127.0.0.1:{port}"), signal.SIGTERM)
+        expect(session, SIGNAL_FROM_OUTSIDE_LINE + rb"\s+Sent by process (\d+) ",
+               "make gdb's line that a signal from outside stopped QEMU")
+        named = (int(session.match[1]), session.match[2].decode(), int(session.match[3]))
+        assert named == (signal.SIGTERM.value, signal.SIGTERM.name, os.getpid()), (
+            f"make gdb names signal {named[0]} ({named[1]}) from process {named[2]}, "
+            f"not SIGTERM from {os.getpid()}")
+        expect(session, PROMPT, "gdb's prompt after QEMU was stopped")
+        assert b"reset the machine" not in session.before, (
+            f"make gdb says the kernel reset the machine:\n{shown(session)[-1500:]}")
         session.sendline(b"quit")
         expect(session, pexpect.EOF, "gdb and make gdb to end")
     assert session.exitstatus == 0, f"make gdb exited with {session.exitstatus} after quit"

@@ -19,15 +19,17 @@ script, common/run.sh.
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 from pathlib import Path
 
 import pexpect
 import pytest
 
 from chapters import REPOSITORY, all_chapters, chapter_build
-from terminal import POWER_OFF_LINE, QUIT_LINE, RESET_LINE, TRIPLE_FAULT_LINE, expect, in_terminal, \
-    make_in_terminal, shown, writes_the_serial_log_of
+from terminal import KILLED_LINE, POWER_OFF_LINE, QUIT_LINE, RESET_LINE, SIGNAL_FROM_OUTSIDE_LINE, \
+    TRIPLE_FAULT_LINE, expect, in_terminal, make_in_terminal, qemu_running_with, shown, writes_the_serial_log_of
 
 # A test of the project's commands: no --chapter selects it (conftest.py).
 pytestmark = pytest.mark.commands
@@ -37,6 +39,12 @@ LAST_CHAPTER = all_chapters()[-1]
 # OVMF and GRUB take some 5 s under QEMU's emulator on an idle machine, and
 # were seen to take over 30 s on a loaded one (load average 20 on 2 cores).
 UEFI_BOOT_TIMEOUT = 120
+# The terminal's settings as `stty -g` prints them, after a word of the test's.
+TERMINAL_SETTINGS = rb"terminal: ([0-9a-f:]+)\r?\n"
+# How an xterm leaves the screen a full-screen program drew on (tput
+# rmcup), and shows the cursor that program hid (tput cnorm).
+LEAVE_THE_SCREEN = b"\x1b[?1049l"
+SHOW_THE_CURSOR = b"\x1b[?25h"
 
 
 def make_run(*arguments: str, ci: bool = False) -> pexpect.spawn:
@@ -183,3 +191,48 @@ def test_make_run_says_how_the_kernel_exited(build, tmp_path):
         session.close()
         # The line said it all: no "make: *** Error 33" after it.
         assert session.exitstatus == 0, f"make run exited with {session.exitstatus} after the kernel's exit"
+
+
+@pytest.mark.parametrize(("stop", "line"), [
+    pytest.param(signal.SIGTERM, SIGNAL_FROM_OUTSIDE_LINE + rb"\s+Sent by process (\d+) ", id="kill"),
+    pytest.param(signal.SIGKILL, KILLED_LINE, id="kill-9"),
+])
+def test_make_run_says_when_qemu_was_stopped_from_outside(build, tmp_path, stop: signal.Signals, line: bytes):
+    """QEMU stopped from another terminal (kill PID, pkill
+    qemu-system-x86_64) ends as a reset the kernel asks for does, as far as
+    QEMU's log goes; and SIGKILL's status, 137, is what the kernel's 0x44
+    written to isa-debug-exit gives. make run must name the signal, and
+    its sender when QEMU could tell; and a QEMU killed amid its screen,
+    which could not put the terminal back as it found it, must not leave
+    it for the shell (no echo, no line endings)."""
+    build.chapter(HELLO_CHAPTER)
+    iso = copy_of(chapter_build(HELLO_CHAPTER) / "kernel.iso", tmp_path)
+    # The terminal's settings before and after, as the next command finds them.
+    settings = 'echo "terminal: $(stty -g)"'
+    with in_terminal("bash", "-c", f'{settings}; common/run.sh "$1"; {settings}', "run.sh", str(iso),
+                     terminal="xterm") as session:
+        expect(session, TERMINAL_SETTINGS, "the terminal's settings before make run")
+        before = session.match[1]
+        start_after_the_notice(session)
+        expect(session, rb"Hello World!", "the kernel's Hello World! drawn in the terminal")
+        shown_before_the_kill = len(shown(session))
+        os.kill(qemu_running_with(str(iso)), stop)
+        expect(session, line, f"make run's line that {stop.name} stopped QEMU")
+        assert (int(session.match[1]), session.match[2].decode()) == (stop.value, stop.name), (
+            f"make run names signal {session.match[1].decode()} ({session.match[2].decode()}), not {stop.value}")
+        if stop == signal.SIGTERM:
+            assert int(session.match[3]) == os.getpid(), (
+                f"make run names process {session.match[3].decode()} as the sender, not {os.getpid()}")
+        expect(session, TERMINAL_SETTINGS, "the terminal's settings after make run")
+        after = session.match[1]
+        said = shown(session)[shown_before_the_kill:]
+        for wrong in ("reset the machine", "isa-debug-exit", "has quit"):
+            assert wrong not in said, f"make run says {wrong!r} when {stop.name} stopped QEMU: {said!r}"
+        assert after == before, f"make run left the terminal's settings changed after {stop.name}"
+        assert LEAVE_THE_SCREEN in said.encode("latin-1"), (
+            f"make run left the terminal on the screen QEMU drew, after {stop.name}")
+        # QEMU shows the cursor or hides it as the kernel's own is; killed, it
+        # may leave it hidden.
+        if stop == signal.SIGKILL:
+            assert SHOW_THE_CURSOR in said.encode("latin-1"), "make run left the cursor hidden, after SIGKILL"
+        expect(session, pexpect.EOF, "make run to end")
