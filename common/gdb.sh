@@ -15,6 +15,27 @@
 # happened, in gdb's terminal.
 set -euo pipefail
 build=$1 port=${2:-1234}
+elf=$build/kernel.elf
+
+# Where gdb stops first: kernel_main, which the boot code calls by that
+# name. A kernel without it (renamed, or linked without symbols) would get
+# gdb's question whether to wait for a shared library to define it, which
+# means nothing in a kernel; it is told what is missing instead, and stops
+# at its entry point, the first instruction the loader jumps to, from
+# where it can be stepped, or a breakpoint set where the student likes.
+first_stop=kernel_main
+symbols=$(readelf -W --syms "$elf")
+if ! grep -q ' kernel_main$' <<< "$symbols"; then
+    entry=$(readelf -h "$elf" | sed -n 's/^ *Entry point address: *//p')
+    first_stop="*$entry"
+    if [ -z "$symbols" ]; then
+        echo "make gdb: no symbols in $elf (stripped?), so no kernel_main."
+    else
+        echo "make gdb: no kernel_main in $elf."
+        echo "  The boot code calls it by that name: main.cpp must define it, extern \"C\"."
+    fi
+    echo "  Stopping at the kernel's entry point, $entry, instead."
+fi
 
 # shellcheck source=host/qemu-args.sh
 . "$(dirname "$0")/host/qemu-args.sh"
@@ -64,10 +85,11 @@ fi
 # qemu-system-x86_64 reports 64-bit registers even while the CPU runs
 # 32-bit code (all of chapter 1, the start of the others); gdb must expect
 # them, or it refuses chapter 1's 32-bit ELF.
-# A hardware breakpoint: the kernel is not in memory yet when gdb attaches,
-# so a software breakpoint's int3 would be overwritten by the loader. A
-# temporary one: once in kernel_main it has done its work, and in chapter 1
-# (32-bit code) continuing from a hardware breakpoint would stop at it again.
+# A hardware breakpoint at first_stop: the kernel is not in memory yet when
+# gdb attaches, so a software breakpoint's int3 would be overwritten by the
+# loader. A temporary one: once reached it has done its work, and in 32-bit
+# code (chapter 1, the entry point) continuing from a hardware breakpoint
+# would stop at it again.
 # When the guest ends, gdb's Python has gdb's shell run qemu-ending.sh,
 # which takes its arguments from the environment (single quotes: that
 # shell expands them, not this one), whatever characters the paths hold.
@@ -75,9 +97,9 @@ QEMU_ENDING="$(dirname "$0")/qemu-ending.sh" QEMU_ENDING_BUILD=$build QEMU_ENDIN
 export QEMU_ENDING QEMU_ENDING_BUILD QEMU_ENDING_LOG
 # shellcheck disable=SC2016
 say_how_the_guest_ended='shell "$QEMU_ENDING" say "$QEMU_ENDING_BUILD" "$QEMU_ENDING_LOG"'
-gdb -q "$build/kernel.elf" \
+gdb -q "$elf" \
     -ex "set architecture i386:x86-64" \
     -ex "python gdb.events.exited.connect(lambda event: gdb.execute('$say_how_the_guest_ended'))" \
     -ex "target remote $stub" \
-    -ex "thbreak kernel_main" \
+    -ex "thbreak $first_stop" \
     -ex "continue"

@@ -20,12 +20,15 @@ import re
 import shutil
 import signal
 import socket
+import subprocess
 import time
+from pathlib import Path
 
 import pexpect
 import pytest
 
 from chapters import CHAPTERS, all_chapters, chapter_build
+from elf import ElfFile
 from terminal import RESET_LINE, SIGNAL_FROM_OUTSIDE_LINE, TRIPLE_FAULT_LINE, expect, in_terminal, \
     make_in_terminal, qemu_running_with, shown, writes_the_serial_log_of
 
@@ -116,6 +119,59 @@ def test_make_gdb_stops_in_kernel_main(build, chapter: str):
     assert session.exitstatus == 0, f"make gdb exited with {session.exitstatus} after kill and quit"
 
 
+def fixture_in_a_build_directory(build, tmp_path, fixture: str) -> Path:
+    """A harness fixture's kernel as make gdb's script finds a chapter's,
+    in a build directory of chapter 05 of the test's own."""
+    directory = tmp_path / "05-cpu-exceptions"
+    directory.mkdir()
+    for suffix in ("iso", "elf"):
+        shutil.copy(build.fixtures() / f"{fixture}.{suffix}", directory / f"kernel.{suffix}")
+    return directory
+
+
+@pytest.mark.parametrize(("stripped", "line"), [
+    pytest.param(False, rb"make gdb: no kernel_main in \S+/kernel\.elf\.\r?\n"
+                        rb"  The boot code calls it by that name: main\.cpp must define it, extern \"C\"\.",
+                 id="renamed"),
+    pytest.param(True, rb"make gdb: no symbols in \S+/kernel\.elf \(stripped\?\), so no kernel_main\.",
+                 id="stripped"),
+])
+def test_make_gdb_without_kernel_main_stops_at_the_entry_point(build, tmp_path, stripped: bool, line: bytes):
+    """A kernel whose ELF has no kernel_main (renamed in main.cpp and in
+    the boot code alike, or linked without symbols): gdb asked "Make hw
+    breakpoint pending on future shared library load?", which means
+    nothing in a kernel, and the answer ran the kernel with no stop at all.
+    make gdb must say what is missing, and stop at the kernel's entry
+    point, where the session goes on (si steps). With a harness fixture
+    (its entry point is _start, and nothing in it is called kernel_main),
+    as it is and stripped of its symbols."""
+    directory = fixture_in_a_build_directory(build, tmp_path, "triple_fault")
+    elf = directory / "kernel.elf"
+    if stripped:
+        subprocess.run(["objcopy", "--strip-all", str(elf)], check=True)
+    entry = ElfFile(elf).entry
+    with in_terminal("common/gdb.sh", str(directory), str(free_port()), terminal="dumb") as session:
+        expect(session, line, "make gdb's line that the ELF has no kernel_main")
+        expect(session, rf"Stopping at the kernel's entry point, 0x{entry:x}, instead\.".encode(),
+               "make gdb's line on where it stops instead")
+        expect(session, rb"Temporary breakpoint 1, ", "gdb to stop at the entry point")
+        expect(session, PROMPT, "gdb's prompt at the entry point")
+        assert b"pending" not in session.before, f"gdb asks about a pending breakpoint:\n{shown(session)}"
+        session.sendline(b"print/x $pc")
+        expect(session, PROMPT, "gdb's prompt after print")
+        assert re.search(rf"= 0x{entry:x}\b".encode(), session.before), (
+            f"gdb stopped elsewhere than the entry point 0x{entry:x}: {session.before.decode('latin-1').strip()}")
+        session.sendline(b"si")
+        expect(session, PROMPT, "gdb's prompt after si")
+        session.sendline(b"kill")
+        expect(session, rb"\(y or n\) ", "gdb to ask before it kills")
+        session.sendline(b"y")
+        expect(session, PROMPT, "gdb's prompt after kill")
+        session.sendline(b"quit")
+        expect(session, pexpect.EOF, "gdb and make gdb to end")
+    assert session.exitstatus == 0, f"make gdb exited with {session.exitstatus} after kill and quit"
+
+
 @pytest.mark.parametrize(("fixture", "line", "what"), [
     pytest.param("triple_fault", TRIPLE_FAULT_LINE + rb"\s+Which exceptions: \S+ -m pytest harness --chapter 05\s",
                  "the kernel triple-faulted, with the command that names the exceptions", id="triple_fault"),
@@ -125,15 +181,13 @@ def test_make_gdb_says_when_the_kernel_ended_the_machine(build, tmp_path, fixtur
     """A triple fault, or a reset the kernel asks for, ends QEMU under
     -no-reboot, and gdb says of both only "exited normally": make gdb must
     say what happened, in gdb's terminal, before gdb's prompt. Through make
-    gdb's script, with a harness fixture (no kernel_main: gdb asks whether
-    to make the breakpoint pending) in a build directory of chapter 05."""
-    directory = tmp_path / "05-cpu-exceptions"
-    directory.mkdir()
-    for suffix in ("iso", "elf"):
-        shutil.copy(build.fixtures() / f"{fixture}.{suffix}", directory / f"kernel.{suffix}")
+    gdb's script, with a harness fixture (no kernel_main: gdb stops at its
+    entry point first) in a build directory of chapter 05."""
+    directory = fixture_in_a_build_directory(build, tmp_path, fixture)
     with in_terminal("common/gdb.sh", str(directory), str(free_port()), terminal="dumb") as session:
-        expect(session, rb"Make hw breakpoint pending .*\? \(y or \[n\]\) ", "gdb to ask about kernel_main")
-        session.sendline(b"n")
+        expect(session, rb"Temporary breakpoint 1, ", "gdb to stop at the entry point")
+        expect(session, PROMPT, "gdb's prompt at the entry point")
+        session.sendline(b"continue")
         expect(session, rb"\[Inferior 1 \(process \d+\) exited normally\]", "gdb to see the machine end")
         expect(session, PROMPT, "gdb's prompt after the machine ended")
         assert re.search(line, session.before), (
