@@ -90,16 +90,13 @@ fi
 # loader. A temporary one: once reached it has done its work, and in 32-bit
 # code (chapter 1, the entry point) continuing from a hardware breakpoint
 # would stop at it again.
-# When the guest ends, gdb's Python has gdb's shell run qemu-ending.sh,
-# which takes its arguments from the environment (single quotes: that
-# shell expands them, not this one), whatever characters the paths hold.
+# When the guest ends, qemu-ending.gdb has gdb's shell run qemu-ending.sh,
+# with these arguments.
 QEMU_ENDING="$(dirname "$0")/qemu-ending.sh" QEMU_ENDING_BUILD=$build QEMU_ENDING_LOG=$qemu_log
 export QEMU_ENDING QEMU_ENDING_BUILD QEMU_ENDING_LOG
-# shellcheck disable=SC2016
-say_how_the_guest_ended='shell "$QEMU_ENDING" say "$QEMU_ENDING_BUILD" "$QEMU_ENDING_LOG"'
 gdb -q "$elf" \
     -ex "set architecture i386:x86-64" \
-    -ex "python gdb.events.exited.connect(lambda event: gdb.execute('$say_how_the_guest_ended'))" \
+    -x "$(dirname "$0")/qemu-ending.gdb" \
     -ex "target remote $stub" \
     -ex "thbreak $first_stop" \
     -ex "continue"

@@ -31,8 +31,8 @@ source=$(git rev-parse HEAD)
 # What every chapter needs besides its own directory.
 shared_files=(common/kernel.mk common/toolchain.mk common/quiet.mk common/linker.ld common/runtime.cpp
               common/ubsan.cpp common/grub.cfg.in common/make-iso.sh common/run.sh common/gdb.sh
-              common/qemu-ending.sh common/check-deps.sh common/host/requirements.tsv common/host/qemu-args.sh
-              common/host/qemu-machine.args common/host/qemu-uefi.args
+              common/qemu-ending.sh common/qemu-ending.gdb common/check-deps.sh common/host/requirements.tsv
+              common/host/qemu-args.sh common/host/qemu-machine.args common/host/qemu-uefi.args
               .gitignore .clang-format)
 
 # The commits carry the source commit's author, committer and dates, so that

@@ -57,12 +57,16 @@ def make_in_terminal(target: str, *arguments: str, terminal: str, ci: bool = Fal
                        terminal=terminal, ci=ci)
 
 
-def in_terminal(program: str, *arguments: str, terminal: str, ci: bool = False) -> pexpect.spawn:
+def in_terminal(program: str, *arguments: str, terminal: str, ci: bool = False,
+                path_first: Path | None = None) -> pexpect.spawn:
     """A program of the repository (a make target's own script, to give it
     a kernel no make target builds) in the terminal make_in_terminal
-    describes."""
+    describes; with path_first, that directory's programs are found before
+    the system's (a stand-in for one of them)."""
     environment = {name: value for name, value in make_environment().items()
                    if name not in ("DISPLAY", "WAYLAND_DISPLAY", "CI")} | {"TERM": terminal}
+    if path_first is not None:
+        environment["PATH"] = f"{path_first}{os.pathsep}{environment['PATH']}"
     if ci:
         environment["CI"] = "true"
     session = pexpect.spawn(program, list(arguments), cwd=REPOSITORY, env=environment, dimensions=(25, 80),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -195,6 +196,49 @@ def test_make_gdb_says_when_the_kernel_ended_the_machine(build, tmp_path, fixtur
         session.sendline(b"quit")
         expect(session, pexpect.EOF, "gdb and make gdb to end")
     assert session.exitstatus == 0, f"make gdb exited with {session.exitstatus} after quit"
+
+
+# gdb as built without Python, played: each python command of its command
+# line gets the answer such a gdb gives, and a file of commands given with
+# -x that holds one is left out (such a gdb stops reading it there), then
+# the real gdb (REAL_GDB) runs.
+GDB_WITHOUT_PYTHON = """#!/usr/bin/env bash
+set -eu
+arguments=() previous=
+for argument in "$@"; do
+    if [[ $argument == python* ]]; then
+        argument="echo Python scripting is not supported in this copy of GDB.\\n"
+    elif [ "$previous" = -x ] && grep -q '^ *python' "$argument"; then
+        argument=/dev/null
+    fi
+    arguments+=("$argument") previous=$argument
+done
+exec REAL_GDB "${arguments[@]}"
+"""
+
+
+def test_make_gdb_names_a_triple_fault_with_a_gdb_without_python(build, tmp_path):
+    """Some gdbs are built without Python, and answer every python command
+    with "Python scripting is not supported in this copy of GDB.": make
+    gdb's line on how QEMU ended must not need it. Played by a gdb first on
+    PATH (GDB_WITHOUT_PYTHON), with the triple_fault fixture."""
+    stand_in = tmp_path / "bin" / "gdb"
+    stand_in.parent.mkdir()
+    stand_in.write_text(GDB_WITHOUT_PYTHON.replace("REAL_GDB", shlex.quote(shutil.which("gdb"))))
+    stand_in.chmod(0o755)
+    directory = fixture_in_a_build_directory(build, tmp_path, "triple_fault")
+    with in_terminal("common/gdb.sh", str(directory), str(free_port()), terminal="dumb",
+                     path_first=stand_in.parent) as session:
+        expect(session, rb"Temporary breakpoint 1, ", "gdb to stop at the entry point")
+        expect(session, PROMPT, "gdb's prompt at the entry point")
+        session.sendline(b"continue")
+        expect(session, rb"\[Inferior 1 \(process \d+\) exited normally\]", "gdb to see the machine end")
+        expect(session, PROMPT, "gdb's prompt after the machine ended")
+        assert re.search(TRIPLE_FAULT_LINE, session.before), (
+            f"make gdb does not name the triple fault with a gdb without Python; the terminal "
+            f"showed:\n{shown(session)[-1500:]}")
+        session.sendline(b"quit")
+        expect(session, pexpect.EOF, "gdb and make gdb to end")
 
 
 def test_make_gdb_says_when_qemu_was_stopped_from_outside(build, tmp_path):
