@@ -17,6 +17,16 @@ set -euo pipefail
 build=$1 port=${2:-1234}
 elf=$build/kernel.elf
 
+# A kernel that GRUB refuses never runs, and GRUB's error goes to a screen
+# that make gdb does not show: gdb would wait for it with no word of why.
+# grub-file checks what GRUB's multiboot2 command (multiboot, in chapter
+# 1) checks first: a valid header within the file's first few KiB.
+if ! grub-file --is-x86-multiboot2 "$elf" && ! grub-file --is-x86-multiboot "$elf"; then
+    echo "make gdb: GRUB would refuse $elf: it has no valid Multiboot header." >&2
+    echo "  make run shows GRUB's own error, on the kernel's screen." >&2
+    exit 1
+fi
+
 # Where gdb stops first: kernel_main, which the boot code calls by that
 # name. A kernel without it (renamed, or linked without symbols) would get
 # gdb's question whether to wait for a shared library to define it, which

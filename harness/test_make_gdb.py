@@ -173,6 +173,21 @@ def test_make_gdb_without_kernel_main_stops_at_the_entry_point(build, tmp_path, 
     assert session.exitstatus == 0, f"make gdb exited with {session.exitstatus} after kill and quit"
 
 
+def test_make_gdb_stops_at_once_on_a_kernel_grub_refuses(build, tmp_path):
+    """A kernel without a valid Multiboot header: GRUB refuses it, on a
+    screen that make gdb does not show, and gdb waited at "Continuing."
+    with no word of why (or stopped in GRUB's own code, which runs at 1
+    MiB too, as if in the kernel). make gdb must say so and end, before
+    gdb starts. With the no_multiboot_header fixture."""
+    directory = fixture_in_a_build_directory(build, tmp_path, "no_multiboot_header")
+    with in_terminal("common/gdb.sh", str(directory), str(free_port()), terminal="dumb") as session:
+        expect(session, rb"make gdb: GRUB would refuse \S+/kernel\.elf: it has no valid Multiboot header\.",
+               "make gdb's line that GRUB would refuse the kernel", timeout=10)
+        expect(session, pexpect.EOF, "make gdb to end")
+        assert "Reading symbols" not in shown(session), f"make gdb started gdb all the same:\n{shown(session)}"
+    assert session.exitstatus != 0, "make gdb ended with status 0 on a kernel GRUB refuses"
+
+
 @pytest.mark.parametrize(("fixture", "line", "what"), [
     pytest.param("triple_fault", TRIPLE_FAULT_LINE + rb"\s+Which exceptions: \S+ -m pytest harness --chapter 05\s",
                  "the kernel triple-faulted, with the command that names the exceptions", id="triple_fault"),
