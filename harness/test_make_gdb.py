@@ -162,6 +162,14 @@ def test_make_gdb_without_kernel_main_stops_at_the_entry_point(build, tmp_path, 
         expect(session, PROMPT, "gdb's prompt after print")
         assert re.search(rf"= 0x{entry:x}\b".encode(), session.before), (
             f"gdb stopped elsewhere than the entry point 0x{entry:x}: {session.before.decode('latin-1').strip()}")
+        # GRUB's own code runs at 1 MiB too, before it loads the kernel: at
+        # the kernel's entry, EAX holds the magic value of the loader's
+        # hand-over (the fixture is a Multiboot 1 kernel).
+        session.sendline(b"print/x $eax")
+        expect(session, PROMPT, "gdb's prompt after print")
+        assert re.search(rb"= 0x2badb002\b", session.before), (
+            f"gdb stopped at 0x{entry:x} before GRUB handed over to the kernel: "
+            f"{session.before.decode('latin-1').strip()}")
         session.sendline(b"si")
         expect(session, PROMPT, "gdb's prompt after si")
         session.sendline(b"kill")
