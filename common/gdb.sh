@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Boots a chapter's kernel halted at the first instruction, with QEMU's GDB
 # stub listening, and attaches gdb with the kernel's symbols and a
-# breakpoint at the C++ entry point that stops there once.
+# breakpoint at the C++ entry point that stops there once (at the kernel's
+# own entry point, when it has no kernel_main).
 # Usage: gdb.sh BUILD_DIRECTORY [PORT]   (PORT: the stub's, 1234 unless given)
 # make gdb has checked that gdb is installed (check-deps.sh gdb).
 #
