@@ -110,9 +110,9 @@ if [ "$status" = interrupted ] || [ "$status" -eq 0 ]; then
     exit 0
 fi
 # isa-debug-exit turns a value v written to port 0xf4 into the status
-# (v << 1) | 1. A status of 1 is QEMU's own error too, which it has
-# printed itself.
-if [ $((status & 1)) -eq 1 ] && [ "$status" -gt 1 ]; then
+# (v << 1) | 1. A status of 1 (v = 0) is QEMU's own error too, which it has
+# printed itself: one that came before the machine ever ran.
+if [ $((status & 1)) -eq 1 ] && { [ "$status" -gt 1 ] || logged 'new_state [0-9]* (running)'; }; then
     printf 'QEMU stopped: the kernel wrote %#x to port 0xf4 (isa-debug-exit), which ends QEMU with status %d.\n' \
            $((status >> 1)) "$status"
     exit 0

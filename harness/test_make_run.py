@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
 from pathlib import Path
 
 import pexpect
@@ -191,6 +192,42 @@ def test_make_run_says_how_the_kernel_exited(build, tmp_path):
         session.close()
         # The line said it all: no "make: *** Error 33" after it.
         assert session.exitstatus == 0, f"make run exited with {session.exitstatus} after the kernel's exit"
+
+
+def test_make_run_says_when_the_kernel_wrote_0_to_the_exit_port(build, tmp_path):
+    """A kernel that writes 0 to isa-debug-exit (an exit code left at zero)
+    ends QEMU with status 1, which QEMU's own errors give too: make run
+    said nothing, and make added "Error 1". The machine ran and QEMU
+    printed no error, so make run must name the kernel's write. The
+    kernel: the exit_success fixture with its code, 0x10, made 0."""
+    fixture = (build.fixtures() / "exit_success.elf").read_bytes()
+    # qemu_exit.inc's mov dx, 0xf4 and mov eax, CODE, as NASM assembles them.
+    exit_with = {code: bytes.fromhex(f"66baf400b8{code:02x}000000") for code in (0x10, 0)}
+    assert fixture.count(exit_with[0x10]) == 1, "exit_success.elf no longer exits as qemu_exit.inc did"
+    elf = tmp_path / "kernel.elf"
+    elf.write_bytes(fixture.replace(exit_with[0x10], exit_with[0]))
+    iso = tmp_path / "kernel.iso"
+    subprocess.run([str(REPOSITORY / "common" / "make-iso.sh"), "multiboot", str(elf), str(iso), "exit with 0"],
+                   check=True, capture_output=True)
+    with run_script(iso) as session:
+        start_after_the_notice(session)
+        expect(session, rb"QEMU stopped: the kernel wrote 0 to port 0xf4 \(isa-debug-exit\), "
+                        rb"which ends QEMU with status 1\.", "make run's line on the kernel's exit")
+        expect(session, pexpect.EOF, "make run to end")
+        session.close()
+        assert session.exitstatus == 0, f"make run exited with {session.exitstatus} after the kernel's exit"
+
+
+def test_make_run_shows_qemus_own_error(tmp_path):
+    """QEMU's own errors end it with status 1 too, as the kernel's 0 does:
+    there make run must show QEMU's message and fail, with no word of the
+    kernel, which never ran. With an ISO that is not there."""
+    with run_script(tmp_path / "missing" / "kernel.iso") as session:
+        start_after_the_notice(session)
+        expect(session, rb"qemu-system-x86_64: .*Could not open", "QEMU's message that the ISO is missing")
+        expect(session, pexpect.EOF, "make run to end")
+        assert "kernel wrote" not in shown(session), f"make run blames the kernel:\n{shown(session)}"
+    assert session.exitstatus == 1, f"make run exited with {session.exitstatus}, not QEMU's 1"
 
 
 @pytest.mark.parametrize(("stop", "line"), [
