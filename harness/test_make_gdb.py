@@ -9,8 +9,12 @@ twice continue, interrupt with Ctrl-C and ask for a backtrace (Ctrl-C must
 stop the guest, not end QEMU or make), kill the kernel and quit. QEMU's
 messages must stay out of gdb's terminal. When the kernel ends the machine
 (harness fixtures that triple-fault and reset), gdb says only "exited
-normally": make gdb must say what happened. Each session gets its own port
-for QEMU's GDB stub, so that two can run side by side. With --ubsan the session is `make gdb UBSAN=1`.
+normally": make gdb must say what happened, with a gdb built without Python
+too, and name a signal that another program sent QEMU. A kernel without
+kernel_main is told so and stops at its entry point; one that GRUB would
+refuse ends make gdb at once. Each session gets its own port for QEMU's GDB
+stub, so that two can run side by side. With --ubsan the session is `make
+gdb UBSAN=1`.
 """
 
 from __future__ import annotations

@@ -7,8 +7,10 @@ screen over it; QEMU quits through its monitor with Esc then 2, then
 serial port prints in the terminal instead, and Ctrl-C quits. Whichever way
 QEMU ends, the last line says how: a triple fault (which ends QEMU at once,
 screen and all, with the status of a quit), a reset or a power-off the
-kernel asked for (the same), the kernel's exit through isa-debug-exit, or a
-quit (Ctrl-C under UEFI too).
+kernel asked for (the same), the kernel's exit through isa-debug-exit (0
+included, whose status 1 QEMU's own errors give too), a quit (Ctrl-C under
+UEFI too), or a signal from another program (kill, kill -9, which must
+leave the terminal as it was).
 
 The sessions are driven through the make target in a pseudo-terminal, as a
 student would type them; the rest of the suite boots the same ISOs with the
