@@ -287,6 +287,7 @@ def test_make_gdb_says_when_qemu_was_stopped_from_outside(build, tmp_path):
         expect(session, PROMPT, "gdb's prompt")
         session.sendline(b"continue")
         expect(session, rb"Continuing\.", "gdb to continue")
+        time.sleep(PAUSE)  # gdb prints that line before it resumes the guest
         os.kill(qemu_running_with(f"tcp:127.0.0.1:{port}"), signal.SIGTERM)
         expect(session, SIGNAL_FROM_OUTSIDE_LINE + rb"\s+Sent by process (\d+) ",
                "make gdb's line that a signal from outside stopped QEMU")
