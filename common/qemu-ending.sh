@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Says how QEMU ended, for make run (run.sh) and make gdb (gdb.sh): the
 # kernel triple-faulted, reset the machine or turned it off, wrote to
-# isa-debug-exit, or QEMU was quit, or stopped by a signal from outside.
+# isa-debug-exit, or QEMU was quit, reset from its monitor, or stopped by a
+# signal from outside.
 #
 # -no-reboot (common/host/qemu-machine.args) ends QEMU at a triple fault
 # and at a reset the kernel asks for, with the status 0 of a quit, and gdb
@@ -12,6 +13,8 @@
 #   a reset the kernel asks for (keyboard controller, port 0x92 or 0xcf9):
 #                    only the change to shutdown: -no-reboot stops the
 #                    machine before the reset, so no "CPU Reset" either;
+#   the monitor's system_reset: the same, after the command typed
+#                    (handle_hmp_command, which logs every monitor command);
 #   a quit, an ACPI power-off: a shutdown request with its reason first
 #                    (qemu_system_shutdown_request: 2 the monitor's quit,
 #                    5 a closed window, 6 the kernel's power-off);
@@ -42,7 +45,8 @@
 set -euo pipefail
 
 if [ "${1:-}" = options ] && [ $# -eq 2 ]; then
-    printf '%s\n' -d cpu_reset -D "$2" -trace runstate_set -trace qemu_system_shutdown_request
+    printf '%s\n' -d cpu_reset -D "$2" -trace runstate_set -trace qemu_system_shutdown_request \
+           -trace handle_hmp_command
     exit 0
 fi
 if [ "${1:-}" != say ] || [ $# -lt 3 ] || [ $# -gt 4 ]; then
@@ -93,6 +97,11 @@ if [[ $status == killed-* ]]; then
     signal=${status#killed-}
     echo "QEMU stopped: signal $signal (SIG$(kill -l "$signal")) killed it, not the kernel."
     echo "  One QEMU cannot catch: kill -9, the out-of-memory killer, Ctrl-\\, a crash."
+    exit 0
+fi
+if logged 'handle_hmp_command .*cmdline: *system_reset'; then
+    echo "QEMU stopped: system_reset, typed in QEMU's monitor, reset the machine."
+    echo "  -no-reboot ends QEMU at every reset; the kernel had no part in this one."
     exit 0
 fi
 # The machine stopped, and nobody asked it to: neither a quit nor a signal.

@@ -183,6 +183,26 @@ def test_make_run_says_when_the_kernel_ended_the_machine(build, tmp_path, fixtur
         assert session.exitstatus == 0, f"make run exited with {session.exitstatus} when {what}"
 
 
+def test_make_run_says_when_the_monitor_reset_the_machine(build, tmp_path):
+    """system_reset, typed in QEMU's monitor (Esc 2, where the book sends
+    students to read registers), ends QEMU under -no-reboot as a reset the
+    kernel asks for does, and QEMU's log read the same: make run blamed the
+    kernel. It must name the monitor's command."""
+    build.chapter(HELLO_CHAPTER)
+    with run_script(copy_of(chapter_build(HELLO_CHAPTER) / "kernel.iso", tmp_path)) as session:
+        start_after_the_notice(session)
+        expect(session, rb"Hello World!", "the kernel's Hello World! drawn in the terminal")
+        session.send(b"\x1b2")
+        expect(session, rb"\(qemu\)", "the QEMU monitor's prompt after Esc 2")
+        session.sendline(b"system_reset")
+        expect(session, rb"QEMU stopped: system_reset, typed in QEMU's monitor, reset the machine\.",
+               "make run's line that the monitor reset the machine")
+        expect(session, pexpect.EOF, "make run to end")
+        assert "the kernel reset" not in shown(session), f"make run blames the kernel: {shown(session)[-500:]!r}"
+        session.close()
+        assert session.exitstatus == 0, f"make run exited with {session.exitstatus} after system_reset"
+
+
 def test_make_run_says_how_the_kernel_exited(build, tmp_path):
     with run_script(copy_of(build.fixtures() / "exit_success.iso", tmp_path)) as session:
         start_after_the_notice(session)
