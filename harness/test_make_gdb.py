@@ -161,7 +161,7 @@ def test_make_gdb_without_kernel_main_stops_at_the_entry_point(build, tmp_path, 
                "make gdb's line on where it stops instead")
         expect(session, rb"Temporary breakpoint 1, ", "gdb to stop at the entry point")
         expect(session, PROMPT, "gdb's prompt at the entry point")
-        assert b"pending" not in session.before, f"gdb asks about a pending breakpoint:\n{shown(session)}"
+        assert "pending" not in shown(session), f"gdb asks about a pending breakpoint:\n{shown(session)}"
         session.sendline(b"print/x $pc")
         expect(session, PROMPT, "gdb's prompt after print")
         assert re.search(rf"= 0x{entry:x}\b".encode(), session.before), (
