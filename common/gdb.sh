@@ -70,7 +70,7 @@ trap 'if [ -n "$qemu" ]; then kill "$qemu" 2> /dev/null || true; fi; rm -f "$pid
 # QEMU writes its messages here until it is a daemon (kept in `starting`),
 # then into its log: either may hold why it failed.
 stub=127.0.0.1:$port
-if ! starting=$(qemu-system-x86_64 "${machine[@]}" -cdrom "$build/kernel.iso" -S -gdb "tcp:$stub" \
+if ! starting=$("${qemu_within_file_limit[@]}" "${machine[@]}" -cdrom "$build/kernel.iso" -S -gdb "tcp:$stub" \
                     -display none -serial "file:$build/serial.log" -daemonize -pidfile "$pid_file" \
                     < /dev/null 2>&1); then
     said=$(echo "$starting"; grep -s '^qemu-system' "$qemu_log" || true)

@@ -55,7 +55,7 @@ run_qemu() {
         terminal_settings=$(stty -g)
     fi
     trap 'status=interrupted' INT
-    { qemu-system-x86_64 "${machine[@]}" "$@" 2> "$messages" || status=$?; } 2> "$killed"
+    { "${qemu_within_file_limit[@]}" "${machine[@]}" "$@" 2> "$messages" || status=$?; } 2> "$killed"
     trap - INT
     if [ -s "$killed" ]; then
         status=killed-$((status - 128))
@@ -105,5 +105,9 @@ fi
 # worth a mention only when there is something in it.
 if [ -s "$serial_log" ]; then
     echo "The kernel's serial output is in $serial_log"
+    if [ "$(stat -c %s "$serial_log")" -ge "$SERIAL_LOG_LIMIT" ]; then
+        echo "  It stops at $(numfmt --to=iec-i --suffix=B "$SERIAL_LOG_LIMIT"), make run's limit: the kernel printed on," \
+             "and the rest was lost."
+    fi
 fi
 end_saying_how_qemu_ended

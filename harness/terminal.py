@@ -81,9 +81,12 @@ def as_a_terminal_delivers_signals() -> None:
     (`make bench &`, nohup, some CI runners) runs with SIGINT and SIGQUIT
     ignored, which every program it starts inherits; and a shell script
     cannot trap a signal ignored when it started, so run.sh would never
-    hear of a Ctrl-C that QEMU still obeys."""
+    hear of a Ctrl-C that QEMU still obeys. And Python ignores SIGXFSZ,
+    which a student's shell does not: a program past its file-size limit
+    would fail a write here where it is killed there."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+    signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
 
 
 def writes_the_serial_log_of(chapter: str) -> pytest.MarkDecorator:

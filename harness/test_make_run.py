@@ -295,3 +295,24 @@ def test_make_run_says_when_qemu_was_stopped_from_outside(build, tmp_path, stop:
         if stop == signal.SIGKILL:
             assert SHOW_THE_CURSOR in said.encode("latin-1"), "make run left the cursor hidden, after SIGKILL"
         expect(session, pexpect.EOF, "make run to end")
+
+
+def test_make_run_keeps_the_serial_log_within_its_limit(build, tmp_path):
+    """A kernel that prints on serial without end fills the disk with
+    serial.log for as long as make run stays open (some 300 KB a second).
+    The log must stop at its limit, with QEMU and the kernel running on
+    (the kernel's exit must still come), and make run must say the log was
+    cut. Here the limit is 4 KiB, and the kernel chapter 4's serial_flood,
+    which prints 22 KB and exits with success."""
+    limit = 4096
+    iso = copy_of(build.chapter("04").iso("serial_flood"), tmp_path)
+    with in_terminal("bash", "-c", f'SERIAL_LOG_LIMIT={limit} common/run.sh "$1"', "run.sh", str(iso),
+                     terminal="xterm") as session:
+        start_after_the_notice(session)
+        expect(session, rb"It stops at 4\.0KiB, make run's limit: the kernel printed on, and the rest was lost\.",
+               "make run's line that the serial log reached its limit")
+        expect(session, rb"QEMU stopped: the kernel wrote 0x10 to port 0xf4",
+               "the kernel's exit with success, after the log reached its limit")
+        expect(session, pexpect.EOF, "make run to end")
+    size = (tmp_path / "serial.log").stat().st_size
+    assert size == limit, f"serial.log holds {size} bytes, where make run's limit was {limit}"

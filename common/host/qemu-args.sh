@@ -1,6 +1,19 @@
-# Sourced by run.sh and gdb.sh. qemu_args FILE prints the QEMU options in
-# common/host/FILE one word a line, for mapfile: the same machine the
-# harness boots (harness/host.py reads the same files).
+# Sourced by run.sh and gdb.sh: the QEMU they start. qemu_args FILE prints
+# the QEMU options in common/host/FILE one word a line, for mapfile: the
+# same machine the harness boots (harness/host.py reads the same files).
 qemu_args() {
     grep -v '^[[:space:]]*\(#\|$\)' "$(dirname "${BASH_SOURCE[0]}")/$1" | tr -s ' \t' '\n\n'
 }
+
+# The command that starts QEMU, to which the options are added: one that
+# writes no file past SERIAL_LOG_LIMIT bytes. A kernel that prints without
+# end (a panic that loops, say) writes its serial log at some 300 KB a
+# second under TCG for as long as QEMU runs: a gigabyte an hour of make run
+# left open. Past the limit, the write fails and QEMU's serial port drops
+# what the kernel sends from then on; QEMU runs on, for its emulated CPU's
+# thread, which writes the serial port, blocks the SIGXFSZ that would kill
+# it. QEMU's own logs stay far below the limit. (An array, not a function:
+# bash reports a QEMU killed by a signal where the command's caller sends
+# its standard error, run.sh's witness of a kill -9.)
+SERIAL_LOG_LIMIT=${SERIAL_LOG_LIMIT:-$((64 * 1024 * 1024))}
+qemu_within_file_limit=(prlimit --fsize="$SERIAL_LOG_LIMIT" qemu-system-x86_64)
