@@ -6,11 +6,12 @@ once; a lock file per chapter under build/ lets one make run at a time (the
 others then find everything up to date).
 
 A student's source can make a build run for ever (a NASM `times` with a
-count of billions), write a file of gigabytes (an array of 2 GiB in .data,
-an `alignas` that the linker pads the file to) or eat the machine's memory,
-and then no verdict would come. So every make runs within BUILD_LIMITS, as
-every boot runs within boot_limits.py's, and a build stopped by one is
-BUILD_FAILED naming the limit and the step that passed it.
+count of billions, a constexpr computation the compiler grinds on), write a
+file of gigabytes (an array of 2 GiB in .data, an `alignas` that the linker
+pads the file to) or eat the machine's memory, and then no verdict would
+come. So every make runs within BUILD_LIMITS, as every boot runs within
+boot_limits.py's, and a build stopped by one is BUILD_FAILED naming the
+limit and the step that passed it.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ ERROR_WORD = re.compile(r"\berror\b", re.IGNORECASE)
 class BuildLimits:
     """What one make may take, it and every process it starts."""
     wall_seconds: float  # from make's start to its end
+    cpu_seconds: int  # of CPU time, each process on its own (RLIMIT_CPU)
     file_size: int  # bytes of any one file written (RLIMIT_FSIZE), its output too
     memory: int  # bytes of each process's data (RLIMIT_DATA): its heap and other private memory
 
@@ -54,11 +56,21 @@ class BuildLimits:
 # wall time (with UBSan; with g++ alike); the largest file any chapter's
 # build writes is an ISO of 1.6 MiB; the largest process is clang at
 # 100 MiB, and 200 MiB when it computes a table at compile time up to its
-# own step limit.
+# own step limit. Measured again at a load of 0.5 (2026-12, `make -j2 -C
+# chapters/06-double-faults` into an empty BUILD_ROOT, CPU time as user +
+# system): 6.4 s with clang, 6.3 s with clang and UBSan, 5.9 s with g++,
+# 7.8 s with g++ and UBSan; its costliest step, one compile, 0.56 s (g++,
+# UBSan).
 BUILD_LIMITS = BuildLimits(
     # Five times the slowest build seen on a loaded machine: a build that
-    # runs this long is not going to end.
+    # runs this long is not going to end. A backstop for a step that waits
+    # without using the CPU; the CPU limit stops a busy one first, at any
+    # load up to 7 runnable processes a CPU (30 s of CPU in 210 s of wall).
     wall_seconds=300,
+    # Fifty times the costliest step, and more than a whole clean build of
+    # chapter 06 taken by one process: whatever the machine's load, a step
+    # that uses this much is not going to end.
+    cpu_seconds=30,
     # Forty times the largest file of a build, and half the 128 MiB of RAM
     # the machine boots with (QEMU's default), which a kernel must fit in.
     file_size=64 * 2**20,
@@ -67,9 +79,21 @@ BUILD_LIMITS = BuildLimits(
     # it leave a CI runner of 7 GiB its memory.
     memory=2 * 2**30)
 
+# A process past its CPU limit gets SIGXCPU, which ends it unless it is
+# caught; one that catches it and goes on gets SIGKILL this much later.
+CPU_KILL_GRACE_SECONDS = 2
+
 # What make says when a process it ran died of SIGXFSZ: the signal's name
 # (a command make ran itself) or the shell's exit status 128 + 25.
 FILE_SIZE_EXCEEDED = re.compile(r"File size limit exceeded|\*\*\* \[.*\] Error 153$", re.MULTILINE)
+# What make, the shell or g++ says when a process died of SIGXCPU, the
+# CPU limit's signal, or of the SIGKILL that follows it (the signal's name,
+# or the shell's exit status 128 + 24 or 128 + 9). Nothing else in a build
+# sends SIGKILL: the harness's own comes after the wall limit, or after
+# make ended, and the memory limit fails an allocation before the kernel's
+# out-of-memory killer would choose a process of the build.
+CPU_TIME_EXCEEDED = re.compile(r"CPU time limit exceeded|^Killed$|\] Killed$|Killed signal terminated program"
+                               r"|\*\*\* \[.*\] Error 1(52|37)$", re.MULTILINE)
 # How clang, ld.lld, cc1plus and nasm say that an allocation failed.
 OUT_OF_MEMORY = re.compile(r"out of memory|memory exhausted|std::bad_alloc|Cannot allocate memory", re.IGNORECASE)
 # make's line for a step that failed: `make: *** [kernel.mk:73: build/02/obj/main.o] Error 1`.
@@ -216,6 +240,10 @@ def what_failed(status: int | None, log: Path, output: str, limits: BuildLimits)
     if FILE_SIZE_EXCEEDED.search(output):
         return (f"the build was stopped: making {steps} wrote a file larger than {mebibytes(limits.file_size)}",
                 "no kernel's file comes near it: look for a huge array, alignas or NASM times count in its source")
+    if status in (-signal.SIGXCPU, -signal.SIGKILL) or CPU_TIME_EXCEEDED.search(output):
+        return (f"the build was stopped: making {steps} used more than {limits.cpu_seconds} s of CPU time",
+                "look for a step that never ends: a NASM times or %rep with a huge count, a constexpr or "
+                "template computation, a recipe that loops")
     if (out_of_memory := first_line_matching(log, OUT_OF_MEMORY)) is not None:
         return (f"the build was stopped: making {steps} needed more than {mebibytes(limits.memory)} of memory "
                 f"('{out_of_memory}')",
@@ -229,12 +257,16 @@ def run_within_limits(command: list[str], log: Path, limits: BuildLimits,
                       env: dict[str, str] | None = None) -> int | None:
     """Runs make with its output into `log` and returns its exit status, or
     None if it had not finished within limits.wall_seconds. The limits of
-    file size and memory are the kernel's (prlimit), inherited by every
-    process make starts: past them a write ends its process with SIGXFSZ, an
-    allocation fails. make runs in a process group of its own, which is
-    ended when it returns, so that nothing it started outlives it, also when
-    the harness is interrupted."""
-    bounded = ["prlimit", f"--fsize={limits.file_size}", f"--data={limits.memory}", "--", *command]
+    file size, memory and CPU time are the kernel's (prlimit), inherited by
+    every process make starts: past them a write ends its process with
+    SIGXFSZ, an allocation fails, the CPU time ends it with SIGXCPU (and
+    SIGKILL if it goes on). No process of the build dumps core: a killed
+    compiler would otherwise leave a file the size of its memory. make runs
+    in a process group of its own, which is ended when it returns, so that
+    nothing it started outlives it, also when the harness is interrupted."""
+    bounded = ["prlimit", f"--fsize={limits.file_size}", f"--data={limits.memory}",
+               f"--cpu={limits.cpu_seconds}:{limits.cpu_seconds + CPU_KILL_GRACE_SECONDS}", "--core=0",
+               "--", *command]
     with log.open("wb") as output:
         process = subprocess.Popen(bounded, cwd=REPOSITORY, stdin=subprocess.DEVNULL, stdout=output,
                                    stderr=subprocess.STDOUT, env=env, start_new_session=True)

@@ -1,6 +1,7 @@
 """The limits of a build (build.py's BuildLimits): a student's source that
-would make the build run for ever, write a file of gigabytes or eat the
-machine's memory must end in BUILD_FAILED naming the limit and the step.
+would make the build run for ever (busy or waiting), write a file of
+gigabytes or eat the machine's memory must end in BUILD_FAILED naming the
+limit and the step.
 
 Each test builds a made-up chapter of one source in tmp_path through the
 harness's own code path (Builder.make), with limits small enough to be
@@ -11,6 +12,7 @@ without a limit fails its test rather than waiting for ever.
 
 from __future__ import annotations
 
+import resource
 import tempfile
 import time
 from collections.abc import Iterator
@@ -25,8 +27,11 @@ from verdict import KernelFailure, Verdict
 MiB = 2**20
 # Small limits of file size and memory, reached in a second or two by the
 # broken sources below; time enough for a loaded machine to compile them.
-SMALL = BuildLimits(wall_seconds=60, file_size=1 * MiB, memory=48 * MiB)
-SHORT = BuildLimits(wall_seconds=3, file_size=SMALL.file_size, memory=SMALL.memory)
+SMALL = BuildLimits(wall_seconds=60, cpu_seconds=30, file_size=1 * MiB, memory=48 * MiB)
+SHORT = BuildLimits(wall_seconds=3, cpu_seconds=SMALL.cpu_seconds, file_size=SMALL.file_size, memory=SMALL.memory)
+# A second of CPU time: the others' wall time and their compilers' CPU time
+# are far beyond what the broken sources reach it in.
+BUSY = BuildLimits(wall_seconds=SMALL.wall_seconds, cpu_seconds=1, file_size=SMALL.file_size, memory=SMALL.memory)
 CLANG = "clang++ --target=x86_64-unknown-none-elf -ffreestanding -O2 -c"
 NASM = "nasm -f elf64"
 # A test's own bound on each step, past every limit above: without its limit
@@ -42,6 +47,17 @@ def directory(tmp_path: Path) -> Iterator[Path]:
     chapter = Path(tempfile.mkdtemp(prefix="made-up-chapter-", dir=tmp_path))
     yield chapter
     build_log(chapter).unlink(missing_ok=True)
+
+
+@pytest.fixture
+def core_dumps_allowed() -> Iterator[None]:
+    """The test's process, and so the build it starts, as a shell with
+    `ulimit -c unlimited` has it (this machine's default is none): a process
+    the CPU limit ends would dump its core into the build's directory."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
+    resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))
+    yield
+    resource.setrlimit(resource.RLIMIT_CORE, (soft, hard))
 
 
 def build_log(directory: Path) -> Path:
@@ -84,10 +100,31 @@ def test_a_build_within_its_limits_passes(directory):
     assert not build_log(directory).exists(), "a passing build keeps its log"
 
 
-def test_a_build_that_never_ends_is_stopped(directory):
+@pytest.mark.parametrize("makefile", [
     # A table of 2 GiB that NASM would assemble for some five minutes of CPU
-    # time, in memory, before writing it.
-    chapter(directory, "table.asm", "section .rodata\ntable: times 0x7fffffff db 0\n", NASM)
+    # time, in memory, before writing it: NASM ends at SIGXCPU.
+    f"table.o:\n\t{STEP_TIMEOUT} {NASM} table.asm -o table.o\n",
+    # A recipe that loops: the shell ends at SIGXCPU.
+    f"table.o:\n\t{STEP_TIMEOUT} sh -c 'while :; do :; done'\n",
+    # One that goes on after SIGXCPU (as clang does a moment, to print its
+    # stack) ends at SIGKILL.
+    f"table.o:\n\t{STEP_TIMEOUT} sh -c 'trap \"\" XCPU; while :; do :; done'\n",
+], ids=["nasm-times", "recipe-loop", "sigxcpu-caught"])
+def test_a_build_that_never_ends_is_stopped_at_its_cpu_time(directory, makefile, core_dumps_allowed):
+    # The verdict of a busy step is the same on a machine under any load.
+    (directory / "table.asm").write_text("section .rodata\ntable: times 0x7fffffff db 0\n")
+    (directory / "Makefile").write_text(makefile)
+    failure = build_failure(directory, BUSY)
+    assert failure.summary == ("the made-up chapter did not build: the build was stopped: "
+                               "making table.o used more than 1 s of CPU time")
+    assert processes_in(directory) == [], "processes outlived their build"
+    assert not list(directory.glob("core*")), "a process that passed the CPU limit dumped its core"
+
+
+def test_a_build_that_waits_for_ever_is_stopped(directory):
+    # A step that uses no CPU time (it waits for something that never
+    # comes): the wall time is its limit.
+    (directory / "Makefile").write_text(f"table.o:\n\t{STEP_TIMEOUT} sleep 60\n")
     started = time.monotonic()
     failure = build_failure(directory, SHORT)
     assert failure.summary == ("the made-up chapter did not build: the build was stopped: "
