@@ -198,36 +198,40 @@ class Builder:
 
 
 def make_within_limits(command: list[str], what: str, log: Path, limits: BuildLimits = BUILD_LIMITS,
-                       env: dict[str, str] | None = None) -> str:
-    """Runs a make command from the repository's root within limits, and
-    returns its output; raises BUILD_FAILED, naming the limit it passed or
-    its first error, when it fails. make writes straight into the log, which
-    is kept if the build fails: its size is bounded as every file the build
-    writes is. A caller that other workers may race to the same build
-    holds a lock around this: the log is read or removed before it returns."""
+                       env: dict[str, str] | None = None, *, checkout: Path | None = None,
+                       failed: str = "did not build") -> str:
+    """Runs a make command from the repository's root (or `checkout`'s, a
+    tree other than the harness's: grading's copy of a student's checkout)
+    within limits, and returns its output; raises BUILD_FAILED, naming the
+    limit it passed or its first error, when it fails: "{what} {failed}:
+    {why}". make writes straight into the log, which is kept if the build
+    fails: its size is bounded as every file the build writes is. A caller
+    that other workers may race to the same build holds a lock around this:
+    the log is read or removed before it returns."""
     __tracebackhide__ = True
     log.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    status = run_within_limits(command, log, limits, env)
+    status = run_within_limits(command, log, limits, env, checkout or REPOSITORY)
     run_timings.record("build", time.monotonic() - started)
     if status == 0:
         output = log.read_text(errors="replace")
         log.unlink()
         return output
     output = read_tail(log, OUTPUT_TAIL_BYTES)
-    summary, look_at = what_failed(status, log, output, limits)
+    summary, look_at = what_failed(status, log, output, limits, checkout or BUILD.parent)
     lines = output.rstrip().splitlines()
-    raise KernelFailure(Verdict.BUILD_FAILED, f"{what} did not build: {summary}",
+    raise KernelFailure(Verdict.BUILD_FAILED, f"{what} {failed}: {summary}",
                         f"{look_at}; run `{' '.join(command)}` to see the build",
                         f"make output (last lines; all of it in {log}):\n"
                         + "\n".join(lines[-OUTPUT_TAIL_LINES:]))
 
 
-def what_failed(status: int | None, log: Path, output: str, limits: BuildLimits) -> tuple[str, str]:
-    """The limit the build passed and the step that passed it, or else the
-    build's first error; and what to look at. `output` is the end of the
-    log."""
-    failed = failed_steps(output)
+def what_failed(status: int | None, log: Path, output: str, limits: BuildLimits,
+                tree: Path) -> tuple[str, str]:
+    """The limit the build passed and the step that passed it (named from
+    `tree`), or else the build's first error; and what to look at. `output`
+    is the end of the log."""
+    failed = failed_steps(output, tree)
     steps = " or ".join(failed) or "a step"
     if status is None:
         return (f"the build was stopped: it did not finish in {limits.wall_seconds:g} s"
@@ -253,9 +257,9 @@ def what_failed(status: int | None, log: Path, output: str, limits: BuildLimits)
             "fix the first error first")
 
 
-def run_within_limits(command: list[str], log: Path, limits: BuildLimits,
-                      env: dict[str, str] | None = None) -> int | None:
-    """Runs make with its output into `log` and returns its exit status, or
+def run_within_limits(command: list[str], log: Path, limits: BuildLimits, env: dict[str, str] | None,
+                      directory: Path) -> int | None:
+    """Runs make in a directory with its output into `log` and returns its exit status, or
     None if it had not finished within limits.wall_seconds. The limits of
     file size, memory and CPU time are the kernel's (prlimit), inherited by
     every process make starts: past them a write ends its process with
@@ -268,7 +272,7 @@ def run_within_limits(command: list[str], log: Path, limits: BuildLimits,
                f"--cpu={limits.cpu_seconds}:{limits.cpu_seconds + CPU_KILL_GRACE_SECONDS}", "--core=0",
                "--", *command]
     with log.open("wb") as output:
-        process = subprocess.Popen(bounded, cwd=REPOSITORY, stdin=subprocess.DEVNULL, stdout=output,
+        process = subprocess.Popen(bounded, cwd=directory, stdin=subprocess.DEVNULL, stdout=output,
                                    stderr=subprocess.STDOUT, env=env, start_new_session=True)
         try:
             return process.wait(timeout=limits.wall_seconds)
@@ -292,16 +296,16 @@ def end_process_group(process: subprocess.Popen) -> None:
             pass
 
 
-def failed_steps(output: str) -> list[str]:
+def failed_steps(output: str, tree: Path) -> list[str]:
     """The targets make reports as failed (or stopped), in order, each once."""
-    return list(dict.fromkeys(shorten(target) for target in FAILED_STEP.findall(output)))
+    return list(dict.fromkeys(shorten(target, tree) for target in FAILED_STEP.findall(output)))
 
 
-def shorten(path: str) -> str:
-    """A target as the student knows it: below the repository (or the
-    workspace) if it is there."""
+def shorten(path: str, tree: Path) -> str:
+    """A target as the student knows it: below their tree (the repository,
+    the workspace or the checkout) if it is there."""
     try:
-        return str(Path(path).relative_to(BUILD.parent))
+        return str(Path(path).relative_to(tree))
     except ValueError:
         return path
 

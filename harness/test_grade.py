@@ -202,6 +202,40 @@ def test_a_chapter_that_does_not_build_earns_nothing(tmp_path):
     assert "vga.cpp" in chapter["notes"][0], f"the note does not quote the compiler's first error:\n{table}"
 
 
+def made_up_checkout(root: Path, makefiles: dict[str, str]) -> Path:
+    """A checkout of chapters that are a Makefile each: enough to grade
+    their builds, without the seconds of a real one."""
+    for chapter, makefile in makefiles.items():
+        (root / "chapters" / chapter).mkdir(parents=True)
+        (root / "chapters" / chapter / "Makefile").write_text(makefile)
+    return root
+
+
+BUILD_POINTS = "[chapters.01]\npoints = 10\n[chapters.02]\npoints = 10\n"
+
+
+def test_a_build_past_a_limit_costs_its_chapter_and_grading_goes_on(tmp_path):
+    student = made_up_checkout(tmp_path / "student", {
+        # The kernel that an `alignas(1 << 28)` global makes the linker
+        # write, 256 MiB (truncate sets its size as ld.lld does first).
+        "01-freestanding": "kernel.elf:\n\ttruncate --size=256M $@\n",
+        # A step that asks for 3 GiB of memory (dd's buffer, untouched).
+        "02-minimal-kernel": "kernel.elf:\n\tdd if=/dev/zero of=/dev/null bs=3G count=1 iflag=count_bytes\n",
+    })
+    table, report = run_grade(tmp_path, student, "--chapters", "01,02", points_file=BUILD_POINTS)
+    chapters = {chapter["chapter"]: chapter for chapter in report["chapters"]}
+    assert [chapter["earned"] for chapter in chapters.values()] == [0, 0], table
+    assert chapters["01"]["problem"] == ("chapters/01-freestanding does not build, so no test counts: "
+                                         "the build was stopped: making kernel.elf wrote a file larger than 64 MiB")
+    assert chapters["02"]["problem"] == (
+        "chapters/02-minimal-kernel does not build, so no test counts: the build was stopped: making kernel.elf "
+        "needed more than 2048 MiB of memory ('dd: memory exhausted by input buffer of size 3221225472 bytes "
+        "(3.0 GiB)')")
+    took = {chapter: float(seconds) for chapter, seconds in re.findall(r"^grading (\S+) \.\.\. ([\d.]+) s$",
+                                                                        table, re.MULTILINE)}
+    assert took.keys() == {"01", "02"} and max(took.values()) < 10, table
+
+
 def test_a_file_linked_to_one_outside_the_checkout_is_left_out(tmp_path):
     # A symbolic link is copied as one: a chapter whose main.cpp is a link
     # to the instructors' own would be graded as the student's work.

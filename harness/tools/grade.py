@@ -16,7 +16,11 @@ is the student's.
 Each chapter is built first, with make, as a student builds it: a chapter
 whose kernels do not build earns nothing, not even from the tests that
 check its sources on the host (chapter 3's format checks compile
-format.cpp alone). Then its test modules (harness/test_NN_*.py, or those
+format.cpp alone). The build runs within the harness's own limits
+(build.py's BUILD_LIMITS: CPU time, wall time, file size, memory), so that
+a source that would write gigabytes, eat the memory or keep the compiler
+busy for ever costs its chapter in seconds, with the limit named in the
+table and the JSON. Then its test modules (harness/test_NN_*.py, or those
 the points file names) run in a pytest of their own that writes JUnit XML.
 Every boot has its time limit in the harness; the chapter as a whole has
 one more (--chapter-timeout), for its build and tests together, so that a
@@ -56,7 +60,7 @@ import textwrap
 import time
 import tomllib
 import xml.etree.ElementTree as ElementTree
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 HARNESS = Path(__file__).resolve().parent.parent
@@ -68,7 +72,7 @@ REPOSITORY = HARNESS.parent
 os.environ.pop("KERNEL_WORKSPACE", None)
 # The harness's builder, for the instructors' own chapters (this repository's).
 sys.path.insert(0, str(HARNESS))
-from build import Builder  # noqa: E402
+from build import BUILD_LIMITS, Builder, make_within_limits  # noqa: E402
 from verdict import KernelFailure  # noqa: E402
 
 DEFAULT_POINTS = HARNESS / "points.toml"
@@ -239,18 +243,18 @@ def build_problem(checkout: Path, name: str, results: Path, timeout: float) -> s
     if not directories:
         return ""
     directory = directories[0].relative_to(checkout)
-    log = results / f"{name}-build.log"
-    # The harness's own command (build.py), in the same environment, so
-    # that the same variables (make grade CXX=g++) build the same kernels.
-    status = run_limited(["make", "--no-print-directory", f"--jobs={os.cpu_count() or 1}", "-C", str(directory)],
-                         checkout, log, timeout)
-    if status == 0:
-        return ""
-    if status is None:
-        return stopped(timeout)
-    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
-    errors = [line for line in lines if re.search(r"\berror\b", line, re.IGNORECASE)]
-    return f"{directory} does not build, so no test counts: {(errors or lines or ['no output'])[0]}"
+    # The harness's own command, in the same environment, so that the same
+    # variables (make grade CXX=g++) build the same kernels; within the
+    # harness's limits (build.py), and the chapter's time if that is less.
+    command = ["make", "--no-print-directory", f"--jobs={os.cpu_count() or 1}", "-C", str(directory)]
+    limits = replace(BUILD_LIMITS, wall_seconds=min(BUILD_LIMITS.wall_seconds, timeout))
+    started = time.monotonic()
+    try:
+        make_within_limits(command, str(directory), results / f"{name}-build.log", limits, checkout=checkout,
+                           failed="does not build, so no test counts")
+    except KernelFailure as failure:
+        return stopped(timeout) if time.monotonic() - started >= timeout else failure.summary
+    return ""
 
 
 def run_chapter(checkout: Path, name: str, modules: list[Path], results: Path, timeout: float) -> ChapterRun:
