@@ -23,7 +23,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import host
@@ -79,6 +79,10 @@ BUILD_LIMITS = BuildLimits(
     # it leave a CI runner of 7 GiB its memory.
     memory=2 * 2**30)
 
+# Reading a chapter's Makefile takes a tenth of a second: one that takes a
+# minute waits for something that does not come (a $(shell) command).
+MAKEFILE_READ_LIMITS = replace(BUILD_LIMITS, wall_seconds=60)
+
 # A process past its CPU limit gets SIGXCPU, which ends it unless it is
 # caught; one that catches it and goes on gets SIGKILL this much later.
 CPU_KILL_GRACE_SECONDS = 2
@@ -123,18 +127,26 @@ class ChapterBuild:
         return makefile_values(self.directory, "$(KERNELS)")[0].split()
 
 
-def makefile_values(directory: str, *expressions: str) -> list[str]:
-    """What make expressions come to in a chapter's Makefile, one line
-    each, with the session's variables (UBSAN=1 with --ubsan). Read into a
-    scratch build root: common/kernel.mk records the compiler in the build
-    root as it reads the Makefiles."""
-    recipe = "; ".join(f"echo {expression}" for expression in expressions)
+def makefile_values(directory: str | Path, *expressions: str,
+                    limits: BuildLimits = MAKEFILE_READ_LIMITS) -> list[str]:
+    """What make expressions come to in a chapter's Makefile (or in the
+    Makefile of any directory), one line each, with the session's variables
+    (UBSAN=1 with --ubsan). A student's Makefile is read within limits, as
+    every make of the harness runs: one that hangs or fails as it is read
+    is BUILD_FAILED, saying why. Read into a scratch build root:
+    common/kernel.mk records the compiler in the build root as it reads the
+    Makefiles. The values go to a file of their own, apart from make's
+    messages."""
+    makefile = CHAPTERS / directory / "Makefile"
     with tempfile.TemporaryDirectory() as scratch:
-        result = subprocess.run(
-            ["make", "--no-print-directory", "--silent", "-C", str(CHAPTERS / directory), f"BUILD_ROOT={scratch}",
-             *make_variables(), "--eval", f"values: ; @{recipe}", "values"],
-            env=make_environment(), capture_output=True, text=True, timeout=60, check=True)
-    return result.stdout.splitlines()
+        values = Path(scratch) / "values"
+        recipe = "; ".join(f"echo {expression} >> {values}" for expression in expressions)
+        command = ["make", "--no-print-directory", "--silent", "-C", str(makefile.parent), f"BUILD_ROOT={scratch}",
+                   *make_variables(), "--eval", f"values: ; @{recipe}", "values"]
+        make_within_limits(command, shorten(str(makefile), BUILD.parent),
+                           artifacts() / f"makefile-values-{os.getpid()}.log", limits, make_environment(),
+                           failed=f"could not be read for {', '.join(expressions)}")
+        return values.read_text().splitlines()
 
 
 class Builder:

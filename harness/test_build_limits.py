@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from build import Builder, BuildLimits
+from build import Builder, BuildLimits, makefile_values
 from chapters import artifacts
 from verdict import KernelFailure, Verdict
 
@@ -173,3 +173,30 @@ def test_a_build_that_eats_the_memory_is_stopped(directory):
     assert failure.summary == ("the made-up chapter did not build: the build was stopped: making table.o "
                                "needed more than 48 MiB of memory ('LLVM ERROR: out of memory')")
 
+
+def test_a_makefile_is_read_for_its_values_alone(directory):
+    # make's messages (a warning here) are no values.
+    (directory / "Makefile").write_text("$(warning reading the Makefile)\nKERNELS := kernel test_kernel\n")
+    assert makefile_values(directory, "$(KERNELS)", "$(words $(KERNELS))", limits=SHORT) == ["kernel test_kernel", "2"]
+
+
+def test_a_makefile_that_hangs_as_it_is_read_is_stopped(directory):
+    # A $(shell) command that waits for ever, where the tests read a
+    # chapter's KERNELS or TEST_KERNELS; here it waits 30 s (without
+    # `timeout`, which would take it out of the build's process group).
+    (directory / "Makefile").write_text("VERSION := $(shell sleep 30)\nKERNELS := kernel\n")
+    with pytest.raises(KernelFailure) as caught:
+        makefile_values(directory, "$(KERNELS)", limits=SHORT)
+    assert caught.value.verdict is Verdict.BUILD_FAILED, caught.value
+    assert caught.value.summary == (f"{directory}/Makefile could not be read for $(KERNELS): the build was stopped: "
+                                    "it did not finish in 3 s")
+    assert processes_in(directory) == [], "processes outlived the reading of the Makefile"
+
+
+def test_a_makefile_that_fails_as_it_is_read_says_why(directory):
+    (directory / "Makefile").write_text("$(error set ARCH to i386 or x86_64)\n")
+    with pytest.raises(KernelFailure) as caught:
+        makefile_values(directory, "$(KERNELS)", limits=SHORT)
+    assert caught.value.verdict is Verdict.BUILD_FAILED, caught.value
+    assert caught.value.summary == (f"{directory}/Makefile could not be read for $(KERNELS): "
+                                    "Makefile:1: *** set ARCH to i386 or x86_64.  Stop.")
