@@ -236,6 +236,41 @@ def test_a_build_past_a_limit_costs_its_chapter_and_grading_goes_on(tmp_path):
     assert took.keys() == {"01", "02"} and max(took.values()) < 10, table
 
 
+def test_grading_boots_the_instructors_machine_whatever_the_checkout_says(tmp_path):
+    student = made_up_checkout(tmp_path / "student", {
+        "01-freestanding": "kernel.elf:\n\t@echo 'main.cpp:1:1: error: no kernel yet' && false\n"})
+    shutil.copytree(REPOSITORY / "common/host", student / "common/host")
+    # A machine of the student's choosing: one that reboots at a triple
+    # fault (the kernel runs again and may pass then), with no exit device
+    # (a test kernel that should exit halts), with a device of its own.
+    args = student / "common/host/qemu-machine.args"
+    machine = args.read_text()
+    for option in ("-no-reboot\n", "-device isa-debug-exit,iobase=0xf4,iosize=0x04\n"):
+        assert machine.count(option) == 1, f"{args.name} changed: find {option.strip()} another way"
+        machine = machine.replace(option, "")
+    args.write_text(machine + "-device e1000\n")
+    (student / "common/host/qemu-uefi.args").unlink()
+
+    table, report = run_grade(tmp_path, student, "--chapters", "01", "--keep", points_file=BUILD_POINTS)
+    kept = re.search(r"^the graded copy and pytest's output are kept in (\S+)$", table, re.MULTILINE)
+    assert kept, table
+    graded = Path(kept[1]) / "checkout"
+    try:
+        [chapter] = report["chapters"]
+        assert ("graded on the instructors' common/host/ (the machine every boot gets, the tools the harness "
+                "requires), not the checkout's, which differs in qemu-machine.args, qemu-uefi.args"
+                ) in chapter["notes"], f"the table does not say whose machine graded the chapter:\n{table}"
+        assert contents(graded / "common/host") == contents(REPOSITORY / "common/host"), \
+            "the graded copy's common/host/ is not the instructors'"
+        # What the harness of the graded copy boots.
+        machine_of = [sys.executable, "-c", "import host; print(host.MACHINE_ARGS, host.UEFI_ARGS)"]
+        graded_machine = subprocess.run(machine_of, cwd=graded / "harness", capture_output=True, text=True)
+        instructors_machine = subprocess.run(machine_of, cwd=REPOSITORY / "harness", capture_output=True, text=True)
+        assert graded_machine.stdout == instructors_machine.stdout != "", graded_machine.stderr
+    finally:
+        shutil.rmtree(kept[1])
+
+
 def test_a_file_linked_to_one_outside_the_checkout_is_left_out(tmp_path):
     # A symbolic link is copied as one: a chapter whose main.cpp is a link
     # to the instructors' own would be graded as the student's work.

@@ -9,9 +9,22 @@ into a temporary directory, and the copy is graded. A symbolic link that
 leads out of the checkout is left out of the copy, and the table says so.
 The copy's harness/ is replaced by this repository's: the tests are the
 instructors', and a test that a student changed cannot grade itself. So are
-the files of in-kernel tests, chapters/NN/tests/, that this repository has.
-Everything else (the chapters, their test runners, common/, the Makefiles)
-is the student's.
+the files of in-kernel tests, chapters/NN/tests/, that this repository has,
+and common/host/: the machine every boot gets (qemu-machine.args,
+qemu-uefi.args) and the tools the harness requires (requirements.tsv). A
+student who dropped -no-reboot or isa-debug-exit, added a device or chose
+another accelerator there would be graded on a machine of their choosing;
+the table notes a checkout whose common/host/ differs.
+
+Everything else is the student's: the chapters, their test runners and
+Makefiles, and the rest of common/, which builds the kernel (kernel.mk,
+toolchain.mk, linker.ld, runtime.cpp, ubsan.cpp) and its image
+(make-iso.sh and grub.cfg.in, with which the harness also makes the images
+that pass a kernel its command line). They make the kernel that is graded,
+the tests check what they make (the layout the linker script promises, the
+image's boot records), and what a change to them could do to pass a test,
+a change to the kernel's source could do as well: the instructors' copies
+would grade a build the student did not write, and stop no cheat.
 
 Each chapter is built first, with make, as a student builds it: a chapter
 whose kernels do not build earns nothing, not even from the tests that
@@ -48,6 +61,7 @@ otherwise).
 from __future__ import annotations
 
 import argparse
+import filecmp
 import json
 import os
 import re
@@ -488,12 +502,19 @@ def as_json(grades: list[ChapterGrade], repository: Path, points_file: Path) -> 
 
 # --- the whole grading ----------------------------------------------------------
 
-def copy_checkout(repository: Path, destination: Path) -> list[Path]:
+@dataclass(frozen=True)
+class GradedCopy:
+    """What copying a checkout left out or replaced, for the table's notes."""
+    outside_links: list[Path]  # symbolic links out of the checkout, left out; relative to it
+    host_files_replaced: list[str]  # the files of common/host/ the checkout had otherwise
+
+
+def copy_checkout(repository: Path, destination: Path) -> GradedCopy:
     """The student's tree without its build output and history, with this
-    repository's harness in place of its own. A symbolic link that leads
-    out of the checkout is left out: a chapter, or a file of one, linked
-    to the instructors' own would be graded as the student's work. Returns
-    those links, relative to the checkout."""
+    repository's harness, in-kernel tests and machine in place of its own.
+    A symbolic link that leads out of the checkout is left out: a chapter,
+    or a file of one, linked to the instructors' own would be graded as the
+    student's work."""
     repository = repository.resolve()
     outside: list[Path] = []
 
@@ -513,7 +534,45 @@ def copy_checkout(repository: Path, destination: Path) -> list[Path]:
     shutil.rmtree(harness, ignore_errors=True)
     shutil.copytree(HARNESS, harness, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
     use_instructors_kernel_tests(destination)
-    return outside
+    return GradedCopy(outside, use_instructors_machine(destination))
+
+
+# The machine every boot gets and the tools the harness requires, which
+# host.py reads.
+HOST = Path("common/host")
+
+
+def use_instructors_machine(checkout: Path) -> list[str]:
+    """Puts this repository's common/host/ in place of the checkout's, and
+    returns the names of the files there that the checkout had otherwise:
+    changed, missing, or its own."""
+    ours, theirs = REPOSITORY / HOST, checkout / HOST
+    names = sorted(set(files_below(ours)) | set(files_below(theirs)))
+    differing = [name for name in names if not same_file(ours / name, theirs / name)]
+    if theirs.is_symlink() or theirs.is_file():
+        theirs.unlink()
+    else:
+        shutil.rmtree(theirs, ignore_errors=True)
+    if not theirs.parent.is_dir():  # a common/ that is a file: its build fails, and grading goes on
+        theirs.parent.unlink(missing_ok=True)
+    shutil.copytree(ours, theirs)
+    return differing
+
+
+def files_below(directory: Path) -> list[str]:
+    """The files below a directory, by their path in it; none below a link
+    (whatever it leads to is not this directory)."""
+    if directory.is_symlink() or not directory.is_dir():
+        return []
+    return [str(path.relative_to(directory)) for path in directory.rglob("*")
+            if path.is_symlink() or not path.is_dir()]
+
+
+def same_file(ours: Path, theirs: Path) -> bool:
+    """Whether the checkout has the file as this repository has it (not a
+    link to a copy of it)."""
+    return ours.is_file() and not theirs.is_symlink() and theirs.is_file() and \
+        filecmp.cmp(ours, theirs, shallow=False)
 
 
 def use_instructors_kernel_tests(checkout: Path) -> None:
@@ -539,6 +598,15 @@ def use_instructors_kernel_tests(checkout: Path) -> None:
                 target.mkdir(exist_ok=True)
             else:
                 shutil.copyfile(source, target)
+
+
+def machine_notes(copy: GradedCopy) -> list[str]:
+    """A note for every chapter when the checkout's machine was not the
+    instructors': each was graded on a machine other than its student's."""
+    if not copy.host_files_replaced:
+        return []
+    return [f"graded on the instructors' {HOST}/ (the machine every boot gets, the tools the harness requires), "
+            f"not the checkout's, which differs in {', '.join(copy.host_files_replaced)}"]
 
 
 def links_left_out(chapter: ChapterPoints, links: list[Path], repository: Path) -> list[str]:
@@ -591,7 +659,7 @@ def grade_checkout(repository: Path, chapters: list[ChapterPoints], timeout: flo
     started = time.monotonic()
     references = {chapter.name: reference_tests(chapter, modules_of(chapter)) for chapter in chapters}
     print(f"{time.monotonic() - started:.1f} s", file=sys.stderr)
-    links = copy_checkout(repository, checkout)
+    copy = copy_checkout(repository, checkout)
     results.mkdir()
     grades = []
     for chapter in chapters:
@@ -599,7 +667,7 @@ def grade_checkout(repository: Path, chapters: list[ChapterPoints], timeout: flo
         started = time.monotonic()
         run = run_chapter(checkout, chapter.name, modules_of(chapter), results, timeout)
         grades.append(grade_chapter(chapter, run, references[chapter.name]))
-        grades[-1].notes[:0] = links_left_out(chapter, links, repository)
+        grades[-1].notes[:0] = links_left_out(chapter, copy.outside_links, repository) + machine_notes(copy)
         print(f"{time.monotonic() - started:.1f} s", file=sys.stderr)
     return grades
 
