@@ -257,7 +257,9 @@ def what_failed(status: int | None, log: Path, output: str, limits: BuildLimits,
         return (f"the build was stopped: making {steps} wrote a file larger than {mebibytes(limits.file_size)}",
                 "no kernel's file comes near it: look for a huge array, alignas or NASM times count in its source")
     if status in (-signal.SIGXCPU, -signal.SIGKILL) or CPU_TIME_EXCEEDED.search(output):
-        return (f"the build was stopped: making {steps} used more than {limits.cpu_seconds} s of CPU time",
+        # make itself was ended when its own functions ground on (no step failed).
+        who = f"making {steps}" if failed else "make itself"
+        return (f"the build was stopped: {who} passed the CPU time limit ({limits.cpu_seconds} s for each process)",
                 "look for a step that never ends: a NASM times or %rep with a huge count, a constexpr or "
                 "template computation, a recipe that loops")
     if (out_of_memory := first_line_matching(log, OUT_OF_MEMORY)) is not None:

@@ -116,9 +116,21 @@ def test_a_build_that_never_ends_is_stopped_at_its_cpu_time(directory, makefile,
     (directory / "Makefile").write_text(makefile)
     failure = build_failure(directory, BUSY)
     assert failure.summary == ("the made-up chapter did not build: the build was stopped: "
-                               "making table.o used more than 1 s of CPU time")
+                               "making table.o passed the CPU time limit (1 s for each process)")
     assert processes_in(directory) == [], "processes outlived their build"
     assert not list(directory.glob("core*")), "a process that passed the CPU limit dumped its core"
+
+
+def test_a_makefile_that_grinds_is_stopped_at_make_s_cpu_time(directory, core_dumps_allowed):
+    # make's own functions, eight billion times round a $(foreach): make is
+    # the process that passes the limit, and no step has failed.
+    (directory / "Makefile").write_text("L := $(shell seq 2000)\n"
+                                        "X := $(foreach a,$(L),$(foreach b,$(L),$(foreach c,$(L),)))\n"
+                                        "table.o: ; touch $@\n")
+    failure = build_failure(directory, BUSY)
+    assert failure.summary == ("the made-up chapter did not build: the build was stopped: "
+                               "make itself passed the CPU time limit (1 s for each process)")
+    assert not list(directory.glob("core*")), "make dumped its core at the CPU limit"
 
 
 def test_a_build_that_waits_for_ever_is_stopped(directory):
