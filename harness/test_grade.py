@@ -172,6 +172,15 @@ def test_tests_that_a_run_cut_short_did_not_run_count_as_failed(capsys):
         f"the summary does not say that the run was cut short:\n{summary}"
 
 
+def test_a_chapter_without_results_has_its_problem_for_its_only_note():
+    # Not also "10 points for the tests no pattern matches: there are
+    # none", as if the chapter had tests and none of them matched.
+    chapter = grade.ChapterPoints("02", 10.0, {"test_boots": 4.0})
+    problem = "chapters/02-minimal-kernel does not build, so no test counts: main.cpp:1:1: error: no kernel"
+    result = grade.grade_chapter(chapter, grade.ChapterRun([], problem), reference=["test_boots", "test_halts"])
+    assert (result.notes, result.earned) == ([problem], 0)
+
+
 def test_instructors_tests_that_cannot_be_read_stop_the_grading():
     # Without them, every test of the checkout would be graded as one the
     # instructors lack, and earn nothing.

@@ -432,7 +432,9 @@ def grade_chapter(chapter: ChapterPoints, run: ChapterRun, reference: list[str] 
 
     for label, points, members in groups:
         grade.tests += [GradedTest(outcome, points / len(members)) for outcome in members]
-        if not members and points > 0:
+        # A run without results has its problem for a note: that no test
+        # is there to earn a pattern's points adds nothing to it.
+        if not members and points > 0 and outcomes:
             grade.notes.append(f"{points:g} points for {label}: there are none")
     grade.tests += [GradedTest(Outcome(outcome.name, outcome.passed, outcome.message or NOT_IN_REFERENCE), 0.0)
                     for outcome in extra]
