@@ -4,7 +4,8 @@ gigabytes or eat the machine's memory must end in BUILD_FAILED naming the
 limit and the step.
 
 Each test builds a made-up chapter of one source in tmp_path through the
-harness's own code path (Builder.make), with limits small enough to be
+harness's own code path (Builder.make), or reads its Makefile as the tests
+read a chapter's KERNELS (makefile_values), with limits small enough to be
 reached in a second or two; the chapters are built with BUILD_LIMITS.
 A step of these chapters ends after 30 s in any case, so that a harness
 without a limit fails its test rather than waiting for ever.
