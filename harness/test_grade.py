@@ -190,12 +190,31 @@ def test_instructors_tests_that_cannot_be_read_stop_the_grading():
         grade.reference_tests(chapter, [grade.HARNESS / "test_01_freestanding.py"])
 
 
+def made_up_checkout(root: Path, makefiles: dict[str, str]) -> Path:
+    """A checkout of chapters that are a Makefile each: enough to grade
+    their builds, without the seconds of a real one."""
+    for chapter, makefile in makefiles.items():
+        (root / "chapters" / chapter).mkdir(parents=True)
+        (root / "chapters" / chapter / "Makefile").write_text(makefile)
+    return root
+
+
+def seconds_spent_grading(table: str) -> dict[str, float]:
+    """Each chapter's time, as grade.py reports it."""
+    return {chapter: float(seconds)
+            for chapter, seconds in re.findall(r"^grading (\S+) \.\.\. ([\d.]+) s$", table, re.MULTILINE)}
+
+
 def test_a_chapter_over_its_time_limit_is_stopped_and_earns_nothing(tmp_path):
-    student = copy_of_this_repository(tmp_path / "student")
+    # A build that waits: the chapter's time limit, far below the build's
+    # own, stops it.
+    student = made_up_checkout(tmp_path / "student", {"03-vga-text": "kernel.elf:\n\tsleep 30\n"})
     table, report = run_grade(tmp_path, student, "--chapters", "03", "--chapter-timeout", "1")
     [chapter] = report["chapters"]
     assert chapter["earned"] == 0, table
-    assert chapter["notes"][0] == "stopped after 1 s, the chapter's time limit", table
+    assert chapter["problem"] == "stopped after 1 s, the chapter's time limit", \
+        f"the chapter's time limit is not named as what stopped it:\n{table}"
+    assert seconds_spent_grading(table)["03"] < 5, f"the chapter ran past its time limit:\n{table}"
 
 
 def test_a_chapter_that_does_not_build_earns_nothing(tmp_path):
@@ -209,15 +228,6 @@ def test_a_chapter_that_does_not_build_earns_nothing(tmp_path):
     assert chapter["earned"] == 0, f"a chapter whose kernels do not build earned points:\n{table}"
     assert chapter["notes"][0].startswith("chapters/03-vga-text does not build, so no test counts: "), table
     assert "vga.cpp" in chapter["notes"][0], f"the note does not quote the compiler's first error:\n{table}"
-
-
-def made_up_checkout(root: Path, makefiles: dict[str, str]) -> Path:
-    """A checkout of chapters that are a Makefile each: enough to grade
-    their builds, without the seconds of a real one."""
-    for chapter, makefile in makefiles.items():
-        (root / "chapters" / chapter).mkdir(parents=True)
-        (root / "chapters" / chapter / "Makefile").write_text(makefile)
-    return root
 
 
 BUILD_POINTS = "[chapters.01]\npoints = 10\n[chapters.02]\npoints = 10\n"
@@ -240,8 +250,7 @@ def test_a_build_past_a_limit_costs_its_chapter_and_grading_goes_on(tmp_path):
         "chapters/02-minimal-kernel does not build, so no test counts: the build was stopped: making kernel.elf "
         "needed more than 2048 MiB of memory ('dd: memory exhausted by input buffer of size 3221225472 bytes "
         "(3.0 GiB)')")
-    took = {chapter: float(seconds) for chapter, seconds in re.findall(r"^grading (\S+) \.\.\. ([\d.]+) s$",
-                                                                        table, re.MULTILINE)}
+    took = seconds_spent_grading(table)
     assert took.keys() == {"01", "02"} and max(took.values()) < 10, table
 
 
