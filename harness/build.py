@@ -92,13 +92,14 @@ CPU_KILL_GRACE_SECONDS = 2
 # (a command make ran itself) or the shell's exit status 128 + 25.
 FILE_SIZE_EXCEEDED = re.compile(r"File size limit exceeded|\*\*\* \[.*\] Error 153$", re.MULTILINE)
 # What make, the shell or g++ says when a process died of SIGXCPU, the
-# CPU limit's signal, or of the SIGKILL that follows it (the signal's name,
-# or the shell's exit status 128 + 24 or 128 + 9). Nothing else in a build
+# CPU limit's signal ("make: *** [Makefile:2: boot.o] CPU time limit
+# exceeded", "g++: internal compiler error: CPU time limit exceeded signal
+# terminated program cc1plus"), or of the SIGKILL that follows it (make's
+# "... boot.o] Killed", the shell's "Killed"). Nothing else in a build
 # sends SIGKILL: the harness's own comes after the wall limit, or after
 # make ended, and the memory limit fails an allocation before the kernel's
 # out-of-memory killer would choose a process of the build.
-CPU_TIME_EXCEEDED = re.compile(r"CPU time limit exceeded|^Killed$|\] Killed$|Killed signal terminated program"
-                               r"|\*\*\* \[.*\] Error 1(52|37)$", re.MULTILINE)
+CPU_TIME_EXCEEDED = re.compile(r"CPU time limit exceeded|^Killed$|\] Killed$", re.MULTILINE)
 # How clang, ld.lld, cc1plus and nasm say that an allocation failed.
 OUT_OF_MEMORY = re.compile(r"out of memory|memory exhausted|std::bad_alloc|Cannot allocate memory", re.IGNORECASE)
 # make's line for a step that failed: `make: *** [kernel.mk:73: build/02/obj/main.o] Error 1`.

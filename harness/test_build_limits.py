@@ -108,9 +108,11 @@ def test_a_build_within_its_limits_passes(directory):
     # A recipe that loops: the shell ends at SIGXCPU.
     f"table.o:\n\t{STEP_TIMEOUT} sh -c 'while :; do :; done'\n",
     # One that goes on after SIGXCPU (as clang does a moment, to print its
-    # stack) ends at SIGKILL.
+    # stack) ends at SIGKILL: make says so, or the shell of a recipe of
+    # several commands.
     f"table.o:\n\t{STEP_TIMEOUT} sh -c 'trap \"\" XCPU; while :; do :; done'\n",
-], ids=["nasm-times", "recipe-loop", "sigxcpu-caught"])
+    f"table.o:\n\t{STEP_TIMEOUT} sh -c 'trap \"\" XCPU; while :; do :; done' && touch $@\n",
+], ids=["nasm-times", "recipe-loop", "sigxcpu-caught", "sigxcpu-caught-in-a-shell"])
 def test_a_build_that_never_ends_is_stopped_at_its_cpu_time(directory, makefile, core_dumps_allowed):
     # The verdict of a busy step is the same on a machine under any load.
     (directory / "table.asm").write_text("section .rodata\ntable: times 0x7fffffff db 0\n")
