@@ -236,8 +236,10 @@ BUILD_POINTS = "[chapters.01]\npoints = 10\n[chapters.02]\npoints = 10\n"
 def test_a_build_past_a_limit_costs_its_chapter_and_grading_goes_on(tmp_path):
     student = made_up_checkout(tmp_path / "student", {
         # The kernel that an `alignas(1 << 28)` global makes the linker
-        # write, 256 MiB (truncate sets its size as ld.lld does first).
-        "01-freestanding": "kernel.elf:\n\ttruncate --size=256M $@\n",
+        # write, 256 MiB (truncate sets its size as ld.lld does first), by
+        # its absolute path below build/ as common/kernel.mk names it.
+        "01-freestanding": "$(abspath ../../build)/01-freestanding/kernel.elf:\n"
+                           "\tmkdir -p $(@D) && truncate --size=256M $@\n",
         # A step that asks for 3 GiB of memory (dd's buffer, untouched).
         "02-minimal-kernel": "kernel.elf:\n\tdd if=/dev/zero of=/dev/null bs=3G count=1 iflag=count_bytes\n",
     })
@@ -245,7 +247,8 @@ def test_a_build_past_a_limit_costs_its_chapter_and_grading_goes_on(tmp_path):
     chapters = {chapter["chapter"]: chapter for chapter in report["chapters"]}
     assert [chapter["earned"] for chapter in chapters.values()] == [0, 0], table
     assert chapters["01"]["problem"] == ("chapters/01-freestanding does not build, so no test counts: "
-                                         "the build was stopped: making kernel.elf wrote a file larger than 64 MiB")
+                                         "the build was stopped: making build/01-freestanding/kernel.elf wrote a file "
+                                         "larger than 64 MiB")
     assert chapters["02"]["problem"] == (
         "chapters/02-minimal-kernel does not build, so no test counts: the build was stopped: making kernel.elf "
         "needed more than 2048 MiB of memory ('dd: memory exhausted by input buffer of size 3221225472 bytes "
