@@ -292,6 +292,31 @@ def test_grading_boots_the_instructors_machine_whatever_the_checkout_says(tmp_pa
         shutil.rmtree(kept[1])
 
 
+def test_a_machine_linked_elsewhere_in_the_checkout_is_replaced_not_written_through(tmp_path):
+    # common/host a link to a directory of the student's, with the
+    # instructors' files but one in it: the copy's link goes, and the
+    # directory it led to stays the student's.
+    checkout = tmp_path / "checkout"
+    theirs = checkout / "my-machine"
+    shutil.copytree(REPOSITORY / "common/host", theirs)
+    (theirs / "qemu-machine.args").write_text("-accel kvm\n")
+    (checkout / "common").mkdir()
+    (checkout / "common/host").symlink_to("../my-machine")
+    before = contents(theirs)
+    replaced = grade.use_instructors_machine(checkout)
+    assert replaced == ["qemu-machine.args"]
+    assert not (checkout / "common/host").is_symlink()
+    assert contents(checkout / "common/host") == contents(REPOSITORY / "common/host")
+    assert contents(theirs) == before, "the instructors' machine was written into the student's directory"
+
+
+def test_a_common_that_is_no_directory_gets_the_instructors_machine(tmp_path):
+    # The checkout's build fails without common/; grading goes on.
+    (tmp_path / "common").write_text("not a directory\n")
+    assert grade.use_instructors_machine(tmp_path) == sorted(contents(REPOSITORY / "common/host"))
+    assert contents(tmp_path / "common/host") == contents(REPOSITORY / "common/host")
+
+
 def test_a_file_linked_to_one_outside_the_checkout_is_left_out(tmp_path):
     # A symbolic link is copied as one: a chapter whose main.cpp is a link
     # to the instructors' own would be graded as the student's work.

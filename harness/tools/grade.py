@@ -562,19 +562,17 @@ def use_instructors_machine(checkout: Path) -> list[str]:
 
 
 def files_below(directory: Path) -> list[str]:
-    """The files below a directory, by their path in it; none below a link
-    (whatever it leads to is not this directory)."""
-    if directory.is_symlink() or not directory.is_dir():
+    """The files below a directory (or where a link to one leads), by their
+    path in it."""
+    if not directory.is_dir():
         return []
-    return [str(path.relative_to(directory)) for path in directory.rglob("*")
-            if path.is_symlink() or not path.is_dir()]
+    return [str(path.relative_to(directory)) for path in directory.rglob("*") if not path.is_dir()]
 
 
 def same_file(ours: Path, theirs: Path) -> bool:
-    """Whether the checkout has the file as this repository has it (not a
-    link to a copy of it)."""
-    return ours.is_file() and not theirs.is_symlink() and theirs.is_file() and \
-        filecmp.cmp(ours, theirs, shallow=False)
+    """Whether the checkout has the file's bytes as this repository has
+    them, by a link or not (a link is the same machine)."""
+    return ours.is_file() and theirs.is_file() and filecmp.cmp(ours, theirs, shallow=False)
 
 
 def use_instructors_kernel_tests(checkout: Path) -> None:
