@@ -276,27 +276,73 @@ def what_failed(status: int | None, log: Path, output: str, limits: BuildLimits,
 def run_within_limits(command: list[str], log: Path, limits: BuildLimits, env: dict[str, str] | None,
                       directory: Path) -> int | None:
     """Runs make in a directory with its output into `log` and returns its
-    exit status, or None if it had not finished within limits.wall_seconds.
-    The limits of file size, memory and CPU time are the kernel's
-    (prlimit), inherited by every process make starts: past them a write
-    ends its process with SIGXFSZ, an allocation fails, the CPU time ends it
-    with SIGXCPU (and SIGKILL if it goes on). No process of the build dumps
-    core: a killed compiler would otherwise leave a file the size of its
-    memory. make runs in a process group of its own, which is ended when it
-    returns, so that nothing it started outlives it, also when the harness
-    is interrupted."""
-    bounded = ["prlimit", f"--fsize={limits.file_size}", f"--data={limits.memory}",
-               f"--cpu={limits.cpu_seconds}:{limits.cpu_seconds + CPU_KILL_GRACE_SECONDS}", "--core=0",
-               "--", *command]
+    exit status, or None if it had not finished within limits.wall_seconds
+    (wait_in_a_group_of_its_own)."""
     with log.open("wb") as output:
-        process = subprocess.Popen(bounded, cwd=directory, stdin=subprocess.DEVNULL, stdout=output,
+        process = subprocess.Popen(within(limits, command), cwd=directory, stdin=subprocess.DEVNULL, stdout=output,
                                    stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        try:
-            return process.wait(timeout=limits.wall_seconds)
-        except subprocess.TimeoutExpired:
-            return None
-        finally:
-            end_process_group(process)
+        return wait_in_a_group_of_its_own(process, limits)
+
+
+def within(limits: BuildLimits, command: list[str]) -> list[str]:
+    """The command, run within the limits of file size, memory and CPU
+    time. They are the kernel's (prlimit), inherited by every process it
+    starts: past them a write ends its process with SIGXFSZ, an allocation
+    fails, the CPU time ends it with SIGXCPU (and SIGKILL if it goes on).
+    No process dumps core: a killed compiler would otherwise leave a file
+    the size of its memory."""
+    return ["prlimit", f"--fsize={limits.file_size}", f"--data={limits.memory}",
+            f"--cpu={limits.cpu_seconds}:{limits.cpu_seconds + CPU_KILL_GRACE_SECONDS}", "--core=0",
+            "--", *command]
+
+
+def wait_in_a_group_of_its_own(process: subprocess.Popen, limits: BuildLimits) -> int | None:
+    """The exit status of a process started in a session of its own, or
+    None if it had not finished within limits.wall_seconds. Its process
+    group is ended when this returns, so that nothing it started outlives
+    it, also when the harness is interrupted."""
+    try:
+        return process.wait(timeout=limits.wall_seconds)
+    except subprocess.TimeoutExpired:
+        return None
+    finally:
+        end_process_group(process)
+
+
+# A program that a student's source makes or is, run on the host by a test
+# (chapter 3's format.cpp built for the host, common/make-iso.sh): it
+# takes a fraction of a second, and prints a few KiB.
+PROGRAM_LIMITS = replace(BUILD_LIMITS, wall_seconds=60, cpu_seconds=10, file_size=2**20)
+
+
+def run_program_within_limits(command: list[str], what: str,
+                              limits: BuildLimits = PROGRAM_LIMITS) -> subprocess.CompletedProcess[str]:
+    """Runs such a program, with its standard output and error apart, each
+    into a file (a pipe would hold an output without end in the harness's
+    memory), and returns them and its status. One that passes a limit of
+    time is a HANG, one that prints past the file size a FAIL: either names
+    `what` and the limit."""
+    __tracebackhide__ = True
+    with tempfile.TemporaryDirectory() as scratch:
+        outputs = Path(scratch) / "stdout", Path(scratch) / "stderr"
+        with outputs[0].open("wb") as stdout, outputs[1].open("wb") as stderr:
+            process = subprocess.Popen(within(limits, command), cwd=REPOSITORY, stdin=subprocess.DEVNULL,
+                                       stdout=stdout, stderr=stderr, start_new_session=True)
+            status = wait_in_a_group_of_its_own(process, limits)
+        if status is None:
+            raise KernelFailure(Verdict.HANG, f"{what} did not end within {limits.wall_seconds:g} s",
+                                "look for a loop that never ends")
+        if status in (-signal.SIGXCPU, -signal.SIGKILL):
+            raise KernelFailure(Verdict.HANG, f"{what} passed its CPU time limit ({limits.cpu_seconds} s)",
+                                "look for a loop that never ends")
+        if any(output.stat().st_size >= limits.file_size for output in outputs):
+            # Killed by SIGXFSZ, or (behind a shell or a wrapper) its exit
+            # status saying so: its output is what shows it.
+            raise KernelFailure(Verdict.FAIL, f"{what} printed more than {mebibytes(limits.file_size)}",
+                                "look for a loop that prints without end",
+                                read_tail(outputs[0], OUTPUT_TAIL_BYTES // 16))
+        return subprocess.CompletedProcess(command, status, *(output.read_text(errors="replace")
+                                                              for output in outputs))
 
 
 def end_process_group(process: subprocess.Popen) -> None:

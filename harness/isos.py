@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 from pathlib import Path
 
 import multiboot2_header
+from build import BUILD_LIMITS, run_program_within_limits
 from chapters import BUILD, REPOSITORY
 from elf import ElfFile
 from verdict import KernelFailure, Verdict
@@ -44,12 +44,16 @@ def iso_with_command_line(elf: ElfFile, command_line: str) -> Path:
     # Built under a name of its own and renamed when complete, so that a
     # parallel worker never boots half an ISO.
     partial = CACHE / f"{iso.stem}.partial-{os.getpid()}.iso"
-    result = subprocess.run([str(MAKE_ISO), boot_command, str(elf.path), str(partial), title, command_line],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if result.returncode != 0:
+    # The student's make-iso.sh, within a build's limits.
+    try:
+        result = run_program_within_limits([str(MAKE_ISO), boot_command, str(elf.path), str(partial), title,
+                                            command_line], MAKE_ISO.name, BUILD_LIMITS)
+        if result.returncode != 0:
+            raise KernelFailure(Verdict.BUILD_FAILED, f"could not make an ISO with the command line {command_line!r}",
+                                f"{MAKE_ISO.name} failed; its output follows", result.stdout + result.stderr)
+    except KernelFailure:
         partial.unlink(missing_ok=True)
-        raise KernelFailure(Verdict.BUILD_FAILED, f"could not make an ISO with the command line {command_line!r}",
-                            f"{MAKE_ISO.name} failed; its output follows", result.stdout)
+        raise
     os.replace(partial, iso)
     for older in CACHE.glob(f"{family}-*.iso"):
         if older != iso and ".partial-" not in older.name:

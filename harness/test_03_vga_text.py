@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from build import makefile_values
+from build import BUILD_LIMITS, makefile_values, run_program_within_limits
 from chapters import CHAPTERS
 from gdb_stub import EFLAGS, INTERRUPT_FLAG, RAX, RCX, RDI, RIP, RSI, RSP, GdbStub, GdbStubError
 from halted import boots_its_own, same_boot
@@ -610,10 +610,11 @@ def compile_format_call(tmp_path, arguments: str, template: str = FORMAT_CALL_SO
     compiler, flags = kernel_compiler()
     source = tmp_path / "format_call.cpp"
     source.write_text(template.format(arguments=arguments))
-    # Only checked, not compiled: no object and no dependency file.
+    # Only checked, not compiled: no object and no dependency file. Within
+    # a build's limits: the student's templates could keep the compiler busy.
     command = compiler + [word for word in flags if word not in ("-MMD", "-MP")] + [
         "-fsyntax-only", "-I", str(chapter), str(source)]
-    return subprocess.run(command, capture_output=True, text=True)
+    return run_program_within_limits(command, f"compiling {source.name} against format.h", BUILD_LIMITS)
 
 
 # Edges the demo does not reach, each call's output beside what format.h
@@ -672,12 +673,14 @@ int main() {{
 """)
     compiler, _ = kernel_compiler()
     program = tmp_path / "format_edges"
-    built = subprocess.run([*compiler, "-std=c++20", "-g", "-fsanitize=undefined", "-fno-sanitize-recover=all",
-                            "-I", str(CHAPTERS / CHAPTER),
-                            str(CHAPTERS / CHAPTER / "format.cpp"), str(driver), "-o", str(program)],
-                           capture_output=True, text=True)
+    built = run_program_within_limits([*compiler, "-std=c++20", "-g", "-fsanitize=undefined",
+                                       "-fno-sanitize-recover=all", "-I", str(CHAPTERS / CHAPTER),
+                                       str(CHAPTERS / CHAPTER / "format.cpp"), str(driver), "-o", str(program)],
+                                      "format.cpp built for the host", BUILD_LIMITS)
     assert built.returncode == 0, f"format.cpp does not build for the host:\n{built.stderr}"
-    run = subprocess.run([str(program)], capture_output=True, text=True)
+    # The student's code, run: a loop that never ends, or prints without
+    # end, stops at its limits with a verdict that says so.
+    run = run_program_within_limits([str(program)], "format.cpp's calls, run on the host")
     assert run.returncode >= 0, f"the program crashed (signal {-run.returncode}) in the calls:\n{run.stdout}"
     assert run.returncode == 0, f"format.cpp breaks a rule of C++ (undefined behaviour):\n{run.stderr}"
     lines = run.stdout.split("\n")[:-1]

@@ -1,7 +1,9 @@
 """The limits of a build (build.py's BuildLimits): a student's source that
 would make the build run for ever (busy or waiting), write a file of
 gigabytes or eat the machine's memory must end in BUILD_FAILED naming the
-limit and the step.
+limit and the step. So must a program that a test runs on the host from a
+student's source (chapter 3's format.cpp) or script (make-iso.sh): a HANG
+at its time limits, a FAIL past its output's size.
 
 Each test builds a made-up chapter of one source in tmp_path through the
 harness's own code path (Builder.make), or reads its Makefile as the tests
@@ -17,11 +19,12 @@ import resource
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from build import Builder, BuildLimits, makefile_values
+from build import Builder, BuildLimits, makefile_values, run_program_within_limits
 from chapters import artifacts
 from verdict import KernelFailure, Verdict
 
@@ -215,3 +218,27 @@ def test_a_makefile_that_fails_as_it_is_read_says_why(directory):
     assert caught.value.verdict is Verdict.BUILD_FAILED, caught.value
     assert caught.value.summary == (f"{directory}/Makefile could not be read for $(KERNELS): "
                                     "Makefile:1: *** set ARCH to i386 or x86_64.  Stop.")
+
+
+# --- a program that a student's source makes or is, run by a test ------------------
+
+def test_a_program_within_its_limits_gives_its_outputs_apart_and_its_status():
+    ran = run_program_within_limits(["sh", "-c", "echo out; echo err >&2; exit 3"], "the made-up program", BUSY)
+    assert (ran.stdout, ran.stderr, ran.returncode) == ("out\n", "err\n", 3)
+
+
+@pytest.mark.parametrize(("program", "verdict", "summary"), [
+    # chapter 3's format.cpp built for the host, with a loop that never ends
+    ("while :; do :; done", Verdict.HANG, "the made-up program passed its CPU time limit (1 s)"),
+    # ... that waits for something that never comes
+    ("sleep 30", Verdict.HANG, "the made-up program did not end within 3 s"),
+    # ... or that prints without end, into a pipe the harness would hold
+    ("yes", Verdict.FAIL, "the made-up program printed more than 1 MiB"),
+], ids=["busy", "waiting", "printing"])
+def test_a_program_past_a_limit_is_stopped_with_its_verdict(program, verdict, summary):
+    started = time.monotonic()
+    with pytest.raises(KernelFailure) as caught:
+        run_program_within_limits([*STEP_TIMEOUT.split(), "sh", "-c", program], "the made-up program",
+                                  replace(BUSY, wall_seconds=SHORT.wall_seconds))
+    assert (caught.value.verdict, caught.value.summary) == (verdict, summary)
+    assert time.monotonic() - started < 15, "the program was not stopped at its limit"
