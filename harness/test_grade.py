@@ -436,11 +436,16 @@ def test_in_kernel_results_count_only_from_a_runner_that_reports_failures():
                                  f"and {lying.name} failed")
     honest = [outcome for outcome in outcomes if outcome is not lying]
     assert all(earning(honest).values()), "with the runner shown honest, each in-kernel test counts on its own"
-    # (A requirement asks for at least one test of all its patterns, not
-    # of each: against the instructors' tests, those a run lacks fail.)
-    without_evidence = [o for o in honest if "failing_tests" not in o.name and o is not ordinary_failure]
-    assert not earning(without_evidence)["test_in_kernel[unit_tests-vga_long_line_wraps]"], \
-        "in-kernel results counted from a checkout without the tests that show its runner honest"
+    # Each pattern of a requirement must match a test: the ordinary test's
+    # failure, passed, does not stand for failing_tests' when those are
+    # missing (a run without the instructors' list of tests), nor they for it.
+    for left_out in ("failing_tests", "ordinary_test"):
+        without_evidence = [o for o in honest if left_out not in o.name]
+        [held_back] = [t for t in grade.with_requirements(chapter, without_evidence)
+                       if t.name.endswith("vga_long_line_wraps]")]
+        assert not held_back.passed and "there is no" in held_back.message, (
+            f"in-kernel results counted from a run without the tests of {left_out} that show its runner honest "
+            f"({held_back.message or 'passed'})")
     # A runner honest on the tests written to fail, and only there (one
     # that spares tests not named fails_*), earned 20 of 20 with a broken
     # VGA writer: the failure or the panic the harness makes in an ordinary

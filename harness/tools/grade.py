@@ -377,9 +377,10 @@ def matches(pattern: str, name: str) -> bool:
 def with_requirements(chapter: ChapterPoints, outcomes: list[Outcome]) -> list[Outcome]:
     """The outcomes, with each passed test that a `requires` pattern
     matches counted as failed when a test it requires (other than itself)
-    failed or is not there: the in-kernel results are the word of the
-    student's own test runner, and count only when the runner is shown to
-    report a failure as one."""
+    failed or is not there (each pattern must match a test): the in-kernel
+    results are the word of the student's own test runner, and count only
+    when the runner is shown to report a failure as one, in each way the
+    patterns name."""
     result = []
     for outcome in outcomes:
         for pattern, needed in chapter.requires.items():
@@ -388,8 +389,9 @@ def with_requirements(chapter: ChapterPoints, outcomes: list[Outcome]) -> list[O
                 continue
             required = [other for other in outcomes if any(matches(p, other.name) for p in needed)]
             failed = [other.name for other in required if not other.passed]
-            if failed or not required:
-                why = f"{failed[0]} failed" if failed else "there are none"
+            absent = [p for p in needed if not any(matches(p, other.name) for other in required)]
+            if failed or absent:
+                why = f"{failed[0]} failed" if failed else f"there is no {absent[0]}"
                 outcome = Outcome(outcome.name, False, f"passed, but counts only when {', '.join(needed)} "
                                                        f"pass, and {why}")
         result.append(outcome)
