@@ -200,6 +200,18 @@ def test_make_gdb_stops_at_once_on_a_kernel_grub_refuses(build, tmp_path):
     assert session.exitstatus != 0, "make gdb ended with status 0 on a kernel GRUB refuses"
 
 
+def continue_from_the_entry_point_to_the_end(session: pexpect.spawn) -> None:
+    """From gdb's first stop, at the entry point of a harness fixture,
+    continues until the machine ends and gdb's prompt is back; what make gdb
+    printed in between is in session.before."""
+    __tracebackhide__ = True
+    expect(session, rb"Temporary breakpoint 1, ", "gdb to stop at the entry point")
+    expect(session, PROMPT, "gdb's prompt at the entry point")
+    session.sendline(b"continue")
+    expect(session, rb"\[Inferior 1 \(process \d+\) exited normally\]", "gdb to see the machine end")
+    expect(session, PROMPT, "gdb's prompt after the machine ended")
+
+
 @pytest.mark.parametrize(("fixture", "line", "what"), [
     pytest.param("triple_fault", TRIPLE_FAULT_LINE + rb"\s+Which exceptions: \S+ -m pytest harness --chapter 05\s",
                  "the kernel triple-faulted, with the command that names the exceptions", id="triple_fault"),
@@ -213,11 +225,7 @@ def test_make_gdb_says_when_the_kernel_ended_the_machine(build, tmp_path, fixtur
     entry point first) in a build directory of chapter 05."""
     directory = fixture_in_a_build_directory(build, tmp_path, fixture)
     with in_terminal("common/gdb.sh", str(directory), str(free_port()), terminal="dumb") as session:
-        expect(session, rb"Temporary breakpoint 1, ", "gdb to stop at the entry point")
-        expect(session, PROMPT, "gdb's prompt at the entry point")
-        session.sendline(b"continue")
-        expect(session, rb"\[Inferior 1 \(process \d+\) exited normally\]", "gdb to see the machine end")
-        expect(session, PROMPT, "gdb's prompt after the machine ended")
+        continue_from_the_entry_point_to_the_end(session)
         assert re.search(line, session.before), (
             f"make gdb does not say that {what}; the terminal showed:\n{shown(session)[-1500:]}")
         session.sendline(b"quit")
@@ -256,11 +264,7 @@ def test_make_gdb_names_a_triple_fault_with_a_gdb_without_python(build, tmp_path
     directory = fixture_in_a_build_directory(build, tmp_path, "triple_fault")
     with in_terminal("common/gdb.sh", str(directory), str(free_port()), terminal="dumb",
                      path_first=stand_in.parent) as session:
-        expect(session, rb"Temporary breakpoint 1, ", "gdb to stop at the entry point")
-        expect(session, PROMPT, "gdb's prompt at the entry point")
-        session.sendline(b"continue")
-        expect(session, rb"\[Inferior 1 \(process \d+\) exited normally\]", "gdb to see the machine end")
-        expect(session, PROMPT, "gdb's prompt after the machine ended")
+        continue_from_the_entry_point_to_the_end(session)
         assert re.search(TRIPLE_FAULT_LINE, session.before), (
             f"make gdb does not name the triple fault with a gdb without Python; the terminal "
             f"showed:\n{shown(session)[-1500:]}")
