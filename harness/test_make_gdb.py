@@ -185,15 +185,26 @@ def test_make_gdb_without_kernel_main_stops_at_the_entry_point(build, tmp_path, 
     assert session.exitstatus == 0, f"make gdb exited with {session.exitstatus} after kill and quit"
 
 
-def test_make_gdb_stops_at_once_on_a_kernel_grub_refuses(build, tmp_path):
-    """A kernel without a valid Multiboot header: GRUB refuses it, on a
-    screen that make gdb does not show, and gdb waited at "Continuing."
-    with no word of why (or stopped in GRUB's own code, which runs at 1
-    MiB too, as if in the kernel). make gdb must say so and end, before
-    gdb starts. With the no_multiboot_header fixture."""
-    directory = fixture_in_a_build_directory(build, tmp_path, "no_multiboot_header")
+@pytest.mark.parametrize(("fixture", "boot_command", "header"), [
+    pytest.param("no_multiboot_header", "multiboot", b"Multiboot", id="no-header"),
+    # A Multiboot 1 kernel in an image whose grub.cfg loads it with
+    # multiboot2, as chapters 02-06 do: a header GRUB would take from
+    # another command is no header here.
+    pytest.param("triple_fault", "multiboot2", b"Multiboot2", id="a-header-of-the-other-kind"),
+])
+def test_make_gdb_stops_at_once_on_a_kernel_grub_refuses(build, tmp_path, fixture: str, boot_command: str,
+                                                         header: bytes):
+    """A kernel without the Multiboot header that grub.cfg's command needs:
+    GRUB refuses it, on a screen that make gdb does not show, and gdb
+    waited at "Continuing." with no word of why (or stopped in GRUB's own
+    code, which runs at 1 MiB too, as if in the kernel). make gdb must say
+    so and end, before gdb starts."""
+    directory = fixture_in_a_build_directory(build, tmp_path, fixture)
+    subprocess.run([str(CHAPTERS.parent / "common" / "make-iso.sh"), boot_command, str(directory / "kernel.elf"),
+                    str(directory / "kernel.iso"), "refused"], check=True, capture_output=True)
     with in_terminal("common/gdb.sh", str(directory), str(free_port()), terminal="dumb") as session:
-        expect(session, rb"make gdb: GRUB would refuse \S+/kernel\.elf: it has no valid Multiboot header\.",
+        expect(session, rb"make gdb: GRUB would refuse \S+/kernel\.elf: it has no valid " + header
+               + b" header, which grub.cfg's " + boot_command.encode() + rb" command needs\.",
                "make gdb's line that GRUB would refuse the kernel", timeout=10)
         expect(session, pexpect.EOF, "make gdb to end")
         assert "Reading symbols" not in shown(session), f"make gdb started gdb all the same:\n{shown(session)}"
