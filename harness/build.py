@@ -309,19 +309,21 @@ def wait_in_a_group_of_its_own(process: subprocess.Popen, limits: BuildLimits) -
         end_process_group(process)
 
 
-# A program that a student's source makes or is, run on the host by a test
-# (chapter 3's format.cpp built for the host, common/make-iso.sh): it
-# takes a fraction of a second, and prints a few KiB.
+# A program that a student's source makes, run on the host by a test
+# (chapter 3's format.cpp built for the host): it takes a fraction of a
+# second, and prints a few KiB. Its compile, and the student's own scripts
+# (common/make-iso.sh), run with a build's limits.
 PROGRAM_LIMITS = replace(BUILD_LIMITS, wall_seconds=60, cpu_seconds=10, file_size=2**20)
 
 
 def run_program_within_limits(command: list[str], what: str,
                               limits: BuildLimits = PROGRAM_LIMITS) -> subprocess.CompletedProcess[str]:
-    """Runs such a program, with its standard output and error apart, each
-    into a file (a pipe would hold an output without end in the harness's
-    memory), and returns them and its status. One that passes a limit of
-    time is a HANG, one that prints past the file size a FAIL: either names
-    `what` and the limit."""
+    """Runs a program that a student's source makes or is (or a compiler
+    of that source) within limits, its standard output and error each into
+    a file of its own (a pipe would hold an output without end in the
+    harness's memory), and returns them and its status. One that passes a
+    limit of time is a HANG, one that prints past the file size a FAIL:
+    either names `what` and the limit."""
     __tracebackhide__ = True
     with tempfile.TemporaryDirectory() as scratch:
         outputs = Path(scratch) / "stdout", Path(scratch) / "stderr"
