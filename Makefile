@@ -103,7 +103,7 @@ gdb: check-chapter
 	@common/gdb.sh $(BUILD_ROOT)/$(CHAPTER) $(GDB_PORT)
 
 # Arguments for pytest, e.g. make test PYTEST_ARGS="-k 03 -x". pytest runs
-# in parallel, one worker per CPU (harness/pytest.ini).
+# in parallel, one worker per CPU and one more (harness/conftest.py).
 # make test runs the suite on the normal build, then (as make test-ubsan)
 # the tests of chapters 03 on again on the UBSan build, each run with its
 # own JUnit XML. The harness builds what it tests, each make within its
