@@ -92,14 +92,14 @@ book-deps:
 FIRMWARE ?= bios
 run: check-chapter
 	@common/check-deps.sh build $(if $(filter uefi,$(FIRMWARE)),uefi)
-	@$(MAKE) --no-print-directory -C chapters/$(CHAPTER)
+	@$(MAKE) --no-print-directory -C chapters/$(CHAPTER) kernel
 	@common/run.sh $(BUILD_ROOT)/$(CHAPTER)/kernel.iso $(FIRMWARE)
 
 # The port of QEMU's GDB stub; another one lets two sessions run at once.
 GDB_PORT ?= 1234
 gdb: check-chapter
 	@common/check-deps.sh build gdb
-	@$(MAKE) --no-print-directory -C chapters/$(CHAPTER)
+	@$(MAKE) --no-print-directory -C chapters/$(CHAPTER) kernel
 	@common/gdb.sh $(BUILD_ROOT)/$(CHAPTER) $(GDB_PORT)
 
 # Arguments for pytest, e.g. make test PYTEST_ARGS="-k 03 -x". pytest runs

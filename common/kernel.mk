@@ -59,6 +59,12 @@ endif
 all: $(foreach k,$(KERNELS),$(BUILD)/$(k).elf $(BUILD)/$(k).iso)
 	@:
 
+# The kernel alone, which make run and make gdb boot: a chapter's first
+# make run need not wait for its test kernels too.
+.PHONY: kernel
+kernel: $(BUILD)/kernel.elf $(BUILD)/kernel.iso
+	@:
+
 # Flags and rules are part of what an object is built from. The compiler
 # and its flags are recorded in a file that changes only when they do, so
 # that `make CXX=g++` after a clang build rebuilds everything.

@@ -7,7 +7,7 @@ no longer included may go), one built by the other compiler (`make CXX=g++`
 after `make`; the shared runtime's too), and every kernel when the linker
 script changed, every image when its kernel or the GRUB configuration did,
 and GRUB's boot images, which make-iso.sh keeps in each folder, when
-make-iso.sh did.
+make-iso.sh did. And what `make run` builds: the kernel it boots alone.
 
 The tests build chapter 04 (sources, test kernels, ISOs; or one object)
 from a copy of its directory beside copies of the top Makefile and of
@@ -202,3 +202,19 @@ def test_a_missing_tool_is_named_before_anything_is_built(project, tmp_path):
     assert "nasm" in result.stderr, f"the missing nasm is not named:\n{result.stderr}"
     started = [line for line in result.stdout.splitlines() if STEP.match(line)]
     assert not started, "steps of the build ran before the check:\n" + "\n".join(started)
+
+
+def test_make_run_builds_the_kernel_alone(project):
+    """make run and make gdb boot the chapter's kernel: a chapter's first
+    make run waited for its test kernels too (seven in chapter 04).
+    QEMU is played by a stand-in that quits at once, first on PATH."""
+    stand_in = project / "bin" / "qemu-system-x86_64"
+    stand_in.parent.mkdir()
+    stand_in.write_text("#!/bin/sh\nexit 0\n")
+    stand_in.chmod(0o755)
+    environment = make_environment() | {"PATH": f"{stand_in.parent}:{make_environment()['PATH']}", "CI": "true"}
+    result = subprocess.run(["make", "run", f"CH={CHAPTER[:2]}"], cwd=project, env=environment,
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    built = sorted(path.name for path in (project / "build" / CHAPTER).glob("*.iso"))
+    assert built == ["kernel.iso"], f"make run built {built}, not the kernel alone"
