@@ -73,7 +73,10 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     when set, decides as xdist has it."""
     if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS") or config.getoption("--chapter"):
         return None  # xdist's own count: one a CPU
-    return len(os.sched_getaffinity(0)) + 1
+    # The CPUs this process may use (a container's share), where the
+    # system tells them (not macOS).
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return cpus + 1
 
 
 def pytest_configure(config: pytest.Config) -> None:
