@@ -349,16 +349,38 @@ def run_program_within_limits(command: list[str], what: str,
 
 def end_process_group(process: subprocess.Popen) -> None:
     """SIGTERM first, so that make deletes the targets it was making (a half
-    written object would be up to date for the next make), then SIGKILL."""
+    written object would be up to date for the next make), then SIGKILL;
+    returns once no process of the group runs on."""
     for stop, grace in ((signal.SIGTERM, PROCESS_GROUP_GRACE), (signal.SIGKILL, None)):
         try:
             os.killpg(process.pid, stop)
         except ProcessLookupError:
-            break  # no process of the group is left
+            return  # no process of the group is left
         try:
             process.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             pass
+    # SIGKILL ends the others (what a recipe left in the background) a
+    # moment after killpg returns. Those that have ended stay in the group
+    # until whoever adopted them reaps them, which may never come soon: so
+    # the wait is bounded.
+    deadline = time.monotonic() + PROCESS_GROUP_GRACE
+    while time.monotonic() < deadline and any_process_runs_in_group(process.pid):
+        time.sleep(0.01)
+
+
+def any_process_runs_in_group(group: int) -> bool:
+    """Whether a process of the group runs, one that has ended and is
+    waiting to be reaped (a zombie) aside."""
+    for status in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses.
+            state, _, group_of_process = status.read_text().rpartition(")")[2].split()[:3]
+        except (OSError, ValueError):
+            continue  # it ended meanwhile
+        if int(group_of_process) == group and state != "Z":
+            return True
+    return False
 
 
 def failed_steps(output: str, tree: Path) -> list[str]:
