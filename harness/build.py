@@ -278,10 +278,20 @@ def run_within_limits(command: list[str], log: Path, limits: BuildLimits, env: d
     """Runs make in a directory with its output into `log` and returns its
     exit status, or None if it had not finished within limits.wall_seconds
     (wait_in_a_group_of_its_own)."""
-    with log.open("wb") as output:
+    with log.open("wb") as output, tempfile.TemporaryDirectory(prefix="build-tmp-") as scratch:
         process = subprocess.Popen(within(limits, command), cwd=directory, stdin=subprocess.DEVNULL, stdout=output,
-                                   stderr=subprocess.STDOUT, env=env, start_new_session=True)
+                                   stderr=subprocess.STDOUT, env=with_a_temporary_directory(env, scratch),
+                                   start_new_session=True)
         return wait_in_a_group_of_its_own(process, limits)
+
+
+def with_a_temporary_directory(env: dict[str, str] | None, scratch: str) -> dict[str, str]:
+    """The environment (this one, if None), with TMPDIR a directory that
+    goes when the command has ended. clang, killed by a limit, writes a
+    crash reproducer there (the preprocessed source and a script, a MiB
+    for the tests' own broken sources): into /tmp, each run of the suite
+    left them for good."""
+    return (dict(os.environ) if env is None else env) | {"TMPDIR": scratch}
 
 
 def within(limits: BuildLimits, command: list[str]) -> list[str]:
@@ -327,9 +337,12 @@ def run_program_within_limits(command: list[str], what: str,
     __tracebackhide__ = True
     with tempfile.TemporaryDirectory() as scratch:
         outputs = Path(scratch) / "stdout", Path(scratch) / "stderr"
+        temporary = Path(scratch) / "tmp"
+        temporary.mkdir()
         with outputs[0].open("wb") as stdout, outputs[1].open("wb") as stderr:
             process = subprocess.Popen(within(limits, command), cwd=REPOSITORY, stdin=subprocess.DEVNULL,
-                                       stdout=stdout, stderr=stderr, start_new_session=True)
+                                       stdout=stdout, stderr=stderr,
+                                       env=with_a_temporary_directory(None, str(temporary)), start_new_session=True)
             status = wait_in_a_group_of_its_own(process, limits)
         if status is None:
             raise KernelFailure(Verdict.HANG, f"{what} did not end within {limits.wall_seconds:g} s",

@@ -152,6 +152,21 @@ def test_a_build_that_waits_for_ever_is_stopped(directory):
     assert processes_in(directory) == [], "processes outlived their build"
 
 
+def test_what_a_build_leaves_in_its_temporary_directory_goes_with_it(directory):
+    # clang, killed by a limit (the sources below), writes a crash
+    # reproducer of a MiB into TMPDIR: in /tmp, every run of the suite
+    # left them there for good. (${TMPDIR:-/tmp}, as clang chooses.)
+    (directory / "Makefile").write_text(
+        "all:\n\tt=$${TMPDIR:-/tmp}; touch $$t/reproducer.sh && echo $$t > left.txt\n")
+    Builder(SMALL).make(directory, "the made-up chapter")
+    left = Path((directory / "left.txt").read_text().strip())
+    assert left != Path(tempfile.gettempdir()) and not left.exists(), f"the build left {left} behind"
+    ran = run_program_within_limits(["sh", "-c", "t=${TMPDIR:-/tmp}; touch $t/reproducer.sh && echo $t"],
+                                    "the made-up program")
+    left = Path(ran.stdout.strip())
+    assert left != Path(tempfile.gettempdir()) and not left.exists(), f"the program left {left} behind"
+
+
 def test_nothing_a_build_starts_outlives_it(directory):
     # A recipe that leaves a process behind, which make does not wait for
     # (without STEP_TIMEOUT: `timeout` puts its command in a process group
