@@ -25,6 +25,7 @@ import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import IO
 
 import host
 import run_timings
@@ -225,7 +226,8 @@ def make_within_limits(command: list[str], what: str, log: Path, limits: BuildLi
     __tracebackhide__ = True
     log.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    status = run_within_limits(command, log, limits, env, checkout or REPOSITORY)
+    with log.open("wb") as log_file:
+        status = run_within_limits(command, limits, checkout or REPOSITORY, log_file, subprocess.STDOUT, env)
     run_timings.record("build", time.monotonic() - started)
     if status == 0:
         output = log.read_text(errors="replace")
@@ -273,25 +275,27 @@ def what_failed(status: int | None, log: Path, output: str, limits: BuildLimits,
             "fix the first error first")
 
 
-def run_within_limits(command: list[str], log: Path, limits: BuildLimits, env: dict[str, str] | None,
-                      directory: Path) -> int | None:
-    """Runs make in a directory with its output into `log` and returns its
-    exit status, or None if it had not finished within limits.wall_seconds
-    (wait_in_a_group_of_its_own)."""
-    with log.open("wb") as output, tempfile.TemporaryDirectory(prefix="build-tmp-") as scratch:
-        process = subprocess.Popen(within(limits, command), cwd=directory, stdin=subprocess.DEVNULL, stdout=output,
-                                   stderr=subprocess.STDOUT, env=with_a_temporary_directory(env, scratch),
-                                   start_new_session=True)
-        return wait_in_a_group_of_its_own(process, limits)
-
-
-def with_a_temporary_directory(env: dict[str, str] | None, scratch: str) -> dict[str, str]:
-    """The environment (this one, if None), with TMPDIR a directory that
-    goes when the command has ended. clang, killed by a limit, writes a
-    crash reproducer there (the preprocessed source and a script, a MiB
-    for the tests' own broken sources): into /tmp, each run of the suite
-    left them for good."""
-    return (dict(os.environ) if env is None else env) | {"TMPDIR": scratch}
+def run_within_limits(command: list[str], limits: BuildLimits, directory: Path, stdout: IO[bytes],
+                      stderr: IO[bytes] | int, env: dict[str, str] | None = None) -> int | None:
+    """Runs a command in a directory within limits (`within`), with its
+    output and errors where the caller says, in the environment given (this
+    one, if None); returns its exit status, or None if it had not finished
+    within limits.wall_seconds. It runs in a process group of its own,
+    which is ended when this returns, so that nothing it started outlives
+    it, also when the harness is interrupted; and with a TMPDIR of its own,
+    removed then too: clang, killed by a limit, writes a crash reproducer
+    there (the preprocessed source and a script, a MiB for the tests' own
+    broken sources), which each run of the suite left in /tmp for good."""
+    with tempfile.TemporaryDirectory(prefix="harness-tmp-") as scratch:
+        environment = (dict(os.environ) if env is None else env) | {"TMPDIR": scratch}
+        process = subprocess.Popen(within(limits, command), cwd=directory, stdin=subprocess.DEVNULL, stdout=stdout,
+                                   stderr=stderr, env=environment, start_new_session=True)
+        try:
+            return process.wait(timeout=limits.wall_seconds)
+        except subprocess.TimeoutExpired:
+            return None
+        finally:
+            end_process_group(process)
 
 
 def within(limits: BuildLimits, command: list[str]) -> list[str]:
@@ -304,19 +308,6 @@ def within(limits: BuildLimits, command: list[str]) -> list[str]:
     return ["prlimit", f"--fsize={limits.file_size}", f"--data={limits.memory}",
             f"--cpu={limits.cpu_seconds}:{limits.cpu_seconds + CPU_KILL_GRACE_SECONDS}", "--core=0",
             "--", *command]
-
-
-def wait_in_a_group_of_its_own(process: subprocess.Popen, limits: BuildLimits) -> int | None:
-    """The exit status of a process started in a session of its own, or
-    None if it had not finished within limits.wall_seconds. Its process
-    group is ended when this returns, so that nothing it started outlives
-    it, also when the harness is interrupted."""
-    try:
-        return process.wait(timeout=limits.wall_seconds)
-    except subprocess.TimeoutExpired:
-        return None
-    finally:
-        end_process_group(process)
 
 
 # A program that a student's source makes, run on the host by a test
@@ -337,13 +328,8 @@ def run_program_within_limits(command: list[str], what: str,
     __tracebackhide__ = True
     with tempfile.TemporaryDirectory() as scratch:
         outputs = Path(scratch) / "stdout", Path(scratch) / "stderr"
-        temporary = Path(scratch) / "tmp"
-        temporary.mkdir()
         with outputs[0].open("wb") as stdout, outputs[1].open("wb") as stderr:
-            process = subprocess.Popen(within(limits, command), cwd=REPOSITORY, stdin=subprocess.DEVNULL,
-                                       stdout=stdout, stderr=stderr,
-                                       env=with_a_temporary_directory(None, str(temporary)), start_new_session=True)
-            status = wait_in_a_group_of_its_own(process, limits)
+            status = run_within_limits(command, limits, REPOSITORY, stdout, stderr)
         if status is None:
             raise KernelFailure(Verdict.HANG, f"{what} did not end within {limits.wall_seconds:g} s",
                                 "look for a loop that never ends")
