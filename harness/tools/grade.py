@@ -532,11 +532,7 @@ def copy_checkout(repository: Path, destination: Path) -> GradedCopy:
         return left
 
     shutil.copytree(repository, destination, symlinks=True, ignore=leave_out)
-    harness = destination / "harness"
-    if harness.is_symlink():
-        harness.unlink()
-    shutil.rmtree(harness, ignore_errors=True)
-    shutil.copytree(HARNESS, harness, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+    put_ours_in_place(HARNESS, destination / "harness", shutil.ignore_patterns("__pycache__", ".pytest_cache"))
     use_instructors_kernel_tests(destination)
     return GradedCopy(outside, use_instructors_machine(destination))
 
@@ -553,14 +549,22 @@ def use_instructors_machine(checkout: Path) -> list[str]:
     ours, theirs = REPOSITORY / HOST, checkout / HOST
     names = sorted(set(files_below(ours)) | set(files_below(theirs)))
     differing = [name for name in names if not same_file(ours / name, theirs / name)]
+    put_ours_in_place(ours, theirs)
+    return differing
+
+
+def put_ours_in_place(ours: Path, theirs: Path, ignore=None) -> None:
+    """Copies a directory of this repository to where the checkout's copy
+    has `theirs`, whatever is there: a directory, a file, a link (which
+    goes, not what it leads to) or nothing; under a parent that may be a
+    file (a common/ that is one: its build fails, and grading goes on)."""
     if theirs.is_symlink() or theirs.is_file():
         theirs.unlink()
     else:
         shutil.rmtree(theirs, ignore_errors=True)
-    if not theirs.parent.is_dir():  # a common/ that is a file: its build fails, and grading goes on
+    if not theirs.parent.is_dir():
         theirs.parent.unlink(missing_ok=True)
-    shutil.copytree(ours, theirs)
-    return differing
+    shutil.copytree(ours, theirs, ignore=ignore)
 
 
 def files_below(directory: Path) -> list[str]:
