@@ -160,9 +160,9 @@ def _check_chapter_free_modules(items: list[pytest.Item]) -> None:
     never run in that chapter's --chapter run: in a run without --chapter,
     such a test fails, saying so."""
     for item in items:
-        if item.path.name in CHAPTER_FREE_MODULES and _chapters_of(item):
+        if item.path.name in CHAPTER_FREE_MODULES and (chapters := _chapters_of(item)):
             item.stash[_MISPLACED] = (
-                f"this test belongs to chapter {', '.join(sorted(_chapters_of(item)))}, and conftest.py's "
+                f"this test belongs to chapter {', '.join(sorted(chapters))}, and conftest.py's "
                 f"CHAPTER_FREE_MODULES names its module: --chapter would never run it")
 
 
