@@ -212,7 +212,8 @@ def test_make_run_builds_the_kernel_alone(project):
     stand_in.parent.mkdir()
     stand_in.write_text("#!/bin/sh\nexit 0\n")
     stand_in.chmod(0o755)
-    environment = make_environment() | {"PATH": f"{stand_in.parent}:{make_environment()['PATH']}", "CI": "true"}
+    environment = make_environment()
+    environment |= {"PATH": f"{stand_in.parent}:{environment['PATH']}", "CI": "true"}
     result = subprocess.run(["make", "run", f"CH={CHAPTER[:2]}"], cwd=project, env=environment,
                             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
