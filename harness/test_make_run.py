@@ -16,7 +16,7 @@ The sessions are driven through the make target in a pseudo-terminal, as a
 student would type them; the rest of the suite boots the same ISOs with the
 harness's own QEMU command line. The harness's own broken kernels
 (harness/fixtures), which no make target boots, go through make run's
-script, common/run.sh.
+script, common/run.sh, as does a machine without QEMU.
 """
 
 from __future__ import annotations
@@ -250,6 +250,26 @@ def test_make_run_shows_qemus_own_error(tmp_path):
         expect(session, pexpect.EOF, "make run to end")
         assert "kernel wrote" not in shown(session), f"make run blames the kernel:\n{shown(session)}"
     assert session.exitstatus == 1, f"make run exited with {session.exitstatus}, not QEMU's 1"
+
+
+def test_run_sh_without_qemu_names_the_missing_package(build, tmp_path):
+    """common/run.sh started by hand, without make run's check of the
+    packages, on a machine without QEMU: prlimit's status for a command it
+    cannot find, 127, would read as a kernel that wrote 0x3f to
+    isa-debug-exit. PATH holds every command of /usr/bin but QEMU."""
+    path = tmp_path / "bin"
+    path.mkdir()
+    for tool in Path("/usr/bin").iterdir():
+        if tool.name != "qemu-system-x86_64":
+            (path / tool.name).symlink_to(tool)
+    iso = build.chapter(HELLO_CHAPTER).iso()
+    result = subprocess.run(["common/run.sh", str(iso)], cwd=REPOSITORY, env=os.environ | {"PATH": str(path)},
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    said = result.stdout + result.stderr
+    assert "kernel wrote" not in said, f"run.sh blames the kernel for a missing QEMU:\n{said}"
+    assert "qemu-system-x86_64 is not installed" in result.stderr and "apt-get install qemu-system-x86" in \
+        result.stderr, f"run.sh does not name the missing package:\n{said}"
+    assert result.returncode != 0, f"run.sh without QEMU exited with {result.returncode}"
 
 
 @pytest.mark.parametrize(("stop", "line"), [

@@ -17,3 +17,13 @@ qemu_args() {
 # its standard error, run.sh's witness of a kill -9.)
 SERIAL_LOG_LIMIT=${SERIAL_LOG_LIMIT:-$((64 * 1024 * 1024))}
 qemu_within_file_limit=(prlimit --fsize="$SERIAL_LOG_LIMIT" qemu-system-x86_64)
+
+# make run and make gdb install QEMU first (check-deps.sh); run.sh or
+# gdb.sh started by hand may find none, and prlimit's status for a command
+# it cannot find, 127, is also QEMU's for a kernel that wrote 0x3f to
+# isa-debug-exit: the kernel would be blamed for a missing package.
+if ! command -v qemu-system-x86_64 > /dev/null; then
+    echo "$(basename "$0"): qemu-system-x86_64 is not installed: make run and make gdb install it" \
+         "(or: apt-get install qemu-system-x86)" >&2
+    exit 127
+fi
