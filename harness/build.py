@@ -8,8 +8,10 @@ others then find everything up to date).
 A student's source can make a build run for ever (a NASM `times` with a
 count of billions, a constexpr computation the compiler grinds on), write a
 file of gigabytes (an array of 2 GiB in .data, an `alignas` that the linker
-pads the file to) or eat the machine's memory, and then no verdict would
-come. So every make runs within BUILD_LIMITS, as every boot runs within
+pads the file to), write gigabytes in many files (an array of 40 MiB in a
+header that every source includes lands in every object, ELF and ISO) or
+eat the machine's memory, and then no verdict would come, or the disk would
+be full. So every make runs within BUILD_LIMITS, as every boot runs within
 boot_limits.py's, and a build stopped by one is BUILD_FAILED naming the
 limit and the step that passed it.
 """
@@ -19,10 +21,12 @@ from __future__ import annotations
 import fcntl
 import os
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO
@@ -50,6 +54,7 @@ class BuildLimits:
     cpu_seconds: int  # of CPU time, each process on its own (RLIMIT_CPU)
     file_size: int  # bytes of any one file written (RLIMIT_FSIZE), its output too
     memory: int  # bytes of each process's data (RLIMIT_DATA): its heap and other private memory
+    disk_space: int  # bytes of disk that the files it adds take, all together (see DiskUse)
 
 
 # Measured on this machine (2 CPUs shared with other work, load 15): a clean
@@ -61,7 +66,13 @@ class BuildLimits:
 # chapters/06-double-faults` into an empty BUILD_ROOT, CPU time as user +
 # system): 6.4 s with clang, 6.3 s with clang and UBSan, 5.9 s with g++,
 # 7.8 s with g++ and UBSan; its costliest step, one compile, 0.56 s (g++,
-# UBSan).
+# UBSan). The disk space the same clean builds take, their build folder
+# and TMPDIR sampled every 20 ms, and `du -s --block-size=1` of the folder
+# at the end: 27.1 MiB with clang, 29.9 MiB with clang and UBSan, 28.8 MiB
+# with g++, 33.4 MiB with g++ and UBSan, in 145 to 151 files (15 ISOs of
+# 1.5 MiB are most of it); during the build up to 0.9 MiB more than at its
+# end (an ISO's staging folder), 0.6 MiB of it in TMPDIR (g++'s; clang
+# writes none there).
 BUILD_LIMITS = BuildLimits(
     # Five times the slowest build seen on a loaded machine: a build that
     # runs this long is not going to end. A backstop for a step that waits
@@ -78,7 +89,16 @@ BUILD_LIMITS = BuildLimits(
     # Ten times the largest compiler, and the thread stacks of an ld.lld
     # on a machine of 100 CPUs (8 MiB each); small enough that two jobs at
     # it leave a CI runner of 7 GiB its memory.
-    memory=2 * 2**30)
+    memory=2 * 2**30,
+    # Thirty times the largest clean build: a chapter may have many more
+    # kernels, or larger ISOs, before it comes near. Sixteen files at the
+    # file size limit; an array of 40 MiB in a header that every source of
+    # chapter 06 includes passes it before half of the objects are built.
+    # A build stopped at it has its build folder removed, so that the
+    # suite's nine builds (and grading's, one student after another) hold
+    # no more than one limit and its overshoot on disk for each make that
+    # runs at a time.
+    disk_space=2**30)
 
 # Reading chapter 06's Makefile for its KERNELS takes 0.01 s (measured
 # 2026-12): one that takes a minute waits for something that does not come
@@ -88,6 +108,17 @@ MAKEFILE_READ_LIMITS = replace(BUILD_LIMITS, wall_seconds=60)
 # A process past its CPU limit gets SIGXCPU, which ends it unless it is
 # caught; one that catches it and goes on gets SIGKILL this much later.
 CPU_KILL_GRACE_SECONDS = 2
+
+# How often the folders a build writes into are measured against its limit
+# of disk space (and once more when it ends). A build past it may have
+# written, before it is stopped, what it writes in one interval and one
+# measurement, and what a process that ignores SIGTERM writes in
+# PROCESS_GROUP_GRACE: this machine writes 0.8 GB/s into its page cache
+# (files of 60 MiB, from one process or two), so some 80 MiB, and 800 MiB
+# more for such a process, until the build folder is removed. Measuring
+# chapter 06's build folder and sources (250 files and folders) takes
+# 1.5 ms: 1.5 % of a CPU while a build runs.
+DISK_SAMPLE_INTERVAL = 0.1
 
 # What make says when a process it ran died of SIGXFSZ: the signal's name
 # (a command make ran itself) or the shell's exit status 128 + 25.
@@ -105,6 +136,8 @@ CPU_TIME_EXCEEDED = re.compile(r"CPU time limit exceeded|^Killed$|\] Killed$", r
 OUT_OF_MEMORY = re.compile(r"out of memory|memory exhausted|std::bad_alloc|Cannot allocate memory", re.IGNORECASE)
 # make's line for a step that failed: `make: *** [kernel.mk:73: build/02/obj/main.o] Error 1`.
 FAILED_STEP = re.compile(r"\*\*\* \[(?:[^\]]*?:\d+: )?([^\]]+)\]")
+# A variable set on make's command line: `BUILD_ROOT=/tmp/root`, `UBSAN=1`.
+MAKE_VARIABLE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -170,27 +203,29 @@ class Builder:
     def fixtures(self) -> Path:
         """The harness's own test kernels (harness/fixtures)."""
         __tracebackhide__ = True
-        self.make(REPOSITORY / "harness" / "fixtures", "the harness fixtures")
+        self.make(REPOSITORY / "harness" / "fixtures", "the harness fixtures", build_folder=FIXTURES_BUILD)
         return FIXTURES_BUILD
 
     def make(self, directory: Path, what: str, variables: list[str] | None = None, *, name: str | None = None,
-             env: dict[str, str] | None = None) -> None:
+             env: dict[str, str] | None = None, build_folder: Path | None = None) -> None:
         """Runs make in a directory, once, with variables (["UBSAN=1"]) on its
         command line; raises BUILD_FAILED or TOOL_MISSING (now and on every
         later call) when it cannot. `name` (the directory's name unless
         given) names the build's lock and log: another build of the same
         directory, with the other compiler into a build root of its own,
         needs a name of its own. `env` replaces the environment make
-        inherits (which carries a make test CXX=g++ to the chapters)."""
+        inherits (which carries a make test CXX=g++ to the chapters).
+        `build_folder` is where the make puts what it builds, if not where
+        common/kernel.mk would (build_folder_of)."""
         __tracebackhide__ = True
         name = name or directory.name
         if name not in self._results:
-            self._results[name] = self._run_make(directory, what, variables or [], name, env)
+            self._results[name] = self._run_make(directory, what, variables or [], name, env, build_folder)
         if self._results[name] is not None:
             raise self._results[name]
 
     def _run_make(self, directory: Path, what: str, variables: list[str], name: str,
-                  env: dict[str, str] | None) -> KernelFailure | None:
+                  env: dict[str, str] | None, build_folder: Path | None) -> KernelFailure | None:
         __tracebackhide__ = True
         try:
             host.check()
@@ -206,7 +241,8 @@ class Builder:
         with (BUILD / f".harness-build-{name}.lock").open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
-                make_within_limits(command, what, artifacts() / f"build-{name}.log", self._limits, env)
+                make_within_limits(command, what, artifacts() / f"build-{name}.log", self._limits, env,
+                                   build_folder=build_folder)
             except KernelFailure as failure:
                 return failure
         return None
@@ -214,7 +250,7 @@ class Builder:
 
 def make_within_limits(command: list[str], what: str, log: Path, limits: BuildLimits = BUILD_LIMITS,
                        env: dict[str, str] | None = None, *, checkout: Path | None = None,
-                       failed: str = "did not build") -> str:
+                       failed: str = "did not build", build_folder: Path | None = None) -> str:
     """Runs a make command from the repository's root (or `checkout`'s, a
     tree other than the harness's: grading's copy of a student's checkout)
     within limits, and returns its output; raises BUILD_FAILED, naming the
@@ -222,19 +258,30 @@ def make_within_limits(command: list[str], what: str, log: Path, limits: BuildLi
     {why}". make writes straight into the log, which is kept if the build
     fails: its size is bounded as every file the build writes is. A caller
     that other workers may race to the same build holds a lock around this:
-    the log is read or removed before it returns."""
+    the log is read or removed before it returns.
+    The disk space the build takes is measured in its build folder
+    (`build_folder`, or where common/kernel.mk puts it: build_folder_of)
+    and in the directory make works in (where a wrong rule writes). A build
+    past that limit has its build folder removed: the files that passed it
+    would stay on disk, complete and up to date for the next make, and all
+    that the folder holds is what a build makes anew."""
     __tracebackhide__ = True
+    directory = checkout or REPOSITORY
+    build_folder = build_folder or build_folder_of(command, directory)
     log.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with log.open("wb") as log_file:
-        status = run_within_limits(command, limits, checkout or REPOSITORY, log_file, subprocess.STDOUT, env)
+        ended = run_within_limits(command, limits, directory, log_file, subprocess.STDOUT, env,
+                                  writes_into=[build_folder, directory_of_make(command, directory)])
     run_timings.record("build", time.monotonic() - started)
-    if status == 0:
+    if ended.status == 0:
         output = log.read_text(errors="replace")
         log.unlink()
         return output
+    if ended.overfilled is not None:
+        shutil.rmtree(build_folder, ignore_errors=True)
     output = read_tail(log, OUTPUT_TAIL_BYTES)
-    summary, look_at = what_failed(status, log, output, limits, checkout or BUILD.parent)
+    summary, look_at = what_failed(ended, log, output, limits, checkout or BUILD.parent)
     lines = output.rstrip().splitlines()
     raise KernelFailure(Verdict.BUILD_FAILED, f"{what} {failed}: {summary}",
                         f"{look_at}; run `{' '.join(command)}` to see the build",
@@ -242,16 +289,21 @@ def make_within_limits(command: list[str], what: str, log: Path, limits: BuildLi
                         + "\n".join(lines[-OUTPUT_TAIL_LINES:]))
 
 
-def what_failed(status: int | None, log: Path, output: str, limits: BuildLimits,
-                tree: Path) -> tuple[str, str]:
+def what_failed(ended: Ended, log: Path, output: str, limits: BuildLimits, tree: Path) -> tuple[str, str]:
     """The limit the build passed and the step that passed it (named from
     `tree`), or else the build's first error; and what to look at. `output`
     is the end of the log."""
     failed = failed_steps(output, tree)
     steps = " or ".join(failed) or "a step"
-    if status is None:
-        return (f"the build was stopped: it did not finish in {limits.wall_seconds:g} s"
-                + (f" (still making {' and '.join(failed)})" if failed else ""),
+    still_making = f" (still making {' and '.join(failed)})" if failed else ""
+    if (overfilled := ended.overfilled) is not None:
+        return (f"the build was stopped: it had written {mebibytes(overfilled.written)}, most of it into "
+                f"{shorten(overfilled.folder, tree)}, more than the {mebibytes(limits.disk_space)} a build may "
+                f"write in all{still_making}",
+                "no chapter's build comes near it: look for a large array, alignas or NASM times count in a header "
+                "that many sources include, or a recipe that writes without end")
+    if ended.status is None:
+        return (f"the build was stopped: it did not finish in {limits.wall_seconds:g} s{still_making}",
                 "look for a step that never ends: a NASM times or %rep with a huge count, a recipe that loops")
     # make cannot say why it stops when the log is full, nor can the step.
     if log.stat().st_size >= limits.file_size:
@@ -260,7 +312,7 @@ def what_failed(status: int | None, log: Path, output: str, limits: BuildLimits,
     if FILE_SIZE_EXCEEDED.search(output):
         return (f"the build was stopped: making {steps} wrote a file larger than {mebibytes(limits.file_size)}",
                 "no kernel's file comes near it: look for a huge array, alignas or NASM times count in its source")
-    if status in (-signal.SIGXCPU, -signal.SIGKILL) or CPU_TIME_EXCEEDED.search(output):
+    if ended.status in (-signal.SIGXCPU, -signal.SIGKILL) or CPU_TIME_EXCEEDED.search(output):
         # make itself was ended when its own functions ground on (no step failed).
         who = f"making {steps}" if failed else "make itself"
         return (f"the build was stopped: {who} passed the CPU time limit ({limits.cpu_seconds} s for each process)",
@@ -275,27 +327,100 @@ def what_failed(status: int | None, log: Path, output: str, limits: BuildLimits,
             "fix the first error first")
 
 
+@dataclass(frozen=True)
+class Overfilled:
+    """What a run had written when it passed its limit of disk space."""
+    written: int  # bytes its folders' files took, all together, more than when it started
+    folder: str  # the folder it wrote most into ("its TMPDIR" for that one)
+
+
+@dataclass(frozen=True)
+class Ended:
+    """How a run within limits ended."""
+    status: int | None  # its exit status; None if it was stopped at its wall time or disk space
+    overfilled: Overfilled | None = None  # what it had written, if its disk space stopped it
+
+
 def run_within_limits(command: list[str], limits: BuildLimits, directory: Path, stdout: IO[bytes],
-                      stderr: IO[bytes] | int, env: dict[str, str] | None = None) -> int | None:
-    """Runs a command in a directory within limits (`within`), with its
-    output and errors where the caller says, in the environment given (this
-    one, if None); returns its exit status, or None if it had not finished
-    within limits.wall_seconds. It runs in a process group of its own,
-    which is ended when this returns, so that nothing it started outlives
-    it, also when the harness is interrupted; and with a TMPDIR of its own,
-    removed then too: clang, killed by a limit, writes a crash reproducer
-    there (the preprocessed source and a script, a MiB for the tests' own
-    broken sources), which each run of the suite left in /tmp for good."""
+                      stderr: IO[bytes] | int, env: dict[str, str] | None = None, *,
+                      writes_into: Sequence[Path] = ()) -> Ended:
+    """Runs a command in a directory within limits (`within`, and its disk
+    space in the folders it writes into: `writes_into` and its TMPDIR), with
+    its output and errors where the caller says, in the environment given
+    (this one, if None); returns how it ended. It runs in a process group
+    of its own, which is ended when this returns, so that nothing it
+    started outlives it, also when the harness is interrupted; and with a
+    TMPDIR of its own, removed then too: clang, killed by a limit, writes a
+    crash reproducer there (the preprocessed source and a script, a MiB for
+    the tests' own broken sources), which each run of the suite left in
+    /tmp for good."""
     with tempfile.TemporaryDirectory(prefix="harness-tmp-") as scratch:
         environment = (dict(os.environ) if env is None else env) | {"TMPDIR": scratch}
+        disk = DiskUse({Path(scratch): "its TMPDIR"} | {folder: str(folder) for folder in writes_into})
         process = subprocess.Popen(within(limits, command), cwd=directory, stdin=subprocess.DEVNULL, stdout=stdout,
                                    stderr=stderr, env=environment, start_new_session=True)
         try:
-            return process.wait(timeout=limits.wall_seconds)
-        except subprocess.TimeoutExpired:
-            return None
+            return wait_within(process, limits, disk)
         finally:
             end_process_group(process)
+
+
+def wait_within(process: subprocess.Popen, limits: BuildLimits, disk: DiskUse) -> Ended:
+    """Waits for a process to end within its wall time, measuring its disk
+    space every DISK_SAMPLE_INTERVAL and once more when it has ended (one
+    that writes its gigabytes within an interval passes the limit all the
+    same)."""
+    deadline = time.monotonic() + limits.wall_seconds
+    status = None
+    while status is None and time.monotonic() < deadline:
+        try:
+            status = process.wait(timeout=min(DISK_SAMPLE_INTERVAL, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+        if (overfilled := disk.past(limits.disk_space)) is not None:
+            return Ended(None, overfilled)
+    return Ended(status)
+
+
+class DiskUse:
+    """The disk space a run's files take in the folders it writes into,
+    more than they took when it started (as `du` counts it: the blocks of
+    each file and folder below them, so that a sparse file counts what it
+    has written). A folder inside another is measured with it."""
+
+    def __init__(self, folders: dict[Path, str]) -> None:
+        """`folders`: each folder and how to name it."""
+        self._names = {folder: name for folder, name in folders.items()
+                       if not any(folder != other and folder.is_relative_to(other) for other in folders)}
+        self._before = {folder: bytes_on_disk(folder) for folder in self._names}
+
+    def past(self, limit: int) -> Overfilled | None:
+        """What the run has written, if that is more than the limit."""
+        added = {folder: bytes_on_disk(folder) - before for folder, before in self._before.items()}
+        written = sum(added.values())
+        return Overfilled(written, self._names[max(added, key=added.__getitem__)]) if written > limit else None
+
+
+def bytes_on_disk(folder: Path) -> int:
+    """The disk space the files and folders below a folder take, 0 if there
+    is no such folder. Symbolic links are not followed, a file removed as
+    it is measured counts for nothing, and the folders are walked from a
+    list rather than by recursion, which a deep tree would exhaust."""
+    total = 0
+    unmeasured = [folder]
+    while unmeasured:
+        try:
+            entries = list(os.scandir(unmeasured.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                total += entry.stat(follow_symlinks=False).st_blocks * 512
+                if entry.is_dir(follow_symlinks=False):
+                    unmeasured.append(Path(entry.path))
+            except OSError:
+                continue
+    return total
 
 
 def within(limits: BuildLimits, command: list[str]) -> list[str]:
@@ -317,19 +442,25 @@ def within(limits: BuildLimits, command: list[str]) -> list[str]:
 PROGRAM_LIMITS = replace(BUILD_LIMITS, wall_seconds=60, cpu_seconds=10, file_size=2**20)
 
 
-def run_program_within_limits(command: list[str], what: str,
-                              limits: BuildLimits = PROGRAM_LIMITS) -> subprocess.CompletedProcess[str]:
+def run_program_within_limits(command: list[str], what: str, limits: BuildLimits = PROGRAM_LIMITS, *,
+                              writes_into: Sequence[Path] = ()) -> subprocess.CompletedProcess[str]:
     """Runs a program that a student's source makes or is (or a compiler
     of that source) within limits, its standard output and error each into
     a file of its own (a pipe would hold an output without end in the
-    harness's memory), and returns them and its status. One that passes a
-    limit of time is a HANG, one that prints past the file size a FAIL:
-    either names `what` and the limit."""
+    harness's memory), and returns them and its status. Its disk space is
+    measured in its TMPDIR and in the folders `writes_into`. One that
+    passes a limit of time is a HANG, one that prints past the file size or
+    writes past its disk space a FAIL: either names `what` and the limit."""
     __tracebackhide__ = True
     with tempfile.TemporaryDirectory() as scratch:
         outputs = Path(scratch) / "stdout", Path(scratch) / "stderr"
         with outputs[0].open("wb") as stdout, outputs[1].open("wb") as stderr:
-            status = run_within_limits(command, limits, REPOSITORY, stdout, stderr)
+            ended = run_within_limits(command, limits, REPOSITORY, stdout, stderr, writes_into=writes_into)
+        status = ended.status
+        if (overfilled := ended.overfilled) is not None:
+            raise KernelFailure(Verdict.FAIL, f"{what} wrote {mebibytes(overfilled.written)}, most of it into "
+                                f"{overfilled.folder}, more than the {mebibytes(limits.disk_space)} it may write "
+                                "in all", "look for a loop that writes files without end")
         if status is None:
             raise KernelFailure(Verdict.HANG, f"{what} did not end within {limits.wall_seconds:g} s",
                                 "look for a loop that never ends")
@@ -380,6 +511,24 @@ def any_process_runs_in_group(group: int) -> bool:
         if int(group_of_process) == group and state != "Z":
             return True
     return False
+
+
+def directory_of_make(command: list[str], directory: Path) -> Path:
+    """The directory a make command works in (its -C), run from `directory`."""
+    return (directory / command[command.index("-C") + 1] if "-C" in command else directory).resolve()
+
+
+def build_folder_of(command: list[str], directory: Path) -> Path:
+    """Where a make command, run from `directory`, puts what it builds, as
+    common/kernel.mk chooses: $(BUILD_ROOT)/<chapter>, with the BUILD_ROOT
+    the command sets (relative to the chapter, as make reads it) or else
+    the build/ of the tree that the chapter is in (build/ubsan/ with
+    UBSAN=1): the repository's, a workspace's or a student's checkout's."""
+    chapter = directory_of_make(command, directory)
+    variables = dict(match.groups() for argument in command if (match := MAKE_VARIABLE.fullmatch(argument)))
+    tree_build_root = chapter.parent.parent / ("build/ubsan" if variables.get("UBSAN") == "1" else "build")
+    build_root = chapter / variables["BUILD_ROOT"] if "BUILD_ROOT" in variables else tree_build_root
+    return Path(os.path.normpath(build_root / chapter.name))
 
 
 def failed_steps(output: str, tree: Path) -> list[str]:

@@ -1,20 +1,24 @@
 """The limits of a build (build.py's BuildLimits): a student's source that
 would make the build run for ever (busy or waiting), write a file of
-gigabytes or eat the machine's memory must end in BUILD_FAILED naming the
-limit and the step. So must a program that a test runs on the host from a
-student's source (chapter 3's format.cpp) or script (make-iso.sh): a HANG
-at its time limits, a FAIL past its output's size.
+gigabytes, write gigabytes in many files or eat the machine's memory must
+end in BUILD_FAILED naming the limit and the step. So must a program that a
+test runs on the host from a student's source (chapter 3's format.cpp) or
+script (make-iso.sh): a HANG at its time limits, a FAIL past its output's
+size or its disk space.
 
 Each test builds a made-up chapter of one source in tmp_path through the
 harness's own code path (Builder.make), or reads its Makefile as the tests
 read a chapter's KERNELS (makefile_values), with limits small enough to be
-reached in a second or two; the chapters are built with BUILD_LIMITS.
+reached in a second or two; the chapters are built with BUILD_LIMITS (so
+the rest of the suite passing shows that those are not so tight that they
+fail a chapter that is right).
 A step of these chapters ends after 30 s in any case, so that a harness
 without a limit fails its test rather than waiting for ever.
 """
 
 from __future__ import annotations
 
+import re
 import resource
 import tempfile
 import time
@@ -29,13 +33,16 @@ from chapters import artifacts
 from verdict import KernelFailure, Verdict
 
 MiB = 2**20
-# Small limits of file size and memory, reached in a second or two by the
-# broken sources below; time enough for a loaded machine to compile them.
-SMALL = BuildLimits(wall_seconds=60, cpu_seconds=30, file_size=1 * MiB, memory=48 * MiB)
-SHORT = BuildLimits(wall_seconds=3, cpu_seconds=SMALL.cpu_seconds, file_size=SMALL.file_size, memory=SMALL.memory)
+# Small limits of file size, memory and disk space, reached in a second or
+# two by the broken sources below; time enough for a loaded machine to
+# compile them.
+SMALL = BuildLimits(wall_seconds=60, cpu_seconds=30, file_size=1 * MiB, memory=48 * MiB, disk_space=4 * MiB)
+SHORT = BuildLimits(wall_seconds=3, cpu_seconds=SMALL.cpu_seconds, file_size=SMALL.file_size, memory=SMALL.memory,
+                    disk_space=SMALL.disk_space)
 # A second of CPU time: the others' wall time and their compilers' CPU time
 # are far beyond what the broken sources reach it in.
-BUSY = BuildLimits(wall_seconds=SMALL.wall_seconds, cpu_seconds=1, file_size=SMALL.file_size, memory=SMALL.memory)
+BUSY = BuildLimits(wall_seconds=SMALL.wall_seconds, cpu_seconds=1, file_size=SMALL.file_size, memory=SMALL.memory,
+                   disk_space=SMALL.disk_space)
 CLANG = "clang++ --target=x86_64-unknown-none-elf -ffreestanding -O2 -c"
 NASM = "nasm -f elf64"
 # A test's own bound on each step, past every limit above: without its limit
@@ -190,6 +197,86 @@ def test_a_build_that_writes_a_huge_file_is_stopped(directory, source_name, sour
                                "making table.o wrote a file larger than 1 MiB")
 
 
+def writing(folder: str, files: int, pause: float = 0) -> str:
+    """A shell command that writes files of 512 KiB, half the file size
+    limit, into a folder, with a pause after each."""
+    return (f"mkdir -p {folder} && for i in $(seq {files}); do head --bytes=512K /dev/zero > {folder}/part$i; "
+            f"sleep {pause}; done")
+
+
+def writing_slowly(folder: str) -> str:
+    """100 MiB in 10 s, past the disk space of SMALL in half a second. It
+    ends by itself, and so runs without STEP_TIMEOUT, which would take it
+    out of the build's process group."""
+    return writing(folder, files=200, pause=0.05)
+
+
+def writer_makefile(command: str) -> str:
+    return f"all:\n\t{command.replace('$', '$$')}\n"
+
+
+def build_root_beside(directory: Path) -> Path:
+    """A BUILD_ROOT for a made-up chapter, beside it as build/ is beside chapters/."""
+    return directory.parent / "build"
+
+
+def build_folder(directory: Path) -> Path:
+    """Where common/kernel.mk would put the made-up chapter's kernels."""
+    return build_root_beside(directory) / directory.name
+
+
+def written_past_the_disk_space(summary: str, start: str, folder: str | Path) -> float:
+    """The MiB that a summary of a build (or program) stopped at SMALL's
+    disk space says it had written, after its `start`; fails the test if
+    the summary is not that, naming `folder`."""
+    written = re.fullmatch(rf"{re.escape(start)}([\d.]+) MiB, most of it into {re.escape(str(folder))}, more than "
+                           rf"the 4 MiB (?:a build|it) may write in all(?: \(still making all\))?", summary)
+    assert written is not None, summary
+    return float(written[1])
+
+
+def make_past_the_disk_space(directory: Path) -> KernelFailure:
+    with pytest.raises(KernelFailure) as caught:
+        Builder(SMALL).make(directory, "the made-up chapter", [f"BUILD_ROOT={build_root_beside(directory)}"])
+    assert caught.value.verdict is Verdict.BUILD_FAILED, caught.value
+    return caught.value
+
+
+@pytest.mark.parametrize(("folder", "named"), [
+    # common/kernel.mk's build folder, where the objects, ELFs and ISOs go
+    (build_folder, build_folder),
+    # where a compiler writes its temporary files
+    (lambda directory: '"$TMPDIR"', lambda directory: "its TMPDIR"),
+    # the chapter's own directory, where a wrong rule writes
+    (lambda directory: ".", lambda directory: directory),
+], ids=["build-folder", "tmpdir", "chapter-directory"])
+def test_a_build_that_writes_too_much_in_all_is_stopped(directory, folder, named):
+    (directory / "Makefile").write_text(writer_makefile(writing_slowly(folder(directory))))
+    started = time.monotonic()
+    failure = make_past_the_disk_space(directory)
+    written = written_past_the_disk_space(failure.summary, "the made-up chapter did not build: the build was "
+                                          "stopped: it had written ", named(directory))
+    assert written < 2 * SMALL.disk_space / MiB, "the build was stopped long after its limit"
+    assert time.monotonic() - started < 5, "the build was not stopped at its limit"
+    assert processes_in(directory) == [], "processes outlived their build"
+
+
+def test_a_build_that_writes_too_much_between_two_measurements_fails(directory):
+    # 8 MiB, written before the first: the folders are measured once more
+    # when the build has ended.
+    (directory / "Makefile").write_text(writer_makefile(writing(".", files=16)))
+    failure = make_past_the_disk_space(directory)
+    written_past_the_disk_space(failure.summary, "the made-up chapter did not build: the build was stopped: it had "
+                                "written ", directory)
+
+
+def test_a_build_stopped_at_its_disk_space_leaves_no_build_folder(directory):
+    # Its files would take the disk, and be up to date for the next make.
+    (directory / "Makefile").write_text(writer_makefile(writing_slowly(str(build_folder(directory)))))
+    make_past_the_disk_space(directory)
+    assert not build_folder(directory).exists(), "the stopped build left its folder"
+
+
 def test_a_build_that_prints_without_end_is_stopped(directory):
     # 16 MiB of errors: without its limit the build ends, and passes.
     (directory / "Makefile").write_text("all:\n\tyes 'table.cpp:1: error: again' | head --bytes=16M\n")
@@ -257,3 +344,14 @@ def test_a_program_past_a_limit_is_stopped_with_its_verdict(program, verdict, su
                                   replace(BUSY, wall_seconds=SHORT.wall_seconds))
     assert (caught.value.verdict, caught.value.summary) == (verdict, summary)
     assert time.monotonic() - started < 15, "the program was not stopped at its limit"
+
+
+def test_a_program_that_writes_too_much_in_all_is_stopped(tmp_path):
+    # make-iso.sh, writing its ISO into the folder the test gives it.
+    started = time.monotonic()
+    with pytest.raises(KernelFailure) as caught:
+        run_program_within_limits(["sh", "-c", writing_slowly(str(tmp_path))], "the made-up program", SMALL,
+                                  writes_into=[tmp_path])
+    assert caught.value.verdict is Verdict.FAIL, caught.value
+    written_past_the_disk_space(caught.value.summary, "the made-up program wrote ", tmp_path)
+    assert time.monotonic() - started < 5, "the program was not stopped at its limit"
