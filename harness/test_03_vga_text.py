@@ -128,8 +128,9 @@ def powers_of_two() -> list[tuple[bytes, int]]:
 
 @dataclass(repr=False)
 class Layout:
-    """The demo's output laid out in rows of cells, as an endless screen
-    would show it. Each cell is (code page 437 byte, attribute)."""
+    """Output laid out in rows of cells, as an endless screen would show
+    it: the demo's, or text the harness chose. Each cell is (code page 437
+    byte, attribute)."""
     rows: list[list[tuple[int, int]]]
 
     def __repr__(self) -> str:  # pytest shows fixtures' values in a failure
@@ -137,7 +138,9 @@ class Layout:
 
     @property
     def last_screen(self) -> list[list[tuple[int, int]]]:
-        return self.rows[-ROWS:]
+        """The 25 rows the screen shows: the last of the output, or all of
+        it over the rows that the clear before it left blank."""
+        return self.rows[-ROWS:] + [blank_row()] * (ROWS - len(self.rows))
 
     def row_text(self, row: list[tuple[int, int]]) -> str:
         return bytes(byte for byte, _ in row).decode("cp437").rstrip()
@@ -157,8 +160,10 @@ def blank_row(attribute: int = DEFAULT) -> list[tuple[int, int]]:
 
 
 def lay_out(output: list[tuple[bytes, int]]) -> Layout:
-    # The demo starts by clearing the whole screen in the default colour;
-    # a row that appears by scrolling is blank in the colour of that moment.
+    """Output as (bytes, colour attribute) pairs, written from the top
+    left of a screen cleared in the default colour, as the demo begins
+    and as the plays of the harness's own text do."""
+    # A row that appears by scrolling is blank in the colour of that moment.
     rows = [blank_row()]
     column = 0
 
@@ -261,9 +266,8 @@ def test_clear_waits_for_its_lock_blanks_a_full_screen_and_starts_again_at_the_t
         stub.run_to(halt_forever)
     stub.detach()
     machine.wait_until_halted_in("halt_forever")
-    table = lay_out(powers_of_two()).rows
-    expect_cells(machine.screen(), [[(byte, TITLE) for byte, _ in row]
-                                    for row in table + [blank_row()] * (ROWS - len(table))])
+    table = lay_out(powers_of_two()).last_screen
+    expect_cells(machine.screen(), [[(byte, TITLE) for byte, _ in row] for row in table])
 
 
 @boots_its_own
@@ -326,9 +330,9 @@ def test_the_demo_clears_the_screen_and_hides_the_cursor_the_loader_left(boot, b
     stub.write_register(RSP, stack)
     stub.write_register(RDI, information)
     stub.run_to(show_scrolling)
-    title = lay_out([(TITLE_TEXT.encode(), TITLE), (b"\n", DEFAULT)]).rows
+    title = lay_out([(TITLE_TEXT.encode(), TITLE), (b"\n", DEFAULT)]).last_screen
     try:
-        expect_cells(machine.screen(), title + [blank_row()] * (ROWS - len(title)))
+        expect_cells(machine.screen(), title)
     except KernelFailure as failure:
         pytest.fail(f"the screen the loader left shows around the demo's title (is it cleared first?): {failure}")
     final = cursor_start_register(machine)
@@ -421,11 +425,8 @@ def test_every_byte_shows_as_its_ascii_character_or_a_block(boot, build, stub, t
     stub.run_to(halt_forever)
     stub.detach()
     machine.wait_until_halted_in("halt_forever")
-    played = [byte for byte in range(256) if byte != ord("\n")]
-    cells = [(byte if 0x20 <= byte <= 0x7E else BLOCK, DEFAULT) for byte in played]
-    rows = [cells[start:start + COLUMNS] for start in range(0, len(cells), COLUMNS)]
-    rows[-1] += blank_row()[len(rows[-1]):]
-    expect_cells(machine.screen(), rows)
+    played = bytes(byte for byte in range(256) if byte != ord("\n"))
+    expect_cells(machine.screen(), lay_out([(played, DEFAULT)]).last_screen)
 
 
 # How many instructions test_the_writer_stores_one_cell_at_a_time watches,
