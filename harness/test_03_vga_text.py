@@ -13,6 +13,7 @@ that layout, character for character and colour for colour.
 from __future__ import annotations
 
 import functools
+import random
 import re
 import subprocess
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ import pytest
 
 from build import BUILD_LIMITS, makefile_values, run_program_within_limits
 from chapters import CHAPTERS
-from gdb_stub import EFLAGS, INTERRUPT_FLAG, RAX, RCX, RDI, RIP, RSI, RSP, GdbStub, GdbStubError
+from gdb_stub import EFLAGS, INTERRUPT_FLAG, RAX, RCX, RDI, RDX, RIP, RSI, RSP, GdbStub, GdbStubError
 from halted import boots_its_own, same_boot
 from machine import Machine
 from vga_screen import (ADDRESS as SCREEN_ADDRESS, COLUMNS, CRTC_DATA_PORT, CRTC_INDEX_PORT, CURSOR_DISABLE,
@@ -429,6 +430,221 @@ def test_every_byte_shows_as_its_ascii_character_or_a_block(boot, build, stub, t
     expect_cells(machine.screen(), lay_out([(played, DEFAULT)]).last_screen)
 
 
+# The screen a writer leaves after text the harness chooses. The demo's
+# screen alone can be painted: a kernel that copied the finished screen to
+# 0xb8000, with a put_char that did nothing, passed every test that reads
+# it. So these tests play text that no kernel can know beforehand through
+# the writer itself, and lay it out with the same model as the demo's
+# output. Each text comes from a random.Random with a fixed seed, named in
+# a failure's first line: the same text on every run, a student's and the
+# grader's, and one that its test's generator gives again from the seed.
+PRINTABLE = bytes(range(0x20, 0x7F))
+# The lengths at which wrapping goes wrong: an empty line, one character,
+# and a row, two rows, each less one, exactly and plus one.
+EDGE_LENGTHS = (0, 1, COLUMNS - 1, COLUMNS, COLUMNS + 1, 2 * COLUMNS - 1, 2 * COLUMNS, 2 * COLUMNS + 1)
+ONE_SCREEN_SEED = 3
+SCROLLING_SEED = 80
+COLOURS_SEED = 25
+# The rows that the lines of the plays that scroll fill, not counting the
+# blank rows of their runs of newlines: with those, the screen scrolls
+# some eighty times, each row of text coming in at the bottom.
+SCROLLING_ROWS = 3 * ROWS
+
+
+def random_line(rng: random.Random, length: int) -> bytes:
+    return bytes(rng.choice(PRINTABLE) for _ in range(length))
+
+
+def rows_taken(length: int) -> int:
+    """The rows a line of `length` characters takes, an empty one too."""
+    return max(1, -(-length // COLUMNS))
+
+
+def lines_on_one_screen(rng: random.Random) -> bytes:
+    """A line of each edge length, in random order and characters, each
+    followed by a run of newlines, three in a row at least once; last a
+    line exactly a row wide, with no newline after it, on the bottom row.
+    25 rows in all: nothing scrolls, so a wrong cell is a mistake of
+    wrapping or of newlines."""
+    lengths = list(EDGE_LENGTHS)
+    rng.shuffle(lengths)
+    # Each newline after a line's first starts a blank row: those rows
+    # fill what the lines leave of the screen above the last line.
+    blank_rows = ROWS - 1 - sum(rows_taken(length) for length in lengths)
+    runs = [1] * len(lengths)
+    runs[rng.randrange(len(runs))] += 2
+    for _ in range(blank_rows - 2):
+        runs[rng.randrange(len(runs))] += 1
+    text = b"".join(random_line(rng, length) + b"\n" * run for length, run in zip(lengths, runs))
+    return text + random_line(rng, COLUMNS)
+
+
+def line_lengths_that_scroll(rng: random.Random) -> list[int]:
+    """The edge lengths, and random ones up to three rows, in random order,
+    until the lines fill SCROLLING_ROWS rows."""
+    lengths = list(EDGE_LENGTHS)
+    while sum(rows_taken(length) for length in lengths) < SCROLLING_ROWS:
+        lengths.append(rng.randrange(3 * COLUMNS))
+    rng.shuffle(lengths)
+    return lengths
+
+
+def lines_that_scroll(rng: random.Random) -> bytes:
+    """Lines of line_lengths_that_scroll, each followed by one to three
+    newlines, in the default colour."""
+    return b"".join(random_line(rng, length) + b"\n" * rng.randint(1, 3) for length in line_lengths_that_scroll(rng))
+
+
+def coloured_lines_that_scroll(rng: random.Random) -> list[tuple[bytes, int]]:
+    """Lines of line_lengths_that_scroll, each cut into pieces of random
+    colours (any attribute byte), once where it wraps if it does, and
+    followed by one to three newlines in a colour of their own: a row that
+    comes in at the bottom then is blank in the colour of the newline or
+    of the character that wrapped onto it."""
+    output = []
+    for length in line_lengths_that_scroll(rng):
+        cuts = set(rng.sample(range(1, length), min(2, length - 1))) if length > 1 else set()
+        if length > COLUMNS:
+            cuts.add(COLUMNS)
+        bounds = [0, *sorted(cuts), length]
+        line = random_line(rng, length)
+        output += [(line[start:end], rng.randrange(0x100)) for start, end in zip(bounds, bounds[1:])]
+        output.append((b"\n" * rng.randint(1, 3), rng.randrange(0x100)))
+    return output
+
+
+# Puts each (byte, colour attribute) pair from RDI up to RSI through the
+# writer, the writer's colour being EDX at the start: set_text_color(colour)
+# where the colour changes, then VgaWriter::put_char(writer, byte). One stop
+# of the gdb stub for thousands of calls.
+PUT_EACH_PAIR = """bits 64
+    push rbx                    ; callee-saved, all three; and three pushes align the stack for the calls
+    push r12
+    push r13
+    mov rbx, rdi
+    mov r12, rsi
+    mov r13d, edx
+.next:
+    cmp rbx, r12
+    je .done
+    movzx edi, byte [rbx + 1]   ; the pair's colour: a ColorCode is passed as its one byte
+    cmp edi, r13d
+    je .put
+    mov r13d, edi
+    mov rax, SET_TEXT_COLOR
+    call rax
+.put:
+    mov rdi, WRITER
+    movsx esi, byte [rbx]       ; the byte, as a char
+    mov rax, PUT_CHAR
+    call rax
+    add rbx, 2
+    jmp .next
+.done:
+    pop r13
+    pop r12
+    pop rbx
+    ret
+"""
+# Stack kept below where call_returning_to puts the play's return address,
+# for the play's pushes and the frames of put_char and set_text_color
+# (some hundred bytes, UBSan's checks included).
+STACK_FOR_THE_CALLS = 0x800
+
+
+def play_through_the_writer(boot, build, stub, tmp_path, output: list[tuple[bytes, int]]) -> Screen:
+    """Boots the demo, and when its panic reaches halt_forever, frees the
+    screen's lock the panic kept, clears the screen in the default colour
+    and puts `output` through the writer (PUT_EACH_PAIR), then lets the
+    CPU halt again: the screen it leaves. The play's code and pairs go at
+    the bottom of the boot stack, far below what the kernel uses of it; in
+    pieces, if the stack is too small for all of them at once."""
+    machine = boot(build.chapter(CHAPTER).iso(), qemu_args=stub.qemu_arguments(), timeout=10)
+    halt_forever = machine.symbol("halt_forever").value
+    stub.run_to(halt_forever)
+    stub.write_memory(machine.elf.object_named_like("screen_lock").value, b"\x00")
+    call_returning_to(stub, halt_forever, machine.elf.function_named_like("clear_screen").value)
+    stub.run_to(halt_forever)
+    play = machine.symbol("stack_bottom").value
+    code = assemble(tmp_path, PUT_EACH_PAIR,
+                    WRITER=machine.elf.object_named_like("16screenE").value,  # print.cpp's
+                    SET_TEXT_COLOR=machine.elf.function_named_like("set_text_color").value,
+                    PUT_CHAR=machine.symbol("_ZN9VgaWriter8put_charEc").value)
+    stub.write_memory(play, code)
+    pairs = bytes(value for text, attribute in output for byte in text for value in (byte, attribute))
+    first_pair = play + len(code)
+    room = ((stub.read_register(RSP) & ~0xF) - 0x100 - STACK_FOR_THE_CALLS - first_pair) & ~1
+    assert room >= COLUMNS, f"the boot stack has {room} bytes free below the kernel's use of it: too few to play text"
+    colour = DEFAULT
+    for start in range(0, len(pairs), room):
+        piece = pairs[start:start + room]
+        stub.write_memory(first_pair, piece)
+        call_returning_to(stub, halt_forever, play)
+        stub.write_register(RDI, first_pair)
+        stub.write_register(RSI, first_pair + len(piece))
+        stub.write_register(RDX, colour)
+        stub.run_to(halt_forever)
+        colour = piece[-1]
+    stub.detach()
+    machine.wait_until_halted_in("halt_forever")
+    return machine.screen()
+
+
+def expect_the_layout_of(screen: Screen, output: list[tuple[bytes, int]], text: str) -> None:
+    """Every cell of the screen as lay_out has it, or a failure whose first
+    line names the text played (`text`, with its seed)."""
+    __tracebackhide__ = True
+    layout = lay_out(output)
+    try:
+        expect_cells(screen, layout.last_screen)
+    except KernelFailure as failure:
+        expected = "\n".join(f"{row:2} {layout.row_text(cells)!r}" for row, cells in enumerate(layout.last_screen))
+        raise KernelFailure(failure.verdict, f"after {text}, {failure.summary}", failure.hint,
+                            f"{failure.details}\n\nthe rows expected:\n{expected}") from None
+
+
+@boots_its_own
+def test_harness_text_wraps_at_column_80_and_each_newline_starts_a_row(boot, build, stub, tmp_path):
+    """The demo writes one line of exactly 80 characters and one longer,
+    both on the bottom row of a full screen, and never two newlines in a
+    row. The test plays a line of each length at which wrapping goes
+    wrong (lines_on_one_screen): empty, 1, 79, 80, 81, 159, 160 and 161
+    characters, each followed by newlines, up to the bottom row, whose
+    line is exactly 80 characters with no newline: the writer must wrap
+    it only when another character needs the room, so nothing scrolls."""
+    output = [(lines_on_one_screen(random.Random(ONE_SCREEN_SEED)), DEFAULT)]
+    assert len(lay_out(output).rows) == ROWS, "the premise: the text fills the screen, and no more"
+    screen = play_through_the_writer(boot, build, stub, tmp_path, output)
+    expect_the_layout_of(screen, output, f"lines_on_one_screen(random.Random({ONE_SCREEN_SEED}))")
+
+
+@boots_its_own
+def test_harness_text_scrolls_again_and_again_keeping_the_last_25_rows(boot, build, stub, tmp_path):
+    """The demo's screen scrolls ten times, the same way each run. The
+    test plays lines of the edge lengths and random ones, between runs of
+    newlines, over three screens' worth of rows (lines_that_scroll): every
+    scroll must move each row up by one, the oldest gone, and blank the
+    bottom row, wherever the line that needs it is."""
+    output = [(lines_that_scroll(random.Random(SCROLLING_SEED)), DEFAULT)]
+    screen = play_through_the_writer(boot, build, stub, tmp_path, output)
+    expect_the_layout_of(screen, output, f"lines_that_scroll(random.Random({SCROLLING_SEED}))")
+
+
+@boots_its_own
+def test_harness_text_changes_colour_from_the_next_character_on(boot, build, stub, tmp_path):
+    """The demo changes colour some forty times, always to the same
+    colours at the same places, through a LockedScreen, never through
+    set_text_color, and only to backgrounds 0-7. The test plays lines that
+    scroll, in pieces of random colours (any attribute byte), a change of
+    colour where each long line wraps, and newlines in colours of their
+    own (coloured_lines_that_scroll), each change through set_text_color:
+    each character must have the colour set last before it, and each row
+    that comes in at the bottom be blank in the colour of the moment."""
+    output = coloured_lines_that_scroll(random.Random(COLOURS_SEED))
+    screen = play_through_the_writer(boot, build, stub, tmp_path, output)
+    expect_the_layout_of(screen, output, f"coloured_lines_that_scroll(random.Random({COLOURS_SEED}))")
+
+
 # How many instructions test_the_writer_stores_one_cell_at_a_time watches,
 # from the start of finish_panic: some forty before the scroll, then its
 # first forty cells or so, two instructions a cell, which a compiler that
@@ -718,6 +934,34 @@ def test_a_wrong_panic_call_does_not_compile(tmp_path):
     assert "format_error_placeholder_without_argument" in wrong.stderr, (
         f'panic("page {{}} of {{}}", 1) does not compile, but the compiler does not name '
         f"format_error_placeholder_without_argument:\n{wrong.stderr}")
+
+
+# ColorCode's constructor is constexpr and inlined where it is called: no
+# play through the gdb stub can call it, so every pair of colours is
+# checked where the compiler works it out.
+COLOUR_CODE_SOURCE = """#include "vga.h"
+{arguments}
+"""
+
+
+def test_a_colour_code_holds_any_foreground_on_any_background(tmp_path):
+    """The demo's backgrounds are colours 0-7 alone, and the plays of the
+    harness's text pass attribute bytes as they are: a ColorCode that kept
+    three bits of the background (taking the top one for blinking) showed
+    the same screens. Each of the 256 pairs of colours is checked by a
+    static_assert, compiled against vga.h with the kernel's compiler and
+    flags: the background must be in the high four bits, the foreground in
+    the low four."""
+    checks = "\n".join(
+        f"static_assert(ColorCode{{Color::{foreground}, Color::{background}}}.value() == "
+        f'{back << 4 | fore:#04x}, "{foreground} on {background} must be {back << 4 | fore:#04x}");'
+        for back, background in enumerate(COLOUR_NAMES) for fore, foreground in enumerate(COLOUR_NAMES))
+    result = compile_format_call(tmp_path, checks, COLOUR_CODE_SOURCE)
+    # The compiler names each pair twice, or once, and stops at its limit of errors.
+    wrong = list(dict.fromkeys(re.findall(r"\w+ on \w+ must be 0x[0-9a-f]{2}", result.stderr)))
+    assert not wrong, (f"ColorCode packs pairs of colours wrong: {', '.join(wrong[:4])}"
+                       f"{', ...' if len(wrong) > 4 else ''} (the first the compiler names)")
+    assert result.returncode == 0, f"the checks of ColorCode do not compile against vga.h:\n{result.stderr}"
 
 
 def test_a_line_of_exactly_80_characters_takes_one_row(screen, expected):
