@@ -8,6 +8,11 @@ by the rules the writer must follow (a row is 80 cells, a character that
 does not fit starts the next row, a newline starts the next row, from the
 26th row on everything moves up). The screen must be the last 25 rows of
 that layout, character for character and colour for colour.
+
+A demo can paint that screen without a working writer, so the writer is
+also given text the harness chooses (test_harness_text_*), put through
+VgaWriter::put_char and set_text_color by code the test writes into the
+halted kernel, and laid out by the same rules.
 """
 
 from __future__ import annotations
