@@ -588,7 +588,11 @@ def play_through_the_writer(boot, build, stub, tmp_path, output: list[tuple[byte
         stub.write_register(RDI, first_pair)
         stub.write_register(RSI, first_pair + len(piece))
         stub.write_register(RDX, colour)
-        stub.run_to(halt_forever)
+        try:
+            stub.run_to(halt_forever)
+        except GdbStubError as error:
+            pytest.fail(f"the writer never got through the harness's text ({error}): does put_char or "
+                        "set_text_color spin or fault on some of it?")
         colour = piece[-1]
     stub.detach()
     machine.wait_until_halted_in("halt_forever")
