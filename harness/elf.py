@@ -8,6 +8,7 @@ and size come as numbers ready to compare with a register.
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,6 +27,8 @@ SYMBOL_TYPES = {0: "NOTYPE", 1: "OBJECT", 2: "FUNC", 3: "SECTION", 4: "FILE"}
 CODE_SYMBOL_TYPES = ("FUNC", "NOTYPE")  # NOTYPE: an assembly label
 SYMBOL_BINDINGS = {0: "LOCAL", 1: "GLOBAL", 2: "WEAK"}
 UNDEFINED_SECTION = 0
+# g++'s name for the part of a function it moved its rarely taken paths into.
+COLD_PART = re.compile(r"\.cold(\.\d+)?$")
 RESERVED_SECTIONS = 0xFF00  # and up: absolute values (NASM's equ), common symbols
 
 
@@ -188,11 +191,15 @@ class ElfFile:
 
     def function_named_like(self, part: str) -> Symbol:
         """The one function whose (perhaps mangled) name contains `part`
-        (_ZN12_GLOBAL__N_114show_scrollingEv)."""
-        return self._one_named_like(part, "FUNC", "function")
+        (_ZN12_GLOBAL__N_114show_scrollingEv). g++ moves a function's
+        rarely taken paths (UBSan's reports, say) into a part of their own,
+        a function symbol named after it with .cold added: no way in, and
+        not the function."""
+        return self._one_named_like(part, "FUNC", "function", COLD_PART)
 
-    def _one_named_like(self, part: str, symbol_type: str, what: str) -> Symbol:
-        found = [s for s in self.symbols if part in s.name and s.type == symbol_type and s.defined]
+    def _one_named_like(self, part: str, symbol_type: str, what: str, not_named: re.Pattern | None = None) -> Symbol:
+        found = [s for s in self.symbols if part in s.name and s.type == symbol_type and s.defined
+                 and not (not_named and not_named.search(s.name))]
         if len(found) != 1:
             raise KeyError(f"expected one {what} named like {part!r} in {self.path.name}, "
                            f"found {[s.name for s in found]}")
