@@ -47,7 +47,7 @@ def iso_with_command_line(elf: ElfFile, command_line: str) -> Path:
     # The student's make-iso.sh, within a build's limits.
     try:
         result = run_program_within_limits([str(MAKE_ISO), boot_command, str(elf.path), str(partial), title,
-                                            command_line], MAKE_ISO.name, BUILD_LIMITS)
+                                            command_line], MAKE_ISO.name, BUILD_LIMITS, writes_into=[CACHE])
         if result.returncode != 0:
             raise KernelFailure(Verdict.BUILD_FAILED, f"could not make an ISO with the command line {command_line!r}",
                                 f"{MAKE_ISO.name} failed; its output follows", result.stdout + result.stderr)

@@ -941,11 +941,11 @@ int main() {{
     built = run_program_within_limits([*compiler, "-std=c++20", "-g", "-fsanitize=undefined",
                                        "-fno-sanitize-recover=all", "-I", str(CHAPTERS / CHAPTER),
                                        str(CHAPTERS / CHAPTER / "format.cpp"), str(driver), "-o", str(program)],
-                                      "format.cpp built for the host", BUILD_LIMITS)
+                                      "format.cpp built for the host", BUILD_LIMITS, writes_into=[tmp_path])
     assert built.returncode == 0, f"format.cpp does not build for the host:\n{built.stderr}"
     # The student's code, run: a loop that never ends, or prints without
     # end, stops at its limits with a verdict that says so.
-    run = run_program_within_limits([str(program)], "format.cpp's calls, run on the host")
+    run = run_program_within_limits([str(program)], "format.cpp's calls, run on the host", writes_into=[tmp_path])
     assert run.returncode >= 0, f"the program crashed (signal {-run.returncode}) in the calls:\n{run.stdout}"
     assert run.returncode == 0, f"format.cpp breaks a rule of C++ (undefined behaviour):\n{run.stderr}"
     lines = run.stdout.split("\n")[:-1]

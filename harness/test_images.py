@@ -447,13 +447,14 @@ def test_make_iso_passes_a_command_line_as_given_or_refuses_it(build, tmp_path: 
     image = tmp_path / "kept.iso"
     # The student's script, within a build's limits.
     made = run_program_within_limits([str(MAKE_ISO), "multiboot2", str(kernel), str(image), "kept", kept],
-                                     MAKE_ISO.name, BUILD_LIMITS)
+                                     MAKE_ISO.name, BUILD_LIMITS, writes_into=[tmp_path])
     assert made.returncode == 0, f"make-iso.sh failed for the command line {kept!r}:\n{made.stdout}{made.stderr}"
     given = re.search(r"^\s*multiboot2 /boot/kernel.elf (.*)$", grub_config(image, tmp_path), re.M)
     assert given and given[1] == kept, f"make-iso.sh was given the command line {kept!r}, and grub.cfg says {given}"
     for syntax in ("tests=a;b", "tests=$a", "tests=a&b", "tests=a|b", "tests=a\\b", "tests='a'", "tests=a #b"):
         made = run_program_within_limits([str(MAKE_ISO), "multiboot2", str(kernel), str(tmp_path / "syntax.iso"),
-                                          "syntax", syntax], MAKE_ISO.name, BUILD_LIMITS)
+                                          "syntax", syntax], MAKE_ISO.name, BUILD_LIMITS,
+                                         writes_into=[tmp_path])
         assert made.returncode != 0, (f"make-iso.sh made an image for the command line {syntax!r}, which GRUB's "
                                       "script language or sed reads as syntax: the kernel gets another one")
 

@@ -30,11 +30,12 @@ Each chapter is built first, with make, as a student builds it: a chapter
 whose kernels do not build earns nothing, not even from the tests that
 check its sources on the host (chapter 3's format checks compile
 format.cpp alone). The build runs within the harness's own limits
-(build.py's BUILD_LIMITS: CPU time, wall time, file size, memory), so that
-a source that would write gigabytes, eat the memory or keep the compiler
-busy for ever costs its chapter in seconds, with the limit named in the
-table and the JSON. Then its test modules (harness/test_NN_*.py, or those
-the points file names) run in a pytest of their own that writes JUnit XML.
+(build.py's BUILD_LIMITS: CPU time, wall time, file size, memory, disk
+space), so that a source that would write gigabytes, eat the memory or
+keep the compiler busy for ever costs its chapter in seconds, with the
+limit named in the table and the JSON. Then its test modules
+(harness/test_NN_*.py, or those the points file names) run in a pytest of
+their own that writes JUnit XML.
 Every boot has its time limit in the harness; the chapter as a whole has
 one more (--chapter-timeout), for its build and tests together, so that a
 build or a kernel that stalls in a way no boot's limit catches costs that
