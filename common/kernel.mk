@@ -53,6 +53,12 @@ RUNTIME_SOURCES += $(ROOT)/common/ubsan.cpp
 $(call object,$(ROOT)/common/ubsan.cpp): CXXFLAGS += -fno-sanitize=all
 endif
 
+# A step that fails after it began writing its file (make-iso.sh's xorriso
+# stopped by a limit on file size, say) leaves it cut short, yet newer than
+# what it is made of: the next make would take it as up to date. make
+# deletes the file of a failed step instead.
+.DELETE_ON_ERROR:
+
 # The empty recipe keeps make from saying "Nothing to be done" when every
 # kernel is up to date.
 .PHONY: all

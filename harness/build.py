@@ -121,8 +121,10 @@ CPU_KILL_GRACE_SECONDS = 2
 DISK_SAMPLE_INTERVAL = 0.1
 
 # What make says when a process it ran died of SIGXFSZ: the signal's name
-# (a command make ran itself) or the shell's exit status 128 + 25.
-FILE_SIZE_EXCEEDED = re.compile(r"File size limit exceeded|\*\*\* \[.*\] Error 153$", re.MULTILINE)
+# (a command make ran itself) or the shell's exit status 128 + 25; or what
+# a process that ignores SIGXFSZ says of the write that failed instead, with
+# EFBIG (xorriso: "write(2) returned -1. : File too large").
+FILE_SIZE_EXCEEDED = re.compile(r"File size limit exceeded|File too large|\*\*\* \[.*\] Error 153$", re.MULTILINE)
 # What make, the shell or g++ says when a process died of SIGXCPU, the
 # CPU limit's signal ("make: *** [Makefile:2: boot.o] CPU time limit
 # exceeded", "g++: internal compiler error: CPU time limit exceeded signal

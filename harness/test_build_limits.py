@@ -28,8 +28,8 @@ from pathlib import Path
 
 import pytest
 
-from build import Builder, BuildLimits, makefile_values, run_program_within_limits
-from chapters import artifacts
+from build import BUILD_LIMITS, Builder, BuildLimits, makefile_values, run_program_within_limits
+from chapters import CHAPTERS, artifacts, make_variables
 from verdict import KernelFailure, Verdict
 
 MiB = 2**20
@@ -195,6 +195,23 @@ def test_a_build_that_writes_a_huge_file_is_stopped(directory, source_name, sour
     failure = build_failure(directory, SMALL)
     assert failure.summary == ("the made-up chapter did not build: the build was stopped: "
                                "making table.o wrote a file larger than 1 MiB")
+
+
+def test_a_step_stopped_at_the_file_size_leaves_no_file_cut_short(tmp_path):
+    """xorriso, stopped at the file size limit as it writes chapter 02's
+    ISO of 1.5 MiB, leaves the first MiB of it behind; newer than the
+    kernel it was made of, the next make would find that image up to date,
+    and make run would boot half of it. The chapters' rules
+    (common/kernel.mk) delete the target of a recipe that failed."""
+    build_root = tmp_path / "build"
+    with pytest.raises(KernelFailure) as caught:
+        Builder(replace(BUILD_LIMITS, file_size=1 * MiB)).make(
+            CHAPTERS / "02-minimal-kernel", "chapter 02", [*make_variables(), f"BUILD_ROOT={build_root}"],
+            name=f"cut-short-{tmp_path.name}")
+    assert caught.value.summary.endswith("02-minimal-kernel/kernel.iso wrote a file larger than 1 MiB"), \
+        caught.value.summary
+    iso = build_root / "02-minimal-kernel" / "kernel.iso"
+    assert not iso.exists(), f"the stopped step left {iso.name} cut short at {iso.stat().st_size} bytes"
 
 
 def writing(folder: str, files: int, pause: float = 0) -> str:
