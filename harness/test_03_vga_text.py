@@ -392,28 +392,6 @@ def call_returning_to(stub: GdbStub, return_address: int, function: int) -> None
     stub.write_register(RIP, function)
 
 
-# Calls VgaWriter::put_char(writer, byte) for every byte but the newline,
-# 0x00 to 0xff, then returns: one stop of the gdb stub for all 255 calls,
-# rather than a dozen packets each.
-PUT_EVERY_BYTE = """bits 64
-    push rbx                    ; callee-saved; and it aligns the stack for the calls
-    xor ebx, ebx
-.next:
-    cmp ebx, 10                 ; the newline
-    je .skip
-    mov rdi, WRITER
-    mov esi, ebx
-    mov rax, PUT_CHAR
-    call rax
-.skip:
-    inc ebx
-    cmp ebx, 0x100
-    jne .next
-    pop rbx
-    ret
-"""
-
-
 def assemble(tmp_path, source: str, **defines: int) -> bytes:
     """NASM's flat binary of `source`, each keyword a %define."""
     (tmp_path / "play.asm").write_text(source)
@@ -432,23 +410,9 @@ def test_every_byte_shows_as_its_ascii_character_or_a_block(boot, build, stub, t
     the newline, 0x00 to 0xff, through VgaWriter::put_char, then returns to
     halt_forever. 0x20 (space) to 0x7e (~) must show as themselves, every
     other byte as the block, in the default colour."""
-    machine = boot(build.chapter(CHAPTER).iso(), qemu_args=stub.qemu_arguments(), timeout=10)
-    halt_forever = machine.symbol("halt_forever").value
-    stub.run_to(halt_forever)
-    stub.write_memory(machine.elf.object_named_like("screen_lock").value, b"\x00")
-    call_returning_to(stub, halt_forever, machine.elf.function_named_like("clear_screen").value)
-    stub.run_to(halt_forever)
-    # The bottom of the boot stack, far below what the kernel uses of it.
-    play = machine.symbol("stack_bottom").value
-    stub.write_memory(play, assemble(tmp_path, PUT_EVERY_BYTE,
-                                     WRITER=machine.elf.object_named_like("16screenE").value,  # print.cpp's
-                                     PUT_CHAR=machine.symbol("_ZN9VgaWriter8put_charEc").value))
-    call_returning_to(stub, halt_forever, play)
-    stub.run_to(halt_forever)
-    stub.detach()
-    machine.wait_until_halted_in("halt_forever")
     played = bytes(byte for byte in range(256) if byte != ord("\n"))
-    expect_cells(machine.screen(), lay_out([(played, DEFAULT)]).last_screen)
+    screen = play_through_the_writer(boot, build, stub, tmp_path, [(played, DEFAULT)])
+    expect_cells(screen, lay_out([(played, DEFAULT)]).last_screen)
 
 
 # The screen a writer leaves after text the harness chooses. The demo's
