@@ -13,7 +13,9 @@ monitor, and list every way they differ from what chapter 2 promises:
   2 MiB page that holds one split into 512 pages of 4 KiB, mapped as the
   2 MiB page was but for the guard pages; and no 513th entry written just
   past the page directory;
-- CR0.PE and CR0.PG, CR4.PAE, EFER.LME and EFER.LMA set, CR3 = the PML4;
+- CR0.PE, CR0.PG and CR0.WP, CR4.PAE, EFER.LME and EFER.LMA set, CR3 = the
+  PML4's address and nothing else;
+- GDTR = boot.asm's GDT, its limit the table's size minus one;
 - the stack pointer inside the boot stack, stack_bottom to stack_top, and
   the kernel's writes well above its bottom.
 
@@ -27,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from descriptor_tables import TableRegister
 from gdb_stub import DIRECTION_FLAG, EFLAGS, INTERRUPT_FLAG, RIP, GdbStub
 from machine import Machine
 from registers import Registers
@@ -166,7 +169,9 @@ def past_the_page_directory_problems(machine: Machine, tables: PageTables) -> li
 
 def control_register_problems(registers: Registers, pml4_address: int) -> list[str]:
     """The bits that make the CPU run in long mode with boot.asm's tables,
-    and hold the kernel to their read-only pages."""
+    and hold the kernel to their read-only pages; and CR3 with no flags
+    beside the PML4's address (a copy of a table entry's, present and
+    writable, sets ignored bits; PWT or PCD would slow every walk)."""
     wanted = [("CR0", CR0_PROTECTED_MODE, "CR0.PE (protected mode)"),
               ("CR0", CR0_PAGING, "CR0.PG (paging)"),
               ("CR0", CR0_WRITE_PROTECT, "CR0.WP (write protection: without it the kernel writes through "
@@ -176,10 +181,28 @@ def control_register_problems(registers: Registers, pml4_address: int) -> list[s
               ("EFER", EFER_LONG_MODE_ACTIVE, "EFER.LMA (long mode active)")]
     problems = [f"{description} is clear ({register}={registers[register]:#x})"
                 for register, bit, description in wanted if not registers[register] & bit]
-    cr3_table = registers["CR3"] & ADDRESS_MASK
-    if cr3_table != pml4_address:
-        problems.append(f"CR3 points to {cr3_table:#x}, not to boot.asm's PML4 at {pml4_address:#x}")
+    cr3 = registers["CR3"]
+    if cr3 & ADDRESS_MASK != pml4_address:
+        problems.append(f"CR3 points to {cr3 & ADDRESS_MASK:#x}, not to boot.asm's PML4 at {pml4_address:#x}")
+    elif cr3 != pml4_address:
+        problems.append(f"CR3={cr3:#x} holds {cr3 & ~ADDRESS_MASK:#x} beside the PML4's address: CR3 is no table "
+                        "entry, its bits 3 and 4 (PWT, PCD) make the CPU read the PML4 write-through or uncached, "
+                        "and its low 12 bits are the PCID once CR4.PCIDE is on; load it with the address alone")
     return problems
+
+
+def gdt_register_problems(gdtr: TableRegister, table: int, table_end: int) -> list[str]:
+    """GDTR holds boot.asm's GDT, from table (gdt64) to table_end
+    (gdt64.pointer), and not a byte more. The CPU takes every 8 bytes up
+    to the limit for a descriptor: with a limit past the table, a wrong
+    selector loads whatever follows it instead of faulting."""
+    if gdtr.base != table:
+        return [f"GDTR's base is {gdtr.base:#x}, not boot.asm's GDT at {table:#x} (gdt64)"]
+    if gdtr.size != table_end - table:
+        return [f"GDTR's limit {gdtr.limit:#x} covers {gdtr.size} bytes, but boot.asm's GDT, gdt64 up to "
+                f"gdt64.pointer, holds {table_end - table}: the limit is the table's size minus one "
+                f"({table_end - table - 1:#x}), and the CPU takes any bytes within it for descriptors"]
+    return []
 
 
 def stack_problems(machine: Machine, registers: Registers) -> list[str]:

@@ -95,6 +95,17 @@ def test_gdt_holds_the_null_descriptor_then_a_64_bit_kernel_code_segment(halted_
     assert not problems, "\n".join(problems)
 
 
+@pytest.mark.parametrize("chapter", halted(UNCHANGED_BOOT_CODE))
+def test_gdtr_holds_boot_asms_gdt_and_nothing_past_it(halted_kernel):
+    # A limit copied from a real-mode tutorial (0xffff) is a whole number
+    # of descriptors too, and the kernel's own selector works with it.
+    machine = halted_kernel.machine
+    gdtr = descriptor_tables.table_register(halted_kernel.registers, "GDT")
+    problems = boot_state.gdt_register_problems(gdtr, machine.symbol("gdt64").value,
+                                                machine.symbol("gdt64.pointer").value)
+    assert not problems, "\n".join(problems)
+
+
 @pytest.mark.parametrize("chapter", halted(EVERY_CHAPTER))
 def test_data_segment_registers_hold_selectors_of_this_gdt(halted_kernel):
     # Chapters 02-04 take no interrupt, so nothing else notices GRUB's
