@@ -210,7 +210,11 @@ def test_halt_forever_halts_for_good(boot, chapter, stub):
 
 def test_first_cpp_call_finds_the_direction_flag_clear_and_the_stack_aligned(boot, chapter, stub):
     """boot_state.first_call_problems, in 64-bit code. A misaligned stack
-    goes unnoticed until code that needs the alignment runs."""
+    goes unnoticed until code that needs the alignment runs. The first
+    call must be run_global_constructors: this kernel has no global object
+    yet, so one that calls it after kernel_main shows nothing wrong until
+    chapter 3's writer is used before it is constructed. kernel_main's
+    first mark, its message on the screen, must not be there yet."""
     machine = boot_with_direction_flag_set(boot, chapter, stub)
     try:
         stub.run_to(machine.symbol("run_global_constructors").value)
@@ -218,8 +222,13 @@ def test_first_cpp_call_finds_the_direction_flag_clear_and_the_stack_aligned(boo
         pytest.fail(f"the CPU never reached run_global_constructors, which long_mode_start must call before "
                     f"kernel_main ({error})")
     flags, rsp = stub.read_register(EFLAGS), stub.read_register(RSP)
+    top_row = machine.screen().row_text(0)
     stub.detach()
     problems = boot_state.first_call_problems(flags, rsp, mode_bits=64)
+    if top_row.startswith("Hello World!"):
+        problems.append("the screen already reads 'Hello World!' as run_global_constructors begins: kernel_main "
+                        "ran first, and would use global objects before their constructors ran (long_mode_start "
+                        "must call run_global_constructors before kernel_main)")
     assert not problems, "\n".join(problems)
 
 
