@@ -55,6 +55,7 @@ PIXELS = "the screen is a framebuffer of pixels, as UEFI leaves it."
 NO_SCREEN = "the boot loader describes no screen at all."
 IDENTITY_MAP_END = 1 << 30  # identity_map.h
 ID_FLAG = 1 << 21  # EFLAGS.ID: software can flip it where CPUID exists
+LOADERS_STACK_PAINTED = 256  # bytes below the ESP the loader left
 
 
 @pytest.fixture(scope="module")
@@ -230,6 +231,28 @@ def test_first_cpp_call_finds_the_direction_flag_clear_and_the_stack_aligned(boo
                         "ran first, and would use global objects before their constructors ran (long_mode_start "
                         "must call run_global_constructors before kernel_main)")
     assert not problems, "\n".join(problems)
+
+
+def test_kernel_pushes_nothing_onto_the_loaders_stack(boot, chapter, stub):
+    """Multiboot2 leaves ESP undefined: _start must load its own stack
+    before its first call or push. GRUB hands over with ESP in a stack of
+    its own, so a kernel that pushes there works in QEMU, and on a loader
+    whose ESP points anywhere it writes anywhere. The test paints the
+    bytes below the ESP that GRUB left, and at the halt they must be as
+    painted."""
+    machine = boot(chapter.iso(), qemu_args=stub.qemu_arguments(), timeout=10)
+    stub.run_to(machine.symbol("_start").value)
+    loaders_stack_pointer = stub.read_register(RSP)
+    painted = loaders_stack_pointer - LOADERS_STACK_PAINTED
+    stub.write_memory(painted, boot_state.STACK_PAINT * LOADERS_STACK_PAINTED)
+    stub.detach()
+    machine.wait_until_halted_in("halt_forever")
+    stack = machine.read_memory(painted, LOADERS_STACK_PAINTED)
+    written = [painted + offset for offset, byte in enumerate(stack) if bytes([byte]) != boot_state.STACK_PAINT]
+    assert not written, (
+        f"the kernel wrote below the stack pointer GRUB left at _start (ESP={loaders_stack_pointer:#x}), down to "
+        f"{min(written):#x}: it pushed onto the loader's stack, which Multiboot2 leaves undefined; _start must "
+        "load its own (mov esp, stack_top) before its first call or push")
 
 
 def test_stack_pointer_is_loaded_whole_in_long_mode(boot, chapter, stub):
