@@ -56,6 +56,14 @@ NO_SCREEN = "the boot loader describes no screen at all."
 IDENTITY_MAP_END = 1 << 30  # identity_map.h
 ID_FLAG = 1 << 21  # EFLAGS.ID: software can flip it where CPUID exists
 LOADERS_STACK_PAINTED = 256  # bytes below the ESP the loader left
+# The UART at COM1 (16550), as the early serial lines use it.
+COM1 = 0x3F8  # read: the received byte
+FIFO_CONTROL, MODEM_CONTROL, LINE_STATUS = COM1 + 2, COM1 + 4, COM1 + 5
+FIFOS_ON_AND_EMPTIED = 0x07
+LOOPBACK = 0x10  # in the modem control register; DTR, RTS, OUT1 and OUT2 clear
+DATA_READY = 0x01  # in the line status register
+RECEIVE_FIFO_SIZE = 16
+MULTIBOOT1_MAGIC = 0x2BADB002
 
 
 @pytest.fixture(scope="module")
@@ -196,10 +204,49 @@ def test_kernel_not_loaded_by_multiboot2_gets_its_own_error_and_a_lasting_halt(b
     message already out."""
     machine = boot(chapter.iso(), qemu_args=stub.qemu_arguments(), timeout=10)
     stub.run_to(machine.symbol("_start").value)
-    stub.write_register(RAX, 0x2BADB002)  # the magic of Multiboot 1
+    stub.write_register(RAX, MULTIBOOT1_MAGIC)
     problems = boot_state.non_maskable_interrupt_problems(machine, stub, machine.symbol("boot_error.halt").value)
     assert not problems, "\n".join(problems)
     expect_boot_error(machine, "Boot error: not loaded by a Multiboot2 loader")
+
+
+def kernel_main_without_a_text_screen(machine, stub: GdbStub) -> str:
+    play_a_loader_of_pixels(machine, stub)
+    return "No VGA text mode, so Hello World! is not shown:"
+
+
+def boot_error_of_a_multiboot1_loader(machine, stub: GdbStub) -> str:
+    stub.run_to(machine.symbol("_start").value)
+    stub.write_register(RAX, MULTIBOOT1_MAGIC)
+    return "Boot error: not loaded by a Multiboot2 loader"
+
+
+@pytest.mark.parametrize("play", [kernel_main_without_a_text_screen, boot_error_of_a_multiboot1_loader],
+                         ids=lambda play: play.__name__)
+def test_serial_text_is_sent_when_the_line_status_register_says_so(boot, chapter, stub, play):
+    """Each byte goes out once bit 5 of the line status register (COM1+5)
+    says the UART can take it. Under QEMU the same bit of the modem status
+    register beside it (COM1+6), Data Set Ready, is set too, which a real
+    port with nothing attached leaves clear: a kernel that polled that one
+    would lose all its text there, a tenth of a second for each byte.
+    QEMU's UART lowers its modem lines only in loopback mode, where what
+    the kernel sends comes back to its own receiver: the test turns
+    loopback on with every modem line low, and the FIFOs on, before the
+    text, and reads the first bytes back from the receiver."""
+    machine = boot(chapter.iso(), qemu_args=stub.qemu_arguments(), timeout=10)
+    line = play(machine, stub)
+    machine.write_port(FIFO_CONTROL, FIFOS_ON_AND_EMPTIED)
+    machine.write_port(MODEM_CONTROL, LOOPBACK)
+    stub.detach()
+    machine.wait_until_halted()
+    received = bytearray()
+    while len(received) < RECEIVE_FIFO_SIZE and machine.read_port(LINE_STATUS) & DATA_READY:
+        received.append(machine.read_port(COM1))
+    expected = line[:RECEIVE_FIFO_SIZE].encode()
+    assert received == expected, (
+        f"the UART, its modem lines low (Data Set Ready clear, as on a port with nothing attached), received "
+        f"{bytes(received)!r} of the kernel's {expected!r}: does the kernel wait on another register than the line "
+        f"status register ({LINE_STATUS:#x}), or another bit than its bit 5, transmit holding register empty?")
 
 
 def test_halt_forever_halts_for_good(boot, chapter, stub):
