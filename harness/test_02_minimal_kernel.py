@@ -8,8 +8,10 @@ CPU whose EFLAGS.ID does not flip, one without the extended CPUID leaf that
 reports long mode, and a loader that is not Multiboot2. Through the stub
 too, a loader whose boot information describes a screen the kernel must
 not write to: chapter 2's and chapter 3's, which read it with the same
-multiboot2.cpp; and a non-maskable interrupt at each halt, and a call of
-halt_forever with interrupts on.
+multiboot2.cpp; a non-maskable interrupt at each halt, and a call of
+halt_forever with interrupts on; the stack GRUB left, painted at _start
+and read back at the halt; and a UART whose modem lines are low, which
+must still receive the serial text.
 """
 
 import re
