@@ -340,12 +340,23 @@ def halted_kernel(request: pytest.FixtureRequest, halted_kernels: HaltedKernels)
 
 
 @pytest.fixture
-def stub():
+def stub(request: pytest.FixtureRequest):
     # A unix socket path may be at most 107 bytes: pytest's tmp_path can be longer.
     with tempfile.TemporaryDirectory(prefix="gdb-", dir=scratch.directory()) as directory:
-        stub = GdbStub(Path(directory) / "gdb.sock")
+        stub = GdbStub(Path(directory) / "gdb.sock", explain=lambda: _what_became_of(request.node, stub))
         yield stub
         stub.close()
+
+
+def _what_became_of(item: pytest.Item, stub: GdbStub) -> str | None:
+    """The verdict on the kernel whose CPU the test's stub lost: the one
+    booted with that stub (its QEMU command names the stub's address)."""
+    machine = next((machine for machine, _ in getattr(item, "_kernel_boots", _Boots()).machines
+                    if stub.address in machine.command), None)
+    if machine is None:
+        return None
+    failure = machine.lost_by_the_debugger()
+    return f"{failure.verdict.name}: {failure.summary}"
 
 
 @pytest.fixture(scope="module")

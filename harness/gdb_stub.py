@@ -21,6 +21,7 @@ memory (`m`, `M`, at the addresses the CPU's page tables give), and detach
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 # Registers in the order of QEMU's x86_64 gdb stub (gdb's amd64 layout):
@@ -46,21 +47,33 @@ class GdbStubError(Exception):
 class GdbStub:
     """The harness listens on a unix socket and QEMU, started with
     qemu_arguments(), connects to it as it starts: no waiting for a socket
-    that QEMU has yet to create."""
+    that QEMU has yet to create.
 
-    def __init__(self, socket_path: Path, timeout: float = 10.0):
+    A kernel that triple-faults, or that GRUB refuses, loses the stub its
+    CPU: the stub stops for another reason, or falls silent. `explain`,
+    when given, says what became of the kernel (the machine's verdict),
+    and the GdbStubError of such a loss carries it: a play on a broken
+    kernel then fails naming the triple fault, not the stub's reply."""
+
+    def __init__(self, socket_path: Path, timeout: float = 10.0, explain: Callable[[], str | None] | None = None):
         self._socket_path = socket_path
         self._timeout = timeout
+        self._explain = explain
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._listener.bind(str(socket_path))
         self._listener.listen(1)
         self._connection: socket.socket | None = None
         self._buffer = b""
 
+    @property
+    def address(self) -> str:
+        """Where QEMU connects, as its -gdb option says it."""
+        return f"unix:{self._socket_path}"
+
     def qemu_arguments(self) -> list[str]:
         """QEMU's options for a stub that connects here, with the CPU
         stopped before its first instruction (-S) until the test continues it."""
-        return ["-gdb", f"unix:{self._socket_path}", "-S"]
+        return ["-gdb", self.address, "-S"]
 
     def _stub(self) -> socket.socket:
         if self._connection is None:
@@ -96,10 +109,16 @@ class GdbStub:
             try:
                 chunk = self._stub().recv(4096)
             except socket.timeout as error:
-                raise GdbStubError("the gdb stub did not answer in time") from error
+                raise self._lost("the gdb stub did not answer in time") from error
             if not chunk:
-                raise GdbStubError("QEMU closed the gdb stub's connection")
+                raise self._lost("QEMU closed the gdb stub's connection")
             self._buffer += chunk
+
+    def _lost(self, message: str) -> GdbStubError:
+        """The error for a CPU the stub lost: what became of the kernel
+        first, when `explain` can tell, then what the stub said."""
+        ending = self._explain() if self._explain is not None else None
+        return GdbStubError(f"{ending} (the gdb stub: {message})" if ending else message)
 
     def _command(self, data: str) -> str:
         self._send(data)
@@ -120,13 +139,13 @@ class GdbStub:
             raise GdbStubError(f"the CPU did not reach the breakpoint at {address:#x}: {error}") from error
         self._command(f"z0,{address:x},1")
         if not reply.startswith(("S05", "T05")):
-            raise GdbStubError(f"the CPU stopped for another reason than the breakpoint at {address:#x}: {reply}")
+            raise self._lost(f"the CPU stopped for another reason than the breakpoint at {address:#x}: {reply}")
 
     def step(self) -> None:
         """Executes one instruction, and stops after it."""
         reply = self._command("s")
         if not reply.startswith(("S05", "T05")):
-            raise GdbStubError(f"the CPU stopped for another reason than the single step: {reply}")
+            raise self._lost(f"the CPU stopped for another reason than the single step: {reply}")
 
     def read_register(self, number: int) -> int:
         registers = bytes.fromhex(self._command("g"))

@@ -704,6 +704,12 @@ class Machine:
 
     # Diagnosis: when the awaited thing did not come, what did.
 
+    def lost_by_the_debugger(self) -> KernelFailure:
+        """What became of a kernel whose CPU the gdb stub lost, stopped for
+        another reason than a breakpoint or a step, or running on past the
+        stub's wait: a triple fault, GRUB's refusal, QEMU's exit, a hang."""
+        return self._fail(self._diagnose("the CPU to stop where the gdb stub was to stop it", expects_output=False))
+
     def _fail(self, failure: KernelFailure) -> KernelFailure:
         self.failure = failure
         return failure

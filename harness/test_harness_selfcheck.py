@@ -178,6 +178,17 @@ def test_a_breakpoint_never_reached_is_named(boot, fixtures):
     assert f"the CPU did not reach the breakpoint at {never:#x}" in str(caught.value)
 
 
+def test_a_play_that_loses_the_cpu_to_a_triple_fault_names_it(boot, fixtures, stub):
+    # A play through the gdb stub on a kernel that triple-faults before the
+    # place it stops at: the stub's own reply, a stop for another reason
+    # (T03), says nothing of the fault, which the machine's verdict names.
+    machine = boot(fixtures / "triple_fault.elf", qemu_args=stub.qemu_arguments(), timeout=TIMEOUT)
+    past_the_fault = machine.symbol("faulting_read").value + 5  # mov eax, [UNMAPPED] is five bytes
+    with pytest.raises(GdbStubError) as caught:
+        stub.run_to(past_the_fault)
+    assert str(caught.value).startswith("TRIPLE_FAULT: triple fault: #PF (page fault) at rip="), caught.value
+
+
 @pytest.mark.parametrize("options, devices", [
     ({}, {"isa-debug-exit", "isa-serial"}),
     ({"exit_device": False}, {"isa-serial"}),
