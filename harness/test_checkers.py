@@ -168,6 +168,28 @@ def test_cr3_pointing_at_another_table_is_named():
         ["CR3 points to 0x2000, not to boot.asm's PML4 at 0x1000"]
 
 
+@pytest.mark.parametrize("flags", [PRESENT | WRITABLE, 0x18], ids=["table-entry-flags", "pwt-pcd"])
+def test_cr3_holding_flags_beside_the_pml4_is_named(flags):
+    values = dict(LONG_MODE_REGISTERS, CR3=PML4 | flags)
+    problems = boot_state.control_register_problems(registers(values), PML4)
+    assert len(problems) == 1 and problems[0].startswith(f"CR3={PML4 | flags:#x} holds {flags:#x} beside the "
+                                                         "PML4's address"), problems
+
+
+@pytest.mark.parametrize("gdtr, named", [
+    (TableRegister(0x6000, 0xF), None),
+    (TableRegister(0x6000, 0xFFFF), "GDTR's limit 0xffff covers 65536 bytes, but boot.asm's GDT"),
+    (TableRegister(0x6000, 0x17), "GDTR's limit 0x17 covers 24 bytes"),
+    (TableRegister(0x7000, 0xF), "GDTR's base is 0x7000, not boot.asm's GDT at 0x6000"),
+], ids=["right", "real-mode-limit", "one-descriptor-more", "another-table"])
+def test_gdtr_past_or_beside_the_gdt_is_named(gdtr, named):
+    problems = boot_state.gdt_register_problems(gdtr, 0x6000, 0x6010)
+    if named is None:
+        assert problems == []
+    else:
+        assert len(problems) == 1 and problems[0].startswith(named), problems
+
+
 @pytest.mark.parametrize("rsp, where", [(0x8000, None), (0x9000, None), (0x7000, "below stack_bottom"),
                                             (0x9008, "above stack_top")])
 def test_a_stack_pointer_outside_the_boot_stack_is_named(rsp, where):
