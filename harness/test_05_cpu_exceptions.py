@@ -10,7 +10,9 @@ as chapter 04's do, with chapter 04's own test kernels besides):
                          each caught exception goes to serial as diagnostics
     unhandled_exception  a page fault nobody expects: report, then panic
     kernel               what `make run` shows: a breakpoint that returns,
-                         "did not crash", then a page fault report on screen
+                         "did not crash", then a page fault report on screen;
+                         booted once more through the gdb stub, which hands
+                         the dispatcher a copy of the breakpoint's frame
 
 Each in-kernel test is a pytest item of its own, which also checks the
 report its exception produced: vector, mnemonic and name (from this file's
@@ -34,6 +36,7 @@ from chapters import chapter_build
 from elf import ElfFile
 from exception_reports import (Report, check_all_against_cpu, check_error_code, check_full_report, check_heading,
                                check_screen_shows_the_reports, check_symbol, parse_reports, source_line)
+from gdb_stub import RDI
 from machine import EXIT_SUCCESS
 from x86_exceptions import BREAKPOINT, ERROR_CODE_VECTORS, PAGE_FAULT, SELECTOR_ERROR_CODE_VECTORS
 
@@ -327,6 +330,44 @@ def test_normal_kernel_shows_breakpoint_then_fault_report(boot, chapter):
     screen.expect_contains(["It did not crash: the breakpoint handler returned.",
                             f"KERNEL PANIC at {source_line(CHAPTER, 'exceptions.cpp', 'begin_panic(')}: unhandled CPU exception"])
     check_screen_shows_the_reports(screen, reports)
+
+
+# ExceptionFrame (exception_frame.h): 22 quadwords, RIP the 18th.
+EXCEPTION_FRAME_SIZE = 22 * 8
+FRAME_RIP_OFFSET = 17 * 8
+
+
+def test_dispatcher_reads_the_frame_through_the_pointer_the_stub_passes(boot, stub, chapter):
+    """The stub passes the frame's address in RDI, and dispatch_exception
+    must read the frame there. Declared to take the frame by value instead
+    (the famous bug of older tutorials), it reads the copy the System V ABI
+    places above its return address, which happens to be the same memory
+    today: every report looks right, until the compiler uses that memory,
+    its own, as scratch space. So the test stops the kernel as the
+    breakpoint of kernel_main enters dispatch_exception, copies the frame
+    to the bottom of the boot stack (which nothing reaches) with another
+    RIP, and points RDI at the copy: the breakpoint's report must show that
+    RIP. The handler returns through the real frame, which is unchanged."""
+    machine = boot(chapter.iso(), qemu_args=stub.qemu_arguments(), timeout=10)
+    elf = machine.elf
+    stub.run_to(elf.symbol("dispatch_exception").value)
+    frame = bytearray(stub.read_memory(stub.read_register(RDI), EXCEPTION_FRAME_SIZE))
+    played_rip = elf.symbol("write_to_unmapped_memory").value
+    frame[FRAME_RIP_OFFSET:FRAME_RIP_OFFSET + 8] = played_rip.to_bytes(8, "little")
+    copy = elf.symbol("stack_bottom").value
+    stub.write_memory(copy, bytes(frame))
+    stub.write_register(RDI, copy)
+    stub.detach()
+    machine.wait_for_serial(r"^It did not crash")
+    reports = parse_reports(machine.serial_lines)
+    assert reports and reports[0].vector == BREAKPOINT, (
+        "expected the breakpoint's report before 'It did not crash':\n" + "\n".join(machine.serial_lines))
+    breakpoint_report = reports[0]
+    assert breakpoint_report.rip == played_rip, (
+        f"dispatch_exception was given a frame at {copy:#x} (in RDI) whose rip is {played_rip:#x} "
+        f"<write_to_unmapped_memory>, but the breakpoint's report shows another: it read a frame of its own, "
+        f"not the one the stub passed. Does it take the ExceptionFrame by value? It must take a pointer "
+        f"(exception_frame.h says why):\n{breakpoint_report}")
 
 
 # --- chapter 4's test kernels, now with exception handlers installed ----------------
