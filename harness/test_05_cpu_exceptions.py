@@ -11,8 +11,9 @@ as chapter 04's do, with chapter 04's own test kernels besides):
     unhandled_exception  a page fault nobody expects: report, then panic
     kernel               what `make run` shows: a breakpoint that returns,
                          "did not crash", then a page fault report on screen;
-                         booted once more through the gdb stub, which hands
-                         the dispatcher a copy of the breakpoint's frame
+                         booted twice more through the gdb stub: to read
+                         IDTR as kernel_main's second call begins, and to
+                         hand the dispatcher a copy of the breakpoint's frame
 
 Each in-kernel test is a pytest item of its own, which also checks the
 report its exception produced: vector, mnemonic and name (from this file's
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+import descriptor_tables
 import ktap
 from chapters import chapter_build
 from elf import ElfFile
@@ -330,6 +332,26 @@ def test_normal_kernel_shows_breakpoint_then_fault_report(boot, chapter):
     screen.expect_contains(["It did not crash: the breakpoint handler returned.",
                             f"KERNEL PANIC at {source_line(CHAPTER, 'exceptions.cpp', 'begin_panic(')}: unhandled CPU exception"])
     check_screen_shows_the_reports(screen, reports)
+
+
+def test_kernel_main_loads_its_idt_before_anything_else_runs(boot, stub, chapter):
+    """kernel_main installs the exception handlers first, so that a fault
+    in what comes next (the serial port, the boot information, the symbol
+    table) is reported instead of resetting the machine: until the kernel
+    loads its IDT, IDTR holds what the loader left (GRUB: an empty table,
+    base 0 and limit 0). The test stops the kernel as it enters
+    initialize_serial_console, the first call after, and reads IDTR
+    there: it must hold the kernel's own table, a variable of kernel.elf
+    of 256 gates."""
+    machine = boot(chapter.iso(), qemu_args=stub.qemu_arguments(), timeout=10)
+    stub.run_to(machine.elf.function_named_like("initialize_serial_console").value)
+    idtr = descriptor_tables.table_register(machine.registers(), "IDT")
+    stub.detach()
+    table = machine.elf.variable_holding(idtr.base, idtr.size)
+    assert table is not None and idtr.size == 256 * descriptor_tables.GATE_SIZE, (
+        f"as kernel_main called initialize_serial_console, IDTR held base {idtr.base:#x} limit {idtr.limit:#x}, "
+        f"not the kernel's IDT: an exception there would find none of the kernel's gates and reset the machine. Call "
+        f"initialize_exceptions() first thing in kernel_main (main.cpp)")
 
 
 # ExceptionFrame (exception_frame.h): 22 quadwords, RIP the 18th.
