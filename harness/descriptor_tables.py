@@ -221,6 +221,20 @@ def code_segment_copy_problems(gdtr: TableRegister, table: bytes, registers: Reg
     return []
 
 
+# QEMU's `info registers` line of TR: the selector, then the copy of the TSS
+# descriptor that LTR took into the task register, as base and limit.
+_TASK_REGISTER_LINE = re.compile(r"^TR =([0-9a-f]{4}) ([0-9a-f]+) ([0-9a-f]+)", re.MULTILINE)
+
+
+def task_register_base(registers: Registers) -> int:
+    """The TSS's base as the CPU holds it in the task register: LTR's
+    reading of the descriptor, whatever the GDT says now."""
+    match = _TASK_REGISTER_LINE.search(registers.text)
+    if match is None:
+        raise ValueError(f"no TR in the monitor's registers:\n{registers.text}")
+    return int(match[2], 16)
+
+
 DATA_SEGMENT_REGISTERS = ("SS", "DS", "ES", "FS", "GS")
 
 

@@ -55,7 +55,7 @@ import interrupt_log
 import ktap
 from chapters import chapter_build
 from elf import ElfFile
-from gdb_stub import RSP, GdbStub, GdbStubError
+from gdb_stub import RDI, RSP, GdbStub, GdbStubError
 from exception_reports import (Report, check_against_cpu, check_error_code, check_full_report, check_heading,
                                check_screen_shows_the_reports, check_symbol, parse_reports, source_line)
 from interrupt_log import DeliveredInterrupt, RaisedException, deliveries
@@ -416,6 +416,41 @@ def run_to_or_diagnose(machine: Machine, stub: GdbStub, function: str, wait_for_
     stub.detach()
     wait_for_the_end()
     pytest.fail(f"the kernel never entered {function} ({missed})")
+
+
+# A TSS address of a higher-half kernel, a different byte in each of the
+# four parts the descriptor spreads the base over. Canonical: bits 48-63
+# repeat bit 47, as LTR demands.
+HIGHER_HALF_TASK_STATE_SEGMENT = 0xFFFF_8A5B_4C3D_2E10
+
+
+def test_tss_descriptor_holds_every_bit_of_the_tss_base(boot, chapter, stub):
+    """The kernel's TSS lies below 16 MiB, where base bits 24-63 are zero:
+    a descriptor that put them in the wrong place, or left out the upper
+    half, would describe it all the same. So the test gives
+    load_gdt_and_tss the address of a TSS far above (RDI, its argument, as
+    it is entered), lets it run and reads the base LTR took into the task
+    register, the CPU's own reading of the descriptor. LTR reads no byte
+    of the TSS itself; the test stops the CPU before anything could."""
+    machine = boot(chapter.iso(), qemu_args=stub.qemu_arguments(), timeout=10)
+    kernels_task_state_segment = machine.elf.object_named_like("task_state_segment").value
+    def the_end() -> None:
+        machine.wait_until_halted_in("halt_forever")
+
+    run_to_or_diagnose(machine, stub, "load_gdt_and_tss", the_end)
+    stub.write_register(RDI, HIGHER_HALF_TASK_STATE_SEGMENT)
+    run_to_or_diagnose(machine, stub, "install_kernel_stack_guard", the_end)
+    registers = machine.registers()
+    stub.detach()
+    base = descriptor_tables.task_register_base(registers)
+    assert base != kernels_task_state_segment, (
+        f"load_gdt_and_tss was given a TSS at {HIGHER_HALF_TASK_STATE_SEGMENT:#018x}, yet the task register holds "
+        f"the kernel's own at {base:#018x}: the descriptor must describe the TSS it is given")
+    assert base == HIGHER_HALF_TASK_STATE_SEGMENT, (
+        f"load_gdt_and_tss was given a TSS at {HIGHER_HALF_TASK_STATE_SEGMENT:#018x}, but LTR read the base "
+        f"{base:#018x} from its descriptor (bits {base ^ HIGHER_HALF_TASK_STATE_SEGMENT:#x} differ): the base "
+        "goes to descriptor bits 16-39 (base 23:0), 56-63 (base 31:24) and, in the second 8 bytes, 0-31 "
+        "(base 63:32); see TaskStateSegmentDescriptor in gdt.h")
 
 
 def test_handler_rsp_is_the_handlers_stack_pointer(boot, chapter, stub):
