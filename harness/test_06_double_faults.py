@@ -434,6 +434,7 @@ def test_tss_descriptor_holds_every_bit_of_the_tss_base(boot, chapter, stub):
     of the TSS itself; the test stops the CPU before anything could."""
     machine = boot(chapter.iso(), qemu_args=stub.qemu_arguments(), timeout=10)
     kernels_task_state_segment = machine.elf.object_named_like("task_state_segment").value
+
     def the_end() -> None:
         machine.wait_until_halted_in("halt_forever")
 
