@@ -314,6 +314,14 @@ def _halt_failure(evidence: Evidence, said: str, details: str) -> KernelFailure:
     top_line = evidence.screen.lines()[0].strip() if evidence.screen is not None else ""
     seen = f"; the screen's first line reads {top_line!r}" if top_line else ""
     if evidence.expects_output and not evidence.serial_text.strip():
+        exception = interrupt_log.describe_last_exception(evidence.interrupt_log_tail, evidence.describe_address)
+        if exception is not None:
+            # A fault before the serial port and the screen were set up: the
+            # panic it ended in had nowhere to print.
+            return KernelFailure(Verdict.NO_OUTPUT, f"nothing on serial, and the CPU halted for good at {where} "
+                                 f"after {exception} (the test waited for {evidence.expecting}){seen}",
+                                 "the kernel took that exception before it could print: its report, if any, had "
+                                 "nowhere to go; look at the instruction named", details)
         return KernelFailure(Verdict.NO_OUTPUT, f"nothing on serial, and the CPU halted for good at "
                              f"{where} (the test waited for {evidence.expecting}){seen}",
                              "does the kernel set up and write to COM1 (0x3f8) before it halts?", details)

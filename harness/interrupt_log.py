@@ -264,6 +264,15 @@ def _describe_fresh(raised: RaisedException, delivered: DeliveredInterrupt | Non
     return text
 
 
+def describe_last_exception(log_text: str, where: Callable[[int], str | None] = lambda rip: None) -> str | None:
+    """The last CPU exception logged (`#GP (general protection) at
+    rip=0x1012a0 (load_gdt_and_tss+0x80), error 0x10 (...)`), or None when
+    there was none. An `int N` raises none: QEMU logs no check_exception
+    for it."""
+    logged = exceptions(log_text)
+    return _describe_fresh(*logged[-1], where) if logged else None
+
+
 def describe_exception_loop(log_text: str, where: Callable[[int], str | None] = lambda rip: None,
                             repeats: int = 10) -> str | None:
     """`#UD (invalid opcode) at rip=0x100040 (_start+0x30) again and again`

@@ -881,6 +881,17 @@ def triple_fault_from_a_general_protection_fault(error_code: str) -> str:
             "check_exception old: 0x8 new 0xd\nTriple fault\n")
 
 
+def test_the_last_exception_is_named_and_an_int_n_is_none():
+    # A kernel that halts in silence after a fault: the fault is the clue.
+    # An int3 (i=1, and no check_exception before it) raises no exception.
+    where = "cpl=0 IP=0008:0000000000102779 pc=0000000000102779 SP=0000:000000000010bf20"
+    breakpoint_only = f"     0: v=03 e=0000 i=1 {where}\n"
+    assert interrupt_log.describe_last_exception(breakpoint_only) is None
+    fault = f"check_exception old: 0xffffffff new 0xd\n     1: v=0d e=0010 i=0 {where}\n"
+    assert interrupt_log.describe_last_exception(breakpoint_only + fault) == \
+        "#GP (general protection) at rip=0x102779, error 0x10 (GDT entry 2)"
+
+
 @pytest.mark.parametrize("error_code, meaning", [
     ("0042", "IDT entry 8"),
     ("001c", "LDT entry 3"),

@@ -104,6 +104,18 @@ def test_silence_is_no_output(boot, fixtures):
     assert "nothing on serial" in failure.summary
 
 
+def test_a_silent_halt_after_an_exception_names_the_exception(boot, fixtures):
+    # An exception before the kernel could print (the serial port not yet
+    # set up, a panic with nowhere to go): the silence is no clue to it.
+    failure, machine = boot_until_failure(boot, fixtures / "silent_fault.elf", lambda m: m.wait_for_exit(),
+                                          timeout=HANG_TIMEOUT)
+    assert failure.verdict is Verdict.NO_OUTPUT
+    faulting = machine.symbol("faulting_instruction").value
+    assert f"after #UD (invalid opcode) at rip={faulting:#x} (faulting_instruction+0x0)" in failure.summary, \
+        failure.summary
+    assert "COM1" not in failure.hint, failure.hint
+
+
 def test_a_silent_spin_says_where_the_cpu_spins(boot, fixtures):
     failure, _ = boot_until_failure(boot, fixtures / "silent_spin.elf", lambda m: m.wait_for_exit(),
                                     timeout=HANG_TIMEOUT)
