@@ -212,7 +212,7 @@ def test_kernel_not_loaded_by_multiboot2_gets_its_own_error_and_a_lasting_halt(b
     expect_boot_error(machine, "Boot error: not loaded by a Multiboot2 loader")
 
 
-def kernel_main_without_a_text_screen(machine, stub: GdbStub) -> str:
+def kernel_main_on_a_screen_of_pixels(machine, stub: GdbStub) -> str:
     play_a_loader_of_pixels(machine, stub)
     return "No VGA text mode, so Hello World! is not shown:"
 
@@ -223,7 +223,7 @@ def boot_error_of_a_multiboot1_loader(machine, stub: GdbStub) -> str:
     return "Boot error: not loaded by a Multiboot2 loader"
 
 
-@pytest.mark.parametrize("play", [kernel_main_without_a_text_screen, boot_error_of_a_multiboot1_loader],
+@pytest.mark.parametrize("play", [kernel_main_on_a_screen_of_pixels, boot_error_of_a_multiboot1_loader],
                          ids=lambda play: play.__name__)
 def test_serial_text_is_sent_when_the_line_status_register_says_so(boot, chapter, stub, play):
     """Each byte goes out once bit 5 of the line status register (COM1+5)
