@@ -24,10 +24,12 @@ import re
 import struct
 from dataclasses import dataclass
 
+from gdb_stub import GdbStub
 from machine import Machine
 from registers import Registers
 
 GATE_SIZE = 16
+IDT_GATES = 256  # the kernel's table holds a gate for every vector
 EXCEPTION_VECTORS = 32
 INTERRUPT_GATE = 0xE  # 64-bit interrupt gate: IF cleared on the way in
 DESCRIPTOR_SIZE = 8
@@ -71,6 +73,23 @@ def table_register(registers: Registers, name: str) -> TableRegister:
 
 def read_table(machine: Machine, register: TableRegister) -> bytes:
     return machine.read_memory(register.base, register.size)
+
+
+def idt_problems_as_kernel_main_calls(machine: Machine, stub: GdbStub, function: str) -> list[str]:
+    """kernel_main loads the kernel's IDT first, so that a fault in what
+    comes next is reported instead of resetting the machine: until then
+    IDTR holds what the loader left (GRUB: base 0, limit 0). Stops the
+    kernel as it enters `function`, kernel_main's second call, and reads
+    IDTR there: it must hold the kernel's own table, a variable of its ELF
+    of all 256 gates."""
+    stub.run_to(machine.elf.function_named_like(function).value)
+    idtr = table_register(machine.registers(), "IDT")
+    stub.detach()
+    if machine.elf.variable_holding(idtr.base, idtr.size) is not None and idtr.size == IDT_GATES * GATE_SIZE:
+        return []
+    return [f"as kernel_main called {function}, IDTR held base {idtr.base:#x} limit {idtr.limit:#x}, not the "
+            "kernel's IDT: an exception there would find none of the kernel's gates and reset the machine. Call "
+            "initialize_exceptions() first thing in kernel_main (main.cpp)"]
 
 
 # --- the IDT --------------------------------------------------------------------------------

@@ -344,14 +344,8 @@ def test_kernel_main_loads_its_idt_before_anything_else_runs(boot, stub, chapter
     there: it must hold the kernel's own table, a variable of kernel.elf
     of 256 gates."""
     machine = boot(chapter.iso(), qemu_args=stub.qemu_arguments(), timeout=10)
-    stub.run_to(machine.elf.function_named_like("initialize_serial_console").value)
-    idtr = descriptor_tables.table_register(machine.registers(), "IDT")
-    stub.detach()
-    table = machine.elf.variable_holding(idtr.base, idtr.size)
-    assert table is not None and idtr.size == 256 * descriptor_tables.GATE_SIZE, (
-        f"as kernel_main called initialize_serial_console, IDTR held base {idtr.base:#x} limit {idtr.limit:#x}, "
-        f"not the kernel's IDT: an exception there would find none of the kernel's gates and reset the machine. Call "
-        f"initialize_exceptions() first thing in kernel_main (main.cpp)")
+    problems = descriptor_tables.idt_problems_as_kernel_main_calls(machine, stub, "initialize_serial_console")
+    assert not problems, "\n".join(problems)
 
 
 # ExceptionFrame (exception_frame.h): 22 quadwords, RIP the 18th.

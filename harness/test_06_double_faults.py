@@ -383,6 +383,15 @@ def test_normal_kernel_shows_the_double_fault_on_screen(boot, chapter):
     check_screen_shows_the_reports(screen, reports)
 
 
+def test_kernel_main_loads_its_idt_before_its_gdt_and_tss(boot, chapter, stub):
+    """As in chapter 5 (test_kernel_main_loads_its_idt_before_anything_else_runs):
+    kernel_main's second call, load_gdt_and_tss, is where a wrong
+    descriptor faults, and its #GP must find the kernel's gates."""
+    machine = boot(chapter.iso(), qemu_args=stub.qemu_arguments(), timeout=10)
+    problems = descriptor_tables.idt_problems_as_kernel_main_calls(machine, stub, "load_gdt_and_tss")
+    assert not problems, "\n".join(problems)
+
+
 def test_code_segment_is_loaded_from_the_kernels_gdt(boot, chapter, stub):
     """LGDT changes no segment register: CS keeps the copy of the
     descriptor it was loaded with, from boot.asm's table, until CS is
