@@ -102,6 +102,15 @@ def build_failure(directory: Path, limits: BuildLimits) -> KernelFailure:
     return caught.value
 
 
+def reading_failure(directory: Path) -> KernelFailure:
+    """The failure of reading a made-up chapter's Makefile for $(KERNELS),
+    within SHORT, as the tests read a chapter's KERNELS."""
+    with pytest.raises(KernelFailure) as caught:
+        makefile_values(directory, "$(KERNELS)", limits=SHORT)
+    assert caught.value.verdict is Verdict.BUILD_FAILED, caught.value
+    return caught.value
+
+
 def test_a_build_within_its_limits_passes(directory):
     """The small limits themselves do not fail a build: what fails below
     fails for its mistake."""
@@ -322,21 +331,15 @@ def test_a_makefile_that_hangs_as_it_is_read_is_stopped(directory):
     # chapter's KERNELS or TEST_KERNELS; here it waits 30 s (without
     # `timeout`, which would take it out of the build's process group).
     (directory / "Makefile").write_text("VERSION := $(shell sleep 30)\nKERNELS := kernel\n")
-    with pytest.raises(KernelFailure) as caught:
-        makefile_values(directory, "$(KERNELS)", limits=SHORT)
-    assert caught.value.verdict is Verdict.BUILD_FAILED, caught.value
-    assert caught.value.summary == (f"{directory}/Makefile could not be read for $(KERNELS): the build was stopped: "
-                                    "it did not finish in 3 s")
+    assert reading_failure(directory).summary == (f"{directory}/Makefile could not be read for $(KERNELS): the "
+                                                  "build was stopped: it did not finish in 3 s")
     assert processes_in(directory) == [], "processes outlived the reading of the Makefile"
 
 
 def test_a_makefile_that_fails_as_it_is_read_says_why(directory):
     (directory / "Makefile").write_text("$(error set ARCH to i386 or x86_64)\n")
-    with pytest.raises(KernelFailure) as caught:
-        makefile_values(directory, "$(KERNELS)", limits=SHORT)
-    assert caught.value.verdict is Verdict.BUILD_FAILED, caught.value
-    assert caught.value.summary == (f"{directory}/Makefile could not be read for $(KERNELS): "
-                                    "Makefile:1: *** set ARCH to i386 or x86_64.  Stop.")
+    assert reading_failure(directory).summary == (f"{directory}/Makefile could not be read for $(KERNELS): "
+                                                  "Makefile:1: *** set ARCH to i386 or x86_64.  Stop.")
 
 
 # --- a program that a student's source makes or is, run by a test ------------------
