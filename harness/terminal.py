@@ -49,6 +49,16 @@ def make_environment() -> dict[str, str]:
             if name not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "V")}
 
 
+def commands_but(folder: Path, *left_out: str) -> Path:
+    """`folder`, made to hold every command of /usr/bin but those left out
+    (as symbolic links), for a PATH of a machine that lacks them."""
+    folder.mkdir()
+    for command in Path("/usr/bin").iterdir():
+        if command.name not in left_out:
+            (folder / command.name).symlink_to(command)
+    return folder
+
+
 def make_in_terminal(target: str, *arguments: str, terminal: str, ci: bool = False) -> pexpect.spawn:
     """`make TARGET ARGUMENTS` (UBSAN=1 with --ubsan) in an 80x25 terminal
     of the given TERM type, with no window system, and outside CI (as on a

@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from chapters import CHAPTERS, REPOSITORY
-from terminal import make_environment
+from terminal import commands_but, make_environment
 from test_images import file_on_image
 
 CHAPTER = "04-testing"
@@ -190,11 +190,7 @@ def test_a_compiler_error_is_shown_whole(project):
 def test_a_missing_tool_is_named_before_anything_is_built(project, tmp_path):
     """nasm hidden from PATH, and an apt-get that cannot install it: make
     build stops at the check, with no step of the build started."""
-    path = tmp_path / "bin"
-    path.mkdir()
-    for tool in Path("/usr/bin").iterdir():
-        if tool.name not in ("nasm", "apt-get"):
-            (path / tool.name).symlink_to(tool)
+    path = commands_but(tmp_path / "bin", "nasm", "apt-get")
     (path / "apt-get").write_text("#!/bin/sh\nexit 100\n")
     (path / "apt-get").chmod(0o755)
     result = make(project, environment=make_environment() | {"PATH": str(path)})

@@ -32,7 +32,7 @@ import pytest
 
 from chapters import REPOSITORY, all_chapters, chapter_build
 from terminal import KILLED_LINE, POWER_OFF_LINE, QUIT_LINE, RESET_LINE, SIGNAL_FROM_OUTSIDE_LINE, \
-    TRIPLE_FAULT_LINE, expect, in_terminal, make_in_terminal, qemu_running_with, shown, writes_the_serial_log_of
+    TRIPLE_FAULT_LINE, commands_but, expect, in_terminal, make_in_terminal, qemu_running_with, shown, writes_the_serial_log_of
 
 # A test of the project's commands: no --chapter selects it (conftest.py).
 pytestmark = pytest.mark.commands
@@ -257,11 +257,7 @@ def test_run_sh_without_qemu_names_the_missing_package(build, tmp_path):
     packages, on a machine without QEMU: prlimit's status for a command it
     cannot find, 127, would read as a kernel that wrote 0x3f to
     isa-debug-exit. PATH holds every command of /usr/bin but QEMU."""
-    path = tmp_path / "bin"
-    path.mkdir()
-    for tool in Path("/usr/bin").iterdir():
-        if tool.name != "qemu-system-x86_64":
-            (path / tool.name).symlink_to(tool)
+    path = commands_but(tmp_path / "bin", "qemu-system-x86_64")
     iso = build.chapter(HELLO_CHAPTER).iso()
     result = subprocess.run(["common/run.sh", str(iso)], cwd=REPOSITORY, env=os.environ | {"PATH": str(path)},
                             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
