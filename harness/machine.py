@@ -445,6 +445,10 @@ class Machine:
         """Wall-clock seconds since QEMU started."""
         return self._process.wall_seconds()
 
+    def cpu_seconds(self) -> float:
+        """The CPU time QEMU has used so far, all its threads'."""
+        return self._process.cpu_seconds()
+
     # Waiting. Each wait returns what it waited for, or raises a
     # KernelFailure that says what happened instead. A wait's timeout
     # (default: what is left of the boot's) is in seconds of QEMU CPU time.
@@ -755,11 +759,17 @@ class Machine:
 
     def capture_post_mortem(self) -> None:
         """Keeps the screen, registers and a screenshot while QEMU still
-        runs, for the failure message and the artifacts. Runs once."""
+        runs, for the failure message and the artifacts. Runs once.
+
+        The guest's CPU is stopped first, for good: the screen and the
+        registers are then of one moment, and a kernel that spins (a hang,
+        GRUB at its prompt) no longer takes a CPU from the other tests
+        while its machine waits for its test, or its module, to end."""
         if self._post_mortem_taken or not self.running:
             return
         self._post_mortem_taken = True
         try:
+            self._monitor().execute("stop")
             self._post_mortem_screen = self.screen()
             self._post_mortem_registers = self.registers()
             self.screenshot(self.screenshot_path)

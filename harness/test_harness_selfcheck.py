@@ -82,6 +82,19 @@ def test_hang_names_the_last_serial_line(boot, fixtures):
     assert "_start.spin" in failure.summary, "the hang should say where the CPU spins"
 
 
+def test_a_hung_kernel_judged_spends_no_more_cpu_time(boot, fixtures):
+    # Its machine lives on until the test, or the module of a shared boot,
+    # ends, for the evidence: stopped, it no longer takes a CPU from the
+    # tests beside it, and can still be read.
+    _, machine = boot_until_failure(boot, fixtures / "hang.elf", lambda m: m.wait_for_exit(),
+                                    timeout=HANG_TIMEOUT)
+    judged = machine.cpu_seconds()
+    time.sleep(0.5)
+    assert machine.cpu_seconds() - judged < 0.1, \
+        f"QEMU used {machine.cpu_seconds() - judged:.2f} s of CPU time in the 0.5 s after the verdict"
+    assert machine.registers().rip == machine.symbol("_start.spin").value
+
+
 def test_a_halt_that_waits_names_the_wall_clock(boot, fixtures):
     # Halted with interrupts on, the CPU may yet wake, so the wait runs to
     # its wall time limit; the CPU time it used is no measure of the wait.
