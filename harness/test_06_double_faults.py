@@ -36,7 +36,10 @@ ktap.KernelRuns, as every chapter's are):
     unhandled_double_fault  three should-panic tests, each booted alone: an
                             overflow of the kernel stack, one of the double
                             fault stack, and a page fault without gate
-    kernel                  `make run`: the overflow's report on screen
+    kernel                  `make run`: the overflow's report on screen;
+                            booted again through the gdb stub for each play
+                            (a TSS far above, the dispatcher handed a copy
+                            of the breakpoint's frame, ...)
     and chapter 4's and 5's test kernels, which must still pass; the
     reports of exception_tests are checked as chapter 5 checks its own,
     since this chapter carries copies of the code that prints them.
@@ -60,7 +63,8 @@ from exception_reports import (Report, check_against_cpu, check_error_code, chec
                                check_screen_shows_the_reports, check_symbol, parse_reports, source_line)
 from interrupt_log import DeliveredInterrupt, RaisedException, deliveries
 from machine import EXIT_SUCCESS, Machine
-from test_05_cpu_exceptions import EVERY_VECTOR_TEST, check_every_run_against_cpu, check_int_n_report, check_reports_of
+from test_05_cpu_exceptions import (EVERY_VECTOR_TEST, EXCEPTION_FRAME_SIZE, FRAME_RIP_OFFSET,
+                                    check_every_run_against_cpu, check_int_n_report, check_reports_of)
 from vga_screen import Screen
 from x86_exceptions import BREAKPOINT, DOUBLE_FAULT, PAGE_FAULT
 
@@ -425,6 +429,36 @@ def run_to_or_diagnose(machine: Machine, stub: GdbStub, function: str, wait_for_
     stub.detach()
     wait_for_the_end()
     pytest.fail(f"the kernel never entered {function} ({missed})")
+
+
+def test_dispatcher_reads_the_frame_through_the_pointer_the_stub_passes(boot, chapter, stub):
+    """As in chapter 5 (its test of the same name): a dispatch_exception
+    that takes the ExceptionFrame by value reads the copy the System V ABI
+    places above its return address, which is the stub's frame today, so
+    every report looks right. The test stops the kernel as kernel_main's
+    breakpoint enters dispatch_exception, copies the frame to the bottom of
+    the kernel stack (which nothing reaches before the overflow) with
+    another RIP, and points RDI, the pointer the stub passes, at the copy:
+    the breakpoint's report must show that RIP."""
+    machine = boot(chapter.iso(), qemu_args=stub.qemu_arguments(), timeout=10)
+    elf = machine.elf
+    run_to_or_diagnose(machine, stub, "dispatch_exception", lambda: machine.wait_until_halted_in("halt_forever"))
+    frame = bytearray(stub.read_memory(stub.read_register(RDI), EXCEPTION_FRAME_SIZE))
+    played_rip = elf.symbol("overflow_stack").value
+    frame[FRAME_RIP_OFFSET:FRAME_RIP_OFFSET + 8] = played_rip.to_bytes(8, "little")
+    copy = elf.symbol("stack_bottom").value
+    stub.write_memory(copy, bytes(frame))
+    stub.write_register(RDI, copy)
+    stub.detach()
+    machine.wait_for_serial(r"^It did not crash")
+    reports = parse_reports(machine.serial_lines)
+    assert reports and reports[0].vector == BREAKPOINT, (
+        "expected the breakpoint's report before 'It did not crash':\n" + "\n".join(machine.serial_lines))
+    assert reports[0].rip == played_rip, (
+        f"dispatch_exception was given a frame at {copy:#x} (in RDI) whose rip is {played_rip:#x} "
+        f"<overflow_stack>, but the breakpoint's report shows another: it read a frame of its own, not the one "
+        f"the stub passed. Does it take the ExceptionFrame by value? It must take a pointer (exception_frame.h "
+        f"says why):\n{reports[0]}")
 
 
 # A TSS address of a higher-half kernel, a different byte in each of the
