@@ -461,18 +461,32 @@ def test_dispatcher_reads_the_frame_through_the_pointer_the_stub_passes(boot, ch
         f"says why):\n{reports[0]}")
 
 
-def test_double_fault_handler_is_set_up_once_the_tss_is_loaded(boot, chapter, stub):
+@dataclass(frozen=True)
+class KernelMain:
+    source: str  # the file of the kernel's kernel_main
+    wait_for_the_end: Callable[[Machine], object]
+
+
+# The chapter's two kernel_main functions: main.cpp's, and test_main.cpp's,
+# which every test kernel runs.
+KERNEL_MAINS = {"kernel": KernelMain("main.cpp", lambda machine: machine.wait_until_halted_in("halt_forever")),
+                "basic_boot": KernelMain("test_main.cpp", lambda machine: machine.expect_exit_success())}
+
+
+@pytest.mark.parametrize("kernel", KERNEL_MAINS)
+def test_double_fault_handler_is_set_up_once_the_tss_is_loaded(boot, chapter, stub, kernel):
     """initialize_double_fault_handler gives vector 8's gate IST1, which
     the CPU looks up in the TSS the task register holds at that moment
     (double_fault.h: call it after load_gdt_and_tss). Set up before, the
     gate names a stack in whatever TSS the loader left, and a double fault
     in between resets the machine; none comes there, so at the final halt
-    the two orders look alike. The test stops the kernel as kernel_main
+    the two orders look alike. The test stops the kernel as its kernel_main
     calls initialize_double_fault_handler and reads the GDT, the task
     register and the TSS there, as test_boot_state.py does at the halt."""
-    machine = boot(chapter.iso(), qemu_args=stub.qemu_arguments(), timeout=10)
+    kernel_main = KERNEL_MAINS[kernel]
+    machine = boot(chapter.iso(kernel), qemu_args=stub.qemu_arguments(), timeout=10)
     run_to_or_diagnose(machine, stub, "initialize_double_fault_handler",
-                       lambda: machine.wait_until_halted_in("halt_forever"))
+                       lambda: kernel_main.wait_for_the_end(machine))
     registers = machine.registers()
     gdtr = descriptor_tables.table_register(registers, "GDT")
     problems = descriptor_tables.task_state_segment_problems(
@@ -480,9 +494,9 @@ def test_double_fault_handler_is_set_up_once_the_tss_is_loaded(boot, chapter, st
         machine.elf.object_named_like("task_state_segment").value, Layout.of(machine.elf).double_fault_stack.stop)
     stub.detach()
     assert not problems, (
-        "kernel_main called initialize_double_fault_handler before the kernel's TSS was loaded: until "
-        "load_gdt_and_tss, the double fault's gate names IST1 of whatever TSS the loader left. Call it after "
-        "(double_fault.h). As it was called, " + "; ".join(problems))
+        f"{kernel_main.source}'s kernel_main called initialize_double_fault_handler before the kernel's TSS was "
+        "loaded: until load_gdt_and_tss, the double fault's gate names IST1 of whatever TSS the loader left. Call "
+        "it after (double_fault.h). As it was called, " + "; ".join(problems))
 
 
 # A TSS address of a higher-half kernel, a different byte in each of the
