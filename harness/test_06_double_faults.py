@@ -387,13 +387,26 @@ def test_normal_kernel_shows_the_double_fault_on_screen(boot, chapter):
     check_screen_shows_the_reports(screen, reports)
 
 
-def test_kernel_main_loads_its_idt_before_its_gdt_and_tss(boot, chapter, stub):
+@dataclass(frozen=True)
+class KernelMain:
+    source: str  # the file of the kernel's kernel_main
+    wait_for_the_end: Callable[[Machine], object]
+
+
+# The chapter's two kernel_main functions: main.cpp's, and test_main.cpp's,
+# which every test kernel runs.
+KERNEL_MAINS = {"kernel": KernelMain("main.cpp", lambda machine: machine.wait_until_halted_in("halt_forever")),
+                "basic_boot": KernelMain("test_main.cpp", lambda machine: machine.expect_exit_success())}
+
+
+@pytest.mark.parametrize("kernel", KERNEL_MAINS)
+def test_kernel_main_loads_its_idt_before_its_gdt_and_tss(boot, chapter, stub, kernel):
     """As in chapter 5 (test_kernel_main_loads_its_idt_before_anything_else_runs):
     kernel_main's second call, load_gdt_and_tss, is where a wrong
     descriptor faults, and its #GP must find the kernel's gates."""
-    machine = boot(chapter.iso(), qemu_args=stub.qemu_arguments(), timeout=10)
+    machine = boot(chapter.iso(kernel), qemu_args=stub.qemu_arguments(), timeout=10)
     problems = descriptor_tables.idt_problems_as_kernel_main_calls(machine, stub, "load_gdt_and_tss")
-    assert not problems, "\n".join(problems)
+    assert not problems, f"{KERNEL_MAINS[kernel].source}: " + "\n".join(problems)
 
 
 def test_code_segment_is_loaded_from_the_kernels_gdt(boot, chapter, stub):
@@ -459,18 +472,6 @@ def test_dispatcher_reads_the_frame_through_the_pointer_the_stub_passes(boot, ch
         f"<overflow_stack>, but the breakpoint's report shows another: it read a frame of its own, not the one "
         f"the stub passed. Does it take the ExceptionFrame by value? It must take a pointer (exception_frame.h "
         f"says why):\n{reports[0]}")
-
-
-@dataclass(frozen=True)
-class KernelMain:
-    source: str  # the file of the kernel's kernel_main
-    wait_for_the_end: Callable[[Machine], object]
-
-
-# The chapter's two kernel_main functions: main.cpp's, and test_main.cpp's,
-# which every test kernel runs.
-KERNEL_MAINS = {"kernel": KernelMain("main.cpp", lambda machine: machine.wait_until_halted_in("halt_forever")),
-                "basic_boot": KernelMain("test_main.cpp", lambda machine: machine.expect_exit_success())}
 
 
 @pytest.mark.parametrize("kernel", KERNEL_MAINS)
