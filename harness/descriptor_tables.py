@@ -75,13 +75,14 @@ def read_table(machine: Machine, register: TableRegister) -> bytes:
     return machine.read_memory(register.base, register.size)
 
 
-def idt_problems_as_kernel_main_calls(machine: Machine, stub: GdbStub, function: str) -> list[str]:
+def idt_problems_as_kernel_main_calls(machine: Machine, stub: GdbStub, function: str, *,
+                                      source: str) -> list[str]:
     """kernel_main loads the kernel's IDT first, so that a fault in what
     comes next is reported instead of resetting the machine: until then
     IDTR holds what the loader left (GRUB: base 0, limit 0). Stops the
     kernel as it enters `function`, kernel_main's second call, and reads
     IDTR there: it must hold the kernel's own table, a variable of its ELF
-    of all 256 gates."""
+    of all 256 gates. `source` names the file of that kernel_main."""
     stub.run_to(machine.elf.function_named_like(function).value)
     idtr = table_register(machine.registers(), "IDT")
     stub.detach()
@@ -89,7 +90,7 @@ def idt_problems_as_kernel_main_calls(machine: Machine, stub: GdbStub, function:
         return []
     return [f"as kernel_main called {function}, IDTR held base {idtr.base:#x} limit {idtr.limit:#x}, not the "
             "kernel's IDT: an exception there would find none of the kernel's gates and reset the machine. Call "
-            "initialize_exceptions() first thing in kernel_main (main.cpp)"]
+            f"initialize_exceptions() first thing in kernel_main ({source})"]
 
 
 # --- the IDT --------------------------------------------------------------------------------

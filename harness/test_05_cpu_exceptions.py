@@ -38,8 +38,8 @@ from chapters import chapter_build
 from elf import ElfFile
 from exception_reports import (Report, check_all_against_cpu, check_error_code, check_full_report, check_heading,
                                check_screen_shows_the_reports, check_symbol, parse_reports, source_line)
-from gdb_stub import RDI
-from machine import EXIT_SUCCESS
+from gdb_stub import RDI, GdbStub
+from machine import EXIT_SUCCESS, Machine
 from x86_exceptions import BREAKPOINT, ERROR_CODE_VECTORS, PAGE_FAULT, SELECTOR_ERROR_CODE_VECTORS
 
 CHAPTER = "05-cpu-exceptions"
@@ -334,7 +334,13 @@ def test_normal_kernel_shows_breakpoint_then_fault_report(boot, chapter):
     check_screen_shows_the_reports(screen, reports)
 
 
-def test_kernel_main_loads_its_idt_before_anything_else_runs(boot, stub, chapter):
+# The chapter's two kernel_main functions: main.cpp's, and test_main.cpp's,
+# which every test kernel runs; chapter 6 has the same two.
+KERNEL_MAIN_SOURCES = {"kernel": "main.cpp", "basic_boot": "test_main.cpp"}
+
+
+@pytest.mark.parametrize("kernel", KERNEL_MAIN_SOURCES)
+def test_kernel_main_loads_its_idt_before_anything_else_runs(boot, stub, chapter, kernel):
     """kernel_main installs the exception handlers first, so that a fault
     in what comes next (the serial port, the boot information, the symbol
     table) is reported instead of resetting the machine: until the kernel
@@ -343,8 +349,9 @@ def test_kernel_main_loads_its_idt_before_anything_else_runs(boot, stub, chapter
     initialize_serial_console, the first call after, and reads IDTR
     there: it must hold the kernel's own table, a variable of kernel.elf
     of 256 gates."""
-    machine = boot(chapter.iso(), qemu_args=stub.qemu_arguments(), timeout=10)
-    problems = descriptor_tables.idt_problems_as_kernel_main_calls(machine, stub, "initialize_serial_console")
+    machine = boot(chapter.iso(kernel), qemu_args=stub.qemu_arguments(), timeout=10)
+    problems = descriptor_tables.idt_problems_as_kernel_main_calls(machine, stub, "initialize_serial_console",
+                                                                    source=KERNEL_MAIN_SOURCES[kernel])
     assert not problems, "\n".join(problems)
 
 
@@ -360,17 +367,24 @@ def test_dispatcher_reads_the_frame_through_the_pointer_the_stub_passes(boot, st
     places above its return address, which happens to be the same memory
     today: every report looks right, until the compiler uses that memory,
     its own, as scratch space. So the test stops the kernel as the
-    breakpoint of kernel_main enters dispatch_exception, copies the frame
-    to the bottom of the boot stack (which nothing reaches) with another
-    RIP, and points RDI at the copy: the breakpoint's report must show that
-    RIP. The handler returns through the real frame, which is unchanged."""
+    breakpoint of kernel_main enters dispatch_exception and hands it a
+    copy of the frame with another RIP (play_a_copy_of_the_frame)."""
     machine = boot(chapter.iso(), qemu_args=stub.qemu_arguments(), timeout=10)
-    elf = machine.elf
-    stub.run_to(elf.symbol("dispatch_exception").value)
+    stub.run_to(machine.elf.symbol("dispatch_exception").value)
+    play_a_copy_of_the_frame(machine, stub, played_function="write_to_unmapped_memory")
+
+
+def play_a_copy_of_the_frame(machine: Machine, stub: GdbStub, played_function: str) -> None:
+    """With the kernel stopped as kernel_main's breakpoint enters
+    dispatch_exception: copies the frame to the bottom of the boot stack
+    (which nothing reaches) with `played_function` as its RIP, points RDI
+    at the copy and lets the kernel go on. The breakpoint's report must
+    show that RIP; the handler returns through the real frame, which is
+    unchanged."""
     frame = bytearray(stub.read_memory(stub.read_register(RDI), EXCEPTION_FRAME_SIZE))
-    played_rip = elf.symbol("write_to_unmapped_memory").value
+    played_rip = machine.elf.symbol(played_function).value
     frame[FRAME_RIP_OFFSET:FRAME_RIP_OFFSET + 8] = played_rip.to_bytes(8, "little")
-    copy = elf.symbol("stack_bottom").value
+    copy = machine.elf.symbol("stack_bottom").value
     stub.write_memory(copy, bytes(frame))
     stub.write_register(RDI, copy)
     stub.detach()
@@ -381,7 +395,7 @@ def test_dispatcher_reads_the_frame_through_the_pointer_the_stub_passes(boot, st
     breakpoint_report = reports[0]
     assert breakpoint_report.rip == played_rip, (
         f"dispatch_exception was given a frame at {copy:#x} (in RDI) whose rip is {played_rip:#x} "
-        f"<write_to_unmapped_memory>, but the breakpoint's report shows another: it read a frame of its own, "
+        f"<{played_function}>, but the breakpoint's report shows another: it read a frame of its own, "
         f"not the one the stub passed. Does it take the ExceptionFrame by value? It must take a pointer "
         f"(exception_frame.h says why):\n{breakpoint_report}")
 

@@ -63,8 +63,9 @@ from exception_reports import (Report, check_against_cpu, check_error_code, chec
                                check_screen_shows_the_reports, check_symbol, parse_reports, source_line)
 from interrupt_log import DeliveredInterrupt, RaisedException, deliveries
 from machine import EXIT_SUCCESS, Machine
-from test_05_cpu_exceptions import (EVERY_VECTOR_TEST, EXCEPTION_FRAME_SIZE, FRAME_RIP_OFFSET,
-                                    check_every_run_against_cpu, check_int_n_report, check_reports_of)
+from test_05_cpu_exceptions import (EVERY_VECTOR_TEST, check_every_run_against_cpu, check_int_n_report,
+                                    KERNEL_MAIN_SOURCES, check_reports_of,
+                                    play_a_copy_of_the_frame)
 from vga_screen import Screen
 from x86_exceptions import BREAKPOINT, DOUBLE_FAULT, PAGE_FAULT
 
@@ -387,26 +388,22 @@ def test_normal_kernel_shows_the_double_fault_on_screen(boot, chapter):
     check_screen_shows_the_reports(screen, reports)
 
 
-@dataclass(frozen=True)
-class KernelMain:
-    source: str  # the file of the kernel's kernel_main
-    wait_for_the_end: Callable[[Machine], object]
+# How each kernel_main's kernel ends, for a play that missed its stop.
+KERNEL_ENDS: dict[str, Callable[[Machine], object]] = {
+    "kernel": lambda machine: machine.wait_until_halted_in("halt_forever"),
+    "basic_boot": lambda machine: machine.expect_exit_success(),
+}
 
 
-# The chapter's two kernel_main functions: main.cpp's, and test_main.cpp's,
-# which every test kernel runs.
-KERNEL_MAINS = {"kernel": KernelMain("main.cpp", lambda machine: machine.wait_until_halted_in("halt_forever")),
-                "basic_boot": KernelMain("test_main.cpp", lambda machine: machine.expect_exit_success())}
-
-
-@pytest.mark.parametrize("kernel", KERNEL_MAINS)
+@pytest.mark.parametrize("kernel", KERNEL_MAIN_SOURCES)
 def test_kernel_main_loads_its_idt_before_its_gdt_and_tss(boot, chapter, stub, kernel):
     """As in chapter 5 (test_kernel_main_loads_its_idt_before_anything_else_runs):
     kernel_main's second call, load_gdt_and_tss, is where a wrong
     descriptor faults, and its #GP must find the kernel's gates."""
     machine = boot(chapter.iso(kernel), qemu_args=stub.qemu_arguments(), timeout=10)
-    problems = descriptor_tables.idt_problems_as_kernel_main_calls(machine, stub, "load_gdt_and_tss")
-    assert not problems, f"{KERNEL_MAINS[kernel].source}: " + "\n".join(problems)
+    problems = descriptor_tables.idt_problems_as_kernel_main_calls(machine, stub, "load_gdt_and_tss",
+                                                                    source=KERNEL_MAIN_SOURCES[kernel])
+    assert not problems, "\n".join(problems)
 
 
 def test_code_segment_is_loaded_from_the_kernels_gdt(boot, chapter, stub):
@@ -448,33 +445,15 @@ def test_dispatcher_reads_the_frame_through_the_pointer_the_stub_passes(boot, ch
     """As in chapter 5 (its test of the same name): a dispatch_exception
     that takes the ExceptionFrame by value reads the copy the System V ABI
     places above its return address, which is the stub's frame today, so
-    every report looks right. The test stops the kernel as kernel_main's
-    breakpoint enters dispatch_exception, copies the frame to the bottom of
-    the kernel stack (which nothing reaches before the overflow) with
-    another RIP, and points RDI, the pointer the stub passes, at the copy:
-    the breakpoint's report must show that RIP."""
+    every report looks right. At kernel_main's breakpoint it is handed a
+    copy with another RIP instead, at the bottom of the kernel stack, which
+    nothing reaches before the overflow."""
     machine = boot(chapter.iso(), qemu_args=stub.qemu_arguments(), timeout=10)
-    elf = machine.elf
     run_to_or_diagnose(machine, stub, "dispatch_exception", lambda: machine.wait_until_halted_in("halt_forever"))
-    frame = bytearray(stub.read_memory(stub.read_register(RDI), EXCEPTION_FRAME_SIZE))
-    played_rip = elf.symbol("overflow_stack").value
-    frame[FRAME_RIP_OFFSET:FRAME_RIP_OFFSET + 8] = played_rip.to_bytes(8, "little")
-    copy = elf.symbol("stack_bottom").value
-    stub.write_memory(copy, bytes(frame))
-    stub.write_register(RDI, copy)
-    stub.detach()
-    machine.wait_for_serial(r"^It did not crash")
-    reports = parse_reports(machine.serial_lines)
-    assert reports and reports[0].vector == BREAKPOINT, (
-        "expected the breakpoint's report before 'It did not crash':\n" + "\n".join(machine.serial_lines))
-    assert reports[0].rip == played_rip, (
-        f"dispatch_exception was given a frame at {copy:#x} (in RDI) whose rip is {played_rip:#x} "
-        f"<overflow_stack>, but the breakpoint's report shows another: it read a frame of its own, not the one "
-        f"the stub passed. Does it take the ExceptionFrame by value? It must take a pointer (exception_frame.h "
-        f"says why):\n{reports[0]}")
+    play_a_copy_of_the_frame(machine, stub, played_function="overflow_stack")
 
 
-@pytest.mark.parametrize("kernel", KERNEL_MAINS)
+@pytest.mark.parametrize("kernel", KERNEL_MAIN_SOURCES)
 def test_double_fault_handler_is_set_up_once_the_tss_is_loaded(boot, chapter, stub, kernel):
     """initialize_double_fault_handler gives vector 8's gate IST1, which
     the CPU looks up in the TSS the task register holds at that moment
@@ -484,10 +463,9 @@ def test_double_fault_handler_is_set_up_once_the_tss_is_loaded(boot, chapter, st
     the two orders look alike. The test stops the kernel as its kernel_main
     calls initialize_double_fault_handler and reads the GDT, the task
     register and the TSS there, as test_boot_state.py does at the halt."""
-    kernel_main = KERNEL_MAINS[kernel]
     machine = boot(chapter.iso(kernel), qemu_args=stub.qemu_arguments(), timeout=10)
     run_to_or_diagnose(machine, stub, "initialize_double_fault_handler",
-                       lambda: kernel_main.wait_for_the_end(machine))
+                       lambda: KERNEL_ENDS[kernel](machine))
     registers = machine.registers()
     gdtr = descriptor_tables.table_register(registers, "GDT")
     problems = descriptor_tables.task_state_segment_problems(
@@ -495,9 +473,9 @@ def test_double_fault_handler_is_set_up_once_the_tss_is_loaded(boot, chapter, st
         machine.elf.object_named_like("task_state_segment").value, Layout.of(machine.elf).double_fault_stack.stop)
     stub.detach()
     assert not problems, (
-        f"{kernel_main.source}'s kernel_main called initialize_double_fault_handler before the kernel's TSS was "
-        "loaded: until load_gdt_and_tss, the double fault's gate names IST1 of whatever TSS the loader left. Call "
-        "it after (double_fault.h). As it was called, " + "; ".join(problems))
+        f"{KERNEL_MAIN_SOURCES[kernel]}'s kernel_main called initialize_double_fault_handler before the kernel's "
+        "TSS was loaded: until load_gdt_and_tss, the double fault's gate names IST1 of whatever TSS the loader "
+        "left. Call it after (double_fault.h). As it was called, " + "; ".join(problems))
 
 
 # A TSS address of a higher-half kernel, a different byte in each of the
