@@ -374,6 +374,45 @@ def test_the_demo_clears_the_screen_and_hides_the_cursor_the_loader_left(boot, b
         f"to {again:#04x}: does it toggle bit 5 (cursor disable) rather than set it?")
 
 
+# print.h's functions that change the writer's state, with an argument
+# each: a colour (passed as its one byte) and "present".
+WRITER_STATE_CHANGES = {"set_text_color": TITLE, "set_screen_present": 1}
+
+
+@boots_its_own
+def test_a_change_of_colour_or_of_the_screen_waits_for_its_lock(boot, build, stub):
+    """print.h promises one writer guarded by a lock, and the demo changes
+    the writer's colour under a LockedScreen of its own: a set_text_color
+    or a set_screen_present that changed the writer without the lock showed
+    every screen the same, as nothing in this chapter finds the lock held.
+    On two CPUs a colour changed so would come out in the middle of
+    another's line. The test plays a held lock for each, at the halt after
+    the demo's panic, which keeps it: the CPU calls the function, which
+    must reach its spin loop's pause; once the test frees the lock, it must
+    return to halt_forever with the lock free again."""
+    machine = boot(build.chapter(CHAPTER).iso(), qemu_args=stub.qemu_arguments(), timeout=10)
+    halt_forever = machine.symbol("halt_forever").value
+    lock = machine.elf.object_named_like("screen_lock").value
+    stub.run_to(halt_forever)
+    for name, argument in WRITER_STATE_CHANGES.items():
+        function = machine.elf.function_named_like(name)
+        code = machine.elf.initial_bytes(function.value, function.size)
+        assert PAUSE in code, f"{name}() has no pause: does it take the screen's lock?"
+        stub.write_memory(lock, b"\x01")
+        call_returning_to(stub, halt_forever, function.value)
+        stub.write_register(RDI, argument)
+        try:
+            stub.run_to(function.value + code.index(PAUSE))
+        except GdbStubError as error:
+            pytest.fail(f"{name}() with the screen's lock held never reached its spin loop ({error}): does it "
+                        "take the screen's lock?")
+        stub.write_memory(lock, b"\x00")
+        stub.run_to(halt_forever)
+        held = stub.read_memory(lock, 1)[0]
+        assert held == 0, f"after {name}() the screen's lock holds {held}, not 0 (free): is it let go?"
+    stub.detach()
+
+
 def cursor_start_register(machine: Machine) -> int:
     """The VGA CRT controller's Cursor Start register (0x0a), read through
     its index and data ports (0x3d4, 0x3d5), as a kernel would read it."""
