@@ -17,6 +17,11 @@ from gdb_stub import DIRECTION_FLAG, EFLAGS, RSP
 
 MULTIBOOT1_MAGIC = (0x1BADB002).to_bytes(4, "little")
 MULTIBOOT1_SEARCH_LIMIT = 8192  # the header must lie in the first 8 KiB
+# A header flag: the header, not the ELF, gives the load addresses and the
+# entry point, in five fields after the checksum (header_addr first,
+# entry_addr last).
+MULTIBOOT1_AOUT_KLUDGE = 1 << 16
+HEADER_ADDR_OFFSET, ENTRY_ADDR_OFFSET = 12, 28
 
 # Names that only a hosted C or C++ runtime provides. One of them in the
 # kernel means a library or the start-up files of the host were linked in.
@@ -48,6 +53,19 @@ def test_kernel_is_elf32_with_multiboot1_header_in_first_8_KiB(kernel_elf):
     assert offset % 4 == 0, f"the Multiboot 1 header at file offset {offset:#x} is not 4-byte aligned"
     flags, checksum = (int.from_bytes(kernel_elf.data[offset + i:offset + i + 4], "little") for i in (4, 8))
     assert (0x1BADB002 + flags + checksum) % 2**32 == 0, "the Multiboot 1 checksum does not make the sum zero"
+    if flags & MULTIBOOT1_AOUT_KLUDGE:
+        # Then the loader trusts the header's fields over the ELF's: fields
+        # left out or zero load the kernel nowhere (QEMU refuses it, "invalid
+        # header_addr address", before the boot has a verdict).
+        header_addr, entry_addr = (int.from_bytes(kernel_elf.data[offset + i:offset + i + 4], "little")
+                                   for i in (HEADER_ADDR_OFFSET, ENTRY_ADDR_OFFSET))
+        loaded_at = next((segment.virtual_address + offset - segment.offset for segment in kernel_elf.program_headers
+                          if segment.type == "LOAD" and 0 <= offset - segment.offset < segment.file_size), None)
+        assert (header_addr, entry_addr) == (loaded_at, kernel_elf.entry), (
+            f"the Multiboot 1 flags {flags:#x} ask for the a.out kludge (bit 16): the loader takes the load address "
+            f"and entry point from the header, whose header_addr is {header_addr:#x} and entry_addr {entry_addr:#x}, "
+            f"where the ELF puts the header at {loaded_at or 0:#x} and its entry point at {kernel_elf.entry:#x}; "
+            "an ELF kernel needs no kludge (flags 0)")
 
 
 def test_kernel_has_no_undefined_symbols(kernel_elf):
