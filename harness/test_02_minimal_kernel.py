@@ -62,7 +62,7 @@ TAG_HEADER = struct.Struct("<II")
 # height, bits per pixel, type (0 indexed pixels, 1 RGB pixels, 2 EGA text).
 FRAMEBUFFER_FIELDS = {"address": (8, "<Q"), "pitch": (16, "<I"), "width": (20, "<I"), "height": (24, "<I"),
                       "type": (29, "<B")}
-RGB_PIXELS = 1
+INDEXED_PIXELS, RGB_PIXELS = 0, 1
 NOT_80X25 = "the text mode is not 80x25 at 0xb8000."
 PIXELS = "the screen is a framebuffer of pixels, as UEFI leaves it."
 NO_SCREEN = "the boot loader describes no screen at all."
@@ -501,6 +501,8 @@ LOADER_PLAYS = {
     "rows_of_132_cells": (text_mode_of_another_layout("pitch", 264), NOT_80X25),
     # The text mode's address and size, but pixels: 80x25 of them.
     "pixels_where_the_text_mode_would_be": (text_mode_of_another_layout("type", RGB_PIXELS), PIXELS),
+    # Pixels of a palette: a check for RGB pixels alone takes them for text.
+    "palette_pixels_where_the_text_mode_would_be": (text_mode_of_another_layout("type", INDEXED_PIXELS), PIXELS),
     "no_framebuffer_tag": (no_framebuffer_tag, NO_SCREEN),
     "end_tag_before_the_framebuffer_tag": (end_tag_before_the_framebuffer_tag, NO_SCREEN),
     "framebuffer_tag_reaching_past_the_block": (framebuffer_tag_reaching_past_the_block, NO_SCREEN),
