@@ -277,7 +277,20 @@ class Machine:
                                     "its messages follow; check the extra QEMU arguments",
                                     read_head_and_tail(self.stderr_path))
             time.sleep(0.002)
-        return QmpConnection(socket_path)
+        try:
+            return QmpConnection(socket_path)
+        except QmpError:
+            # QEMU goes on starting once we connect, and may stop there:
+            # its -kernel loader refuses an image only then, saying why
+            # in its last message.
+            if self.through_grub or not self._exits_within(KILLED_QEMU_WAIT):
+                raise
+            messages = read_head_and_tail(self.stderr_path)
+            said = messages.strip().splitlines()[-1] if messages.strip() else f"status {self.exit_status}"
+            raise KernelFailure(Verdict.BOOT_REJECTED, f"QEMU's -kernel loader refused {self.image.name}: {said}",
+                                "it takes a Multiboot 1 ELF32, or an image whose header gives the load addresses "
+                                "(the a.out kludge, flags bit 16): its message says what it could not use",
+                                messages) from None
 
     def close(self) -> None:
         """Stops QEMU (its whole process group: SIGTERM, then SIGKILL) and

@@ -394,6 +394,23 @@ def test_an_entry_point_outside_the_segments_is_refused_before_the_boot(boot, fi
     assert "global _start" in caught.value.hint
 
 
+def test_an_image_qemus_own_loader_refuses_is_rejected_with_its_words(boot, fixtures, tmp_path):
+    # A Multiboot 1 header that asks for the a.out kludge (flags bit 16)
+    # gives the load addresses itself; here one below its own address,
+    # which -kernel refuses once QMP is connected, before the guest runs.
+    image = bytearray((fixtures / "exit_success.elf").read_bytes())
+    header = image.find((0x1BADB002).to_bytes(4, "little"))
+    flags = 1 << 16
+    struct.pack_into("<IIIII", image, header + 4, flags, -(0x1BADB002 + flags) % 2**32,
+                     0x100000, 0x200000, 0)  # header_addr, load_addr (above it), load_end_addr
+    (tmp_path / "kludge.elf").write_bytes(image)
+    with pytest.raises(KernelFailure) as caught:
+        boot(tmp_path / "kludge.elf", timeout=TIMEOUT)
+    assert caught.value.verdict is Verdict.BOOT_REJECTED, caught.value
+    assert caught.value.summary == \
+        "QEMU's -kernel loader refused kludge.elf: qemu-system-x86_64: invalid load_addr address"
+
+
 def test_an_image_the_firmware_cannot_boot_is_refused_at_once(boot, tmp_path):
     # No boot record at all: SeaBIOS tries each disk, says so on the screen
     # and waits, halted with interrupts on, for ever.
