@@ -23,6 +23,13 @@ interrupts on, its FIFOs off and another speed and framing, as SeaBIOS and
 GRUB do not: the test plays one, by writing the registers when the kernel
 begins, and reads the settings the UART took from QEMU's log (as
 test_boot_state does without the play).
+
+A UART may also hold a received byte when the kernel begins: noise on the
+line at power-on, a key pressed at GRUB's menu. initialize() clears both
+FIFOs before it loops its probe byte back (FIFO control 0xc7): a kernel
+that only enables them reads the old byte as the probe's echo, takes the
+UART for absent and prints nothing on serial. The test plays that byte
+into a receive FIFO left enabled, through loopback, as the kernel begins.
 """
 
 import re
@@ -46,6 +53,7 @@ FIFO_CONTROL = COM1 + 2  # written; read, the same port is the interrupt identif
 INTERRUPT_IDENTIFICATION = COM1 + 2
 LINE_CONTROL = COM1 + 3
 MODEM_CONTROL = COM1 + 4
+LINE_STATUS = COM1 + 5
 DIVISOR_LATCH_ACCESS = 0x80
 FIRMWARE_DIVISOR = 0x0180  # 300 baud: both bytes of the divisor differ from 115200's 1
 FIRMWARE_LINE_CONTROL = 0x1B  # 8 data bits, even parity, 1 stop bit
@@ -53,6 +61,9 @@ PROMISED_LINE = line_settings.LineSettings(baud=115200, parity="N", data_bits=8,
 EVERY_INTERRUPT = 0x0F  # received data, transmitter empty, line status, modem status
 FIFOS_ENABLED = 0xC0  # interrupt identification, bits 7-6: both set on a 16550 whose FIFOs are on
 DATA_TERMINAL_READY, REQUEST_TO_SEND, LOOPBACK = 0x01, 0x02, 0x10
+FIFO_ENABLE = 0x01  # FIFO control bit 0, without bits 1-2 that clear the FIFOs
+DATA_READY = 0x01  # line status: a received byte is waiting
+LEFT_IN_THE_RECEIVER = 0x55  # any byte but serial_port.cpp's probe
 
 
 @pytest.fixture(params=CHAPTERS)
@@ -110,3 +121,24 @@ def test_the_uart_is_left_as_serial_port_h_promises(boot, chapter, stub):
         problems.append(f"its modem control register holds {modem:#04x}: Data Terminal Ready (0x01) and Request "
                         f"To Send (0x02) must be raised, loopback (0x10) off, or a real terminal may not listen")
     assert not problems, "the UART at COM1 is not left as serial_port.h promises: " + "; ".join(problems)
+
+
+def test_a_byte_left_in_the_receiver_does_not_hide_the_uart(boot, chapter, stub):
+    machine = boot(chapter.iso(), qemu_args=stub.qemu_arguments(), timeout=10)
+    stub.run_to(machine.symbol("kernel_main").value)
+    machine.write_port(FIFO_CONTROL, FIFO_ENABLE)
+    machine.write_port(MODEM_CONTROL, LOOPBACK)
+    machine.write_port(COM1, LEFT_IN_THE_RECEIVER)
+    machine.write_port(MODEM_CONTROL, 0)
+    assert machine.read_port(LINE_STATUS) & DATA_READY, "the play left no byte in the UART's receiver"
+    printed_before = len(machine.serial_bytes)
+    stub.detach()
+    machine.wait_until_halted_in("halt_forever")
+    printed = len(machine.serial_bytes) > printed_before
+    waiting = machine.read_port(LINE_STATUS) & DATA_READY
+    assert printed and not waiting, (
+        f"with a byte ({LEFT_IN_THE_RECEIVER:#04x}) left in the UART's receive FIFO as the kernel began, the "
+        + ("kernel printed nothing on serial" if not printed else "kernel printed on serial")
+        + (" and left a received byte waiting" if waiting else "")
+        + ": initialize() must clear both FIFOs (FIFO control 0xc7) before it loops its probe back, or the old "
+        "byte reads as the probe's echo and a working UART is taken for absent")
