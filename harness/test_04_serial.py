@@ -12,6 +12,12 @@ every one must arrive whole, and the kernel must still have been writing
 when the pause ended: a flood the pipe took whole would prove nothing.
 (The pipe is small so that it cannot: the kernel can never be more than
 4 KiB ahead of the harness when the pause begins.)
+A reader may also stop for good (a terminal closed, a log on a full disk).
+Then the UART never takes another byte, and serial_port.h promises that
+the kernel gives it up after one wait of seconds, dropping the rest of its
+output, rather than hang in it (a wait with no end) or wait as long again
+for every byte: serial_flood, never read again after its first line, must
+still end its run, and QEMU with it.
 Chapters 05 and 06 carry the serial port and the kernel unchanged.
 
 Under QEMU a UART sends whatever its interrupt enable, FIFO control and
@@ -38,6 +44,8 @@ import time
 import pytest
 
 import line_settings
+from machine import EXIT_SUCCESS
+from verdict import KernelFailure
 
 CHAPTERS = ["04-testing", "05-cpu-exceptions", "06-double-faults"]
 LINES = 300
@@ -45,6 +53,9 @@ SERIAL_BUFFER = 4096  # bytes the pipe holds: the least Linux allows, one page
 PAYLOAD = "the quick brown fox jumps over the lazy dog 0123456789abcdef"
 PAUSE = 1.0  # seconds without reading: the kernel writes on meanwhile
 FLOOD_LINE = re.compile(r"# flood (\d{4}) (.*)")
+# The kernel calls the UART stuck after 2^34 time-stamp counter ticks: 8.6 s
+# at this machine's 2 GHz, 17 s at 1 GHz. Its run ends soon after.
+STUCK_READER_TIMEOUT = 40
 
 COM1 = 0x3F8
 DIVISOR_LOW, DIVISOR_HIGH = COM1, COM1 + 1  # while the line control register's bit 7 is set
@@ -87,6 +98,28 @@ def test_no_byte_is_lost_while_the_reader_pauses(boot, chapter):
     assert held_back, (
         f"the kernel had written its whole flood before the {PAUSE} s pause ended, so nothing held it back "
         f"and the test proved nothing: the flood must be larger than the {SERIAL_BUFFER}-byte pipe")
+
+
+@pytest.mark.slow
+def test_a_reader_that_stops_for_good_costs_the_kernel_one_wait(boot, chapter):
+    machine = boot(chapter.iso("serial_flood"), timeout=STUCK_READER_TIMEOUT, serial_buffer=SERIAL_BUFFER)
+    machine.wait_for_serial(r"^# flood 0000 ")
+    while machine.running and machine.limit_reached is None:
+        time.sleep(0.1)  # nobody reads the pipe again while QEMU runs
+    failure = None
+    try:
+        status = machine.wait_for_exit()
+    except KernelFailure as caught:
+        failure = caught
+    if failure is not None:
+        pytest.fail("serial_flood's reader stopped for good, and the kernel did not end its run: write_byte must "
+                    "give a UART that takes no byte for seconds up for good (serial_port.h), not wait for it "
+                    "without end, nor as long again for every byte\n" + failure.describe())
+    flood = [line for line in machine.serial_lines if line.startswith("# flood")]
+    assert len(flood) < LINES, (
+        f"all {LINES} flood lines arrived though nobody read them: the {SERIAL_BUFFER}-byte pipe never held the "
+        f"kernel back, and the test proved nothing")
+    assert status == EXIT_SUCCESS, f"exit status {status}, not {EXIT_SUCCESS} (success):\n{machine.serial_text}"
 
 
 def test_the_uart_is_left_as_serial_port_h_promises(boot, chapter, stub):
