@@ -25,7 +25,9 @@ and build the same two; those are booted and judged here too
 (test_later_chapter_...), as their own modules boot only kernels that pass.
 A runner could be honest about those tests alone, so the harness also makes
 ordinary tests of unit_tests fail and panic while they run, through QEMU's
-gdb stub, in each of the three chapters (test_a_..._in_an_ordinary_test_...).
+gdb stub, in each of the three chapters (test_a_..._in_an_ordinary_test_...),
+and stops the CPU at the calls an expectation's operand makes, which must
+be made once (test_an_expectation_evaluates_its_operand_once).
 """
 
 from __future__ import annotations
@@ -406,6 +408,51 @@ def test_a_panic_in_an_ordinary_test_is_reported_as_one(boot, build, stub, direc
     if status != EXIT_FAILURE:
         pytest.fail(f"{panicking} panicked, but {exit_meaning(status)}: a run in which a test panicked must end "
                     f"with failure\n{machine.serial_text}")
+
+
+# --- each operand evaluated once -----------------------------------------------
+
+# The expectations are macros, and a macro that names an operand twice
+# evaluates it twice: a test's side effects (a counter, a read of a device
+# register) happen twice, and the value checked need not be the value
+# shown. No test of the kernels has such an operand, so the harness counts
+# calls instead: the first operand of each of these tests' first
+# expectation calls a function of another file once. The CPU is stopped at
+# that call, then at the function's next call, which must come from
+# elsewhere (the runner, once the test has returned), not from the same
+# place again.
+# Each: the test, the function (a part of its symbol's name), and its name in words.
+SINGLE_EVALUATIONS = [
+    ("format_zero", "vformat_to", "vformat_to"),  # EXPECT_EQ(formatted(...).text(), ...)
+    # EXPECT_TRUE(TestSelection(...)...): the constructor, which the runner
+    # calls for each later test (C2, the base object constructor, which
+    # the complete object constructor C1 shares).
+    ("selection_option_must_start_a_word", "13TestSelectionC2", "TestSelection's constructor"),
+]
+
+
+@pytest.mark.parametrize("directory", [CHAPTER, *LATER_CHAPTERS])
+def test_an_expectation_evaluates_its_operand_once(boot, build, stub, directory):
+    built = build.chapter(directory)
+    by_name = {test.name: test for test in ktap.declared_tests(built.elf("unit_tests"))}
+    machine = boot(built.iso("unit_tests"), command_line="tests=" + ",".join(test for test, _, _ in SINGLE_EVALUATIONS),
+                   qemu_args=stub.qemu_arguments(), timeout=10)
+    twice = []
+    for test, callee, called in SINGLE_EVALUATIONS:  # in the order they run: their files are linked in this order
+        stub.run_to(by_name[test].function)
+        callers = []
+        for _ in range(2):
+            stub.run_to(machine.elf.function_named_like(callee).value)
+            return_address = int.from_bytes(stub.read_memory(stub.read_register(RSP), 8), "little")
+            callers.append((machine.describe_address(return_address) or hex(return_address)).split("+")[0])
+            stub.step()  # off the breakpoint's address, which would stop the CPU there again at once
+        if callers[0] == callers[1]:
+            twice.append(f"{test}'s first expectation calls {called} twice, both times from {callers[0]}")
+    stub.detach()
+    assert not twice, ("an expectation evaluated its operand twice: " + "; ".join(twice)
+                       + ". EXPECT_TRUE, EXPECT_FALSE, EXPECT_EQ and EXPECT_NE must name each argument once "
+                       "(kernel_test.h passes it to a function, which takes it by copy)")
+    machine.expect_exit_success()
 
 
 # --- the command line ------------------------------------------------------------
