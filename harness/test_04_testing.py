@@ -582,6 +582,42 @@ def test_a_test_kernel_writes_nothing_to_a_screen_described_as_pixels(boot, buil
         "although the boot information describes no text screen")
 
 
+@pytest.mark.parametrize("directory", ["04-testing", "05-cpu-exceptions", "06-double-faults"])
+def test_a_test_that_needs_the_screen_is_skipped_where_there_is_none(boot, build, stub, directory):
+    """Under the same play of a loader of pixels, basic_boot's tests that
+    read the screen back (KERNEL_TEST_ON_SCREEN) must report themselves
+    skipped, as KTAP writes it ("ok N name # SKIP no VGA text mode: ..."),
+    the others run and pass, and the run end with success. test_uefi.py
+    checks the same under OVMF, in seconds per boot; this BIOS boot is
+    chapter 4's own."""
+    built = build.chapter(directory)
+    declared = ktap.declared_tests(built.elf("basic_boot"))
+    on_screen = {test.name for test in declared if test.needs == "vga_text_mode"}
+    assert on_screen and len(on_screen) < len(declared), (
+        f"basic_boot of {directory} must declare tests that need the screen and tests that do not")
+    machine = boot(built.iso("basic_boot"), qemu_args=stub.qemu_arguments(), timeout=5)
+    play_a_loader_of_pixels(machine, stub)
+    stub.detach()
+    status = machine.wait_for_exit()
+    report = ktap.parse(machine.serial_text)
+
+    def reported_as_it_should(result: ktap.Result) -> bool:
+        if result.name in on_screen:
+            return result.skipped and result.directive.startswith("SKIP no VGA text mode: ")
+        return result.ok and not result.skipped
+
+    wrong = [f"{'ok' if result.ok else 'not ok'} {result.number} {result.name}"
+             + (f" # {result.directive}" if result.directive else "")
+             for result in report.results if not reported_as_it_should(result)]
+    assert not report.problems() and [r.name for r in report.results] == [t.name for t in declared] and not wrong, (
+        f"with no text screen, {', '.join(sorted(on_screen))} must be reported 'ok N name # SKIP no VGA text mode: "
+        f"...' and every other test run and passed; reported otherwise: "
+        f"{'; '.join(report.problems() + wrong) or 'other tests than basic_boot declares'}\n{machine.serial_text}")
+    assert status == EXIT_SUCCESS, (
+        f"the tests that need the screen were skipped and the others passed, but {exit_meaning(status)}: a "
+        f"skipped test is no failure of the run\n{machine.serial_text}")
+
+
 def test_a_test_kernel_without_a_uart_says_so_on_the_screen(boot, chapter):
     """Its report has nowhere to go, and the screen says so before the
     tests run. Booted without the exit device, so that the screen can be
