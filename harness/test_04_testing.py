@@ -415,9 +415,10 @@ def test_a_panic_in_an_ordinary_test_is_reported_as_one(boot, build, stub, direc
 # The expectations are macros, and a macro that names an operand twice
 # evaluates it twice: a test's side effects (a counter, a read of a device
 # register) happen twice, and the value checked need not be the value
-# shown. No test of the kernels has such an operand, so the harness counts
-# calls instead: the first operand of each of these tests' first
-# expectation calls a function of another file once. The CPU is stopped at
+# shown. Of the kernels' tests, only runtime_tests' memmove tests have such
+# an operand (an EXPECT_TRUE that moves text), and no EXPECT_EQ, so the
+# harness counts calls instead: the first operand of each of these tests'
+# first expectation calls a function of another file once. The CPU is stopped at
 # that call, then at the function's next call, which must come from
 # elsewhere (the runner, once the test has returned), not from the same
 # place again.
