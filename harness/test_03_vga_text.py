@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import pytest
 
 from build import BUILD_LIMITS, makefile_values, run_program_within_limits
-from chapters import CHAPTERS
+from chapters import CHAPTERS, all_chapters
 from gdb_stub import EFLAGS, INTERRUPT_FLAG, RAX, RCX, RDI, RDX, RIP, RSI, RSP, GdbStub, GdbStubError
 from halted import boots_its_own, same_boot
 from machine import Machine
@@ -864,9 +864,9 @@ void call() {{
 
 
 @functools.cache
-def kernel_compiler() -> tuple[list[str], list[str]]:
-    """The compiler and the flags make builds this chapter's kernel with."""
-    compiler, flags = makefile_values(CHAPTER, "$(CXX)", "$(CXXFLAGS)")
+def kernel_compiler(chapter: str = CHAPTER) -> tuple[list[str], list[str]]:
+    """The compiler and the flags make builds a chapter's kernel with."""
+    compiler, flags = makefile_values(chapter, "$(CXX)", "$(CXXFLAGS)")
     return compiler.split(), flags.split()
 
 
@@ -922,8 +922,14 @@ VFORMAT_EDGES = [
 ]
 
 
-def test_format_edges_on_the_host(tmp_path):
-    """Chapter 3's format.cpp, compiled for the host with a sink that
+# Chapter 3's format.cpp, and the copies that the chapters after it carry
+# and are graded on alone.
+FORMAT_CHAPTERS = [directory for directory in all_chapters() if (CHAPTERS / directory / "format.cpp").exists()]
+
+
+@pytest.mark.parametrize("directory", FORMAT_CHAPTERS)
+def test_format_edges_on_the_host(tmp_path, directory):
+    """The chapter's format.cpp, compiled for the host with a sink that
     writes to standard output, formats each edge as format.h says. The
     undefined behaviour sanitizer watches it: a digit written past the end
     of its buffer, or INT64_MIN negated as a signed number, prints the
@@ -942,11 +948,11 @@ int main() {{
     Sink sink;
 {calls}}}
 """)
-    compiler, _ = kernel_compiler()
+    compiler, _ = kernel_compiler(directory)
     program = tmp_path / "format_edges"
     built = run_program_within_limits([*compiler, "-std=c++20", "-g", "-fsanitize=undefined",
-                                       "-fno-sanitize-recover=all", "-I", str(CHAPTERS / CHAPTER),
-                                       str(CHAPTERS / CHAPTER / "format.cpp"), str(driver), "-o", str(program)],
+                                       "-fno-sanitize-recover=all", "-I", str(CHAPTERS / directory),
+                                       str(CHAPTERS / directory / "format.cpp"), str(driver), "-o", str(program)],
                                       "format.cpp built for the host", BUILD_LIMITS, writes_into=[tmp_path])
     assert built.returncode == 0, f"format.cpp does not build for the host:\n{built.stderr}"
     # The student's code, run: a loop that never ends, or prints without
