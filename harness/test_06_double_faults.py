@@ -415,7 +415,8 @@ def test_code_segment_is_loaded_from_the_kernels_gdt(boot, chapter, stub):
     boot.asm's code segment is not readable and the kernel's is, so a copy
     of boot.asm's descriptor differs in its type."""
     machine = boot(chapter.iso(), qemu_args=stub.qemu_arguments(), timeout=10)
-    stub.run_to(machine.elf.function_named_like("install_kernel_stack_guard").value)
+    run_to_or_diagnose(machine, stub, "load_gdt_and_tss", lambda: machine.wait_until_halted_in("halt_forever"))
+    run_to_its_return(stub)
     registers = machine.registers()
     stub.detach()
     gdtr = descriptor_tables.table_register(registers, "GDT")
@@ -439,6 +440,14 @@ def run_to_or_diagnose(machine: Machine, stub: GdbStub, function: str, wait_for_
     stub.detach()
     wait_for_the_end()
     pytest.fail(f"the kernel never entered {function} ({missed})")
+
+
+def run_to_its_return(stub: GdbStub) -> None:
+    """With the CPU stopped as a function is entered: runs it until it
+    returns, to the address its call pushed, whatever the caller calls
+    next (a kernel_main with its calls in another order is another test's
+    failure)."""
+    stub.run_to(int.from_bytes(stub.read_memory(stub.read_register(RSP), 8), "little"))
 
 
 def test_dispatcher_reads_the_frame_through_the_pointer_the_stub_passes(boot, chapter, stub):
@@ -495,12 +504,9 @@ def test_tss_descriptor_holds_every_bit_of_the_tss_base(boot, chapter, stub):
     machine = boot(chapter.iso(), qemu_args=stub.qemu_arguments(), timeout=10)
     kernels_task_state_segment = machine.elf.object_named_like("task_state_segment").value
 
-    def the_end() -> None:
-        machine.wait_until_halted_in("halt_forever")
-
-    run_to_or_diagnose(machine, stub, "load_gdt_and_tss", the_end)
+    run_to_or_diagnose(machine, stub, "load_gdt_and_tss", lambda: machine.wait_until_halted_in("halt_forever"))
     stub.write_register(RDI, HIGHER_HALF_TASK_STATE_SEGMENT)
-    run_to_or_diagnose(machine, stub, "install_kernel_stack_guard", the_end)
+    run_to_its_return(stub)
     registers = machine.registers()
     stub.detach()
     base = descriptor_tables.task_register_base(registers)
