@@ -396,8 +396,9 @@ def test_an_entry_point_outside_the_segments_is_refused_before_the_boot(boot, fi
 
 def test_an_image_qemus_own_loader_refuses_is_rejected_with_its_words(boot, fixtures, tmp_path):
     # A Multiboot 1 header that asks for the a.out kludge (flags bit 16)
-    # gives the load addresses itself; here one below its own address,
-    # which -kernel refuses once QMP is connected, before the guest runs.
+    # gives the load addresses itself; here a load address above the
+    # header's own, which -kernel refuses once QMP is connected, before the
+    # guest runs.
     image = bytearray((fixtures / "exit_success.elf").read_bytes())
     header = image.find((0x1BADB002).to_bytes(4, "little"))
     flags = 1 << 16
