@@ -63,9 +63,8 @@ from exception_reports import (Report, check_against_cpu, check_error_code, chec
                                check_screen_shows_the_reports, check_symbol, parse_reports, source_line)
 from interrupt_log import DeliveredInterrupt, RaisedException, deliveries
 from machine import EXIT_SUCCESS, Machine
-from test_05_cpu_exceptions import (EVERY_VECTOR_TEST, check_every_run_against_cpu, check_int_n_report,
-                                    KERNEL_MAIN_SOURCES, check_reports_of,
-                                    play_a_copy_of_the_frame)
+from test_05_cpu_exceptions import (EVERY_VECTOR_TEST, KERNEL_MAIN_SOURCES, check_every_run_against_cpu,
+                                    check_int_n_report, check_reports_of, play_a_copy_of_the_frame)
 from vga_screen import Screen
 from x86_exceptions import BREAKPOINT, DOUBLE_FAULT, PAGE_FAULT
 
@@ -388,10 +387,15 @@ def test_normal_kernel_shows_the_double_fault_on_screen(boot, chapter):
     check_screen_shows_the_reports(screen, reports)
 
 
+def the_kernels_final_halt(machine: Machine) -> object:
+    """How the chapter's kernel ends: halted for good in halt_forever."""
+    return machine.wait_until_halted_in("halt_forever")
+
+
 # How each kernel_main's kernel ends, for a play that missed its stop.
 KERNEL_ENDS: dict[str, Callable[[Machine], object]] = {
-    "kernel": lambda machine: machine.wait_until_halted_in("halt_forever"),
-    "basic_boot": lambda machine: machine.expect_exit_success(),
+    "kernel": the_kernels_final_halt,
+    "basic_boot": Machine.expect_exit_success,
 }
 
 
@@ -415,7 +419,7 @@ def test_code_segment_is_loaded_from_the_kernels_gdt(boot, chapter, stub):
     boot.asm's code segment is not readable and the kernel's is, so a copy
     of boot.asm's descriptor differs in its type."""
     machine = boot(chapter.iso(), qemu_args=stub.qemu_arguments(), timeout=10)
-    run_to_or_diagnose(machine, stub, "load_gdt_and_tss", lambda: machine.wait_until_halted_in("halt_forever"))
+    run_to_or_diagnose(machine, stub, "load_gdt_and_tss")
     run_to_its_return(stub)
     registers = machine.registers()
     stub.detach()
@@ -426,19 +430,20 @@ def test_code_segment_is_loaded_from_the_kernels_gdt(boot, chapter, stub):
                           "(reload_code_segment), or was loaded before it")
 
 
-def run_to_or_diagnose(machine: Machine, stub: GdbStub, function: str, wait_for_the_end: Callable[[], object]) -> None:
+def run_to_or_diagnose(machine: Machine, stub: GdbStub, function: str,
+                       wait_for_the_end: Callable[[Machine], object] = the_kernels_final_halt) -> None:
     """Stops the CPU as it enters function, through the gdb stub. A kernel
     that never gets there is let go and waited for as the test would wait
-    for its end (wait_for_the_end), which fails with the boot's verdict: a
-    triple fault, a hang, a halt elsewhere. One that ends as expected all
-    the same fails here."""
+    for its end (wait_for_the_end, the chapter's kernel's unless given),
+    which fails with the boot's verdict: a triple fault, a hang, a halt
+    elsewhere. One that ends as expected all the same fails here."""
     try:
         stub.run_to(machine.elf.function_named_like(function).value)
         return
     except GdbStubError as error:
         missed = error
     stub.detach()
-    wait_for_the_end()
+    wait_for_the_end(machine)
     pytest.fail(f"the kernel never entered {function} ({missed})")
 
 
@@ -458,7 +463,7 @@ def test_dispatcher_reads_the_frame_through_the_pointer_the_stub_passes(boot, ch
     copy with another RIP instead, at the bottom of the kernel stack, which
     nothing reaches before the overflow."""
     machine = boot(chapter.iso(), qemu_args=stub.qemu_arguments(), timeout=10)
-    run_to_or_diagnose(machine, stub, "dispatch_exception", lambda: machine.wait_until_halted_in("halt_forever"))
+    run_to_or_diagnose(machine, stub, "dispatch_exception")
     play_a_copy_of_the_frame(machine, stub, played_function="overflow_stack")
 
 
@@ -473,8 +478,7 @@ def test_double_fault_handler_is_set_up_once_the_tss_is_loaded(boot, chapter, st
     calls initialize_double_fault_handler and reads the GDT, the task
     register and the TSS there, as test_boot_state.py does at the halt."""
     machine = boot(chapter.iso(kernel), qemu_args=stub.qemu_arguments(), timeout=10)
-    run_to_or_diagnose(machine, stub, "initialize_double_fault_handler",
-                       lambda: KERNEL_ENDS[kernel](machine))
+    run_to_or_diagnose(machine, stub, "initialize_double_fault_handler", KERNEL_ENDS[kernel])
     registers = machine.registers()
     gdtr = descriptor_tables.table_register(registers, "GDT")
     problems = descriptor_tables.task_state_segment_problems(
@@ -503,8 +507,7 @@ def test_tss_descriptor_holds_every_bit_of_the_tss_base(boot, chapter, stub):
     of the TSS itself; the test stops the CPU before anything could."""
     machine = boot(chapter.iso(), qemu_args=stub.qemu_arguments(), timeout=10)
     kernels_task_state_segment = machine.elf.object_named_like("task_state_segment").value
-
-    run_to_or_diagnose(machine, stub, "load_gdt_and_tss", lambda: machine.wait_until_halted_in("halt_forever"))
+    run_to_or_diagnose(machine, stub, "load_gdt_and_tss")
     stub.write_register(RDI, HIGHER_HALF_TASK_STATE_SEGMENT)
     run_to_its_return(stub)
     registers = machine.registers()
@@ -530,7 +533,7 @@ def test_handler_rsp_is_the_handlers_stack_pointer(boot, chapter, stub):
     and no stack pointer of the handler, or of a function it calls, lies
     above it."""
     machine = boot(chapter.iso(), qemu_args=stub.qemu_arguments(), timeout=10)
-    run_to_or_diagnose(machine, stub, "begin_panic", lambda: machine.wait_until_halted_in("halt_forever"))
+    run_to_or_diagnose(machine, stub, "begin_panic")
     rsp = stub.read_register(RSP)
     return_address = int.from_bytes(stub.read_memory(rsp, 8), "little")
     stub.detach()

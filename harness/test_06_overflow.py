@@ -32,7 +32,7 @@ import pytest
 import ktap
 from chapters import chapter_build
 from elf import ElfFile
-from machine import EXIT_SUCCESS
+from machine import EXIT_SUCCESS, Machine
 from test_06_double_faults import run_to_or_diagnose
 
 CHAPTER = "06-double-faults"
@@ -111,7 +111,7 @@ def test_nested_report_ends_on_the_screen_too(boot, build, stub):
     row, and wraps."""
     machine = boot(build.chapter(CHAPTER).iso(KERNEL.name), command_line=f"tests={NESTED}",
                    qemu_args=stub.qemu_arguments(), timeout=10)
-    run_to_or_diagnose(machine, stub, "qemu_exit", machine.expect_exit_success)
+    run_to_or_diagnose(machine, stub, "qemu_exit", Machine.expect_exit_success)
     screen = machine.screen()
     stub.detach()
     # The rows one after the other, as the writer filled them: a line
