@@ -27,6 +27,7 @@ import pytest
 
 from build import BUILD_LIMITS, makefile_values, run_program_within_limits
 from chapters import CHAPTERS, all_chapters
+from elf import Symbol
 from gdb_stub import EFLAGS, INTERRUPT_FLAG, RAX, RCX, RDI, RDX, RIP, RSI, RSP, GdbStub, GdbStubError
 from halted import boots_its_own, same_boot
 from machine import Machine
@@ -248,17 +249,9 @@ def test_clear_waits_for_its_lock_blanks_a_full_screen_and_starts_again_at_the_t
     machine = boot(build.chapter(CHAPTER).iso(), qemu_args=stub.qemu_arguments(), timeout=10)
     halt_forever = machine.symbol("halt_forever").value
     stub.run_to(halt_forever)
-    clear_screen = machine.elf.function_named_like("clear_screen")
-    code = machine.elf.initial_bytes(clear_screen.value, clear_screen.size)
-    assert PAUSE in code, "clear_screen() has no pause: where does its lock() wait?"
     lock = machine.elf.object_named_like("screen_lock").value
     halted_screen = stub.read_memory(SCREEN_ADDRESS, SCREEN_SIZE)
-    call_returning_to(stub, halt_forever, clear_screen.value)
-    try:
-        stub.run_to(clear_screen.value + code.index(PAUSE))
-    except GdbStubError as error:
-        pytest.fail(f"clear_screen() with the screen's lock held never reached its spin loop ({error}): "
-                    "does lock() wait for the lock to be free?")
+    clear_screen = call_until_it_waits_for_the_lock(machine, stub, "clear_screen", returning_to=halt_forever)
     assert stub.read_memory(SCREEN_ADDRESS, SCREEN_SIZE) == halted_screen, (
         "clear_screen() changed the screen while it waited for the lock")
     stub.write_memory(lock, b"\x00")
@@ -395,22 +388,33 @@ def test_a_change_of_colour_or_of_the_screen_waits_for_its_lock(boot, build, stu
     lock = machine.elf.object_named_like("screen_lock").value
     stub.run_to(halt_forever)
     for name, argument in WRITER_STATE_CHANGES.items():
-        function = machine.elf.function_named_like(name)
-        code = machine.elf.initial_bytes(function.value, function.size)
-        assert PAUSE in code, f"{name}() has no pause: does it take the screen's lock?"
         stub.write_memory(lock, b"\x01")
-        call_returning_to(stub, halt_forever, function.value)
-        stub.write_register(RDI, argument)
-        try:
-            stub.run_to(function.value + code.index(PAUSE))
-        except GdbStubError as error:
-            pytest.fail(f"{name}() with the screen's lock held never reached its spin loop ({error}): does it "
-                        "take the screen's lock?")
+        call_until_it_waits_for_the_lock(machine, stub, name, returning_to=halt_forever, argument=argument)
         stub.write_memory(lock, b"\x00")
         stub.run_to(halt_forever)
         held = stub.read_memory(lock, 1)[0]
         assert held == 0, f"after {name}() the screen's lock holds {held}, not 0 (free): is it let go?"
     stub.detach()
+
+
+def call_until_it_waits_for_the_lock(machine: Machine, stub: GdbStub, name: str, *, returning_to: int,
+                                     argument: int | None = None) -> Symbol:
+    """With the screen's lock held: calls the function `name` (with its one
+    argument, if given), to return to `returning_to`, and runs the CPU to
+    its spin loop's pause, which it must reach, waiting there for the lock.
+    Returns the function's symbol."""
+    function = machine.elf.function_named_like(name)
+    code = machine.elf.initial_bytes(function.value, function.size)
+    assert PAUSE in code, f"{name}() has no pause: where does it wait for the screen's lock?"
+    call_returning_to(stub, returning_to, function.value)
+    if argument is not None:
+        stub.write_register(RDI, argument)
+    try:
+        stub.run_to(function.value + code.index(PAUSE))
+    except GdbStubError as error:
+        pytest.fail(f"{name}() with the screen's lock held never reached its spin loop ({error}): does it take "
+                    "the screen's lock, and wait for it to be free?")
+    return function
 
 
 def cursor_start_register(machine: Machine) -> int:
