@@ -53,6 +53,7 @@ SCREEN_CHECKING_CHAPTERS = {"02-minimal-kernel": "Hello World!", "03-vga-text": 
 BOOT_CODE_CHAPTERS = {"02-minimal-kernel": (0, 0, "Hello World!", LIGHT_GREEN_ON_BLACK),
                       "03-vga-text": (ROWS - 2, 0, "KERNEL PANIC at main.cpp:", WHITE_ON_RED)}
 BOOT_CODE_FILES = ("boot.asm", "halt.cpp", "early_serial.cpp")
+BOOT_CODE_DIRECTORIES = [directory for directory in all_chapters() if directory in BOOT_CODE_CHAPTERS]
 
 
 def boot_code_of_its_own(directory: str) -> bool:
@@ -63,8 +64,7 @@ def boot_code_of_its_own(directory: str) -> bool:
 
 
 of_each_boot_code_chapter = pytest.mark.parametrize(
-    "directory", [directory for directory in all_chapters()
-                  if directory in BOOT_CODE_CHAPTERS and boot_code_of_its_own(directory)])
+    "directory", [directory for directory in BOOT_CODE_DIRECTORIES if boot_code_of_its_own(directory)])
 
 # The Multiboot2 boot information: a block of tags, each 8-byte aligned,
 # starting after the block's 8-byte header with its type and size.
@@ -374,7 +374,7 @@ def test_stack_pointer_is_loaded_whole_in_long_mode(boot, build, directory, stub
 
 
 @pytest.mark.parametrize("directory", [pytest.param(directory, marks=same_boot(directory))
-                                       for directory in all_chapters() if directory in BOOT_CODE_CHAPTERS])
+                                       for directory in BOOT_CODE_DIRECTORIES])
 def test_the_kernel_runs_within_its_stack(request, halted_kernels, directory):
     """At the halt the kernel's writes must not have reached the bottom of
     its stack, which GRUB zeroed with the rest of .bss
