@@ -32,7 +32,8 @@ import pytest
 
 from chapters import REPOSITORY, all_chapters, chapter_build
 from terminal import KILLED_LINE, POWER_OFF_LINE, QUIT_LINE, RESET_LINE, SIGNAL_FROM_OUTSIDE_LINE, \
-    TRIPLE_FAULT_LINE, commands_but, expect, in_terminal, make_in_terminal, qemu_running_with, shown, writes_the_serial_log_of
+    TRIPLE_FAULT_LINE, commands_but, expect, in_terminal, make_in_terminal, qemu_running_with, shown, \
+    writes_the_serial_log_of
 
 # A test of the project's commands: no --chapter selects it (conftest.py).
 pytestmark = pytest.mark.commands
