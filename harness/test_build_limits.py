@@ -37,12 +37,10 @@ MiB = 2**20
 # two by the broken sources below; time enough for a loaded machine to
 # compile them.
 SMALL = BuildLimits(wall_seconds=60, cpu_seconds=30, file_size=1 * MiB, memory=48 * MiB, disk_space=4 * MiB)
-SHORT = BuildLimits(wall_seconds=3, cpu_seconds=SMALL.cpu_seconds, file_size=SMALL.file_size, memory=SMALL.memory,
-                    disk_space=SMALL.disk_space)
+SHORT = replace(SMALL, wall_seconds=3)
 # A second of CPU time: the others' wall time and their compilers' CPU time
 # are far beyond what the broken sources reach it in.
-BUSY = BuildLimits(wall_seconds=SMALL.wall_seconds, cpu_seconds=1, file_size=SMALL.file_size, memory=SMALL.memory,
-                   disk_space=SMALL.disk_space)
+BUSY = replace(SMALL, cpu_seconds=1)
 CLANG = "clang++ --target=x86_64-unknown-none-elf -ffreestanding -O2 -c"
 NASM = "nasm -f elf64"
 # A test's own bound on each step, past every limit above: without its limit
